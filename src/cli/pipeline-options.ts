@@ -1,0 +1,202 @@
+import { isAbsolute, resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { checkRerunWords, splitCommandWords } from '../core/command-words.js';
+import { DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
+import { parseDuration } from '../core/duration.js';
+import { UsageError } from '../core/errors.js';
+import type { PipelineSettings } from '../core/settings.js';
+import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from '../core/template.js';
+import type { CliIo } from './io.js';
+
+export const DEFAULT_STAGING = '{date}.{pid}.csv';
+export const DEFAULT_MARKER = '{final}.success';
+export const DEFAULT_FRESH_WITHIN = '6h';
+export const DEFAULT_STALE_AFTER = '15m';
+
+/** The flags every command that looks at a pipeline shares. */
+export interface PipelineFlags {
+  outDir?: string;
+  stagingDir?: string;
+  final?: string;
+  staging?: string;
+  marker?: string | boolean;
+  freshWithin?: string;
+  staleAfter?: string;
+  pidCheck?: boolean;
+  now?: string;
+  config?: string;
+  pipeline?: string;
+  rerun?: string;
+}
+
+const GROUP = 'Pipeline layout:';
+
+export function withPipelineOptions<T>(y: Argv<T>): Argv<T & PipelineFlags> {
+  return y
+    .option('out-dir', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Directory the job publishes its output into',
+    })
+    .option('staging-dir', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Directory the job writes its staging files in',
+    })
+    .option('final', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Published output name in --out-dir; {date} is the run key (e.g. refunds_settled_{date}.csv)',
+    })
+    .option('staging', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Staging file name; must hold {date} and {pid}, may hold {host}',
+      defaultDescription: DEFAULT_STAGING,
+    })
+    .option('marker', {
+      type: 'string',
+      group: GROUP,
+      describe:
+        'Success marker name in --out-dir ({final} is the output name); --no-marker if the job writes none',
+      defaultDescription: DEFAULT_MARKER,
+    })
+    .option('fresh-within', {
+      type: 'string',
+      group: GROUP,
+      describe: "A fixed-name output (no {date}) younger than this is the current run's",
+      defaultDescription: DEFAULT_FRESH_WITHIN,
+    })
+    .option('stale-after', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Without a PID verdict, a staging file untouched this long has no live writer',
+      defaultDescription: DEFAULT_STALE_AFTER,
+    })
+    .option('pid-check', {
+      type: 'boolean',
+      group: GROUP,
+      describe: 'Judge writers by PID; --no-pid-check judges by file age only (shared storage, containers)',
+      defaultDescription: 'true',
+    })
+    .option('now', {
+      type: 'string',
+      group: GROUP,
+      describe: 'ISO-8601 time to measure every age against',
+      defaultDescription: 'the real clock',
+    })
+    .option('config', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Config file with named pipelines',
+      defaultDescription: DEFAULT_CONFIG_NAME,
+    })
+    .option('pipeline', {
+      type: 'string',
+      group: GROUP,
+      describe: 'Take the layout from this pipeline in the config; flags override it',
+    }) as unknown as Argv<T & PipelineFlags>;
+}
+
+/** Parses --now, or reads the real clock. */
+export function resolveNow(flag: string | undefined, io: CliIo): number {
+  if (flag === undefined) return io.now();
+  // Date.parse accepts far too much ("1", "May 5"); insist on ISO-8601.
+  const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+  const ms = Date.parse(flag);
+  if (!iso.test(flag) || Number.isNaN(ms)) {
+    throw new UsageError(
+      `--now ${JSON.stringify(flag)} is not an ISO-8601 time.`,
+      'For example: --now 2026-04-24T06:08:00Z',
+    );
+  }
+  return ms;
+}
+
+function rejectEmpty(flags: PipelineFlags): void {
+  for (const [flag, value] of [
+    ['--out-dir', flags.outDir],
+    ['--staging-dir', flags.stagingDir],
+    ['--pipeline', flags.pipeline],
+    ['--config', flags.config],
+  ] as const) {
+    if (value !== undefined && value.trim() === '') throw new UsageError(`${flag} is empty.`);
+  }
+}
+
+/** The config file in play, when one is asked for or needed. */
+export async function readConfigFor(flags: PipelineFlags, io: CliIo, needed: boolean) {
+  const path = resolve(io.cwd, flags.config ?? DEFAULT_CONFIG_NAME);
+  const config = await loadConfig(io.fs, path, flags.config !== undefined);
+  if (!config && needed) return { path, config: undefined };
+  return { path, config };
+}
+
+/** Merges flags over the named pipeline over the defaults, and checks it all. */
+export function resolveSettings(
+  flags: PipelineFlags,
+  pipelineName: string | undefined,
+  fromConfig: PipelineConfig,
+  cwd: string,
+): PipelineSettings {
+  rejectEmpty(flags);
+  const outDir = flags.outDir ?? fromConfig.outDir;
+  const stagingDir = flags.stagingDir ?? fromConfig.stagingDir;
+  const final = flags.final ?? fromConfig.final;
+  const hint = pipelineName
+    ? `Set it in pipeline "${pipelineName}" or pass the flag.`
+    : 'Pass the flag, or pick a pipeline from the config with --pipeline NAME.';
+  if (outDir === undefined)
+    throw new UsageError('Missing --out-dir: where the job publishes its output.', hint);
+  if (stagingDir === undefined)
+    throw new UsageError('Missing --staging-dir: where the job writes its staging files.', hint);
+  if (final === undefined) {
+    throw new UsageError(
+      "Missing --final: the published output's name, e.g. refunds_settled_{date}.csv.",
+      hint,
+    );
+  }
+  const markerFlag = flags.marker;
+  if (markerFlag === true)
+    throw new UsageError("--marker needs a template, e.g. --marker '{final}.success'.");
+  const markerSource = markerFlag ?? fromConfig.marker ?? DEFAULT_MARKER;
+  const finalTemplate = compileFinalTemplate(final);
+  const marker = markerSource === false ? null : compileMarkerTemplate(markerSource);
+  if (marker && marker.nameFor('k', finalTemplate.nameFor('k')) === finalTemplate.nameFor('k')) {
+    throw new UsageError(`--marker ${JSON.stringify(markerSource)} names the output itself.`);
+  }
+  const rerun =
+    flags.rerun !== undefined ? checkRerunWords(splitCommandWords(flags.rerun, '--rerun')) : fromConfig.rerun;
+  const absolute = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(cwd, path));
+  const freshWithinMs = parseDuration(
+    flags.freshWithin ?? fromConfig.freshWithin ?? DEFAULT_FRESH_WITHIN,
+    '--fresh-within',
+  );
+  const staleAfterMs = parseDuration(
+    flags.staleAfter ?? fromConfig.staleAfter ?? DEFAULT_STALE_AFTER,
+    '--stale-after',
+  );
+  if (staleAfterMs <= 0) throw new UsageError('--stale-after must be longer than zero.');
+  return {
+    pipeline: pipelineName,
+    outDir: absolute(outDir),
+    stagingDir: absolute(stagingDir),
+    final: finalTemplate,
+    staging: compileStagingTemplate(flags.staging ?? fromConfig.staging ?? DEFAULT_STAGING),
+    marker,
+    freshWithinMs,
+    staleAfterMs,
+    pidCheck: flags.pidCheck ?? fromConfig.pidCheck ?? true,
+    rerun,
+  };
+}
+
+/** Flags plus, when --pipeline is given, that pipeline from the config. */
+export async function settingsFromFlags(flags: PipelineFlags, io: CliIo): Promise<PipelineSettings> {
+  if (flags.pipeline === undefined) {
+    if (flags.config !== undefined) await readConfigFor(flags, io, false);
+    return resolveSettings(flags, undefined, {}, io.cwd);
+  }
+  const { path, config } = await readConfigFor(flags, io, true);
+  return resolveSettings(flags, flags.pipeline, pickPipeline(config, flags.pipeline, path), io.cwd);
+}

@@ -1,0 +1,153 @@
+import { dirname, resolve } from 'node:path';
+import { checkRerunWords, splitCommandWords } from './command-words.js';
+import { errnoCode, UsageError } from './errors.js';
+import type { FileSystem } from './fs.js';
+
+export const DEFAULT_CONFIG_NAME = 'crashdiag.config.json';
+
+/** One pipeline's settings as written in the config file. */
+export interface PipelineConfig {
+  readonly outDir?: string;
+  readonly stagingDir?: string;
+  readonly final?: string;
+  readonly staging?: string;
+  /** false: the pipeline writes no marker. */
+  readonly marker?: string | false;
+  readonly freshWithin?: string;
+  readonly staleAfter?: string;
+  readonly pidCheck?: boolean;
+  readonly rerun?: readonly string[];
+  readonly quarantine?: string;
+  readonly auditLog?: string;
+}
+
+export interface ConfigFile {
+  readonly path: string;
+  readonly pipelines: ReadonlyMap<string, PipelineConfig>;
+}
+
+type Check = (value: unknown, where: string) => unknown;
+
+const isString: Check = (value, where) => {
+  if (typeof value !== 'string' || value.length === 0)
+    throw new UsageError(`${where} must be a non-empty string.`);
+  return value;
+};
+
+const PIPELINE_KEYS: Readonly<Record<keyof PipelineConfig, Check>> = {
+  outDir: isString,
+  stagingDir: isString,
+  final: isString,
+  staging: isString,
+  marker: (value, where) => {
+    if (value === false || value === null) return false;
+    return isString(value, `${where} (a template, or false for no marker)`);
+  },
+  freshWithin: isString,
+  staleAfter: isString,
+  pidCheck: (value, where) => {
+    if (typeof value !== 'boolean') throw new UsageError(`${where} must be true or false.`);
+    return value;
+  },
+  rerun: (value, where) => {
+    if (typeof value === 'string') return checkRerunWords(splitCommandWords(value, where), where);
+    if (Array.isArray(value) && value.length > 0 && value.every((w) => typeof w === 'string')) {
+      return checkRerunWords(value as string[], where);
+    }
+    throw new UsageError(`${where} must be a command string or a non-empty array of words.`);
+  },
+  quarantine: isString,
+  auditLog: isString,
+};
+
+const DIR_KEYS = new Set(['outDir', 'stagingDir', 'quarantine', 'auditLog']);
+
+/** Reads and validates a config file; relative paths in it are relative to the file. */
+export async function loadConfig(
+  fs: FileSystem,
+  path: string,
+  required: boolean,
+): Promise<ConfigFile | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (error) {
+    const code = errnoCode(error);
+    if (!required && code === 'ENOENT') return undefined;
+    if (code === 'ENOENT') throw new UsageError(`The config file ${path} does not exist.`);
+    if (code === 'EISDIR') throw new UsageError(`The config file ${path} is a directory.`);
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new UsageError(`The config file ${path} cannot be read (permission denied).`);
+    }
+    throw error;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`The config file ${path} is not valid JSON: ${(error as Error).message}.`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new UsageError(`The config file ${path} must hold a JSON object with a "pipelines" object.`);
+  }
+  for (const key of Object.keys(raw)) {
+    if (key !== 'pipelines' && key !== '$schema') {
+      throw new UsageError(
+        `The config file ${path} has an unknown top-level key "${key}"; expected "pipelines".`,
+      );
+    }
+  }
+  const pipelinesRaw = (raw as { pipelines?: unknown }).pipelines;
+  if (typeof pipelinesRaw !== 'object' || pipelinesRaw === null || Array.isArray(pipelinesRaw)) {
+    throw new UsageError(`The config file ${path}: "pipelines" must be an object of named pipelines.`);
+  }
+  const base = dirname(path);
+  const pipelines = new Map<string, PipelineConfig>();
+  for (const [name, settings] of Object.entries(pipelinesRaw)) {
+    const where = `${path}: pipelines.${name}`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+      throw new UsageError(`${where}: a pipeline name may use letters, digits, '.', '_' and '-'.`);
+    }
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+      throw new UsageError(`${where} must be an object.`);
+    }
+    const parsed: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(settings)) {
+      const check = PIPELINE_KEYS[key as keyof PipelineConfig];
+      if (!check) {
+        const known = Object.keys(PIPELINE_KEYS);
+        const near = known.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+        throw new UsageError(
+          `${where}.${key} is not a known setting${near ? ` (did you mean ${near}?)` : ''}.`,
+          `Known settings: ${known.join(', ')}.`,
+        );
+      }
+      const checked = check(value, `${where}.${key}`);
+      parsed[key] = DIR_KEYS.has(key) ? resolve(base, checked as string) : checked;
+    }
+    pipelines.set(name, parsed as PipelineConfig);
+  }
+  return { path, pipelines };
+}
+
+export function pickPipeline(
+  config: ConfigFile | undefined,
+  name: string,
+  configPath: string,
+): PipelineConfig {
+  if (!config) {
+    throw new UsageError(
+      `--pipeline ${name} needs a config file, and ${configPath} does not exist.`,
+      'Create crashdiag.config.json in this directory, or pass --config FILE.',
+    );
+  }
+  const pipeline = config.pipelines.get(name);
+  if (!pipeline) {
+    const names = [...config.pipelines.keys()];
+    throw new UsageError(
+      `The config file ${config.path} has no pipeline named "${name}".`,
+      names.length > 0 ? `It has: ${names.join(', ')}.` : 'It defines no pipelines.',
+    );
+  }
+  return pipeline;
+}

@@ -1,0 +1,42 @@
+import type { Action, State } from './states.js';
+import type { WriterVerdict } from './writer.js';
+
+/** A staging file for the run key, and whether its writer lives. */
+export interface StagingFileReport {
+  readonly path: string;
+  readonly pid: number;
+  readonly host: string | null;
+  readonly bytes: number;
+  readonly ageSeconds: number;
+  readonly writer: WriterVerdict;
+  readonly writerReason: string;
+}
+
+export interface Anomaly {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** The judgement on one run key: the model every renderer and the fixer read. */
+export interface Diagnosis {
+  readonly run: string;
+  readonly state: State;
+  readonly action: Action;
+  readonly exitCode: number;
+  readonly summary: string;
+  readonly final: {
+    readonly path: string;
+    readonly exists: boolean;
+    readonly bytes: number | null;
+    readonly ageSeconds: number | null;
+    /** Younger than --fresh-within. */
+    readonly fresh: boolean | null;
+    /** Counted as this run's output: its name carries the run key, or it is fresh. */
+    readonly belongsToRun: boolean;
+    readonly marker: { readonly path: string; readonly exists: boolean } | null;
+  };
+  /** Every staging file for the run key, sorted by path, with its writer's verdict. */
+  readonly orphans: readonly StagingFileReport[];
+  readonly anomalies: readonly Anomaly[];
+  readonly runbook: string;
+}

@@ -1,0 +1,50 @@
+import type { ProcessFacts } from './process-table.js';
+
+/** What a directory entry is, by lstat: a symlink is never followed. */
+export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
+
+/** One path's facts, as lstat saw them. */
+export interface PathFacts {
+  readonly path: string;
+  readonly status: 'missing' | 'present' | 'unreadable';
+  readonly kind?: EntryKind;
+  readonly bytes?: number;
+  readonly mtimeMs?: number;
+  /** Why it could not be read (status 'unreadable'). */
+  readonly error?: string;
+}
+
+/** Whether and how the PID in a staging name could be asked about. */
+export type PidCheck =
+  | { readonly checked: false; readonly why: string }
+  | { readonly checked: true; readonly facts: ProcessFacts };
+
+/** A directory entry whose name matches the staging template for the run key. */
+export interface StagingEntry extends PathFacts {
+  readonly name: string;
+  readonly pid: number;
+  readonly host: string | undefined;
+  readonly pidCheck: PidCheck;
+}
+
+/** The rules that turn facts into a judgement. */
+export interface JudgementRules {
+  /** A fixed-name output younger than this belongs to the current run. */
+  readonly freshWithinMs: number;
+  /** Without a PID verdict, a file untouched this long has no live writer. */
+  readonly staleAfterMs: number;
+}
+
+/** Everything the disk and the process table said about one run key. */
+export interface RunEvidence {
+  readonly runKey: string;
+  readonly nowMs: number;
+  readonly rules: JudgementRules;
+  /** The output's name carries the run key: any age of it belongs to this run. */
+  readonly finalKeyed: boolean;
+  readonly final: PathFacts;
+  /** null when the pipeline writes no marker (--no-marker). */
+  readonly marker: PathFacts | null;
+  /** Sorted by path. */
+  readonly staging: readonly StagingEntry[];
+}

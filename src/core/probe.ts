@@ -1,0 +1,182 @@
+import { join } from 'node:path';
+import { errnoCode, UsageError } from './errors.js';
+import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
+import type { FileSystem } from './fs.js';
+import type { ProcessTable } from './process-table.js';
+import type { PipelineSettings } from './settings.js';
+import { MAX_PID, type StagingName } from './template.js';
+
+/** What the core needs from the outside world to look at a run. */
+export interface ProbeContext {
+  readonly fs: FileSystem;
+  readonly processes: ProcessTable;
+  /** The clock every age is measured against (epoch ms). */
+  readonly nowMs: number;
+}
+
+interface StatsLike {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  size: number | bigint;
+  mtimeMs: number | bigint;
+}
+
+export function kindOf(stats: StatsLike): EntryKind {
+  if (stats.isSymbolicLink()) return 'symlink';
+  if (stats.isFile()) return 'file';
+  if (stats.isDirectory()) return 'directory';
+  return 'other';
+}
+
+/** lstat one path into facts: a missing path is a fact, not an error. */
+export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFacts> {
+  try {
+    const stats = await fs.lstat(path);
+    return {
+      path,
+      status: 'present',
+      kind: kindOf(stats),
+      bytes: Number(stats.size),
+      mtimeMs: Number(stats.mtimeMs),
+    };
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { path, status: 'missing' };
+    if (code && code !== 'EACCES' && code !== 'EPERM' && code !== 'EIO' && code !== 'ELOOP') throw error;
+    return { path, status: 'unreadable', error: code ?? String(error) };
+  }
+}
+
+/** Checks that a configured directory exists and can be listed; a usage error otherwise. */
+export async function checkDirectory(fs: FileSystem, path: string, role: string): Promise<void> {
+  try {
+    const stats = await fs.stat(path);
+    if (!stats.isDirectory()) throw new UsageError(`The ${role} ${path} is not a directory.`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new UsageError(
+        `The ${role} ${path} does not exist.`,
+        'Check the path, or the pipeline in the config.',
+      );
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new UsageError(`The ${role} ${path} cannot be read (permission denied).`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Streams one directory listing and keeps the entries `match` accepts. Memory
+ * grows with the matches, not with the entries: staging directories in the
+ * wild hold hundreds of thousands of leftovers.
+ */
+export async function listMatching<T>(
+  fs: FileSystem,
+  dir: string,
+  role: string,
+  match: (name: string) => T | undefined,
+): Promise<Array<{ name: string; match: T }>> {
+  const found: Array<{ name: string; match: T }> = [];
+  let handle: Awaited<ReturnType<FileSystem['opendir']>>;
+  try {
+    handle = await fs.opendir(dir, { bufferSize: 1024 });
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new UsageError(`The ${role} ${dir} cannot be listed (permission denied).`);
+    }
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UsageError(`The ${role} ${dir} does not exist.`);
+    throw error;
+  }
+  // for-await closes the handle when the loop ends or throws.
+  for await (const entry of handle) {
+    const result = match(entry.name);
+    if (result !== undefined) found.push({ name: entry.name, match: result });
+  }
+  return found;
+}
+
+/** Asks the process table about a staging file's PID, when that question has a meaning. */
+export function checkPid(
+  name: StagingName,
+  settings: Pick<PipelineSettings, 'pidCheck'>,
+  processes: ProcessTable,
+): PidCheck {
+  if (!settings.pidCheck) return { checked: false, why: 'PID checks are off (--no-pid-check)' };
+  // A PID only means something on the host, and in the PID namespace, that wrote the file.
+  if (name.host !== undefined && name.host !== processes.hostname) {
+    return { checked: false, why: `written on host ${name.host}, not this one (${processes.hostname})` };
+  }
+  if (name.pid <= 0 || name.pid > MAX_PID) {
+    return { checked: false, why: `${name.pid} is not a PID this system can hand out` };
+  }
+  return { checked: true, facts: processes.inspect(name.pid) };
+}
+
+/** Stats the staging entries for one run key, in bounded parallel. */
+export async function describeStagingEntries(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  entries: ReadonlyArray<{ name: string; match: StagingName }>,
+): Promise<StagingEntry[]> {
+  const result: StagingEntry[] = new Array(entries.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < entries.length) {
+      const index = next++;
+      const entry = entries[index];
+      if (!entry) continue;
+      const facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
+      result[index] = {
+        ...facts,
+        name: entry.name,
+        pid: entry.match.pid,
+        host: entry.match.host,
+        pidCheck: checkPid(entry.match, settings, ctx.processes),
+      };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, entries.length) }, worker));
+  // An entry that vanished between listing and lstat was renamed or cleaned: not ours any more.
+  return result.filter((entry) => entry.status !== 'missing').sort((a, b) => compareText(a.path, b.path));
+}
+
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Looks at one run key. Staging is read before the output and the output
+ * before its marker, the order a writer creates them in, so a run finishing
+ * while we look shows up as its staging file vanishing, not as an output
+ * that appears from nowhere.
+ */
+export async function probeRun(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  runKey: string,
+): Promise<RunEvidence> {
+  await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
+  const matcher = settings.staging.matcherFor(runKey);
+  const listed = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', matcher);
+  const staging = await describeStagingEntries(ctx, settings, listed);
+  const finalName = settings.final.nameFor(runKey);
+  const final = await lstatFacts(ctx.fs, join(settings.outDir, finalName));
+  const marker = settings.marker
+    ? await lstatFacts(ctx.fs, join(settings.outDir, settings.marker.nameFor(runKey, finalName)))
+    : null;
+  return {
+    runKey,
+    nowMs: ctx.nowMs,
+    rules: { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs },
+    finalKeyed: settings.final.keyed,
+    final,
+    marker,
+    staging,
+  };
+}

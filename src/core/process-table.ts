@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { errnoCode } from './errors.js';
+
+/** What the process table says about one PID, on this host. */
+export interface ProcessFacts {
+  readonly exists: boolean;
+  /** Exited but not yet reaped: it can no longer write anything. */
+  readonly zombie?: boolean;
+  /** When the process started (epoch ms), where the platform tells. */
+  readonly startMs?: number;
+}
+
+/** The process-liveness probe; passed into the core so tests can fake it. */
+export interface ProcessTable {
+  readonly hostname: string;
+  inspect(pid: number): ProcessFacts;
+}
+
+// USER_HZ: the unit of /proc/<pid>/stat start times. The kernel exports 100 to
+// user space on every mainstream architecture, whatever its internal HZ.
+const CLOCK_TICKS_PER_SECOND = 100;
+
+function readBootTimeMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/stat', 'utf8');
+    const match = /^btime (\d+)$/m.exec(stat);
+    return match?.[1] ? Number(match[1]) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The real process table: signal 0 for existence, /proc for state and start time. */
+export function createProcessTable(): ProcessTable {
+  let bootTimeMs: number | undefined | null = null;
+
+  const readProc = (pid: number): Omit<ProcessFacts, 'exists'> => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return {};
+    }
+    // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = fields[0];
+    const startTicks = Number(fields[19]);
+    if (bootTimeMs === null) bootTimeMs = readBootTimeMs();
+    const zombie = state === 'Z' || state === 'X';
+    if (bootTimeMs === undefined || !Number.isFinite(startTicks)) return { zombie };
+    return { zombie, startMs: bootTimeMs + (startTicks * 1000) / CLOCK_TICKS_PER_SECOND };
+  };
+
+  return {
+    hostname: hostname(),
+    inspect(pid) {
+      // Never signal 0 or a negative number: those address process groups.
+      if (!Number.isSafeInteger(pid) || pid <= 0) return { exists: false };
+      try {
+        process.kill(pid, 0);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'ESRCH') return { exists: false };
+        // EPERM: the process exists but belongs to someone else.
+        if (code !== 'EPERM') throw error;
+      }
+      return { exists: true, ...readProc(pid) };
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { FinalTemplate, MarkerTemplate, StagingTemplate } from './template.js';
+
+/** One pipeline's layout and rules, resolved from flags and config. */
+export interface PipelineSettings {
+  /** The config pipeline's name, when one was picked. */
+  readonly pipeline: string | undefined;
+  /** Absolute. */
+  readonly outDir: string;
+  /** Absolute. */
+  readonly stagingDir: string;
+  readonly final: FinalTemplate;
+  readonly staging: StagingTemplate;
+  /** null: the pipeline writes no success marker. */
+  readonly marker: MarkerTemplate | null;
+  readonly freshWithinMs: number;
+  readonly staleAfterMs: number;
+  /** false: judge writers by file age only (shared storage, other PID namespaces). */
+  readonly pidCheck: boolean;
+  /** The re-run command's words, `{date}` standing for the run key; undefined when none is known. */
+  readonly rerun: readonly string[] | undefined;
+}

@@ -1,0 +1,47 @@
+// The contract scripts and orchestrators depend on: state names, action names
+// and exit codes. Changing any string or number here is a breaking change.
+
+export const STATES = ['DONE', 'A/B/C', 'D', 'D-race', 'UNPUBLISHED', 'RUNNING', 'UNKNOWN'] as const;
+export type State = (typeof STATES)[number];
+
+export const ACTIONS = ['none', 'rerun', 'clean-then-rerun', 'clean-only', 'wait', 'investigate'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const EXIT_CODES: Readonly<Record<State, number>> = {
+  DONE: 0,
+  'A/B/C': 10,
+  D: 11,
+  'D-race': 12,
+  UNPUBLISHED: 13,
+  RUNNING: 20,
+  UNKNOWN: 30,
+};
+
+/** Exit codes that are not states. */
+export const EXIT_UNEXPECTED = 1;
+export const EXIT_USAGE = 2;
+
+/** The runbook for each state, relative to the package root. */
+export const RUNBOOKS: Readonly<Record<State, string>> = {
+  DONE: 'runbooks/DONE.md',
+  'A/B/C': 'runbooks/ABC.md',
+  D: 'runbooks/D.md',
+  'D-race': 'runbooks/D-race.md',
+  UNPUBLISHED: 'runbooks/UNPUBLISHED.md',
+  RUNNING: 'runbooks/RUNNING.md',
+  UNKNOWN: 'runbooks/UNKNOWN.md',
+};
+
+export const FIELD_GUIDE = 'runbooks/field-guide.md';
+
+/**
+ * Orders states from "nothing to do" to "a person must look", so a scan can
+ * sort worst first and pick the highest exit code.
+ */
+export function severity(state: State): number {
+  return EXIT_CODES[state];
+}
+
+export function isState(value: string): value is State {
+  return (STATES as readonly string[]).includes(value);
+}

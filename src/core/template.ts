@@ -1,0 +1,199 @@
+import { UsageError } from './errors.js';
+
+/**
+ * File-name templates. `{date}` stands for the run key, `{pid}` for the
+ * writer's process id, `{host}` for the writer's host name and, in the marker
+ * template only, `{final}` for the published output's name.
+ */
+export type Placeholder = 'date' | 'pid' | 'host' | 'final';
+
+type Part = { literal: string } | { placeholder: Placeholder };
+
+const PLACEHOLDER_PATTERN = /\{([^{}]*)\}/g;
+
+// A PID the kernel can hand out: Linux caps pid_max at 2^22.
+export const MAX_PID = 4_194_304;
+
+function parseTemplate(template: string, flag: string, allowed: readonly Placeholder[]): Part[] {
+  if (template.length === 0) throw new UsageError(`${flag} is empty.`);
+  if (/[/\\]/.test(template)) {
+    throw new UsageError(
+      `${flag} ${JSON.stringify(template)} contains a path separator; it names a file inside its directory.`,
+    );
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in file names
+  if (/[\u0000-\u001f\u007f]/.test(template)) {
+    throw new UsageError(`${flag} ${JSON.stringify(template)} contains a control character.`);
+  }
+  const parts: Part[] = [];
+  let last = 0;
+  for (const match of template.matchAll(PLACEHOLDER_PATTERN)) {
+    const name = match[1] ?? '';
+    if (!(allowed as readonly string[]).includes(name)) {
+      throw new UsageError(
+        `${flag} ${JSON.stringify(template)} uses {${name}}, which it does not know.`,
+        `It may use ${allowed.map((p) => `{${p}}`).join(', ')}.`,
+      );
+    }
+    if (match.index > last) parts.push({ literal: template.slice(last, match.index) });
+    parts.push({ placeholder: name as Placeholder });
+    last = match.index + match[0].length;
+  }
+  if (last < template.length) parts.push({ literal: template.slice(last) });
+  for (const part of parts) {
+    if ('literal' in part && /[{}]/.test(part.literal)) {
+      throw new UsageError(`${flag} ${JSON.stringify(template)} has an unmatched brace.`);
+    }
+  }
+  return parts;
+}
+
+function count(parts: Part[], name: Placeholder): number {
+  return parts.filter((p) => 'placeholder' in p && p.placeholder === name).length;
+}
+
+function substitute(parts: Part[], values: Partial<Record<Placeholder, string>>): string {
+  return parts.map((p) => ('literal' in p ? p.literal : (values[p.placeholder] ?? ''))).join('');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function checkFileName(name: string, flag: string): void {
+  if (name === '.' || name === '..' || name.length === 0) {
+    throw new UsageError(`${flag} produces the name ${JSON.stringify(name)}, which is not a file name.`);
+  }
+  if (name.length > 255) {
+    throw new UsageError(`${flag} produces a name longer than 255 bytes.`);
+  }
+}
+
+/** The published output's name: `refunds_settled_{date}.csv`, or a fixed name. */
+export interface FinalTemplate {
+  readonly source: string;
+  /** True when the name carries the run key, so any age of the file belongs to this run. */
+  readonly keyed: boolean;
+  nameFor(runKey: string): string;
+  /** For listing a directory: the run key a name belongs to, or undefined. */
+  runKeyOf(name: string): string | undefined;
+}
+
+export function compileFinalTemplate(template: string, flag = '--final'): FinalTemplate {
+  const parts = parseTemplate(template, flag, ['date']);
+  const keyed = count(parts, 'date') > 0;
+  const pattern = new RegExp(
+    `^${parts.map((p) => ('literal' in p ? escapeRegExp(p.literal) : '(?<date>.+)')).join('')}$`,
+    's',
+  );
+  // With several {date}s a name only belongs to a key when they all agree.
+  const runKeyOf = (name: string): string | undefined => {
+    const date = pattern.exec(name)?.groups?.date;
+    return date !== undefined && substitute(parts, { date }) === name ? date : undefined;
+  };
+  checkFileName(substitute(parts, { date: 'x' }), flag);
+  return { source: template, keyed, nameFor: (runKey) => substitute(parts, { date: runKey }), runKeyOf };
+}
+
+/** The success marker's name, from `{final}.success` or a name of its own. */
+export interface MarkerTemplate {
+  readonly source: string;
+  nameFor(runKey: string, finalName: string): string;
+}
+
+export function compileMarkerTemplate(template: string, flag = '--marker'): MarkerTemplate {
+  const parts = parseTemplate(template, flag, ['final', 'date']);
+  checkFileName(substitute(parts, { final: 'x', date: 'x' }), flag);
+  return {
+    source: template,
+    nameFor: (runKey, finalName) => substitute(parts, { date: runKey, final: finalName }),
+  };
+}
+
+export interface StagingName {
+  readonly runKey: string;
+  readonly pid: number;
+  readonly host: string | undefined;
+}
+
+/** The staging file's name: `{date}.{pid}.csv`, optionally with `{host}`. */
+export interface StagingTemplate {
+  readonly source: string;
+  readonly hasHost: boolean;
+  /** A matcher for one run key: only names that match it are this run's. */
+  matcherFor(runKey: string): (name: string) => StagingName | undefined;
+  /** A matcher for any run key, for listing every run in one pass. */
+  matchAny(name: string): StagingName | undefined;
+  /** The literal text every name for this key starts with: a cheap first filter. */
+  prefixFor(runKey: string): string;
+}
+
+const HOST_PATTERN = '[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?';
+
+export function compileStagingTemplate(template: string, flag = '--staging'): StagingTemplate {
+  const parts = parseTemplate(template, flag, ['date', 'pid', 'host']);
+  for (const name of ['date', 'pid'] as const) {
+    if (count(parts, name) !== 1) {
+      throw new UsageError(
+        `${flag} ${JSON.stringify(template)} must contain {${name}} exactly once.`,
+        'The staging name must carry the run key and the writer PID, e.g. {date}.{pid}.csv.',
+      );
+    }
+  }
+  if (count(parts, 'host') > 1) {
+    throw new UsageError(`${flag} ${JSON.stringify(template)} may contain {host} at most once.`);
+  }
+  for (let i = 1; i < parts.length; i++) {
+    const a = parts[i - 1];
+    const b = parts[i];
+    if (a && b && 'placeholder' in a && 'placeholder' in b) {
+      throw new UsageError(
+        `${flag} ${JSON.stringify(template)} puts {${a.placeholder}} and {${b.placeholder}} side by side; separate them, e.g. with a dot.`,
+      );
+    }
+  }
+  const hasHost = count(parts, 'host') === 1;
+  const build = (datePattern: string): RegExp =>
+    new RegExp(
+      `^${parts
+        .map((p) => {
+          if ('literal' in p) return escapeRegExp(p.literal);
+          if (p.placeholder === 'date') return `(?<date>${datePattern})`;
+          if (p.placeholder === 'pid') return '(?<pid>[0-9]+)';
+          return `(?<host>${HOST_PATTERN})`;
+        })
+        .join('')}$`,
+      's',
+    );
+  const toName = (match: RegExpExecArray | null, runKey?: string): StagingName | undefined => {
+    const groups = match?.groups;
+    if (!groups) return undefined;
+    const key = runKey ?? groups.date;
+    if (key === undefined || groups.pid === undefined) return undefined;
+    return { runKey: key, pid: Number(groups.pid), host: groups.host };
+  };
+  const anyKey = build('.+?');
+  const firstPart = parts[0];
+  const leading = firstPart && 'literal' in firstPart ? firstPart.literal : '';
+  checkFileName(substitute(parts, { date: 'x', pid: '1', host: 'h' }), flag);
+  return {
+    source: template,
+    hasHost,
+    matcherFor(runKey) {
+      const pattern = build(escapeRegExp(runKey));
+      const prefix = this.prefixFor(runKey);
+      return (name) => (name.startsWith(prefix) ? toName(pattern.exec(name), runKey) : undefined);
+    },
+    matchAny: (name) => toName(anyKey.exec(name)),
+    prefixFor(runKey) {
+      let prefix = leading;
+      const second = parts[leading ? 1 : 0];
+      if (second && 'placeholder' in second && second.placeholder === 'date') {
+        prefix += runKey;
+        const third = parts[leading ? 2 : 1];
+        if (third && 'literal' in third) prefix += third.literal;
+      }
+      return prefix;
+    },
+  };
+}

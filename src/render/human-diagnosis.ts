@@ -1,0 +1,138 @@
+import type { ChalkInstance } from 'chalk';
+import Table from 'cli-table3';
+import { ADVICE } from '../core/advice.js';
+import { rerunArgv, shellJoin } from '../core/command-words.js';
+import type { Diagnosis } from '../core/diagnosis.js';
+import { formatDuration } from '../core/duration.js';
+import type { State } from '../core/states.js';
+import { formatBytes } from './format.js';
+
+export interface DiagnosisView {
+  readonly diagnosis: Diagnosis;
+  /** The pipeline's name, when it came from the config. */
+  readonly pipeline: string | undefined;
+  /** The re-run command's words with `{date}`, when known. */
+  readonly rerun: readonly string[] | undefined;
+  /** `crashdiag diagnose KEY ...` as the user can type it again. */
+  readonly invocation: readonly string[];
+}
+
+export function stateColour(chalk: ChalkInstance, state: State): ChalkInstance {
+  switch (state) {
+    case 'DONE':
+      return chalk.bgGreen.black.bold;
+    case 'A/B/C':
+    case 'UNPUBLISHED':
+      return chalk.bgYellow.black.bold;
+    case 'D':
+    case 'D-race':
+      return chalk.bgRed.white.bold;
+    case 'RUNNING':
+      return chalk.bgBlue.white.bold;
+    case 'UNKNOWN':
+      return chalk.bgMagenta.white.bold;
+  }
+}
+
+function ageText(seconds: number | null): string {
+  return seconds === null ? '-' : formatDuration(seconds * 1000);
+}
+
+function actionCommands(view: DiagnosisView): string[] {
+  const { diagnosis } = view;
+  const dead = diagnosis.orphans.filter((o) => o.writer === 'dead').map((o) => o.path);
+  const rerun = view.rerun
+    ? shellJoin(rerunArgv(view.rerun, diagnosis.run))
+    : `<the job's own command, with run key ${diagnosis.run}>`;
+  const fix = [...view.invocation, '--fix'];
+  const fixWithRerun = view.rerun ? fix : [...fix, '--rerun', '<command with {date}>'];
+  switch (diagnosis.action) {
+    case 'none':
+      return [];
+    case 'rerun':
+      return [shellJoin(fixWithRerun), 'or by hand:', rerun];
+    case 'clean-then-rerun':
+      return [shellJoin(fixWithRerun), 'or by hand:', shellJoin(['rm', '--', ...dead]), rerun];
+    case 'clean-only':
+      return [shellJoin(fix), 'or by hand:', shellJoin(['rm', '--', ...dead])];
+    case 'wait': {
+      const pids = [
+        ...new Set(diagnosis.orphans.filter((o) => o.writer === 'alive').map((o) => String(o.pid))),
+      ];
+      return [
+        `ps -o pid,lstart,etime,args -p ${pids.join(',')}`,
+        `then again: ${shellJoin(view.invocation)}`,
+      ];
+    }
+    case 'investigate':
+      return [`see the findings below and ${diagnosis.runbook}`];
+  }
+}
+
+/** The on-call view: the state, what to type, what not to do, and the evidence. */
+export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance): string {
+  const { diagnosis } = view;
+  const advice = ADVICE[diagnosis.state];
+  const lines: string[] = [];
+  const where = view.pipeline ? `pipeline ${view.pipeline}, ` : '';
+  lines.push('');
+  lines.push(
+    `${stateColour(chalk, diagnosis.state)(`  ${diagnosis.state}  `)}  ${chalk.bold(advice.title)}  ${chalk.dim(`(${where}run ${diagnosis.run}, exit ${diagnosis.exitCode})`)}`,
+  );
+  lines.push('');
+  lines.push(diagnosis.summary);
+  lines.push('');
+  lines.push(`${chalk.green.bold('Safe action:')} ${advice.safe}`);
+  for (const command of actionCommands(view)) {
+    lines.push(command === 'or by hand:' ? chalk.dim(`  ${command}`) : `    ${chalk.cyan(command)}`);
+  }
+  lines.push(`${chalk.red.bold('Risky:')} ${advice.risky}`);
+  lines.push('');
+
+  const table = new Table({
+    head: ['', 'path', 'size', 'age', 'writer'],
+    style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
+    wordWrap: true,
+  });
+  const { final } = diagnosis;
+  const finalNote = !final.exists ? 'missing' : final.belongsToRun ? 'this run' : 'an earlier run';
+  table.push([
+    'output',
+    final.path,
+    final.bytes === null ? '-' : formatBytes(final.bytes),
+    ageText(final.ageSeconds),
+    finalNote,
+  ]);
+  if (final.marker) {
+    table.push(['marker', final.marker.path, '', '', final.marker.exists ? 'present' : 'missing']);
+  }
+  for (const file of diagnosis.orphans) {
+    const verdict =
+      file.writer === 'alive'
+        ? chalk.blue('alive')
+        : file.writer === 'dead'
+          ? chalk.red('dead')
+          : chalk.magenta('unknown');
+    const who = file.host ? `PID ${file.pid}@${file.host}` : `PID ${file.pid}`;
+    table.push([
+      'staging',
+      file.path,
+      formatBytes(file.bytes),
+      ageText(file.ageSeconds),
+      `${who} ${verdict}`,
+    ]);
+  }
+  lines.push(chalk.bold('Evidence'));
+  lines.push(table.toString());
+  for (const file of diagnosis.orphans) {
+    lines.push(chalk.dim(`  ${file.path}: ${file.writerReason}`));
+  }
+  if (diagnosis.anomalies.length > 0) {
+    lines.push('');
+    lines.push(chalk.magenta.bold('Findings'));
+    for (const anomaly of diagnosis.anomalies) lines.push(`  ${anomaly.path}: ${anomaly.reason}`);
+  }
+  lines.push('');
+  lines.push(`runbook: ${diagnosis.runbook}`);
+  return `${lines.join('\n')}\n`;
+}
