@@ -1,0 +1,132 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { State } from '../../../src/core/states.js';
+import { FINAL_TEMPLATE, STAGING_TEMPLATE } from '../names.js';
+import { type Finished, type RunOptions, runToExit } from './processes.js';
+import type { Workspace } from './workspace.js';
+
+/** The built binaries a harness drives, as a user would: separate processes. */
+export interface Tools {
+  node: string;
+  crashdiag: string;
+  pipeline: string;
+}
+
+export function toolsIn(distDir: string): Tools {
+  const tools = {
+    node: process.execPath,
+    crashdiag: resolve(distDir, 'crashdiag.js'),
+    pipeline: resolve(distDir, 'refunds-pipeline.js'),
+  };
+  for (const file of [tools.crashdiag, tools.pipeline]) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
+  }
+  return tools;
+}
+
+/** The part of `crashdiag diagnose --json` a harness checks. */
+export interface DiagnoseReport {
+  run: string;
+  state: State;
+  action: string;
+  exitCode: number;
+  summary: string;
+  final: { path: string; exists: boolean; marker: { path: string; exists: boolean } | null };
+  orphans: { path: string; pid: number; bytes: number; writer: string; writerReason: string }[];
+  anomalies: { path: string; reason: string }[];
+}
+
+const PACING_AND_CRASH_VARS = ['REFUNDS_CRASH_AT', 'REFUNDS_STEP_DELAY_MS'];
+
+/** The environment without the test-only variables, so a re-run is a plain production run. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extra };
+  for (const name of PACING_AND_CRASH_VARS) if (!(name in extra)) delete env[name];
+  return env;
+}
+
+export function pipelineArgs(ws: Workspace, key: string, journal: boolean): string[] {
+  const args = [
+    '--date',
+    key,
+    '--input',
+    ws.inputPath,
+    '--out-dir',
+    ws.outDir,
+    '--staging-dir',
+    ws.stagingDir,
+  ];
+  return journal ? [...args, '--journal', ws.journalPath] : args;
+}
+
+export function runPipelineProcess(
+  tools: Tools,
+  ws: Workspace,
+  key: string,
+  options: { env?: NodeJS.ProcessEnv; journal?: boolean } & Omit<RunOptions, 'env'> = {},
+): Promise<Finished> {
+  const { env = {}, journal = false, ...rest } = options;
+  return runToExit(tools.node, [tools.pipeline, ...pipelineArgs(ws, key, journal)], {
+    timeoutMs: 20_000,
+    ...rest,
+    env: cleanEnv(env),
+  });
+}
+
+/** crashdiag's flags for this pipeline's layout. */
+export function layoutFlags(ws: Workspace): string[] {
+  return [
+    '--out-dir',
+    ws.outDir,
+    '--staging-dir',
+    ws.stagingDir,
+    '--final',
+    FINAL_TEMPLATE,
+    '--staging',
+    STAGING_TEMPLATE,
+  ];
+}
+
+/** The re-run command crashdiag --fix runs, `{date}` standing for the run key; quoted for its word splitter. */
+export function rerunCommand(tools: Tools, ws: Workspace): string {
+  const words = [tools.node, tools.pipeline, '--date', '{date}', '--input', ws.inputPath];
+  return [...words, '--out-dir', ws.outDir, '--staging-dir', ws.stagingDir].map(shellQuote).join(' ');
+}
+
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./{}-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+export async function diagnose(
+  tools: Tools,
+  ws: Workspace,
+  key: string,
+): Promise<{ finished: Finished; report: DiagnoseReport | null }> {
+  const finished = await runToExit(
+    tools.node,
+    [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--json'],
+    {
+      env: cleanEnv(),
+      timeoutMs: 20_000,
+    },
+  );
+  let report: DiagnoseReport | null = null;
+  try {
+    report = JSON.parse(finished.stdout) as DiagnoseReport;
+  } catch {
+    // reported by the caller, with stdout and stderr
+  }
+  return { finished, report };
+}
+
+export function fix(tools: Tools, ws: Workspace, key: string): Promise<Finished> {
+  return runToExit(
+    tools.node,
+    [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--fix', '--rerun', rerunCommand(tools, ws)],
+    { env: cleanEnv(), timeoutMs: 30_000 },
+  );
+}
+
+export function distDirFrom(repoRoot: string): string {
+  return join(repoRoot, 'dist');
+}

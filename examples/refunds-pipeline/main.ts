@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// The settlement job's process wiring: the only file that reads argv and the
+// environment or decides the exit code.
+import { parseArgs } from 'node:util';
+import { NO_JOURNAL, openJournal } from './journal.js';
+import { CRASH_POINTS, type CrashPoint, runPipeline } from './pipeline.js';
+
+const USAGE = `Usage: refunds-pipeline --date YYYY-MM-DD --input FILE --out-dir DIR --staging-dir DIR [--journal FILE]
+
+Settles one day of refunds: reads the input CSV, totals the settled refunds of
+--date per account and currency, writes <staging-dir>/<date>.<pid>.csv, fsyncs
+it, renames it to <out-dir>/refunds_settled_<date>.csv and writes the
+.success marker beside it. Re-running the same date gives the same bytes.
+
+  --journal FILE   append one fsynced JSON line after each completed step
+
+Environment (for crash tests):
+  REFUNDS_CRASH_AT=${CRASH_POINTS.join('|')}
+                          SIGKILL this process at that point
+  REFUNDS_STEP_DELAY_MS=N  pause N ms after each step (N/2 between write chunks)
+
+Exit codes: 0 published, 1 unexpected error, 2 usage error.`;
+
+class UsageError extends Error {}
+
+function readOptions(argv: string[], env: NodeJS.ProcessEnv) {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return null;
+  const { date, input, journal } = values;
+  const outDir = values['out-dir'];
+  const stagingDir = values['staging-dir'];
+  if (!date || !input || !outDir || !stagingDir) {
+    throw new UsageError('--date, --input, --out-dir and --staging-dir are all required');
+  }
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new UsageError(`--date "${date}" is not YYYY-MM-DD`);
+
+  const crashAt = env.REFUNDS_CRASH_AT || undefined;
+  if (crashAt !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAt)) {
+    // A typo must not silently turn a crash test into a clean run.
+    throw new UsageError(`REFUNDS_CRASH_AT="${crashAt}" is not one of ${CRASH_POINTS.join(', ')}`);
+  }
+  const delay = env.REFUNDS_STEP_DELAY_MS ? Number(env.REFUNDS_STEP_DELAY_MS) : 0;
+  if (!Number.isFinite(delay) || delay < 0) {
+    throw new UsageError(
+      `REFUNDS_STEP_DELAY_MS="${env.REFUNDS_STEP_DELAY_MS}" is not a number of milliseconds`,
+    );
+  }
+  return { date, input, outDir, stagingDir, journal, crashAt: crashAt as CrashPoint | undefined, delay };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      date: { type: 'string' },
+      input: { type: 'string' },
+      'out-dir': { type: 'string' },
+      'staging-dir': { type: 'string' },
+      journal: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+async function main(): Promise<number> {
+  let options: ReturnType<typeof readOptions>;
+  try {
+    options = readOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`refunds-pipeline: ${error.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options === null) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const journal = options.journal ? await openJournal(options.journal, process.pid) : NO_JOURNAL;
+  try {
+    const result = await runPipeline({
+      runDate: options.date,
+      inputPath: options.input,
+      outDir: options.outDir,
+      stagingDir: options.stagingDir,
+      pid: process.pid,
+      journal,
+      crashAt: options.crashAt,
+      stepDelayMs: options.delay,
+      crash: () => {
+        process.kill(process.pid, 'SIGKILL');
+        // SIGKILL to oneself is delivered before kill(2) returns; never reached.
+        throw new Error('SIGKILL did not stop the process');
+      },
+    });
+    process.stdout.write(
+      `refunds-pipeline: published ${result.finalPath} (${result.settlements} settlements, ${result.bytes} bytes)\n`,
+    );
+    return 0;
+  } finally {
+    await journal.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const e = error as NodeJS.ErrnoException;
+    // Known file-system failures read as one sentence; anything else keeps its stack.
+    process.stderr.write(
+      e.code && e.message
+        ? `refunds-pipeline: ${e.message}\n`
+        : `refunds-pipeline: unexpected error\n${e.stack}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,7 @@
+import { fileURLToPath } from 'node:url';
+import { type Tools, toolsIn } from '../../examples/refunds-pipeline/harness/tools.js';
+
+/** The built binaries: `npm test` builds before it runs vitest. */
+export function builtTools(): Tools {
+  return toolsIn(fileURLToPath(new URL('../../dist/', import.meta.url)));
+}
