@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+// npm run demo: crash a real batch job with kill -9 in a temporary workspace
+// and show crashdiag naming each state it left, with its real output. Leaves
+// nothing behind, even when interrupted.
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { generateRefundsCsv } from '../examples/refunds-pipeline/generate-input.js';
+import { start } from '../examples/refunds-pipeline/harness/processes.js';
+import { toolsIn } from '../examples/refunds-pipeline/harness/tools.js';
+import {
+  createWorkspace,
+  makeTempRoot,
+  type Workspace,
+} from '../examples/refunds-pipeline/harness/workspace.js';
+import { lastStep, readJournal } from '../examples/refunds-pipeline/journal.js';
+import { finalName, markerName } from '../examples/refunds-pipeline/names.js';
+
+const KEY = '2026-04-24';
+const colour = process.stdout.isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+const paint = (code: string, text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
+const say = (text = '') => process.stdout.write(`${text}\n`);
+
+/** Bundled to dist/demo.js, beside the two binaries it runs. */
+const tools = toolsIn(dirname(fileURLToPath(import.meta.url)));
+
+// Paths in commands are relative to the workspace, which is every child's cwd,
+// so the commands and the tool's output read the way they would on a server.
+const LAYOUT = ['--out-dir', 'out', '--staging-dir', '_staging', '--final', "'refunds_settled_{date}.csv'"];
+const JOB_ARGS = ['--date', KEY, '--input', 'input.csv', '--out-dir', 'out', '--staging-dir', '_staging'];
+const RERUN_ARGS = '--date {date} --input input.csv --out-dir out --staging-dir _staging';
+
+let workspace: Workspace | null = null;
+let liveWriter: ChildProcess | null = null;
+let stepNumber = 0;
+
+function step(title: string, ...lines: string[]): void {
+  stepNumber += 1;
+  say();
+  say(paint('1;36', `── ${stepNumber}. ${title} ${'─'.repeat(Math.max(4, 72 - title.length))}`));
+  for (const line of lines) say(paint('36', line));
+}
+
+function note(...lines: string[]): void {
+  for (const line of lines) say(paint('2', `   ${line}`));
+}
+
+/** Runs a command as shown, output straight to the terminal; returns the exit code. */
+async function shown(
+  display: string,
+  command: 'crashdiag' | 'refunds-pipeline',
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<number | null> {
+  const ws = workspace as Workspace;
+  say(paint('1', `$ ${display}`));
+  const script = command === 'crashdiag' ? tools.crashdiag : tools.pipeline;
+  const { finished } = start(tools.node, [script, ...args], {
+    cwd: ws.dir,
+    env: childEnv(env),
+    timeoutMs: 20_000,
+  });
+  const result = await finished;
+  process.stdout.write(result.stdout);
+  process.stdout.write(result.stderr);
+  if (result.signal) say(paint('31', `[killed by ${result.signal}: no exit code, no last log line]`));
+  else say(paint('2', `[exit code ${result.code}]`));
+  return result.code;
+}
+
+function diagnose(extra: string[] = []): Promise<number | null> {
+  const args = ['diagnose', KEY, ...LAYOUT.map(unquote), ...extra];
+  const display = ['crashdiag diagnose', KEY, ...LAYOUT, ...extra.map(quoteIfNeeded)].join(' ');
+  return shown(display, 'crashdiag', args, toolColour());
+}
+
+function fixWithRerun(): Promise<number | null> {
+  const rerun = `${quoteIfNeeded(tools.node)} ${quoteIfNeeded(tools.pipeline)} ${RERUN_ARGS}`;
+  const display = `crashdiag diagnose ${KEY} ${LAYOUT.join(' ')} --fix --rerun 'refunds-pipeline ${RERUN_ARGS}'`;
+  return shown(
+    display,
+    'crashdiag',
+    ['diagnose', KEY, ...LAYOUT.map(unquote), '--fix', '--rerun', rerun],
+    toolColour(),
+  );
+}
+
+function runJob(env: NodeJS.ProcessEnv = {}): Promise<number | null> {
+  const prefix = Object.entries(env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+  return shown(`${prefix}refunds-pipeline ${JOB_ARGS.join(' ')}`, 'refunds-pipeline', JOB_ARGS, env);
+}
+
+/** The tool writes into a pipe here, so tell it whether the terminal takes colour. */
+function toolColour(): NodeJS.ProcessEnv {
+  return colour ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' };
+}
+
+/** The caller's environment without the job's crash and pacing switches, plus `extra`. */
+function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.REFUNDS_CRASH_AT;
+  delete env.REFUNDS_STEP_DELAY_MS;
+  return { ...env, ...extra };
+}
+
+function unquote(word: string): string {
+  return word.replace(/^'(.*)'$/, '$1');
+}
+
+function quoteIfNeeded(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+function showDisk(): void {
+  const ws = workspace as Workspace;
+  say(paint('2', 'On disk now:'));
+  for (const dir of [ws.outDir, ws.stagingDir]) {
+    const names = readdirSync(dir).sort();
+    if (names.length === 0) say(`  ${relative(ws.dir, dir)}/  (empty)`);
+    for (const name of names) {
+      say(`  ${relative(ws.dir, join(dir, name)).padEnd(48)} ${statSync(join(dir, name)).size} bytes`);
+    }
+  }
+}
+
+async function resetDisk(): Promise<void> {
+  const ws = workspace as Workspace;
+  for (const dir of [ws.outDir, ws.stagingDir]) {
+    for (const name of readdirSync(dir)) await rm(join(dir, name), { force: true });
+  }
+  await rm(ws.journalPath, { force: true });
+  note('(out/ and _staging/ emptied: this scenario starts from a day that has not run yet)');
+}
+
+async function sha256(path: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+function expectExit(got: number | null, want: number, what: string): void {
+  if (got !== want) throw new Error(`expected ${what} to exit ${want}, got ${got}`);
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const root = await makeTempRoot('crashdiag-demo-');
+  workspace = await createWorkspace(root);
+  const ws = workspace;
+  await writeFile(ws.inputPath, generateRefundsCsv({ seed: 'demo', runDate: KEY }));
+  const output = join(ws.outDir, finalName(KEY));
+
+  say(paint('1', 'crashdiag demo: crash a real batch job with kill -9, and let crashdiag say what it left'));
+  say();
+  say(`The job: a refunds settlement for one run date (the run key, here ${KEY}). It reads`);
+  say('input.csv, totals the settled refunds per account, writes _staging/<date>.<pid>.csv,');
+  say('fsyncs it, renames it to out/refunds_settled_<date>.csv (atomic), then writes the');
+  say('.success marker that downstream jobs wait for.');
+  say();
+  say(`Workspace: ${root} (removed at the end).`);
+  say('Below, `refunds-pipeline` is node dist/refunds-pipeline.js and `crashdiag` is');
+  say('node dist/crashdiag.js from this checkout; every command runs inside the workspace.');
+
+  step('A clean run', 'The job runs to the end. crashdiag reads only the disk: output, marker, staging.');
+  expectExit(await runJob(), 0, 'a clean run');
+  expectExit(await diagnose(), 0, 'diagnose after a clean run');
+  const cleanHash = await sha256(output);
+  note(
+    `DONE: nothing to do. Re-running would rewrite a correct, published file. sha256 ${cleanHash.slice(0, 16)}…`,
+  );
+
+  step(
+    'kill -9 in the middle of the write: state D',
+    'REFUNDS_CRASH_AT makes the job SIGKILL itself at a named point, like an OOM kill:',
+    'no handler runs, nothing is cleaned up, and no log line says so.',
+  );
+  await resetDisk();
+  await runJob({ REFUNDS_CRASH_AT: 'mid-write' });
+  showDisk();
+  expectExit(await diagnose(), 11, 'diagnose after a mid-write kill');
+  note(
+    'D: the staging file is a truncated orphan whose writer (the PID in its name) is dead.',
+    'Never move it into out/; delete it, then re-run pinned to the same run key.',
+  );
+
+  step(
+    'Recover with --fix --rerun',
+    '--fix performs exactly the safe action for the state it finds, and re-checks after.',
+  );
+  expectExit(await fixWithRerun(), 0, '--fix --rerun on D');
+  showDisk();
+  const fixedHash = await sha256(output);
+  if (fixedHash !== cleanHash) throw new Error('the re-run output differs from the clean run');
+  note(
+    `The re-run's output is byte-identical to the clean run's (sha256 ${fixedHash.slice(0, 16)}…): the transform is pure.`,
+  );
+
+  step(
+    'An orphan beside a published output: state D-race',
+    'Run 1 is killed mid-write; before anyone looks, someone re-runs the job by hand and it finishes.',
+  );
+  await resetDisk();
+  await runJob({ REFUNDS_CRASH_AT: 'mid-write' });
+  expectExit(await runJob(), 0, 'the manual re-run');
+  showDisk();
+  expectExit(await diagnose(), 12, 'diagnose with an orphan beside the output');
+  note('D-race: delete the orphan only. Another re-run would overwrite a freshly published, correct file.');
+  expectExit(await diagnose(['--fix']), 0, '--fix on D-race');
+
+  step(
+    'A live writer: state RUNNING',
+    'The job is slowed down (REFUNDS_STEP_DELAY_MS) and caught while it writes its staging file.',
+    'The first question on call: is this a crash at all?',
+  );
+  await resetDisk();
+  say(
+    paint(
+      '1',
+      `$ REFUNDS_STEP_DELAY_MS=400 refunds-pipeline ${JOB_ARGS.join(' ')} --journal journal.jsonl &`,
+    ),
+  );
+  const slow = start(tools.node, [tools.pipeline, ...JOB_ARGS, '--journal', 'journal.jsonl'], {
+    cwd: ws.dir,
+    env: childEnv({ REFUNDS_STEP_DELAY_MS: '400' }),
+    timeoutMs: 20_000,
+  });
+  liveWriter = slow.child;
+  await waitForStep(ws, 'staging-created', slow.finished);
+  showDisk();
+  expectExit(await diagnose(), 20, 'diagnose while the job runs');
+  note('RUNNING: the PID is alive and started before the file was last written. Touch nothing; wait.');
+  const finished = await slow.finished;
+  liveWriter = null;
+  if (finished.code !== 0) throw new Error(`the slow run failed: ${finished.stderr}`);
+  note(`A moment later the job finished on its own: ${finished.stdout.trim()}`);
+
+  step(
+    'Killed between the rename and the marker: state UNPUBLISHED',
+    'The output is in out/, complete (it was renamed), but the .success marker was never written.',
+  );
+  await resetDisk();
+  await runJob({ REFUNDS_CRASH_AT: 'after-rename' });
+  showDisk();
+  expectExit(await diagnose(), 13, 'diagnose after a kill between rename and marker');
+  note(
+    `Downstream waits for ${markerName(KEY)}, so for them the day is not published.`,
+    'The safe move is a re-run pinned to the same run key:',
+  );
+  expectExit(await fixWithRerun(), 0, '--fix --rerun on UNPUBLISHED');
+  if ((await sha256(output)) !== cleanHash) throw new Error('the re-run output differs from the clean run');
+  note('Published again, byte-identical to the clean run.');
+
+  say();
+  say(paint('1', 'That is the whole model:'));
+  say('  DONE         output + marker, no staging       nothing to do');
+  say('  A/B/C        nothing on disk for the run key    re-run, same key');
+  say('  D            dead orphan, no output             delete orphan, re-run');
+  say('  D-race       dead orphan beside the output      delete orphan, do not re-run');
+  say('  RUNNING      the writer is alive                wait');
+  say('  UNPUBLISHED  output without its marker          re-run, same key');
+  say('  UNKNOWN      anything else                      a person looks');
+  say();
+  say(`Demo finished in ${((performance.now() - started) / 1000).toFixed(1)} s; removing ${root}.`);
+}
+
+/** Polls the job's journal: the journal, not a guess at timing, says the staging file exists. */
+async function waitForStep(ws: Workspace, wanted: string, ended: Promise<unknown>): Promise<void> {
+  let done = false;
+  void ended.then(() => {
+    done = true;
+  });
+  while (!done) {
+    if (lastStep(await readJournal(ws.journalPath)) === wanted) return;
+    await sleep(20);
+  }
+  throw new Error(`the job ended before reaching ${wanted}`);
+}
+
+function cleanUp(): void {
+  liveWriter?.kill('SIGKILL');
+  if (workspace) rmSync(workspace.dir, { recursive: true, force: true });
+  workspace = null;
+}
+
+// Ctrl-C must not leave a workspace (or a slowed job) behind: clean up, then
+// die of the same signal so the shell sees the usual status.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanUp();
+    process.kill(process.pid, signal);
+  });
+}
+
+main().then(
+  () => {
+    cleanUp();
+  },
+  (error: unknown) => {
+    cleanUp();
+    process.stderr.write(`demo: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);
