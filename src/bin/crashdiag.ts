@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { promises as fs } from 'node:fs';
+import { userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
 import { createProcessTable } from '../core/process-table.js';
+import { runCommand } from './command-runner.js';
 
 // The only place that touches process.argv and process.exitCode. No
 // process.exit(): it can cut off JSON still being piped out.
@@ -12,6 +15,14 @@ process.on('unhandledRejection', (error) => {
   process.exitCode = 1;
 });
 
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? String(process.getuid?.() ?? 'unknown');
+  }
+}
+
 process.exitCode = await run(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
@@ -20,4 +31,7 @@ process.exitCode = await run(process.argv.slice(2), {
   fs,
   processes: createProcessTable(),
   now: () => Date.now(),
+  sleep: (ms) => sleep(ms),
+  runCommand,
+  user: currentUser(),
 });

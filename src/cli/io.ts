@@ -1,3 +1,4 @@
+import type { CommandRunner } from '../core/fix.js';
 import type { FileSystem } from '../core/fs.js';
 import type { ProcessTable } from '../core/process-table.js';
 
@@ -20,4 +21,16 @@ export interface CliIo {
   readonly processes: ProcessTable;
   /** The real clock; --now replaces it. */
   readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  /**
+   * Runs a re-run command without a shell. `stdoutToStderr` keeps a child's
+   * output out of a --json stream.
+   */
+  readonly runCommand: (
+    argv: readonly string[],
+    env: Readonly<Record<string, string>>,
+    stdoutToStderr: boolean,
+  ) => ReturnType<CommandRunner>;
+  /** Who is acting, for the audit log. */
+  readonly user: string;
 }

@@ -188,6 +188,8 @@ export function resolveSettings(
     staleAfterMs,
     pidCheck: flags.pidCheck ?? fromConfig.pidCheck ?? true,
     rerun,
+    quarantine: fromConfig.quarantine,
+    auditLog: fromConfig.auditLog,
   };
 }
 

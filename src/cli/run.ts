@@ -39,7 +39,22 @@ function buildParser(args: string[]): Argv {
         })
         .option('rerun', {
           type: 'string',
-          describe: "The job's command, {date} standing for the run key (never run through a shell)",
+          describe:
+            "The job's command, {date} standing for the run key; split like a shell would, never run through one",
+        })
+        .option('quarantine', {
+          type: 'string',
+          describe: 'With --fix: move orphans into DIR instead of deleting them (forensic evidence)',
+        })
+        .option('lock-timeout', {
+          type: 'string',
+          describe: 'With --fix: how long to wait for another fixer of the same run key',
+          defaultDescription: '30s',
+        })
+        .option('audit-log', {
+          type: 'string',
+          describe: 'With --fix: where each action is appended as a JSON line',
+          defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
         })
         .epilogue(EXIT_CODE_HELP),
     )

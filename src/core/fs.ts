@@ -20,4 +20,5 @@ export type FileSystem = Pick<
   | 'rm'
   | 'link'
   | 'copyFile'
+  | 'utimes'
 >;

@@ -18,4 +18,8 @@ export interface PipelineSettings {
   readonly pidCheck: boolean;
   /** The re-run command's words, `{date}` standing for the run key; undefined when none is known. */
   readonly rerun: readonly string[] | undefined;
+  /** From the config: where --fix moves orphans instead of deleting them. */
+  readonly quarantine?: string | undefined;
+  /** From the config: where --fix and clean append their audit records. */
+  readonly auditLog?: string | undefined;
 }

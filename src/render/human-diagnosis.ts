@@ -93,6 +93,8 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
     head: ['', 'path', 'size', 'age', 'writer'],
     style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
     wordWrap: true,
+    // No rule between rows: the table stays short enough to read at a glance.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
   const { final } = diagnosis;
   const finalNote = !final.exists ? 'missing' : final.belongsToRun ? 'this run' : 'an earlier run';

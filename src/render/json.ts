@@ -1,8 +1,34 @@
 import type { Diagnosis } from '../core/diagnosis.js';
+import type { FixReport } from '../core/fix.js';
 
 export const SCHEMA_VERSION = 1;
 
 /** The --json form of a diagnosis: one object, stable field order, sorted paths. */
-export function renderDiagnosisJson(diagnosis: Diagnosis, extra: Record<string, unknown> = {}): string {
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...diagnosis, ...extra }, null, 2)}\n`;
+export function renderDiagnosisJson(diagnosis: Diagnosis): string {
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...diagnosis }, null, 2)}\n`;
+}
+
+/**
+ * --fix --json: the diagnosis after the fix (what the exit code reports), and
+ * under `fix` what was found before, what was planned and what was done.
+ */
+export function renderFixJson(report: FixReport): string {
+  const { before, plan } = report;
+  const fix = {
+    dryRun: report.dryRun,
+    before: { state: before.state, action: before.action, exitCode: before.exitCode },
+    steps: report.steps,
+    refused: report.refused,
+    quarantine: plan.quarantineDir ?? null,
+    rerun: report.rerun
+      ? {
+          argv: report.rerun.argv,
+          exitStatus: report.rerun.result?.exitStatus ?? null,
+          signal: report.rerun.result?.signal ?? null,
+          error: report.rerun.result?.error ?? null,
+        }
+      : null,
+    rerunMissing: plan.rerunMissing,
+  };
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...report.after, exitCode: report.exitCode, fix }, null, 2)}\n`;
 }

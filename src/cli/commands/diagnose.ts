@@ -1,7 +1,13 @@
+import { resolve } from 'node:path';
+import { defaultAuditLog } from '../../core/audit.js';
 import { classifyRun } from '../../core/classify.js';
+import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
+import { fixRun } from '../../core/fix.js';
+import { LockTimeoutError } from '../../core/lock.js';
 import { probeRun } from '../../core/probe.js';
 import { validateRunKey } from '../../core/run-key.js';
+import { EXIT_CODES } from '../../core/states.js';
 import type { CliIo } from '../io.js';
 import { type PipelineFlags, resolveNow, settingsFromFlags } from '../pipeline-options.js';
 
@@ -10,6 +16,9 @@ interface DiagnoseFlags extends PipelineFlags {
   json?: boolean;
   fix?: boolean;
   dryRun?: boolean;
+  quarantine?: string;
+  lockTimeout?: string;
+  auditLog?: string;
 }
 
 /** Flags in the order a person would retype them, for the commands we print. */
@@ -23,6 +32,7 @@ const ECHOED_FLAGS: ReadonlyArray<[keyof PipelineFlags, string]> = [
   ['marker', '--marker'],
   ['freshWithin', '--fresh-within'],
   ['staleAfter', '--stale-after'],
+  ['rerun', '--rerun'],
 ];
 
 export function invocationWords(command: string, runKey: string, flags: PipelineFlags): string[] {
@@ -36,35 +46,108 @@ export function invocationWords(command: string, runKey: string, flags: Pipeline
   return words;
 }
 
+/** Flag combinations are checked before any I/O. */
+function checkCombinations(flags: DiagnoseFlags): void {
+  if (!flags.fix) {
+    for (const [value, flag] of [
+      [flags.dryRun, '--dry-run'],
+      [flags.quarantine, '--quarantine'],
+      [flags.lockTimeout, '--lock-timeout'],
+      [flags.auditLog, '--audit-log'],
+    ] as const) {
+      if (value !== undefined && value !== false) {
+        throw new UsageError(`${flag} goes with --fix; without --fix, diagnose changes nothing.`);
+      }
+    }
+  }
+  if (flags.quarantine !== undefined && flags.quarantine.trim() === '')
+    throw new UsageError('--quarantine is empty.');
+  if (flags.auditLog !== undefined && flags.auditLog.trim() === '')
+    throw new UsageError('--audit-log is empty.');
+}
+
 export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as DiagnoseFlags;
-  if (flags.dryRun && !flags.fix) {
-    throw new UsageError('--dry-run goes with --fix: without --fix, diagnose changes nothing anyway.');
-  }
+  checkCombinations(flags);
   const runKey = validateRunKey(String(flags.runKey ?? ''));
-  const nowMs = resolveNow(flags.now, io);
+  const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
+  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? '30s', '--lock-timeout');
   const settings = await settingsFromFlags(flags, io);
-  const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
-  const diagnosis = classifyRun(evidence);
-  if (flags.json) {
-    const { renderDiagnosisJson } = await import('../../render/json.js');
-    io.stdout.write(renderDiagnosisJson(diagnosis));
-  } else {
+  const now = () => fixedNow ?? io.now();
+  const invocation = invocationWords('diagnose', runKey, flags);
+  const view = async () => {
     const [{ renderDiagnosisHuman }, { chalkFor }] = await Promise.all([
       import('../../render/human-diagnosis.js'),
       import('../../render/colour.js'),
     ]);
+    return { renderDiagnosisHuman, chalk: chalkFor(io.stdout, io.env) };
+  };
+
+  if (!flags.fix) {
+    const diagnosis = classifyRun(
+      await probeRun({ fs: io.fs, processes: io.processes, nowMs: now() }, settings, runKey),
+    );
+    if (flags.json) {
+      const { renderDiagnosisJson } = await import('../../render/json.js');
+      io.stdout.write(renderDiagnosisJson(diagnosis));
+    } else {
+      const { renderDiagnosisHuman, chalk } = await view();
+      io.stdout.write(
+        renderDiagnosisHuman(
+          { diagnosis, pipeline: settings.pipeline, rerun: settings.rerun, invocation },
+          chalk,
+        ),
+      );
+    }
+    return diagnosis.exitCode;
+  }
+
+  const resolvePath = (path: string | undefined) => (path === undefined ? undefined : resolve(io.cwd, path));
+  let report: Awaited<ReturnType<typeof fixRun>>;
+  try {
+    report = await fixRun(
+      {
+        fs: io.fs,
+        processes: io.processes,
+        now,
+        clock: io.now,
+        sleep: io.sleep,
+        runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
+        user: io.user,
+        progress: (line) => {
+          if (!flags.json) io.stderr.write(`crashdiag: ${line}\n`);
+        },
+      },
+      settings,
+      runKey,
+      {
+        dryRun: flags.dryRun === true,
+        quarantineDir: resolvePath(flags.quarantine) ?? settings.quarantine,
+        lockTimeoutMs,
+        auditLog: resolvePath(flags.auditLog) ?? settings.auditLog ?? defaultAuditLog(settings.stagingDir),
+      },
+    );
+  } catch (error) {
+    if (!(error instanceof LockTimeoutError)) throw error;
+    // Another fixer is acting on this run right now: for a gate that means "wait".
+    io.stderr.write(`crashdiag: ${error.message}\n  Try again once it finishes; nothing was changed.\n`);
+    return EXIT_CODES.RUNNING;
+  }
+  if (flags.json) {
+    const { renderFixJson } = await import('../../render/json.js');
+    io.stdout.write(renderFixJson(report));
+  } else {
+    const [{ renderFixHuman }, { renderDiagnosisHuman, chalk }] = await Promise.all([
+      import('../../render/human-fix.js'),
+      view(),
+    ]);
+    io.stdout.write(renderFixHuman(report, chalk));
     io.stdout.write(
       renderDiagnosisHuman(
-        {
-          diagnosis,
-          pipeline: settings.pipeline,
-          rerun: settings.rerun,
-          invocation: invocationWords('diagnose', runKey, flags),
-        },
-        chalkFor(io.stdout, io.env),
+        { diagnosis: report.after, pipeline: settings.pipeline, rerun: settings.rerun, invocation },
+        chalk,
       ),
     );
   }
-  return diagnosis.exitCode;
+  return report.exitCode;
 }

@@ -1,0 +1,81 @@
+import { dirname, join } from 'node:path';
+import { errnoCode, UsageError } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { STATE_DIR } from './lock.js';
+
+export const AUDIT_FILE = 'audit.jsonl';
+
+/** One action --fix or clean took, as one JSON line: on call, memory is unreliable; the log is not. */
+export interface AuditRecord {
+  readonly time: string;
+  readonly user: string;
+  readonly host: string;
+  /** crashdiag's own PID. */
+  readonly pid: number;
+  readonly pipeline: string | null;
+  readonly run: string;
+  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip';
+  readonly path?: string;
+  readonly bytes?: number;
+  readonly writerPid?: number;
+  readonly to?: string;
+  readonly command?: readonly string[];
+  readonly exitStatus?: number | null;
+  readonly signal?: string | null;
+  readonly stateBefore?: string;
+  readonly reason?: string;
+}
+
+export function defaultAuditLog(stagingDir: string): string {
+  return join(stagingDir, STATE_DIR, AUDIT_FILE);
+}
+
+export async function appendAudit(
+  fs: FileSystem,
+  path: string,
+  records: readonly AuditRecord[],
+): Promise<void> {
+  if (records.length === 0) return;
+  await fs.mkdir(dirname(path), { recursive: true });
+  // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
+  const handle = await fs.open(path, 'a');
+  try {
+    await handle.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return [];
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new UsageError(`The audit log ${path} cannot be read (permission denied).`);
+    throw error;
+  }
+  const records: AuditRecord[] = [];
+  for (const [index, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    try {
+      records.push(JSON.parse(line) as AuditRecord);
+    } catch {
+      // A line cut short by a crash mid-append; the others still count.
+      records.push({
+        time: '',
+        user: '',
+        host: '',
+        pid: 0,
+        pipeline: null,
+        run: '',
+        op: 'skip',
+        reason: `line ${index + 1} of ${path} is not valid JSON`,
+      });
+    }
+  }
+  return records;
+}

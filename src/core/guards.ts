@@ -1,0 +1,136 @@
+import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
+import { errnoCode } from './errors.js';
+import type { FileSystem } from './fs.js';
+import type { PlannedRemoval } from './plan.js';
+import { checkPid, kindOf } from './probe.js';
+import type { ProcessTable } from './process-table.js';
+import type { PipelineSettings } from './settings.js';
+import { judgeWriter } from './writer.js';
+
+export interface GuardContext {
+  readonly fs: FileSystem;
+  readonly processes: ProcessTable;
+  readonly nowMs: number;
+  readonly settings: PipelineSettings;
+  readonly runKey: string;
+}
+
+/** The identity a file had when every guard passed; the last re-check compares against it. */
+export interface FileSnapshot {
+  readonly dev: number;
+  readonly ino: number;
+  readonly bytes: number;
+  readonly mtimeMs: number;
+}
+
+export interface Refusal {
+  readonly path: string;
+  readonly reason: string;
+}
+
+export type GuardVerdict =
+  | { readonly ok: true; readonly snapshot: FileSnapshot }
+  | { readonly ok: false; readonly reason: string };
+
+export function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** The resolved directories every path is held against, read once per fix. */
+export interface Boundaries {
+  readonly realStaging: string;
+  readonly realOut: string;
+  /** Names that are published in the output directory, never to be removed. */
+  readonly protectedNames: ReadonlySet<string>;
+}
+
+export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
+  const { fs, settings, runKey } = ctx;
+  const finalName = settings.final.nameFor(runKey);
+  const names = new Set([finalName]);
+  if (settings.marker) names.add(settings.marker.nameFor(runKey, finalName));
+  return {
+    realStaging: await fs.realpath(settings.stagingDir),
+    realOut: await fs.realpath(settings.outDir),
+    protectedNames: names,
+  };
+}
+
+/**
+ * Every guard a removal must pass, on the file as it is now: an absolute
+ * path, directly inside the real staging directory, named by the staging
+ * template for this run key, not a published name, a regular file by lstat
+ * (a symlink is never followed), and a dead writer by the diagnose rules.
+ */
+export async function guardRemoval(
+  ctx: GuardContext,
+  bounds: Boundaries,
+  removal: Pick<PlannedRemoval, 'path'>,
+): Promise<GuardVerdict> {
+  const { path } = removal;
+  if (!isAbsolute(path)) return { ok: false, reason: 'not an absolute path' };
+  const name = basename(path);
+  let parent: string;
+  try {
+    parent = await ctx.fs.realpath(dirname(path));
+  } catch (error) {
+    return { ok: false, reason: `its directory cannot be resolved (${errnoCode(error) ?? error})` };
+  }
+  if (parent !== bounds.realStaging) {
+    return { ok: false, reason: `it is not directly inside the staging directory ${bounds.realStaging}` };
+  }
+  const match = ctx.settings.staging.matcherFor(ctx.runKey)(name);
+  if (!match)
+    return { ok: false, reason: `its name does not match the staging template for run ${ctx.runKey}` };
+  if (bounds.realStaging === bounds.realOut && bounds.protectedNames.has(name)) {
+    return { ok: false, reason: 'it is the published output or its marker' };
+  }
+  let stats: Awaited<ReturnType<FileSystem['lstat']>>;
+  try {
+    stats = await ctx.fs.lstat(path);
+  } catch (error) {
+    return { ok: false, reason: `it cannot be examined (${errnoCode(error) ?? error})` };
+  }
+  const kind = kindOf(stats);
+  if (kind !== 'file') return { ok: false, reason: `it is a ${kind}, not a regular file` };
+  const mtimeMs = Number(stats.mtimeMs);
+  const judgement = judgeWriter(
+    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, ctx.settings, ctx.processes) },
+    { freshWithinMs: ctx.settings.freshWithinMs, staleAfterMs: ctx.settings.staleAfterMs },
+    ctx.nowMs,
+  );
+  if (judgement.writer !== 'dead')
+    return { ok: false, reason: `its writer is ${judgement.writer}: ${judgement.reason}` };
+  return {
+    ok: true,
+    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs },
+  };
+}
+
+/**
+ * The last look right before a removal: all guards again, and the file must
+ * be the very one that passed them (same inode, size and mtime). Anything
+ * else means someone touched it since, and it is left alone.
+ */
+export async function recheckRemoval(
+  ctx: GuardContext,
+  bounds: Boundaries,
+  removal: Pick<PlannedRemoval, 'path'>,
+  before: FileSnapshot,
+): Promise<GuardVerdict | { readonly ok: 'gone' }> {
+  try {
+    await ctx.fs.lstat(removal.path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { ok: 'gone' };
+  }
+  const verdict = await guardRemoval(ctx, bounds, removal);
+  if (!verdict.ok) return verdict;
+  const now = verdict.snapshot;
+  if (now.dev !== before.dev || now.ino !== before.ino)
+    return { ok: false, reason: 'it was replaced since it was checked' };
+  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs) {
+    return { ok: false, reason: 'it changed since it was checked: someone is writing it' };
+  }
+  return verdict;
+}

@@ -1,0 +1,60 @@
+import type { ChalkInstance } from 'chalk';
+import { shellJoin } from '../core/command-words.js';
+import type { FixReport } from '../core/fix.js';
+import { formatBytes } from './format.js';
+import { stateColour } from './human-diagnosis.js';
+
+const RESULT_WORDS = {
+  deleted: 'deleted',
+  quarantined: 'quarantined',
+  'already-gone': 'already gone (another fixer got there first)',
+  'left-alone': 'left alone',
+  planned: 'would remove',
+} as const;
+
+/** What --fix found, planned and did; the diagnosis after it follows. */
+export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string {
+  const { before, plan } = report;
+  const lines: string[] = [''];
+  const heading = report.dryRun ? 'Fix plan (dry run: nothing is changed)' : 'Fix';
+  lines.push(
+    `${chalk.bold(heading)}: found ${stateColour(chalk, before.state)(` ${before.state} `)} (action ${before.action})`,
+  );
+  if (before.action === 'none') lines.push('  nothing to do');
+  if (before.action === 'wait') lines.push('  a writer is alive: nothing is touched');
+  if (before.action === 'investigate')
+    lines.push('  outside the model: nothing is touched; a person must look');
+  for (const refusal of report.refused) {
+    lines.push(`  ${chalk.red('refused')} ${refusal.path}: ${refusal.reason}`);
+  }
+  if (report.refused.length > 0 && !report.dryRun) lines.push(chalk.red('  nothing was removed'));
+  for (const step of report.steps) {
+    const where = step.to ? ` -> ${step.to}` : '';
+    const why = step.reason ? `: ${step.reason}` : '';
+    lines.push(
+      `  ${RESULT_WORDS[step.result]} ${step.path} (${formatBytes(step.bytes)}, writer PID ${step.pid})${where}${why}`,
+    );
+  }
+  const freed = report.steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined');
+  if (freed.length > 0) {
+    lines.push(
+      `  ${freed.length} file(s), ${formatBytes(freed.reduce((n, s) => n + s.bytes, 0))} removed from staging`,
+    );
+  }
+  if (report.rerun) {
+    const command = shellJoin(report.rerun.argv);
+    const result = report.rerun.result;
+    if (!result) lines.push(`  would re-run: ${chalk.cyan(command)}`);
+    else if (result.error) lines.push(chalk.red(`  re-run could not start: ${command}: ${result.error}`));
+    else if (result.exitStatus === 0) lines.push(`  re-ran: ${chalk.cyan(command)} (exit 0)`);
+    else {
+      const how = result.signal ? `killed by ${result.signal}` : `exit ${result.exitStatus}`;
+      lines.push(chalk.red(`  re-run failed: ${command} (${how}); not retried`));
+    }
+  } else if (plan.rerunMissing) {
+    lines.push(
+      `  a re-run is needed but no command is known: pass --rerun 'CMD ... {date}' or set "rerun" in the pipeline's config`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
