@@ -11,7 +11,7 @@ ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
    2  usage or configuration error (nothing was read or changed)
    1  unexpected internal error`;
 
-type Command = 'diagnose' | 'runbook';
+type Command = 'diagnose' | 'history' | 'runbook';
 
 function buildParser(args: string[]): Argv {
   return yargs(args)
@@ -58,12 +58,29 @@ function buildParser(args: string[]): Argv {
         })
         .epilogue(EXIT_CODE_HELP),
     )
+    .command('history', 'Show what --fix and clean did, from the audit log', (y) =>
+      y
+        .option('pipeline', {
+          type: 'string',
+          describe: 'The pipeline whose audit log to read (from the config)',
+        })
+        .option('config', {
+          type: 'string',
+          describe: 'Config file with named pipelines',
+          defaultDescription: 'crashdiag.config.json',
+        })
+        .option('staging-dir', { type: 'string', describe: 'Read <staging-dir>/.crashdiag/audit.jsonl' })
+        .option('audit-log', { type: 'string', describe: 'Read this audit log' })
+        .option('run', { type: 'string', describe: 'Only this run key' })
+        .option('limit', { type: 'number', describe: 'Show the last N actions', default: 50 })
+        .option('json', { type: 'boolean', describe: 'Print JSON instead of a table' }),
+    )
     .command(
       'runbook <state>',
       'Print the runbook for a state (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN)',
       (y) => y.positional('state', { type: 'string', describe: 'A state name, or field-guide' }),
     )
-    .demandCommand(1, 'Name a command: diagnose, runbook.')
+    .demandCommand(1, 'Name a command: diagnose, history, runbook.')
     .recommendCommands()
     .epilogue(EXIT_CODE_HELP)
     .fail((message, error) => {
@@ -98,6 +115,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       case 'diagnose': {
         const { diagnoseCommand } = await import('./commands/diagnose.js');
         return await diagnoseCommand(argv, io);
+      }
+      case 'history': {
+        const { historyCommand } = await import('./commands/history.js');
+        return await historyCommand(argv, io);
       }
       case 'runbook': {
         const { runbookCommand } = await import('./commands/runbook.js');

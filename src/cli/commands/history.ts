@@ -1,0 +1,97 @@
+import { resolve } from 'node:path';
+import { type AuditRecord, defaultAuditLog, readAudit } from '../../core/audit.js';
+import { shellJoin } from '../../core/command-words.js';
+import { pickPipeline } from '../../core/config.js';
+import { UsageError } from '../../core/errors.js';
+import { validateRunKey } from '../../core/run-key.js';
+import type { CliIo } from '../io.js';
+import { readConfigFor } from '../pipeline-options.js';
+
+interface HistoryFlags {
+  pipeline?: string;
+  config?: string;
+  stagingDir?: string;
+  auditLog?: string;
+  run?: string;
+  limit?: number;
+  json?: boolean;
+}
+
+async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
+  if (flags.auditLog !== undefined) return resolve(io.cwd, flags.auditLog);
+  if (flags.pipeline !== undefined) {
+    const { path, config } = await readConfigFor(flags, io, true);
+    const pipeline = pickPipeline(config, flags.pipeline, path);
+    if (pipeline.auditLog) return pipeline.auditLog;
+    const stagingDir =
+      flags.stagingDir !== undefined ? resolve(io.cwd, flags.stagingDir) : pipeline.stagingDir;
+    if (stagingDir === undefined) {
+      throw new UsageError(
+        `Pipeline "${flags.pipeline}" sets no stagingDir, so its audit log cannot be found.`,
+      );
+    }
+    return defaultAuditLog(stagingDir);
+  }
+  if (flags.stagingDir !== undefined) return defaultAuditLog(resolve(io.cwd, flags.stagingDir));
+  throw new UsageError('Name the audit log: --pipeline NAME, --staging-dir DIR or --audit-log FILE.');
+}
+
+function detail(record: AuditRecord): string {
+  if (record.op === 'rerun') {
+    const how = record.signal ? `killed by ${record.signal}` : `exit ${record.exitStatus ?? '?'}`;
+    return `${shellJoin(record.command ?? [])} (${record.reason ? `could not start: ${record.reason}` : how})`;
+  }
+  const parts = [record.path ?? ''];
+  if (record.to) parts.push(`-> ${record.to}`);
+  if (record.reason) parts.push(`(${record.reason})`);
+  return parts.join(' ');
+}
+
+/** The audit log as a table (or JSON lines as an array): what was done, by whom, when. */
+export async function historyCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const flags = argv as HistoryFlags;
+  if (flags.run !== undefined) validateRunKey(flags.run);
+  if (flags.limit !== undefined && (!Number.isSafeInteger(flags.limit) || flags.limit < 1)) {
+    throw new UsageError('--limit takes a whole number of at least 1.');
+  }
+  const path = await auditLogPath(flags, io);
+  let records = await readAudit(io.fs, path);
+  if (flags.run !== undefined) records = records.filter((r) => r.run === flags.run);
+  if (flags.pipeline !== undefined)
+    records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
+  const limit = flags.limit ?? 50;
+  records = records.slice(-limit);
+  if (flags.json) {
+    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, auditLog: path, records }, null, 2)}\n`);
+    return 0;
+  }
+  if (records.length === 0) {
+    io.stdout.write(`No actions recorded in ${path}.\n`);
+    return 0;
+  }
+  const [{ default: Table }, { chalkFor }] = await Promise.all([
+    import('cli-table3'),
+    import('../../render/colour.js'),
+  ]);
+  const chalk = chalkFor(io.stdout, io.env);
+  const table = new Table({
+    head: ['time', 'who', 'run', 'action', 'what', 'bytes', 'writer'],
+    style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    wordWrap: true,
+    colWidths: [null, null, null, null, 70, null, null],
+  });
+  for (const r of records) {
+    table.push([
+      r.time,
+      `${r.user}@${r.host}`,
+      r.run,
+      r.op === 'refuse' || r.op === 'skip' ? chalk.red(r.op) : r.op,
+      detail(r),
+      r.bytes === undefined ? '' : String(r.bytes),
+      r.writerPid === undefined ? '' : String(r.writerPid),
+    ]);
+  }
+  io.stdout.write(`audit log: ${path}\n${table.toString()}\n`);
+  return 0;
+}
