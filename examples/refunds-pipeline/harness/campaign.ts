@@ -248,9 +248,9 @@ async function runKill(tools: Tools, ws: Workspace, plan: Plan, reference: Buffe
 
   const fixed = await fix(tools, ws, key);
   if (fixed.code !== 0) {
-    problems.push(
-      `--fix --rerun exited ${fixed.code}: ${(fixed.stdout + fixed.stderr).trim().split('\n').slice(-6).join(' | ')}`,
-    );
+    // The tool's own one-line messages (stderr) say why; its report tables add nothing here.
+    const why = (fixed.stderr.trim() || fixed.stdout.trim()).split('\n').slice(-4).join(' | ');
+    problems.push(`--fix --rerun exited ${fixed.code}: ${why}`);
   }
   const output = await readOutput(ws, key);
   if (output === null) problems.push('after --fix there is no output');

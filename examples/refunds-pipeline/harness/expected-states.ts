@@ -1,4 +1,4 @@
-import type { State } from '../../../src/core/states.js';
+import type { Action, State } from '../../../src/core/states.js';
 import type { Step } from '../journal.js';
 import type { CrashPoint } from '../pipeline.js';
 
@@ -46,10 +46,16 @@ export function allowedStates(last: Step | null, publishedBefore: boolean): read
 
 /** What each self-kill point must leave on a fresh key, exactly. */
 export const CRASH_POINT_OUTCOMES: Readonly<
-  Record<CrashPoint, { lastStep: Step; state: State; exitCode: number; orphans: number }>
+  Record<CrashPoint, { lastStep: Step; state: State; action: Action; exitCode: number; orphans: number }>
 > = {
-  'before-staging': { lastStep: 'transformed', state: 'A/B/C', exitCode: 10, orphans: 0 },
-  'mid-write': { lastStep: 'staging-created', state: 'D', exitCode: 11, orphans: 1 },
-  'after-rename': { lastStep: 'renamed', state: 'UNPUBLISHED', exitCode: 13, orphans: 0 },
-  'after-marker': { lastStep: 'marked', state: 'DONE', exitCode: 0, orphans: 0 },
+  'before-staging': { lastStep: 'transformed', state: 'A/B/C', action: 'rerun', exitCode: 10, orphans: 0 },
+  'mid-write': {
+    lastStep: 'staging-created',
+    state: 'D',
+    action: 'clean-then-rerun',
+    exitCode: 11,
+    orphans: 1,
+  },
+  'after-rename': { lastStep: 'renamed', state: 'UNPUBLISHED', action: 'rerun', exitCode: 13, orphans: 0 },
+  'after-marker': { lastStep: 'marked', state: 'DONE', action: 'none', exitCode: 0, orphans: 0 },
 };

@@ -1,0 +1,23 @@
+// The kill -9 campaign at a size that fits `npm test`; the README gives a
+// 1,000-kill run's figures and the command to repeat it.
+import { describe, expect, it } from 'vitest';
+import { formatCampaignReport, runCampaign } from '../../examples/refunds-pipeline/harness/campaign.js';
+import { builtTools } from './dist.js';
+
+describe('the kill -9 campaign', () => {
+  it('finds a state the journal allows after every one of 50 kills, and --fix --rerun always recovers', async () => {
+    const result = await runCampaign({
+      runs: 50,
+      seed: 'npm-test',
+      jobs: 2,
+      stepDelayMs: 40,
+      tools: builtTools(),
+    });
+    const report = formatCampaignReport(result);
+    expect(result.failed, report).toBe(0);
+    expect(result.outcomes).toHaveLength(50);
+    // A campaign whose kills all land in one step would prove little.
+    expect(new Set(result.outcomes.map((o) => o.lastStep)).size, report).toBeGreaterThanOrEqual(5);
+    expect(new Set(result.outcomes.map((o) => o.state)).size, report).toBeGreaterThanOrEqual(4);
+  }, 180_000);
+});
