@@ -11,7 +11,7 @@ ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
    2  usage or configuration error (nothing was read or changed)
    1  unexpected internal error`;
 
-type Command = 'diagnose' | 'history' | 'runbook';
+type Command = 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook';
 
 function buildParser(args: string[]): Argv {
   return yargs(args)
@@ -58,6 +58,53 @@ function buildParser(args: string[]): Argv {
         })
         .epilogue(EXIT_CODE_HELP),
     )
+    .command('scan', 'List every run of a pipeline (or --all) with its state, worst first', (y) =>
+      withPipelineOptions(y)
+        .option('all', { type: 'boolean', describe: 'Every pipeline in the config' })
+        .option('since', {
+          type: 'string',
+          describe:
+            'List runs whose output or marker changed within this window (orphans of any age are always listed)',
+          defaultDescription: '7d',
+        })
+        .option('daily', {
+          type: 'boolean',
+          describe: 'Run keys are dates: show each date in the window with no output as A/B/C',
+        })
+        .option('json', { type: 'boolean', describe: 'Print JSON instead of a table' })
+        .option('format', { choices: ['table', 'json', 'prom'] as const, describe: 'Output format' })
+        .option('prom-file', {
+          type: 'string',
+          describe:
+            'With --format prom: write the metrics to this file atomically (node_exporter textfile collector)',
+        })
+        .epilogue('Exit code: the highest state code among the runs (0 when every run is DONE).'),
+    )
+    .command(
+      'clean',
+      'MODIFIES FILES: delete dead-writer orphans older than a threshold, for every run key',
+      (y) =>
+        withPipelineOptions(y)
+          .option('all', { type: 'boolean', describe: 'Every pipeline in the config' })
+          .option('older-than', {
+            type: 'string',
+            describe: 'Only orphans untouched this long',
+            defaultDescription: '24h',
+          })
+          .option('force-short-threshold', { type: 'boolean', describe: 'Allow --older-than under 1h' })
+          .option('dry-run', { type: 'boolean', describe: 'List what would be removed; change nothing' })
+          .option('json', { type: 'boolean', describe: 'Print JSON' })
+          .option('audit-log', {
+            type: 'string',
+            describe: 'Where each deletion is appended as a JSON line',
+            defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
+          })
+          .option('lock-timeout', {
+            type: 'string',
+            describe: 'How long to wait for another janitor on the same staging directory',
+            defaultDescription: '30s',
+          }),
+    )
     .command('history', 'Show what --fix and clean did, from the audit log', (y) =>
       y
         .option('pipeline', {
@@ -80,7 +127,7 @@ function buildParser(args: string[]): Argv {
       'Print the runbook for a state (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN)',
       (y) => y.positional('state', { type: 'string', describe: 'A state name, or field-guide' }),
     )
-    .demandCommand(1, 'Name a command: diagnose, history, runbook.')
+    .demandCommand(1, 'Name a command: diagnose, scan, clean, history, runbook.')
     .recommendCommands()
     .epilogue(EXIT_CODE_HELP)
     .fail((message, error) => {
@@ -115,6 +162,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       case 'diagnose': {
         const { diagnoseCommand } = await import('./commands/diagnose.js');
         return await diagnoseCommand(argv, io);
+      }
+      case 'scan': {
+        const { scanCommand } = await import('./commands/scan.js');
+        return await scanCommand(argv, io);
+      }
+      case 'clean': {
+        const { cleanCommand } = await import('./commands/clean.js');
+        return await cleanCommand(argv, io);
       }
       case 'history': {
         const { historyCommand } = await import('./commands/history.js');

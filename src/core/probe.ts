@@ -3,6 +3,7 @@ import { errnoCode, UsageError } from './errors.js';
 import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
 import type { FileSystem } from './fs.js';
 import type { ProcessTable } from './process-table.js';
+import { isValidRunKey } from './run-key.js';
 import type { PipelineSettings } from './settings.js';
 import { MAX_PID, type StagingName } from './template.js';
 
@@ -179,4 +180,25 @@ export async function probeRun(
     marker,
     staging,
   };
+}
+
+/**
+ * One pass over the staging directory for every run key at once (scan, clean).
+ * A "key" that could not be a run key (spaces, slashes...) means some other file.
+ */
+export async function listAllStaging(
+  fs: FileSystem,
+  settings: Pick<PipelineSettings, 'stagingDir' | 'staging'>,
+): Promise<Array<{ name: string; match: StagingName }>> {
+  const validity = new Map<string, boolean>();
+  return listMatching(fs, settings.stagingDir, 'staging directory', (name) => {
+    const match = settings.staging.matchAny(name);
+    if (!match) return undefined;
+    let valid = validity.get(match.runKey);
+    if (valid === undefined) {
+      valid = isValidRunKey(match.runKey);
+      validity.set(match.runKey, valid);
+    }
+    return valid ? match : undefined;
+  });
 }

@@ -36,3 +36,13 @@ export function validateRunKey(key: string): string {
   }
   return key;
 }
+
+/** The same rules, as a question: for names found on disk, where a bad key just means "not ours". */
+export function isValidRunKey(key: string): boolean {
+  try {
+    validateRunKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}

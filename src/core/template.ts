@@ -99,14 +99,30 @@ export function compileFinalTemplate(template: string, flag = '--final'): FinalT
 export interface MarkerTemplate {
   readonly source: string;
   nameFor(runKey: string, finalName: string): string;
+  /** For listing a directory: the run key a marker name belongs to, or undefined. */
+  runKeyOf(name: string, final: FinalTemplate): string | undefined;
 }
 
 export function compileMarkerTemplate(template: string, flag = '--marker'): MarkerTemplate {
   const parts = parseTemplate(template, flag, ['final', 'date']);
   checkFileName(substitute(parts, { final: 'x', date: 'x' }), flag);
+  const first = parts.find((p): p is { placeholder: Placeholder } => 'placeholder' in p);
+  const pattern = new RegExp(
+    `^${parts.map((p) => ('literal' in p ? escapeRegExp(p.literal) : '(.+)')).join('')}$`,
+    's',
+  );
+  const nameFor = (runKey: string, finalName: string) =>
+    substitute(parts, { date: runKey, final: finalName });
   return {
     source: template,
-    nameFor: (runKey, finalName) => substitute(parts, { date: runKey, final: finalName }),
+    nameFor,
+    runKeyOf(name, final) {
+      const captured = pattern.exec(name)?.[1];
+      if (captured === undefined || !first) return undefined;
+      const key = first.placeholder === 'final' ? final.runKeyOf(captured) : captured;
+      // Accept only what this template would itself produce for that key.
+      return key !== undefined && nameFor(key, final.nameFor(key)) === name ? key : undefined;
+    },
   };
 }
 

@@ -1,3 +1,13 @@
+import type { ChalkInstance } from 'chalk';
+
+/** The house table look: bold head and grey rules at a terminal, no rule between rows. */
+export function tableOptions(chalk: ChalkInstance) {
+  return {
+    style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  };
+}
+
 /** Byte counts for people: 1023 B, 12.3 KiB, 4.0 MiB. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;

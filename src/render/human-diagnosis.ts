@@ -5,7 +5,7 @@ import { rerunArgv, shellJoin } from '../core/command-words.js';
 import type { Diagnosis } from '../core/diagnosis.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../core/states.js';
-import { formatBytes } from './format.js';
+import { formatBytes, tableOptions } from './format.js';
 
 export interface DiagnosisView {
   readonly diagnosis: Diagnosis;
@@ -91,10 +91,8 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
 
   const table = new Table({
     head: ['', 'path', 'size', 'age', 'writer'],
-    style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
+    ...tableOptions(chalk),
     wordWrap: true,
-    // No rule between rows: the table stays short enough to read at a glance.
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
   const { final } = diagnosis;
   const finalNote = !final.exists ? 'missing' : final.belongsToRun ? 'this run' : 'an earlier run';

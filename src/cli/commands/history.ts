@@ -4,6 +4,7 @@ import { shellJoin } from '../../core/command-words.js';
 import { pickPipeline } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { validateRunKey } from '../../core/run-key.js';
+import { tableOptions } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 
@@ -76,8 +77,7 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
   const chalk = chalkFor(io.stdout, io.env);
   const table = new Table({
     head: ['time', 'who', 'run', 'action', 'what', 'bytes', 'writer'],
-    style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    ...tableOptions(chalk),
     wordWrap: true,
     colWidths: [null, null, null, null, 70, null, null],
   });

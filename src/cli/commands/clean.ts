@@ -1,0 +1,95 @@
+import { resolve } from 'node:path';
+import { defaultAuditLog } from '../../core/audit.js';
+import { type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS } from '../../core/clean.js';
+import { formatDuration, parseDuration } from '../../core/duration.js';
+import { UsageError } from '../../core/errors.js';
+import { LockTimeoutError } from '../../core/lock.js';
+import { EXIT_CODES } from '../../core/states.js';
+import { formatBytes } from '../../render/format.js';
+import type { CliIo } from '../io.js';
+import { resolveNow } from '../pipeline-options.js';
+import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
+
+interface CleanFlags extends MultiPipelineFlags {
+  olderThan?: string;
+  dryRun?: boolean;
+  forceShortThreshold?: boolean;
+  json?: boolean;
+  auditLog?: string;
+  lockTimeout?: string;
+}
+
+function renderHuman(reports: readonly CleanReport[]): string {
+  const lines: string[] = [];
+  for (const report of reports) {
+    const verb = report.dryRun ? 'would free' : 'freed';
+    const name = report.pipeline ? `pipeline ${report.pipeline}` : report.stagingDir;
+    lines.push(
+      `${name}: ${verb} ${report.files} file(s), ${formatBytes(report.bytes)} (orphans older than ${formatDuration(report.olderThanSeconds * 1000)})`,
+    );
+    for (const run of report.perRun)
+      lines.push(`  ${run.run}: ${run.files} file(s), ${formatBytes(run.bytes)}`);
+    if (report.dryRun) for (const file of report.removed) lines.push(`  would remove ${file.path}`);
+    const special = report.kept.filter((k) => k.reason !== 'younger than the threshold');
+    for (const k of special) lines.push(`  kept ${k.path}: ${k.reason}`);
+    const young = report.kept.length - special.length;
+    if (young > 0) lines.push(`  kept ${young} file(s) younger than the threshold`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const flags = argv as CleanFlags;
+  const olderThanMs = parseDuration(flags.olderThan ?? '24h', '--older-than');
+  if (olderThanMs < MIN_CLEAN_THRESHOLD_MS && !flags.forceShortThreshold) {
+    throw new UsageError(
+      `--older-than ${flags.olderThan} is under 1h: an in-flight write can look idle for minutes.`,
+      'If you are sure, add --force-short-threshold.',
+    );
+  }
+  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? '30s', '--lock-timeout');
+  const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
+  const pipelines = await selectPipelines(flags, io);
+  if (flags.auditLog !== undefined && pipelines.length > 1) {
+    throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
+  }
+  const reports: CleanReport[] = [];
+  for (const settings of pipelines) {
+    try {
+      reports.push(
+        await cleanPipeline(
+          {
+            fs: io.fs,
+            processes: io.processes,
+            now: () => fixedNow ?? io.now(),
+            clock: io.now,
+            sleep: io.sleep,
+            user: io.user,
+          },
+          settings,
+          {
+            olderThanMs,
+            dryRun: flags.dryRun === true,
+            auditLog:
+              (flags.auditLog !== undefined ? resolve(io.cwd, flags.auditLog) : undefined) ??
+              settings.auditLog ??
+              defaultAuditLog(settings.stagingDir),
+            lockTimeoutMs,
+          },
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof LockTimeoutError)) throw error;
+      io.stderr.write(
+        `crashdiag: ${error.message}\n  Another janitor is at work; nothing was changed by this one.\n`,
+      );
+      return EXIT_CODES.RUNNING;
+    }
+  }
+  if (flags.json) {
+    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, pipelines: reports }, null, 2)}\n`);
+  } else {
+    io.stdout.write(renderHuman(reports));
+  }
+  return 0;
+}

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseDuration } from '../../core/duration.js';
+import { errnoCode, UsageError } from '../../core/errors.js';
+import type { FileSystem } from '../../core/fs.js';
+import { type ScanResult, scanPipeline } from '../../core/scan.js';
+import type { CliIo } from '../io.js';
+import { resolveNow } from '../pipeline-options.js';
+import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
+
+interface ScanFlags extends MultiPipelineFlags {
+  since?: string;
+  daily?: boolean;
+  json?: boolean;
+  format?: string;
+  promFile?: string;
+}
+
+/**
+ * Writes the metrics file the way the textfile collector needs it: a temp
+ * file in the same directory (a name it ignores), fsynced, then renamed over
+ * the target, so a scrape never reads half a file and nothing else is left.
+ */
+async function writeAtomically(fs: FileSystem, path: string, text: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const handle = await fs.open(temp, 'wx', 0o644);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, path);
+  } catch (error) {
+    await fs.unlink(temp).catch(() => {});
+    const code = errnoCode(error);
+    if (
+      code === 'ENOENT' ||
+      code === 'EACCES' ||
+      code === 'EPERM' ||
+      code === 'EISDIR' ||
+      code === 'ENOTDIR'
+    ) {
+      throw new UsageError(`Cannot write the metrics file ${path} (${code}).`);
+    }
+    throw error;
+  }
+}
+
+export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const flags = argv as ScanFlags;
+  const format = flags.json ? 'json' : (flags.format ?? 'table');
+  if (flags.json && flags.format !== undefined && flags.format !== 'json') {
+    throw new UsageError(`--json and --format ${flags.format} ask for two formats; pick one.`);
+  }
+  if (flags.promFile !== undefined && format !== 'prom')
+    throw new UsageError('--prom-file goes with --format prom.');
+  const sinceMs = parseDuration(flags.since ?? '7d', '--since');
+  const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
+  const pipelines = await selectPipelines(flags, io);
+  const nowMs = fixedNow ?? io.now();
+  const results: ScanResult[] = [];
+  for (const settings of pipelines) {
+    results.push(
+      await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, settings, {
+        sinceMs,
+        daily: flags.daily === true,
+      }),
+    );
+  }
+  const exitCode = Math.max(0, ...results.flatMap((r) => r.runs.map((run) => run.exitCode)));
+  if (format === 'prom') {
+    const { renderPrometheus } = await import('../../render/prom.js');
+    const text = renderPrometheus(results, nowMs);
+    if (flags.promFile !== undefined) await writeAtomically(io.fs, resolve(io.cwd, flags.promFile), text);
+    else io.stdout.write(text);
+  } else if (format === 'json') {
+    const { renderScanJson } = await import('../../render/scan.js');
+    io.stdout.write(renderScanJson(results));
+  } else {
+    const [{ renderScanHuman }, { chalkFor }] = await Promise.all([
+      import('../../render/scan.js'),
+      import('../../render/colour.js'),
+    ]);
+    io.stdout.write(renderScanHuman(results, chalkFor(io.stdout, io.env)));
+  }
+  return exitCode;
+}

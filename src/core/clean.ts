@@ -1,0 +1,214 @@
+import { join } from 'node:path';
+import { type AuditRecord, appendAudit } from './audit.js';
+import { errnoCode, UsageError } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { acquireLock } from './lock.js';
+import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
+import type { ProcessTable } from './process-table.js';
+import type { PipelineSettings } from './settings.js';
+import type { StagingName } from './template.js';
+import { judgeWriter } from './writer.js';
+
+/** The janitor refuses shorter thresholds: an in-flight write can look idle for minutes. */
+export const MIN_CLEAN_THRESHOLD_MS = 3_600_000;
+
+export interface CleanContext {
+  readonly fs: FileSystem;
+  readonly processes: ProcessTable;
+  readonly now: () => number;
+  readonly clock: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly user: string;
+}
+
+export interface CleanOptions {
+  readonly olderThanMs: number;
+  readonly dryRun: boolean;
+  readonly auditLog: string;
+  readonly lockTimeoutMs: number;
+}
+
+export interface CleanedFile {
+  readonly path: string;
+  readonly bytes: number;
+  readonly pid: number;
+  readonly ageSeconds: number;
+}
+
+export interface CleanRunSummary {
+  readonly run: string;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+export interface CleanReport {
+  readonly pipeline: string | null;
+  readonly stagingDir: string;
+  readonly dryRun: boolean;
+  readonly olderThanSeconds: number;
+  /** Removed, or with --dry-run what would be. Sorted by path. */
+  readonly removed: readonly CleanedFile[];
+  /** Files skipped at the last look, and why (too young, live writer, not a regular file...). */
+  readonly kept: readonly { readonly path: string; readonly reason: string }[];
+  readonly perRun: readonly CleanRunSummary[];
+  readonly files: number;
+  readonly bytes: number;
+}
+
+const CONCURRENCY = 16;
+const AUDIT_BATCH = 256;
+
+/**
+ * The orphan janitor: removes dead-writer staging files older than a
+ * threshold, for every run key, with the fixer's guards. The plan is the
+ * listing (names checked against the template, all inside the staging
+ * directory by construction); each file then gets exactly one lstat, right
+ * before its unlink, and that look decides: a regular file, old enough, its
+ * writer dead by the diagnose rules. Anything else is kept.
+ */
+export async function cleanPipeline(
+  ctx: CleanContext,
+  settings: PipelineSettings,
+  options: CleanOptions,
+): Promise<CleanReport> {
+  if (options.olderThanMs < 0) throw new UsageError('--older-than must not be negative.');
+  await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
+  const planned = await listAllStaging(ctx.fs, settings);
+  planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Where a pipeline stages inside its output directory, published names are never candidates.
+  const sharedWithOut =
+    (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
+  const published = (name: string) =>
+    sharedWithOut &&
+    (settings.final.runKeyOf(name) !== undefined ||
+      settings.final.nameFor('') === name ||
+      settings.marker?.runKeyOf(name, settings.final) !== undefined);
+
+  // One janitor per staging directory; fixers of single keys re-check every
+  // file themselves, and ENOENT is success for both.
+  const lock = options.dryRun
+    ? undefined
+    : await acquireLock(
+        {
+          fs: ctx.fs,
+          processes: ctx.processes,
+          clock: ctx.clock,
+          sleep: ctx.sleep,
+          staleAfterMs: settings.staleAfterMs,
+        },
+        settings.stagingDir,
+        '.clean',
+        options.lockTimeoutMs,
+      );
+  const removed: CleanedFile[] = [];
+  const kept: Array<{ path: string; reason: string }> = [];
+  let pendingAudit: AuditRecord[] = [];
+  const flushAudit = async () => {
+    const batch = pendingAudit;
+    pendingAudit = [];
+    await appendAudit(ctx.fs, options.auditLog, batch);
+  };
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < planned.length) {
+        const item = planned[next++];
+        if (!item) continue;
+        if (published(item.name)) {
+          kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
+          continue;
+        }
+        const outcome = await cleanOne(ctx, settings, options, item.name, item.match);
+        if ('reason' in outcome) {
+          if (outcome.reason !== 'gone') kept.push(outcome);
+          continue;
+        }
+        removed.push(outcome);
+        if (!options.dryRun) {
+          pendingAudit.push({
+            time: new Date(ctx.clock()).toISOString(),
+            user: ctx.user,
+            host: ctx.processes.hostname,
+            pid: process.pid,
+            pipeline: settings.pipeline ?? null,
+            run: item.match.runKey,
+            op: 'delete',
+            path: outcome.path,
+            bytes: outcome.bytes,
+            writerPid: outcome.pid,
+            reason: `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`,
+          });
+          if (pendingAudit.length >= AUDIT_BATCH) await flushAudit();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, planned.length) }, worker));
+    if (removed.length > 0 && !options.dryRun) {
+      const dir = await ctx.fs.open(settings.stagingDir, 'r');
+      await dir.sync().finally(() => dir.close());
+    }
+  } finally {
+    await flushAudit();
+    await lock?.release();
+  }
+
+  removed.sort((a, b) => (a.path < b.path ? -1 : 1));
+  kept.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const perRun = new Map<string, { files: number; bytes: number }>();
+  for (const file of removed) {
+    const key = settings.staging.matchAny(file.path.slice(settings.stagingDir.length + 1))?.runKey ?? '?';
+    const sum = perRun.get(key) ?? { files: 0, bytes: 0 };
+    sum.files++;
+    sum.bytes += file.bytes;
+    perRun.set(key, sum);
+  }
+  return {
+    pipeline: settings.pipeline ?? null,
+    stagingDir: settings.stagingDir,
+    dryRun: options.dryRun,
+    olderThanSeconds: Math.round(options.olderThanMs / 1000),
+    removed,
+    kept,
+    perRun: [...perRun].sort(([a], [b]) => (a < b ? -1 : 1)).map(([run, sum]) => ({ run, ...sum })),
+    files: removed.length,
+    bytes: removed.reduce((n, f) => n + f.bytes, 0),
+  };
+}
+
+async function cleanOne(
+  ctx: CleanContext,
+  settings: PipelineSettings,
+  options: CleanOptions,
+  name: string,
+  match: StagingName,
+): Promise<CleanedFile | { path: string; reason: string }> {
+  const path = join(settings.stagingDir, name);
+  let stats: Awaited<ReturnType<FileSystem['lstat']>>;
+  try {
+    stats = await ctx.fs.lstat(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { path, reason: 'gone' };
+    return { path, reason: `cannot be examined (${errnoCode(error) ?? error})` };
+  }
+  const kind = kindOf(stats);
+  if (kind !== 'file') return { path, reason: `a ${kind}, not a regular file: left for a person` };
+  const nowMs = ctx.now();
+  const mtimeMs = Number(stats.mtimeMs);
+  const ageMs = nowMs - mtimeMs;
+  if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };
+  const judgement = judgeWriter(
+    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, settings, ctx.processes) },
+    { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs },
+    nowMs,
+  );
+  if (judgement.writer !== 'dead') return { path, reason: `writer ${judgement.writer}: ${judgement.reason}` };
+  const file = { path, bytes: Number(stats.size), pid: match.pid, ageSeconds: Math.round(ageMs / 1000) };
+  if (options.dryRun) return file;
+  try {
+    await ctx.fs.unlink(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { path, reason: 'gone' };
+    throw error;
+  }
+  return file;
+}

@@ -1,0 +1,156 @@
+import { join } from 'node:path';
+import { classifyRun } from './classify.js';
+import type { Diagnosis } from './diagnosis.js';
+import type { PathFacts, StagingEntry } from './evidence.js';
+import {
+  checkDirectory,
+  describeStagingEntries,
+  listAllStaging,
+  listMatching,
+  lstatFacts,
+  type ProbeContext,
+} from './probe.js';
+import { isValidRunKey } from './run-key.js';
+import type { PipelineSettings } from './settings.js';
+import type { StagingName } from './template.js';
+
+export interface ScanOptions {
+  /** Outputs or markers changed within this window are listed; orphans of any age always are. */
+  readonly sinceMs: number;
+  /** Keys are dates: every date in the window without an output shows as A/B/C. */
+  readonly daily: boolean;
+}
+
+export interface ScanResult {
+  readonly pipeline: string | undefined;
+  readonly runs: readonly Diagnosis[];
+  /** Newest mtime among published outputs (with their markers), epoch ms. */
+  readonly newestPublishedMs: number | undefined;
+  readonly durationMs: number;
+}
+
+interface OutEntry {
+  final?: string;
+  marker?: string;
+}
+
+const MS_PER_DAY = 86_400_000;
+
+/** The UTC dates from `fromMs` to `toMs`, as YYYY-MM-DD. */
+export function datesBetween(fromMs: number, toMs: number): string[] {
+  const dates: string[] = [];
+  for (let day = Math.floor(fromMs / MS_PER_DAY); day <= Math.floor(toMs / MS_PER_DAY); day++) {
+    dates.push(new Date(day * MS_PER_DAY).toISOString().slice(0, 10));
+  }
+  return dates;
+}
+
+/**
+ * Every run of one pipeline, from one listing of the staging directory and
+ * one of the output directory, grouped by run key: never one pass per key.
+ */
+export async function scanPipeline(
+  ctx: ProbeContext & { readonly clock: () => number },
+  settings: PipelineSettings,
+  options: ScanOptions,
+): Promise<ScanResult> {
+  const started = ctx.clock();
+  await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
+
+  const stagingByKey = new Map<string, Array<{ name: string; match: StagingName }>>();
+  const staged = await listAllStaging(ctx.fs, settings);
+  for (const entry of staged) {
+    const group = stagingByKey.get(entry.match.runKey);
+    if (group) group.push(entry);
+    else stagingByKey.set(entry.match.runKey, [entry]);
+  }
+
+  const outByKey = new Map<string, OutEntry>();
+  if (settings.final.keyed) {
+    const listed = await listMatching(ctx.fs, settings.outDir, 'output directory', (name) => {
+      const finalKey = settings.final.runKeyOf(name);
+      if (finalKey !== undefined) return { key: finalKey, role: 'final' as const };
+      const markerKey = settings.marker?.runKeyOf(name, settings.final);
+      return markerKey === undefined ? undefined : { key: markerKey, role: 'marker' as const };
+    });
+    for (const { name, match } of listed) {
+      if (!isValidRunKey(match.key)) continue;
+      const entry = outByKey.get(match.key) ?? {};
+      entry[match.role] = name;
+      outByKey.set(match.key, entry);
+    }
+  }
+
+  // A fixed-name output is shared by every run key: each path is looked at once.
+  const looked = new Map<string, Promise<PathFacts>>();
+  const look = (path: string, listedThere: boolean | undefined): Promise<PathFacts> => {
+    if (listedThere === false) return Promise.resolve({ path, status: 'missing' });
+    let facts = looked.get(path);
+    if (!facts) {
+      facts = lstatFacts(ctx.fs, path);
+      looked.set(path, facts);
+    }
+    return facts;
+  };
+  const factsFor = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
+    const finalName = settings.final.nameFor(key);
+    // For keyed names the listing already says whether each exists.
+    const entry = settings.final.keyed ? (outByKey.get(key) ?? {}) : undefined;
+    const final = await look(join(settings.outDir, finalName), entry ? entry.final !== undefined : undefined);
+    const marker = settings.marker
+      ? await look(
+          join(settings.outDir, settings.marker.nameFor(key, finalName)),
+          entry ? entry.marker !== undefined : undefined,
+        )
+      : null;
+    return { final, marker };
+  };
+
+  const keys = new Set(stagingByKey.keys());
+  let newestPublishedMs: number | undefined;
+  const windowStart = ctx.nowMs - options.sinceMs;
+  for (const key of outByKey.keys()) {
+    const { final, marker } = await factsFor(key);
+    const changed = Math.max(
+      final.mtimeMs ?? Number.NEGATIVE_INFINITY,
+      marker?.mtimeMs ?? Number.NEGATIVE_INFINITY,
+    );
+    if (changed >= windowStart) keys.add(key);
+    if (final.status === 'present' && (marker === null || marker.status === 'present')) {
+      newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs ?? 0);
+    }
+  }
+  if (options.daily) {
+    for (const date of datesBetween(windowStart, ctx.nowMs)) {
+      if (!outByKey.has(date)) keys.add(date);
+    }
+  }
+
+  const runs: Diagnosis[] = [];
+  if (!settings.final.keyed) {
+    for (const key of keys) {
+      const { final, marker } = await factsFor(key);
+      if (final.status === 'present' && (marker === null || marker.status === 'present')) {
+        newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs ?? 0);
+      }
+    }
+  }
+  for (const key of keys) {
+    const staging: StagingEntry[] = await describeStagingEntries(ctx, settings, stagingByKey.get(key) ?? []);
+    const { final, marker } = await factsFor(key);
+    runs.push(
+      classifyRun({
+        runKey: key,
+        nowMs: ctx.nowMs,
+        rules: { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs },
+        finalKeyed: settings.final.keyed,
+        final,
+        marker,
+        staging,
+      }),
+    );
+  }
+  runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
+  return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.clock() - started };
+}
