@@ -1,5 +1,4 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { Argv } from 'yargs';
 import { checkRerunWords, splitCommandWords } from '../core/command-words.js';
 import { DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
@@ -27,75 +26,6 @@ export interface PipelineFlags {
   config?: string;
   pipeline?: string;
   rerun?: string;
-}
-
-const GROUP = 'Pipeline layout:';
-
-export function withPipelineOptions<T>(y: Argv<T>): Argv<T & PipelineFlags> {
-  return y
-    .option('out-dir', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Directory the job publishes its output into',
-    })
-    .option('staging-dir', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Directory the job writes its staging files in',
-    })
-    .option('final', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Published output name in --out-dir; {date} is the run key (e.g. refunds_settled_{date}.csv)',
-    })
-    .option('staging', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Staging file name; must hold {date} and {pid}, may hold {host}',
-      defaultDescription: DEFAULT_STAGING,
-    })
-    .option('marker', {
-      type: 'string',
-      group: GROUP,
-      describe:
-        'Success marker name in --out-dir ({final} is the output name); --no-marker if the job writes none',
-      defaultDescription: DEFAULT_MARKER,
-    })
-    .option('fresh-within', {
-      type: 'string',
-      group: GROUP,
-      describe: "A fixed-name output (no {date}) younger than this is the current run's",
-      defaultDescription: DEFAULT_FRESH_WITHIN,
-    })
-    .option('stale-after', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Without a PID verdict, a staging file untouched this long has no live writer',
-      defaultDescription: DEFAULT_STALE_AFTER,
-    })
-    .option('pid-check', {
-      type: 'boolean',
-      group: GROUP,
-      describe: 'Judge writers by PID; --no-pid-check judges by file age only (shared storage, containers)',
-      defaultDescription: 'true',
-    })
-    .option('now', {
-      type: 'string',
-      group: GROUP,
-      describe: 'ISO-8601 time to measure every age against',
-      defaultDescription: 'the real clock',
-    })
-    .option('config', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Config file with named pipelines',
-      defaultDescription: DEFAULT_CONFIG_NAME,
-    })
-    .option('pipeline', {
-      type: 'string',
-      group: GROUP,
-      describe: 'Take the layout from this pipeline in the config; flags override it',
-    }) as unknown as Argv<T & PipelineFlags>;
 }
 
 /** Parses --now, or reads the real clock. */

@@ -1,0 +1,249 @@
+import { DEFAULT_CONFIG_NAME } from '../core/config.js';
+import { EXIT_CODES, STATES } from '../core/states.js';
+import {
+  DEFAULT_FRESH_WITHIN,
+  DEFAULT_MARKER,
+  DEFAULT_STAGING,
+  DEFAULT_STALE_AFTER,
+} from './pipeline-options.js';
+
+/**
+ * Every command and flag, as data: the yargs parser (help, errors) and the
+ * fast path that skips loading yargs are both built from this one table.
+ */
+export interface OptionSpec {
+  readonly name: string;
+  readonly type: 'string' | 'boolean' | 'number';
+  readonly describe: string;
+  readonly defaultDescription?: string;
+  readonly group?: string;
+  readonly choices?: readonly string[];
+  readonly default?: number;
+}
+
+export interface CommandSpec {
+  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook';
+  /** The positional argument's name, if the command takes one. */
+  readonly positional?: { readonly name: string; readonly describe: string };
+  readonly describe: string;
+  readonly options: readonly OptionSpec[];
+  readonly epilogue?: string;
+}
+
+export const VERSION = '0.1.0';
+
+export const EXIT_CODE_HELP = `Exit codes:
+${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
+   2  usage or configuration error (nothing was read or changed)
+   1  unexpected internal error`;
+
+const GROUP = 'Pipeline layout:';
+
+const PIPELINE_OPTIONS: readonly OptionSpec[] = [
+  { name: 'out-dir', type: 'string', group: GROUP, describe: 'Directory the job publishes its output into' },
+  {
+    name: 'staging-dir',
+    type: 'string',
+    group: GROUP,
+    describe: 'Directory the job writes its staging files in',
+  },
+  {
+    name: 'final',
+    type: 'string',
+    group: GROUP,
+    describe: 'Published output name in --out-dir; {date} is the run key (e.g. refunds_settled_{date}.csv)',
+  },
+  {
+    name: 'staging',
+    type: 'string',
+    group: GROUP,
+    describe: 'Staging file name; must hold {date} and {pid}, may hold {host}',
+    defaultDescription: DEFAULT_STAGING,
+  },
+  {
+    name: 'marker',
+    type: 'string',
+    group: GROUP,
+    describe:
+      'Success marker name in --out-dir ({final} is the output name); --no-marker if the job writes none',
+    defaultDescription: DEFAULT_MARKER,
+  },
+  {
+    name: 'fresh-within',
+    type: 'string',
+    group: GROUP,
+    describe: "A fixed-name output (no {date}) younger than this is the current run's",
+    defaultDescription: DEFAULT_FRESH_WITHIN,
+  },
+  {
+    name: 'stale-after',
+    type: 'string',
+    group: GROUP,
+    describe: 'Without a PID verdict, a staging file untouched this long has no live writer',
+    defaultDescription: DEFAULT_STALE_AFTER,
+  },
+  {
+    name: 'pid-check',
+    type: 'boolean',
+    group: GROUP,
+    describe: 'Judge writers by PID; --no-pid-check judges by file age only (shared storage, containers)',
+    defaultDescription: 'true',
+  },
+  {
+    name: 'now',
+    type: 'string',
+    group: GROUP,
+    describe: 'ISO-8601 time to measure every age against',
+    defaultDescription: 'the real clock',
+  },
+  {
+    name: 'config',
+    type: 'string',
+    group: GROUP,
+    describe: 'Config file with named pipelines',
+    defaultDescription: DEFAULT_CONFIG_NAME,
+  },
+  {
+    name: 'pipeline',
+    type: 'string',
+    group: GROUP,
+    describe: 'Take the layout from this pipeline in the config; flags override it',
+  },
+];
+
+const ALL_PIPELINES: OptionSpec = { name: 'all', type: 'boolean', describe: 'Every pipeline in the config' };
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'diagnose',
+    positional: { name: 'run-key', describe: 'The run key, usually the run date (2026-04-24)' },
+    describe: 'Name the state of one run key, its evidence and the safe action',
+    options: [
+      ...PIPELINE_OPTIONS,
+      { name: 'json', type: 'boolean', describe: 'Print one JSON object instead of the human view' },
+      {
+        name: 'fix',
+        type: 'boolean',
+        describe: 'MODIFIES FILES: perform the safe action (delete dead orphans, re-run with --rerun)',
+      },
+      { name: 'dry-run', type: 'boolean', describe: 'With --fix: print the exact plan and change nothing' },
+      {
+        name: 'rerun',
+        type: 'string',
+        describe:
+          "The job's command, {date} standing for the run key; split like a shell would, never run through one",
+      },
+      {
+        name: 'quarantine',
+        type: 'string',
+        describe: 'With --fix: move orphans into DIR instead of deleting them (forensic evidence)',
+      },
+      {
+        name: 'lock-timeout',
+        type: 'string',
+        describe: 'With --fix: how long to wait for another fixer of the same run key',
+        defaultDescription: '30s',
+      },
+      {
+        name: 'audit-log',
+        type: 'string',
+        describe: 'With --fix: where each action is appended as a JSON line',
+        defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
+      },
+    ],
+    epilogue: EXIT_CODE_HELP,
+  },
+  {
+    name: 'scan',
+    describe: 'List every run of a pipeline (or --all) with its state, worst first',
+    options: [
+      ...PIPELINE_OPTIONS,
+      ALL_PIPELINES,
+      {
+        name: 'since',
+        type: 'string',
+        describe:
+          'List runs whose output or marker changed within this window (orphans of any age are always listed)',
+        defaultDescription: '7d',
+      },
+      {
+        name: 'daily',
+        type: 'boolean',
+        describe: 'Run keys are dates: show each date in the window with no output as A/B/C',
+      },
+      { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
+      { name: 'format', type: 'string', choices: ['table', 'json', 'prom'], describe: 'Output format' },
+      {
+        name: 'prom-file',
+        type: 'string',
+        describe:
+          'With --format prom: write the metrics to this file atomically (node_exporter textfile collector)',
+      },
+    ],
+    epilogue: 'Exit code: the highest state code among the runs (0 when every run is DONE).',
+  },
+  {
+    name: 'clean',
+    describe: 'MODIFIES FILES: delete dead-writer orphans older than a threshold, for every run key',
+    options: [
+      ...PIPELINE_OPTIONS,
+      ALL_PIPELINES,
+      {
+        name: 'older-than',
+        type: 'string',
+        describe: 'Only orphans untouched this long',
+        defaultDescription: '24h',
+      },
+      { name: 'force-short-threshold', type: 'boolean', describe: 'Allow --older-than under 1h' },
+      { name: 'dry-run', type: 'boolean', describe: 'List what would be removed; change nothing' },
+      { name: 'json', type: 'boolean', describe: 'Print JSON' },
+      {
+        name: 'audit-log',
+        type: 'string',
+        describe: 'Where each deletion is appended as a JSON line',
+        defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
+      },
+      {
+        name: 'lock-timeout',
+        type: 'string',
+        describe: 'How long to wait for another janitor on the same staging directory',
+        defaultDescription: '30s',
+      },
+    ],
+  },
+  {
+    name: 'history',
+    describe: 'Show what --fix and clean did, from the audit log',
+    options: [
+      {
+        name: 'pipeline',
+        type: 'string',
+        describe: 'The pipeline whose audit log to read (from the config)',
+      },
+      {
+        name: 'config',
+        type: 'string',
+        describe: 'Config file with named pipelines',
+        defaultDescription: DEFAULT_CONFIG_NAME,
+      },
+      { name: 'staging-dir', type: 'string', describe: 'Read <staging-dir>/.crashdiag/audit.jsonl' },
+      { name: 'audit-log', type: 'string', describe: 'Read this audit log' },
+      { name: 'run', type: 'string', describe: 'Only this run key' },
+      { name: 'limit', type: 'number', describe: 'Show the last N actions', default: 50 },
+      { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
+    ],
+  },
+  {
+    name: 'runbook',
+    positional: {
+      name: 'state',
+      describe: 'A state name (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN) or field-guide',
+    },
+    describe: 'Print the runbook for a state',
+    options: [],
+  },
+];
+
+export function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

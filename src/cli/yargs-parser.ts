@@ -1,0 +1,53 @@
+import yargs, { type Argv, type Options } from 'yargs';
+import { UsageError } from '../core/errors.js';
+import { COMMANDS, type CommandSpec, EXIT_CODE_HELP, VERSION } from './command-specs.js';
+
+function withOptions(y: Argv, spec: CommandSpec): Argv {
+  let built = y;
+  if (spec.positional)
+    built = built.positional(spec.positional.name, { type: 'string', describe: spec.positional.describe });
+  for (const option of spec.options) {
+    const config: Options = { type: option.type, describe: option.describe };
+    if (option.defaultDescription) config.defaultDescription = option.defaultDescription;
+    if (option.group) config.group = option.group;
+    if (option.choices) config.choices = [...option.choices];
+    if (option.default !== undefined) config.default = option.default;
+    built = built.option(option.name, config);
+  }
+  return spec.epilogue ? built.epilogue(spec.epilogue) : built;
+}
+
+/** The full parser: help, version, and yargs' error messages. Loaded only when the fast path declines. */
+export async function parseWithYargs(
+  args: string[],
+): Promise<{ argv: Record<string, unknown>; output: string }> {
+  let parser = yargs(args)
+    .scriptName('crashdiag')
+    .locale('en')
+    .exitProcess(false)
+    .strict()
+    .help()
+    .version(VERSION)
+    .wrap(110)
+    .usage(
+      '$0 <command>\n\nNames the state a crashed staging-rename batch run left on disk, shows the evidence, and prints (or with --fix performs) the one safe recovery action.',
+    );
+  for (const spec of COMMANDS) {
+    const usage = spec.positional ? `${spec.name} <${spec.positional.name}>` : spec.name;
+    parser = parser.command(usage, spec.describe, (y) => withOptions(y, spec));
+  }
+  parser = parser
+    .demandCommand(1, `Name a command: ${COMMANDS.map((c) => c.name).join(', ')}.`)
+    .recommendCommands()
+    .epilogue(EXIT_CODE_HELP)
+    .fail((message, error) => {
+      if (error) throw error;
+      throw new UsageError(message ?? 'Invalid arguments.', 'See crashdiag --help.');
+    });
+  return new Promise((resolve, reject) => {
+    parser.parseAsync(args, {}, (error, parsed, output) => {
+      if (error) reject(error);
+      else resolve({ argv: parsed as Record<string, unknown>, output });
+    });
+  });
+}
