@@ -68,17 +68,31 @@ export async function scanPipeline(
 
   const outByKey = new Map<string, OutEntry>();
   if (settings.final.keyed) {
+    const valid = (key: string | undefined) => (key !== undefined && isValidRunKey(key) ? key : undefined);
     const listed = await listMatching(ctx.fs, settings.outDir, 'output directory', (name) => {
-      const finalKey = settings.final.runKeyOf(name);
-      if (finalKey !== undefined) return { key: finalKey, role: 'final' as const };
-      const markerKey = settings.marker?.runKeyOf(name, settings.final);
-      return markerKey === undefined ? undefined : { key: markerKey, role: 'marker' as const };
+      const finalKey = valid(settings.final.runKeyOf(name));
+      const markerKey = valid(settings.marker?.runKeyOf(name, settings.final));
+      return finalKey === undefined && markerKey === undefined ? undefined : { finalKey, markerKey };
     });
+    const note = (key: string, role: keyof OutEntry, name: string) => {
+      const entry = outByKey.get(key) ?? {};
+      entry[role] = name;
+      outByKey.set(key, entry);
+    };
     for (const { name, match } of listed) {
-      if (!isValidRunKey(match.key)) continue;
-      const entry = outByKey.get(match.key) ?? {};
-      entry[match.role] = name;
-      outByKey.set(match.key, entry);
+      if (match.finalKey !== undefined) note(match.finalKey, 'final', name);
+      if (match.markerKey !== undefined) note(match.markerKey, 'marker', name);
+    }
+    // Both templates can claim a name: with final `out_{date}`, `out_K.success`
+    // is K's marker or the output of a key "K.success". Beside K's output it
+    // is K's marker; a phantom run would hide K's DONE behind two UNPUBLISHED.
+    for (const { name, match } of listed) {
+      if (match.finalKey === undefined || match.markerKey === undefined) continue;
+      if (outByKey.get(match.markerKey)?.final === undefined) continue;
+      const phantom = outByKey.get(match.finalKey);
+      if (phantom?.final !== name) continue;
+      delete phantom.final;
+      if (phantom.marker === undefined) outByKey.delete(match.finalKey);
     }
   }
 
