@@ -13,6 +13,7 @@ import {
 import { isValidRunKey } from './run-key.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
+import { CLOCK_SLACK_MS } from './writer.js';
 
 export interface ScanOptions {
   /** Outputs or markers changed within this window are listed; orphans of any age always are. */
@@ -123,6 +124,17 @@ export async function scanPipeline(
 
   const keys = new Set(stagingByKey.keys());
   let newestPublishedMs: number | undefined;
+  // Published as diagnose judges it: a regular file, and a marker that vouches
+  // for it (for a fixed name, one written after the output now in place).
+  const notePublished = ({ final, marker }: { final: PathFacts; marker: PathFacts | null }) => {
+    const isFile = (facts: PathFacts) => facts.status === 'present' && facts.kind === 'file';
+    if (!isFile(final) || final.mtimeMs === undefined) return;
+    if (marker !== null) {
+      if (!isFile(marker)) return;
+      if (!settings.final.keyed && (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS < final.mtimeMs) return;
+    }
+    newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs);
+  };
   const windowStart = ctx.nowMs - options.sinceMs;
   for (const key of outByKey.keys()) {
     const { final, marker } = await factsFor(key);
@@ -131,9 +143,7 @@ export async function scanPipeline(
       marker?.mtimeMs ?? Number.NEGATIVE_INFINITY,
     );
     if (changed >= windowStart) keys.add(key);
-    if (final.status === 'present' && (marker === null || marker.status === 'present')) {
-      newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs ?? 0);
-    }
+    notePublished({ final, marker });
   }
   if (options.daily) {
     for (const date of datesBetween(windowStart, ctx.nowMs)) {
@@ -143,12 +153,14 @@ export async function scanPipeline(
 
   const runs: Diagnosis[] = [];
   if (!settings.final.keyed) {
-    for (const key of keys) {
-      const { final, marker } = await factsFor(key);
-      if (final.status === 'present' && (marker === null || marker.status === 'present')) {
-        newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs ?? 0);
-      }
-    }
+    // The fixed-name output is there whether or not any key is in view: a
+    // healthy pipeline with an empty staging directory must not report "never
+    // published". Only a marker named after the key needs keys to be found.
+    const finalName = settings.final.nameFor('');
+    const markerFixed =
+      settings.marker === null ||
+      settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
+    for (const key of markerFixed ? [''] : keys) notePublished(await factsFor(key));
   }
   for (const key of keys) {
     const staging: StagingEntry[] = await describeStagingEntries(ctx, settings, stagingByKey.get(key) ?? []);
