@@ -5,7 +5,6 @@ import type { PathFacts, StagingEntry } from './evidence.js';
 import {
   checkDirectory,
   describeStagingEntries,
-  listAllStaging,
   listMatching,
   lstatFacts,
   type ProbeContext,
@@ -35,6 +34,12 @@ interface OutEntry {
   marker?: string;
 }
 
+/** The run keys an output-directory name is the output of, or the marker of. */
+interface OutRoles {
+  readonly finalKey: string | undefined;
+  readonly markerKey: string | undefined;
+}
+
 const MS_PER_DAY = 86_400_000;
 
 /** The UTC dates from `fromMs` to `toMs`, as YYYY-MM-DD. */
@@ -59,8 +64,47 @@ export async function scanPipeline(
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
 
+  const validity = new Map<string, boolean>();
+  const valid = (key: string | undefined): string | undefined => {
+    if (key === undefined) return undefined;
+    let ok = validity.get(key);
+    if (ok === undefined) {
+      ok = isValidRunKey(key);
+      validity.set(key, ok);
+    }
+    return ok ? key : undefined;
+  };
+  const stagingRole = (name: string): StagingName | undefined => {
+    const match = settings.staging.matchAny(name);
+    return match && valid(match.runKey) !== undefined ? match : undefined;
+  };
+  const outRoles = (name: string): OutRoles | undefined => {
+    const finalKey = valid(settings.final.runKeyOf(name));
+    const markerKey = valid(settings.marker?.runKeyOf(name, settings.final));
+    return finalKey === undefined && markerKey === undefined ? undefined : { finalKey, markerKey };
+  };
+
+  let staged: Array<{ name: string; match: StagingName }>;
+  let listed: Array<{ name: string; match: OutRoles }> = [];
+  // A pipeline that stages inside its output directory gets one listing of it, not two.
+  const shared =
+    settings.final.keyed &&
+    (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
+  if (shared) {
+    const both = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
+      const staging = stagingRole(name);
+      const out = outRoles(name);
+      return staging === undefined && out === undefined ? undefined : { staging, out };
+    });
+    staged = both.flatMap(({ name, match }) => (match.staging ? [{ name, match: match.staging }] : []));
+    listed = both.flatMap(({ name, match }) => (match.out ? [{ name, match: match.out }] : []));
+  } else {
+    staged = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', stagingRole);
+    if (settings.final.keyed)
+      listed = await listMatching(ctx.fs, settings.outDir, 'output directory', outRoles);
+  }
+
   const stagingByKey = new Map<string, Array<{ name: string; match: StagingName }>>();
-  const staged = await listAllStaging(ctx.fs, settings);
   for (const entry of staged) {
     const group = stagingByKey.get(entry.match.runKey);
     if (group) group.push(entry);
@@ -68,33 +112,25 @@ export async function scanPipeline(
   }
 
   const outByKey = new Map<string, OutEntry>();
-  if (settings.final.keyed) {
-    const valid = (key: string | undefined) => (key !== undefined && isValidRunKey(key) ? key : undefined);
-    const listed = await listMatching(ctx.fs, settings.outDir, 'output directory', (name) => {
-      const finalKey = valid(settings.final.runKeyOf(name));
-      const markerKey = valid(settings.marker?.runKeyOf(name, settings.final));
-      return finalKey === undefined && markerKey === undefined ? undefined : { finalKey, markerKey };
-    });
-    const note = (key: string, role: keyof OutEntry, name: string) => {
-      const entry = outByKey.get(key) ?? {};
-      entry[role] = name;
-      outByKey.set(key, entry);
-    };
-    for (const { name, match } of listed) {
-      if (match.finalKey !== undefined) note(match.finalKey, 'final', name);
-      if (match.markerKey !== undefined) note(match.markerKey, 'marker', name);
-    }
-    // Both templates can claim a name: with final `out_{date}`, `out_K.success`
-    // is K's marker or the output of a key "K.success". Beside K's output it
-    // is K's marker; a phantom run would hide K's DONE behind two UNPUBLISHED.
-    for (const { name, match } of listed) {
-      if (match.finalKey === undefined || match.markerKey === undefined) continue;
-      if (outByKey.get(match.markerKey)?.final === undefined) continue;
-      const phantom = outByKey.get(match.finalKey);
-      if (phantom?.final !== name) continue;
-      delete phantom.final;
-      if (phantom.marker === undefined) outByKey.delete(match.finalKey);
-    }
+  const note = (key: string, role: keyof OutEntry, name: string) => {
+    const entry = outByKey.get(key) ?? {};
+    entry[role] = name;
+    outByKey.set(key, entry);
+  };
+  for (const { name, match } of listed) {
+    if (match.finalKey !== undefined) note(match.finalKey, 'final', name);
+    if (match.markerKey !== undefined) note(match.markerKey, 'marker', name);
+  }
+  // Both templates can claim a name: with final `out_{date}`, `out_K.success`
+  // is K's marker or the output of a key "K.success". Beside K's output it
+  // is K's marker; a phantom run would hide K's DONE behind two UNPUBLISHED.
+  for (const { name, match } of listed) {
+    if (match.finalKey === undefined || match.markerKey === undefined) continue;
+    if (outByKey.get(match.markerKey)?.final === undefined) continue;
+    const phantom = outByKey.get(match.finalKey);
+    if (phantom?.final !== name) continue;
+    delete phantom.final;
+    if (phantom.marker === undefined) outByKey.delete(match.finalKey);
   }
 
   // A fixed-name output is shared by every run key: each path is looked at once.
