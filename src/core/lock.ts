@@ -53,19 +53,25 @@ export function lockPathFor(stagingDir: string, runKey: string): string {
   return join(stagingDir, STATE_DIR, `${runKey}.lock`);
 }
 
-async function readHolder(
-  fs: FileSystem,
-  path: string,
-): Promise<{ holder?: LockHolder; ino: number; mtimeMs: number } | undefined> {
+/** One lock file as seen at one moment; `ino` and `text` together identify it. */
+interface SeenLock {
+  readonly holder?: LockHolder;
+  readonly ino: number;
+  readonly text: string;
+  readonly mtimeMs: number;
+}
+
+async function readHolder(fs: FileSystem, path: string): Promise<SeenLock | undefined> {
   try {
     const stats = await fs.lstat(path);
+    const text = await fs.readFile(path, 'utf8');
     let holder: LockHolder | undefined;
     try {
-      holder = JSON.parse(await fs.readFile(path, 'utf8')) as LockHolder;
+      holder = JSON.parse(text) as LockHolder;
     } catch {
       holder = undefined; // not ours to parse (edited by hand?): judged by age below
     }
-    return { holder, ino: Number(stats.ino), mtimeMs: Number(stats.mtimeMs) };
+    return { holder, ino: Number(stats.ino), text, mtimeMs: Number(stats.mtimeMs) };
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
@@ -130,7 +136,7 @@ export async function acquireLock(
     if (current) {
       lastSeen = current.holder;
       if (!holderAlive(ctx, current.holder, current.mtimeMs)) {
-        await takeOverStale(ctx.fs, path, current.ino);
+        await takeOverStale(ctx.fs, path, current);
         continue;
       }
     } else continue;
@@ -165,7 +171,7 @@ async function tryCreate(fs: FileSystem, path: string, holder: LockHolder): Prom
   }
 }
 
-async function takeOverStale(fs: FileSystem, path: string, judgedIno: number): Promise<void> {
+async function takeOverStale(fs: FileSystem, path: string, judged: SeenLock): Promise<void> {
   const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     await fs.rename(path, aside);
@@ -173,8 +179,12 @@ async function takeOverStale(fs: FileSystem, path: string, judgedIno: number): P
     if (errnoCode(error) === 'ENOENT') return; // someone else cleared it first
     throw error;
   }
-  const moved = await fs.lstat(aside);
-  if (Number(moved.ino) !== judgedIno) {
+  // The inode number alone does not identify the judged lock: file systems
+  // reuse a freed inode at once (ext4 does), so a fixer that took the dead lock
+  // over first may already hold a new lock in the very same inode. Its content
+  // (a fresh random token) tells them apart.
+  const moved = await readHolder(fs, aside);
+  if (moved && (moved.ino !== judged.ino || moved.text !== judged.text)) {
     // We moved a live lock created after our judgement: put it back, unless yet another lock appeared.
     try {
       await fs.link(aside, path);
