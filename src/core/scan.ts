@@ -158,6 +158,15 @@ export async function scanPipeline(
     return { final, marker };
   };
 
+  const factsAfresh = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
+    const finalName = settings.final.nameFor(key);
+    const final = await lstatFacts(ctx.fs, join(settings.outDir, finalName));
+    const marker = settings.marker
+      ? await lstatFacts(ctx.fs, join(settings.outDir, settings.marker.nameFor(key, finalName)))
+      : null;
+    return { final, marker };
+  };
+
   const keys = new Set(stagingByKey.keys());
   let newestPublishedMs: number | undefined;
   // Published as diagnose judges it: a regular file, and a marker that vouches
@@ -199,8 +208,13 @@ export async function scanPipeline(
     for (const key of markerFixed ? [''] : keys) notePublished(await factsFor(key));
   }
   for (const key of keys) {
-    const staging: StagingEntry[] = await describeStagingEntries(ctx, settings, stagingByKey.get(key) ?? []);
-    const { final, marker } = await factsFor(key);
+    const group = stagingByKey.get(key) ?? [];
+    const staging: StagingEntry[] = await describeStagingEntries(ctx, settings, group);
+    // A staging file gone between the listing and its lstat was most likely
+    // renamed into place, after the output directory was listed: look at the
+    // output itself, or a run that finished while we looked reads as A/B/C.
+    const { final, marker } = staging.length < group.length ? await factsAfresh(key) : await factsFor(key);
+    if (staging.length < group.length) notePublished({ final, marker });
     runs.push(
       classifyRun({
         runKey: key,
