@@ -10,14 +10,14 @@ import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { generateRefundsCsv } from '../examples/refunds-pipeline/generate-input.js';
-import { start } from '../examples/refunds-pipeline/harness/processes.js';
+import { runToExit, start } from '../examples/refunds-pipeline/harness/processes.js';
 import { toolsIn } from '../examples/refunds-pipeline/harness/tools.js';
 import {
   createWorkspace,
   makeTempRoot,
+  stagingFilesFor,
   type Workspace,
 } from '../examples/refunds-pipeline/harness/workspace.js';
-import { lastStep, readJournal } from '../examples/refunds-pipeline/journal.js';
 import { finalName, markerName } from '../examples/refunds-pipeline/names.js';
 
 const KEY = '2026-04-24';
@@ -49,7 +49,10 @@ function note(...lines: string[]): void {
   for (const line of lines) say(paint('2', `   ${line}`));
 }
 
-/** Runs a command as shown, output straight to the terminal; returns the exit code. */
+/**
+ * Runs a command as shown, its output going straight to this terminal, so the
+ * tool's colours, layout and stdout/stderr interleaving are exactly a user's.
+ */
 async function shown(
   display: string,
   command: 'crashdiag' | 'refunds-pipeline',
@@ -59,14 +62,12 @@ async function shown(
   const ws = workspace as Workspace;
   say(paint('1', `$ ${display}`));
   const script = command === 'crashdiag' ? tools.crashdiag : tools.pipeline;
-  const { finished } = start(tools.node, [script, ...args], {
+  const result = await runToExit(tools.node, [script, ...args], {
     cwd: ws.dir,
     env: childEnv(env),
+    inherit: true,
     timeoutMs: 20_000,
   });
-  const result = await finished;
-  process.stdout.write(result.stdout);
-  process.stdout.write(result.stderr);
   if (result.signal) say(paint('31', `[killed by ${result.signal}: no exit code, no last log line]`));
   else say(paint('2', `[exit code ${result.code}]`));
   return result.code;
@@ -75,18 +76,13 @@ async function shown(
 function diagnose(extra: string[] = []): Promise<number | null> {
   const args = ['diagnose', KEY, ...LAYOUT.map(unquote), ...extra];
   const display = ['crashdiag diagnose', KEY, ...LAYOUT, ...extra.map(quoteIfNeeded)].join(' ');
-  return shown(display, 'crashdiag', args, toolColour());
+  return shown(display, 'crashdiag', args);
 }
 
 function fixWithRerun(): Promise<number | null> {
   const rerun = `${quoteIfNeeded(tools.node)} ${quoteIfNeeded(tools.pipeline)} ${RERUN_ARGS}`;
   const display = `crashdiag diagnose ${KEY} ${LAYOUT.join(' ')} --fix --rerun 'refunds-pipeline ${RERUN_ARGS}'`;
-  return shown(
-    display,
-    'crashdiag',
-    ['diagnose', KEY, ...LAYOUT.map(unquote), '--fix', '--rerun', rerun],
-    toolColour(),
-  );
+  return shown(display, 'crashdiag', ['diagnose', KEY, ...LAYOUT.map(unquote), '--fix', '--rerun', rerun]);
 }
 
 function runJob(env: NodeJS.ProcessEnv = {}): Promise<number | null> {
@@ -94,11 +90,6 @@ function runJob(env: NodeJS.ProcessEnv = {}): Promise<number | null> {
     .map(([k, v]) => `${k}=${v} `)
     .join('');
   return shown(`${prefix}refunds-pipeline ${JOB_ARGS.join(' ')}`, 'refunds-pipeline', JOB_ARGS, env);
-}
-
-/** The tool writes into a pipe here, so tell it whether the terminal takes colour. */
-function toolColour(): NodeJS.ProcessEnv {
-  return colour ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' };
 }
 
 /** The caller's environment without the job's crash and pacing switches, plus `extra`. */
@@ -124,7 +115,11 @@ function showDisk(): void {
     const names = readdirSync(dir).sort();
     if (names.length === 0) say(`  ${relative(ws.dir, dir)}/  (empty)`);
     for (const name of names) {
-      say(`  ${relative(ws.dir, join(dir, name)).padEnd(48)} ${statSync(join(dir, name)).size} bytes`);
+      const path = join(dir, name);
+      const shownPath = relative(ws.dir, path).padEnd(48);
+      // crashdiag --fix keeps its audit log beside the staging files it acts on.
+      if (statSync(path).isDirectory()) say(`  ${shownPath} (directory: crashdiag's audit log)`);
+      else say(`  ${shownPath} ${statSync(path).size} bytes`);
     }
   }
 }
@@ -132,9 +127,8 @@ function showDisk(): void {
 async function resetDisk(): Promise<void> {
   const ws = workspace as Workspace;
   for (const dir of [ws.outDir, ws.stagingDir]) {
-    for (const name of readdirSync(dir)) await rm(join(dir, name), { force: true });
+    for (const name of readdirSync(dir)) await rm(join(dir, name), { recursive: true, force: true });
   }
-  await rm(ws.journalPath, { force: true });
   note('(out/ and _staging/ emptied: this scenario starts from a day that has not run yet)');
 }
 
@@ -219,19 +213,14 @@ async function main(): Promise<void> {
     'The first question on call: is this a crash at all?',
   );
   await resetDisk();
-  say(
-    paint(
-      '1',
-      `$ REFUNDS_STEP_DELAY_MS=400 refunds-pipeline ${JOB_ARGS.join(' ')} --journal journal.jsonl &`,
-    ),
-  );
-  const slow = start(tools.node, [tools.pipeline, ...JOB_ARGS, '--journal', 'journal.jsonl'], {
+  say(paint('1', `$ REFUNDS_STEP_DELAY_MS=400 refunds-pipeline ${JOB_ARGS.join(' ')} &`));
+  const slow = start(tools.node, [tools.pipeline, ...JOB_ARGS], {
     cwd: ws.dir,
     env: childEnv({ REFUNDS_STEP_DELAY_MS: '400' }),
     timeoutMs: 20_000,
   });
   liveWriter = slow.child;
-  await waitForStep(ws, 'staging-created', slow.finished);
+  await waitForBytes(ws, slow.finished);
   showDisk();
   expectExit(await diagnose(), 20, 'diagnose while the job runs');
   note('RUNNING: the PID is alive and started before the file was last written. Touch nothing; wait.');
@@ -269,17 +258,19 @@ async function main(): Promise<void> {
   say(`Demo finished in ${((performance.now() - started) / 1000).toFixed(1)} s; removing ${root}.`);
 }
 
-/** Polls the job's journal: the journal, not a guess at timing, says the staging file exists. */
-async function waitForStep(ws: Workspace, wanted: string, ended: Promise<unknown>): Promise<void> {
+/** Polls until the job's staging file holds its first bytes: caught in the middle of the write. */
+async function waitForBytes(ws: Workspace, ended: Promise<unknown>): Promise<void> {
   let done = false;
   void ended.then(() => {
     done = true;
   });
   while (!done) {
-    if (lastStep(await readJournal(ws.journalPath)) === wanted) return;
-    await sleep(20);
+    const files = await stagingFilesFor(ws, KEY);
+    const first = files[0];
+    if (first && statSync(join(ws.stagingDir, first)).size > 0) return;
+    await sleep(10);
   }
-  throw new Error(`the job ended before reaching ${wanted}`);
+  throw new Error('the job ended before it was caught writing');
 }
 
 function cleanUp(): void {
