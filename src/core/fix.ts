@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type AuditRecord, appendAudit } from './audit.js';
 import { classifyRun } from './classify.js';
 import type { Diagnosis } from './diagnosis.js';
@@ -98,10 +98,7 @@ async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
   }
 }
 
-/** Checks the quarantine directory is a safe place: never the output directory, never staging itself. */
-async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
-  await fs.mkdir(dir, { recursive: true });
-  const real = await fs.realpath(dir);
+function checkQuarantine(dir: string, real: string, bounds: Boundaries): void {
   if (isInside(real, bounds.realOut) || isInside(bounds.realOut, real)) {
     throw new UsageError(
       `--quarantine ${dir} overlaps the output directory: orphans must never be published.`,
@@ -109,6 +106,32 @@ async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries
   }
   if (real === bounds.realStaging)
     throw new UsageError(`--quarantine ${dir} is the staging directory itself.`);
+}
+
+/** The real path a directory has, or would have once created: its nearest existing ancestor, resolved. */
+async function realpathToBe(fs: FileSystem, path: string): Promise<string> {
+  const missing: string[] = [];
+  for (let at = path; ; at = dirname(at)) {
+    try {
+      return join(await fs.realpath(at), ...missing.reverse());
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT' || dirname(at) === at) throw error;
+      missing.push(basename(at));
+    }
+  }
+}
+
+/**
+ * Checks the quarantine directory is a safe place: never the output directory,
+ * never staging itself. Checked before it is created, so a refused directory
+ * is not left behind in the output directory; and again once it exists.
+ */
+async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
+  const target = resolve(dir);
+  checkQuarantine(dir, await realpathToBe(fs, target), bounds);
+  await fs.mkdir(target, { recursive: true });
+  const real = await fs.realpath(target);
+  checkQuarantine(dir, real, bounds);
   return real;
 }
 
