@@ -325,6 +325,12 @@ async function fixLocked(
   }
 
   let rerun: FixReport['rerun'] = null;
+  // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
+  if (plan.rerun && !leftAlone && !(await stillHeld(ctx.fs, lock))) {
+    leftAlone = true;
+    ctx.progress('the fix lock was lost before the re-run: not re-running');
+    await audit({ op: 'skip', command: plan.rerun, reason: 'the fix lock was lost before the re-run' });
+  }
   if (plan.rerun && !leftAlone) {
     ctx.progress(`re-running for ${runKey}: ${plan.rerun.join(' ')}`);
     const result = await ctx.runCommand(plan.rerun, { CRASHDIAG_RUN_KEY: runKey });
