@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type AuditRecord, appendAudit } from './audit.js';
 import { classifyRun } from './classify.js';
+import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
@@ -332,7 +333,7 @@ async function fixLocked(
     await audit({ op: 'skip', command: plan.rerun, reason: 'the fix lock was lost before the re-run' });
   }
   if (plan.rerun && !leftAlone) {
-    ctx.progress(`re-running for ${runKey}: ${plan.rerun.join(' ')}`);
+    ctx.progress(`re-running for ${runKey}: ${shellJoin(plan.rerun)}`);
     const result = await ctx.runCommand(plan.rerun, { CRASHDIAG_RUN_KEY: runKey });
     rerun = { argv: plan.rerun, result };
     await audit({
