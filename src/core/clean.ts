@@ -73,6 +73,9 @@ export async function cleanPipeline(
 ): Promise<CleanReport> {
   if (options.olderThanMs < 0) throw new UsageError('--older-than must not be negative.');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
+  // Read below to keep published names out of a shared directory: a missing
+  // one is a layout mistake to report, as scan and diagnose do, not a crash.
+  await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   const planned = await listAllStaging(ctx.fs, settings);
   planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Where a pipeline stages inside its output directory, published names are never candidates.
