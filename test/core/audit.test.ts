@@ -1,0 +1,176 @@
+// The audit log: one JSON line per action, appended whole, readable after a crash.
+import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AuditRecord, appendAudit, defaultAuditLog, readAudit } from '../../src/core/audit.js';
+import { fixRun } from '../../src/core/fix.js';
+import { createProcessTable } from '../../src/core/process-table.js';
+import {
+  deadPids,
+  exists,
+  KEY,
+  type Layout,
+  makeLayout,
+  makeRoot,
+  publish,
+  removeRoot,
+  settingsFor,
+  stagingPathFor,
+  writeAged,
+} from './fix-fixtures.js';
+
+let root: string;
+let layout: Layout;
+
+beforeEach(async () => {
+  root = await makeRoot();
+  layout = await makeLayout(root);
+});
+afterEach(() => removeRoot(root));
+
+function record(overrides: Partial<AuditRecord> = {}): AuditRecord {
+  return {
+    time: '2026-04-24T06:08:00.000Z',
+    user: 'oncall',
+    host: 'batch-1',
+    pid: 4242,
+    pipeline: 'refunds',
+    run: KEY,
+    op: 'delete',
+    path: `/data/_staging/${KEY}.91247.csv`,
+    bytes: 1234,
+    writerPid: 91247,
+    ...overrides,
+  };
+}
+
+describe('appendAudit and readAudit', () => {
+  it('keeps the log in the staging directory’s .crashdiag by default', () => {
+    expect(defaultAuditLog('/data/_staging')).toBe('/data/_staging/.crashdiag/audit.jsonl');
+  });
+
+  it('appends one JSON line per record, creating the directories it needs', async () => {
+    const log = join(root, 'deep', 'er', 'audit.jsonl');
+    await appendAudit(fs, log, [record(), record({ op: 'rerun', command: ['job', KEY], exitStatus: 0 })]);
+    await appendAudit(fs, log, [record({ path: '/other' })]);
+    const text = await fs.readFile(log, 'utf8');
+    const lines = text.split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toBe('');
+    expect(lines.slice(0, 3).map((l) => JSON.parse(l))).toEqual([
+      record(),
+      record({ op: 'rerun', command: ['job', KEY], exitStatus: 0 }),
+      record({ path: '/other' }),
+    ]);
+    expect(await readAudit(fs, log)).toEqual([
+      record(),
+      record({ op: 'rerun', command: ['job', KEY], exitStatus: 0 }),
+      record({ path: '/other' }),
+    ]);
+  });
+
+  it('writes nothing, not even the file, for no records', async () => {
+    const log = join(root, 'audit.jsonl');
+    await appendAudit(fs, log, []);
+    expect(await exists(log)).toBe(false);
+  });
+
+  it('reads a missing log as empty', async () => {
+    expect(await readAudit(fs, join(root, 'none.jsonl'))).toEqual([]);
+  });
+
+  it('never interleaves lines from concurrent appends', async () => {
+    const log = join(root, 'audit.jsonl');
+    const long = 'x'.repeat(3000);
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => appendAudit(fs, log, [record({ pid: i, reason: long })])),
+    );
+    const records = await readAudit(fs, log);
+    expect(records.map((r) => r.pid).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(records.every((r) => r.reason === long)).toBe(true);
+  });
+
+  it('reads the whole lines of a log whose last line a crash cut short', async () => {
+    const log = join(root, 'audit.jsonl');
+    await appendAudit(fs, log, [record()]);
+    await fs.appendFile(log, '{"time":"2026-04-24T06:09');
+    const records = await readAudit(fs, log);
+    expect(records[0]).toEqual(record());
+    expect(records[1]).toMatchObject({ op: 'skip', reason: `line 2 of ${log} is not valid JSON` });
+  });
+});
+
+describe('the audit trail of a fix', () => {
+  async function fixD(auditLog: string) {
+    const pids = deadPids(2).sort();
+    const paths = pids.map((pid) => stagingPathFor(layout, pid)).sort();
+    for (const path of paths) await writeAged(path, 'partial\n');
+    const started = Date.now();
+    const report = await fixRun(
+      {
+        fs,
+        processes: createProcessTable(),
+        now: () => Date.now(),
+        clock: () => Date.now(),
+        sleep: (ms) => sleep(ms),
+        runCommand: async () => {
+          await publish(layout);
+          return { exitStatus: 0, signal: null };
+        },
+        user: 'oncall',
+        progress: () => {},
+      },
+      settingsFor(layout, { rerun: ['job', '--date', '{date}'] }),
+      KEY,
+      { dryRun: false, quarantineDir: undefined, lockTimeoutMs: 2000, auditLog },
+    );
+    return { report, paths, started, ended: Date.now() };
+  }
+
+  it('records each deletion and the re-run: path, bytes, writer PID, time, user, host, command, status', async () => {
+    const log = defaultAuditLog(layout.stagingDir);
+    const { report, paths, started, ended } = await fixD(log);
+    expect(report.exitCode).toBe(0);
+    const records = await readAudit(fs, log);
+    const common = {
+      user: 'oncall',
+      host: hostname(),
+      pid: process.pid,
+      pipeline: null,
+      run: KEY,
+      stateBefore: 'D',
+    };
+    expect(records).toEqual([
+      ...paths.map((path) => ({
+        ...common,
+        time: expect.any(String),
+        op: 'delete',
+        path,
+        bytes: 'partial\n'.length,
+        writerPid: Number(path.split('.').at(-2)),
+      })),
+      {
+        ...common,
+        time: expect.any(String),
+        op: 'rerun',
+        command: ['job', '--date', KEY],
+        exitStatus: 0,
+        signal: null,
+      },
+    ]);
+    for (const r of records) {
+      expect(new Date(r.time).toISOString()).toBe(r.time);
+      expect(Date.parse(r.time)).toBeGreaterThanOrEqual(started);
+      expect(Date.parse(r.time)).toBeLessThanOrEqual(ended);
+    }
+  });
+
+  it('goes where --audit-log says, and nowhere else', async () => {
+    const log = join(root, 'elsewhere', 'fix-audit.jsonl');
+    await fixD(log);
+    expect((await readAudit(fs, log)).map((r) => r.op)).toEqual(['delete', 'delete', 'rerun']);
+    expect(await exists(defaultAuditLog(layout.stagingDir))).toBe(false);
+  });
+});

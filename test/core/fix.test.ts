@@ -1,0 +1,549 @@
+// fixRun in process, on real directories: plan, check all, then act; re-check
+// right before each removal; re-run pinned to the key; one fixer at a time.
+// The re-run is a recorded fake here (the spawned one is in test/cli/fix.test.ts).
+import {
+  appendFileSync,
+  promises as fs,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
+import { UsageError } from '../../src/core/errors.js';
+import { type CommandResult, type FixContext, type FixOptions, fixRun } from '../../src/core/fix.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import { LockTimeoutError, lockPathFor } from '../../src/core/lock.js';
+import { createProcessTable, type ProcessTable } from '../../src/core/process-table.js';
+import type { PipelineSettings } from '../../src/core/settings.js';
+import {
+  deadPids,
+  exists,
+  KEY,
+  type Layout,
+  makeLayout,
+  makeRoot,
+  publish,
+  removeRoot,
+  settingsFor,
+  stagingPathFor,
+  startLiveProcess,
+  treeOf,
+  writeAged,
+} from './fix-fixtures.js';
+
+const RERUN = ['job', '--date', '{date}'];
+let root: string;
+let layout: Layout;
+
+beforeEach(async () => {
+  root = await makeRoot();
+  layout = await makeLayout(root);
+});
+afterEach(() => removeRoot(root));
+
+interface Harness {
+  readonly ctx: FixContext;
+  readonly commands: Array<{ argv: readonly string[]; env: Readonly<Record<string, string>> }>;
+  readonly progress: string[];
+}
+
+/**
+ * A fix context on the real file system and process table. The re-run, by
+ * default, publishes the run's output and marker the way the job would.
+ */
+function harness(
+  overrides: Partial<FixContext> & { rerun?: (argv: readonly string[]) => Promise<CommandResult> } = {},
+): Harness {
+  const commands: Harness['commands'] = [];
+  const progress: string[] = [];
+  const { rerun, ...rest } = overrides;
+  const ctx: FixContext = {
+    fs,
+    processes: createProcessTable(),
+    now: () => Date.now(),
+    clock: () => Date.now(),
+    sleep: (ms) => sleep(ms),
+    runCommand: async (argv, env) => {
+      commands.push({ argv, env });
+      if (rerun) return rerun(argv);
+      await publish(layout);
+      return { exitStatus: 0, signal: null };
+    },
+    user: 'tester',
+    progress: (line) => progress.push(line),
+    ...rest,
+  };
+  return { ctx, commands, progress };
+}
+
+function options(overrides: Partial<FixOptions> = {}): FixOptions {
+  return {
+    dryRun: false,
+    quarantineDir: undefined,
+    lockTimeoutMs: 5000,
+    auditLog: defaultAuditLog(layout.stagingDir),
+    ...overrides,
+  };
+}
+
+function withRerun(overrides: Partial<PipelineSettings> = {}): PipelineSettings {
+  return settingsFor(layout, { rerun: RERUN, ...overrides });
+}
+
+/** Orphans of KEY with dead writers, sorted by path like the diagnosis sorts them. */
+async function plantOrphans(count: number): Promise<string[]> {
+  const paths = deadPids(count)
+    .map((pid) => stagingPathFor(layout, pid))
+    .sort();
+  for (const [i, path] of paths.entries()) await writeAged(path, `partial ${i}\n`);
+  return paths;
+}
+
+/** Files that are never this run's orphans: other keys, look-alikes, published outputs. */
+async function plantBystanders(): Promise<void> {
+  const [a, b] = deadPids(2) as [number, number];
+  await writeAged(join(layout.stagingDir, `2026-04-23.${a}.csv`), 'other key');
+  await writeAged(join(layout.stagingDir, `${KEY}0.${b}.csv`), 'look-alike key');
+  await writeAged(join(layout.stagingDir, `${KEY}.${b}.csv.bak`), 'look-alike suffix');
+  await writeAged(join(layout.stagingDir, `${KEY}.x${b}.csv`), 'look-alike pid');
+  await publish(layout, '2026-04-23');
+}
+
+async function audit(): Promise<AuditRecord[]> {
+  return readAudit(fs, defaultAuditLog(layout.stagingDir));
+}
+
+describe('fixRun: the safe action per state', () => {
+  it('D: deletes only this key’s dead orphans, re-runs pinned to the key, ends DONE', async () => {
+    const orphans = await plantOrphans(3);
+    await plantBystanders();
+    const bystanders = await treeOf(root);
+    for (const path of orphans) delete bystanders[path.slice(root.length + 1)];
+
+    const { ctx, commands } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+
+    expect(report.before.state).toBe('D');
+    expect(report.refused).toEqual([]);
+    expect(report.steps.map((s) => [s.path, s.result])).toEqual(orphans.map((p) => [p, 'deleted']));
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+    const after = await treeOf(root);
+    for (const [rel, identity] of Object.entries(bystanders)) {
+      if (rel.startsWith('out/report_2026-04-24')) continue; // published by the re-run
+      expect(after[rel], rel).toEqual(identity);
+    }
+    expect(commands).toEqual([{ argv: ['job', '--date', KEY], env: { CRASHDIAG_RUN_KEY: KEY } }]);
+    expect(report.rerun).toEqual({ argv: ['job', '--date', KEY], result: { exitStatus: 0, signal: null } });
+    expect(report.after.state).toBe('DONE');
+    expect(report.exitCode).toBe(0);
+    // The lock is released.
+    expect(await exists(lockPathFor(layout.stagingDir, KEY))).toBe(false);
+  });
+
+  it('D without a command: deletes the orphans, plans no re-run, exits with the new state (A/B/C)', async () => {
+    const orphans = await plantOrphans(1);
+    const { ctx, commands } = harness();
+    const report = await fixRun(ctx, settingsFor(layout), KEY, options());
+    expect(await exists(orphans[0] as string)).toBe(false);
+    expect(commands).toEqual([]);
+    expect(report.plan.rerunMissing).toBe(true);
+    expect(report.after.state).toBe('A/B/C');
+    expect(report.exitCode).toBe(10);
+  });
+
+  it('D-race: deletes the orphans, never re-runs, leaves the output and marker as they were', async () => {
+    const orphans = await plantOrphans(2);
+    await publish(layout);
+    const published = await treeOf(layout.outDir);
+    const { ctx, commands } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.before.state).toBe('D-race');
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+    expect(commands).toEqual([]);
+    expect(report.rerun).toBeNull();
+    expect(await treeOf(layout.outDir)).toEqual(published);
+    expect(report.exitCode).toBe(0);
+  });
+
+  it('DONE: does nothing', async () => {
+    await publish(layout);
+    const before = await treeOf(root);
+    const { ctx, commands } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.steps).toEqual([]);
+    expect(commands).toEqual([]);
+    expect(await treeOf(root)).toEqual(before);
+    expect(report.exitCode).toBe(0);
+  });
+
+  it('RUNNING: touches neither the live writer’s file nor a dead orphan beside it, and does not re-run', async () => {
+    const live = await startLiveProcess();
+    try {
+      await fs.writeFile(stagingPathFor(layout, live.pid), 'being written');
+      await plantOrphans(1);
+      const before = await treeOf(root);
+      const { ctx, commands } = harness();
+      const report = await fixRun(ctx, withRerun(), KEY, options());
+      expect(report.before.state).toBe('RUNNING');
+      expect(await treeOf(root)).toEqual(before);
+      expect(commands).toEqual([]);
+      expect(report.exitCode).toBe(20);
+    } finally {
+      await live.stop();
+    }
+  });
+
+  it('UNKNOWN: a symlink where an orphan should be: nothing is removed or re-run', async () => {
+    const target = join(root, 'precious.csv');
+    await fs.writeFile(target, 'precious');
+    await fs.symlink(target, stagingPathFor(layout, deadPids(1)[0] as number));
+    await plantOrphans(1);
+    const before = await treeOf(root);
+    const { ctx, commands } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.before.state).toBe('UNKNOWN');
+    expect(await treeOf(root)).toEqual(before);
+    expect(commands).toEqual([]);
+    expect(report.exitCode).toBe(30);
+  });
+
+  it('a failed re-run is reported with its status, run once, and the exit code is the new state’s', async () => {
+    const { ctx, commands } = harness({ rerun: async () => ({ exitStatus: 3, signal: null }) });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(commands).toHaveLength(1);
+    expect(report.rerun?.result).toEqual({ exitStatus: 3, signal: null });
+    expect(report.after.state).toBe('A/B/C');
+    expect(report.exitCode).toBe(10);
+  });
+
+  it('a re-run that cannot start is reported with why', async () => {
+    const { ctx } = harness({
+      rerun: async () => ({ exitStatus: null, signal: null, error: 'spawn job ENOENT' }),
+    });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.rerun?.result?.error).toBe('spawn job ENOENT');
+    expect(report.exitCode).toBe(10);
+  });
+});
+
+describe('fixRun: plan, check all, then act', () => {
+  it('removes nothing at all when one path fails its guard, even the ones that passed', async () => {
+    const orphans = await plantOrphans(3);
+    const last = orphans[2] as string;
+    const lastPid = Number(last.split('.').at(-2));
+    // The diagnosis sees every writer dead; by the time the guards look, the
+    // last file's PID answers as a live process that started long before it.
+    const real = createProcessTable();
+    let asked = 0;
+    const processes: ProcessTable = {
+      hostname: real.hostname,
+      inspect: (pid) => {
+        if (pid !== lastPid) return real.inspect(pid);
+        asked++;
+        return asked === 1 ? { exists: false } : { exists: true, startMs: 0 };
+      },
+    };
+    const before = await treeOf(root);
+    const { ctx, commands } = harness({ processes });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+
+    expect(report.refused).toEqual([{ path: last, reason: expect.stringContaining('its writer is alive') }]);
+    expect(report.steps).toEqual([]);
+    expect(await treeOf(root)).toEqual(before);
+    expect(commands).toEqual([]);
+    expect(report.exitCode).toBe(30);
+    expect((await audit()).map((r) => [r.op, r.path])).toEqual([['refuse', last]]);
+  });
+
+  /**
+   * Runs a fix where, right after the first deletion (the progress line is
+   * written synchronously between steps), `meddle` does something to the
+   * second orphan with synchronous calls, so it has happened before the
+   * second file's re-check.
+   */
+  async function fixWithMeddling(meddle: (second: string) => void) {
+    const [first, second] = (await plantOrphans(2)) as [string, string];
+    let meddled = false;
+    const h = harness({
+      progress: (line) => {
+        if (!meddled && line.startsWith('deleted')) {
+          meddled = true;
+          meddle(second);
+        }
+      },
+    });
+    const report = await fixRun(h.ctx, withRerun(), KEY, options());
+    expect(meddled).toBe(true);
+    expect(await exists(first)).toBe(false);
+    return { report, first, second, commands: h.commands };
+  }
+
+  it('leaves a file alone, and does not re-run, when it grew after the check', async () => {
+    const { report, second, commands } = await fixWithMeddling((path) => appendFileSync(path, 'more rows\n'));
+    expect(report.steps[1]).toMatchObject({
+      path: second,
+      result: 'left-alone',
+      reason: expect.stringContaining('changed since it was checked'),
+    });
+    expect(readFileSync(second, 'utf8')).toBe('partial 1\nmore rows\n');
+    expect(commands).toEqual([]);
+    expect(report.rerun).toBeNull();
+    expect(report.after.state).toBe('D');
+    expect(report.exitCode).toBe(11);
+    expect((await audit()).map((r) => [r.op, r.path, r.reason ?? null])).toEqual([
+      ['delete', report.steps[0]?.path, null],
+      ['skip', second, expect.stringContaining('changed since it was checked')],
+    ]);
+  });
+
+  it('leaves a file alone when it was replaced by another under the same name after the check', async () => {
+    const { report, second, commands } = await fixWithMeddling((path) => {
+      const stats = statSync(path);
+      writeFileSync(`${path}.new`, 'partial 1\n');
+      utimesSync(`${path}.new`, stats.atime, stats.mtime);
+      renameSync(`${path}.new`, path);
+    });
+    expect(report.steps[1]).toMatchObject({
+      path: second,
+      result: 'left-alone',
+      reason: 'it was replaced since it was checked',
+    });
+    expect(await exists(second)).toBe(true);
+    expect(commands).toEqual([]);
+  });
+
+  it('counts a file someone else removed meanwhile as already gone, and carries on', async () => {
+    const { report, second, commands } = await fixWithMeddling((path) => unlinkSync(path));
+    expect(report.steps.map((s) => s.result)).toEqual(['deleted', 'already-gone']);
+    expect(await exists(second)).toBe(false);
+    expect(commands).toHaveLength(1);
+    expect(report.exitCode).toBe(0);
+  });
+
+  it('stops removing, and does not re-run, once the lock is no longer ours', async () => {
+    const lockPath = lockPathFor(layout.stagingDir, KEY);
+    const foreign = JSON.stringify({ pid: process.pid, host: 'h', token: 'someone-else', since: '' });
+    const { report, second, commands } = await fixWithMeddling(() => writeFileSync(lockPath, foreign));
+    expect(report.steps[1]).toMatchObject({
+      path: second,
+      result: 'left-alone',
+      reason: 'the fix lock was lost',
+    });
+    expect(await exists(second)).toBe(true);
+    expect(commands).toEqual([]);
+    // Release left the other holder's lock in place.
+    expect(readFileSync(lockPath, 'utf8')).toBe(foreign);
+  });
+
+  it('fsyncs the staging directory after the removals', async () => {
+    const orphans = await plantOrphans(2);
+    const events: string[] = [];
+    const recording: FileSystem = {
+      ...fs,
+      unlink: async (path) => {
+        await fs.unlink(path);
+        events.push(`unlink ${path}`);
+      },
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        const handle = await fs.open(path, flags, mode);
+        if (path !== layout.stagingDir) return handle;
+        const sync = handle.sync.bind(handle);
+        handle.sync = async () => {
+          await sync();
+          events.push(`fsync ${path}`);
+        };
+        return handle;
+      }) as FileSystem['open'],
+    };
+    const { ctx } = harness({ fs: recording });
+    await fixRun(ctx, withRerun(), KEY, options());
+    const removals = orphans.map((p) => `unlink ${p}`);
+    expect(events.filter((e) => !e.includes('.crashdiag'))).toEqual([
+      ...removals,
+      `fsync ${layout.stagingDir}`,
+    ]);
+  });
+});
+
+describe('fixRun --dry-run', () => {
+  it('plans every removal and the re-run, changes nothing and takes no lock', async () => {
+    const orphans = await plantOrphans(2);
+    const before = await treeOf(root, []);
+    const { ctx, commands } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options({ dryRun: true }));
+    expect(report.dryRun).toBe(true);
+    expect(report.steps).toEqual(
+      orphans.map((path, i) => ({
+        path,
+        bytes: `partial ${i}\n`.length,
+        pid: Number(path.split('.').at(-2)),
+        result: 'planned',
+      })),
+    );
+    expect(report.rerun).toEqual({ argv: ['job', '--date', KEY], result: null });
+    expect(commands).toEqual([]);
+    expect(await treeOf(root, [])).toEqual(before);
+    expect(report.exitCode).toBe(11);
+  });
+});
+
+describe('fixRun --quarantine', () => {
+  it('moves orphans into quarantine with their bytes, never over a file already there', async () => {
+    const [first, second] = (await plantOrphans(2)) as [string, string];
+    const quarantine = join(root, 'quarantine');
+    await fs.mkdir(quarantine);
+    const clash = join(quarantine, basename(first));
+    await fs.writeFile(clash, 'earlier evidence');
+    const { ctx } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine }));
+
+    expect(await exists(first)).toBe(false);
+    expect(await exists(second)).toBe(false);
+    expect(await fs.readFile(clash, 'utf8')).toBe('earlier evidence');
+    expect(report.steps.map((s) => [s.result, s.to])).toEqual([
+      ['quarantined', `${clash}.1`],
+      ['quarantined', join(quarantine, basename(second))],
+    ]);
+    expect(await fs.readFile(`${clash}.1`, 'utf8')).toBe('partial 0\n');
+    expect(await fs.readFile(join(quarantine, basename(second)), 'utf8')).toBe('partial 1\n');
+    expect((await audit()).filter((r) => r.op === 'quarantine').map((r) => [r.path, r.to])).toEqual([
+      [first, `${clash}.1`],
+      [second, join(quarantine, basename(second))],
+    ]);
+    expect(report.exitCode).toBe(0);
+  });
+
+  it.each([
+    ['inside the output directory', (l: Layout) => join(l.outDir, 'quarantine')],
+    ['the output directory itself', (l: Layout) => l.outDir],
+    ['a parent of the output directory', (l: Layout) => l.root],
+    ['the staging directory itself', (l: Layout) => l.stagingDir],
+    [
+      'not yet created, through a symlink into the output directory',
+      (l: Layout) => {
+        symlinkSync(l.outDir, join(l.root, 'door'));
+        return join(l.root, 'door', 'deep', 'quarantine');
+      },
+    ],
+  ])('refuses a quarantine directory %s, before anything moves or is created', async (_, dirOf) => {
+    await plantOrphans(2);
+    const quarantineDir = dirOf(layout);
+    const before = await treeOf(root, []);
+    const { ctx, commands } = harness();
+    const error = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    const after = await treeOf(root, []);
+    // crashdiag's own lock directory may appear in staging; nothing else may change.
+    for (const rel of Object.keys(after)) if (rel.startsWith('_staging/.crashdiag')) delete after[rel];
+    expect(after).toEqual(before);
+    expect(commands).toEqual([]);
+  });
+});
+
+describe('fixRun: one fixer at a time', () => {
+  it('a second fixer waits for the first, then diagnoses afresh and finds nothing to do', async () => {
+    const orphans = await plantOrphans(2);
+    let finishRerun!: () => void;
+    const rerunGate = new Promise<void>((resolve) => {
+      finishRerun = resolve;
+    });
+    let startedRerun!: () => void;
+    const rerunStarted = new Promise<void>((resolve) => {
+      startedRerun = resolve;
+    });
+    const first = harness({
+      rerun: async () => {
+        startedRerun();
+        await rerunGate;
+        await publish(layout);
+        return { exitStatus: 0, signal: null };
+      },
+    });
+    const second = harness();
+    const firstFix = fixRun(first.ctx, withRerun(), KEY, options());
+    await rerunStarted;
+    const secondFix = fixRun(second.ctx, withRerun(), KEY, options());
+    await sleep(300);
+    finishRerun();
+    const [a, b] = await Promise.all([firstFix, secondFix]);
+    expect(a.before.state).toBe('D');
+    expect(a.exitCode).toBe(0);
+    expect(b.before.state).toBe('DONE');
+    expect(b.steps).toEqual([]);
+    expect(second.commands).toEqual([]);
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+  });
+
+  it('a second fixer that waits too long gives up with LockTimeoutError and changes nothing', async () => {
+    await plantOrphans(1);
+    let finishRerun!: () => void;
+    const rerunGate = new Promise<void>((resolve) => {
+      finishRerun = resolve;
+    });
+    let startedRerun!: () => void;
+    const rerunStarted = new Promise<void>((resolve) => {
+      startedRerun = resolve;
+    });
+    const first = harness({
+      rerun: async () => {
+        startedRerun();
+        await rerunGate;
+        return { exitStatus: 0, signal: null };
+      },
+    });
+    const firstFix = fixRun(first.ctx, withRerun(), KEY, options());
+    await rerunStarted;
+    // A dead orphan appears while the first fixer is re-running: the waiter must not touch it.
+    const [late] = await plantOrphans(1);
+    const second = harness();
+    const error = await fixRun(second.ctx, withRerun(), KEY, options({ lockTimeoutMs: 300 })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(LockTimeoutError);
+    expect(await exists(late as string)).toBe(true);
+    expect(second.commands).toEqual([]);
+    finishRerun();
+    await firstFix;
+  });
+});
+
+describe('fixRun: the re-run needs the lock too', () => {
+  it('does not re-run once the lock is no longer ours', async () => {
+    const lockPath = lockPathFor(layout.stagingDir, KEY);
+    const foreign = JSON.stringify({ pid: process.pid, host: 'h', token: 'someone-else', since: '' });
+    let listed = 0;
+    // The lock is lost while the fixer diagnoses under it (another fixer judged it dead and took it).
+    const losing: FileSystem = {
+      ...fs,
+      opendir: (async (path: string, opts?: Parameters<typeof fs.opendir>[1]) => {
+        if (path === layout.stagingDir && ++listed === 1) writeFileSync(lockPath, foreign);
+        return fs.opendir(path, opts);
+      }) as FileSystem['opendir'],
+    };
+    const { ctx, commands } = harness({ fs: losing });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.before.state).toBe('A/B/C');
+    expect(commands).toEqual([]);
+    expect(report.rerun).toBeNull();
+    expect(report.exitCode).toBe(10);
+    expect(readFileSync(lockPath, 'utf8')).toBe(foreign);
+    expect((await audit()).map((r) => [r.op, r.reason])).toEqual([
+      ['skip', 'the fix lock was lost before the re-run'],
+    ]);
+  });
+});
+
+describe('fixRun: progress', () => {
+  it('announces the re-run as a command that can be pasted: each argument quoted as needed', async () => {
+    const { ctx, progress } = harness();
+    await fixRun(ctx, withRerun({ rerun: ['job', '--date', '{date}', 'two words'] }), KEY, options());
+    expect(progress).toContain(`re-running for ${KEY}: job --date ${KEY} 'two words'`);
+  });
+});
