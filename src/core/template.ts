@@ -82,8 +82,16 @@ export interface FinalTemplate {
 export function compileFinalTemplate(template: string, flag = '--final'): FinalTemplate {
   const parts = parseTemplate(template, flag, ['date']);
   const keyed = count(parts, 'date') > 0;
+  // A group name may appear only once in a RegExp: the first {date} captures,
+  // any later one is a backreference to it.
+  let captured = false;
+  const datePattern = (): string => {
+    if (captured) return '\\k<date>';
+    captured = true;
+    return '(?<date>.+)';
+  };
   const pattern = new RegExp(
-    `^${parts.map((p) => ('literal' in p ? escapeRegExp(p.literal) : '(?<date>.+)')).join('')}$`,
+    `^${parts.map((p) => ('literal' in p ? escapeRegExp(p.literal) : datePattern())).join('')}$`,
     's',
   );
   // With several {date}s a name only belongs to a key when they all agree.
