@@ -183,7 +183,9 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
         .map((p) => {
           if ('literal' in p) return escapeRegExp(p.literal);
           if (p.placeholder === 'date') return `(?<date>${datePattern})`;
-          if (p.placeholder === 'pid') return '(?<pid>[0-9]+)';
+          // Only what a writer prints for its PID: no leading zero, no 0. A
+          // "2026-04-24.007.csv" is someone's numbered copy, not a staging file.
+          if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]*)';
           return `(?<host>${HOST_PATTERN})`;
         })
         .join('')}$`,
