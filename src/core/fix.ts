@@ -344,6 +344,10 @@ async function fixLocked(
       ...(result.error ? { reason: result.error } : {}),
     });
   }
+  if (steps.length === 0 && rerun === null) {
+    // Nothing was done (DONE, RUNNING, UNKNOWN, or a re-run with no command): the state found under the lock is the answer.
+    return { dryRun: false, before, plan, refused, steps, rerun, after: before, exitCode: before.exitCode };
+  }
   const after = await diagnose(ctx, settings, runKey);
   return { dryRun: false, before, plan, refused, steps, rerun, after, exitCode: after.exitCode };
 }
