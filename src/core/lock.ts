@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { formatDuration } from './duration.js';
-import { errnoCode } from './errors.js';
+import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import type { ProcessTable } from './process-table.js';
 import { judgeWriter } from './writer.js';
@@ -90,6 +90,26 @@ function holderAlive(ctx: LockContext, holder: LockHolder | undefined, mtimeMs: 
 }
 
 /**
+ * Creates crashdiag's own directory inside staging, and checks it is one: a
+ * symlink there would lead the lock, its takeover (which removes a stale
+ * lock file) and the audit log out of the staging directory.
+ */
+async function openStateDir(fs: FileSystem, dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+  } catch (error) {
+    if (!['EEXIST', 'ENOTDIR'].includes(errnoCode(error) ?? '')) throw error;
+  }
+  const stats = await fs.lstat(dir);
+  if (!stats.isDirectory()) {
+    throw new UsageError(
+      `${dir} is ${stats.isSymbolicLink() ? 'a symlink' : 'not a directory'}; crashdiag keeps its lock and audit log there and will not follow it out of the staging directory.`,
+      'Move it away; crashdiag creates the directory itself.',
+    );
+  }
+}
+
+/**
  * One fixer at a time per staging directory and run key. The lock is a file
  * created with O_EXCL. A lock whose holder is dead is taken over by renaming
  * it aside and checking that what moved is the very inode judged dead; if a
@@ -102,7 +122,7 @@ export async function acquireLock(
   timeoutMs: number,
 ): Promise<HeldLock> {
   const dir = join(stagingDir, STATE_DIR);
-  await ctx.fs.mkdir(dir, { recursive: true });
+  await openStateDir(ctx.fs, dir);
   const path = lockPathFor(stagingDir, runKey);
   const holder: LockHolder = {
     pid: process.pid,
