@@ -1,7 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { checkRerunWords, splitCommandWords } from './command-words.js';
+import { parseDuration } from './duration.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
+import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from './template.js';
 
 export const DEFAULT_CONFIG_NAME = 'crashdiag.config.json';
 
@@ -34,17 +36,38 @@ const isString: Check = (value, where) => {
   return value;
 };
 
+// Templates and durations are checked here, not only when a command uses
+// them, so the error names the key in the file rather than a flag the user
+// never typed.
+const isTemplate =
+  (compile: (template: string, flag: string) => unknown): Check =>
+  (value, where) => {
+    const template = isString(value, where) as string;
+    compile(template, where);
+    return template;
+  };
+
+const isDuration =
+  (positive: boolean): Check =>
+  (value, where) => {
+    const text = isString(value, where) as string;
+    const ms = parseDuration(text, where);
+    if (positive && ms <= 0) throw new UsageError(`${where} must be longer than zero.`);
+    return text;
+  };
+
 const PIPELINE_KEYS: Readonly<Record<keyof PipelineConfig, Check>> = {
   outDir: isString,
   stagingDir: isString,
-  final: isString,
-  staging: isString,
+  final: isTemplate(compileFinalTemplate),
+  staging: isTemplate(compileStagingTemplate),
   marker: (value, where) => {
     if (value === false || value === null) return false;
-    return isString(value, `${where} (a template, or false for no marker)`);
+    isString(value, `${where} (a template, or false for no marker)`);
+    return isTemplate(compileMarkerTemplate)(value, where);
   },
-  freshWithin: isString,
-  staleAfter: isString,
+  freshWithin: isDuration(false),
+  staleAfter: isDuration(true),
   pidCheck: (value, where) => {
     if (typeof value !== 'boolean') throw new UsageError(`${where} must be true or false.`);
     return value;
