@@ -47,6 +47,26 @@ export async function appendAudit(
   }
 }
 
+/**
+ * Opens the log for appending before anything is done: an unwritable log
+ * must stop a fix before its first action, not leave that action unrecorded
+ * and the rest of the fix undone.
+ */
+export async function checkAuditLog(fs: FileSystem, path: string): Promise<void> {
+  try {
+    await fs.mkdir(dirname(path), { recursive: true });
+    const handle = await fs.open(path, 'a');
+    await handle.close();
+  } catch (error) {
+    const code = errnoCode(error);
+    if (!code) throw error;
+    throw new UsageError(
+      `The audit log ${path} cannot be written (${code}); nothing was changed.`,
+      'Fix its directory or permissions, or pass --audit-log FILE.',
+    );
+  }
+}
+
 export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {
   let text: string;
   try {

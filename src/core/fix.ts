@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type AuditRecord, appendAudit } from './audit.js';
+import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
@@ -252,6 +252,7 @@ async function fixLocked(
       { ...base, ...record, time: new Date(ctx.clock()).toISOString() },
     ]);
 
+  if (plan.removals.length > 0 || plan.rerun) await checkAuditLog(ctx.fs, options.auditLog);
   const bounds = await readBoundaries(guardCtx());
   // Plan, check all, then act: one failed guard and nothing at all is removed.
   const snapshots = new Map<string, FileSnapshot>();
