@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+
+/**
+ * A private copy of the built bundle (`npm run build` makes it; the bundle is
+ * self-contained), so a rebuild swapping dist/ mid-test cannot pull a chunk
+ * out from under a running crashdiag.
+ */
+export async function copyBuiltBin(): Promise<{ bin: string; dir: string }> {
+  const dir = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-bin-')));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.cp(DIST, join(dir, 'dist'), { recursive: true });
+      const bin = join(dir, 'dist', 'crashdiag.js');
+      await fsp.access(bin);
+      return { bin, dir };
+    } catch (error) {
+      await fsp.rm(join(dir, 'dist'), { recursive: true, force: true });
+      if (attempt >= 50) throw new Error(`${DIST} cannot be copied: run \`npm run build\` first (${error})`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+export interface Finished {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the built bin as a user would: its own process, NO_COLOR=1, stdout not a TTY. */
+export function runBin(
+  bin: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
