@@ -1,0 +1,427 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/core/audit.js';
+import type { CleanReport } from '../../src/core/clean.js';
+import { age, dateKey, deadPids, exists, put, snapshot } from '../support/disk.js';
+import { copyBuiltBin, type Finished, runBin } from './built-bin.js';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const FINAL = 'refunds_settled_{date}.csv';
+
+let bin: string;
+let binDir: string;
+let child: ChildProcess;
+let livePid: number;
+
+beforeAll(async () => {
+  ({ bin, dir: binDir } = await copyBuiltBin());
+  child = spawn('sleep', ['120'], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+  livePid = child.pid ?? 0;
+  // Files written from here on are written after the live writer started.
+  await sleep(50);
+});
+afterAll(async () => {
+  child.kill('SIGKILL');
+  await fsp.rm(binDir, { recursive: true, force: true });
+});
+
+let root: string;
+let outDir: string;
+let stagingDir: string;
+let now: number;
+
+beforeEach(async () => {
+  root = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-janitor-')));
+  outDir = join(root, 'out');
+  stagingDir = join(root, '_staging');
+  await fsp.mkdir(outDir);
+  await fsp.mkdir(stagingDir);
+  now = Date.now();
+});
+afterEach(async () => {
+  await fsp.rm(root, { recursive: true, force: true });
+});
+
+const layoutFlags = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', FINAL];
+const staged = (name: string) => join(stagingDir, name);
+const auditLog = () => join(stagingDir, '.crashdiag', 'audit.jsonl');
+
+function clean(args: readonly string[]): Promise<Finished> {
+  return runBin(bin, ['clean', ...layoutFlags(), ...args], { cwd: root });
+}
+
+function reportOf(finished: Finished): CleanReport {
+  const parsed = JSON.parse(finished.stdout) as { schemaVersion: number; pipelines: CleanReport[] };
+  expect(parsed.schemaVersion).toBe(1);
+  expect(parsed.pipelines).toHaveLength(1);
+  const [report] = parsed.pipelines;
+  if (!report) throw new Error('no report');
+  return report;
+}
+
+async function auditRecords(): Promise<AuditRecord[]> {
+  if (!(await exists(auditLog()))) return [];
+  const text = await fsp.readFile(auditLog(), 'utf8');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as AuditRecord);
+}
+
+interface Fleet {
+  /** Dead writers, past 24h: must go. [path, bytes, run key] */
+  readonly doomed: Array<[string, number, string]>;
+  /** Everything else on disk, which must stay as it is. */
+  readonly spared: string[];
+}
+
+/** Many run keys: old and young orphans, published outputs, special entries, strangers. */
+async function fleet(): Promise<Fleet> {
+  const [a = 0, b = 0, c = 0] = deadPids(3);
+  const doomed: Fleet['doomed'] = [];
+  const spared: string[] = [];
+  const orphan = async (name: string, content: string, ageMs: number, fate: 'go' | 'stay') => {
+    await put(staged(name), content, now, ageMs);
+    if (fate === 'go') doomed.push([staged(name), content.length, name.slice(0, 10)]);
+    else spared.push(staged(name));
+  };
+  for (let day = 1; day <= 12; day++) {
+    const key = `2026-03-${String(day).padStart(2, '0')}`;
+    // One orphan per retry, days old.
+    await orphan(`${key}.${a}.csv`, `attempt 1 of ${key}`, (40 - day) * DAY, 'go');
+    await orphan(`${key}.${b}.csv`, `attempt 2 of ${key}!`, (40 - day) * DAY - HOUR, 'go');
+    // Published afterwards by hand: D-race, the output and its marker are never touched.
+    if (day % 3 === 0) {
+      await put(join(outDir, `refunds_settled_${key}.csv`), `published ${key}`, now, (39 - day) * DAY);
+      await put(join(outDir, `refunds_settled_${key}.csv.success`), '', now, (39 - day) * DAY);
+    }
+  }
+  // Younger than 24h: kept.
+  await orphan(`2026-03-20.${c}.csv`, 'crashed this morning', 5 * HOUR, 'stay');
+  await orphan(`2026-03-20.${a}.csv`, 'crashed an hour ago', HOUR, 'stay');
+  // A live writer's file: written after its process started, so that process may be writing it.
+  await fsp.writeFile(staged(`2026-03-21.${livePid}.csv`), 'still being written');
+  spared.push(staged(`2026-03-21.${livePid}.csv`));
+  // A symlink and a directory named like orphans, both old: never followed, never removed.
+  await put(join(root, 'elsewhere.csv'), 'not staging', now, 30 * DAY);
+  await fsp.symlink(join(root, 'elsewhere.csv'), staged(`2026-03-22.${a}.csv`));
+  await fsp.symlink(outDir, staged(`2026-03-23.${a}.csv`));
+  await fsp.mkdir(staged(`2026-03-24.${a}.csv`));
+  await put(join(staged(`2026-03-24.${a}.csv`), `2026-03-24.${b}.csv`), 'nested', now, 30 * DAY);
+  await age(staged(`2026-03-24.${a}.csv`), now, 30 * DAY);
+  spared.push(staged(`2026-03-22.${a}.csv`), staged(`2026-03-23.${a}.csv`), staged(`2026-03-24.${a}.csv`));
+  // Names the staging template does not claim.
+  for (const name of ['notes.txt', `2026-03-25.${a}.csv.bak`, '2026-03-25.pid.csv', `bad key.${a}.csv`]) {
+    await put(staged(name), 'not an orphan', now, 30 * DAY);
+    spared.push(staged(name));
+  }
+  return { doomed, spared };
+}
+
+describe('crashdiag clean', () => {
+  it('deletes old dead-writer orphans of every run key and nothing else', async () => {
+    const { doomed, spared } = await fleet();
+    const outBefore = await snapshot(outDir);
+    const target = await fsp.stat(join(root, 'elsewhere.csv'));
+    const finished = await clean([]);
+    expect(finished.stderr).toBe('');
+    expect(finished.code).toBe(0);
+    for (const [path] of doomed)
+      expect({ path, exists: await exists(path) }).toEqual({ path, exists: false });
+    for (const path of spared) expect({ path, exists: await exists(path) }).toEqual({ path, exists: true });
+    expect(await snapshot(outDir)).toEqual(outBefore);
+    // Symlink targets and a directory's contents are untouched.
+    expect(await fsp.readFile(join(root, 'elsewhere.csv'), 'utf8')).toBe('not staging');
+    expect((await fsp.stat(join(root, 'elsewhere.csv'))).mtimeMs).toBe(target.mtimeMs);
+    const nested = (await snapshot(root)).filter((line) => line.includes('2026-03-24'));
+    expect(nested).toHaveLength(2);
+    expect(nested[1]).toMatch(/ nested$/);
+    // The human summary: what was freed, per run key.
+    const freed = doomed.reduce((n, [, bytes]) => n + bytes, 0);
+    expect(finished.stdout).toContain(`freed ${doomed.length} file(s), ${freed} B`);
+    expect(finished.stdout).toContain('  2026-03-01: 2 file(s),');
+    expect(finished.stdout).toMatch(/kept .*2026-03-22\.\d+\.csv: a symlink, not a regular file/);
+    expect(finished.stdout).toMatch(/kept .*2026-03-24\.\d+\.csv: a directory, not a regular file/);
+    // Two young orphans, and the live writer's fresh file.
+    expect(finished.stdout).toContain('kept 3 file(s) younger than the threshold');
+  });
+
+  it('--json sums files and bytes, in all and per run key', async () => {
+    const { doomed } = await fleet();
+    const finished = await clean(['--json']);
+    expect(finished.code).toBe(0);
+    const report = reportOf(finished);
+    expect(report.dryRun).toBe(false);
+    expect(report.olderThanSeconds).toBe(86_400);
+    expect(report.files).toBe(doomed.length);
+    expect(report.bytes).toBe(doomed.reduce((n, [, bytes]) => n + bytes, 0));
+    expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([path]) => path).sort());
+    expect(report.perRun).toHaveLength(12);
+    for (const run of report.perRun) {
+      const mine = doomed.filter(([, , key]) => key === run.run);
+      expect(run).toEqual({ run: run.run, files: mine.length, bytes: mine.reduce((n, [, b]) => n + b, 0) });
+    }
+  });
+
+  it('appends one audit line per deletion, run after run', async () => {
+    const { doomed } = await fleet();
+    await clean([]);
+    const first = await auditRecords();
+    expect(first.map((r) => r.path).sort()).toEqual(doomed.map(([path]) => path).sort());
+    for (const record of first) {
+      const [, bytes, run] = doomed.find(([path]) => path === record.path) ?? [];
+      expect(record).toMatchObject({ op: 'delete', run, bytes, pipeline: null });
+      expect(record.writerPid).toBe(Number(record.path?.split('.')[1]));
+    }
+    // A second janitor run later: its deletions are appended, the first ones stay on record.
+    const [dead] = deadPids(1);
+    await put(staged(`2026-03-30.${dead}.csv`), 'one more', now, 2 * DAY);
+    await clean([]);
+    const second = await auditRecords();
+    expect(second.slice(0, first.length)).toEqual(first);
+    expect(second.slice(first.length).map((r) => r.path)).toEqual([staged(`2026-03-30.${dead}.csv`)]);
+  });
+
+  it('--dry-run changes nothing and lists what would go', async () => {
+    const { doomed } = await fleet();
+    const before = await snapshot(root);
+    const human = await clean(['--dry-run']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`would free ${doomed.length} file(s)`);
+    for (const [path] of doomed) expect(human.stdout).toContain(`would remove ${path}\n`);
+    const json = await clean(['--dry-run', '--json']);
+    const report = reportOf(json);
+    expect(report.dryRun).toBe(true);
+    expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([path]) => path).sort());
+    // No file removed, no lock taken, no audit log written.
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('takes --older-than: only orphans untouched that long', async () => {
+    const [dead] = deadPids(1);
+    await put(staged(`2026-03-01.${dead}.csv`), 'three days', now, 3 * DAY);
+    await put(staged(`2026-03-02.${dead}.csv`), 'one day', now, DAY + HOUR);
+    const report = reportOf(await clean(['--older-than', '2d', '--json']));
+    expect(report.removed.map((f) => f.path)).toEqual([staged(`2026-03-01.${dead}.csv`)]);
+    expect(await exists(staged(`2026-03-02.${dead}.csv`))).toBe(true);
+  });
+});
+
+describe('crashdiag clean: short thresholds', () => {
+  it('refuses --older-than under 1h with exit 2, and every file stays', async () => {
+    const [dead] = deadPids(1);
+    await put(staged(`2026-03-01.${dead}.csv`), 'old orphan', now, 2 * DAY);
+    await put(staged(`2026-03-02.${dead}.csv`), 'recent orphan', now, 45 * MINUTE);
+    const before = await snapshot(root);
+    for (const threshold of ['30m', '0s']) {
+      const finished = await clean(['--older-than', threshold]);
+      expect(finished.code).toBe(2);
+      expect(finished.stdout).toBe('');
+      expect(finished.stderr).toContain(`--older-than ${threshold} is under 1h`);
+      expect(finished.stderr).toContain('--force-short-threshold');
+    }
+    expect(await exists(staged(`2026-03-01.${dead}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-02.${dead}.csv`))).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('accepts 1h exactly without the override', async () => {
+    const [dead] = deadPids(1);
+    await put(staged(`2026-03-01.${dead}.csv`), 'old orphan', now, 2 * HOUR);
+    const finished = await clean(['--older-than', '1h', '--json']);
+    expect(finished.code).toBe(0);
+    expect(reportOf(finished).files).toBe(1);
+  });
+
+  it("with --force-short-threshold deletes past the short threshold, never a live writer's file", async () => {
+    const [dead] = deadPids(1);
+    await put(staged(`2026-03-01.${dead}.csv`), 'died 45 minutes ago', now, 45 * MINUTE);
+    await put(staged(`2026-03-02.${dead}.csv`), 'died 10 minutes ago', now, 10 * MINUTE);
+    // Written now, by a process that started before: its writer, alive.
+    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
+    // Ages measured an hour on: the live writer's file is past 30m too.
+    const later = new Date(now + HOUR).toISOString();
+    const finished = await clean([
+      '--older-than',
+      '30m',
+      '--force-short-threshold',
+      '--now',
+      later,
+      '--json',
+    ]);
+    expect(finished.stderr).toBe('');
+    expect(finished.code).toBe(0);
+    const report = reportOf(finished);
+    expect(report.removed.map((f) => f.path)).toEqual([
+      staged(`2026-03-01.${dead}.csv`),
+      staged(`2026-03-02.${dead}.csv`),
+    ]);
+    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
+    expect(report.kept).toEqual([
+      { path: staged(`2026-03-03.${livePid}.csv`), reason: expect.stringMatching(/^writer alive: PID/) },
+    ]);
+  });
+});
+
+describe("crashdiag clean: a live writer's file at the default threshold", () => {
+  it("keeps it however old --now makes it, and deletes a reused PID's file", async () => {
+    const [dead] = deadPids(1);
+    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
+    await fsp.writeFile(staged(`2026-03-03.${dead}.csv`), 'its writer died');
+    // Last written before the live process started: that process cannot be its writer.
+    await put(staged(`2026-03-02.${livePid}.csv`), 'pid since reused', now, 3 * DAY);
+    const twoDaysOn = new Date(now + 2 * DAY).toISOString();
+    const report = reportOf(await clean(['--now', twoDaysOn, '--json']));
+    expect(report.removed.map((f) => f.path)).toEqual([
+      staged(`2026-03-02.${livePid}.csv`),
+      staged(`2026-03-03.${dead}.csv`),
+    ]);
+    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
+  });
+
+  it('with --no-pid-check (shared storage) judges by age alone', async () => {
+    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'written on another host?');
+    const twoDaysOn = new Date(now + 2 * DAY).toISOString();
+    const byAge = reportOf(
+      await clean(['--now', twoDaysOn, '--no-pid-check', '--stale-after', '3d', '--json']),
+    );
+    expect(byAge.files).toBe(0);
+    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
+    const stale = reportOf(await clean(['--now', twoDaysOn, '--no-pid-check', '--json']));
+    expect(stale.removed.map((f) => f.path)).toEqual([staged(`2026-03-03.${livePid}.csv`)]);
+  });
+});
+
+describe('crashdiag clean: outputs and markers', () => {
+  it('never deletes them when the staging directory is the output directory', async () => {
+    const [dead] = deadPids(1);
+    const shared = ['--out-dir', outDir, '--staging-dir', outDir, '--final', 'refunds_{date}.csv'];
+    for (let day = 1; day <= 5; day++) {
+      const key = `2026-03-0${day}`;
+      await put(join(outDir, `refunds_${key}.csv`), `published ${key}`, now, 10 * DAY);
+      await put(join(outDir, `refunds_${key}.csv.success`), '', now, 10 * DAY);
+      await put(join(outDir, `${key}.${dead}.csv`), `orphan ${key}`, now, 10 * DAY);
+    }
+    const finished = await runBin(bin, ['clean', ...shared, '--json'], { cwd: root });
+    expect(finished.code).toBe(0);
+    expect(reportOf(finished).files).toBe(5);
+    const left = (await fsp.readdir(outDir)).sort();
+    expect(left).toEqual([
+      '.crashdiag',
+      ...[1, 2, 3, 4, 5].flatMap((d) => [`refunds_2026-03-0${d}.csv`, `refunds_2026-03-0${d}.csv.success`]),
+    ]);
+  });
+
+  it('keeps an output whose name the staging template also matches', async () => {
+    const [dead] = deadPids(1);
+    // With --final '{date}.csv', 2026-03-01.<pid>.csv is the output of run key "2026-03-01.<pid>".
+    const shared = ['--out-dir', outDir, '--staging-dir', outDir, '--final', '{date}.csv'];
+    await put(join(outDir, `2026-03-01.${dead}.csv`), 'a published output', now, 10 * DAY);
+    await put(join(outDir, `2026-03-01.${dead}.csv.success`), '', now, 10 * DAY);
+    const finished = await runBin(bin, ['clean', ...shared, '--json'], { cwd: root });
+    expect(finished.code).toBe(0);
+    expect(reportOf(finished).files).toBe(0);
+    expect(await fsp.readFile(join(outDir, `2026-03-01.${dead}.csv`), 'utf8')).toBe('a published output');
+  });
+});
+
+describe('crashdiag clean: refusals', () => {
+  it('exits 2 for a missing output directory, and every file stays', async () => {
+    const { doomed } = await fleet();
+    const before = await snapshot(root);
+    const finished = await runBin(
+      bin,
+      ['clean', '--out-dir', join(root, 'no-such-out'), '--staging-dir', stagingDir, '--final', FINAL],
+      { cwd: root },
+    );
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toMatch(/^crashdiag: The output directory .* does not exist\./);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('exits 2 for a missing staging directory', async () => {
+    const finished = await runBin(
+      bin,
+      ['clean', '--out-dir', outDir, '--staging-dir', join(root, 'nope'), '--final', FINAL],
+      { cwd: root },
+    );
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toMatch(/The staging directory .* does not exist/);
+  });
+
+  it('exits 2 for --all with --audit-log, and for --all with --staging-dir, deleting nothing', async () => {
+    const { doomed } = await fleet();
+    await fsp.writeFile(
+      join(root, 'crashdiag.config.json'),
+      JSON.stringify({
+        pipelines: {
+          refunds: { outDir, stagingDir, final: FINAL },
+          ledger: { outDir, stagingDir, final: 'ledger_{date}.csv' },
+        },
+      }),
+    );
+    const before = await snapshot(root);
+    const withLog = await runBin(bin, ['clean', '--all', '--audit-log', join(root, 'a.jsonl')], {
+      cwd: root,
+    });
+    expect(withLog.code).toBe(2);
+    const withDir = await runBin(bin, ['clean', '--all', '--staging-dir', stagingDir], { cwd: root });
+    expect(withDir.code).toBe(2);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('--all cleans every pipeline in the config', async () => {
+    const { doomed } = await fleet();
+    const ledgerStaging = join(root, 'ledger-staging');
+    await fsp.mkdir(ledgerStaging);
+    const [dead] = deadPids(1);
+    await put(join(ledgerStaging, `2026-03-01.${dead}.csv`), 'ledger orphan', now, 3 * DAY);
+    await fsp.writeFile(
+      join(root, 'crashdiag.config.json'),
+      JSON.stringify({
+        pipelines: {
+          refunds: { outDir, stagingDir, final: FINAL },
+          ledger: { outDir, stagingDir: ledgerStaging, final: 'ledger_{date}.csv' },
+        },
+      }),
+    );
+    const finished = await runBin(bin, ['clean', '--all', '--json'], { cwd: root });
+    expect(finished.code).toBe(0);
+    const { pipelines } = JSON.parse(finished.stdout) as { pipelines: CleanReport[] };
+    expect(Object.fromEntries(pipelines.map((p) => [p.pipeline, p.files]))).toEqual({
+      refunds: doomed.length,
+      ledger: 1,
+    });
+    expect(await fsp.readdir(ledgerStaging)).toEqual(['.crashdiag']);
+  });
+});
+
+describe('two janitors at once', () => {
+  it('neither fails, and between them each orphan is deleted and logged exactly once', async () => {
+    const pids = deadPids(4);
+    const orphans: string[] = [];
+    // Enough that the second janitor starts while the first is still at work.
+    for (let day = 0; day < 100; day++) {
+      for (const pid of pids) {
+        const name = `${dateKey(Date.parse('2026-01-01'), day)}.${pid}.csv`;
+        await put(staged(name), `orphan ${name}`, now, 3 * DAY);
+        orphans.push(staged(name));
+      }
+    }
+    const [one, two] = await Promise.all([clean(['--json']), clean(['--json'])]);
+    expect([one.code, two.code, one.stderr, two.stderr]).toEqual([0, 0, '', '']);
+    const removed = [...reportOf(one).removed, ...reportOf(two).removed].map((f) => f.path).sort();
+    expect(removed).toEqual(orphans.sort());
+    expect((await auditRecords()).map((r) => r.path).sort()).toEqual(orphans);
+    expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
+  });
+});

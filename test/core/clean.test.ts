@@ -1,0 +1,349 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolveSettings } from '../../src/cli/pipeline-options.js';
+import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
+import { type CleanContext, type CleanOptions, cleanPipeline } from '../../src/core/clean.js';
+import { UsageError } from '../../src/core/errors.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import { LockTimeoutError } from '../../src/core/lock.js';
+import { createProcessTable } from '../../src/core/process-table.js';
+import type { PipelineSettings } from '../../src/core/settings.js';
+import { age, deadPids, exists, put, snapshot } from '../support/disk.js';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const FINAL = 'refunds_settled_{date}.csv';
+
+let root: string;
+let outDir: string;
+let stagingDir: string;
+
+beforeEach(async () => {
+  root = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-clean-')));
+  outDir = join(root, 'out');
+  stagingDir = join(root, '_staging');
+  await fsp.mkdir(outDir);
+  await fsp.mkdir(stagingDir);
+});
+afterEach(async () => {
+  await fsp.rm(root, { recursive: true, force: true });
+});
+
+function settingsFor(flags: Parameters<typeof resolveSettings>[0] = {}): PipelineSettings {
+  return resolveSettings({ outDir, stagingDir, final: FINAL, ...flags }, 'refunds', {}, root);
+}
+
+function contextAt(nowMs: number): CleanContext {
+  return {
+    fs: fsp as FileSystem,
+    processes: createProcessTable(),
+    now: () => nowMs,
+    clock: () => Date.now(),
+    sleep: (ms) => sleep(ms),
+    user: 'janitor-test',
+  };
+}
+
+function options(overrides: Partial<CleanOptions> = {}): CleanOptions {
+  return {
+    olderThanMs: DAY,
+    dryRun: false,
+    auditLog: defaultAuditLog(stagingDir),
+    lockTimeoutMs: 10_000,
+    ...overrides,
+  };
+}
+
+const staged = (name: string) => join(stagingDir, name);
+
+describe('cleanPipeline on a staging directory of many runs', () => {
+  let now: number;
+  let pids: number[];
+  let outBefore: string[];
+  let target: string;
+
+  /** What the fleet holds, and what the janitor must do with each. */
+  let doomed: Array<[path: string, bytes: number, run: string]>;
+  let spared: string[];
+
+  beforeEach(async () => {
+    now = Date.now();
+    pids = deadPids(4);
+    const [a = 0, b = 0, c = 0, d = 0] = pids;
+    doomed = [];
+    spared = [];
+    const orphan = async (name: string, content: string, ageMs: number, fate: 'delete' | 'keep') => {
+      await put(staged(name), content, now, ageMs);
+      if (fate === 'delete') doomed.push([staged(name), content.length, name.slice(0, 10)]);
+      else spared.push(staged(name));
+    };
+    // D: a retrying wrapper left one orphan per attempt, all days old.
+    await orphan(`2026-04-10.${a}.csv`, 'attempt one', 50 * HOUR, 'delete');
+    await orphan(`2026-04-10.${b}.csv`, 'attempt two!', 40 * HOUR, 'delete');
+    await orphan(`2026-04-10.${c}.csv`, 'attempt three', 30 * HOUR, 'delete');
+    // D-race: published, with an old orphan beside.
+    await put(join(outDir, 'refunds_settled_2026-04-11.csv'), 'id,amount\n', now, 24 * HOUR);
+    await put(join(outDir, 'refunds_settled_2026-04-11.csv.success'), '', now, 24 * HOUR);
+    await orphan(`2026-04-11.${d}.csv`, 'x'.repeat(4096), 25 * HOUR, 'delete');
+    // Younger than the threshold: kept whatever the writer.
+    await orphan(`2026-04-12.${a}.csv`, 'recent crash', 2 * HOUR, 'keep');
+    // Each orphan is judged by its own age: the old one goes, the fresh one stays.
+    await orphan(`2026-04-13.${b}.csv`, 'old', 30 * HOUR, 'delete');
+    await orphan(`2026-04-13.${c}.csv`, 'new', HOUR, 'keep');
+    // A live process that started after the file was last written is a reused PID, not its writer.
+    await orphan(`2026-04-09.${process.pid}.csv`, 'reused pid', 3 * DAY, 'delete');
+    // A symlink and a directory named like staging files: left for a person, never followed.
+    target = join(root, 'precious.csv');
+    await put(target, 'do not touch', now, 10 * DAY);
+    await fsp.symlink(target, staged(`2026-04-14.${a}.csv`));
+    await fsp.mkdir(staged(`2026-04-15.${a}.csv`));
+    await put(staged(`2026-04-15.${a}.csv/inside.csv`), 'inside', now, 10 * DAY);
+    await age(staged(`2026-04-15.${a}.csv`), now, 10 * DAY);
+    spared.push(staged(`2026-04-14.${a}.csv`), staged(`2026-04-15.${a}.csv`));
+    // Files no template claims.
+    for (const name of [
+      'notes.txt',
+      `2026-04-16.${a}.csv.partial`,
+      '2026-04-16.abc.csv',
+      `bad key.${a}.csv`,
+      `2026-04-16.${a}.tsv`,
+    ]) {
+      await put(staged(name), 'unrelated', now, 10 * DAY);
+      spared.push(staged(name));
+    }
+    // The output directory is never the janitor's, even a name that looks staged.
+    await put(join(outDir, `2026-04-10.${a}.csv`), 'lookalike', now, 10 * DAY);
+    await put(join(outDir, 'refunds_settled_2026-04-10.csv.success'), '', now, 10 * DAY);
+    outBefore = await snapshot(outDir);
+  });
+
+  it('deletes dead-writer orphans older than the threshold and nothing else', async () => {
+    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([p]) => p).sort());
+    for (const [path] of doomed) expect(await exists(path)).toBe(false);
+    for (const path of spared) expect(await exists(path)).toBe(true);
+    expect(await snapshot(outDir)).toEqual(outBefore);
+    expect(await fsp.readFile(target, 'utf8')).toBe('do not touch');
+    expect(await fsp.readFile(staged(`2026-04-15.${pids[0]}.csv/inside.csv`), 'utf8')).toBe('inside');
+  });
+
+  it('sums files and bytes freed, per run key and in all', async () => {
+    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const perRun = new Map<string, { run: string; files: number; bytes: number }>();
+    for (const [, bytes, run] of doomed) {
+      const sum = perRun.get(run) ?? { run, files: 0, bytes: 0 };
+      perRun.set(run, { run, files: sum.files + 1, bytes: sum.bytes + bytes });
+    }
+    expect(report.perRun).toEqual([...perRun.values()].sort((x, y) => (x.run < y.run ? -1 : 1)));
+    expect(report.files).toBe(doomed.length);
+    expect(report.bytes).toBe(doomed.reduce((n, [, bytes]) => n + bytes, 0));
+    expect(report.pipeline).toBe('refunds');
+    expect(report.olderThanSeconds).toBe(86_400);
+  });
+
+  it('says why it kept each special entry', async () => {
+    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const [a] = pids;
+    const reasons = Object.fromEntries(report.kept.map((k) => [k.path, k.reason]));
+    expect(reasons[staged(`2026-04-14.${a}.csv`)]).toMatch(/symlink, not a regular file/);
+    expect(reasons[staged(`2026-04-15.${a}.csv`)]).toMatch(/directory, not a regular file/);
+    expect(reasons[staged(`2026-04-12.${a}.csv`)]).toBe('younger than the threshold');
+    // Unclaimed names are not the janitor's business at all.
+    expect(reasons[staged('notes.txt')]).toBeUndefined();
+  });
+
+  it('appends one audit line per deletion', async () => {
+    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    expect(records.map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
+    for (const record of records) {
+      const file = report.removed.find((f) => f.path === record.path);
+      expect(record).toMatchObject<Partial<AuditRecord>>({
+        op: 'delete',
+        pipeline: 'refunds',
+        user: 'janitor-test',
+        bytes: file?.bytes,
+        writerPid: file?.pid,
+        run: record.path?.slice(stagingDir.length + 1, stagingDir.length + 11),
+      });
+    }
+  });
+
+  it('with --dry-run changes nothing and lists what would go', async () => {
+    const before = await snapshot(root);
+    const report = await cleanPipeline(contextAt(now), settingsFor(), options({ dryRun: true }));
+    expect(report.dryRun).toBe(true);
+    expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([p]) => p).sort());
+    expect(report.files).toBe(doomed.length);
+    // Not even a lock or an audit log.
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('refuses a negative threshold before touching anything', async () => {
+    const before = await snapshot(root);
+    await expect(cleanPipeline(contextAt(now), settingsFor(), options({ olderThanMs: -1 }))).rejects.toThrow(
+      UsageError,
+    );
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('refuses a missing output directory as a usage error, deleting nothing', async () => {
+    const before = await snapshot(stagingDir);
+    const missing = settingsFor({ outDir: join(root, 'no-such-out') });
+    await expect(cleanPipeline(contextAt(now), missing, options())).rejects.toThrow(UsageError);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(stagingDir)).toEqual(before);
+  });
+
+  it('refuses a missing staging directory as a usage error', async () => {
+    const missing = settingsFor({ stagingDir: join(root, 'no-such-staging') });
+    await expect(cleanPipeline(contextAt(now), missing, options())).rejects.toThrow(UsageError);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+  });
+
+  it('waits for another live janitor, and gives up without deleting anything', async () => {
+    await fsp.mkdir(join(stagingDir, '.crashdiag'));
+    const holder = {
+      pid: process.pid,
+      host: hostname(),
+      token: 'someone-else',
+      since: new Date().toISOString(),
+    };
+    await fsp.writeFile(join(stagingDir, '.crashdiag', '.clean.lock'), JSON.stringify(holder));
+    const before = await snapshot(root);
+    await expect(
+      cleanPipeline(contextAt(now), settingsFor(), options({ lockTimeoutMs: 300 })),
+    ).rejects.toBeInstanceOf(LockTimeoutError);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+});
+
+describe('cleanPipeline and live writers', () => {
+  let child: ChildProcess;
+  let livePid: number;
+
+  beforeAll(async () => {
+    child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+    livePid = child.pid ?? 0;
+    // A file written now is written after the process started: by the rules, it may be its writer's.
+    await sleep(50);
+  });
+  afterAll(() => {
+    child.kill('SIGKILL');
+  });
+
+  it("never deletes a live writer's file, however old the clock says it is", async () => {
+    const written = Date.now();
+    const [dead = 0] = deadPids(1);
+    await put(staged(`2026-04-20.${livePid}.csv`), 'still writing', written, 0);
+    await put(staged(`2026-04-20.${dead}.csv`), 'crashed', written, 0);
+    // The same PID on a file last written before the process started: a reused PID, so dead.
+    await put(staged(`2026-04-19.${livePid}.csv`), 'from before', written, 3 * DAY);
+    // Measure ages two days on: every file is past the 24h threshold.
+    const report = await cleanPipeline(contextAt(written + 2 * DAY), settingsFor(), options());
+    expect(report.removed.map((f) => f.path)).toEqual([
+      staged(`2026-04-19.${livePid}.csv`),
+      staged(`2026-04-20.${dead}.csv`),
+    ]);
+    expect(await exists(staged(`2026-04-20.${livePid}.csv`))).toBe(true);
+    const kept = report.kept.find((k) => k.path === staged(`2026-04-20.${livePid}.csv`));
+    expect(kept?.reason).toMatch(/^writer alive: PID \d+ is running and started before/);
+  });
+
+  it('with --no-pid-check judges by age: past --stale-after the PID is not asked about', async () => {
+    const written = Date.now();
+    // The file the test above keeps: with PID checks off (shared storage), only its age counts.
+    await put(staged(`2026-04-20.${livePid}.csv`), 'shared storage', written, 0);
+    const report = await cleanPipeline(
+      contextAt(written + 2 * DAY),
+      settingsFor({ pidCheck: false }),
+      options(),
+    );
+    expect(report.removed.map((f) => f.path)).toEqual([staged(`2026-04-20.${livePid}.csv`)]);
+  });
+
+  it('with --no-pid-check and a --stale-after longer than the file age keeps it', async () => {
+    const now = Date.now();
+    await put(staged(`2026-04-20.${livePid}.csv`), 'slow heartbeat', now, 30 * HOUR);
+    const report = await cleanPipeline(
+      contextAt(now),
+      settingsFor({ pidCheck: false, staleAfter: '2d' }),
+      options(),
+    );
+    expect(report.files).toBe(0);
+    expect(report.kept[0]?.reason).toMatch(/^writer alive: PID checks are off/);
+    expect(await exists(staged(`2026-04-20.${livePid}.csv`))).toBe(true);
+  });
+});
+
+describe('cleanPipeline when staging and output share a directory', () => {
+  it('never deletes an output or a marker, even one named like a staging file', async () => {
+    const now = Date.now();
+    const [dead = 0] = deadPids(1);
+    const shared = settingsFor({ stagingDir: outDir, final: 'refunds_{date}.csv' });
+    const file = (name: string) => join(outDir, name);
+    await put(file('refunds_2026-04-20.csv'), 'published', now, 5 * DAY);
+    await put(file('refunds_2026-04-20.csv.success'), '', now, 5 * DAY);
+    await put(file(`2026-04-20.${dead}.csv`), 'orphan', now, 5 * DAY);
+    const report = await cleanPipeline(
+      contextAt(now),
+      shared,
+      options({ auditLog: join(root, 'audit.jsonl') }),
+    );
+    expect(report.removed.map((f) => f.path)).toEqual([file(`2026-04-20.${dead}.csv`)]);
+    expect(await exists(file('refunds_2026-04-20.csv'))).toBe(true);
+    expect(await exists(file('refunds_2026-04-20.csv.success'))).toBe(true);
+  });
+
+  it('keeps a name that is both a staging name and a published output', async () => {
+    const now = Date.now();
+    const [dead = 0] = deadPids(1);
+    // With --final '{date}.csv', 2026-04-20.<pid>.csv is also the output of run key "2026-04-20.<pid>".
+    const shared = settingsFor({ stagingDir: outDir, final: '{date}.csv' });
+    const output = join(outDir, `2026-04-20.${dead}.csv`);
+    await put(output, 'published output of run 2026-04-20.<pid>', now, 5 * DAY);
+    await put(`${output}.success`, '', now, 5 * DAY);
+    const before = await snapshot(outDir);
+    const report = await cleanPipeline(
+      contextAt(now),
+      shared,
+      options({ auditLog: join(root, 'audit.jsonl') }),
+    );
+    expect(report.removed).toEqual([]);
+    expect(report.kept).toEqual([{ path: output, reason: 'a published output or marker' }]);
+    // Only the janitor's own lock directory is new.
+    expect((await snapshot(outDir)).filter((line) => !line.includes('/.crashdiag'))).toEqual(before);
+  });
+});
+
+describe('two janitors at once', () => {
+  it('delete each orphan exactly once between them, and neither fails', async () => {
+    const now = Date.now();
+    const pids = deadPids(3);
+    const expected: string[] = [];
+    for (let day = 1; day <= 30; day++) {
+      for (const pid of pids) {
+        const name = `2026-03-${String(day).padStart(2, '0')}.${pid}.csv`;
+        await put(staged(name), `orphan ${name}`, now, 2 * DAY);
+        expected.push(staged(name));
+      }
+    }
+    const [first, second] = await Promise.all([
+      cleanPipeline(contextAt(now), settingsFor(), options()),
+      cleanPipeline(contextAt(now), settingsFor(), options()),
+    ]);
+    const removed = [...first.removed, ...second.removed].map((f) => f.path);
+    expect(removed.sort()).toEqual(expected.sort());
+    expect(new Set(removed).size).toBe(removed.length);
+    const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    expect(records.map((r) => r.path).sort()).toEqual(expected.sort());
+    expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
+  });
+});
