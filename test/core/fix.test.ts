@@ -547,3 +547,31 @@ describe('fixRun: progress', () => {
     expect(progress).toContain(`re-running for ${KEY}: job --date ${KEY} 'two words'`);
   });
 });
+
+describe('fixRun: an audit log that cannot be written', () => {
+  it('stops the fix before its first action, with a usage error', async () => {
+    const orphans = await plantOrphans(2);
+    const blocker = join(root, 'not-a-dir');
+    await fs.writeFile(blocker, '');
+    const before = await treeOf(root);
+    const { ctx, commands } = harness();
+    const error = await fixRun(
+      ctx,
+      withRerun(),
+      KEY,
+      options({ auditLog: join(blocker, 'audit.jsonl') }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain('cannot be written');
+    for (const path of orphans) expect(await exists(path)).toBe(true);
+    expect(await treeOf(root)).toEqual(before);
+    expect(commands).toEqual([]);
+  });
+
+  it('does not matter when there is nothing to do', async () => {
+    await publish(layout);
+    const { ctx } = harness();
+    const report = await fixRun(ctx, withRerun(), KEY, options({ auditLog: '/dev/null/audit.jsonl' }));
+    expect(report.exitCode).toBe(0);
+  });
+});

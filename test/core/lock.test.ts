@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import {
   acquireLock,
@@ -259,5 +260,30 @@ describe('release', () => {
     await fs.unlink(lockPath);
     await lock.release();
     expect(await exists(lockPath)).toBe(false);
+  });
+});
+
+describe('the state directory', () => {
+  it('is never followed out of staging when it is a symlink: nothing there is touched', async () => {
+    const elsewhere = join(root, 'elsewhere');
+    await fs.mkdir(elsewhere);
+    // Someone else's old lock file of the same name: a takeover would remove it.
+    const theirs = join(elsewhere, `${KEY}.lock`);
+    await fs.writeFile(theirs, 'not ours');
+    const t = new Date(Date.now() - HOUR_MS);
+    await fs.utimes(theirs, t, t);
+    await fs.symlink(elsewhere, join(stagingDir, STATE_DIR));
+    const error = await acquireLock(contextWith(), stagingDir, KEY, 1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain('is a symlink');
+    expect(await fs.readFile(theirs, 'utf8')).toBe('not ours');
+    expect(await fs.readdir(elsewhere)).toEqual([`${KEY}.lock`]);
+  });
+
+  it('refuses a regular file where the directory should be', async () => {
+    await fs.writeFile(join(stagingDir, STATE_DIR), 'a file');
+    const error = await acquireLock(contextWith(), stagingDir, KEY, 1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect(await fs.readFile(join(stagingDir, STATE_DIR), 'utf8')).toBe('a file');
   });
 });
