@@ -185,6 +185,10 @@ export async function fixRun(
     const plan = planFix(before, settings.rerun, options.quarantineDir);
     const bounds = await readBoundaries(guardCtx());
     const refused = await checkAll(guardCtx(), bounds, plan.removals);
+    // The same answer the real run would give, without creating the directory.
+    if (plan.quarantineDir) {
+      checkQuarantine(plan.quarantineDir, await realpathToBe(ctx.fs, resolve(plan.quarantineDir)), bounds);
+    }
     const steps = plan.removals.map((r) => ({
       path: r.path,
       bytes: r.bytes,
