@@ -394,6 +394,31 @@ describe('fixRun --dry-run', () => {
   });
 });
 
+describe('fixRun --dry-run --quarantine', () => {
+  it('refuses a quarantine directory in the output directory as the real run would, creating nothing', async () => {
+    await plantOrphans(1);
+    const before = await treeOf(root, []);
+    const { ctx } = harness();
+    const error = await fixRun(
+      ctx,
+      withRerun(),
+      KEY,
+      options({ dryRun: true, quarantineDir: join(layout.outDir, 'quarantine') }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect(await treeOf(root, [])).toEqual(before);
+  });
+
+  it('accepts a quarantine directory elsewhere without creating it', async () => {
+    await plantOrphans(1);
+    const { ctx } = harness();
+    const quarantine = join(root, 'quarantine');
+    const report = await fixRun(ctx, withRerun(), KEY, options({ dryRun: true, quarantineDir: quarantine }));
+    expect(report.plan.quarantineDir).toBe(quarantine);
+    expect(await exists(quarantine)).toBe(false);
+  });
+});
+
 describe('fixRun --quarantine', () => {
   it('moves orphans into quarantine with their bytes, never over a file already there', async () => {
     const [first, second] = (await plantOrphans(2)) as [string, string];
