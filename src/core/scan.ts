@@ -17,7 +17,12 @@ import { CLOCK_SLACK_MS } from './writer.js';
 export interface ScanOptions {
   /** Outputs or markers changed within this window are listed; orphans of any age always are. */
   readonly sinceMs: number;
-  /** Keys are dates: every date in the window without an output shows as A/B/C. */
+  /**
+   * Keys are dates: every date in the window without an output shows as A/B/C.
+   * Only where the output's name carries the key: one fixed-name file cannot
+   * say which dates ran, and judging each date by it would show a week of
+   * DONE for a file written this morning.
+   */
   readonly daily: boolean;
 }
 
@@ -190,7 +195,7 @@ export async function scanPipeline(
     if (changed >= windowStart) keys.add(key);
     notePublished({ final, marker });
   }
-  if (options.daily) {
+  if (options.daily && settings.final.keyed) {
     for (const date of datesBetween(windowStart, ctx.nowMs)) {
       if (!outByKey.has(date)) keys.add(date);
     }

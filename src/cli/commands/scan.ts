@@ -59,6 +59,14 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const sinceMs = parseDuration(flags.since ?? '7d', '--since');
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const pipelines = await selectPipelines(flags, io);
+  // With --all, a fixed-name pipeline is still scanned; only its dates are not listed.
+  const [only] = pipelines;
+  if (flags.daily && !flags.all && only && !only.final.keyed) {
+    throw new UsageError(
+      `--daily needs an output name that carries the run key; ${JSON.stringify(only.final.source)} has no {date}.`,
+      'A fixed-name output cannot say which dates ran: scan without --daily.',
+    );
+  }
   const nowMs = fixedNow ?? io.now();
   const results: ScanResult[] = [];
   for (const settings of pipelines) {
