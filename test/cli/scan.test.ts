@@ -251,6 +251,20 @@ describe('crashdiag scan --json', () => {
     }
   });
 
+  it('refuses --daily for a fixed-name output: exit 2', async () => {
+    const l = await layout('latest');
+    await put(join(l.outDir, 'latest.csv'), 'ok', now, HOUR);
+    await put(join(l.outDir, 'latest.csv.success'), '', now, HOUR);
+    const args = ['--out-dir', l.outDir, '--staging-dir', l.stagingDir, '--final', 'latest.csv'];
+    const daily = await scan([...args, '--daily', '--json']);
+    expect(daily.code).toBe(2);
+    expect(daily.stdout).toBe('');
+    expect(daily.stderr).toMatch(/--daily needs an output name that carries the run key/);
+    const plain = await scan([...args, '--json']);
+    expect(plain.code).toBe(0);
+    expect(rowsOf(plain)).toEqual([]);
+  });
+
   it('prints no runs, exit 0, for an empty pipeline', async () => {
     const l = await layout('empty');
     const finished = await scan([...flagsFor(l), '--json']);

@@ -430,11 +430,24 @@ describe('scanPipeline with a fixed-name output (no {date})', () => {
       [out('latest.csv')]: { mtimeMs: NOW - HOUR },
       // Left by the publish before: older than the output now in place.
       [out('latest.csv.success')]: { mtimeMs: NOW - DAY },
+      [staged(`2026-04-24.${DEAD}.csv`)]: { mtimeMs: NOW - 2 * HOUR },
     };
     const { fs } = counting(volumeOf(entries));
-    const result = await scan(fs, fixed(), { daily: true, sinceMs: HOUR });
+    const result = await scan(fs, fixed());
     expect(states(result)).toEqual({ '2026-04-24': 'UNPUBLISHED' });
     expect(result.newestPublishedMs).toBeUndefined();
+  });
+
+  it('with --daily lists no dates: one file cannot say which dates ran', async () => {
+    const entries: Record<string, Entry> = {
+      [out('latest.csv')]: { mtimeMs: NOW - HOUR },
+      [out('latest.csv.success')]: { mtimeMs: NOW - HOUR },
+    };
+    const { fs } = counting(volumeOf(entries));
+    const result = await scan(fs, fixed(), { daily: true });
+    // Not a week of DONE vouched for by a file written an hour ago.
+    expect(result.runs).toEqual([]);
+    expect(result.newestPublishedMs).toBe(NOW - HOUR);
   });
 });
 
