@@ -165,6 +165,24 @@ describe('crashdiag scan: the table', () => {
     expect(shown[0]?.[1]).toBe('UNKNOWN');
     expect(stdout).toMatch(/9 run\(s\): /);
   });
+
+  it('colours each state when colour is asked for', async () => {
+    const l = await layout('refunds');
+    await fleet(l);
+    const finished = await runBin(bin, ['scan', '--now', nowIso, ...flagsFor(l)], {
+      cwd: root,
+      env: { NO_COLOR: '', FORCE_COLOR: '1' },
+    });
+    expect(finished.code).toBe(EXIT_CODES.UNKNOWN);
+    // One background per family of states: green done, yellow re-run, red clean, blue wait, magenta look.
+    const cell = (state: string) =>
+      finished.stdout.split('\n').find((line) => line.includes(` ${state} `)) ?? '';
+    expect(cell('DONE')).toContain('\u001b[42m');
+    expect(cell('UNPUBLISHED')).toContain('\u001b[43m');
+    expect(cell('D-race')).toContain('\u001b[41m');
+    expect(cell('RUNNING')).toContain('\u001b[44m');
+    expect(cell('UNKNOWN')).toMatch(/\u001b\[4\dm/);
+  });
 });
 
 describe('crashdiag scan --json', () => {
