@@ -175,18 +175,19 @@ interface JobOptions {
 }
 
 /** The --rerun string for the job, `{date}` where the run key goes. */
-function jobRerun(options: JobOptions = {}, l: Layout = layout): string {
-  const words = [process.execPath, jobScript, '--date', '{date}', '--out-dir', l.outDir];
-  words.push('--staging-dir', l.stagingDir, '--log', jobLog);
+function jobRerun(options: JobOptions = {}): string {
+  const words = [process.execPath, jobScript, '--date', '{date}', '--out-dir', layout.outDir];
+  words.push('--staging-dir', layout.stagingDir, '--log', jobLog);
   if (options.pidFile) words.push('--pid-file', options.pidFile);
   if (options.sleepMs) words.push('--sleep-ms', String(options.sleepMs));
   if (options.holdWhile) words.push('--hold-while', options.holdWhile);
   if (options.exit !== undefined) words.push('--exit', String(options.exit));
-  return shellJoin(words).replaceAll("'{date}'", '{date}');
+  // Quoted as a shell would read it ('{date}' included): crashdiag splits it the same way.
+  return shellJoin(words);
 }
 
-function fix(extra: readonly string[] = [], key = KEY): Promise<Finished> {
-  return crashdiag(['diagnose', key, ...layoutFlags(), '--fix', ...extra]);
+function fix(extra: readonly string[] = []): Promise<Finished> {
+  return crashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', ...extra]);
 }
 
 /** Each re-run the job saw: its PID and arguments. */
@@ -199,9 +200,9 @@ function jobRuns(): Array<{ pid: number; argv: string[] }> {
 }
 
 /** Dead-writer orphans of a key, backdated, sorted by path. */
-async function plantOrphans(count: number, key = KEY): Promise<string[]> {
+async function plantOrphans(count: number): Promise<string[]> {
   const paths = deadPids(count)
-    .map((pid) => stagingPathFor(layout, pid, key))
+    .map((pid) => stagingPathFor(layout, pid))
     .sort();
   for (const [i, path] of paths.entries()) await writeAged(path, `partial ${i}\n`);
   return paths;
@@ -294,14 +295,14 @@ describe('--fix, state by state', () => {
       process.execPath,
       pipelineBin,
       '--date',
-      'DATE',
+      '{date}',
       '--input',
       inputPath,
       '--out-dir',
       layout.outDir,
       '--staging-dir',
       layout.stagingDir,
-    ]).replace('DATE', '{date}');
+    ]);
     const result = await crashdiag([
       'diagnose',
       KEY,
