@@ -64,7 +64,8 @@ function checkFileName(name: string, flag: string): void {
   if (name === '.' || name === '..' || name.length === 0) {
     throw new UsageError(`${flag} produces the name ${JSON.stringify(name)}, which is not a file name.`);
   }
-  if (name.length > 255) {
+  // NAME_MAX counts bytes, and file names are UTF-8: 'é' is one character but two bytes.
+  if (Buffer.byteLength(name, 'utf8') > 255) {
     throw new UsageError(`${flag} produces a name longer than 255 bytes.`);
   }
 }
