@@ -10,8 +10,11 @@ export function chalkFor(
   env: Readonly<Record<string, string | undefined>>,
 ): ChalkInstance {
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
-  const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
-  if (noColor) return new Chalk({ level: 0 });
+  // FORCE_COLOR=0 (or false) turns colour off, as it does for node and chalk,
+  // even at a terminal.
+  const forcedOff = env.FORCE_COLOR === '0' || env.FORCE_COLOR === 'false';
+  const forced = env.FORCE_COLOR !== undefined && !forcedOff;
+  if (noColor || forcedOff) return new Chalk({ level: 0 });
   if (forced) return new Chalk({ level: 1 });
   if (!stream.isTTY || env.TERM === 'dumb') return new Chalk({ level: 0 });
   const rich = env.COLORTERM === 'truecolor' || env.COLORTERM === '24bit' || /256/.test(env.TERM ?? '');
