@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
@@ -26,6 +27,10 @@ export interface AuditRecord {
   readonly reason?: string;
 }
 
+// O_NOFOLLOW: a symlink planted where the log goes (it lives in the shared
+// staging directory by default) must not turn our appends into writes to its target.
+const APPEND_NO_FOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
 export function defaultAuditLog(stagingDir: string): string {
   return join(stagingDir, STATE_DIR, AUDIT_FILE);
 }
@@ -38,7 +43,7 @@ export async function appendAudit(
   if (records.length === 0) return;
   await fs.mkdir(dirname(path), { recursive: true });
   // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
-  const handle = await fs.open(path, 'a');
+  const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
   try {
     await handle.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
     await handle.sync();
@@ -55,11 +60,17 @@ export async function appendAudit(
 export async function checkAuditLog(fs: FileSystem, path: string): Promise<void> {
   try {
     await fs.mkdir(dirname(path), { recursive: true });
-    const handle = await fs.open(path, 'a');
+    const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
     await handle.close();
   } catch (error) {
     const code = errnoCode(error);
     if (!code) throw error;
+    if (code === 'ELOOP') {
+      throw new UsageError(
+        `The audit log ${path} is a symlink; crashdiag never writes through one. Nothing was changed.`,
+        'Pass the real path with --audit-log FILE.',
+      );
+    }
     throw new UsageError(
       `The audit log ${path} cannot be written (${code}); nothing was changed.`,
       'Fix its directory or permissions, or pass --audit-log FILE.',
