@@ -633,6 +633,21 @@ describe('--fix stays inside staging for its own files too', () => {
     expect(jobRuns()).toEqual([]);
   });
 
+  it('refuses an audit log that is a symlink planted in staging: its target untouched, every file still there', async () => {
+    const victim = join(root, 'victim.txt');
+    await fs.writeFile(victim, 'precious\n');
+    await fs.mkdir(join(layout.stagingDir, '.crashdiag'));
+    await fs.symlink(victim, join(layout.stagingDir, '.crashdiag', 'audit.jsonl'));
+    await plantOrphans(2);
+    const before = await treeOf(root, []);
+    const result = await fix(['--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(result.stderr).toContain('is a symlink');
+    expect(await fs.readFile(victim, 'utf8')).toBe('precious\n');
+    expect(await treeOf(root, [])).toEqual(before);
+    expect(jobRuns()).toEqual([]);
+  });
+
   it('refuses an audit log it cannot write before the first action: exit 2, every file still there', async () => {
     await plantOrphans(2);
     await fs.writeFile(join(root, 'blocker'), '');

@@ -4,7 +4,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AuditRecord, appendAudit, defaultAuditLog, readAudit } from '../../src/core/audit.js';
+import {
+  type AuditRecord,
+  appendAudit,
+  checkAuditLog,
+  defaultAuditLog,
+  readAudit,
+} from '../../src/core/audit.js';
+import { UsageError } from '../../src/core/errors.js';
 import { fixRun } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import {
@@ -75,6 +82,24 @@ describe('appendAudit and readAudit', () => {
     const log = join(root, 'audit.jsonl');
     await appendAudit(fs, log, []);
     expect(await exists(log)).toBe(false);
+  });
+
+  it('never appends through a symlink: its target is left as it was', async () => {
+    const victim = join(root, 'victim.txt');
+    await fs.writeFile(victim, 'precious\n');
+    const log = join(root, 'audit.jsonl');
+    await fs.symlink(victim, log);
+    await expect(appendAudit(fs, log, [record()])).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(checkAuditLog(fs, log)).rejects.toThrow(UsageError);
+    expect(await fs.readFile(victim, 'utf8')).toBe('precious\n');
+  });
+
+  it('checkAuditLog creates the log and its directories, and refuses one it cannot write', async () => {
+    const log = join(root, 'a', 'b', 'audit.jsonl');
+    await checkAuditLog(fs, log);
+    expect(await fs.readFile(log, 'utf8')).toBe('');
+    await fs.writeFile(join(root, 'file'), '');
+    await expect(checkAuditLog(fs, join(root, 'file', 'audit.jsonl'))).rejects.toThrow(UsageError);
   });
 
   it('reads a missing log as empty', async () => {
