@@ -59,6 +59,13 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       anomalies.push({ path: entry.path, reason: `a staging entry that cannot be read (${entry.error})` });
       continue;
     }
+    if (entry.alsoPublishedAs !== undefined) {
+      anomalies.push({
+        path: entry.path,
+        reason: `the name fits the staging template and is also the published name for run ${entry.alsoPublishedAs} (staging and output share a directory): it is never treated as an orphan`,
+      });
+      continue;
+    }
     if (entry.kind !== 'file') {
       anomalies.push({
         path: entry.path,

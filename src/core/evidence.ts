@@ -25,6 +25,8 @@ export interface StagingEntry extends PathFacts {
   readonly pid: number;
   readonly host: string | undefined;
   readonly pidCheck: PidCheck;
+  /** Set when the name is also a published output's or marker's (staging and output share a directory). */
+  readonly alsoPublishedAs?: string;
 }
 
 /** The rules that turn facts into a judgement. */

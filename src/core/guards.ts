@@ -83,7 +83,16 @@ export async function guardRemoval(
   const match = ctx.settings.staging.matcherFor(ctx.runKey)(name);
   if (!match)
     return { ok: false, reason: `its name does not match the staging template for run ${ctx.runKey}` };
-  if (bounds.realStaging === bounds.realOut && bounds.protectedNames.has(name)) {
+  // Where staging and output share a directory, a name that could be any
+  // run's published output or marker is never removed, even if it also fits
+  // the staging template ({date}.csv and {date}.{pid}.csv overlap).
+  const { final, marker } = ctx.settings;
+  if (
+    bounds.realStaging === bounds.realOut &&
+    (bounds.protectedNames.has(name) ||
+      final.runKeyOf(name) !== undefined ||
+      marker?.runKeyOf(name, final) !== undefined)
+  ) {
     return { ok: false, reason: 'it is the published output or its marker' };
   }
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;

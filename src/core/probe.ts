@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
 import type { FileSystem } from './fs.js';
@@ -135,6 +135,11 @@ export async function describeStagingEntries(
   entries: ReadonlyArray<{ name: string; match: StagingName }>,
 ): Promise<StagingEntry[]> {
   const result: StagingEntry[] = new Array(entries.length);
+  // In a directory shared with the output, {date}.csv and {date}.{pid}.csv
+  // overlap: such a name may be another run's published output.
+  const shared = resolve(settings.outDir) === resolve(settings.stagingDir);
+  const publishedKey = (name: string): string | undefined =>
+    shared ? (settings.final.runKeyOf(name) ?? settings.marker?.runKeyOf(name, settings.final)) : undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < entries.length) {
@@ -149,6 +154,8 @@ export async function describeStagingEntries(
         host: entry.match.host,
         pidCheck: checkPid(entry.match, settings, ctx.processes),
       };
+      const other = publishedKey(entry.name);
+      if (other !== undefined) result[index] = { ...(result[index] as StagingEntry), alsoPublishedAs: other };
     }
   };
   await Promise.all(Array.from({ length: Math.min(16, entries.length) }, worker));
