@@ -95,7 +95,16 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
     wordWrap: true,
   });
   const { final } = diagnosis;
-  const finalNote = !final.exists ? 'missing' : final.belongsToRun ? 'this run' : 'an earlier run';
+  // A keyed output that is a directory or a symlink is not "an earlier run":
+  // the findings below say what it is.
+  const odd = new Set(diagnosis.anomalies.map((a) => a.path));
+  const finalNote = !final.exists
+    ? 'missing'
+    : odd.has(final.path)
+      ? 'see findings'
+      : final.belongsToRun
+        ? 'this run'
+        : 'an earlier run';
   table.push([
     'output',
     final.path,
@@ -104,7 +113,12 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
     finalNote,
   ]);
   if (final.marker) {
-    table.push(['marker', final.marker.path, '', '', final.marker.exists ? 'present' : 'missing']);
+    const markerNote = !final.marker.exists
+      ? 'missing'
+      : odd.has(final.marker.path)
+        ? 'see findings'
+        : 'present';
+    table.push(['marker', final.marker.path, '', '', markerNote]);
   }
   for (const file of diagnosis.orphans) {
     const verdict =

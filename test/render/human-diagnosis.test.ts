@@ -1,0 +1,91 @@
+import { Chalk } from 'chalk';
+import { describe, expect, it } from 'vitest';
+import { classifyRun } from '../../src/core/classify.js';
+import type { RunEvidence } from '../../src/core/evidence.js';
+import { renderDiagnosisHuman } from '../../src/render/human-diagnosis.js';
+import {
+  entry,
+  evidence,
+  FINAL_PATH,
+  file,
+  fixedNameEvidence,
+  GONE,
+  HOUR,
+  KEY,
+  LATEST_MARKER_PATH,
+  LATEST_PATH,
+  MARKER_PATH,
+  STAGING,
+  staged,
+} from '../core/evidence-fixtures.js';
+
+const plain = new Chalk({ level: 0 });
+
+function render(input: RunEvidence, rerun?: readonly string[]): string {
+  return renderDiagnosisHuman(
+    {
+      diagnosis: classifyRun(input),
+      pipeline: undefined,
+      rerun,
+      invocation: ['crashdiag', 'diagnose', KEY, '--pipeline', 'refunds'],
+    },
+    plain,
+  );
+}
+
+/** The evidence table's row for one path: its last cell. */
+function note(text: string, path: string): string | undefined {
+  const row = text.split('\n').find((line) => line.startsWith('│') && line.includes(` ${path} `));
+  return row
+    ?.split('│')
+    .map((cell) => cell.trim())
+    .filter(Boolean)
+    .at(-1);
+}
+
+describe('renderDiagnosisHuman', () => {
+  it('D: the fix command, then the exact rm and re-run by hand', () => {
+    const text = render(evidence({ staging: [staged(91247, 3 * HOUR, GONE)] }), ['job', '--date', '{date}']);
+    expect(text).toContain('crashdiag diagnose 2026-04-24 --pipeline refunds --fix');
+    expect(text).toContain(`rm -- ${STAGING}/${KEY}.91247.csv`);
+    expect(text).toContain('job --date 2026-04-24');
+    expect(text).toContain('runbook: runbooks/D.md');
+    expect(text).not.toContain('\u001b[');
+  });
+
+  it('A/B/C without a known command asks for --rerun', () => {
+    const text = render(evidence());
+    expect(text).toContain("--fix --rerun '<command with {date}>'");
+  });
+
+  it.each([
+    ['this run', evidence({ final: file(FINAL_PATH, HOUR), marker: file(MARKER_PATH, HOUR) }), FINAL_PATH],
+    [
+      'an earlier run',
+      fixedNameEvidence({ final: file(LATEST_PATH, 7 * HOUR), marker: file(LATEST_MARKER_PATH, 7 * HOUR) }),
+      LATEST_PATH,
+    ],
+    ['missing', evidence(), FINAL_PATH],
+    [
+      'see findings',
+      evidence({ final: entry(FINAL_PATH, 'directory'), marker: file(MARKER_PATH, HOUR) }),
+      FINAL_PATH,
+    ],
+    [
+      'see findings',
+      evidence({ final: entry(FINAL_PATH, 'symlink'), marker: file(MARKER_PATH, HOUR) }),
+      FINAL_PATH,
+    ],
+  ])('labels the output %j', (label, input, path) => {
+    expect(note(render(input), path)).toBe(label);
+  });
+
+  it.each([
+    ['present', evidence({ final: file(FINAL_PATH, HOUR), marker: file(MARKER_PATH, HOUR) })],
+    ['missing', evidence({ final: file(FINAL_PATH, HOUR) })],
+    ['see findings', evidence({ marker: file(MARKER_PATH, HOUR) })],
+    ['see findings', evidence({ final: file(FINAL_PATH, HOUR), marker: entry(MARKER_PATH, 'directory') })],
+  ])('labels the marker %j', (label, input) => {
+    expect(note(render(input), MARKER_PATH)).toBe(label);
+  });
+});
