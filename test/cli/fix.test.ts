@@ -780,6 +780,8 @@ describe('--fix, concurrently', () => {
       '--rerun',
       jobRerun({ pidFile, sleepMs: 3000 }),
     ]);
+    // Even if an assertion fails, the first fixer finishes before its directory is removed.
+    cleanups.push(async () => void (await first.finished));
     await waitFor('the first fixer’s re-run to start', () => existsSync(pidFile));
     // A dead orphan that appears meanwhile: the second fixer would delete it if it did not wait.
     const [late] = (await plantOrphans(1)) as [string];
@@ -806,6 +808,11 @@ describe('--fix killed midway', () => {
     await plantOrphans(2);
     const rerun = jobRerun({ pidFile, holdWhile: hold });
     const first = startCrashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', '--rerun', rerun]);
+    // Should an assertion fail midway: release the held job and let both end before the directory goes.
+    cleanups.push(async () => {
+      await fs.rm(hold, { force: true });
+      await first.finished;
+    });
     await waitFor('the re-run to be writing its staging file', () => existsSync(pidFile));
     const jobPid = Number(readFileSync(pidFile, 'utf8'));
     first.child.kill('SIGKILL');
