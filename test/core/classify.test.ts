@@ -1,0 +1,640 @@
+import { describe, expect, it } from 'vitest';
+import { classifyRun } from '../../src/core/classify.js';
+import type { RunEvidence } from '../../src/core/evidence.js';
+import { type Action, EXIT_CODES, RUNBOOKS, STATES, type State } from '../../src/core/states.js';
+import type { WriterVerdict } from '../../src/core/writer.js';
+import {
+  DAY,
+  entry,
+  evidence,
+  FINAL_PATH,
+  file,
+  fixedNameEvidence,
+  GONE,
+  HOUR,
+  KEY,
+  LATEST_MARKER_PATH,
+  LATEST_PATH,
+  MARKER_PATH,
+  MINUTE,
+  NO_PID_CHECK,
+  NOW,
+  OTHER_HOST,
+  RULES,
+  RUNNING_NO_START,
+  runningSince,
+  SECOND,
+  STAGING,
+  staged,
+  unreadable,
+  ZOMBIE,
+} from './evidence-fixtures.js';
+
+/** The published contract, written out rather than read back from states.ts. */
+const CONTRACT_EXIT_CODES: Readonly<Record<State, number>> = {
+  DONE: 0,
+  'A/B/C': 10,
+  D: 11,
+  'D-race': 12,
+  UNPUBLISHED: 13,
+  RUNNING: 20,
+  UNKNOWN: 30,
+};
+
+interface Row {
+  readonly situation: string;
+  readonly evidence: RunEvidence;
+  readonly state: State;
+  readonly action: Action;
+  /** Each staging file's verdict, in path order. */
+  readonly writers?: readonly WriterVerdict[];
+  /** What each staging file's writerReason must say, in path order. */
+  readonly reasons?: readonly RegExp[];
+  /** Every anomaly expected, in path order: its path and what its reason must say. None if absent. */
+  readonly anomalies?: ReadonlyArray<readonly [string, RegExp]>;
+}
+
+// The writer started an hour ago and last wrote two minutes ago: it can be the writer.
+const aliveWriter = (pid: number) => staged(pid, 2 * MINUTE, runningSince(NOW - HOUR));
+const deadWriter = (pid: number) => staged(pid, 3 * HOUR, GONE);
+const published = { final: file(FINAL_PATH, HOUR), marker: file(MARKER_PATH, HOUR - SECOND) };
+const fiftyDaysOld = { final: file(FINAL_PATH, 50 * DAY), marker: file(MARKER_PATH, 50 * DAY) };
+const latestStale = { final: file(LATEST_PATH, 7 * HOUR), marker: file(LATEST_MARKER_PATH, 7 * HOUR) };
+const latestFresh = { final: file(LATEST_PATH, HOUR), marker: file(LATEST_MARKER_PATH, HOUR) };
+
+const ROWS: readonly Row[] = [
+  // DONE
+  {
+    situation: 'keyed output and its marker, nothing in staging',
+    evidence: evidence(published),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'keyed output, --no-marker, nothing in staging',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR), marker: null }),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'a 50-day-old keyed backfill with its marker: an old, completed run, not unknown',
+    evidence: evidence(fiftyDaysOld),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'keyed output whose marker is older than it: a keyed marker always vouches',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR), marker: file(MARKER_PATH, 2 * HOUR) }),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'fixed name, fresh, marker written after it, no orphans',
+    evidence: fixedNameEvidence(latestFresh),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'fixed name exactly --fresh-within old still counts as fresh',
+    evidence: fixedNameEvidence({ final: file(LATEST_PATH, 6 * HOUR), marker: file(LATEST_MARKER_PATH, 0) }),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'fixed name, marker older than the output by under a second (clock slack)',
+    evidence: fixedNameEvidence({
+      final: file(LATEST_PATH, HOUR),
+      marker: file(LATEST_MARKER_PATH, HOUR + SECOND / 2),
+    }),
+    state: 'DONE',
+    action: 'none',
+  },
+
+  // A/B/C
+  {
+    situation: 'nothing at all on disk',
+    evidence: evidence(),
+    state: 'A/B/C',
+    action: 'rerun',
+  },
+  {
+    situation: 'nothing on disk, --no-marker',
+    evidence: evidence({ marker: null }),
+    state: 'A/B/C',
+    action: 'rerun',
+  },
+  {
+    situation: 'fixed name older than --fresh-within, no orphans: an earlier run',
+    evidence: fixedNameEvidence(latestStale),
+    state: 'A/B/C',
+    action: 'rerun',
+  },
+  {
+    situation: 'fixed name older than --fresh-within without a marker, no orphans',
+    evidence: fixedNameEvidence({ final: file(LATEST_PATH, 2 * DAY) }),
+    state: 'A/B/C',
+    action: 'rerun',
+  },
+
+  // D
+  {
+    situation: 'a dead orphan, no output',
+    evidence: evidence({ staging: [deadWriter(91247)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+    reasons: [/PID 91247 is not running/],
+  },
+  {
+    situation: 'one orphan per retry, every writer dead, no output',
+    evidence: evidence({
+      staging: [
+        staged(10001, 3 * DAY, GONE),
+        staged(10002, 2 * DAY, ZOMBIE),
+        staged(10003, DAY, runningSince(NOW - MINUTE)),
+      ],
+    }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead', 'dead', 'dead'],
+    reasons: [/not running/, /zombie/, /reused PID/],
+  },
+  {
+    situation: 'fixed name older than --fresh-within with dead orphans',
+    evidence: fixedNameEvidence({ ...latestStale, staging: [deadWriter(91247)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+  },
+  {
+    situation: 'a dead orphan and a marker-less fixed name from an earlier run',
+    evidence: fixedNameEvidence({ final: file(LATEST_PATH, 2 * DAY), staging: [deadWriter(91247)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+  },
+
+  // D-race
+  {
+    situation: 'published keyed output and a dead orphan',
+    evidence: evidence({ ...published, staging: [deadWriter(91247)] }),
+    state: 'D-race',
+    action: 'clean-only',
+    writers: ['dead'],
+  },
+  {
+    situation: 'published output without markers (--no-marker) and a dead orphan',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR), marker: null, staging: [deadWriter(91247)] }),
+    state: 'D-race',
+    action: 'clean-only',
+  },
+  {
+    situation: 'fresh fixed name with dead orphans',
+    evidence: fixedNameEvidence({ ...latestFresh, staging: [deadWriter(91247), deadWriter(91248)] }),
+    state: 'D-race',
+    action: 'clean-only',
+    writers: ['dead', 'dead'],
+  },
+  {
+    situation: '50-day-old keyed backfill with a dead orphan',
+    evidence: evidence({ ...fiftyDaysOld, staging: [staged(91247, 50 * DAY, GONE)] }),
+    state: 'D-race',
+    action: 'clean-only',
+  },
+
+  // UNPUBLISHED
+  {
+    situation: 'keyed output without its marker',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR) }),
+    state: 'UNPUBLISHED',
+    action: 'rerun',
+  },
+  {
+    situation: 'keyed output without its marker, and dead orphans',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR), staging: [deadWriter(91247)] }),
+    state: 'UNPUBLISHED',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+  },
+  {
+    situation: 'fresh fixed name whose marker is older than it by more than a second',
+    evidence: fixedNameEvidence({
+      final: file(LATEST_PATH, HOUR),
+      marker: file(LATEST_MARKER_PATH, HOUR + 2 * SECOND),
+    }),
+    state: 'UNPUBLISHED',
+    action: 'rerun',
+  },
+  {
+    situation: 'fresh fixed name with a day-old marker and a dead orphan',
+    evidence: fixedNameEvidence({
+      final: file(LATEST_PATH, HOUR),
+      marker: file(LATEST_MARKER_PATH, DAY),
+      staging: [deadWriter(91247)],
+    }),
+    state: 'UNPUBLISHED',
+    action: 'clean-then-rerun',
+  },
+  {
+    situation: 'fresh fixed name without a marker',
+    evidence: fixedNameEvidence({ final: file(LATEST_PATH, HOUR) }),
+    state: 'UNPUBLISHED',
+    action: 'rerun',
+  },
+
+  // RUNNING
+  {
+    situation: 'a live writer, no output',
+    evidence: evidence({ staging: [aliveWriter(91247)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+    reasons: [/PID 91247 is running and started before/],
+  },
+  {
+    situation: 'a live writer beside a published output and marker (RUNNING beats DONE)',
+    evidence: evidence({ ...published, staging: [aliveWriter(91247)] }),
+    state: 'RUNNING',
+    action: 'wait',
+  },
+  {
+    situation: 'a live writer beside an output without marker (RUNNING beats UNPUBLISHED)',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR), staging: [aliveWriter(91247)] }),
+    state: 'RUNNING',
+    action: 'wait',
+  },
+  {
+    situation: 'a live writer beside dead orphans (RUNNING beats D)',
+    evidence: evidence({ staging: [deadWriter(10001), aliveWriter(91247)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['dead', 'alive'],
+  },
+  {
+    situation: 'a live writer beside a published output and dead orphans (RUNNING beats D-race)',
+    evidence: evidence({ ...published, staging: [deadWriter(10001), aliveWriter(91247)] }),
+    state: 'RUNNING',
+    action: 'wait',
+  },
+  {
+    situation: 'a live writer beside a marker without output (RUNNING beats UNKNOWN)',
+    evidence: evidence({ marker: file(MARKER_PATH, HOUR), staging: [aliveWriter(91247)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    anomalies: [[MARKER_PATH, /success marker without its output/]],
+  },
+  {
+    situation: 'a live writer beside a staging directory and an unjudgeable file (RUNNING beats UNKNOWN)',
+    evidence: evidence({
+      staging: [
+        staged(10001, HOUR, GONE, { kind: 'directory' }),
+        staged(10002, -DAY, NO_PID_CHECK),
+        aliveWriter(91247),
+      ],
+    }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['unknown', 'alive'],
+    anomalies: [
+      [`${STAGING}/${KEY}.10001.csv`, /a directory where a staging file should be/],
+      [`${STAGING}/${KEY}.10002.csv`, /writer cannot be judged/],
+    ],
+  },
+
+  // Writer liveness by PID
+  {
+    situation: 'reused PID: a live process that started after the file was last written',
+    evidence: evidence({ staging: [staged(91247, HOUR, runningSince(NOW - HOUR + 1001))] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+    reasons: [/started 1s after the file was last written: a reused PID/],
+  },
+  {
+    situation: 'a process that started within the 1s slack after the last write is still the writer',
+    evidence: evidence({ staging: [staged(91247, HOUR, runningSince(NOW - HOUR + SECOND / 2))] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+  },
+  {
+    situation: 'a process that started exactly 1s after the last write is within the slack',
+    evidence: evidence({ staging: [staged(91247, HOUR, runningSince(NOW - HOUR + SECOND))] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+  },
+  {
+    situation: 'a long-running writer whose file is days old is still alive (PID beats age)',
+    evidence: evidence({ staging: [staged(91247, 3 * DAY, runningSince(NOW - 4 * DAY))] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+  },
+  {
+    situation: 'a zombie writer is dead',
+    evidence: evidence({ staging: [staged(91247, MINUTE, ZOMBIE)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+    reasons: [/PID 91247 has exited \(a zombie/],
+  },
+  {
+    situation: 'a PID that is not running is dead, however recent the file',
+    evidence: evidence({ staging: [staged(91247, 0, GONE)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+  },
+
+  // Writer liveness by age (no PID verdict)
+  {
+    situation: '--no-pid-check, modified within --stale-after: alive',
+    evidence: evidence({ staging: [staged(91247, 5 * MINUTE, NO_PID_CHECK)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+    reasons: [/--no-pid-check.*modified 5m ago, within 15m/],
+  },
+  {
+    situation: '--no-pid-check, modified exactly --stale-after ago: still alive',
+    evidence: evidence({ staging: [staged(91247, 15 * MINUTE, NO_PID_CHECK)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+  },
+  {
+    situation: '--no-pid-check, untouched for longer than --stale-after: dead',
+    evidence: evidence({ staging: [staged(91247, 20 * MINUTE, NO_PID_CHECK)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+    reasons: [/untouched for 20m, over 15m/],
+  },
+  {
+    situation: 'written on another host, recently: judged alive by age',
+    evidence: evidence({ staging: [staged(91247, MINUTE, OTHER_HOST, { host: 'batch-02' })] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+    reasons: [/host batch-02/],
+  },
+  {
+    situation: 'written on another host, long ago, beside a published output: D-race',
+    evidence: evidence({ ...published, staging: [staged(91247, HOUR, OTHER_HOST, { host: 'batch-02' })] }),
+    state: 'D-race',
+    action: 'clean-only',
+    writers: ['dead'],
+  },
+  {
+    situation: 'a running PID whose start time cannot be read falls back to age: recent is alive',
+    evidence: evidence({ staging: [staged(91247, MINUTE, RUNNING_NO_START)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+    reasons: [/start time cannot be read/],
+  },
+  {
+    situation: 'a running PID whose start time cannot be read falls back to age: stale is dead',
+    evidence: evidence({ staging: [staged(91247, HOUR, RUNNING_NO_START)] }),
+    state: 'D',
+    action: 'clean-then-rerun',
+    writers: ['dead'],
+  },
+  {
+    situation: 'no PID verdict, modified a little in the future (within --stale-after): alive',
+    evidence: evidence({ staging: [staged(91247, -5 * MINUTE, NO_PID_CHECK)] }),
+    state: 'RUNNING',
+    action: 'wait',
+    writers: ['alive'],
+  },
+
+  // UNKNOWN
+  {
+    situation: 'no PID verdict and an mtime far in the future: the writer cannot be judged',
+    evidence: evidence({ staging: [staged(91247, -HOUR, OTHER_HOST, { host: 'batch-02' })] }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: ['unknown'],
+    reasons: [/in the future/],
+    anomalies: [[`${STAGING}/${KEY}.batch-02.91247.csv`, /writer cannot be judged/]],
+  },
+  {
+    situation: 'a success marker without its output',
+    evidence: evidence({ marker: file(MARKER_PATH, HOUR) }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[MARKER_PATH, /success marker without its output/]],
+  },
+  {
+    situation: 'a fixed-name marker without its output',
+    evidence: fixedNameEvidence({ marker: file(LATEST_MARKER_PATH, DAY) }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[LATEST_MARKER_PATH, /success marker without its output/]],
+  },
+  {
+    situation: 'a directory where a staging file should be',
+    evidence: evidence({ staging: [staged(91247, HOUR, GONE, { kind: 'directory' })] }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: [],
+    anomalies: [[`${STAGING}/${KEY}.91247.csv`, /a directory where a staging file should be/]],
+  },
+  {
+    situation: 'a symlink where a staging file should be',
+    evidence: evidence({ staging: [staged(91247, HOUR, GONE, { kind: 'symlink' })] }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: [],
+    anomalies: [
+      [`${STAGING}/${KEY}.91247.csv`, /a symlink where a staging file should be; it is never followed/],
+    ],
+  },
+  {
+    situation: 'a special file (fifo, socket, device) where a staging file should be',
+    evidence: evidence({ staging: [staged(91247, HOUR, GONE, { kind: 'other' })] }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: [],
+    anomalies: [[`${STAGING}/${KEY}.91247.csv`, /a special file where a staging file should be/]],
+  },
+  {
+    situation: 'a staging entry that cannot be read',
+    evidence: evidence({ staging: [staged(91247, HOUR, GONE, { unreadable: 'EACCES' })] }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: [],
+    anomalies: [[`${STAGING}/${KEY}.91247.csv`, /cannot be read \(EACCES\)/]],
+  },
+  {
+    situation:
+      'an unreadable staging entry beside a dead orphan and a published output (UNKNOWN beats D-race)',
+    evidence: evidence({
+      ...published,
+      staging: [staged(10001, HOUR, GONE, { unreadable: 'EIO' }), deadWriter(91247)],
+    }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: ['dead'],
+    anomalies: [[`${STAGING}/${KEY}.10001.csv`, /cannot be read \(EIO\)/]],
+  },
+  {
+    situation: 'the output is a directory',
+    evidence: evidence({ final: entry(FINAL_PATH, 'directory'), marker: file(MARKER_PATH, HOUR) }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[FINAL_PATH, /the output is a directory, not a regular file/]],
+  },
+  {
+    situation: 'the output is a symlink',
+    evidence: evidence({ final: entry(FINAL_PATH, 'symlink'), marker: file(MARKER_PATH, HOUR) }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[FINAL_PATH, /the output is a symlink, not a regular file/]],
+  },
+  {
+    situation: 'the output cannot be read',
+    evidence: evidence({ final: unreadable(FINAL_PATH), marker: file(MARKER_PATH, HOUR) }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[FINAL_PATH, /the output cannot be read \(EACCES\)/]],
+  },
+  {
+    situation: 'the success marker is a directory',
+    evidence: evidence({ final: file(FINAL_PATH, HOUR), marker: entry(MARKER_PATH, 'directory') }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[MARKER_PATH, /the success marker is a directory/]],
+  },
+];
+
+describe('classifyRun', () => {
+  it.each(ROWS)('$situation -> $state', (row) => {
+    const diagnosis = classifyRun(row.evidence);
+    expect(diagnosis.state).toBe(row.state);
+    expect(diagnosis.action).toBe(row.action);
+    expect(diagnosis.exitCode).toBe(CONTRACT_EXIT_CODES[row.state]);
+    expect(diagnosis.runbook).toBe(RUNBOOKS[row.state]);
+    expect(diagnosis.run).toBe(KEY);
+    expect(diagnosis.summary.length).toBeGreaterThan(0);
+    if (row.writers) expect(diagnosis.orphans.map((o) => o.writer)).toEqual(row.writers);
+    row.reasons?.forEach((reason, i) => {
+      expect(diagnosis.orphans[i]?.writerReason).toMatch(reason);
+    });
+    const anomalies = row.anomalies ?? [];
+    expect(diagnosis.anomalies.map((a) => a.path)).toEqual(anomalies.map(([path]) => path));
+    anomalies.forEach(([, reason], i) => {
+      expect(diagnosis.anomalies[i]?.reason).toMatch(reason);
+    });
+  });
+
+  it('has a row for every state', () => {
+    expect(new Set(ROWS.map((r) => r.state))).toEqual(new Set(STATES));
+  });
+
+  it('uses the published exit codes', () => {
+    expect(EXIT_CODES).toEqual(CONTRACT_EXIT_CODES);
+  });
+
+  it('reports the output, its marker and each staging file with the facts behind the verdict', () => {
+    const diagnosis = classifyRun(
+      evidence({
+        final: file(FINAL_PATH, 90 * MINUTE, 5000),
+        marker: file(MARKER_PATH, 90 * MINUTE),
+        staging: [
+          staged(10001, 3 * HOUR, GONE, { bytes: 123 }),
+          staged(20002, 2 * MINUTE, OTHER_HOST, { host: 'batch-02' }),
+        ],
+      }),
+    );
+    expect(diagnosis.final).toEqual({
+      path: FINAL_PATH,
+      exists: true,
+      bytes: 5000,
+      ageSeconds: 5400,
+      fresh: true,
+      belongsToRun: true,
+      marker: { path: MARKER_PATH, exists: true },
+    });
+    expect(diagnosis.orphans).toEqual([
+      {
+        path: `${STAGING}/${KEY}.10001.csv`,
+        pid: 10001,
+        host: null,
+        bytes: 123,
+        ageSeconds: 3 * 3600,
+        writer: 'dead',
+        writerReason: 'PID 10001 is not running',
+      },
+      {
+        path: `${STAGING}/${KEY}.batch-02.20002.csv`,
+        pid: 20002,
+        host: 'batch-02',
+        bytes: 4096,
+        ageSeconds: 120,
+        writer: 'alive',
+        writerReason: expect.stringMatching(/host batch-02.*modified 2m ago, within 15m/),
+      },
+    ]);
+  });
+
+  it('reports a missing output with no age, no freshness and no bytes', () => {
+    const { final } = classifyRun(evidence({ marker: null }));
+    expect(final).toEqual({
+      path: FINAL_PATH,
+      exists: false,
+      bytes: null,
+      ageSeconds: null,
+      fresh: null,
+      belongsToRun: false,
+      marker: null,
+    });
+  });
+
+  it('says a stale fixed-name output belongs to an earlier run', () => {
+    const diagnosis = classifyRun(fixedNameEvidence(latestStale));
+    expect(diagnosis.final.fresh).toBe(false);
+    expect(diagnosis.final.belongsToRun).toBe(false);
+    expect(diagnosis.summary).toMatch(/7h old, older than 6h: it belongs to an earlier run/);
+  });
+
+  it('says an old keyed output is not fresh, and still belongs to the run', () => {
+    const { final } = classifyRun(evidence(fiftyDaysOld));
+    expect(final.fresh).toBe(false);
+    expect(final.belongsToRun).toBe(true);
+    expect(final.ageSeconds).toBe(50 * 86_400);
+  });
+
+  it('judges freshness against the rules it is given', () => {
+    const stale = fixedNameEvidence(latestStale);
+    expect(classifyRun(stale).state).toBe('A/B/C');
+    expect(classifyRun({ ...stale, rules: { ...RULES, freshWithinMs: 8 * HOUR } }).state).toBe('DONE');
+  });
+
+  it('judges staleness against the rules it is given', () => {
+    const quiet = evidence({ staging: [staged(91247, 20 * MINUTE, NO_PID_CHECK)] });
+    expect(classifyRun(quiet).state).toBe('D');
+    expect(classifyRun({ ...quiet, rules: { ...RULES, staleAfterMs: HOUR } }).state).toBe('RUNNING');
+  });
+
+  it('sorts anomalies by path', () => {
+    const diagnosis = classifyRun(
+      evidence({
+        final: entry(FINAL_PATH, 'symlink'),
+        marker: file(MARKER_PATH, HOUR),
+        staging: [staged(10001, HOUR, GONE, { kind: 'directory' })],
+      }),
+    );
+    const paths = diagnosis.anomalies.map((a) => a.path);
+    expect(paths).toEqual([`${STAGING}/${KEY}.10001.csv`, FINAL_PATH]);
+    expect(paths).toEqual([...paths].sort());
+  });
+
+  it('is pure: the same evidence gets the same answer and is not changed', () => {
+    const input = evidence({ ...published, staging: [deadWriter(10001), aliveWriter(91247)] });
+    const copy = structuredClone(input);
+    const first = classifyRun(input);
+    expect(classifyRun(input)).toEqual(first);
+    expect(input).toEqual(copy);
+  });
+});
