@@ -1,0 +1,210 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.js';
+import {
+  compileFinalTemplate,
+  compileMarkerTemplate,
+  compileStagingTemplate,
+} from '../../src/core/template.js';
+
+const KEY = '2026-04-24';
+
+describe('compileStagingTemplate', () => {
+  const ours = compileStagingTemplate('{date}.{pid}.csv').matcherFor(KEY);
+
+  it('matches a staging name for the key and reads the PID from it', () => {
+    expect(ours('2026-04-24.91247.csv')).toEqual({ runKey: KEY, pid: 91247, host: undefined });
+    expect(ours('2026-04-24.1.csv')).toEqual({ runKey: KEY, pid: 1, host: undefined });
+  });
+
+  it.each([
+    ['2026-04-240.123.csv', 'a key that only starts like ours'],
+    ['2026-04-24.backup.csv', 'no PID'],
+    ['2026-04-24.12x.csv', 'a PID with a letter in it'],
+    ['2026-04-23.123.csv', "another day's key"],
+    ['2026-04-24.123.csv.bak', 'an extra suffix'],
+    ['x2026-04-24.123.csv', 'a prefix'],
+    ['2026-04-24..csv', 'an empty PID'],
+    ['2026-04-24.-123.csv', 'a negative PID'],
+    ['2026-04-24.+123.csv', 'a signed PID'],
+    ['2026-04-24.1e3.csv', 'a PID in exponent form'],
+    ['2026-04-24. 123.csv', 'a PID with a space'],
+    ['2026-04-24.123.CSV', 'another extension'],
+    ['2026-04-24.123.csv\n', 'a trailing newline'],
+    ['2026-04-24.0123.csv', 'a PID with a leading zero, which no process prints'],
+    ['2026-04-24.0.csv', 'PID 0, which no writer has'],
+    ['2026-04-24', 'the bare key'],
+    ['', 'an empty name'],
+  ])('ignores %j (%s)', (name) => {
+    expect(ours(name)).toBeUndefined();
+  });
+
+  it('escapes the run key: a dot in the key is not a wildcard', () => {
+    const matcher = compileStagingTemplate('{date}.{pid}.csv').matcherFor('run.1');
+    expect(matcher('run.1.42.csv')).toEqual({ runKey: 'run.1', pid: 42, host: undefined });
+    expect(matcher('runX1.42.csv')).toBeUndefined();
+  });
+
+  it('matches any key in one pass, for listings', () => {
+    const template = compileStagingTemplate('{date}.{pid}.csv');
+    expect(template.matchAny('2026-04-23.555.csv')).toEqual({
+      runKey: '2026-04-23',
+      pid: 555,
+      host: undefined,
+    });
+    expect(template.matchAny('2026-04-23.backup.csv')).toBeUndefined();
+    expect(template.matchAny('README')).toBeUndefined();
+  });
+
+  it('gives the literal prefix every name for a key starts with', () => {
+    expect(compileStagingTemplate('{date}.{pid}.csv').prefixFor(KEY)).toBe('2026-04-24.');
+    expect(compileStagingTemplate('part-{date}-{pid}.tmp').prefixFor(KEY)).toBe('part-2026-04-24-');
+    expect(compileStagingTemplate('{pid}.{date}.csv').prefixFor(KEY)).toBe('');
+  });
+
+  it('matches templates that put the PID first', () => {
+    const matcher = compileStagingTemplate('{pid}.{date}.csv').matcherFor(KEY);
+    expect(matcher('777.2026-04-24.csv')).toEqual({ runKey: KEY, pid: 777, host: undefined });
+    expect(matcher('777.2026-04-23.csv')).toBeUndefined();
+    expect(matcher('777.2026-04-240.csv')).toBeUndefined();
+  });
+
+  describe('with {host}', () => {
+    const template = compileStagingTemplate('{date}.{host}.{pid}.csv');
+    const matcher = template.matcherFor(KEY);
+
+    it('reads the host beside the PID', () => {
+      expect(template.hasHost).toBe(true);
+      expect(matcher('2026-04-24.batch-01.91247.csv')).toEqual({ runKey: KEY, pid: 91247, host: 'batch-01' });
+      expect(matcher('2026-04-24.batch-01.example.com.7.csv')).toEqual({
+        runKey: KEY,
+        pid: 7,
+        host: 'batch-01.example.com',
+      });
+    });
+
+    it.each([
+      '2026-04-24.91247.csv',
+      '2026-04-24..91247.csv',
+      '2026-04-24.-batch.91247.csv',
+      '2026-04-24.batch 01.91247.csv',
+      '2026-04-23.batch-01.91247.csv',
+      '2026-04-24.batch-01.x.csv',
+    ])('ignores %j', (name) => {
+      expect(matcher(name)).toBeUndefined();
+    });
+
+    it('says when a template has no host', () => {
+      expect(compileStagingTemplate('{date}.{pid}.csv').hasHost).toBe(false);
+    });
+  });
+
+  it.each([
+    ['{date}.csv', /must contain \{pid\} exactly once/],
+    ['{pid}.csv', /must contain \{date\} exactly once/],
+    ['{date}.{pid}.{date}.csv', /must contain \{date\} exactly once/],
+    ['{date}.{pid}.{pid}.csv', /must contain \{pid\} exactly once/],
+    ['{date}.{host}.{pid}.{host}', /\{host\} at most once/],
+    ['{date}.{pid}.{user}.csv', /uses \{user\}, which it does not know/],
+    ['{final}.{date}.{pid}', /uses \{final\}, which it does not know/],
+    ['{Date}.{pid}.csv', /uses \{Date\}/],
+    ['tmp/{date}.{pid}.csv', /path separator/],
+    ['..\\{date}.{pid}.csv', /path separator/],
+    ['{date}{pid}.csv', /side by side/],
+    ['{date}.{pid}{host}.csv', /side by side/],
+    ['{date}.{pid}.csv}', /unmatched brace/],
+    ['{date.{pid}.csv', /unmatched brace/],
+    ['{date}.{pid}.{csv', /unmatched brace/],
+    ['{}.{date}.{pid}', /uses \{\}/],
+    ['', /is empty/],
+    ['{date}.{pid}\n.csv', /control character/],
+  ])('refuses the staging template %j', (template, message) => {
+    expect(() => compileStagingTemplate(template)).toThrow(UsageError);
+    expect(() => compileStagingTemplate(template)).toThrow(message);
+  });
+
+  it('names the flag in its errors', () => {
+    expect(() => compileStagingTemplate('{date}.csv')).toThrow(/^--staging "\{date\}\.csv"/);
+    expect(() => compileStagingTemplate('{date}.csv', 'pipelines.x.staging')).toThrow(
+      /^pipelines\.x\.staging/,
+    );
+  });
+});
+
+describe('compileFinalTemplate', () => {
+  it('names a keyed output after the run key', () => {
+    const final = compileFinalTemplate('refunds_settled_{date}.csv');
+    expect(final.keyed).toBe(true);
+    expect(final.nameFor(KEY)).toBe('refunds_settled_2026-04-24.csv');
+    expect(final.runKeyOf('refunds_settled_2026-04-24.csv')).toBe(KEY);
+    expect(final.runKeyOf('refunds_settled_2026-04-24.csv.success')).toBeUndefined();
+    expect(final.runKeyOf('refunds_2026-04-24.csv')).toBeUndefined();
+  });
+
+  it('allows a fixed name, which does not carry the key', () => {
+    const final = compileFinalTemplate('latest.csv');
+    expect(final.keyed).toBe(false);
+    expect(final.nameFor(KEY)).toBe('latest.csv');
+    expect(final.nameFor('2026-04-23')).toBe('latest.csv');
+  });
+
+  it('with {date} twice, only a name whose keys agree belongs to a key', () => {
+    const final = compileFinalTemplate('{date}_x_{date}.csv');
+    expect(final.nameFor('k1')).toBe('k1_x_k1.csv');
+    expect(final.runKeyOf('k1_x_k1.csv')).toBe('k1');
+    expect(final.runKeyOf('k1_x_k2.csv')).toBeUndefined();
+  });
+
+  it.each([
+    ['out/{date}.csv', /path separator/],
+    ['{pid}.csv', /uses \{pid\}/],
+    ['{host}.csv', /uses \{host\}/],
+    ['{final}.csv', /uses \{final\}/],
+    ['{date.csv', /unmatched brace/],
+    ['..', /not a file name/],
+    ['.', /not a file name/],
+    ['', /is empty/],
+    [`${'x'.repeat(256)}`, /longer than 255 bytes/],
+    [`${'é'.repeat(128)}`, /longer than 255 bytes/],
+  ])('refuses the output template %j', (template, message) => {
+    expect(() => compileFinalTemplate(template)).toThrow(UsageError);
+    expect(() => compileFinalTemplate(template)).toThrow(message);
+  });
+});
+
+describe('compileMarkerTemplate', () => {
+  const final = compileFinalTemplate('refunds_settled_{date}.csv');
+
+  it('names the marker after the output by default', () => {
+    const marker = compileMarkerTemplate('{final}.success');
+    expect(marker.nameFor(KEY, final.nameFor(KEY))).toBe('refunds_settled_2026-04-24.csv.success');
+    expect(marker.runKeyOf('refunds_settled_2026-04-24.csv.success', final)).toBe(KEY);
+    expect(marker.runKeyOf('refunds_settled_2026-04-24.csv', final)).toBeUndefined();
+    expect(marker.runKeyOf('other_2026-04-24.csv.success', final)).toBeUndefined();
+  });
+
+  it('may name the marker after the run key instead', () => {
+    const marker = compileMarkerTemplate('_SUCCESS_{date}');
+    expect(marker.nameFor(KEY, final.nameFor(KEY))).toBe('_SUCCESS_2026-04-24');
+    expect(marker.runKeyOf('_SUCCESS_2026-04-24', final)).toBe(KEY);
+  });
+
+  it('gives a fixed-name output a fixed-name marker', () => {
+    const latest = compileFinalTemplate('latest.csv');
+    expect(compileMarkerTemplate('{final}.success').nameFor(KEY, latest.nameFor(KEY))).toBe(
+      'latest.csv.success',
+    );
+    expect(compileMarkerTemplate('_SUCCESS').nameFor(KEY, 'latest.csv')).toBe('_SUCCESS');
+  });
+
+  it.each([
+    ['{pid}.success', /uses \{pid\}/],
+    ['{host}.ok', /uses \{host\}/],
+    ['done/{final}', /path separator/],
+    ['{final.success', /unmatched brace/],
+    ['', /is empty/],
+  ])('refuses the marker template %j', (template, message) => {
+    expect(() => compileMarkerTemplate(template)).toThrow(UsageError);
+    expect(() => compileMarkerTemplate(template)).toThrow(message);
+    expect(() => compileMarkerTemplate(template)).toThrow(/^--marker/);
+  });
+});
