@@ -18,10 +18,10 @@ import {
 } from './guards.js';
 import { acquireLock, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
-import { probeRun } from './probe.js';
+import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
-import { EXIT_CODES } from './states.js';
+import { EXIT_CODES, RUNBOOKS } from './states.js';
 
 export interface CommandResult {
   readonly exitStatus: number | null;
@@ -271,17 +271,19 @@ async function fixLocked(
     ctx.progress(
       `refused: ${refused.length} of ${plan.removals.length} paths failed a safety check; nothing was removed`,
     );
-    const after = await diagnose(ctx, settings, runKey);
-    return {
-      dryRun: false,
-      before,
-      plan,
-      refused,
-      steps: [],
-      rerun: null,
-      after,
+    // The disk moved under the diagnosis: whatever it looks like now, a
+    // person must look, and the report says so in state, action and code alike.
+    const now = await diagnose(ctx, settings, runKey);
+    const after: Diagnosis = {
+      ...now,
+      state: 'UNKNOWN',
+      action: 'investigate',
       exitCode: EXIT_CODES.UNKNOWN,
+      summary: `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed. ${now.summary}`,
+      anomalies: [...now.anomalies, ...refused].sort((a, b) => compareText(a.path, b.path)),
+      runbook: RUNBOOKS.UNKNOWN,
     };
+    return { dryRun: false, before, plan, refused, steps: [], rerun: null, after, exitCode: after.exitCode };
   }
   const quarantine = plan.quarantineDir
     ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds)

@@ -1,5 +1,7 @@
 import type { Diagnosis } from '../core/diagnosis.js';
 import type { FixReport } from '../core/fix.js';
+import type { LockTimeoutError } from '../core/lock.js';
+import { EXIT_CODES, RUNBOOKS } from '../core/states.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -31,4 +33,25 @@ export function renderFixJson(report: FixReport): string {
     rerunMissing: plan.rerunMissing,
   };
   return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...report.after, exitCode: report.exitCode, fix }, null, 2)}\n`;
+}
+
+/** --fix --json when another fixer held the run's lock past --lock-timeout: "wait", and who holds it. */
+export function renderLockTimeoutJson(runKey: string, error: LockTimeoutError): string {
+  const body = {
+    schemaVersion: SCHEMA_VERSION,
+    run: runKey,
+    state: 'RUNNING',
+    action: 'wait',
+    exitCode: EXIT_CODES.RUNNING,
+    summary: `${error.message} Nothing was changed.`,
+    lock: {
+      path: error.path,
+      holder: error.holder
+        ? { pid: error.holder.pid, host: error.holder.host, since: error.holder.since }
+        : null,
+      waitedSeconds: Math.round(error.waitedMs / 1000),
+    },
+    runbook: RUNBOOKS.RUNNING,
+  };
+  return `${JSON.stringify(body, null, 2)}\n`;
 }

@@ -792,6 +792,18 @@ describe('--fix, concurrently', () => {
     expect(second.stderr).toContain('Another crashdiag --fix holds');
     expect(second.stderr).toContain('nothing was changed');
     expect(await exists(late)).toBe(true);
+    // A gate parsing --json still gets one object saying "wait", and who holds the lock.
+    const third = await fix(['--lock-timeout', '1s', '--json', '--rerun', jobRerun()]);
+    expect(third.code, outOf(third)).toBe(20);
+    expect(JSON.parse(third.stdout)).toMatchObject({
+      schemaVersion: 1,
+      run: KEY,
+      state: 'RUNNING',
+      action: 'wait',
+      exitCode: 20,
+      lock: { path: join(layout.stagingDir, '.crashdiag', `${KEY}.lock`), holder: { pid: first.child.pid } },
+    });
+    expect(await exists(late)).toBe(true);
     expect(jobRuns()).toHaveLength(1);
     const firstDone = await first.finished;
     // The first publishes; the orphan that appeared under it is its business no more: D-race.

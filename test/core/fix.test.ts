@@ -259,6 +259,12 @@ describe('fixRun: plan, check all, then act', () => {
     expect(await treeOf(root)).toEqual(before);
     expect(commands).toEqual([]);
     expect(report.exitCode).toBe(30);
+    // State, action and code agree: a refusal is a case for a person.
+    expect(report.after).toMatchObject({ state: 'UNKNOWN', action: 'investigate', exitCode: 30 });
+    expect(report.after.anomalies).toContainEqual({
+      path: last,
+      reason: expect.stringContaining('its writer is alive'),
+    });
     expect((await audit()).map((r) => [r.op, r.path])).toEqual([['refuse', last]]);
   });
 

@@ -131,6 +131,11 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     if (!(error instanceof LockTimeoutError)) throw error;
     // Another fixer is acting on this run right now: for a gate that means "wait".
     io.stderr.write(`crashdiag: ${error.message}\n  Try again once it finishes; nothing was changed.\n`);
+    if (flags.json) {
+      // A gate that parses stdout still gets one object, in the diagnosis' shape.
+      const { renderLockTimeoutJson } = await import('../../render/json.js');
+      io.stdout.write(renderLockTimeoutJson(runKey, error));
+    }
     return EXIT_CODES.RUNNING;
   }
   if (flags.json) {
