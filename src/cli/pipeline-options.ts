@@ -31,13 +31,20 @@ export interface PipelineFlags {
 /** Parses --now, or reads the real clock. */
 export function resolveNow(flag: string | undefined, io: CliIo): number {
   if (flag === undefined) return io.now();
-  // Date.parse accepts far too much ("1", "May 5"); insist on ISO-8601.
-  const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+  // Date.parse accepts far too much ("1", "May 5", "2026-02-30"); insist on
+  // ISO-8601 with a zone whenever a time is given, so every machine reads the
+  // same instant.
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+  const match = iso.exec(flag);
   const ms = Date.parse(flag);
-  if (!iso.test(flag) || Number.isNaN(ms)) {
+  const calendarDay = match ? `${match[1]}-${match[2]}-${match[3]}` : '';
+  const realDay =
+    !Number.isNaN(Date.parse(calendarDay)) &&
+    new Date(`${calendarDay}T00:00:00Z`).toISOString().startsWith(calendarDay);
+  if (!match || Number.isNaN(ms) || !realDay) {
     throw new UsageError(
-      `--now ${JSON.stringify(flag)} is not an ISO-8601 time.`,
-      'For example: --now 2026-04-24T06:08:00Z',
+      `--now ${JSON.stringify(flag)} is not an ISO-8601 time with a time zone.`,
+      'For example: --now 2026-04-24T06:08:00Z (or a date alone, read as midnight UTC).',
     );
   }
   return ms;

@@ -46,8 +46,16 @@ export async function parseWithYargs(
     });
   return new Promise((resolve, reject) => {
     parser.parseAsync(args, {}, (error, parsed, output) => {
-      if (error) reject(error);
-      else resolve({ argv: parsed as Record<string, unknown>, output });
+      if (error) {
+        reject(error);
+        return;
+      }
+      const argv = parsed as Record<string, unknown>;
+      // yargs turns a repeated flag into an array; which one was meant is a guess we do not make.
+      const command = COMMANDS.find((c) => c.name === (argv._ as unknown[] | undefined)?.[0]);
+      const repeated = command?.options.find((o) => Array.isArray(argv[o.name]));
+      if (repeated) reject(new UsageError(`--${repeated.name} is given more than once; give it once.`));
+      else resolve({ argv, output });
     });
   });
 }

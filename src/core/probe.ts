@@ -53,6 +53,15 @@ export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFact
 // flat, large enough that the syscall count does not matter.
 const LISTING_BUFFER = 256;
 
+/** A name the file system cannot hold is the user's to fix, not an I/O error. */
+function checkNameLength(name: string, flag: string): void {
+  if (Buffer.byteLength(name) > 255) {
+    throw new UsageError(
+      `${flag} with this run key makes a name of ${Buffer.byteLength(name)} bytes; a file name holds at most 255.`,
+    );
+  }
+}
+
 /** Checks that a configured directory exists and can be listed; a usage error otherwise. */
 export async function checkDirectory(fs: FileSystem, path: string, role: string): Promise<void> {
   try {
@@ -184,6 +193,8 @@ export async function probeRun(
   const listed = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', matcher);
   const staging = await describeStagingEntries(ctx, settings, listed);
   const finalName = settings.final.nameFor(runKey);
+  checkNameLength(finalName, '--final');
+  if (settings.marker) checkNameLength(settings.marker.nameFor(runKey, finalName), '--marker');
   const final = await lstatFacts(ctx.fs, join(settings.outDir, finalName));
   const marker = settings.marker
     ? await lstatFacts(ctx.fs, join(settings.outDir, settings.marker.nameFor(runKey, finalName)))

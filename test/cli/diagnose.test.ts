@@ -618,9 +618,38 @@ describe('usage and configuration errors: exit 2, one sentence, nothing touched'
       message: /--fresh-within "6hours" is not a duration\./,
     },
     {
+      name: 'a flag given twice',
+      args: () => ['diagnose', KEY, ...layout(), '--final', 'latest.csv'],
+      message: /--final is given more than once; give it once\./,
+    },
+    {
+      name: '--now on a day that does not exist',
+      args: () => ['diagnose', KEY, ...layout(), '--now', '2026-02-30'],
+      message: /--now "2026-02-30" is not an ISO-8601 time with a time zone\./,
+    },
+    {
+      name: '--now with a time but no zone',
+      args: () => ['diagnose', KEY, ...layout(), '--now', '2026-04-24T06:08'],
+      message: /--now "2026-04-24T06:08" is not an ISO-8601 time with a time zone\./,
+    },
+    {
+      name: 'an output name longer than a file name can be',
+      args: () => [
+        'diagnose',
+        'k'.repeat(128),
+        '--out-dir',
+        out,
+        '--staging-dir',
+        staging,
+        '--final',
+        `${'a'.repeat(150)}_{date}.csv`,
+      ],
+      message: /--final with this run key makes a name of 283 bytes; a file name holds at most 255\./,
+    },
+    {
       name: 'a --now that is not ISO-8601',
       args: () => ['diagnose', KEY, ...layout(), '--now', 'yesterday'],
-      message: /--now "yesterday" is not an ISO-8601 time\./,
+      message: /--now "yesterday" is not an ISO-8601 time with a time zone\./,
     },
     {
       name: 'malformed config JSON',
