@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { type AuditRecord, appendAudit } from './audit.js';
 import { errnoCode, UsageError } from './errors.js';
+import type { FixContext } from './fix.js';
 import type { FileSystem } from './fs.js';
 import { acquireLock } from './lock.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
-import type { ProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
 import { judgeWriter } from './writer.js';
@@ -12,14 +12,8 @@ import { judgeWriter } from './writer.js';
 /** The janitor refuses shorter thresholds: an in-flight write can look idle for minutes. */
 export const MIN_CLEAN_THRESHOLD_MS = 3_600_000;
 
-export interface CleanContext {
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  readonly now: () => number;
-  readonly clock: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly user: string;
-}
+/** What the janitor needs: the fixer's context without re-runs or progress lines. */
+export type CleanContext = Omit<FixContext, 'runCommand' | 'progress'>;
 
 export interface CleanOptions {
   readonly olderThanMs: number;
@@ -201,7 +195,7 @@ async function cleanOne(
   if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };
   const judgement = judgeWriter(
     { pid: match.pid, mtimeMs, pidCheck: checkPid(match, settings, ctx.processes) },
-    { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs },
+    settings,
     nowMs,
   );
   if (judgement.writer !== 'dead') return { path, reason: `writer ${judgement.writer}: ${judgement.reason}` };

@@ -106,7 +106,7 @@ export async function guardRemoval(
   const mtimeMs = Number(stats.mtimeMs);
   const judgement = judgeWriter(
     { pid: match.pid, mtimeMs, pidCheck: checkPid(match, ctx.settings, ctx.processes) },
-    { freshWithinMs: ctx.settings.freshWithinMs, staleAfterMs: ctx.settings.staleAfterMs },
+    ctx.settings,
     ctx.nowMs,
   );
   if (judgement.writer !== 'dead')

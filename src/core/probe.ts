@@ -199,14 +199,22 @@ export async function probeRun(
   const marker = settings.marker
     ? await lstatFacts(ctx.fs, join(settings.outDir, settings.marker.nameFor(runKey, finalName)))
     : null;
+  return runEvidence(settings, runKey, ctx.nowMs, { final, marker, staging });
+}
+
+/** Assembles what the disk said about one run key with the pipeline's rules, for the classifier. */
+export function runEvidence(
+  settings: PipelineSettings,
+  runKey: string,
+  nowMs: number,
+  facts: Pick<RunEvidence, 'final' | 'marker' | 'staging'>,
+): RunEvidence {
   return {
     runKey,
-    nowMs: ctx.nowMs,
+    nowMs,
     rules: { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs },
     finalKeyed: settings.final.keyed,
-    final,
-    marker,
-    staging,
+    ...facts,
   };
 }
 

@@ -8,6 +8,7 @@ import {
   listMatching,
   lstatFacts,
   type ProbeContext,
+  runEvidence,
 } from './probe.js';
 import { isValidRunKey } from './run-key.js';
 import type { PipelineSettings } from './settings.js';
@@ -220,17 +221,7 @@ export async function scanPipeline(
     // output itself, or a run that finished while we looked reads as A/B/C.
     const { final, marker } = staging.length < group.length ? await factsAfresh(key) : await factsFor(key);
     if (staging.length < group.length) notePublished({ final, marker });
-    runs.push(
-      classifyRun({
-        runKey: key,
-        nowMs: ctx.nowMs,
-        rules: { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs },
-        finalKeyed: settings.final.keyed,
-        final,
-        marker,
-        staging,
-      }),
-    );
+    runs.push(classifyRun(runEvidence(settings, key, ctx.nowMs, { final, marker, staging })));
   }
   runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
   return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.clock() - started };
