@@ -73,7 +73,7 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       });
       continue;
     }
-    const { writer, reason } = judgeWriter(entry, rules, nowMs);
+    const { writer, reason, by } = judgeWriter(entry, rules, nowMs);
     if (writer === 'unknown')
       anomalies.push({ path: entry.path, reason: `the writer cannot be judged: ${reason}` });
     files.push({
@@ -84,6 +84,7 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       ageSeconds: ageSeconds(entry, nowMs) ?? 0,
       writer,
       writerReason: reason,
+      writerJudgedBy: by,
     });
   }
   anomalies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

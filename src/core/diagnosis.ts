@@ -10,6 +10,8 @@ export interface StagingFileReport {
   readonly ageSeconds: number;
   readonly writer: WriterVerdict;
   readonly writerReason: string;
+  /** `pid`: the process table decided; `age`: no usable PID verdict, the file's age did. */
+  readonly writerJudgedBy: 'pid' | 'age';
 }
 
 export interface Anomaly {

@@ -6,6 +6,8 @@ export type WriterVerdict = 'alive' | 'dead' | 'unknown';
 export interface WriterJudgement {
   readonly writer: WriterVerdict;
   readonly reason: string;
+  /** What decided: the process table, or the file's age (no usable PID verdict). */
+  readonly by: 'pid' | 'age';
 }
 
 // /proc start times come in clock ticks on top of a boot time rounded to the
@@ -26,19 +28,21 @@ export function judgeWriter(
   const check = entry.pidCheck;
   if (check.checked) {
     const { facts } = check;
-    if (!facts.exists) return { writer: 'dead', reason: `PID ${entry.pid} is not running` };
+    if (!facts.exists) return { writer: 'dead', by: 'pid', reason: `PID ${entry.pid} is not running` };
     if (facts.zombie)
-      return { writer: 'dead', reason: `PID ${entry.pid} has exited (a zombie not yet reaped)` };
+      return { writer: 'dead', by: 'pid', reason: `PID ${entry.pid} has exited (a zombie not yet reaped)` };
     if (facts.startMs !== undefined) {
       // A live process that started after the file was last written cannot be its writer: PIDs are reused.
       if (facts.startMs > mtimeMs + CLOCK_SLACK_MS) {
         return {
           writer: 'dead',
+          by: 'pid',
           reason: `PID ${entry.pid} is running but started ${formatDuration(facts.startMs - mtimeMs)} after the file was last written: a reused PID`,
         };
       }
       return {
         writer: 'alive',
+        by: 'pid',
         reason: `PID ${entry.pid} is running and started before the file's last write`,
       };
     }
@@ -53,14 +57,20 @@ function judgeByAge(mtimeMs: number, rules: JudgementRules, nowMs: number, why: 
   if (ageMs < -rules.staleAfterMs) {
     return {
       writer: 'unknown',
+      by: 'age',
       reason: `${why}; and the file was modified ${formatDuration(-ageMs)} in the future (clock skew between hosts?), so its age says nothing`,
     };
   }
   if (ageMs <= rules.staleAfterMs) {
     return {
       writer: 'alive',
+      by: 'age',
       reason: `${why}; modified ${formatDuration(Math.max(0, ageMs))} ago, within ${threshold}`,
     };
   }
-  return { writer: 'dead', reason: `${why}; untouched for ${formatDuration(ageMs)}, over ${threshold}` };
+  return {
+    writer: 'dead',
+    by: 'age',
+    reason: `${why}; untouched for ${formatDuration(ageMs)}, over ${threshold}`,
+  };
 }

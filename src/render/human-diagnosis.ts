@@ -56,11 +56,13 @@ function actionCommands(view: DiagnosisView): string[] {
     case 'clean-only':
       return [shellJoin(fix), 'or by hand:', shellJoin(['rm', '--', ...dead])];
     case 'wait': {
-      const pids = [
-        ...new Set(diagnosis.orphans.filter((o) => o.writer === 'alive').map((o) => String(o.pid))),
-      ];
+      const alive = diagnosis.orphans.filter((o) => o.writer === 'alive');
+      // A PID only means something on the host that judged it; age-judged files are watched instead.
+      const pids = [...new Set(alive.filter((o) => o.writerJudgedBy === 'pid').map((o) => String(o.pid)))];
+      const watched = alive.filter((o) => o.writerJudgedBy === 'age').map((o) => o.path);
       return [
-        `ps -o pid,lstart,etime,args -p ${pids.join(',')}`,
+        ...(pids.length > 0 ? [`ps -o pid,lstart,etime,args -p ${pids.join(',')}`] : []),
+        ...(watched.length > 0 ? [shellJoin(['ls', '-l', '--time-style=full-iso', '--', ...watched])] : []),
         `then again: ${shellJoin(view.invocation)}`,
       ];
     }

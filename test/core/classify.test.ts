@@ -565,6 +565,7 @@ describe('classifyRun', () => {
         ageSeconds: 3 * 3600,
         writer: 'dead',
         writerReason: 'PID 10001 is not running',
+        writerJudgedBy: 'pid',
       },
       {
         path: `${STAGING}/${KEY}.batch-02.20002.csv`,
@@ -574,6 +575,7 @@ describe('classifyRun', () => {
         ageSeconds: 120,
         writer: 'alive',
         writerReason: expect.stringMatching(/host batch-02.*modified 2m ago, within 15m/),
+        writerJudgedBy: 'age',
       },
     ]);
   });

@@ -16,6 +16,7 @@ function orphan(pid: number, writer: StagingFileReport['writer']): StagingFileRe
     ageSeconds: 3600,
     writer,
     writerReason: `PID ${pid} is ${writer}`,
+    writerJudgedBy: 'pid',
   };
 }
 
