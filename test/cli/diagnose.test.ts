@@ -244,6 +244,7 @@ describe('crashdiag diagnose --json', () => {
         ageSeconds: 180,
         writer: 'dead',
         writerReason: `PID ${pid} is not running`,
+        writerJudgedBy: 'pid',
       },
     ]);
     expect(await exists(stagedPath(pid))).toBe(true);
@@ -944,6 +945,7 @@ describe('run(argv, io) in process', () => {
         ageSeconds: 3600,
         writer: 'dead',
         writerReason: 'PID 91247 is not running',
+        writerJudgedBy: 'pid',
       },
     ]);
 
