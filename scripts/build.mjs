@@ -17,6 +17,7 @@ await build({
     'refunds-pipeline': 'examples/refunds-pipeline/main.ts',
     demo: 'scripts/demo.ts',
     'crash-campaign': 'scripts/crash-campaign.ts',
+    bench: 'bench/run.ts',
   },
   outdir: fresh.pathname,
   bundle: true,

@@ -1,0 +1,205 @@
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  futimesSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+// Bump when the layout below changes: old fixtures are then left alone and
+// new ones built beside them, never half-reused.
+export const FIXTURE_VERSION = 'v1';
+
+export const FINAL_TEMPLATE = 'refunds_settled_{date}.csv';
+
+const DAY_MS = 86_400_000;
+const FIRST_KEY_MS = Date.UTC(2020, 0, 1);
+
+/** One run key per day from 2020-01-01: all valid run keys, all in the past. */
+export function keyFor(index: number): string {
+  return new Date(FIRST_KEY_MS + index * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** Noon on the key's own day: a run's files are as old as the run. */
+function keyTime(index: number): number {
+  return (FIRST_KEY_MS + index * DAY_MS + DAY_MS / 2) / 1000;
+}
+
+export interface Layout {
+  readonly root: string;
+  /** 1,000,000 entries: leftovers plus two staging files for each of `keys` run keys. */
+  readonly big: {
+    readonly staging: string;
+    readonly out: string;
+    readonly entries: number;
+    readonly keys: number;
+    /** Keys below this index have a published output and marker. */
+    readonly published: number;
+    /** The key diagnosed: two dead-writer orphans, no output (state D). */
+    readonly key: string;
+  };
+  /** One output and its marker, an empty staging directory (state DONE). */
+  readonly small: { readonly staging: string; readonly out: string; readonly key: string };
+  /** Dead writers' orphans older than a day, rebuilt before every clean. */
+  readonly orphans: {
+    readonly staging: string;
+    readonly out: string;
+    /** One file per key, outside staging: what the orphans are linked from. */
+    readonly pool: string;
+    readonly keys: number;
+    readonly perKey: number;
+  };
+}
+
+const BIG_ENTRIES = 1_000_000;
+const BIG_KEYS = 2_000;
+const ORPHAN_KEYS = 2_000;
+const ORPHANS_PER_KEY = 50;
+
+export function layoutUnder(root: string): Layout {
+  return {
+    root,
+    big: {
+      staging: join(root, 'big', 'staging'),
+      out: join(root, 'big', 'out'),
+      entries: BIG_ENTRIES,
+      keys: BIG_KEYS,
+      published: BIG_KEYS / 2,
+      key: keyFor(1_500),
+    },
+    small: { staging: join(root, 'small', 'staging'), out: join(root, 'small', 'out'), key: '2026-04-24' },
+    orphans: {
+      staging: join(root, 'orphans', 'staging'),
+      out: join(root, 'orphans', 'out'),
+      pool: join(root, 'orphans', 'pool'),
+      keys: ORPHAN_KEYS,
+      perKey: ORPHANS_PER_KEY,
+    },
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Real PIDs under pid_max whose processes are certainly gone: children we
+ * spawned and reaped. The kernel may hand them out again later; the files get
+ * their run's old mtime, and a live process started after a file was last
+ * written cannot be its writer, so a reused PID still reads as dead.
+ */
+export function deadPids(count: number): number[] {
+  const pids = new Set<number>();
+  while (pids.size < count) {
+    const child = spawnSync('true');
+    if (child.pid && !isAlive(child.pid)) pids.add(child.pid);
+  }
+  return [...pids];
+}
+
+function touch(path: string, timeSeconds?: number): void {
+  const fd = openSync(path, 'w');
+  try {
+    if (timeSeconds !== undefined) futimesSync(fd, timeSeconds, timeSeconds);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Builds whatever is missing. Each fixture's completion marker is written
+ * last, so an interrupted build is finished (files are created idempotently)
+ * rather than trusted.
+ */
+export function ensureFixtures(layout: Layout, log: (line: string) => void): void {
+  mkdirSync(layout.root, { recursive: true });
+  const bigDone = join(layout.root, 'big.complete');
+  if (!existsSync(bigDone)) {
+    const started = Date.now();
+    const { staging, out, entries, keys, published } = layout.big;
+    mkdirSync(staging, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    const pids = deadPids(16);
+    for (let k = 0; k < keys; k++) {
+      const key = keyFor(k);
+      const time = keyTime(k);
+      touch(join(staging, `${key}.${pids[k % pids.length]}.csv`), time);
+      touch(join(staging, `${key}.${pids[(k + 1) % pids.length]}.csv`), time);
+      if (k < published) {
+        const final = FINAL_TEMPLATE.replace('{date}', key);
+        touch(join(out, final), time);
+        touch(join(out, `${final}.success`), time);
+      }
+    }
+    const leftovers = entries - 2 * keys;
+    for (let i = 1; i <= leftovers; i++) {
+      touch(join(staging, `leftover-${String(i).padStart(7, '0')}.part`));
+      if (i % 100_000 === 0)
+        log(`fixtures: ${i.toLocaleString('en')} of ${leftovers.toLocaleString('en')} leftovers`);
+    }
+    writeFileSync(bigDone, JSON.stringify({ version: FIXTURE_VERSION, entries, keys, pids }));
+    log(`fixtures: 1M-entry staging directory built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const smallDone = join(layout.root, 'small.complete');
+  if (!existsSync(smallDone)) {
+    const { staging, out, key } = layout.small;
+    mkdirSync(staging, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    const final = join(out, FINAL_TEMPLATE.replace('{date}', key));
+    writeFileSync(final, 'refund_id,amount\n1,10.00\n');
+    writeFileSync(`${final}.success`, '');
+    writeFileSync(smallDone, FIXTURE_VERSION);
+  }
+  const orphansDone = join(layout.root, 'orphans.complete');
+  if (!existsSync(orphansDone)) {
+    const { staging, out, pool, keys } = layout.orphans;
+    mkdirSync(staging, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    mkdirSync(pool, { recursive: true });
+    for (let k = 0; k < keys; k++) touch(join(pool, keyFor(k)), keyTime(k));
+    writeFileSync(orphansDone, FIXTURE_VERSION);
+  }
+}
+
+/** The number of entries in the big staging directory, as a check the fixture is whole. */
+export function bigFixtureInfo(layout: Layout): { entries: number; keys: number } {
+  return JSON.parse(readFileSync(join(layout.root, 'big.complete'), 'utf8')) as {
+    entries: number;
+    keys: number;
+  };
+}
+
+/**
+ * Empties the orphan staging directory (and the janitor's own state, its
+ * audit log and lock) and fills it again: keys x perKey dead writers' files,
+ * each dated its run's day. They are hard links to one pool file per key:
+ * on the disk this was written on, allocating 100,000 fresh inodes took a
+ * minute or more, linking them takes a second. Both clean and its baseline
+ * then drop links rather than free inodes, alike. Flushed to disk before
+ * returning, so write-back does not land inside the next timing.
+ */
+export function rebuildOrphans(layout: Layout, pids: readonly number[]): number {
+  const { staging, pool, keys, perKey } = layout.orphans;
+  if (pids.length < perKey) throw new Error(`need ${perKey} dead PIDs, have ${pids.length}`);
+  rmSync(join(staging, '.crashdiag'), { recursive: true, force: true });
+  for (const name of readdirSync(staging)) unlinkSync(join(staging, name));
+  for (let k = 0; k < keys; k++) {
+    const key = keyFor(k);
+    for (let p = 0; p < perKey; p++) linkSync(join(pool, key), join(staging, `${key}.${pids[p]}.csv`));
+  }
+  spawnSync('sync');
+  return keys * perKey;
+}
