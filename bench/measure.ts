@@ -51,8 +51,8 @@ export function runOnce(command: BenchCommand, scratch: string, withRss: boolean
     if (typeof out === 'number') closeSync(out);
   }
   if (result.error) throw new Error(`${command.name}: ${result.error.message}`);
-  const stdout =
-    command.stdoutFile === undefined ? String(result.stdout ?? '') : readFileSync(command.stdoutFile, 'utf8');
+  const stdout
+    = command.stdoutFile === undefined ? String(result.stdout ?? '') : readFileSync(command.stdoutFile, 'utf8');
   const problem = command.check?.({ status: result.status, stdout });
   if (problem) {
     throw new Error(`${command.name}: ${problem}\nexit ${result.status}\nstderr: ${String(result.stderr)}`);

@@ -48,20 +48,20 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const print = (line = '') => process.stdout.write(`${line}\n`);
 
 function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", "'\\''")}'`;
+  return `'${word.replaceAll('\'', '\'\\\'\'')}'`;
 }
 
-const expectCount =
-  (n: number) =>
-  ({ status, stdout }: { status: number | null; stdout: string }) =>
-    status === 0 && stdout.trim() === String(n) ? undefined : `expected the count ${n}, got ${stdout.trim()}`;
+const expectCount
+  = (n: number) =>
+    ({ status, stdout }: { status: number | null; stdout: string }) =>
+      status === 0 && stdout.trim() === String(n) ? undefined : `expected the count ${n}, got ${stdout.trim()}`;
 
-const expectLines =
-  (n: number) =>
-  ({ status, stdout }: { status: number | null; stdout: string }) => {
-    const lines = stdout.split('\n').filter(Boolean).length;
-    return status === 0 && lines === n ? undefined : `expected ${n} lines, got ${lines}`;
-  };
+const expectLines
+  = (n: number) =>
+    ({ status, stdout }: { status: number | null; stdout: string }) => {
+      const lines = stdout.split('\n').filter(Boolean).length;
+      return status === 0 && lines === n ? undefined : `expected ${n} lines, got ${lines}`;
+    };
 
 function expectJson(status: number, test: (json: Record<string, unknown>) => boolean, what: string) {
   return (run: { status: number | null; stdout: string }) => {
@@ -251,21 +251,21 @@ async function benchDiagnose(layout: Layout, scratch: string): Promise<void> {
     log,
   });
   const rows = rowsOf(series);
-  const floorName =
-    wall(rows, 'ls -f | grep -c') <= wall(rows, 'node opendir, readSync')
+  const floorName
+    = wall(rows, 'ls -f | grep -c') <= wall(rows, 'node opendir, readSync')
       ? 'ls -f | grep -c'
       : 'node opendir, readSync';
   printTable(
     `diagnose one key in a ${entries.toLocaleString('en')}-entry staging directory`,
     rows,
     floorName,
-    `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time (wall from hrtime around it). ` +
-      `The floor is the faster of the two single-pass listings. For a shell pipeline, peak RSS is its largest process's.`,
+    `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time (wall from hrtime around it). `
+    + `The floor is the faster of the two single-pass listings. For a shell pipeline, peak RSS is its largest process's.`,
   );
   const counted = await countDiagnose(out, staging, key);
   print(
-    `In-process probe (counting file system): staging listed ${counted.stagingListings}x, ` +
-      `output directory listed ${counted.outListings}x, ${counted.stats} stat/lstat calls, ${ms(counted.ms)}.`,
+    `In-process probe (counting file system): staging listed ${counted.stagingListings}x, `
+    + `output directory listed ${counted.outListings}x, ${counted.stats} stat/lstat calls, ${ms(counted.ms)}.`,
   );
   print();
   const ratio = wall(rows, 'crashdiag diagnose --json') / wall(rows, floorName);
@@ -324,22 +324,22 @@ async function benchScan(layout: Layout, scratch: string): Promise<void> {
     log,
   });
   const rows = rowsOf(series);
-  const floorName =
-    wall(rows, 'ls -f | grep -c') <= wall(rows, 'node opendir, readSync')
+  const floorName
+    = wall(rows, 'ls -f | grep -c') <= wall(rows, 'node opendir, readSync')
       ? 'ls -f | grep -c'
       : 'node opendir, readSync';
   printTable(
     `scan a ${entries.toLocaleString('en')}-entry staging directory holding ${keys.toLocaleString('en')} run keys`,
     rows,
     floorName,
-    `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time. ` +
-      `${stagingFiles.toLocaleString('en')} staging files (two per key, dead writers); half the keys have a published output and marker.`,
+    `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time. `
+    + `${stagingFiles.toLocaleString('en')} staging files (two per key, dead writers); half the keys have a published output and marker.`,
   );
   const counted = await countScan(out, staging);
   print(
-    `In-process scan (counting file system): staging listed ${counted.stagingListings}x, output directory ` +
-      `listed ${counted.outListings}x, ${counted.stats} stat/lstat calls, peak ${counted.peakInFlight} in flight, ` +
-      `${counted.runs} runs, ${ms(counted.ms)}.`,
+    `In-process scan (counting file system): staging listed ${counted.stagingListings}x, output directory `
+    + `listed ${counted.outListings}x, ${counted.stats} stat/lstat calls, peak ${counted.peakInFlight} in flight, `
+    + `${counted.runs} runs, ${ms(counted.ms)}.`,
   );
   print();
   const ratio = wall(rows, 'crashdiag scan --json') / wall(rows, floorName);
@@ -384,9 +384,9 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
       check: expectJson(
         0,
         (j) =>
-          Array.isArray(j.pipelines) &&
-          (j.pipelines[0] as { files?: number } | undefined)?.files === orphans &&
-          leftInStaging() === 0,
+          Array.isArray(j.pipelines)
+          && (j.pipelines[0] as { files?: number } | undefined)?.files === orphans
+          && leftInStaging() === 0,
         `${orphans} files removed`,
       ),
     },
@@ -410,17 +410,17 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
     `clean ${orphans.toLocaleString('en')} orphans of dead writers, older than 24h`,
     rows,
     'find -name -mmin +1440 -delete',
-    `${CLEAN_RUNS} interleaved runs each under /usr/bin/time; the directory is rebuilt before every run ` +
-      `(median ${ms(median(rebuildMs))}, not counted). find deletes by name and age only: it is the floor for ` +
-      `the unlinks, without crashdiag's checks (template, regular file, dead writer, lock, audit log, fsync).`,
+    `${CLEAN_RUNS} interleaved runs each under /usr/bin/time; the directory is rebuilt before every run `
+    + `(median ${ms(median(rebuildMs))}, not counted). find deletes by name and age only: it is the floor for `
+    + `the unlinks, without crashdiag's checks (template, regular file, dead writer, lock, audit log, fsync).`,
   );
   rebuildOrphans(layout, pids);
   const counted = await countClean(out, staging, join(scratch, 'audit.jsonl'), isCandidate);
   print(
-    `In-process janitor (counting file system): ${counted.candidates.toLocaleString('en')} candidates, ` +
-      `${counted.removed.toLocaleString('en')} removed, ${counted.statsOnCandidates.toLocaleString('en')} stat/lstat ` +
-      `calls on them (at most ${counted.maxStatsPerCandidate} per file), staging listed ${counted.stagingListings}x, ` +
-      `peak ${counted.peakInFlight} file-system calls in flight, ${ms(counted.ms)}.`,
+    `In-process janitor (counting file system): ${counted.candidates.toLocaleString('en')} candidates, `
+    + `${counted.removed.toLocaleString('en')} removed, ${counted.statsOnCandidates.toLocaleString('en')} stat/lstat `
+    + `calls on them (at most ${counted.maxStatsPerCandidate} per file), staging listed ${counted.stagingListings}x, `
+    + `peak ${counted.peakInFlight} file-system calls in flight, ${ms(counted.ms)}.`,
   );
   print();
   goals.push({
@@ -452,9 +452,9 @@ mkdirSync(scratch, { recursive: true });
 print('## crashdiag benchmark');
 print();
 print(
-  `Machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ` +
-    `Linux ${release()}, node ${process.version}; fixtures on ${filesystemType(layout.root)} in a temp directory, ` +
-    `warm page cache. Big staging directory: ${info.entries.toLocaleString('en')} entries, ${info.keys.toLocaleString('en')} run keys.`,
+  `Machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, `
+  + `Linux ${release()}, node ${process.version}; fixtures on ${filesystemType(layout.root)} in a temp directory, `
+  + `warm page cache. Big staging directory: ${info.entries.toLocaleString('en')} entries, ${info.keys.toLocaleString('en')} run keys.`,
 );
 print();
 

@@ -13,11 +13,11 @@ const fresh = new URL(`dist.${process.pid}/`, root);
 const old = new URL(`dist.old.${process.pid}/`, root);
 await build({
   entryPoints: {
-    crashdiag: 'src/bin/crashdiag.ts',
+    'crashdiag': 'src/bin/crashdiag.ts',
     'refunds-pipeline': 'examples/refunds-pipeline/main.ts',
-    demo: 'scripts/demo.ts',
+    'demo': 'scripts/demo.ts',
     'crash-campaign': 'scripts/crash-campaign.ts',
-    bench: 'bench/run.ts',
+    'bench': 'bench/run.ts',
   },
   outdir: fresh.pathname,
   bundle: true,
@@ -29,7 +29,7 @@ await build({
   // cli-table3 is CommonJS and calls require() for node built-ins; an ESM
   // bundle has no require unless we provide one.
   banner: {
-    js: "import { createRequire as __crashdiagRequire } from 'node:module'; const require = __crashdiagRequire(import.meta.url);",
+    js: 'import { createRequire as __crashdiagRequire } from \'node:module\'; const require = __crashdiagRequire(import.meta.url);',
   },
   logLevel: 'warning',
 });

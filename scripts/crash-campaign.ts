@@ -25,13 +25,13 @@ function readOptions(argv: string[]) {
     args: argv,
     strict: true,
     options: {
-      runs: { type: 'string', default: '100' },
-      seed: { type: 'string', default: '1' },
-      jobs: { type: 'string', default: '2' },
+      'runs': { type: 'string', default: '100' },
+      'seed': { type: 'string', default: '1' },
+      'jobs': { type: 'string', default: '2' },
       'step-delay-ms': { type: 'string', default: '40' },
-      only: { type: 'string' },
+      'only': { type: 'string' },
       'keep-failures': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+      'help': { type: 'boolean', short: 'h', default: false },
     },
   });
   const count = (name: string, text: string, min: number) => {

@@ -30,7 +30,7 @@ const tools = toolsIn(dirname(fileURLToPath(import.meta.url)));
 
 // Paths in commands are relative to the workspace, which is every child's cwd,
 // so the commands and the tool's output read the way they would on a server.
-const LAYOUT = ['--out-dir', 'out', '--staging-dir', '_staging', '--final', "'refunds_settled_{date}.csv'"];
+const LAYOUT = ['--out-dir', 'out', '--staging-dir', '_staging', '--final', '\'refunds_settled_{date}.csv\''];
 const JOB_ARGS = ['--date', KEY, '--input', 'input.csv', '--out-dir', 'out', '--staging-dir', '_staging'];
 const RERUN_ARGS = '--date {date} --input input.csv --out-dir out --staging-dir _staging';
 
@@ -105,7 +105,7 @@ function unquote(word: string): string {
 }
 
 function quoteIfNeeded(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll('\'', `'\\''`)}'`;
 }
 
 function showDisk(): void {

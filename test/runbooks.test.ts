@@ -25,13 +25,13 @@ const deadOrphan = staged(91247, 3 * HOUR, GONE);
 
 /** One disk situation per state: what the runbook is written for. */
 const CANONICAL: Readonly<Record<State, RunEvidence>> = {
-  DONE: evidence(published),
+  'DONE': evidence(published),
   'A/B/C': evidence(),
-  D: evidence({ staging: [deadOrphan] }),
+  'D': evidence({ staging: [deadOrphan] }),
   'D-race': evidence({ ...published, staging: [deadOrphan] }),
-  UNPUBLISHED: evidence({ final: file(FINAL_PATH, HOUR) }),
-  RUNNING: evidence({ staging: [staged(91247, MINUTE, runningSince(NOW - HOUR))] }),
-  UNKNOWN: evidence({ marker: file(MARKER_PATH, HOUR) }),
+  'UNPUBLISHED': evidence({ final: file(FINAL_PATH, HOUR) }),
+  'RUNNING': evidence({ staging: [staged(91247, MINUTE, runningSince(NOW - HOUR))] }),
+  'UNKNOWN': evidence({ marker: file(MARKER_PATH, HOUR) }),
 };
 
 const SECTIONS = [

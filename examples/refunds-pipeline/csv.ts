@@ -40,13 +40,13 @@ export function parseRefunds(text: string): Refund[] {
     const fields = (lines[i] ?? '').split(',');
     const [refundId, accountId, refundDate, status, currency, amount] = fields;
     if (
-      fields.length !== INPUT_HEADER.length ||
-      refundId === undefined ||
-      accountId === undefined ||
-      refundDate === undefined ||
-      status === undefined ||
-      currency === undefined ||
-      amount === undefined
+      fields.length !== INPUT_HEADER.length
+      || refundId === undefined
+      || accountId === undefined
+      || refundDate === undefined
+      || status === undefined
+      || currency === undefined
+      || amount === undefined
     ) {
       throw new CsvError(`line ${i + 1}: expected ${INPUT_HEADER.length} fields, got ${fields.length}`);
     }

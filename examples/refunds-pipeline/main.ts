@@ -59,12 +59,12 @@ function parse(argv: string[]) {
     strict: true,
     allowPositionals: false,
     options: {
-      date: { type: 'string' },
-      input: { type: 'string' },
+      'date': { type: 'string' },
+      'input': { type: 'string' },
       'out-dir': { type: 'string' },
       'staging-dir': { type: 'string' },
-      journal: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      'journal': { type: 'string' },
+      'help': { type: 'boolean', short: 'h' },
     },
   });
 }

@@ -72,7 +72,7 @@ const PIPELINE_OPTIONS: readonly OptionSpec[] = [
     name: 'fresh-within',
     type: 'string',
     group: GROUP,
-    describe: "A fixed-name output (no {date}) younger than this is the current run's",
+    describe: 'A fixed-name output (no {date}) younger than this is the current run\'s',
     defaultDescription: DEFAULT_FRESH_WITHIN,
   },
   {
@@ -131,7 +131,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'rerun',
         type: 'string',
         describe:
-          "The job's command, {date} standing for the run key; split like a shell would, never run through one",
+          'The job\'s command, {date} standing for the run key; split like a shell would, never run through one',
       },
       {
         name: 'quarantine',

@@ -38,9 +38,9 @@ export function resolveNow(flag: string | undefined, io: CliIo): number {
   const match = iso.exec(flag);
   const ms = Date.parse(flag);
   const calendarDay = match ? `${match[1]}-${match[2]}-${match[3]}` : '';
-  const realDay =
-    !Number.isNaN(Date.parse(calendarDay)) &&
-    new Date(`${calendarDay}T00:00:00Z`).toISOString().startsWith(calendarDay);
+  const realDay
+    = !Number.isNaN(Date.parse(calendarDay))
+      && new Date(`${calendarDay}T00:00:00Z`).toISOString().startsWith(calendarDay);
   if (!match || Number.isNaN(ms) || !realDay) {
     throw new UsageError(
       `--now ${JSON.stringify(flag)} is not an ISO-8601 time with a time zone.`,
@@ -89,21 +89,21 @@ export function resolveSettings(
     throw new UsageError('Missing --staging-dir: where the job writes its staging files.', hint);
   if (final === undefined) {
     throw new UsageError(
-      "Missing --final: the published output's name, e.g. refunds_settled_{date}.csv.",
+      'Missing --final: the published output\'s name, e.g. refunds_settled_{date}.csv.',
       hint,
     );
   }
   const markerFlag = flags.marker;
   if (markerFlag === true)
-    throw new UsageError("--marker needs a template, e.g. --marker '{final}.success'.");
+    throw new UsageError('--marker needs a template, e.g. --marker \'{final}.success\'.');
   const markerSource = markerFlag ?? fromConfig.marker ?? DEFAULT_MARKER;
   const finalTemplate = compileFinalTemplate(final);
   const marker = markerSource === false ? null : compileMarkerTemplate(markerSource);
   if (marker && marker.nameFor('k', finalTemplate.nameFor('k')) === finalTemplate.nameFor('k')) {
     throw new UsageError(`--marker ${JSON.stringify(markerSource)} names the output itself.`);
   }
-  const rerun =
-    flags.rerun !== undefined ? checkRerunWords(splitCommandWords(flags.rerun, '--rerun')) : fromConfig.rerun;
+  const rerun
+    = flags.rerun !== undefined ? checkRerunWords(splitCommandWords(flags.rerun, '--rerun')) : fromConfig.rerun;
   const absolute = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(cwd, path));
   const freshWithinMs = parseDuration(
     flags.freshWithin ?? fromConfig.freshWithin ?? DEFAULT_FRESH_WITHIN,

@@ -8,7 +8,7 @@ export interface StateAdvice {
 }
 
 export const ADVICE: Readonly<Record<State, StateAdvice>> = {
-  DONE: {
+  'DONE': {
     title: 'completed and published',
     safe: 'Nothing to do.',
     risky: 'Re-running: it rewrites a correct, published output that downstream may already have read.',
@@ -16,9 +16,9 @@ export const ADVICE: Readonly<Record<State, StateAdvice>> = {
   'A/B/C': {
     title: 'nothing on disk for this run',
     safe: 'Re-run the job, pinned to the same run key.',
-    risky: "None, as long as the re-run gets this run key and not today's date: the transform is pure.",
+    risky: 'None, as long as the re-run gets this run key and not today\'s date: the transform is pure.',
   },
-  D: {
+  'D': {
     title: 'died while writing: orphaned staging files',
     safe: 'Delete the orphans, then re-run pinned to the same run key.',
     risky: 'Re-running without cleaning: every retry leaves one more orphan, until the staging disk fills.',
@@ -28,18 +28,18 @@ export const ADVICE: Readonly<Record<State, StateAdvice>> = {
     safe: 'Delete the orphans only. Do not re-run.',
     risky: 'Re-running: it would overwrite a correct, freshly published output.',
   },
-  UNPUBLISHED: {
+  'UNPUBLISHED': {
     title: 'output present, success marker missing',
     safe: 'Re-run pinned to the same run key (delete any orphans first); it republishes the same bytes, then the marker.',
     risky:
       'Creating the marker by hand or deleting the output: nobody has checked the file, and downstream would trust it.',
   },
-  RUNNING: {
+  'RUNNING': {
     title: 'still running: a writer is alive',
     safe: 'Wait. Touch nothing while the writer lives; diagnose again later.',
     risky: 'Killing the writer, deleting its staging file, or starting a second run beside it.',
   },
-  UNKNOWN: {
+  'UNKNOWN': {
     title: 'outside the model: a person must look',
     safe: 'Investigate the findings below by hand; --fix changes nothing in this state.',
     risky: 'Any automatic clean-up or re-run: the disk does not look like anything the tool can vouch for.',

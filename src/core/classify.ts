@@ -95,10 +95,10 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
   const belongsToRun = finalIsFile && (evidence.finalKeyed || fresh === true);
   // A fixed-name output replaced after its marker was written was published
   // by an earlier run; the marker does not vouch for the new content.
-  const markerVouches =
-    marker === null ||
-    (isRegularFile(marker) &&
-      (evidence.finalKeyed || (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS >= (final.mtimeMs ?? 0)));
+  const markerVouches
+    = marker === null
+      || (isRegularFile(marker)
+        && (evidence.finalKeyed || (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS >= (final.mtimeMs ?? 0)));
 
   const alive = files.filter((f) => f.writer === 'alive');
   const dead = files.filter((f) => f.writer === 'dead');
@@ -128,8 +128,8 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
   } else if (belongsToRun) {
     state = 'UNPUBLISHED';
     action = dead.length > 0 ? 'clean-then-rerun' : 'rerun';
-    const why =
-      marker?.status === 'missing'
+    const why
+      = marker?.status === 'missing'
         ? 'its success marker is missing'
         : 'its success marker is older than the output, left by an earlier publish';
     summary = `The output exists but ${why}: downstream treats it as not published. Re-run pinned to the same run key${dead.length > 0 ? ' after deleting the orphans' : ''}.`;

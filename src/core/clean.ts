@@ -73,13 +73,13 @@ export async function cleanPipeline(
   const planned = await listAllStaging(ctx.fs, settings);
   planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Where a pipeline stages inside its output directory, published names are never candidates.
-  const sharedWithOut =
-    (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
+  const sharedWithOut
+    = (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
   const published = (name: string) =>
-    sharedWithOut &&
-    (settings.final.runKeyOf(name) !== undefined ||
-      settings.final.nameFor('') === name ||
-      settings.marker?.runKeyOf(name, settings.final) !== undefined);
+    sharedWithOut
+    && (settings.final.runKeyOf(name) !== undefined
+      || settings.final.nameFor('') === name
+      || settings.marker?.runKeyOf(name, settings.final) !== undefined);
 
   // One janitor per staging directory; fixers of single keys re-check every
   // file themselves, and ENOENT is success for both.

@@ -16,8 +16,8 @@ export function splitCommandWords(text: string, flag = '--rerun'): string[] {
   };
   while (i < text.length) {
     const ch = text[i] as string;
-    if (ch === "'") {
-      const end = text.indexOf("'", i + 1);
+    if (ch === '\'') {
+      const end = text.indexOf('\'', i + 1);
       if (end < 0) fail('an unclosed single quote');
       word += text.slice(i + 1, end);
       inWord = true;
@@ -65,7 +65,7 @@ export function checkRerunWords(words: readonly string[], flag = '--rerun'): rea
   if (!words.some((w) => w.includes('{date}'))) {
     throw new UsageError(
       `${flag} does not mention {date}, so the re-run would not be pinned to the run key.`,
-      "Write where the run key goes, e.g. --rerun 'node job.js --date {date}'.",
+      'Write where the run key goes, e.g. --rerun \'node job.js --date {date}\'.',
     );
   }
   return words;
@@ -79,7 +79,7 @@ export function rerunArgv(words: readonly string[], runKey: string): string[] {
 /** Quotes a word for a POSIX shell, so printed commands can be pasted as they are. */
 export function shellQuote(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
+  return `'${word.replaceAll('\'', `'\\''`)}'`;
 }
 
 export function shellJoin(words: readonly string[]): string {

@@ -39,22 +39,22 @@ const isString: Check = (value, where) => {
 // Templates and durations are checked here, not only when a command uses
 // them, so the error names the key in the file rather than a flag the user
 // never typed.
-const isTemplate =
-  (compile: (template: string, flag: string) => unknown): Check =>
-  (value, where) => {
-    const template = isString(value, where) as string;
-    compile(template, where);
-    return template;
-  };
+const isTemplate
+  = (compile: (template: string, flag: string) => unknown): Check =>
+    (value, where) => {
+      const template = isString(value, where) as string;
+      compile(template, where);
+      return template;
+    };
 
-const isDuration =
-  (positive: boolean): Check =>
-  (value, where) => {
-    const text = isString(value, where) as string;
-    const ms = parseDuration(text, where);
-    if (positive && ms <= 0) throw new UsageError(`${where} must be longer than zero.`);
-    return text;
-  };
+const isDuration
+  = (positive: boolean): Check =>
+    (value, where) => {
+      const text = isString(value, where) as string;
+      const ms = parseDuration(text, where);
+      if (positive && ms <= 0) throw new UsageError(`${where} must be longer than zero.`);
+      return text;
+    };
 
 const PIPELINE_KEYS: Readonly<Record<keyof PipelineConfig, Check>> = {
   outDir: isString,

@@ -15,9 +15,9 @@ export interface PathFacts {
 }
 
 /** Whether and how the PID in a staging name could be asked about. */
-export type PidCheck =
-  | { readonly checked: false; readonly why: string }
-  | { readonly checked: true; readonly facts: ProcessFacts };
+export type PidCheck
+  = | { readonly checked: false; readonly why: string }
+    | { readonly checked: true; readonly facts: ProcessFacts };
 
 /** A directory entry whose name matches the staging template for the run key. */
 export interface StagingEntry extends PathFacts {

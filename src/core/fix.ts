@@ -352,7 +352,8 @@ async function fixLocked(
     });
   }
   if (steps.length === 0 && rerun === null) {
-    // Nothing was done (DONE, RUNNING, UNKNOWN, or a re-run with no command): the state found under the lock is the answer.
+    // Nothing was done (DONE, RUNNING, UNKNOWN, or a re-run with no command):
+    // the state found under the lock is the answer.
     return { dryRun: false, before, plan, refused, steps, rerun, after: before, exitCode: before.exitCode };
   }
   const after = await diagnose(ctx, settings, runKey);

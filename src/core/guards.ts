@@ -28,9 +28,9 @@ export interface Refusal {
   readonly reason: string;
 }
 
-export type GuardVerdict =
-  | { readonly ok: true; readonly snapshot: FileSnapshot }
-  | { readonly ok: false; readonly reason: string };
+export type GuardVerdict
+  = | { readonly ok: true; readonly snapshot: FileSnapshot }
+    | { readonly ok: false; readonly reason: string };
 
 export function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
@@ -88,10 +88,10 @@ export async function guardRemoval(
   // the staging template ({date}.csv and {date}.{pid}.csv overlap).
   const { final, marker } = ctx.settings;
   if (
-    bounds.realStaging === bounds.realOut &&
-    (bounds.protectedNames.has(name) ||
-      final.runKeyOf(name) !== undefined ||
-      marker?.runKeyOf(name, final) !== undefined)
+    bounds.realStaging === bounds.realOut
+    && (bounds.protectedNames.has(name)
+      || final.runKeyOf(name) !== undefined
+      || marker?.runKeyOf(name, final) !== undefined)
   ) {
     return { ok: false, reason: 'it is the published output or its marker' };
   }

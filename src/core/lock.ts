@@ -82,8 +82,8 @@ async function readHolder(fs: FileSystem, path: string): Promise<SeenLock | unde
 function holderAlive(ctx: LockContext, holder: LockHolder | undefined, mtimeMs: number): boolean {
   const nowMs = ctx.clock();
   const rules = { freshWithinMs: 0, staleAfterMs: ctx.staleAfterMs };
-  const pidCheck =
-    holder && holder.host === ctx.processes.hostname && Number.isSafeInteger(holder.pid)
+  const pidCheck
+    = holder && holder.host === ctx.processes.hostname && Number.isSafeInteger(holder.pid)
       ? ({ checked: true, facts: ctx.processes.inspect(holder.pid) } as const)
       : ({ checked: false, why: 'lock held from another host' } as const);
   return judgeWriter({ pid: holder?.pid ?? 0, mtimeMs, pidCheck }, rules, nowMs).writer !== 'dead';

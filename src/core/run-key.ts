@@ -9,7 +9,7 @@ const FORBIDDEN: ReadonlyArray<[RegExp, string]> = [
   [/[/\\]/, 'a path separator'],
   [/\.\./, '".."'],
   [/[*?[\]{}]/, 'a glob character'],
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what we refuse
   [/[\s\u0000-\u001f\u007f-\u009f\u2028\u2029]/u, 'whitespace or a control character'],
   [/[;|&$<>'"`!#~%^()=,]/, 'a shell metacharacter'],
 ];

@@ -93,9 +93,9 @@ export async function scanPipeline(
   let staged: Array<{ name: string; match: StagingName }>;
   let listed: Array<{ name: string; match: OutRoles }> = [];
   // A pipeline that stages inside its output directory gets one listing of it, not two.
-  const shared =
-    settings.final.keyed &&
-    (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
+  const shared
+    = settings.final.keyed
+      && (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
   if (shared) {
     const both = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
       const staging = stagingRole(name);
@@ -208,9 +208,9 @@ export async function scanPipeline(
     // healthy pipeline with an empty staging directory must not report "never
     // published". Only a marker named after the key needs keys to be found.
     const finalName = settings.final.nameFor('');
-    const markerFixed =
-      settings.marker === null ||
-      settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
+    const markerFixed
+      = settings.marker === null
+        || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
     for (const key of markerFixed ? [''] : keys) notePublished(await factsFor(key));
   }
   for (const key of keys) {

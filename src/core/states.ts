@@ -8,13 +8,13 @@ export const ACTIONS = ['none', 'rerun', 'clean-then-rerun', 'clean-only', 'wait
 export type Action = (typeof ACTIONS)[number];
 
 export const EXIT_CODES: Readonly<Record<State, number>> = {
-  DONE: 0,
+  'DONE': 0,
   'A/B/C': 10,
-  D: 11,
+  'D': 11,
   'D-race': 12,
-  UNPUBLISHED: 13,
-  RUNNING: 20,
-  UNKNOWN: 30,
+  'UNPUBLISHED': 13,
+  'RUNNING': 20,
+  'UNKNOWN': 30,
 };
 
 /** Exit codes that are not states. */
@@ -23,13 +23,13 @@ export const EXIT_USAGE = 2;
 
 /** The runbook for each state, relative to the package root. */
 export const RUNBOOKS: Readonly<Record<State, string>> = {
-  DONE: 'runbooks/DONE.md',
+  'DONE': 'runbooks/DONE.md',
   'A/B/C': 'runbooks/ABC.md',
-  D: 'runbooks/D.md',
+  'D': 'runbooks/D.md',
   'D-race': 'runbooks/D-race.md',
-  UNPUBLISHED: 'runbooks/UNPUBLISHED.md',
-  RUNNING: 'runbooks/RUNNING.md',
-  UNKNOWN: 'runbooks/UNKNOWN.md',
+  'UNPUBLISHED': 'runbooks/UNPUBLISHED.md',
+  'RUNNING': 'runbooks/RUNNING.md',
+  'UNKNOWN': 'runbooks/UNKNOWN.md',
 };
 
 export const FIELD_GUIDE = 'runbooks/field-guide.md';

@@ -21,7 +21,7 @@ function parseTemplate(template: string, flag: string, allowed: readonly Placeho
       `${flag} ${JSON.stringify(template)} contains a path separator; it names a file inside its directory.`,
     );
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in file names
+  // eslint-disable-next-line no-control-regex -- refusing control characters in file names
   if (/[\u0000-\u001f\u007f]/.test(template)) {
     throw new UsageError(`${flag} ${JSON.stringify(template)} contains a control character.`);
   }

@@ -4,7 +4,7 @@ import type { ChalkInstance } from 'chalk';
 export function tableOptions(chalk: ChalkInstance) {
   return {
     style: { head: chalk.level > 0 ? ['bold'] : [], border: chalk.level > 0 ? ['grey'] : [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    chars: { 'mid': '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   };
 }
 

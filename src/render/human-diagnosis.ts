@@ -123,8 +123,8 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
     table.push(['marker', final.marker.path, '', '', markerNote]);
   }
   for (const file of diagnosis.orphans) {
-    const verdict =
-      file.writer === 'alive'
+    const verdict
+      = file.writer === 'alive'
         ? chalk.blue('alive')
         : file.writer === 'dead'
           ? chalk.red('dead')

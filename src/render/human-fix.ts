@@ -5,11 +5,11 @@ import { formatBytes } from './format.js';
 import { stateColour } from './human-diagnosis.js';
 
 const RESULT_WORDS = {
-  deleted: 'deleted',
-  quarantined: 'quarantined',
+  'deleted': 'deleted',
+  'quarantined': 'quarantined',
   'already-gone': 'already gone (another fixer got there first)',
   'left-alone': 'left alone',
-  planned: 'would remove',
+  'planned': 'would remove',
 } as const;
 
 /** What --fix found, planned and did; the diagnosis after it follows. */

@@ -44,9 +44,9 @@ export function scanRows(results: readonly ScanResult[]): ScanRow[] {
   );
   return rows.sort(
     (a, b) =>
-      b.exitCode - a.exitCode ||
-      (a.pipeline ?? '').localeCompare(b.pipeline ?? '') ||
-      (a.run < b.run ? 1 : a.run > b.run ? -1 : 0),
+      b.exitCode - a.exitCode
+      || (a.pipeline ?? '').localeCompare(b.pipeline ?? '')
+      || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0),
   );
 }
 

@@ -21,7 +21,9 @@ export async function copyBuiltBin(): Promise<{ bin: string; dir: string }> {
       return { bin, dir };
     } catch (error) {
       await fsp.rm(join(dir, 'dist'), { recursive: true, force: true });
-      if (attempt >= 50) throw new Error(`${DIST} cannot be copied: run \`npm run build\` first (${error})`);
+      if (attempt >= 50) {
+        throw new Error(`${DIST} cannot be copied: run \`npm run build\` first`, { cause: error });
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

@@ -240,7 +240,7 @@ describe('crashdiag clean: short thresholds', () => {
     expect(reportOf(finished).files).toBe(1);
   });
 
-  it("with --force-short-threshold deletes past the short threshold, never a live writer's file", async () => {
+  it('with --force-short-threshold deletes past the short threshold, never a live writer\'s file', async () => {
     const [dead] = deadPids(1);
     await put(staged(`2026-03-01.${dead}.csv`), 'died 45 minutes ago', now, 45 * MINUTE);
     await put(staged(`2026-03-02.${dead}.csv`), 'died 10 minutes ago', now, 10 * MINUTE);
@@ -270,8 +270,8 @@ describe('crashdiag clean: short thresholds', () => {
   });
 });
 
-describe("crashdiag clean: a live writer's file at the default threshold", () => {
-  it("keeps it however old --now makes it, and deletes a reused PID's file", async () => {
+describe('crashdiag clean: a live writer\'s file at the default threshold', () => {
+  it('keeps it however old --now makes it, and deletes a reused PID\'s file', async () => {
     const [dead] = deadPids(1);
     await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
     await fsp.writeFile(staged(`2026-03-03.${dead}.csv`), 'its writer died');

@@ -91,7 +91,9 @@ beforeAll(async () => {
     } catch (error) {
       // A build swaps dist/ for a new one by two renames: try again in a moment.
       await fs.rm(join(shared, 'dist'), { recursive: true, force: true });
-      if (attempt >= 50) throw new Error(`${DIST} cannot be copied: run \`npm run build\` first (${error})`);
+      if (attempt >= 50) {
+        throw new Error(`${DIST} cannot be copied: run \`npm run build\` first`, { cause: error });
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -678,7 +680,7 @@ describe('the re-run', () => {
     const rerun = [
       shellJoin([process.execPath, argvScript]),
       '{date}',
-      "';'",
+      '\';\'',
       shellJoin([`touch ${pwned}-1`]),
       `'$(touch ${pwned}-2)'`,
       `"\\\`touch ${pwned}-3\\\`"`,

@@ -146,7 +146,7 @@ describe('crashdiag scan: the table', () => {
     expect(finished.stderr).toBe('');
     expect(finished.code).toBe(EXIT_CODES.UNKNOWN);
     const { stdout } = finished;
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting there are no ANSI escapes
+    // eslint-disable-next-line no-control-regex -- asserting there are no ANSI escapes
     expect(stdout).not.toMatch(/\u001b\[/);
     for (const column of ['pipeline', 'run', 'state', 'action', 'output age', 'orphans', 'orphan bytes']) {
       expect(stdout).toContain(column);

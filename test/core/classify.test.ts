@@ -32,13 +32,13 @@ import {
 
 /** The published contract, written out rather than read back from states.ts. */
 const CONTRACT_EXIT_CODES: Readonly<Record<State, number>> = {
-  DONE: 0,
+  'DONE': 0,
   'A/B/C': 10,
-  D: 11,
+  'D': 11,
   'D-race': 12,
-  UNPUBLISHED: 13,
-  RUNNING: 20,
-  UNKNOWN: 30,
+  'UNPUBLISHED': 13,
+  'RUNNING': 20,
+  'UNKNOWN': 30,
 };
 
 interface Row {

@@ -239,7 +239,7 @@ describe('cleanPipeline and live writers', () => {
     child.kill('SIGKILL');
   });
 
-  it("never deletes a live writer's file, however old the clock says it is", async () => {
+  it('never deletes a live writer\'s file, however old the clock says it is', async () => {
     const written = Date.now();
     const [dead = 0] = deadPids(1);
     await put(staged(`2026-04-20.${livePid}.csv`), 'still writing', written, 0);

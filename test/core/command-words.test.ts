@@ -12,10 +12,10 @@ describe('splitCommandWords', () => {
   it.each([
     ['node job.js --date {date}', ['node', 'job.js', '--date', '{date}']],
     ['  node   job.js\t--date {date}  ', ['node', 'job.js', '--date', '{date}']],
-    ["node 'my job.js' {date}", ['node', 'my job.js', '{date}']],
+    ['node \'my job.js\' {date}', ['node', 'my job.js', '{date}']],
     ['node "my job.js" {date}', ['node', 'my job.js', '{date}']],
     ['node my\\ job.js {date}', ['node', 'my job.js', '{date}']],
-    ["echo 'it'\\''s'", ['echo', "it's"]],
+    ['echo \'it\'\\\'\'s\'', ['echo', 'it\'s']],
     ['echo "say \\"hi\\""', ['echo', 'say "hi"']],
     ['echo "a\\nb"', ['echo', 'a\\nb']],
     ['echo \'\' ""', ['echo', '', '']],
@@ -29,7 +29,7 @@ describe('splitCommandWords', () => {
   });
 
   it.each([
-    ["node 'job.js", /unclosed single quote/],
+    ['node \'job.js', /unclosed single quote/],
     ['node "job.js', /unclosed double quote/],
     ['node job.js\\', /trailing backslash/],
     ['', /no command in it/],
@@ -75,17 +75,17 @@ describe('shellQuote and shellJoin', () => {
     ['2026-04-24', '2026-04-24'],
     ['/data/_staging/2026-04-24.91247.csv', '/data/_staging/2026-04-24.91247.csv'],
     ['--final=r_x.csv', '--final=r_x.csv'],
-    ['r_{date}.csv', "'r_{date}.csv'"],
-    ['my file', "'my file'"],
-    ["it's", "'it'\\''s'"],
-    ['$(rm -rf /)', "'$(rm -rf /)'"],
-    ['', "''"],
+    ['r_{date}.csv', '\'r_{date}.csv\''],
+    ['my file', '\'my file\''],
+    ['it\'s', '\'it\'\\\'\'s\''],
+    ['$(rm -rf /)', '\'$(rm -rf /)\''],
+    ['', '\'\''],
   ])('quotes %j as %j', (word, quoted) => {
     expect(shellQuote(word)).toBe(quoted);
   });
 
   it('joins words so that splitting them again gives the same words', () => {
-    const words = ['rm', '--', "/tmp/it's here/a b.csv", '', '$HOME', 'x"y', 'back\\slash', '*'];
+    const words = ['rm', '--', '/tmp/it\'s here/a b.csv', '', '$HOME', 'x"y', 'back\\slash', '*'];
     expect(splitCommandWords(shellJoin(words))).toEqual(words);
   });
 });

@@ -149,7 +149,7 @@ describe('loadConfig', () => {
     ['rerun', 'node job.js --date today', /pipelines\.p\.rerun does not mention \{date\}/],
     ['rerun', [], /pipelines\.p\.rerun must be a command string or a non-empty array of words/],
     ['rerun', ['job', 1], /pipelines\.p\.rerun must be a command string/],
-    ['rerun', "node 'job.js {date}", /pipelines\.p\.rerun .* has an unclosed single quote/],
+    ['rerun', 'node \'job.js {date}', /pipelines\.p\.rerun .* has an unclosed single quote/],
     ['freshWithin', '6 hours', /pipelines\.p\.freshWithin "6 hours" is not a duration/],
     ['staleAfter', '15', /pipelines\.p\.staleAfter "15" is not a duration/],
     ['staleAfter', '0s', /pipelines\.p\.staleAfter must be longer than zero/],

@@ -69,8 +69,8 @@ export function staged(
 ): StagingEntry {
   const name = options.host ? `${KEY}.${options.host}.${pid}.csv` : `${KEY}.${pid}.csv`;
   const path = `${STAGING}/${name}`;
-  const facts: PathFacts =
-    options.unreadable !== undefined
+  const facts: PathFacts
+    = options.unreadable !== undefined
       ? unreadable(path, options.unreadable)
       : {
           path,

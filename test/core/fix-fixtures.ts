@@ -145,8 +145,8 @@ export async function treeOf(
           : stats.isFile()
             ? 'file'
             : 'other';
-      const content =
-        kind === 'file' ? await fs.readFile(path, 'utf8') : kind === 'symlink' ? await fs.readlink(path) : '';
+      const content
+        = kind === 'file' ? await fs.readFile(path, 'utf8') : kind === 'symlink' ? await fs.readlink(path) : '';
       // A directory's mtime moves whenever crashdiag creates its own state directory; its entries are what count.
       result[rel] = { content, ino: stats.ino, mtimeMs: kind === 'directory' ? 0 : stats.mtimeMs, kind };
       if (kind === 'directory') await walk(path, rel);

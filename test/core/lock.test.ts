@@ -106,10 +106,9 @@ describe('acquireLock', () => {
 
   it('hands the lock to a waiter once the holder releases it', async () => {
     const first = await acquireLock(contextWith(), stagingDir, KEY, 1000);
-    let releasedAt = 0;
     const waiter = acquireLock(contextWith(), stagingDir, KEY, 5000);
     await sleep(250);
-    releasedAt = Date.now();
+    const releasedAt = Date.now();
     await first.release();
     const second = await waiter;
     expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);

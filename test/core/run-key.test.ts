@@ -44,7 +44,7 @@ describe('validateRunKey', () => {
     ['$HOME', /shell metacharacter/],
     ['a<b', /shell metacharacter/],
     ['a>b', /shell metacharacter/],
-    ["it's", /shell metacharacter/],
+    ['it\'s', /shell metacharacter/],
     ['say"hi"', /shell metacharacter/],
     ['a`id`', /shell metacharacter/],
     ['$(id)', /shell metacharacter/],

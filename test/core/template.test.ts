@@ -20,7 +20,7 @@ describe('compileStagingTemplate', () => {
     ['2026-04-240.123.csv', 'a key that only starts like ours'],
     ['2026-04-24.backup.csv', 'no PID'],
     ['2026-04-24.12x.csv', 'a PID with a letter in it'],
-    ['2026-04-23.123.csv', "another day's key"],
+    ['2026-04-23.123.csv', 'another day\'s key'],
     ['2026-04-24.123.csv.bak', 'an extra suffix'],
     ['x2026-04-24.123.csv', 'a prefix'],
     ['2026-04-24..csv', 'an empty PID'],

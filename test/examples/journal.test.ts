@@ -25,8 +25,8 @@ describe('the step journal', () => {
     await journal.record('extracted', { rows: 3 });
     await journal.close();
     expect(await readFile(path, 'utf8')).toBe(
-      '{"step":"start","pid":42,"at":"2026-04-24T06:00:00.000Z"}\n' +
-        '{"step":"extracted","pid":42,"at":"2026-04-24T06:00:00.000Z","rows":3}\n',
+      '{"step":"start","pid":42,"at":"2026-04-24T06:00:00.000Z"}\n'
+      + '{"step":"extracted","pid":42,"at":"2026-04-24T06:00:00.000Z","rows":3}\n',
     );
     expect(lastStep(await readJournal(path))).toBe('extracted');
   });

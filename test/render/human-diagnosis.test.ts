@@ -55,7 +55,7 @@ describe('renderDiagnosisHuman', () => {
 
   it('A/B/C without a known command asks for --rerun', () => {
     const text = render(evidence());
-    expect(text).toContain("--fix --rerun '<command with {date}>'");
+    expect(text).toContain('--fix --rerun \'<command with {date}>\'');
   });
 
   it.each([

@@ -9,18 +9,18 @@ import type { CrashPoint } from '../pipeline.js';
  * of "last step done" and of "next step done, not yet journaled".
  */
 const FRESH: Readonly<Record<Step | 'none', readonly State[]>> = {
-  none: ['A/B/C'],
-  start: ['A/B/C'],
-  extracted: ['A/B/C'],
+  'none': ['A/B/C'],
+  'start': ['A/B/C'],
+  'extracted': ['A/B/C'],
   // open(2) of the staging file may have run before its journal line
-  transformed: ['A/B/C', 'D'],
+  'transformed': ['A/B/C', 'D'],
   'staging-created': ['D'],
   // rename(2) may have run before its journal line
-  staged: ['D', 'UNPUBLISHED'],
+  'staged': ['D', 'UNPUBLISHED'],
   // the marker may have been created before its journal line
-  renamed: ['UNPUBLISHED', 'DONE'],
-  marked: ['DONE'],
-  done: ['DONE'],
+  'renamed': ['UNPUBLISHED', 'DONE'],
+  'marked': ['DONE'],
+  'done': ['DONE'],
 };
 
 /**
@@ -29,15 +29,15 @@ const FRESH: Readonly<Record<Step | 'none', readonly State[]>> = {
  * output with the same bytes under the earlier marker.
  */
 const PUBLISHED_BEFORE: Readonly<Record<Step | 'none', readonly State[]>> = {
-  none: ['DONE'],
-  start: ['DONE'],
-  extracted: ['DONE'],
-  transformed: ['DONE', 'D-race'],
+  'none': ['DONE'],
+  'start': ['DONE'],
+  'extracted': ['DONE'],
+  'transformed': ['DONE', 'D-race'],
   'staging-created': ['D-race'],
-  staged: ['D-race', 'DONE'],
-  renamed: ['DONE'],
-  marked: ['DONE'],
-  done: ['DONE'],
+  'staged': ['D-race', 'DONE'],
+  'renamed': ['DONE'],
+  'marked': ['DONE'],
+  'done': ['DONE'],
 };
 
 export function allowedStates(last: Step | null, publishedBefore: boolean): readonly State[] {

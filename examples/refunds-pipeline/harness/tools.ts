@@ -94,7 +94,7 @@ export function rerunCommand(tools: Tools, ws: Workspace): string {
 }
 
 export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./{}-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  return /^[\w@%+=:,./{}-]+$/.test(word) ? word : `'${word.replaceAll('\'', `'\\''`)}'`;
 }
 
 export async function diagnose(

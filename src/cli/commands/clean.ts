@@ -71,9 +71,9 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
             olderThanMs,
             dryRun: flags.dryRun === true,
             auditLog:
-              (flags.auditLog !== undefined ? resolve(io.cwd, flags.auditLog) : undefined) ??
-              settings.auditLog ??
-              defaultAuditLog(settings.stagingDir),
+              (flags.auditLog !== undefined ? resolve(io.cwd, flags.auditLog) : undefined)
+              ?? settings.auditLog
+              ?? defaultAuditLog(settings.stagingDir),
             lockTimeoutMs,
           },
         ),

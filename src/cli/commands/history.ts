@@ -24,8 +24,8 @@ async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
     const { path, config } = await readConfigFor(flags, io, true);
     const pipeline = pickPipeline(config, flags.pipeline, path);
     if (pipeline.auditLog) return pipeline.auditLog;
-    const stagingDir =
-      flags.stagingDir !== undefined ? resolve(io.cwd, flags.stagingDir) : pipeline.stagingDir;
+    const stagingDir
+      = flags.stagingDir !== undefined ? resolve(io.cwd, flags.stagingDir) : pipeline.stagingDir;
     if (stagingDir === undefined) {
       throw new UsageError(
         `Pipeline "${flags.pipeline}" sets no stagingDir, so its audit log cannot be found.`,

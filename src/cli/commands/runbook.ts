@@ -6,19 +6,19 @@ import type { CliIo } from '../io.js';
 
 // Loose spellings people type at 06:08: "abc", "d_race", "running".
 const ALIASES: Readonly<Record<string, State | 'field-guide'>> = {
-  ABC: 'A/B/C',
-  A: 'A/B/C',
-  B: 'A/B/C',
-  C: 'A/B/C',
-  DRACE: 'D-race',
+  'ABC': 'A/B/C',
+  'A': 'A/B/C',
+  'B': 'A/B/C',
+  'C': 'A/B/C',
+  'DRACE': 'D-race',
   'FIELD-GUIDE': 'field-guide',
-  FIELDGUIDE: 'field-guide',
+  'FIELDGUIDE': 'field-guide',
 };
 
 export function runbookFor(name: string): string {
   const upper = name.toUpperCase();
-  const state =
-    STATES.find((s) => s.toUpperCase() === upper) ?? ALIASES[upper.replace(/[_\s/]/g, '')] ?? ALIASES[upper];
+  const state
+    = STATES.find((s) => s.toUpperCase() === upper) ?? ALIASES[upper.replace(/[_\s/]/g, '')] ?? ALIASES[upper];
   if (!state) {
     throw new UsageError(
       `There is no runbook for ${JSON.stringify(name)}.`,

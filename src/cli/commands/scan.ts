@@ -36,11 +36,11 @@ async function writeAtomically(fs: FileSystem, path: string, text: string): Prom
     await fs.unlink(temp).catch(() => {});
     const code = errnoCode(error);
     if (
-      code === 'ENOENT' ||
-      code === 'EACCES' ||
-      code === 'EPERM' ||
-      code === 'EISDIR' ||
-      code === 'ENOTDIR'
+      code === 'ENOENT'
+      || code === 'EACCES'
+      || code === 'EPERM'
+      || code === 'EISDIR'
+      || code === 'ENOTDIR'
     ) {
       throw new UsageError(`Cannot write the metrics file ${path} (${code}).`);
     }
