@@ -23,7 +23,7 @@ import { countClean, countDiagnose, countScan } from './in-process.js';
 import { type BenchCommand, compareInterleaved, median, runOnce, type Series } from './measure.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const bin = join(root, 'dist', 'crashdiag.js');
+const bin = join(root, 'dist', 'crashdiag.cjs');
 const baselineDir = join(root, 'bench', 'baselines');
 const node = process.execPath;
 

@@ -1,7 +1,15 @@
-// Bundles the CLI into dist/ so start-up does not pay for resolving hundreds of
-// node_modules files (measured: 173 ms unbundled vs 73 ms bundled for our four
-// runtime dependencies). Code splitting keeps chalk and cli-table3 out of the
-// --json path: they load only when the human renderer is imported.
+// Bundles everything into dist/ so start-up does not pay for resolving
+// hundreds of node_modules files (measured: 173 ms unbundled vs 73 ms bundled
+// for yargs, chalk and cli-table3).
+//
+// The crashdiag bin is one CommonJS file: node 20 loads an ES module graph
+// file by file, asynchronously, and that alone made the start-up 1.45-1.5x
+// `node -e 0`, against about 1.3x for the same code as CommonJS (BENCHMARKS.md).
+// Its dynamic imports become lazy initialisers, so yargs, chalk and
+// cli-table3 are parsed but never run on the --json path.
+//
+// The demo, the crash campaign, the bench and the example pipeline are ES
+// modules (they use top-level await) and stay that way.
 
 import { rename, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
@@ -11,27 +19,59 @@ import { build } from 'esbuild';
 const root = new URL('../', import.meta.url);
 const fresh = new URL(`dist.${process.pid}/`, root);
 const old = new URL(`dist.old.${process.pid}/`, root);
+const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
+
+// The parts of the bin only some runs need live in files of their own, so
+// the common path does not even parse them: yargs (help and error messages)
+// and the human views (chalk, cli-table3). Each is a lazy import in the source.
+const lazyParts = [
+  { source: /\/yargs-parser\.js$/, file: 'crashdiag-yargs', entry: 'src/cli/yargs-parser.ts' },
+  { source: /\/render\/human\.js$/, file: 'crashdiag-human', entry: 'src/render/human.ts' },
+];
+const cjs = {
+  ...common,
+  outdir: fresh.pathname,
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
+  // import() of a lazy part becomes require(): going through the ES module
+  // loader for it cost more than the whole rest of the start-up.
+  supported: { 'dynamic-import': false },
+  // The runbook reader finds runbooks/ relative to its own file.
+  define: { 'import.meta.url': '__crashdiagUrl' },
+  banner: { js: 'const __crashdiagUrl = require(\'node:url\').pathToFileURL(__filename).href;' },
+};
 await build({
+  ...cjs,
+  entryPoints: { crashdiag: 'src/bin/crashdiag.ts' },
+  plugins: [
+    {
+      name: 'lazy-parts',
+      setup(b) {
+        for (const part of lazyParts) {
+          b.onResolve({ filter: part.source }, () => ({ path: `./${part.file}.cjs`, external: true }));
+        }
+      },
+    },
+  ],
+});
+await build({ ...cjs, entryPoints: Object.fromEntries(lazyParts.map((p) => [p.file, p.entry])) });
+await build({
+  ...common,
   entryPoints: {
-    'crashdiag': 'src/bin/crashdiag.ts',
     'refunds-pipeline': 'examples/refunds-pipeline/main.ts',
     'demo': 'scripts/demo.ts',
     'crash-campaign': 'scripts/crash-campaign.ts',
     'bench': 'bench/run.ts',
   },
   outdir: fresh.pathname,
-  bundle: true,
   splitting: true,
   format: 'esm',
-  platform: 'node',
-  target: 'node20',
   chunkNames: 'chunks/[name]-[hash]',
-  // cli-table3 is CommonJS and calls require() for node built-ins; an ESM
+  // Bundled CommonJS packages call require() for node built-ins; an ESM
   // bundle has no require unless we provide one.
   banner: {
     js: 'import { createRequire as __crashdiagRequire } from \'node:module\'; const require = __crashdiagRequire(import.meta.url);',
   },
-  logLevel: 'warning',
 });
 await rename(new URL('dist/', root), old).catch(() => {});
 await rename(fresh, new URL('dist/', root));

@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   say();
   say(`Workspace: ${root} (removed at the end).`);
   say('Below, `refunds-pipeline` is node dist/refunds-pipeline.js and `crashdiag` is');
-  say('node dist/crashdiag.js from this checkout; every command runs inside the workspace.');
+  say('node dist/crashdiag.cjs from this checkout; every command runs inside the workspace.');
 
   step('A clean run', 'The job runs to the end. crashdiag reads only the disk: output, marker, staging.');
   expectExit(await runJob(), 0, 'a clean run');

@@ -1,4 +1,4 @@
-import { UsageError } from '../core/errors.js';
+import { isUsageError, UsageError } from '../core/errors.js';
 import { EXIT_UNEXPECTED, EXIT_USAGE } from '../core/states.js';
 import type { CommandSpec } from './command-specs.js';
 import { parseFast } from './fast-parse.js';
@@ -53,7 +53,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 }
 
 function reportError(error: unknown, io: CliIo): number {
-  if (error instanceof UsageError) {
+  if (isUsageError(error)) {
     io.stderr.write(`crashdiag: ${error.message}\n`);
     if (error.hint) io.stderr.write(`  ${error.hint}\n`);
     return EXIT_USAGE;

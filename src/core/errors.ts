@@ -21,3 +21,11 @@ export function isErrnoException(error: unknown): error is NodeJS.ErrnoException
 export function errnoCode(error: unknown): string | undefined {
   return isErrnoException(error) ? error.code : undefined;
 }
+
+/**
+ * A usage error, also when thrown by a separately bundled part of the CLI
+ * (the yargs parser is loaded from a file of its own, with its own class).
+ */
+export function isUsageError(error: unknown): error is UsageError {
+  return error instanceof UsageError || (error instanceof Error && error.name === 'UsageError');
+}

@@ -16,7 +16,7 @@ export async function copyBuiltBin(): Promise<{ bin: string; dir: string }> {
   for (let attempt = 0; ; attempt++) {
     try {
       await fsp.cp(DIST, join(dir, 'dist'), { recursive: true });
-      const bin = join(dir, 'dist', 'crashdiag.js');
+      const bin = join(dir, 'dist', 'crashdiag.cjs');
       await fsp.access(bin);
       return { bin, dir };
     } catch (error) {

@@ -13,7 +13,7 @@ import type { ProcessTable } from '../../src/core/process-table.js';
 
 /** `npm test` builds before vitest runs: these tests run the bundle a user gets. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'dist', 'crashdiag.js');
+const BIN = join(ROOT, 'dist', 'crashdiag.cjs');
 
 const KEY = '2026-04-24';
 const NOW_ISO = '2026-04-24T06:08:00Z';

@@ -86,7 +86,7 @@ beforeAll(async () => {
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.cp(DIST, join(shared, 'dist'), { recursive: true });
-      await fs.access(join(shared, 'dist', 'crashdiag.js'));
+      await fs.access(join(shared, 'dist', 'crashdiag.cjs'));
       break;
     } catch (error) {
       // A build swaps dist/ for a new one by two renames: try again in a moment.
@@ -97,7 +97,7 @@ beforeAll(async () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-  bin = join(shared, 'dist', 'crashdiag.js');
+  bin = join(shared, 'dist', 'crashdiag.cjs');
   pipelineBin = join(shared, 'dist', 'refunds-pipeline.js');
   jobScript = join(shared, 'job.mjs');
   argvScript = join(shared, 'argv.mjs');

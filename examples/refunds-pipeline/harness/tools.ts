@@ -15,7 +15,7 @@ export interface Tools {
 export function toolsIn(distDir: string): Tools {
   const tools = {
     node: process.execPath,
-    crashdiag: resolve(distDir, 'crashdiag.js'),
+    crashdiag: resolve(distDir, 'crashdiag.cjs'),
     pipeline: resolve(distDir, 'refunds-pipeline.js'),
   };
   for (const file of [tools.crashdiag, tools.pipeline]) {

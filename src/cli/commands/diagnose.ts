@@ -76,11 +76,8 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   const now = () => fixedNow ?? io.now();
   const invocation = invocationWords('diagnose', runKey, flags);
   const view = async () => {
-    const [{ renderDiagnosisHuman }, { chalkFor }] = await Promise.all([
-      import('../../render/human-diagnosis.js'),
-      import('../../render/colour.js'),
-    ]);
-    return { renderDiagnosisHuman, chalk: chalkFor(io.stdout, io.env) };
+    const human = await import('../../render/human.js');
+    return { ...human, chalk: human.chalkFor(io.stdout, io.env) };
   };
 
   if (!flags.fix) {
@@ -142,10 +139,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     const { renderFixJson } = await import('../../render/json.js');
     io.stdout.write(renderFixJson(report));
   } else {
-    const [{ renderFixHuman }, { renderDiagnosisHuman, chalk }] = await Promise.all([
-      import('../../render/human-fix.js'),
-      view(),
-    ]);
+    const { renderFixHuman, renderDiagnosisHuman, chalk } = await view();
     io.stdout.write(renderFixHuman(report, chalk));
     io.stdout.write(
       renderDiagnosisHuman(

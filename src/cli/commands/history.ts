@@ -4,7 +4,6 @@ import { shellJoin } from '../../core/command-words.js';
 import { pickPipeline } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { validateRunKey } from '../../core/run-key.js';
-import { tableOptions } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 
@@ -70,10 +69,7 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     io.stdout.write(`No actions recorded in ${path}.\n`);
     return 0;
   }
-  const [{ default: Table }, { chalkFor }] = await Promise.all([
-    import('cli-table3'),
-    import('../../render/colour.js'),
-  ]);
+  const { Table, chalkFor, tableOptions } = await import('../../render/human.js');
   const chalk = chalkFor(io.stdout, io.env);
   const table = new Table({
     head: ['time', 'who', 'run', 'action', 'what', 'bytes', 'writer'],

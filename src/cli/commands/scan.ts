@@ -84,13 +84,10 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
     if (flags.promFile !== undefined) await writeAtomically(io.fs, resolve(io.cwd, flags.promFile), text);
     else io.stdout.write(text);
   } else if (format === 'json') {
-    const { renderScanJson } = await import('../../render/scan.js');
+    const { renderScanJson } = await import('../../render/scan-rows.js');
     io.stdout.write(renderScanJson(results));
   } else {
-    const [{ renderScanHuman }, { chalkFor }] = await Promise.all([
-      import('../../render/scan.js'),
-      import('../../render/colour.js'),
-    ]);
+    const { renderScanHuman, chalkFor } = await import('../../render/human.js');
     io.stdout.write(renderScanHuman(results, chalkFor(io.stdout, io.env)));
   }
   return exitCode;

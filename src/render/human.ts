@@ -1,0 +1,9 @@
+// Everything the human views need, behind one lazy import: chalk, cli-table3
+// and the renderers stay off the --json path (and, in the built bin, in a
+// file of their own that is only read when a person is looking).
+export { default as Table } from 'cli-table3';
+export { chalkFor } from './colour.js';
+export { tableOptions } from './format.js';
+export { renderDiagnosisHuman } from './human-diagnosis.js';
+export { renderFixHuman } from './human-fix.js';
+export { renderScanHuman } from './scan.js';
