@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { promises as fs } from 'node:fs';
+import { promises, lstatSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
@@ -28,7 +28,7 @@ void run(process.argv.slice(2), {
   stderr: process.stderr,
   env: process.env,
   cwd: process.cwd(),
-  fs,
+  fs: { ...promises, lstatSync },
   processes: createProcessTable(),
   now: () => Date.now(),
   sleep: (ms) => sleep(ms),

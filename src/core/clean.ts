@@ -4,6 +4,8 @@ import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import type { FileSystem } from './fs.js';
 import { acquireLock } from './lock.js';
+import { IO_CONCURRENCY, mapPool } from './pool.js';
+import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
@@ -49,7 +51,6 @@ export interface CleanReport {
   readonly bytes: number;
 }
 
-const CONCURRENCY = 16;
 const AUDIT_BATCH = 256;
 
 /**
@@ -66,6 +67,8 @@ export async function cleanPipeline(
   options: CleanOptions,
 ): Promise<CleanReport> {
   if (options.olderThanMs < 0) throw new UsageError('--older-than must not be negative.');
+  // A dead PID stays dead and a live one is kept either way: one question per PID is enough.
+  ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
   // Read below to keep published names out of a shared directory: a missing
   // one is a layout mistake to report, as scan and diagnose do, not a crash.
@@ -106,40 +109,34 @@ export async function cleanPipeline(
     await appendAudit(ctx.fs, options.auditLog, batch);
   };
   try {
-    let next = 0;
-    const worker = async () => {
-      while (next < planned.length) {
-        const item = planned[next++];
-        if (!item) continue;
-        if (published(item.name)) {
-          kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
-          continue;
-        }
-        const outcome = await cleanOne(ctx, settings, options, item.name, item.match);
-        if ('reason' in outcome) {
-          if (outcome.reason !== 'gone') kept.push(outcome);
-          continue;
-        }
-        removed.push(outcome);
-        if (!options.dryRun) {
-          pendingAudit.push({
-            time: new Date(ctx.clock()).toISOString(),
-            user: ctx.user,
-            host: ctx.processes.hostname,
-            pid: process.pid,
-            pipeline: settings.pipeline ?? null,
-            run: item.match.runKey,
-            op: 'delete',
-            path: outcome.path,
-            bytes: outcome.bytes,
-            writerPid: outcome.pid,
-            reason: `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`,
-          });
-          if (pendingAudit.length >= AUDIT_BATCH) await flushAudit();
-        }
+    await mapPool(planned, IO_CONCURRENCY, async (item) => {
+      if (published(item.name)) {
+        kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, planned.length) }, worker));
+      const outcome = await cleanOne(ctx, settings, options, item.name, item.match);
+      if ('reason' in outcome) {
+        if (outcome.reason !== 'gone') kept.push(outcome);
+        return;
+      }
+      removed.push(outcome);
+      if (!options.dryRun) {
+        pendingAudit.push({
+          time: new Date(ctx.clock()).toISOString(),
+          user: ctx.user,
+          host: ctx.processes.hostname,
+          pid: process.pid,
+          pipeline: settings.pipeline ?? null,
+          run: item.match.runKey,
+          op: 'delete',
+          path: outcome.path,
+          bytes: outcome.bytes,
+          writerPid: outcome.pid,
+          reason: `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`,
+        });
+        if (pendingAudit.length >= AUDIT_BATCH) await flushAudit();
+      }
+    });
     if (removed.length > 0 && !options.dryRun) {
       const dir = await ctx.fs.open(settings.stagingDir, 'r');
       await dir.sync().finally(() => dir.close());

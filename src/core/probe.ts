@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
 import type { FileSystem } from './fs.js';
+import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { ProcessTable } from './process-table.js';
 import { isValidRunKey } from './run-key.js';
 import type { PipelineSettings } from './settings.js';
@@ -33,7 +34,7 @@ export function kindOf(stats: StatsLike): EntryKind {
 /** lstat one path into facts: a missing path is a fact, not an error. */
 export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFacts> {
   try {
-    const stats = await fs.lstat(path);
+    const stats = fs.lstatSync ? fs.lstatSync(path) : await fs.lstat(path);
     return {
       path,
       status: 'present',
@@ -143,31 +144,23 @@ export async function describeStagingEntries(
   settings: PipelineSettings,
   entries: ReadonlyArray<{ name: string; match: StagingName }>,
 ): Promise<StagingEntry[]> {
-  const result: StagingEntry[] = new Array(entries.length);
   // In a directory shared with the output, {date}.csv and {date}.{pid}.csv
   // overlap: such a name may be another run's published output.
   const shared = resolve(settings.outDir) === resolve(settings.stagingDir);
   const publishedKey = (name: string): string | undefined =>
     shared ? (settings.final.runKeyOf(name) ?? settings.marker?.runKeyOf(name, settings.final)) : undefined;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < entries.length) {
-      const index = next++;
-      const entry = entries[index];
-      if (!entry) continue;
-      const facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
-      result[index] = {
-        ...facts,
-        name: entry.name,
-        pid: entry.match.pid,
-        host: entry.match.host,
-        pidCheck: checkPid(entry.match, settings, ctx.processes),
-      };
-      const other = publishedKey(entry.name);
-      if (other !== undefined) result[index] = { ...(result[index] as StagingEntry), alsoPublishedAs: other };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, entries.length) }, worker));
+  const result = await mapPool(entries, IO_CONCURRENCY, async (entry): Promise<StagingEntry> => {
+    const facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
+    const other = publishedKey(entry.name);
+    return {
+      ...facts,
+      name: entry.name,
+      pid: entry.match.pid,
+      host: entry.match.host,
+      pidCheck: checkPid(entry.match, settings, ctx.processes),
+      ...(other === undefined ? {} : { alsoPublishedAs: other }),
+    };
+  });
   // An entry that vanished between listing and lstat was renamed or cleaned: not ours any more.
   return result.filter((entry) => entry.status !== 'missing').sort((a, b) => compareText(a.path, b.path));
 }

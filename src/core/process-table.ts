@@ -69,3 +69,23 @@ export function createProcessTable(): ProcessTable {
     },
   };
 }
+
+/**
+ * Asks about each PID once, for the length of one scan or clean: a directory
+ * of orphans from one crash loop names the same few PIDs thousands of times.
+ * Never used where a file is re-checked right before its removal.
+ */
+export function memoizedProcessTable(table: ProcessTable): ProcessTable {
+  const known = new Map<number, ProcessFacts>();
+  return {
+    hostname: table.hostname,
+    inspect(pid) {
+      let facts = known.get(pid);
+      if (!facts) {
+        facts = table.inspect(pid);
+        known.set(pid, facts);
+      }
+      return facts;
+    },
+  };
+}

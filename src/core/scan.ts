@@ -11,6 +11,8 @@ import {
   runEvidence,
 } from './probe.js';
 import { isValidRunKey } from './run-key.js';
+import { IO_CONCURRENCY, mapPool } from './pool.js';
+import { memoizedProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
 import { CLOCK_SLACK_MS } from './writer.js';
@@ -67,6 +69,7 @@ export async function scanPipeline(
   options: ScanOptions,
 ): Promise<ScanResult> {
   const started = ctx.clock();
+  ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
 
@@ -187,8 +190,10 @@ export async function scanPipeline(
     newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs);
   };
   const windowStart = ctx.nowMs - options.sinceMs;
-  for (const key of outByKey.keys()) {
-    const { final, marker } = await factsFor(key);
+  const outKeys = [...outByKey.keys()];
+  const outFacts = await mapPool(outKeys, IO_CONCURRENCY, factsFor);
+  for (const [index, key] of outKeys.entries()) {
+    const { final, marker } = outFacts[index] as { final: PathFacts; marker: PathFacts | null };
     const changed = Math.max(
       final.mtimeMs ?? Number.NEGATIVE_INFINITY,
       marker?.mtimeMs ?? Number.NEGATIVE_INFINITY,
@@ -213,9 +218,18 @@ export async function scanPipeline(
         || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
     for (const key of markerFixed ? [''] : keys) notePublished(await factsFor(key));
   }
+  // Every staging file in one bounded pool, not key by key.
+  const describedByKey = new Map<string, StagingEntry[]>();
+  const keyOfName = new Map(staged.map((entry) => [entry.name, entry.match.runKey]));
+  for (const entry of await describeStagingEntries(ctx, settings, staged)) {
+    const key = keyOfName.get(entry.name) as string;
+    const group = describedByKey.get(key);
+    if (group) group.push(entry);
+    else describedByKey.set(key, [entry]);
+  }
   for (const key of keys) {
     const group = stagingByKey.get(key) ?? [];
-    const staging: StagingEntry[] = await describeStagingEntries(ctx, settings, group);
+    const staging: StagingEntry[] = describedByKey.get(key) ?? [];
     // A staging file gone between the listing and its lstat was most likely
     // renamed into place, after the output directory was listed: look at the
     // output itself, or a run that finished while we looked reads as A/B/C.

@@ -202,6 +202,8 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
   const anyKey = build('.+?');
   const firstPart = parts[0];
   const leading = firstPart && 'literal' in firstPart ? firstPart.literal : '';
+  const lastPart = parts.at(-1);
+  const trailing = lastPart && 'literal' in lastPart ? lastPart.literal : '';
   checkFileName(substitute(parts, { date: 'x', pid: '1', host: 'h' }), flag);
   return {
     source: template,
@@ -211,7 +213,10 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
       const prefix = this.prefixFor(runKey);
       return (name) => (name.startsWith(prefix) ? toName(pattern.exec(name), runKey) : undefined);
     },
-    matchAny: (name) => toName(anyKey.exec(name)),
+    // The literal ends first: in a staging directory of a million leftovers
+    // most names fail there, without running the regular expression.
+    matchAny: (name) =>
+      name.startsWith(leading) && name.endsWith(trailing) ? toName(anyKey.exec(name)) : undefined,
     prefixFor(runKey) {
       let prefix = leading;
       const second = parts[leading ? 1 : 0];
