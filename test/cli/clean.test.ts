@@ -1,13 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { CleanReport } from '../../src/core/clean.js';
-import { age, dateKey, deadPids, exists, put, snapshot } from '../support/disk.js';
-import { copyBuiltBin, type Finished, runBin } from './built-bin.js';
+import { copyBuiltBin, type Finished, runBin } from '../support/built-bin.js';
+import { deadPids } from '../support/dead-pids.js';
+import { age, dateKey, exists, put } from '../support/disk.js';
+import { snapshot } from '../support/file-tree.js';
+import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -16,20 +18,19 @@ const FINAL = 'refunds_settled_{date}.csv';
 
 let bin: string;
 let binDir: string;
-let child: ChildProcess;
+let liveWriter: LiveProcess;
 let livePid: number;
 
 beforeAll(async () => {
   ({ bin, dir: binDir } = await copyBuiltBin());
-  child = spawn('sleep', ['120'], { stdio: 'ignore' });
-  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
-  livePid = child.pid ?? 0;
+  liveWriter = await startLiveProcess();
+  livePid = liveWriter.pid;
   // Files written from here on are written after the live writer started.
   await sleep(50);
 });
 afterAll(async () => {
-  child.kill('SIGKILL');
-  await fsp.rm(binDir, { recursive: true, force: true });
+  await liveWriter.stop();
+  await removeTempDir(binDir);
 });
 
 let root: string;
@@ -38,16 +39,14 @@ let stagingDir: string;
 let now: number;
 
 beforeEach(async () => {
-  root = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-janitor-')));
+  root = await makeTempDir('crashdiag-janitor-');
   outDir = join(root, 'out');
   stagingDir = join(root, '_staging');
   await fsp.mkdir(outDir);
   await fsp.mkdir(stagingDir);
   now = Date.now();
 });
-afterEach(async () => {
-  await fsp.rm(root, { recursive: true, force: true });
-});
+afterEach(() => removeTempDir(root));
 
 const layoutFlags = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', FINAL];
 const staged = (name: string) => join(stagingDir, name);

@@ -4,30 +4,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import { shellJoin } from '../../src/core/command-words.js';
-import {
-  deadPid,
-  deadPids,
-  exists,
-  finalPathFor,
-  KEY,
-  type Layout,
-  makeLayout,
-  makeRoot,
-  markerPathFor,
-  publish,
-  removeRoot,
-  stagingPathFor,
-  startLiveProcess,
-  treeOf,
-  writeAged,
-} from '../core/fix-fixtures.js';
-
-const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+import { finalPathFor, KEY, type Layout, makeLayout, markerPathFor, publish, stagingPathFor, writeAged } from '../core/fix-fixtures.js';
+import { copyBuiltBin } from '../support/built-bin.js';
+import { deadPid, deadPids } from '../support/dead-pids.js';
+import { exists } from '../support/disk.js';
+import { treeOf } from '../support/file-tree.js';
+import { startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 /**
  * The re-run job: a small staging-rename writer. It logs each invocation (so
@@ -81,30 +68,15 @@ let jobScript: string;
 let argvScript: string;
 
 beforeAll(async () => {
-  shared = await makeRoot();
   // A private copy of the bundle: a rebuild swapping dist/ mid-run must not pull chunks from under us.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fs.cp(DIST, join(shared, 'dist'), { recursive: true });
-      await fs.access(join(shared, 'dist', 'crashdiag.cjs'));
-      break;
-    } catch (error) {
-      // A build swaps dist/ for a new one by two renames: try again in a moment.
-      await fs.rm(join(shared, 'dist'), { recursive: true, force: true });
-      if (attempt >= 50) {
-        throw new Error(`${DIST} cannot be copied: run \`npm run build\` first`, { cause: error });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  bin = join(shared, 'dist', 'crashdiag.cjs');
+  ({ bin, dir: shared } = await copyBuiltBin());
   pipelineBin = join(shared, 'dist', 'refunds-pipeline.js');
   jobScript = join(shared, 'job.mjs');
   argvScript = join(shared, 'argv.mjs');
   await fs.writeFile(jobScript, JOB);
   await fs.writeFile(argvScript, ARGV_JOB);
 });
-afterAll(() => removeRoot(shared));
+afterAll(() => removeTempDir(shared));
 
 let root: string;
 let layout: Layout;
@@ -112,13 +84,13 @@ let jobLog: string;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeEach(async () => {
-  root = await makeRoot();
+  root = await makeTempDir('crashdiag-fix-');
   layout = await makeLayout(root);
   jobLog = join(root, 'job-log.jsonl');
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
-  await removeRoot(root);
+  await removeTempDir(root);
 });
 
 interface Finished {

@@ -1,13 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES, STATES, type State } from '../../src/core/states.js';
 import { parsePrometheusText, samplesOf, sampleValue } from '../render/parse-prom.js';
-import { dateKey, deadPids, put, snapshot } from '../support/disk.js';
-import { copyBuiltBin, type Finished, runBin } from './built-bin.js';
+import { copyBuiltBin, type Finished, runBin } from '../support/built-bin.js';
+import { deadPids } from '../support/dead-pids.js';
+import { dateKey, put } from '../support/disk.js';
+import { snapshot } from '../support/file-tree.js';
+import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -31,20 +33,19 @@ interface ScanRow {
 
 let bin: string;
 let binDir: string;
-let child: ChildProcess;
+let liveWriter: LiveProcess;
 let livePid: number;
 
 beforeAll(async () => {
   ({ bin, dir: binDir } = await copyBuiltBin());
   // A writer still at work: files named after it and written after it started are its own.
-  child = spawn('sleep', ['120'], { stdio: 'ignore' });
-  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
-  livePid = child.pid ?? 0;
+  liveWriter = await startLiveProcess();
+  livePid = liveWriter.pid;
   await sleep(50);
 });
 afterAll(async () => {
-  child.kill('SIGKILL');
-  await fsp.rm(binDir, { recursive: true, force: true });
+  await liveWriter.stop();
+  await removeTempDir(binDir);
 });
 
 let root: string;
@@ -52,13 +53,11 @@ let now: number;
 let nowIso: string;
 
 beforeEach(async () => {
-  root = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-scan-')));
+  root = await makeTempDir('crashdiag-scan-');
   now = Math.floor(Date.now() / 1000) * 1000;
   nowIso = new Date(now).toISOString();
 });
-afterEach(async () => {
-  await fsp.rm(root, { recursive: true, force: true });
-});
+afterEach(() => removeTempDir(root));
 
 interface Layout {
   readonly outDir: string;

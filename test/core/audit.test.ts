@@ -14,28 +14,19 @@ import {
 import { UsageError } from '../../src/core/errors.js';
 import { fixRun } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
-import {
-  deadPids,
-  exists,
-  KEY,
-  type Layout,
-  makeLayout,
-  makeRoot,
-  publish,
-  removeRoot,
-  settingsFor,
-  stagingPathFor,
-  writeAged,
-} from './fix-fixtures.js';
+import { deadPids } from '../support/dead-pids.js';
+import { exists } from '../support/disk.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { KEY, type Layout, makeLayout, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 let root: string;
 let layout: Layout;
 
 beforeEach(async () => {
-  root = await makeRoot();
+  root = await makeTempDir('crashdiag-fix-');
   layout = await makeLayout(root);
 });
-afterEach(() => removeRoot(root));
+afterEach(() => removeTempDir(root));
 
 function record(overrides: Partial<AuditRecord> = {}): AuditRecord {
   return {

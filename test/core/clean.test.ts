@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +11,11 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { LockTimeoutError } from '../../src/core/lock.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
-import { age, deadPids, exists, put, snapshot } from '../support/disk.js';
+import { deadPids } from '../support/dead-pids.js';
+import { age, exists, put } from '../support/disk.js';
+import { snapshot } from '../support/file-tree.js';
+import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -23,15 +26,13 @@ let outDir: string;
 let stagingDir: string;
 
 beforeEach(async () => {
-  root = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-clean-')));
+  root = await makeTempDir('crashdiag-clean-');
   outDir = join(root, 'out');
   stagingDir = join(root, '_staging');
   await fsp.mkdir(outDir);
   await fsp.mkdir(stagingDir);
 });
-afterEach(async () => {
-  await fsp.rm(root, { recursive: true, force: true });
-});
+afterEach(() => removeTempDir(root));
 
 function settingsFor(flags: Parameters<typeof resolveSettings>[0] = {}): PipelineSettings {
   return resolveSettings({ outDir, stagingDir, final: FINAL, ...flags }, 'refunds', {}, root);
@@ -225,19 +226,16 @@ describe('cleanPipeline on a staging directory of many runs', () => {
 });
 
 describe('cleanPipeline and live writers', () => {
-  let child: ChildProcess;
+  let liveWriter: LiveProcess;
   let livePid: number;
 
   beforeAll(async () => {
-    child = spawn('sleep', ['60'], { stdio: 'ignore' });
-    await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
-    livePid = child.pid ?? 0;
+    liveWriter = await startLiveProcess();
+    livePid = liveWriter.pid;
     // A file written now is written after the process started: by the rules, it may be its writer's.
     await sleep(50);
   });
-  afterAll(() => {
-    child.kill('SIGKILL');
-  });
+  afterAll(() => liveWriter.stop());
 
   it('never deletes a live writer\'s file, however old the clock says it is', async () => {
     const written = Date.now();

@@ -22,31 +22,22 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { LockTimeoutError, lockPathFor } from '../../src/core/lock.js';
 import { createProcessTable, type ProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
-import {
-  deadPids,
-  exists,
-  KEY,
-  type Layout,
-  makeLayout,
-  makeRoot,
-  publish,
-  removeRoot,
-  settingsFor,
-  stagingPathFor,
-  startLiveProcess,
-  treeOf,
-  writeAged,
-} from './fix-fixtures.js';
+import { deadPids } from '../support/dead-pids.js';
+import { exists } from '../support/disk.js';
+import { treeOf } from '../support/file-tree.js';
+import { startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { KEY, type Layout, makeLayout, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 const RERUN = ['job', '--date', '{date}'];
 let root: string;
 let layout: Layout;
 
 beforeEach(async () => {
-  root = await makeRoot();
+  root = await makeTempDir('crashdiag-fix-');
   layout = await makeLayout(root);
 });
-afterEach(() => removeRoot(root));
+afterEach(() => removeTempDir(root));
 
 interface Harness {
   readonly ctx: FixContext;

@@ -14,29 +14,21 @@ import {
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileFinalTemplate } from '../../src/core/template.js';
-import {
-  deadPid,
-  exists,
-  KEY,
-  type Layout,
-  makeLayout,
-  makeRoot,
-  removeRoot,
-  settingsFor,
-  stagingPathFor,
-  startLiveProcess,
-  writeAged,
-} from './fix-fixtures.js';
+import { deadPid } from '../support/dead-pids.js';
+import { exists } from '../support/disk.js';
+import { startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { KEY, type Layout, makeLayout, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 const processes = createProcessTable();
 let root: string;
 let layout: Layout;
 
 beforeEach(async () => {
-  root = await makeRoot();
+  root = await makeTempDir('crashdiag-fix-');
   layout = await makeLayout(root);
 });
-afterEach(() => removeRoot(root));
+afterEach(() => removeTempDir(root));
 
 function contextFor(settings: PipelineSettings = settingsFor(layout)): GuardContext {
   return { fs, processes, nowMs: Date.now(), settings, runKey: KEY };

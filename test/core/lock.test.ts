@@ -18,7 +18,11 @@ import {
   stillHeld,
 } from '../../src/core/lock.js';
 import { createProcessTable } from '../../src/core/process-table.js';
-import { deadPid, exists, HOUR_MS, KEY, makeRoot, removeRoot, startLiveProcess } from './fix-fixtures.js';
+import { deadPid } from '../support/dead-pids.js';
+import { exists } from '../support/disk.js';
+import { startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { HOUR_MS, KEY } from './fix-fixtures.js';
 
 const processes = createProcessTable();
 let root: string;
@@ -26,12 +30,12 @@ let stagingDir: string;
 let lockPath: string;
 
 beforeEach(async () => {
-  root = await makeRoot();
+  root = await makeTempDir('crashdiag-fix-');
   stagingDir = join(root, '_staging');
   await fs.mkdir(stagingDir);
   lockPath = lockPathFor(stagingDir, KEY);
 });
-afterEach(() => removeRoot(root));
+afterEach(() => removeTempDir(root));
 
 function contextWith(overrides: Partial<LockContext> = {}): LockContext {
   return {
