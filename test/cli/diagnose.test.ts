@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Volume } from 'memfs';
@@ -10,6 +9,10 @@ import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/run.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import type { ProcessTable } from '../../src/core/process-table.js';
+import { type Finished, runBin } from '../support/built-bin.js';
+import { exists } from '../support/disk.js';
+import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 /** `npm test` builds before vitest runs: these tests run the bundle a user gets. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -22,29 +25,9 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-interface Finished {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs the built bin in its own process, as a user would: NO_COLOR=1, stdout a pipe. */
 function crashdiag(args: readonly string[], cwd: string): Promise<Finished> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  delete env.FORCE_COLOR;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBin(BIN, args, { cwd });
 }
 
 interface DiagnosisJson {
@@ -78,10 +61,10 @@ interface DiagnosisJson {
 let root: string;
 let out: string;
 let staging: string;
-const children: ChildProcess[] = [];
+const liveWriters: LiveProcess[] = [];
 
 beforeEach(async () => {
-  root = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-')));
+  root = await makeTempDir('crashdiag-');
   out = join(root, 'out');
   staging = join(root, '_staging');
   await fsp.mkdir(out);
@@ -89,13 +72,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  }
-  await fsp.rm(root, { recursive: true, force: true });
+  for (const writer of liveWriters.splice(0)) await writer.stop();
+  await removeTempDir(root);
 });
 
 const finalPath = () => join(out, `refunds_settled_${KEY}.csv`);
@@ -112,19 +90,11 @@ async function put(path: string, content = 'id,amount\n1,2\n', ageMs?: number): 
   return path;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return fsp.lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** A process that will outlive the test unless killed; the test owns its PID. */
 async function liveProcess(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
-  children.push(child);
-  await once(child, 'spawn');
-  return child.pid as number;
+  const writer = await startLiveProcess();
+  liveWriters.push(writer);
+  return writer.pid;
 }
 
 /** The PID of a real process that was SIGKILLed and reaped: what an OOM kill leaves behind. */
