@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,14 +7,13 @@ import {
 } from '../../examples/refunds-pipeline/harness/expected-states.js';
 import { lastStep, openJournal, readJournal, STEPS } from '../../examples/refunds-pipeline/journal.js';
 import { CRASH_POINTS } from '../../examples/refunds-pipeline/pipeline.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 let dir: string;
 beforeEach(async () => {
-  dir = await realpath(await mkdtemp(join(tmpdir(), 'refunds-journal-')));
+  dir = await makeTempDir('refunds-journal-');
 });
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => removeTempDir(dir));
 
 describe('the step journal', () => {
   it('appends one JSON line per step and reads them back in order', async () => {
