@@ -9,7 +9,8 @@ import { deadPids } from '../support/dead-pids.js';
 import { age, dateKey, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { makeTempLayout } from '../support/temp-layout.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -39,11 +40,7 @@ let stagingDir: string;
 let now: number;
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-janitor-');
-  outDir = join(root, 'out');
-  stagingDir = join(root, '_staging');
-  await fsp.mkdir(outDir);
-  await fsp.mkdir(stagingDir);
+  ({ root, outDir, stagingDir } = await makeTempLayout('crashdiag-janitor-'));
   now = Date.now();
 });
 afterEach(() => removeTempDir(root));

@@ -12,7 +12,8 @@ import type { ProcessTable } from '../../src/core/process-table.js';
 import { type Finished, runBin } from '../support/built-bin.js';
 import { exists } from '../support/disk.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { makeTempLayout } from '../support/temp-layout.js';
 
 /** `npm test` builds before vitest runs: these tests run the bundle a user gets. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -64,11 +65,7 @@ let staging: string;
 const liveWriters: LiveProcess[] = [];
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-');
-  out = join(root, 'out');
-  staging = join(root, '_staging');
-  await fsp.mkdir(out);
-  await fsp.mkdir(staging);
+  ({ root, outDir: out, stagingDir: staging } = await makeTempLayout('crashdiag-'));
 });
 
 afterEach(async () => {

@@ -8,13 +8,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import { shellJoin } from '../../src/core/command-words.js';
-import { finalPathFor, KEY, type Layout, makeLayout, markerPathFor, publish, stagingPathFor, writeAged } from '../core/fix-fixtures.js';
+import { finalPathFor, KEY, markerPathFor, publish, stagingPathFor, writeAged } from '../core/fix-fixtures.js';
 import { copyBuiltBin } from '../support/built-bin.js';
 import { deadPid, deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 
 /**
  * The re-run job: a small staging-rename writer. It logs each invocation (so
@@ -84,8 +85,8 @@ let jobLog: string;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-fix-');
-  layout = await makeLayout(root);
+  layout = await makeTempLayout('crashdiag-fix-');
+  root = layout.root;
   jobLog = join(root, 'job-log.jsonl');
 });
 afterEach(async () => {

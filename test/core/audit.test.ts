@@ -16,15 +16,16 @@ import { fixRun } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
-import { KEY, type Layout, makeLayout, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { KEY, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 let root: string;
 let layout: Layout;
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-fix-');
-  layout = await makeLayout(root);
+  layout = await makeTempLayout('crashdiag-fix-');
+  root = layout.root;
 });
 afterEach(() => removeTempDir(root));
 

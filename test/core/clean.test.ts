@@ -15,7 +15,8 @@ import { deadPids } from '../support/dead-pids.js';
 import { age, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { makeTempLayout } from '../support/temp-layout.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -26,11 +27,7 @@ let outDir: string;
 let stagingDir: string;
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-clean-');
-  outDir = join(root, 'out');
-  stagingDir = join(root, '_staging');
-  await fsp.mkdir(outDir);
-  await fsp.mkdir(stagingDir);
+  ({ root, outDir, stagingDir } = await makeTempLayout('crashdiag-clean-'));
 });
 afterEach(() => removeTempDir(root));
 

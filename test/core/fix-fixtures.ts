@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import type { Layout } from '../support/temp-layout.js';
 import {
   compileFinalTemplate,
   compileMarkerTemplate,
@@ -13,19 +14,6 @@ import {
 export const KEY = '2026-04-24';
 export const FINAL_TEMPLATE = 'report_{date}.csv';
 export const HOUR_MS = 3_600_000;
-
-export interface Layout {
-  readonly root: string;
-  readonly outDir: string;
-  readonly stagingDir: string;
-}
-
-export async function makeLayout(root: string): Promise<Layout> {
-  const layout = { root, outDir: join(root, 'out'), stagingDir: join(root, '_staging') };
-  await fs.mkdir(layout.outDir, { recursive: true });
-  await fs.mkdir(layout.stagingDir, { recursive: true });
-  return layout;
-}
 
 export function settingsFor(layout: Layout, overrides: Partial<PipelineSettings> = {}): PipelineSettings {
   return {

@@ -26,16 +26,17 @@ import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
-import { KEY, type Layout, makeLayout, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { KEY, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 const RERUN = ['job', '--date', '{date}'];
 let root: string;
 let layout: Layout;
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-fix-');
-  layout = await makeLayout(root);
+  layout = await makeTempLayout('crashdiag-fix-');
+  root = layout.root;
 });
 afterEach(() => removeTempDir(root));
 

@@ -17,16 +17,17 @@ import { compileFinalTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
-import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
-import { KEY, type Layout, makeLayout, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
+import { removeTempDir } from '../support/temp-dir.js';
+import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { KEY, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 const processes = createProcessTable();
 let root: string;
 let layout: Layout;
 
 beforeEach(async () => {
-  root = await makeTempDir('crashdiag-fix-');
-  layout = await makeLayout(root);
+  layout = await makeTempLayout('crashdiag-fix-');
+  root = layout.root;
 });
 afterEach(() => removeTempDir(root));
 
