@@ -1,14 +1,13 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { CleanReport } from '../../src/core/clean.js';
-import { copyBuiltBin, type Finished, runBin } from '../support/built-bin.js';
+import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, dateKey, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
-import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { useLiveWriter } from '../support/live-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 
@@ -17,22 +16,9 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const FINAL = 'refunds_settled_{date}.csv';
 
-let bin: string;
-let binDir: string;
-let liveWriter: LiveProcess;
-let livePid: number;
-
-beforeAll(async () => {
-  ({ bin, dir: binDir } = await copyBuiltBin());
-  liveWriter = await startLiveProcess();
-  livePid = liveWriter.pid;
-  // Files written from here on are written after the live writer started.
-  await sleep(50);
-});
-afterAll(async () => {
-  await liveWriter.stop();
-  await removeTempDir(binDir);
-});
+const built = useBuiltBin();
+// Files written from here on are written after the live writer started.
+const liveWriter = useLiveWriter();
 
 let root: string;
 let outDir: string;
@@ -50,7 +36,7 @@ const staged = (name: string) => join(stagingDir, name);
 const auditLog = () => join(stagingDir, '.crashdiag', 'audit.jsonl');
 
 function clean(args: readonly string[]): Promise<Finished> {
-  return runBin(bin, ['clean', ...layoutFlags(), ...args], { cwd: root });
+  return runBin(built.bin, ['clean', ...layoutFlags(), ...args], { cwd: root });
 }
 
 function reportOf(finished: Finished): CleanReport {
@@ -103,8 +89,8 @@ async function fleet(): Promise<Fleet> {
   await orphan(`2026-03-20.${c}.csv`, 'crashed this morning', 5 * HOUR, 'stay');
   await orphan(`2026-03-20.${a}.csv`, 'crashed an hour ago', HOUR, 'stay');
   // A live writer's file: written after its process started, so that process may be writing it.
-  await fsp.writeFile(staged(`2026-03-21.${livePid}.csv`), 'still being written');
-  spared.push(staged(`2026-03-21.${livePid}.csv`));
+  await fsp.writeFile(staged(`2026-03-21.${liveWriter.pid}.csv`), 'still being written');
+  spared.push(staged(`2026-03-21.${liveWriter.pid}.csv`));
   // A symlink and a directory named like orphans, both old: never followed, never removed.
   await put(join(root, 'elsewhere.csv'), 'not staging', now, 30 * DAY);
   await fsp.symlink(join(root, 'elsewhere.csv'), staged(`2026-03-22.${a}.csv`));
@@ -241,7 +227,7 @@ describe('crashdiag clean: short thresholds', () => {
     await put(staged(`2026-03-01.${dead}.csv`), 'died 45 minutes ago', now, 45 * MINUTE);
     await put(staged(`2026-03-02.${dead}.csv`), 'died 10 minutes ago', now, 10 * MINUTE);
     // Written now, by a process that started before: its writer, alive.
-    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
+    await fsp.writeFile(staged(`2026-03-03.${liveWriter.pid}.csv`), 'still being written');
     // Ages measured an hour on: the live writer's file is past 30m too.
     const later = new Date(now + HOUR).toISOString();
     const finished = await clean([
@@ -259,9 +245,9 @@ describe('crashdiag clean: short thresholds', () => {
       staged(`2026-03-01.${dead}.csv`),
       staged(`2026-03-02.${dead}.csv`),
     ]);
-    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-03.${liveWriter.pid}.csv`))).toBe(true);
     expect(report.kept).toEqual([
-      { path: staged(`2026-03-03.${livePid}.csv`), reason: expect.stringMatching(/^writer alive: PID/) },
+      { path: staged(`2026-03-03.${liveWriter.pid}.csv`), reason: expect.stringMatching(/^writer alive: PID/) },
     ]);
   });
 });
@@ -269,29 +255,29 @@ describe('crashdiag clean: short thresholds', () => {
 describe('crashdiag clean: a live writer\'s file at the default threshold', () => {
   it('keeps it however old --now makes it, and deletes a reused PID\'s file', async () => {
     const [dead] = deadPids(1);
-    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
+    await fsp.writeFile(staged(`2026-03-03.${liveWriter.pid}.csv`), 'still being written');
     await fsp.writeFile(staged(`2026-03-03.${dead}.csv`), 'its writer died');
     // Last written before the live process started: that process cannot be its writer.
-    await put(staged(`2026-03-02.${livePid}.csv`), 'pid since reused', now, 3 * DAY);
+    await put(staged(`2026-03-02.${liveWriter.pid}.csv`), 'pid since reused', now, 3 * DAY);
     const twoDaysOn = new Date(now + 2 * DAY).toISOString();
     const report = reportOf(await clean(['--now', twoDaysOn, '--json']));
     expect(report.removed.map((f) => f.path)).toEqual([
-      staged(`2026-03-02.${livePid}.csv`),
+      staged(`2026-03-02.${liveWriter.pid}.csv`),
       staged(`2026-03-03.${dead}.csv`),
     ]);
-    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-03.${liveWriter.pid}.csv`))).toBe(true);
   });
 
   it('with --no-pid-check (shared storage) judges by age alone', async () => {
-    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'written on another host?');
+    await fsp.writeFile(staged(`2026-03-03.${liveWriter.pid}.csv`), 'written on another host?');
     const twoDaysOn = new Date(now + 2 * DAY).toISOString();
     const byAge = reportOf(
       await clean(['--now', twoDaysOn, '--no-pid-check', '--stale-after', '3d', '--json']),
     );
     expect(byAge.files).toBe(0);
-    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-03.${liveWriter.pid}.csv`))).toBe(true);
     const stale = reportOf(await clean(['--now', twoDaysOn, '--no-pid-check', '--json']));
-    expect(stale.removed.map((f) => f.path)).toEqual([staged(`2026-03-03.${livePid}.csv`)]);
+    expect(stale.removed.map((f) => f.path)).toEqual([staged(`2026-03-03.${liveWriter.pid}.csv`)]);
   });
 });
 
@@ -305,7 +291,7 @@ describe('crashdiag clean: outputs and markers', () => {
       await put(join(outDir, `refunds_${key}.csv.success`), '', now, 10 * DAY);
       await put(join(outDir, `${key}.${dead}.csv`), `orphan ${key}`, now, 10 * DAY);
     }
-    const finished = await runBin(bin, ['clean', ...shared, '--json'], { cwd: root });
+    const finished = await runBin(built.bin, ['clean', ...shared, '--json'], { cwd: root });
     expect(finished.code).toBe(0);
     expect(reportOf(finished).files).toBe(5);
     const left = (await fsp.readdir(outDir)).sort();
@@ -321,7 +307,7 @@ describe('crashdiag clean: outputs and markers', () => {
     const shared = ['--out-dir', outDir, '--staging-dir', outDir, '--final', '{date}.csv'];
     await put(join(outDir, `2026-03-01.${dead}.csv`), 'a published output', now, 10 * DAY);
     await put(join(outDir, `2026-03-01.${dead}.csv.success`), '', now, 10 * DAY);
-    const finished = await runBin(bin, ['clean', ...shared, '--json'], { cwd: root });
+    const finished = await runBin(built.bin, ['clean', ...shared, '--json'], { cwd: root });
     expect(finished.code).toBe(0);
     expect(reportOf(finished).files).toBe(0);
     expect(await fsp.readFile(join(outDir, `2026-03-01.${dead}.csv`), 'utf8')).toBe('a published output');
@@ -333,7 +319,7 @@ describe('crashdiag clean: refusals', () => {
     const { doomed } = await fleet();
     const before = await snapshot(root);
     const finished = await runBin(
-      bin,
+      built.bin,
       ['clean', '--out-dir', join(root, 'no-such-out'), '--staging-dir', stagingDir, '--final', FINAL],
       { cwd: root },
     );
@@ -345,7 +331,7 @@ describe('crashdiag clean: refusals', () => {
 
   it('exits 2 for a missing staging directory', async () => {
     const finished = await runBin(
-      bin,
+      built.bin,
       ['clean', '--out-dir', outDir, '--staging-dir', join(root, 'nope'), '--final', FINAL],
       { cwd: root },
     );
@@ -365,11 +351,11 @@ describe('crashdiag clean: refusals', () => {
       }),
     );
     const before = await snapshot(root);
-    const withLog = await runBin(bin, ['clean', '--all', '--audit-log', join(root, 'a.jsonl')], {
+    const withLog = await runBin(built.bin, ['clean', '--all', '--audit-log', join(root, 'a.jsonl')], {
       cwd: root,
     });
     expect(withLog.code).toBe(2);
-    const withDir = await runBin(bin, ['clean', '--all', '--staging-dir', stagingDir], { cwd: root });
+    const withDir = await runBin(built.bin, ['clean', '--all', '--staging-dir', stagingDir], { cwd: root });
     expect(withDir.code).toBe(2);
     for (const [path] of doomed) expect(await exists(path)).toBe(true);
     expect(await snapshot(root)).toEqual(before);
@@ -390,7 +376,7 @@ describe('crashdiag clean: refusals', () => {
         },
       }),
     );
-    const finished = await runBin(bin, ['clean', '--all', '--json'], { cwd: root });
+    const finished = await runBin(built.bin, ['clean', '--all', '--json'], { cwd: root });
     expect(finished.code).toBe(0);
     const { pipelines } = JSON.parse(finished.stdout) as { pipelines: CleanReport[] };
     expect(Object.fromEntries(pipelines.map((p) => [p.pipeline, p.files]))).toEqual({

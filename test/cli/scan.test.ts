@@ -1,14 +1,13 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES, STATES, type State } from '../../src/core/states.js';
 import { parsePrometheusText, samplesOf, sampleValue } from '../render/parse-prom.js';
-import { copyBuiltBin, type Finished, runBin } from '../support/built-bin.js';
+import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
 import { dateKey, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
-import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { useLiveWriter } from '../support/live-process.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 const MINUTE = 60_000;
@@ -31,22 +30,9 @@ interface ScanRow {
   summary: string;
 }
 
-let bin: string;
-let binDir: string;
-let liveWriter: LiveProcess;
-let livePid: number;
-
-beforeAll(async () => {
-  ({ bin, dir: binDir } = await copyBuiltBin());
-  // A writer still at work: files named after it and written after it started are its own.
-  liveWriter = await startLiveProcess();
-  livePid = liveWriter.pid;
-  await sleep(50);
-});
-afterAll(async () => {
-  await liveWriter.stop();
-  await removeTempDir(binDir);
-});
+const built = useBuiltBin();
+// A writer still at work: files named after it and written after it started are its own.
+const liveWriter = useLiveWriter();
 
 let root: string;
 let now: number;
@@ -95,7 +81,7 @@ async function fleet(l: Layout): Promise<Record<string, State>> {
   // UNKNOWN
   await put(`${output(l, key(-1))}.success`, '', now, DAY);
   // RUNNING: written now, after its writer started
-  await fsp.writeFile(join(l.stagingDir, `${key(0)}.${livePid}.csv`), 'in flight');
+  await fsp.writeFile(join(l.stagingDir, `${key(0)}.${liveWriter.pid}.csv`), 'in flight');
   // D, more than a year old
   await put(join(l.stagingDir, `2025-01-01.${a}.csv`), 'ancient', now, 500 * DAY);
   // Not a run's
@@ -114,7 +100,7 @@ async function fleet(l: Layout): Promise<Record<string, State>> {
 }
 
 function scan(args: readonly string[], cwd = root): Promise<Finished> {
-  return runBin(bin, ['scan', '--now', nowIso, ...args], { cwd });
+  return runBin(built.bin, ['scan', '--now', nowIso, ...args], { cwd });
 }
 
 function rowsOf(finished: Finished): ScanRow[] {
@@ -168,7 +154,7 @@ describe('crashdiag scan: the table', () => {
   it('colours each state when colour is asked for', async () => {
     const l = await layout('refunds');
     await fleet(l);
-    const finished = await runBin(bin, ['scan', '--now', nowIso, ...flagsFor(l)], {
+    const finished = await runBin(built.bin, ['scan', '--now', nowIso, ...flagsFor(l)], {
       cwd: root,
       env: { NO_COLOR: '', FORCE_COLOR: '1' },
     });

@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
@@ -27,6 +28,23 @@ export async function copyBuiltBin(): Promise<{ bin: string; dir: string }> {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+/** A private copy of the built bin for the tests of the calling file: copied before them all, removed after. */
+export function useBuiltBin(): { readonly bin: string } {
+  let copy: { bin: string; dir: string } | undefined;
+  beforeAll(async () => {
+    copy = await copyBuiltBin();
+  });
+  afterAll(async () => {
+    if (copy) await fsp.rm(copy.dir, { recursive: true, force: true, maxRetries: 3 });
+  });
+  return {
+    get bin() {
+      if (copy === undefined) throw new Error('the bin is copied in beforeAll');
+      return copy.bin;
+    },
+  };
 }
 
 export interface Finished {

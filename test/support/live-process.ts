@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface LiveProcess {
   readonly pid: number;
@@ -20,6 +22,28 @@ export async function startLiveProcess(): Promise<LiveProcess> {
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
+    },
+  };
+}
+
+/**
+ * One live writer for the tests of the calling file or describe block: started
+ * before them all, then given a moment, so that a file written by a test is
+ * written after it started; stopped after them all.
+ */
+export function useLiveWriter(): { readonly pid: number } {
+  let writer: LiveProcess | undefined;
+  beforeAll(async () => {
+    writer = await startLiveProcess();
+    await sleep(50);
+  });
+  afterAll(async () => {
+    await writer?.stop();
+  });
+  return {
+    get pid() {
+      if (writer === undefined) throw new Error('the live writer starts in beforeAll');
+      return writer.pid;
     },
   };
 }
