@@ -8,9 +8,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import { shellJoin } from '../../src/core/command-words.js';
-import { finalPathFor, KEY, markerPathFor, publish, stagingPathFor, writeAged } from '../core/fix-fixtures.js';
+import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publish, stagingPathFor, writeAged } from '../core/fix-fixtures.js';
 import { copyBuiltBin } from '../support/built-bin.js';
-import { deadPid, deadPids } from '../support/dead-pids.js';
+import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
@@ -174,26 +174,6 @@ function jobRuns(): Array<{ pid: number; argv: string[] }> {
     .map((line) => JSON.parse(line) as { pid: number; argv: string[] });
 }
 
-/** Dead-writer orphans of a key, backdated, sorted by path. */
-async function plantOrphans(count: number): Promise<string[]> {
-  const paths = deadPids(count)
-    .map((pid) => stagingPathFor(layout, pid))
-    .sort();
-  for (const [i, path] of paths.entries()) await writeAged(path, `partial ${i}\n`);
-  return paths;
-}
-
-/** Files no fix of KEY may touch: other keys' orphans and outputs, and names that only look like KEY's. */
-async function plantBystanders(): Promise<void> {
-  const [a, b] = deadPids(2) as [number, number];
-  await writeAged(join(layout.stagingDir, `2026-04-23.${a}.csv`), 'other key');
-  await writeAged(join(layout.stagingDir, `${KEY}0.${b}.csv`), 'look-alike key');
-  await writeAged(join(layout.stagingDir, `${KEY}.${b}.csv.bak`), 'look-alike suffix');
-  await writeAged(join(layout.stagingDir, `${KEY}.x${b}.csv`), 'look-alike pid');
-  await writeAged(join(layout.stagingDir, `x${KEY}.${b}.csv`), 'look-alike prefix');
-  await publish(layout, '2026-04-23');
-}
-
 /** The tree without the paths given (relative to root) and without crashdiag's own state. */
 async function treeWithout(paths: readonly string[]) {
   const tree = await treeOf(root);
@@ -240,7 +220,7 @@ interface FixJson {
 describe('--fix, state by state', () => {
   it('DONE: changes nothing, runs nothing, exits 0', async () => {
     await publish(layout);
-    await plantBystanders();
+    await plantBystanders(layout, { prefixLookAlike: true });
     const before = await treeOf(root);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
@@ -250,7 +230,7 @@ describe('--fix, state by state', () => {
   });
 
   it('A/B/C with --rerun: runs the job pinned to the key, then diagnoses DONE and exits 0', async () => {
-    await plantBystanders();
+    await plantBystanders(layout, { prefixLookAlike: true });
     const before = await treeOf(root);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
@@ -320,7 +300,7 @@ describe('--fix, state by state', () => {
   });
 
   it('A/B/C without a command: prints the command to run and exits 10, changing nothing', async () => {
-    await plantBystanders();
+    await plantBystanders(layout, { prefixLookAlike: true });
     const before = await treeOf(root);
     const result = await fix();
     expect(result.code, outOf(result)).toBe(10);
@@ -332,8 +312,8 @@ describe('--fix, state by state', () => {
   });
 
   it('D: deletes the orphans, leaves other keys and look-alikes, re-runs, ends DONE with exit 0', async () => {
-    const orphans = await plantOrphans(3);
-    await plantBystanders();
+    const orphans = await plantOrphans(layout, 3);
+    await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
@@ -347,8 +327,8 @@ describe('--fix, state by state', () => {
   });
 
   it('D without a command: deletes the orphans, then exits 10 (A/B/C: re-run needed)', async () => {
-    const orphans = await plantOrphans(2);
-    await plantBystanders();
+    const orphans = await plantOrphans(layout, 2);
+    await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     const result = await fix();
     expect(result.code, outOf(result)).toBe(10);
@@ -357,9 +337,9 @@ describe('--fix, state by state', () => {
   });
 
   it('D-race: deletes the orphans, never re-runs, leaves the output and marker byte for byte, exits 0', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     await publish(layout);
-    await plantBystanders();
+    await plantBystanders(layout, { prefixLookAlike: true });
     const before = await treeWithout(orphans);
     const published = [finalPathFor(layout), markerPathFor(layout)];
     const identities = await Promise.all(published.map((p) => fs.stat(p)));
@@ -376,7 +356,7 @@ describe('--fix, state by state', () => {
   });
 
   it('UNPUBLISHED with orphans: deletes the orphans, never the output, re-runs, ends DONE', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     await fs.writeFile(finalPathFor(layout), 'published before the marker\n');
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
@@ -387,7 +367,7 @@ describe('--fix, state by state', () => {
   });
 
   it('UNPUBLISHED whose re-run fails: the orphans go, the output stays as it was, exit 13', async () => {
-    const orphans = await plantOrphans(1);
+    const orphans = await plantOrphans(layout, 1);
     await fs.writeFile(finalPathFor(layout), 'published before the marker\n');
     const before = await fs.stat(finalPathFor(layout));
     const result = await fix(['--rerun', jobRerun({ exit: 3 })]);
@@ -402,7 +382,7 @@ describe('--fix, state by state', () => {
     const live = await startLiveProcess();
     cleanups.push(() => live.stop());
     await fs.writeFile(stagingPathFor(layout, live.pid), 'being written');
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const before = await treeOf(root);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(20);
@@ -413,7 +393,7 @@ describe('--fix, state by state', () => {
 
   it('UNKNOWN (a marker without its output): changes nothing, runs nothing, exit 30', async () => {
     await fs.writeFile(markerPathFor(layout), '');
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const before = await treeOf(root);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(30);
@@ -424,7 +404,7 @@ describe('--fix, state by state', () => {
 
 describe('--fix --dry-run', () => {
   it('prints each path with its bytes and writer, and the re-run; changes nothing; exits with the current state', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     const before = await treeOf(root, []);
     const rerun = jobRerun();
     const result = await fix(['--dry-run', '--rerun', rerun]);
@@ -442,7 +422,7 @@ describe('--fix --dry-run', () => {
   });
 
   it('--json: the plan as steps marked planned, the re-run with no status', async () => {
-    const orphans = await plantOrphans(1);
+    const orphans = await plantOrphans(layout, 1);
     const result = await fix(['--dry-run', '--json', '--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(11);
     const report = JSON.parse(result.stdout) as FixJson;
@@ -458,7 +438,7 @@ describe('--fix --dry-run', () => {
 
 describe('--fix --quarantine', () => {
   it('moves the orphans with their bytes, never over a file of the same name already there', async () => {
-    const [first, second] = (await plantOrphans(2)) as [string, string];
+    const [first, second] = (await plantOrphans(layout, 2)) as [string, string];
     const quarantine = join(root, 'quarantine');
     await fs.mkdir(quarantine);
     const clash = join(quarantine, first.slice(layout.stagingDir.length + 1));
@@ -476,7 +456,7 @@ describe('--fix --quarantine', () => {
   });
 
   it('refuses a quarantine directory inside the output directory: exit 2, every file still there', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     await publish(layout, '2026-04-23');
     const before = await treeOf(root);
     const result = await fix(['--quarantine', join(layout.outDir, 'quarantine'), '--rerun', jobRerun()]);
@@ -490,7 +470,7 @@ describe('--fix --quarantine', () => {
 
 describe('--fix --json', () => {
   it('reports the state after, the exit code, what was found, done and re-run; the job’s stdout stays out', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     const result = await fix(['--json', '--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
     const report = JSON.parse(result.stdout) as FixJson;
@@ -517,7 +497,7 @@ describe('--fix refuses, and every file is still there', () => {
     await fs.writeFile(target, 'precious');
     const bait = stagingPathFor(layout, deadPid());
     await fs.symlink(target, bait);
-    const orphans = await plantOrphans(1);
+    const orphans = await plantOrphans(layout, 1);
     const before = await treeOf(root);
     const targetBefore = await fs.stat(target);
     const result = await fix(['--rerun', jobRerun()]);
@@ -555,7 +535,7 @@ describe('--fix refuses, and every file is still there', () => {
   });
 
   it('names that do not match the staging template for this key: none is deleted', async () => {
-    await plantBystanders();
+    await plantBystanders(layout, { prefixLookAlike: true });
     const before = await treeOf(root);
     const result = await fix();
     expect(result.code, outOf(result)).toBe(10);
@@ -566,7 +546,7 @@ describe('--fix refuses, and every file is still there', () => {
     const dir = stagingPathFor(layout, deadPid());
     await fs.mkdir(dir);
     await fs.writeFile(join(dir, 'inside.csv'), 'inside');
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const before = await treeOf(root);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(30);
@@ -577,8 +557,8 @@ describe('--fix refuses, and every file is still there', () => {
   it('a staging directory reached through a symlink is fine: its orphans go, the link and all else stay', async () => {
     const link = join(root, 'staging-link');
     await fs.symlink(layout.stagingDir, link);
-    const orphans = await plantOrphans(2);
-    await plantBystanders();
+    const orphans = await plantOrphans(layout, 2);
+    await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     const result = await crashdiag([
       'diagnose',
@@ -599,7 +579,7 @@ describe('--fix stays inside staging for its own files too', () => {
     await fs.mkdir(elsewhere);
     await writeAged(join(elsewhere, `${KEY}.lock`), 'someone else’s lock');
     await fs.symlink(elsewhere, join(layout.stagingDir, '.crashdiag'));
-    await plantOrphans(2);
+    await plantOrphans(layout, 2);
     const before = await treeOf(root, []);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(2);
@@ -613,7 +593,7 @@ describe('--fix stays inside staging for its own files too', () => {
     await fs.writeFile(victim, 'precious\n');
     await fs.mkdir(join(layout.stagingDir, '.crashdiag'));
     await fs.symlink(victim, join(layout.stagingDir, '.crashdiag', 'audit.jsonl'));
-    await plantOrphans(2);
+    await plantOrphans(layout, 2);
     const before = await treeOf(root, []);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(2);
@@ -624,7 +604,7 @@ describe('--fix stays inside staging for its own files too', () => {
   });
 
   it('refuses an audit log it cannot write before the first action: exit 2, every file still there', async () => {
-    await plantOrphans(2);
+    await plantOrphans(layout, 2);
     await fs.writeFile(join(root, 'blocker'), '');
     const before = await treeOf(root);
     const result = await fix(['--audit-log', join(root, 'blocker', 'audit.jsonl'), '--rerun', jobRerun()]);
@@ -709,8 +689,8 @@ describe('the re-run', () => {
 
 describe('--fix, concurrently', () => {
   async function eightAtOnce(extra: readonly string[]) {
-    const orphans = await plantOrphans(4);
-    await plantBystanders();
+    const orphans = await plantOrphans(layout, 4);
+    await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     const results = await Promise.all(Array.from({ length: 8 }, () => fix(extra)));
     for (const path of orphans) expect(await exists(path)).toBe(false);
@@ -759,7 +739,7 @@ describe('--fix, concurrently', () => {
     cleanups.push(async () => void (await first.finished));
     await waitFor('the first fixer’s re-run to start', () => existsSync(pidFile));
     // A dead orphan that appears meanwhile: the second fixer would delete it if it did not wait.
-    const [late] = (await plantOrphans(1)) as [string];
+    const [late] = (await plantOrphans(layout, 1)) as [string];
     const started = Date.now();
     const second = await fix(['--lock-timeout', '1s', '--rerun', jobRerun()]);
     expect(second.code, outOf(second)).toBe(20);
@@ -792,7 +772,7 @@ describe('--fix killed midway', () => {
     const pidFile = join(root, 'job.pid');
     const hold = join(root, 'hold');
     await fs.writeFile(hold, '');
-    await plantOrphans(2);
+    await plantOrphans(layout, 2);
     const rerun = jobRerun({ pidFile, holdWhile: hold });
     const first = startCrashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', '--rerun', rerun]);
     // Should an assertion fail midway: release the held job and let both end before the directory goes.
@@ -846,7 +826,7 @@ describe('the audit log', () => {
       .map((l) => JSON.parse(l) as Line);
 
   it('gets one JSON line per deletion and one for the re-run, in <staging>/.crashdiag/audit.jsonl', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     const result = await fix(['--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
     const lines = await readLines(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'));
@@ -874,7 +854,7 @@ describe('the audit log', () => {
   });
 
   it('goes to --audit-log FILE instead (relative to the working directory)', async () => {
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const result = await fix(['--audit-log', 'logs/fix.jsonl', '--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
     expect((await readLines(join(root, 'logs', 'fix.jsonl'))).map((l) => l.op)).toEqual(['delete', 'rerun']);

@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import { deadPids } from '../support/dead-pids.js';
 import type { Layout } from '../support/temp-layout.js';
 import {
   compileFinalTemplate,
@@ -57,4 +58,29 @@ export async function writeAged(path: string, content: string, ageMs = HOUR_MS):
 export async function publish(layout: Layout, key = KEY, content = `published ${key}\n`): Promise<void> {
   await fs.writeFile(finalPathFor(layout, key), content);
   await fs.writeFile(markerPathFor(layout, key), '');
+}
+
+/** Orphans of `key` with dead writers, backdated, sorted by path like the diagnosis sorts them. */
+export async function plantOrphans(layout: Layout, count: number, key = KEY): Promise<string[]> {
+  const paths = deadPids(count)
+    .map((pid) => stagingPathFor(layout, pid, key))
+    .sort();
+  for (const [i, path] of paths.entries()) await writeAged(path, `partial ${i}\n`);
+  return paths;
+}
+
+export interface BystanderOptions {
+  /** Also a name with a character before the key: `x<KEY>.<pid>.csv`. */
+  readonly prefixLookAlike?: boolean;
+}
+
+/** Files no fix of KEY may touch: another key's orphan and output, and names that only look like KEY's. */
+export async function plantBystanders(layout: Layout, options: BystanderOptions = {}): Promise<void> {
+  const [a, b] = deadPids(2) as [number, number];
+  await writeAged(join(layout.stagingDir, `2026-04-23.${a}.csv`), 'other key');
+  await writeAged(join(layout.stagingDir, `${KEY}0.${b}.csv`), 'look-alike key');
+  await writeAged(join(layout.stagingDir, `${KEY}.${b}.csv.bak`), 'look-alike suffix');
+  await writeAged(join(layout.stagingDir, `${KEY}.x${b}.csv`), 'look-alike pid');
+  if (options.prefixLookAlike) await writeAged(join(layout.stagingDir, `x${KEY}.${b}.csv`), 'look-alike prefix');
+  await publish(layout, '2026-04-23');
 }

@@ -28,7 +28,7 @@ import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
-import { KEY, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
+import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from './fix-fixtures.js';
 
 const RERUN = ['job', '--date', '{date}'];
 let root: string;
@@ -89,33 +89,14 @@ function withRerun(overrides: Partial<PipelineSettings> = {}): PipelineSettings 
   return settingsFor(layout, { rerun: RERUN, ...overrides });
 }
 
-/** Orphans of KEY with dead writers, sorted by path like the diagnosis sorts them. */
-async function plantOrphans(count: number): Promise<string[]> {
-  const paths = deadPids(count)
-    .map((pid) => stagingPathFor(layout, pid))
-    .sort();
-  for (const [i, path] of paths.entries()) await writeAged(path, `partial ${i}\n`);
-  return paths;
-}
-
-/** Files that are never this run's orphans: other keys, look-alikes, published outputs. */
-async function plantBystanders(): Promise<void> {
-  const [a, b] = deadPids(2) as [number, number];
-  await writeAged(join(layout.stagingDir, `2026-04-23.${a}.csv`), 'other key');
-  await writeAged(join(layout.stagingDir, `${KEY}0.${b}.csv`), 'look-alike key');
-  await writeAged(join(layout.stagingDir, `${KEY}.${b}.csv.bak`), 'look-alike suffix');
-  await writeAged(join(layout.stagingDir, `${KEY}.x${b}.csv`), 'look-alike pid');
-  await publish(layout, '2026-04-23');
-}
-
 async function audit(): Promise<AuditRecord[]> {
   return readAudit(fs, defaultAuditLog(layout.stagingDir));
 }
 
 describe('fixRun: the safe action per state', () => {
   it('D: deletes only this key’s dead orphans, re-runs pinned to the key, ends DONE', async () => {
-    const orphans = await plantOrphans(3);
-    await plantBystanders();
+    const orphans = await plantOrphans(layout, 3);
+    await plantBystanders(layout);
     const bystanders = await treeOf(root);
     for (const path of orphans) delete bystanders[path.slice(root.length + 1)];
 
@@ -140,7 +121,7 @@ describe('fixRun: the safe action per state', () => {
   });
 
   it('D without a command: deletes the orphans, plans no re-run, exits with the new state (A/B/C)', async () => {
-    const orphans = await plantOrphans(1);
+    const orphans = await plantOrphans(layout, 1);
     const { ctx, commands } = harness();
     const report = await fixRun(ctx, settingsFor(layout), KEY, options());
     expect(await exists(orphans[0] as string)).toBe(false);
@@ -151,7 +132,7 @@ describe('fixRun: the safe action per state', () => {
   });
 
   it('D-race: deletes the orphans, never re-runs, leaves the output and marker as they were', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     await publish(layout);
     const published = await treeOf(layout.outDir);
     const { ctx, commands } = harness();
@@ -179,7 +160,7 @@ describe('fixRun: the safe action per state', () => {
     const live = await startLiveProcess();
     try {
       await fs.writeFile(stagingPathFor(layout, live.pid), 'being written');
-      await plantOrphans(1);
+      await plantOrphans(layout, 1);
       const before = await treeOf(root);
       const { ctx, commands } = harness();
       const report = await fixRun(ctx, withRerun(), KEY, options());
@@ -196,7 +177,7 @@ describe('fixRun: the safe action per state', () => {
     const target = join(root, 'precious.csv');
     await fs.writeFile(target, 'precious');
     await fs.symlink(target, stagingPathFor(layout, deadPids(1)[0] as number));
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const before = await treeOf(root);
     const { ctx, commands } = harness();
     const report = await fixRun(ctx, withRerun(), KEY, options());
@@ -227,7 +208,7 @@ describe('fixRun: the safe action per state', () => {
 
 describe('fixRun: plan, check all, then act', () => {
   it('removes nothing at all when one path fails its guard, even the ones that passed', async () => {
-    const orphans = await plantOrphans(3);
+    const orphans = await plantOrphans(layout, 3);
     const last = orphans[2] as string;
     const lastPid = Number(last.split('.').at(-2));
     // The diagnosis sees every writer dead; by the time the guards look, the
@@ -267,7 +248,7 @@ describe('fixRun: plan, check all, then act', () => {
    * second file's re-check.
    */
   async function fixWithMeddling(meddle: (second: string) => void) {
-    const [first, second] = (await plantOrphans(2)) as [string, string];
+    const [first, second] = (await plantOrphans(layout, 2)) as [string, string];
     let meddled = false;
     const h = harness({
       progress: (line) => {
@@ -341,7 +322,7 @@ describe('fixRun: plan, check all, then act', () => {
   });
 
   it('fsyncs the staging directory after the removals', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     const events: string[] = [];
     const recording: FileSystem = {
       ...fs,
@@ -372,7 +353,7 @@ describe('fixRun: plan, check all, then act', () => {
 
 describe('fixRun --dry-run', () => {
   it('plans every removal and the re-run, changes nothing and takes no lock', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     const before = await treeOf(root, []);
     const { ctx, commands } = harness();
     const report = await fixRun(ctx, withRerun(), KEY, options({ dryRun: true }));
@@ -394,7 +375,7 @@ describe('fixRun --dry-run', () => {
 
 describe('fixRun --dry-run --quarantine', () => {
   it('refuses a quarantine directory in the output directory as the real run would, creating nothing', async () => {
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const before = await treeOf(root, []);
     const { ctx } = harness();
     const error = await fixRun(
@@ -408,7 +389,7 @@ describe('fixRun --dry-run --quarantine', () => {
   });
 
   it('accepts a quarantine directory elsewhere without creating it', async () => {
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     const { ctx } = harness();
     const quarantine = join(root, 'quarantine');
     const report = await fixRun(ctx, withRerun(), KEY, options({ dryRun: true, quarantineDir: quarantine }));
@@ -419,7 +400,7 @@ describe('fixRun --dry-run --quarantine', () => {
 
 describe('fixRun --quarantine', () => {
   it('moves orphans into quarantine with their bytes, never over a file already there', async () => {
-    const [first, second] = (await plantOrphans(2)) as [string, string];
+    const [first, second] = (await plantOrphans(layout, 2)) as [string, string];
     const quarantine = join(root, 'quarantine');
     await fs.mkdir(quarantine);
     const clash = join(quarantine, basename(first));
@@ -456,7 +437,7 @@ describe('fixRun --quarantine', () => {
       },
     ],
   ])('refuses a quarantine directory %s, before anything moves or is created', async (_, dirOf) => {
-    await plantOrphans(2);
+    await plantOrphans(layout, 2);
     const quarantineDir = dirOf(layout);
     const before = await treeOf(root, []);
     const { ctx, commands } = harness();
@@ -472,7 +453,7 @@ describe('fixRun --quarantine', () => {
 
 describe('fixRun: one fixer at a time', () => {
   it('a second fixer waits for the first, then diagnoses afresh and finds nothing to do', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     let finishRerun!: () => void;
     const rerunGate = new Promise<void>((resolve) => {
       finishRerun = resolve;
@@ -505,7 +486,7 @@ describe('fixRun: one fixer at a time', () => {
   });
 
   it('a second fixer that waits too long gives up with LockTimeoutError and changes nothing', async () => {
-    await plantOrphans(1);
+    await plantOrphans(layout, 1);
     let finishRerun!: () => void;
     const rerunGate = new Promise<void>((resolve) => {
       finishRerun = resolve;
@@ -524,7 +505,7 @@ describe('fixRun: one fixer at a time', () => {
     const firstFix = fixRun(first.ctx, withRerun(), KEY, options());
     await rerunStarted;
     // A dead orphan appears while the first fixer is re-running: the waiter must not touch it.
-    const [late] = await plantOrphans(1);
+    const [late] = await plantOrphans(layout, 1);
     const second = harness();
     const error = await fixRun(second.ctx, withRerun(), KEY, options({ lockTimeoutMs: 300 })).catch(
       (e: unknown) => e,
@@ -573,7 +554,7 @@ describe('fixRun: progress', () => {
 
 describe('fixRun: an audit log that cannot be written', () => {
   it('stops the fix before its first action, with a usage error', async () => {
-    const orphans = await plantOrphans(2);
+    const orphans = await plantOrphans(layout, 2);
     const blocker = join(root, 'not-a-dir');
     await fs.writeFile(blocker, '');
     const before = await treeOf(root);
