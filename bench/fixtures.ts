@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { deadPids } from '../test/support/dead-pids.js';
 
 // Bump when the layout below changes: old fixtures are then left alone and
 // new ones built beside them, never half-reused.
@@ -84,30 +85,6 @@ export function layoutUnder(root: string): Layout {
       perKey: ORPHANS_PER_KEY,
     },
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-/**
- * Real PIDs under pid_max whose processes are certainly gone: children we
- * spawned and reaped. The kernel may hand them out again later; the files get
- * their run's old mtime, and a live process started after a file was last
- * written cannot be its writer, so a reused PID still reads as dead.
- */
-export function deadPids(count: number): number[] {
-  const pids = new Set<number>();
-  while (pids.size < count) {
-    const child = spawnSync('true');
-    if (child.pid && !isAlive(child.pid)) pids.add(child.pid);
-  }
-  return [...pids];
 }
 
 function touch(path: string, timeSeconds?: number): void {

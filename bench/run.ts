@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   bigFixtureInfo,
-  deadPids,
   ensureFixtures,
   FINAL_TEMPLATE,
   FIXTURE_VERSION,
@@ -19,6 +18,7 @@ import {
   layoutUnder,
   rebuildOrphans,
 } from './fixtures.js';
+import { deadPids } from '../test/support/dead-pids.js';
 import { countClean, countDiagnose, countScan } from './in-process.js';
 import { type BenchCommand, compareInterleaved, median, runOnce, type Series } from './measure.js';
 
