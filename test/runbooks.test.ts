@@ -15,7 +15,7 @@ import {
   NOW,
   runningSince,
   staged,
-} from './core/evidence-fixtures.js';
+} from './support/run-evidence.js';
 
 const ROOT = new URL('../', import.meta.url);
 const read = (relative: string) => readFileSync(fileURLToPath(new URL(relative, ROOT)), 'utf8');

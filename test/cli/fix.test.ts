@@ -8,12 +8,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import { shellJoin } from '../../src/core/command-words.js';
-import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publish, stagingPathFor, writeAged } from '../core/fix-fixtures.js';
 import { copyBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
+import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publish, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 

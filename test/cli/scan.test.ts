@@ -2,12 +2,12 @@ import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES, STATES, type State } from '../../src/core/states.js';
-import { parsePrometheusText, samplesOf, sampleValue } from '../render/parse-prom.js';
 import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
 import { dateKey, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
 import { useLiveWriter } from '../support/live-process.js';
+import { parsePrometheusText, samplesOf, sampleValue } from '../support/prometheus-text.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 const MINUTE = 60_000;

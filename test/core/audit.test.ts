@@ -16,9 +16,9 @@ import { fixRun } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
+import { KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
-import { KEY, publish, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 let root: string;
 let layout: Layout;

@@ -28,7 +28,7 @@ import {
   staged,
   unreadable,
   ZOMBIE,
-} from './evidence-fixtures.js';
+} from '../support/run-evidence.js';
 
 /** The published contract, written out rather than read back from states.ts. */
 const CONTRACT_EXIT_CODES: Readonly<Record<State, number>> = {

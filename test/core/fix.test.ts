@@ -26,9 +26,9 @@ import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
+import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
-import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from './fix-fixtures.js';
 
 const RERUN = ['job', '--date', '{date}'];
 let root: string;

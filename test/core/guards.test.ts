@@ -17,9 +17,9 @@ import { compileFinalTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
+import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
-import { KEY, settingsFor, stagingPathFor, writeAged } from './fix-fixtures.js';
 
 const processes = createProcessTable();
 let root: string;

@@ -21,8 +21,8 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
+import { HOUR_MS, KEY } from '../support/pipeline-files.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
-import { HOUR_MS, KEY } from './fix-fixtures.js';
 
 const processes = createProcessTable();
 let root: string;

@@ -17,7 +17,7 @@ import {
   MARKER_PATH,
   STAGING,
   staged,
-} from '../core/evidence-fixtures.js';
+} from '../support/run-evidence.js';
 
 const plain = new Chalk({ level: 0 });
 

@@ -6,7 +6,7 @@ import type { ProcessTable } from '../../src/core/process-table.js';
 import { type ScanResult, scanPipeline } from '../../src/core/scan.js';
 import { STATES } from '../../src/core/states.js';
 import { renderPrometheus } from '../../src/render/prom.js';
-import { parsePrometheusText, samplesOf, sampleValue } from './parse-prom.js';
+import { parsePrometheusText, samplesOf, sampleValue } from '../support/prometheus-text.js';
 
 const NOW = Date.parse('2026-04-24T06:08:00Z');
 const MINUTE = 60_000;

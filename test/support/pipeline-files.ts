@@ -1,16 +1,16 @@
-// Real directories and real processes for the --fix tests: every deletion
-// test runs against the kernel, not a fake, because symlinks, inodes and PID
-// liveness are exactly what the guards are about.
+// A pipeline's files on real directories, for the --fix, guard, lock and audit
+// tests: every deletion test runs against the kernel, not a fake, because
+// symlinks, inodes and PID liveness are exactly what the guards are about.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineSettings } from '../../src/core/settings.js';
-import { deadPids } from '../support/dead-pids.js';
-import type { Layout } from '../support/temp-layout.js';
 import {
   compileFinalTemplate,
   compileMarkerTemplate,
   compileStagingTemplate,
 } from '../../src/core/template.js';
+import { deadPids } from './dead-pids.js';
+import type { Layout } from './temp-layout.js';
 
 export const KEY = '2026-04-24';
 export const FINAL_TEMPLATE = 'report_{date}.csv';
