@@ -27,6 +27,7 @@ import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
+import { deferred } from '../support/deferred.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 
@@ -454,14 +455,8 @@ describe('fixRun --quarantine', () => {
 describe('fixRun: one fixer at a time', () => {
   it('a second fixer waits for the first, then diagnoses afresh and finds nothing to do', async () => {
     const orphans = await plantOrphans(layout, 2);
-    let finishRerun!: () => void;
-    const rerunGate = new Promise<void>((resolve) => {
-      finishRerun = resolve;
-    });
-    let startedRerun!: () => void;
-    const rerunStarted = new Promise<void>((resolve) => {
-      startedRerun = resolve;
-    });
+    const { promise: rerunGate, resolve: finishRerun } = deferred();
+    const { promise: rerunStarted, resolve: startedRerun } = deferred();
     const first = harness({
       rerun: async () => {
         startedRerun();
@@ -487,14 +482,8 @@ describe('fixRun: one fixer at a time', () => {
 
   it('a second fixer that waits too long gives up with LockTimeoutError and changes nothing', async () => {
     await plantOrphans(layout, 1);
-    let finishRerun!: () => void;
-    const rerunGate = new Promise<void>((resolve) => {
-      finishRerun = resolve;
-    });
-    let startedRerun!: () => void;
-    const rerunStarted = new Promise<void>((resolve) => {
-      startedRerun = resolve;
-    });
+    const { promise: rerunGate, resolve: finishRerun } = deferred();
+    const { promise: rerunStarted, resolve: startedRerun } = deferred();
     const first = harness({
       rerun: async () => {
         startedRerun();

@@ -19,6 +19,7 @@ import {
 } from '../../src/core/lock.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { deadPid } from '../support/dead-pids.js';
+import { deferred } from '../support/deferred.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { HOUR_MS, KEY } from '../support/pipeline-files.js';
@@ -217,14 +218,8 @@ describe('acquireLock', () => {
     // very inode the dead one just freed). When B moves "the dead lock" aside
     // it finds A's: it must put it back and wait, not remove it.
     await plantLock({ pid: deadPid(), token: 'dead' });
-    let reached!: () => void;
-    const atRename = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { promise: atRename, resolve: reached } = deferred();
+    const { promise: gate, resolve: open } = deferred();
     const stalling: FileSystem = {
       ...fs,
       rename: async (from, to) => {
