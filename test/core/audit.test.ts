@@ -2,7 +2,6 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditRecord,
@@ -13,10 +12,10 @@ import {
 } from '../../src/core/audit.js';
 import { UsageError } from '../../src/core/errors.js';
 import { fixRun } from '../../src/core/fix.js';
-import { createProcessTable } from '../../src/core/process-table.js';
 import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
-import { KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
+import { fixHarness } from '../support/fix-harness.js';
+import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 
@@ -126,19 +125,7 @@ describe('the audit trail of a fix', () => {
     for (const path of paths) await writeAged(path, 'partial\n');
     const started = Date.now();
     const report = await fixRun(
-      {
-        fs,
-        processes: createProcessTable(),
-        now: () => Date.now(),
-        clock: () => Date.now(),
-        sleep: (ms) => sleep(ms),
-        runCommand: async () => {
-          await publish(layout);
-          return { exitStatus: 0, signal: null };
-        },
-        user: 'oncall',
-        progress: () => {},
-      },
+      fixHarness(layout, { user: 'oncall', progress: () => {} }).ctx,
       settingsFor(layout, { rerun: ['job', '--date', '{date}'] }),
       KEY,
       { dryRun: false, quarantineDir: undefined, lockTimeoutMs: 2000, auditLog },

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
 import { UsageError } from '../../src/core/errors.js';
-import { type CommandResult, type FixContext, type FixOptions, fixRun } from '../../src/core/fix.js';
+import { type FixOptions, fixRun } from '../../src/core/fix.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { LockTimeoutError, lockPathFor } from '../../src/core/lock.js';
 import { createProcessTable, type ProcessTable } from '../../src/core/process-table.js';
@@ -25,6 +25,7 @@ import type { PipelineSettings } from '../../src/core/settings.js';
 import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
+import { fixHarness } from '../support/fix-harness.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { deferred } from '../support/deferred.js';
@@ -40,41 +41,6 @@ beforeEach(async () => {
   root = layout.root;
 });
 afterEach(() => removeTempDir(root));
-
-interface Harness {
-  readonly ctx: FixContext;
-  readonly commands: Array<{ argv: readonly string[]; env: Readonly<Record<string, string>> }>;
-  readonly progress: string[];
-}
-
-/**
- * A fix context on the real file system and process table. The re-run, by
- * default, publishes the run's output and marker the way the job would.
- */
-function harness(
-  overrides: Partial<FixContext> & { rerun?: (argv: readonly string[]) => Promise<CommandResult> } = {},
-): Harness {
-  const commands: Harness['commands'] = [];
-  const progress: string[] = [];
-  const { rerun, ...rest } = overrides;
-  const ctx: FixContext = {
-    fs,
-    processes: createProcessTable(),
-    now: () => Date.now(),
-    clock: () => Date.now(),
-    sleep: (ms) => sleep(ms),
-    runCommand: async (argv, env) => {
-      commands.push({ argv, env });
-      if (rerun) return rerun(argv);
-      await publish(layout);
-      return { exitStatus: 0, signal: null };
-    },
-    user: 'tester',
-    progress: (line) => progress.push(line),
-    ...rest,
-  };
-  return { ctx, commands, progress };
-}
 
 function options(overrides: Partial<FixOptions> = {}): FixOptions {
   return {
@@ -101,7 +67,7 @@ describe('fixRun: the safe action per state', () => {
     const bystanders = await treeOf(root);
     for (const path of orphans) delete bystanders[path.slice(root.length + 1)];
 
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options());
 
     expect(report.before.state).toBe('D');
@@ -123,7 +89,7 @@ describe('fixRun: the safe action per state', () => {
 
   it('D without a command: deletes the orphans, plans no re-run, exits with the new state (A/B/C)', async () => {
     const orphans = await plantOrphans(layout, 1);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const report = await fixRun(ctx, settingsFor(layout), KEY, options());
     expect(await exists(orphans[0] as string)).toBe(false);
     expect(commands).toEqual([]);
@@ -136,7 +102,7 @@ describe('fixRun: the safe action per state', () => {
     const orphans = await plantOrphans(layout, 2);
     await publish(layout);
     const published = await treeOf(layout.outDir);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.before.state).toBe('D-race');
     for (const path of orphans) expect(await exists(path)).toBe(false);
@@ -149,7 +115,7 @@ describe('fixRun: the safe action per state', () => {
   it('DONE: does nothing', async () => {
     await publish(layout);
     const before = await treeOf(root);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.steps).toEqual([]);
     expect(commands).toEqual([]);
@@ -163,7 +129,7 @@ describe('fixRun: the safe action per state', () => {
       await fs.writeFile(stagingPathFor(layout, live.pid), 'being written');
       await plantOrphans(layout, 1);
       const before = await treeOf(root);
-      const { ctx, commands } = harness();
+      const { ctx, commands } = fixHarness(layout);
       const report = await fixRun(ctx, withRerun(), KEY, options());
       expect(report.before.state).toBe('RUNNING');
       expect(await treeOf(root)).toEqual(before);
@@ -180,7 +146,7 @@ describe('fixRun: the safe action per state', () => {
     await fs.symlink(target, stagingPathFor(layout, deadPids(1)[0] as number));
     await plantOrphans(layout, 1);
     const before = await treeOf(root);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.before.state).toBe('UNKNOWN');
     expect(await treeOf(root)).toEqual(before);
@@ -189,7 +155,7 @@ describe('fixRun: the safe action per state', () => {
   });
 
   it('a failed re-run is reported with its status, run once, and the exit code is the new state’s', async () => {
-    const { ctx, commands } = harness({ rerun: async () => ({ exitStatus: 3, signal: null }) });
+    const { ctx, commands } = fixHarness(layout, { rerun: async () => ({ exitStatus: 3, signal: null }) });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(commands).toHaveLength(1);
     expect(report.rerun?.result).toEqual({ exitStatus: 3, signal: null });
@@ -198,7 +164,7 @@ describe('fixRun: the safe action per state', () => {
   });
 
   it('a re-run that cannot start is reported with why', async () => {
-    const { ctx } = harness({
+    const { ctx } = fixHarness(layout, {
       rerun: async () => ({ exitStatus: null, signal: null, error: 'spawn job ENOENT' }),
     });
     const report = await fixRun(ctx, withRerun(), KEY, options());
@@ -225,7 +191,7 @@ describe('fixRun: plan, check all, then act', () => {
       },
     };
     const before = await treeOf(root);
-    const { ctx, commands } = harness({ processes });
+    const { ctx, commands } = fixHarness(layout, { processes });
     const report = await fixRun(ctx, withRerun(), KEY, options());
 
     expect(report.refused).toEqual([{ path: last, reason: expect.stringContaining('its writer is alive') }]);
@@ -251,7 +217,7 @@ describe('fixRun: plan, check all, then act', () => {
   async function fixWithMeddling(meddle: (second: string) => void) {
     const [first, second] = (await plantOrphans(layout, 2)) as [string, string];
     let meddled = false;
-    const h = harness({
+    const h = fixHarness(layout, {
       progress: (line) => {
         if (!meddled && line.startsWith('deleted')) {
           meddled = true;
@@ -342,7 +308,7 @@ describe('fixRun: plan, check all, then act', () => {
         return handle;
       }) as FileSystem['open'],
     };
-    const { ctx } = harness({ fs: recording });
+    const { ctx } = fixHarness(layout, { fs: recording });
     await fixRun(ctx, withRerun(), KEY, options());
     const removals = orphans.map((p) => `unlink ${p}`);
     expect(events.filter((e) => !e.includes('.crashdiag'))).toEqual([
@@ -356,7 +322,7 @@ describe('fixRun --dry-run', () => {
   it('plans every removal and the re-run, changes nothing and takes no lock', async () => {
     const orphans = await plantOrphans(layout, 2);
     const before = await treeOf(root, []);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options({ dryRun: true }));
     expect(report.dryRun).toBe(true);
     expect(report.steps).toEqual(
@@ -378,7 +344,7 @@ describe('fixRun --dry-run --quarantine', () => {
   it('refuses a quarantine directory in the output directory as the real run would, creating nothing', async () => {
     await plantOrphans(layout, 1);
     const before = await treeOf(root, []);
-    const { ctx } = harness();
+    const { ctx } = fixHarness(layout);
     const error = await fixRun(
       ctx,
       withRerun(),
@@ -391,7 +357,7 @@ describe('fixRun --dry-run --quarantine', () => {
 
   it('accepts a quarantine directory elsewhere without creating it', async () => {
     await plantOrphans(layout, 1);
-    const { ctx } = harness();
+    const { ctx } = fixHarness(layout);
     const quarantine = join(root, 'quarantine');
     const report = await fixRun(ctx, withRerun(), KEY, options({ dryRun: true, quarantineDir: quarantine }));
     expect(report.plan.quarantineDir).toBe(quarantine);
@@ -406,7 +372,7 @@ describe('fixRun --quarantine', () => {
     await fs.mkdir(quarantine);
     const clash = join(quarantine, basename(first));
     await fs.writeFile(clash, 'earlier evidence');
-    const { ctx } = harness();
+    const { ctx } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine }));
 
     expect(await exists(first)).toBe(false);
@@ -441,7 +407,7 @@ describe('fixRun --quarantine', () => {
     await plantOrphans(layout, 2);
     const quarantineDir = dirOf(layout);
     const before = await treeOf(root, []);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const error = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     const after = await treeOf(root, []);
@@ -457,7 +423,7 @@ describe('fixRun: one fixer at a time', () => {
     const orphans = await plantOrphans(layout, 2);
     const { promise: rerunGate, resolve: finishRerun } = deferred();
     const { promise: rerunStarted, resolve: startedRerun } = deferred();
-    const first = harness({
+    const first = fixHarness(layout, {
       rerun: async () => {
         startedRerun();
         await rerunGate;
@@ -465,7 +431,7 @@ describe('fixRun: one fixer at a time', () => {
         return { exitStatus: 0, signal: null };
       },
     });
-    const second = harness();
+    const second = fixHarness(layout);
     const firstFix = fixRun(first.ctx, withRerun(), KEY, options());
     await rerunStarted;
     const secondFix = fixRun(second.ctx, withRerun(), KEY, options());
@@ -484,7 +450,7 @@ describe('fixRun: one fixer at a time', () => {
     await plantOrphans(layout, 1);
     const { promise: rerunGate, resolve: finishRerun } = deferred();
     const { promise: rerunStarted, resolve: startedRerun } = deferred();
-    const first = harness({
+    const first = fixHarness(layout, {
       rerun: async () => {
         startedRerun();
         await rerunGate;
@@ -495,7 +461,7 @@ describe('fixRun: one fixer at a time', () => {
     await rerunStarted;
     // A dead orphan appears while the first fixer is re-running: the waiter must not touch it.
     const [late] = await plantOrphans(layout, 1);
-    const second = harness();
+    const second = fixHarness(layout);
     const error = await fixRun(second.ctx, withRerun(), KEY, options({ lockTimeoutMs: 300 })).catch(
       (e: unknown) => e,
     );
@@ -520,7 +486,7 @@ describe('fixRun: the re-run needs the lock too', () => {
         return fs.opendir(path, opts);
       }) as FileSystem['opendir'],
     };
-    const { ctx, commands } = harness({ fs: losing });
+    const { ctx, commands } = fixHarness(layout, { fs: losing });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.before.state).toBe('A/B/C');
     expect(commands).toEqual([]);
@@ -535,7 +501,7 @@ describe('fixRun: the re-run needs the lock too', () => {
 
 describe('fixRun: progress', () => {
   it('announces the re-run as a command that can be pasted: each argument quoted as needed', async () => {
-    const { ctx, progress } = harness();
+    const { ctx, progress } = fixHarness(layout);
     await fixRun(ctx, withRerun({ rerun: ['job', '--date', '{date}', 'two words'] }), KEY, options());
     expect(progress).toContain(`re-running for ${KEY}: job --date ${KEY} 'two words'`);
   });
@@ -547,7 +513,7 @@ describe('fixRun: an audit log that cannot be written', () => {
     const blocker = join(root, 'not-a-dir');
     await fs.writeFile(blocker, '');
     const before = await treeOf(root);
-    const { ctx, commands } = harness();
+    const { ctx, commands } = fixHarness(layout);
     const error = await fixRun(
       ctx,
       withRerun(),
@@ -563,7 +529,7 @@ describe('fixRun: an audit log that cannot be written', () => {
 
   it('does not matter when there is nothing to do', async () => {
     await publish(layout);
-    const { ctx } = harness();
+    const { ctx } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options({ auditLog: '/dev/null/audit.jsonl' }));
     expect(report.exitCode).toBe(0);
   });
