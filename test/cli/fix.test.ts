@@ -1,14 +1,14 @@
 // `crashdiag diagnose KEY --fix`, the built binary in its own process, on real
 // directories, with real jobs as the re-run, real concurrent fixers and a real
 // SIGKILL. Every refusal asserts that the files are still there.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import { shellJoin } from '../../src/core/command-words.js';
-import { copyBuiltBin } from '../support/built-bin.js';
+import { collectOutput, copyBuiltBin, type Exited } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
@@ -94,33 +94,6 @@ afterEach(async () => {
   await removeTempDir(root);
 });
 
-interface Finished {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function collect(child: ChildProcess): Promise<Finished> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    // 'close': reaped, and its pipes drained.
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 function startCrashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, [bin, ...args], {
     cwd: root,
@@ -131,10 +104,10 @@ function startCrashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(signal ?? code)),
   );
-  return { child, finished: collect(child), exited };
+  return { child, finished: collectOutput(child, 40_000), exited };
 }
 
-function crashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Finished> {
+function crashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Exited> {
   return startCrashdiag(args, env).finished;
 }
 
@@ -161,7 +134,7 @@ function jobRerun(options: JobOptions = {}): string {
   return shellJoin(words);
 }
 
-function fix(extra: readonly string[] = []): Promise<Finished> {
+function fix(extra: readonly string[] = []): Promise<Exited> {
   return crashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', ...extra]);
 }
 
@@ -181,7 +154,7 @@ async function treeWithout(paths: readonly string[]) {
   return tree;
 }
 
-function outOf(result: Finished): string {
+function outOf(result: Exited): string {
   return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
 }
 
