@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type AuditRecord,
   appendAudit,
@@ -16,17 +16,15 @@ import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { fixHarness } from '../support/fix-harness.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
-import { removeTempDir } from '../support/temp-dir.js';
-import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
 let root: string;
 let layout: Layout;
 
-beforeEach(async () => {
-  layout = await makeTempLayout('crashdiag-fix-');
-  root = layout.root;
+useTempLayout('crashdiag-fix-', (made) => {
+  layout = made;
+  root = made.root;
 });
-afterEach(() => removeTempDir(root));
 
 function record(overrides: Partial<AuditRecord> = {}): AuditRecord {
   return {

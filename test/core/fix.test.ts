@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
 import { UsageError } from '../../src/core/errors.js';
 import { type FixOptions, fixRun } from '../../src/core/fix.js';
@@ -29,18 +29,16 @@ import { fixHarness } from '../support/fix-harness.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { deferred } from '../support/deferred.js';
-import { removeTempDir } from '../support/temp-dir.js';
-import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
 const RERUN = ['job', '--date', '{date}'];
 let root: string;
 let layout: Layout;
 
-beforeEach(async () => {
-  layout = await makeTempLayout('crashdiag-fix-');
-  root = layout.root;
+useTempLayout('crashdiag-fix-', (made) => {
+  layout = made;
+  root = made.root;
 });
-afterEach(() => removeTempDir(root));
 
 function options(overrides: Partial<FixOptions> = {}): FixOptions {
   return {

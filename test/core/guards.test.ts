@@ -2,7 +2,7 @@
 // directory, lstat, inodes, and the real process table for writer liveness.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type Boundaries,
   type GuardContext,
@@ -18,18 +18,16 @@ import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
-import { removeTempDir } from '../support/temp-dir.js';
-import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
 const processes = createProcessTable();
 let root: string;
 let layout: Layout;
 
-beforeEach(async () => {
-  layout = await makeTempLayout('crashdiag-fix-');
-  root = layout.root;
+useTempLayout('crashdiag-fix-', (made) => {
+  layout = made;
+  root = made.root;
 });
-afterEach(() => removeTempDir(root));
 
 function contextFor(settings: PipelineSettings = settingsFor(layout)): GuardContext {
   return { fs, processes, nowMs: Date.now(), settings, runKey: KEY };

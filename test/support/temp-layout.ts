@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir } from './temp-dir.js';
+import { afterEach, beforeEach } from 'vitest';
+import { makeTempDir, removeTempDir } from './temp-dir.js';
 
 /** A pipeline's directories on disk: the output directory and the staging directory beside it. */
 export interface Layout {
@@ -20,4 +21,14 @@ export async function makeLayout(root: string): Promise<Layout> {
 /** A fresh temporary directory holding an empty `out/` and `_staging/`. */
 export async function makeTempLayout(prefix: string): Promise<Layout> {
   return makeLayout(await makeTempDir(prefix));
+}
+
+/** A fresh temp layout before each test, handed to `use`; removed after each test. */
+export function useTempLayout(prefix: string, use: (layout: Layout) => void): void {
+  let made: Layout | undefined;
+  beforeEach(async () => {
+    made = await makeTempLayout(prefix);
+    use(made);
+  });
+  afterEach(() => removeTempDir(made?.root));
 }
