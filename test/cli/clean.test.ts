@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { CleanReport } from '../../src/core/clean.js';
 import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
@@ -19,6 +19,10 @@ const FINAL = 'refunds_settled_{date}.csv';
 const built = useBuiltBin();
 // Files written from here on are written after the live writer started.
 const liveWriter = useLiveWriter();
+let livePid: number;
+beforeAll(() => {
+  livePid = liveWriter.pid;
+});
 
 let root: string;
 let outDir: string;
@@ -89,8 +93,8 @@ async function fleet(): Promise<Fleet> {
   await orphan(`2026-03-20.${c}.csv`, 'crashed this morning', 5 * HOUR, 'stay');
   await orphan(`2026-03-20.${a}.csv`, 'crashed an hour ago', HOUR, 'stay');
   // A live writer's file: written after its process started, so that process may be writing it.
-  await fsp.writeFile(staged(`2026-03-21.${liveWriter.pid}.csv`), 'still being written');
-  spared.push(staged(`2026-03-21.${liveWriter.pid}.csv`));
+  await fsp.writeFile(staged(`2026-03-21.${livePid}.csv`), 'still being written');
+  spared.push(staged(`2026-03-21.${livePid}.csv`));
   // A symlink and a directory named like orphans, both old: never followed, never removed.
   await put(join(root, 'elsewhere.csv'), 'not staging', now, 30 * DAY);
   await fsp.symlink(join(root, 'elsewhere.csv'), staged(`2026-03-22.${a}.csv`));
@@ -227,7 +231,7 @@ describe('crashdiag clean: short thresholds', () => {
     await put(staged(`2026-03-01.${dead}.csv`), 'died 45 minutes ago', now, 45 * MINUTE);
     await put(staged(`2026-03-02.${dead}.csv`), 'died 10 minutes ago', now, 10 * MINUTE);
     // Written now, by a process that started before: its writer, alive.
-    await fsp.writeFile(staged(`2026-03-03.${liveWriter.pid}.csv`), 'still being written');
+    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
     // Ages measured an hour on: the live writer's file is past 30m too.
     const later = new Date(now + HOUR).toISOString();
     const finished = await clean([
@@ -245,9 +249,9 @@ describe('crashdiag clean: short thresholds', () => {
       staged(`2026-03-01.${dead}.csv`),
       staged(`2026-03-02.${dead}.csv`),
     ]);
-    expect(await exists(staged(`2026-03-03.${liveWriter.pid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
     expect(report.kept).toEqual([
-      { path: staged(`2026-03-03.${liveWriter.pid}.csv`), reason: expect.stringMatching(/^writer alive: PID/) },
+      { path: staged(`2026-03-03.${livePid}.csv`), reason: expect.stringMatching(/^writer alive: PID/) },
     ]);
   });
 });
@@ -255,29 +259,29 @@ describe('crashdiag clean: short thresholds', () => {
 describe('crashdiag clean: a live writer\'s file at the default threshold', () => {
   it('keeps it however old --now makes it, and deletes a reused PID\'s file', async () => {
     const [dead] = deadPids(1);
-    await fsp.writeFile(staged(`2026-03-03.${liveWriter.pid}.csv`), 'still being written');
+    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
     await fsp.writeFile(staged(`2026-03-03.${dead}.csv`), 'its writer died');
     // Last written before the live process started: that process cannot be its writer.
-    await put(staged(`2026-03-02.${liveWriter.pid}.csv`), 'pid since reused', now, 3 * DAY);
+    await put(staged(`2026-03-02.${livePid}.csv`), 'pid since reused', now, 3 * DAY);
     const twoDaysOn = new Date(now + 2 * DAY).toISOString();
     const report = reportOf(await clean(['--now', twoDaysOn, '--json']));
     expect(report.removed.map((f) => f.path)).toEqual([
-      staged(`2026-03-02.${liveWriter.pid}.csv`),
+      staged(`2026-03-02.${livePid}.csv`),
       staged(`2026-03-03.${dead}.csv`),
     ]);
-    expect(await exists(staged(`2026-03-03.${liveWriter.pid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
   });
 
   it('with --no-pid-check (shared storage) judges by age alone', async () => {
-    await fsp.writeFile(staged(`2026-03-03.${liveWriter.pid}.csv`), 'written on another host?');
+    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'written on another host?');
     const twoDaysOn = new Date(now + 2 * DAY).toISOString();
     const byAge = reportOf(
       await clean(['--now', twoDaysOn, '--no-pid-check', '--stale-after', '3d', '--json']),
     );
     expect(byAge.files).toBe(0);
-    expect(await exists(staged(`2026-03-03.${liveWriter.pid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
     const stale = reportOf(await clean(['--now', twoDaysOn, '--no-pid-check', '--json']));
-    expect(stale.removed.map((f) => f.path)).toEqual([staged(`2026-03-03.${liveWriter.pid}.csv`)]);
+    expect(stale.removed.map((f) => f.path)).toEqual([staged(`2026-03-03.${livePid}.csv`)]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES, STATES, type State } from '../../src/core/states.js';
 import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
@@ -33,6 +33,10 @@ interface ScanRow {
 const built = useBuiltBin();
 // A writer still at work: files named after it and written after it started are its own.
 const liveWriter = useLiveWriter();
+let livePid: number;
+beforeAll(() => {
+  livePid = liveWriter.pid;
+});
 
 let root: string;
 let now: number;
@@ -81,7 +85,7 @@ async function fleet(l: Layout): Promise<Record<string, State>> {
   // UNKNOWN
   await put(`${output(l, key(-1))}.success`, '', now, DAY);
   // RUNNING: written now, after its writer started
-  await fsp.writeFile(join(l.stagingDir, `${key(0)}.${liveWriter.pid}.csv`), 'in flight');
+  await fsp.writeFile(join(l.stagingDir, `${key(0)}.${livePid}.csv`), 'in flight');
   // D, more than a year old
   await put(join(l.stagingDir, `2025-01-01.${a}.csv`), 'ancient', now, 500 * DAY);
   // Not a run's

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
 import { type CleanContext, type CleanOptions, cleanPipeline } from '../../src/core/clean.js';
@@ -225,40 +225,44 @@ describe('cleanPipeline on a staging directory of many runs', () => {
 describe('cleanPipeline and live writers', () => {
   // A file written now is written after the process started: by the rules, it may be its writer's.
   const liveWriter = useLiveWriter();
+  let livePid: number;
+  beforeAll(() => {
+    livePid = liveWriter.pid;
+  });
 
   it('never deletes a live writer\'s file, however old the clock says it is', async () => {
     const written = Date.now();
     const [dead = 0] = deadPids(1);
-    await put(staged(`2026-04-20.${liveWriter.pid}.csv`), 'still writing', written, 0);
+    await put(staged(`2026-04-20.${livePid}.csv`), 'still writing', written, 0);
     await put(staged(`2026-04-20.${dead}.csv`), 'crashed', written, 0);
     // The same PID on a file last written before the process started: a reused PID, so dead.
-    await put(staged(`2026-04-19.${liveWriter.pid}.csv`), 'from before', written, 3 * DAY);
+    await put(staged(`2026-04-19.${livePid}.csv`), 'from before', written, 3 * DAY);
     // Measure ages two days on: every file is past the 24h threshold.
     const report = await cleanPipeline(contextAt(written + 2 * DAY), settingsFor(), options());
     expect(report.removed.map((f) => f.path)).toEqual([
-      staged(`2026-04-19.${liveWriter.pid}.csv`),
+      staged(`2026-04-19.${livePid}.csv`),
       staged(`2026-04-20.${dead}.csv`),
     ]);
-    expect(await exists(staged(`2026-04-20.${liveWriter.pid}.csv`))).toBe(true);
-    const kept = report.kept.find((k) => k.path === staged(`2026-04-20.${liveWriter.pid}.csv`));
+    expect(await exists(staged(`2026-04-20.${livePid}.csv`))).toBe(true);
+    const kept = report.kept.find((k) => k.path === staged(`2026-04-20.${livePid}.csv`));
     expect(kept?.reason).toMatch(/^writer alive: PID \d+ is running and started before/);
   });
 
   it('with --no-pid-check judges by age: past --stale-after the PID is not asked about', async () => {
     const written = Date.now();
     // The file the test above keeps: with PID checks off (shared storage), only its age counts.
-    await put(staged(`2026-04-20.${liveWriter.pid}.csv`), 'shared storage', written, 0);
+    await put(staged(`2026-04-20.${livePid}.csv`), 'shared storage', written, 0);
     const report = await cleanPipeline(
       contextAt(written + 2 * DAY),
       settingsFor({ pidCheck: false }),
       options(),
     );
-    expect(report.removed.map((f) => f.path)).toEqual([staged(`2026-04-20.${liveWriter.pid}.csv`)]);
+    expect(report.removed.map((f) => f.path)).toEqual([staged(`2026-04-20.${livePid}.csv`)]);
   });
 
   it('with --no-pid-check and a --stale-after longer than the file age keeps it', async () => {
     const now = Date.now();
-    await put(staged(`2026-04-20.${liveWriter.pid}.csv`), 'slow heartbeat', now, 30 * HOUR);
+    await put(staged(`2026-04-20.${livePid}.csv`), 'slow heartbeat', now, 30 * HOUR);
     const report = await cleanPipeline(
       contextAt(now),
       settingsFor({ pidCheck: false, staleAfter: '2d' }),
@@ -266,7 +270,7 @@ describe('cleanPipeline and live writers', () => {
     );
     expect(report.files).toBe(0);
     expect(report.kept[0]?.reason).toMatch(/^writer alive: PID checks are off/);
-    expect(await exists(staged(`2026-04-20.${liveWriter.pid}.csv`))).toBe(true);
+    expect(await exists(staged(`2026-04-20.${livePid}.csv`))).toBe(true);
   });
 });
 
