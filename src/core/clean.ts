@@ -3,7 +3,7 @@ import { type AuditRecord, appendAudit } from './audit.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import type { FileSystem } from './fs.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, lockContextOf } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
@@ -89,13 +89,7 @@ export async function cleanPipeline(
   const lock = options.dryRun
     ? undefined
     : await acquireLock(
-        {
-          fs: ctx.fs,
-          processes: ctx.processes,
-          clock: ctx.clock,
-          sleep: ctx.sleep,
-          staleAfterMs: settings.staleAfterMs,
-        },
+        lockContextOf(ctx, settings),
         settings.stagingDir,
         '.clean',
         options.lockTimeoutMs,

@@ -16,7 +16,7 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { acquireLock, type HeldLock, stillHeld } from './lock.js';
+import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
@@ -200,13 +200,7 @@ export async function fixRun(
   }
 
   const lock = await acquireLock(
-    {
-      fs: ctx.fs,
-      processes: ctx.processes,
-      clock: ctx.clock,
-      sleep: ctx.sleep,
-      staleAfterMs: settings.staleAfterMs,
-    },
+    lockContextOf(ctx, settings),
     settings.stagingDir,
     runKey,
     options.lockTimeoutMs,

@@ -26,6 +26,15 @@ export interface LockContext {
   readonly staleAfterMs: number;
 }
 
+/** The lock's view of a fixer's or janitor's context: a lock goes stale by the pipeline's --stale-after. */
+export function lockContextOf(
+  ctx: Pick<LockContext, 'fs' | 'processes' | 'clock' | 'sleep'>,
+  settings: { readonly staleAfterMs: number },
+): LockContext {
+  const { fs, processes, clock, sleep } = ctx;
+  return { fs, processes, clock, sleep, staleAfterMs: settings.staleAfterMs };
+}
+
 export interface HeldLock {
   readonly path: string;
   readonly holder: LockHolder;
