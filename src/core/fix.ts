@@ -184,7 +184,7 @@ export async function fixRun(
     const before = await diagnose(ctx, settings, runKey);
     const plan = planFix(before, settings.rerun, options.quarantineDir);
     const bounds = await readBoundaries(guardCtx());
-    const refused = await checkAll(guardCtx(), bounds, plan.removals);
+    const { refused } = await checkAll(guardCtx, bounds, plan.removals);
     // The same answer the real run would give, without creating the directory.
     if (plan.quarantineDir) {
       checkQuarantine(plan.quarantineDir, await realpathToBe(ctx.fs, resolve(plan.quarantineDir)), bounds);
@@ -212,17 +212,20 @@ export async function fixRun(
   }
 }
 
+/** Every guard on every planned path, before anything is touched: what passed (with its identity) and what did not. */
 async function checkAll(
-  ctx: GuardContext,
+  guardCtx: () => GuardContext,
   bounds: Boundaries,
   removals: readonly PlannedRemoval[],
-): Promise<Refusal[]> {
+): Promise<{ snapshots: Map<string, FileSnapshot>; refused: Refusal[] }> {
+  const snapshots = new Map<string, FileSnapshot>();
   const refused: Refusal[] = [];
   for (const removal of removals) {
-    const verdict = await guardRemoval(ctx, bounds, removal);
-    if (!verdict.ok) refused.push({ path: removal.path, reason: verdict.reason });
+    const verdict = await guardRemoval(guardCtx(), bounds, removal);
+    if (verdict.ok) snapshots.set(removal.path, verdict.snapshot);
+    else refused.push({ path: removal.path, reason: verdict.reason });
   }
-  return refused;
+  return { snapshots, refused };
 }
 
 async function fixLocked(
@@ -253,13 +256,7 @@ async function fixLocked(
   if (plan.removals.length > 0 || plan.rerun) await checkAuditLog(ctx.fs, options.auditLog);
   const bounds = await readBoundaries(guardCtx());
   // Plan, check all, then act: one failed guard and nothing at all is removed.
-  const snapshots = new Map<string, FileSnapshot>();
-  const refused: Refusal[] = [];
-  for (const removal of plan.removals) {
-    const verdict = await guardRemoval(guardCtx(), bounds, removal);
-    if (verdict.ok) snapshots.set(removal.path, verdict.snapshot);
-    else refused.push({ path: removal.path, reason: verdict.reason });
-  }
+  const { snapshots, refused } = await checkAll(guardCtx, bounds, plan.removals);
   if (refused.length > 0) {
     for (const r of refused) await audit({ op: 'refuse', path: r.path, reason: r.reason });
     ctx.progress(
