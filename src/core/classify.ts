@@ -62,7 +62,7 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
     if (entry.alsoPublishedAs !== undefined) {
       anomalies.push({
         path: entry.path,
-        reason: `the name fits the staging template and is also the published name for run ${entry.alsoPublishedAs} (staging and output share a directory): it is never treated as an orphan`,
+        reason: `the name fits the staging template and is also the published name for ${entry.alsoPublishedAs === '' ? 'every run (a fixed name)' : `run ${entry.alsoPublishedAs}`} (staging and output share a directory): it is never treated as an orphan`,
       });
       continue;
     }

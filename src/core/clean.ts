@@ -8,7 +8,7 @@ import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
-import type { StagingName } from './template.js';
+import { publishedRunOf, type StagingName } from './template.js';
 import { judgeWriter } from './writer.js';
 
 /** The janitor refuses shorter thresholds: an in-flight write can look idle for minutes. */
@@ -79,10 +79,7 @@ export async function cleanPipeline(
   const sharedWithOut
     = (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
   const published = (name: string) =>
-    sharedWithOut
-    && (settings.final.runKeyOf(name) !== undefined
-      || settings.final.nameFor('') === name
-      || settings.marker?.runKeyOf(name, settings.final) !== undefined);
+    sharedWithOut && publishedRunOf(settings.final, settings.marker, name) !== undefined;
 
   // One janitor per staging directory; fixers of single keys re-check every
   // file themselves, and ENOENT is success for both.

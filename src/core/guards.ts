@@ -5,6 +5,7 @@ import type { PlannedRemoval } from './plan.js';
 import { checkPid, kindOf } from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
+import { publishedRunOf } from './template.js';
 import { judgeWriter } from './writer.js';
 
 export interface GuardContext {
@@ -86,12 +87,10 @@ export async function guardRemoval(
   // Where staging and output share a directory, a name that could be any
   // run's published output or marker is never removed, even if it also fits
   // the staging template ({date}.csv and {date}.{pid}.csv overlap).
-  const { final, marker } = ctx.settings;
   if (
     bounds.realStaging === bounds.realOut
     && (bounds.protectedNames.has(name)
-      || final.runKeyOf(name) !== undefined
-      || marker?.runKeyOf(name, final) !== undefined)
+      || publishedRunOf(ctx.settings.final, ctx.settings.marker, name) !== undefined)
   ) {
     return { ok: false, reason: 'it is the published output or its marker' };
   }

@@ -4,9 +4,9 @@ import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from '
 import type { FileSystem } from './fs.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { ProcessTable } from './process-table.js';
-import { isValidRunKey } from './run-key.js';
+import { memoizedRunKeyCheck } from './run-key.js';
 import type { PipelineSettings } from './settings.js';
-import { MAX_PID, type StagingName } from './template.js';
+import { MAX_PID, publishedRunOf, type StagingName } from './template.js';
 
 /** What the core needs from the outside world to look at a run. */
 export interface ProbeContext {
@@ -148,7 +148,7 @@ export async function describeStagingEntries(
   // overlap: such a name may be another run's published output.
   const shared = resolve(settings.outDir) === resolve(settings.stagingDir);
   const publishedKey = (name: string): string | undefined =>
-    shared ? (settings.final.runKeyOf(name) ?? settings.marker?.runKeyOf(name, settings.final)) : undefined;
+    shared ? publishedRunOf(settings.final, settings.marker, name) : undefined;
   const result = await mapPool(entries, IO_CONCURRENCY, async (entry): Promise<StagingEntry> => {
     const facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
     const other = publishedKey(entry.name);
@@ -219,15 +219,9 @@ export async function listAllStaging(
   fs: FileSystem,
   settings: Pick<PipelineSettings, 'stagingDir' | 'staging'>,
 ): Promise<Array<{ name: string; match: StagingName }>> {
-  const validity = new Map<string, boolean>();
+  const valid = memoizedRunKeyCheck();
   return listMatching(fs, settings.stagingDir, 'staging directory', (name) => {
     const match = settings.staging.matchAny(name);
-    if (!match) return undefined;
-    let valid = validity.get(match.runKey);
-    if (valid === undefined) {
-      valid = isValidRunKey(match.runKey);
-      validity.set(match.runKey, valid);
-    }
-    return valid ? match : undefined;
+    return match && valid(match.runKey) ? match : undefined;
   });
 }

@@ -46,3 +46,19 @@ export function isValidRunKey(key: string): boolean {
     return false;
   }
 }
+
+/**
+ * isValidRunKey with a memory, for names found on disk: a million staging
+ * entries carry a few thousand distinct keys.
+ */
+export function memoizedRunKeyCheck(): (key: string) => boolean {
+  const known = new Map<string, boolean>();
+  return (key) => {
+    let valid = known.get(key);
+    if (valid === undefined) {
+      valid = isValidRunKey(key);
+      known.set(key, valid);
+    }
+    return valid;
+  };
+}

@@ -10,7 +10,7 @@ import {
   type ProbeContext,
   runEvidence,
 } from './probe.js';
-import { isValidRunKey } from './run-key.js';
+import { memoizedRunKeyCheck } from './run-key.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
@@ -73,16 +73,9 @@ export async function scanPipeline(
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
 
-  const validity = new Map<string, boolean>();
-  const valid = (key: string | undefined): string | undefined => {
-    if (key === undefined) return undefined;
-    let ok = validity.get(key);
-    if (ok === undefined) {
-      ok = isValidRunKey(key);
-      validity.set(key, ok);
-    }
-    return ok ? key : undefined;
-  };
+  const isValid = memoizedRunKeyCheck();
+  const valid = (key: string | undefined): string | undefined =>
+    key !== undefined && isValid(key) ? key : undefined;
   const stagingRole = (name: string): StagingName | undefined => {
     const match = settings.staging.matchAny(name);
     return match && valid(match.runKey) !== undefined ? match : undefined;

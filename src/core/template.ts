@@ -229,3 +229,17 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
     },
   };
 }
+
+/**
+ * The run whose published output or marker `name` is, if any (`''` for a
+ * fixed name, which every run shares). Where staging and output share a
+ * directory, such a name is never an orphan, even if it also fits the staging
+ * template ({date}.csv and {date}.{pid}.csv overlap).
+ */
+export function publishedRunOf(final: FinalTemplate, marker: MarkerTemplate | null, name: string): string | undefined {
+  if (!final.keyed) {
+    const fixed = final.nameFor('');
+    if (name === fixed || (marker && name === marker.nameFor('', fixed))) return '';
+  }
+  return final.runKeyOf(name) ?? marker?.runKeyOf(name, final);
+}
