@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { STATE_DIR } from './lock.js';
@@ -33,6 +33,15 @@ const APPEND_NO_FOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_C
 
 export function defaultAuditLog(stagingDir: string): string {
   return join(stagingDir, STATE_DIR, AUDIT_FILE);
+}
+
+/** Where a pipeline's actions go: --audit-log, else the config's auditLog, else its staging directory. */
+export function auditLogFor(
+  flag: string | undefined,
+  settings: { readonly auditLog?: string | undefined; readonly stagingDir: string },
+  cwd: string,
+): string {
+  return flag !== undefined ? resolve(cwd, flag) : (settings.auditLog ?? defaultAuditLog(settings.stagingDir));
 }
 
 export async function appendAudit(

@@ -1,5 +1,4 @@
-import { resolve } from 'node:path';
-import { defaultAuditLog } from '../../core/audit.js';
+import { auditLogFor } from '../../core/audit.js';
 import { type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS } from '../../core/clean.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
@@ -70,10 +69,7 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
           {
             olderThanMs,
             dryRun: flags.dryRun === true,
-            auditLog:
-              (flags.auditLog !== undefined ? resolve(io.cwd, flags.auditLog) : undefined)
-              ?? settings.auditLog
-              ?? defaultAuditLog(settings.stagingDir),
+            auditLog: auditLogFor(flags.auditLog, settings, io.cwd),
             lockTimeoutMs,
           },
         ),

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { defaultAuditLog } from '../../core/audit.js';
+import { auditLogFor } from '../../core/audit.js';
 import { classifyRun } from '../../core/classify.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
@@ -121,7 +121,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
         dryRun: flags.dryRun === true,
         quarantineDir: resolvePath(flags.quarantine) ?? settings.quarantine,
         lockTimeoutMs,
-        auditLog: resolvePath(flags.auditLog) ?? settings.auditLog ?? defaultAuditLog(settings.stagingDir),
+        auditLog: auditLogFor(flags.auditLog, settings, io.cwd),
       },
     );
   } catch (error) {
