@@ -128,6 +128,50 @@ async function writeConfig(config: unknown): Promise<void> {
   await fsp.writeFile(join(root, 'crashdiag.config.json'), JSON.stringify(config, null, 2));
 }
 
+describe('--quarantine in an output directory under another name', () => {
+  let outDir: string;
+  let stagingDir: string;
+  let orphan: string;
+  beforeEach(async () => {
+    outDir = join(root, 'out');
+    stagingDir = join(root, 'stg');
+    for (const dir of [outDir, stagingDir, join(root, 'other-out')]) await fsp.mkdir(dir);
+    orphan = join(stagingDir, `${K}.${deadPid()}.csv`);
+    await put(orphan, 'half written\n', now, 2 * DAY);
+  });
+  const fixFlags = () => ['diagnose', K, '--out-dir', outDir, '--staging-dir', stagingDir, '--final', 'r_{date}.csv', '--fix'];
+
+  it.skipIf(noBindMount !== undefined)('refuses a quarantine that is the output directory bind-mounted', async () => {
+    const quarantine = join(root, 'q');
+    await fsp.mkdir(quarantine);
+    const before = await treeOf(root);
+    const finished = await collectOutput(
+      spawn(
+        'unshare',
+        ['--mount', '--propagation', 'private', '/bin/sh', '-c', BIND_THEN_RUN, 'sh', outDir, quarantine]
+          .concat(process.execPath, built.bin, ...fixFlags(), '--quarantine', quarantine),
+        { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    expect(finished.stderr).toMatch(/^crashdiag: --quarantine .* overlaps the output directory/);
+    expect(finished.code).toBe(2);
+    expect(await treeOf(root)).toEqual(before);
+  });
+
+  it('refuses a quarantine inside another pipeline\'s output directory', async () => {
+    await writeConfig({
+      pipelines: { other: { outDir: 'other-out', stagingDir: 'other-stg', final: 'o_{date}.csv' } },
+    });
+    const before = await treeOf(root);
+    const finished = await runBin(built.bin, [...fixFlags(), '--quarantine', join(root, 'other-out', 'q')], {
+      cwd: root,
+    });
+    expect(finished.stderr).toMatch(/^crashdiag: --quarantine .* overlaps the output directory/);
+    expect(finished.code).toBe(2);
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
+
 describe('pipelines that share directories', () => {
   it('clean --all keeps b\'s published report that pipeline a, staging in b\'s out-dir, reads as an orphan', async () => {
     for (const dir of ['shared', 'a-out', 'b-staging']) await fsp.mkdir(join(root, dir));
