@@ -161,8 +161,10 @@ export function neighboursIn(config: ConfigFile | undefined, except: string | un
  */
 export async function settingsFromFlags(flags: PipelineFlags, io: CliIo): Promise<PipelineSettings> {
   if (flags.pipeline === undefined) {
+    // The flags are checked before any I/O, the config read after.
+    const settings = resolveSettings(flags, undefined, {}, io.cwd);
     const { config } = await readConfigFor(flags, io, false);
-    return { ...resolveSettings(flags, undefined, {}, io.cwd), neighbours: neighboursIn(config, undefined) };
+    return { ...settings, neighbours: neighboursIn(config, undefined) };
   }
   const { path, config } = await readConfigFor(flags, io, true);
   return {
