@@ -22,7 +22,7 @@ export interface OptionSpec {
 }
 
 export interface CommandSpec {
-  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook';
+  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook' | 'pipelines';
   /** The positional argument's name, if the command takes one. */
   readonly positional?: { readonly name: string; readonly describe: string };
   readonly describe: string;
@@ -231,6 +231,19 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'run', type: 'string', describe: 'Only this run key' },
       { name: 'limit', type: 'number', describe: 'Show the last N actions', default: 50 },
       { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
+    ],
+  },
+  {
+    name: 'pipelines',
+    describe: 'List the config file in use and its pipelines; warn where pipelines share a directory',
+    options: [
+      {
+        name: 'config',
+        type: 'string',
+        describe: 'Config file with named pipelines',
+        defaultDescription: DEFAULT_CONFIG_NAME,
+      },
+      { name: 'json', type: 'boolean', describe: 'Print JSON' },
     ],
   },
   {

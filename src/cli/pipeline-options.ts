@@ -1,9 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import { checkRerunWords, splitCommandWords } from '../core/command-words.js';
-import { DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
+import { type ConfigFile, DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
-import type { PipelineSettings } from '../core/settings.js';
+import type { Neighbour, PipelineSettings } from '../core/settings.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from '../core/template.js';
 import type { CliIo } from './io.js';
 
@@ -130,12 +130,45 @@ export function resolveSettings(
   };
 }
 
-/** Flags plus, when --pipeline is given, that pipeline from the config. */
+/**
+ * The config's pipelines other than `except`, as the config alone describes
+ * them (flags describe the pipeline acted on, not its neighbours).
+ */
+export function neighboursIn(config: ConfigFile | undefined, except: string | undefined): Neighbour[] {
+  const neighbours: Neighbour[] = [];
+  for (const [name, pipeline] of config?.pipelines ?? []) {
+    if (name === except) continue;
+    const final = pipeline.final === undefined ? undefined : compileFinalTemplate(pipeline.final);
+    const marker = pipeline.marker ?? DEFAULT_MARKER;
+    neighbours.push({
+      pipeline: name,
+      outDir: pipeline.outDir,
+      stagingDir: pipeline.stagingDir,
+      final,
+      staging: compileStagingTemplate(pipeline.staging ?? DEFAULT_STAGING),
+      marker: marker === false || final === undefined ? null : compileMarkerTemplate(marker),
+      staleAfterMs: parseDuration(pipeline.staleAfter ?? DEFAULT_STALE_AFTER, '--stale-after'),
+      pidCheck: pipeline.pidCheck ?? true,
+    });
+  }
+  return neighbours;
+}
+
+/**
+ * Flags plus, when --pipeline is given, that pipeline from the config. Any
+ * config in use (named, or present in the working directory) also supplies
+ * the neighbours every destructive action must respect.
+ */
 export async function settingsFromFlags(flags: PipelineFlags, io: CliIo): Promise<PipelineSettings> {
   if (flags.pipeline === undefined) {
-    if (flags.config !== undefined) await readConfigFor(flags, io, false);
-    return resolveSettings(flags, undefined, {}, io.cwd);
+    // The flags are checked before any I/O, the config read after.
+    const settings = resolveSettings(flags, undefined, {}, io.cwd);
+    const { config } = await readConfigFor(flags, io, false);
+    return { ...settings, neighbours: neighboursIn(config, undefined) };
   }
   const { path, config } = await readConfigFor(flags, io, true);
-  return resolveSettings(flags, flags.pipeline, pickPipeline(config, flags.pipeline, path), io.cwd);
+  return {
+    ...resolveSettings(flags, flags.pipeline, pickPipeline(config, flags.pipeline, path), io.cwd),
+    neighbours: neighboursIn(config, flags.pipeline),
+  };
 }

@@ -40,6 +40,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         const { historyCommand } = await import('./commands/history.js');
         return await historyCommand(argv, io);
       }
+      case 'pipelines': {
+        const { pipelinesCommand } = await import('./commands/list-pipelines.js');
+        return await pipelinesCommand(argv, io);
+      }
       case 'runbook': {
         const { runbookCommand } = await import('./commands/runbook.js');
         return await runbookCommand(argv, io);

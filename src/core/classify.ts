@@ -62,7 +62,7 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
     if (entry.alsoPublishedAs !== undefined) {
       anomalies.push({
         path: entry.path,
-        reason: `the name fits the staging template and is also the published name for ${entry.alsoPublishedAs === '' ? 'every run (a fixed name)' : `run ${entry.alsoPublishedAs}`} (staging and output share a directory): it is never treated as an orphan`,
+        reason: `the name fits the staging template and is also the published name for ${entry.alsoPublishedAs === '' ? 'every run (a fixed name)' : `run ${entry.alsoPublishedAs}`}${entry.alsoPublishedBy === undefined ? '' : ` of pipeline ${entry.alsoPublishedBy}`} (staging and output share a directory): it is never treated as an orphan`,
       });
       continue;
     }
@@ -73,7 +73,11 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       });
       continue;
     }
-    const { writer, reason, by } = judgeWriter(entry, rules, nowMs);
+    const { writer, reason, by } = judgeWriter(
+      entry,
+      entry.staleAfterMs === undefined ? rules : { ...rules, staleAfterMs: entry.staleAfterMs },
+      nowMs,
+    );
     if (writer === 'unknown')
       anomalies.push({ path: entry.path, reason: `the writer cannot be judged: ${reason}` });
     files.push({

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type AuditRecord, appendAudit } from './audit.js';
+import { refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import type { FileSystem } from './fs.js';
@@ -8,7 +9,7 @@ import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
-import { publishedRunOf, type StagingName } from './template.js';
+import type { StagingName } from './template.js';
 import { judgeWriter } from './writer.js';
 
 /** The janitor refuses shorter thresholds: an in-flight write can look idle for minutes. */
@@ -73,13 +74,14 @@ export async function cleanPipeline(
   // Read below to keep published names out of a shared directory: a missing
   // one is a layout mistake to report, as scan and diagnose do, not a crash.
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
   const planned = await listAllStaging(ctx.fs, settings);
   planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  // Where a pipeline stages inside its output directory, published names are never candidates.
-  const sharedWithOut
-    = (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
-  const published = (name: string) =>
-    sharedWithOut && publishedRunOf(settings.final, settings.marker, name) !== undefined;
+  // Where staging is also an output directory (this pipeline's or another's),
+  // published names are never candidates; a name another pipeline stages is
+  // judged by the most cautious of their rules.
+  const here = await rulesForStagingDirectory(ctx.fs, settings);
+  const published = (name: string) => here.publishedAs(name) !== undefined;
 
   // One janitor per staging directory; fixers of single keys re-check every
   // file themselves, and ENOENT is success for both.
@@ -105,7 +107,7 @@ export async function cleanPipeline(
         kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
         return;
       }
-      const outcome = await cleanOne(ctx, settings, options, item.name, item.match);
+      const outcome = await cleanOne(ctx, settings, options, item.name, item.match, here.writerRulesFor(item.name));
       if ('reason' in outcome) {
         if (outcome.reason !== 'gone') kept.push(outcome);
         return;
@@ -166,6 +168,7 @@ async function cleanOne(
   options: CleanOptions,
   name: string,
   match: StagingName,
+  rules: WriterRules,
 ): Promise<CleanedFile | { path: string; reason: string }> {
   const path = join(settings.stagingDir, name);
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
@@ -182,8 +185,8 @@ async function cleanOne(
   const ageMs = nowMs - mtimeMs;
   if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };
   const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, settings, ctx.processes) },
-    settings,
+    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
+    { ...settings, staleAfterMs: rules.staleAfterMs },
     nowMs,
   );
   if (judgement.writer !== 'dead') return { path, reason: `writer ${judgement.writer}: ${judgement.reason}` };

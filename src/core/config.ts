@@ -104,6 +104,8 @@ export async function loadConfig(
     }
     throw error;
   }
+  // Editors on Windows save UTF-8 with a byte-order mark; JSON.parse refuses it.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -120,7 +122,7 @@ export async function loadConfig(
       );
     }
   }
-  const pipelinesRaw = (raw as { pipelines?: unknown }).pipelines;
+  const pipelinesRaw = Object.hasOwn(raw, 'pipelines') ? (raw as { pipelines?: unknown }).pipelines : undefined;
   if (typeof pipelinesRaw !== 'object' || pipelinesRaw === null || Array.isArray(pipelinesRaw)) {
     throw new UsageError(`The config file ${path}: "pipelines" must be an object of named pipelines.`);
   }
@@ -136,7 +138,8 @@ export async function loadConfig(
     }
     const parsed: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(settings)) {
-      const check = PIPELINE_KEYS[key as keyof PipelineConfig];
+      // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
+      const check = Object.hasOwn(PIPELINE_KEYS, key) ? PIPELINE_KEYS[key as keyof PipelineConfig] : undefined;
       if (!check) {
         const known = Object.keys(PIPELINE_KEYS);
         const near = known.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));

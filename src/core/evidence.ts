@@ -27,6 +27,10 @@ export interface StagingEntry extends PathFacts {
   readonly pidCheck: PidCheck;
   /** Set when the name is also a published output's or marker's (staging and output share a directory). */
   readonly alsoPublishedAs?: string;
+  /** The other config pipeline whose output or marker the name is, when it is not this one's. */
+  readonly alsoPublishedBy?: string;
+  /** Set when another pipeline staging such names in this directory waits longer before calling a file stale. */
+  readonly staleAfterMs?: number;
 }
 
 /** The rules that turn facts into a judgement. */

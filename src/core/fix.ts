@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
+import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode, UsageError } from './errors.js';
@@ -16,6 +17,7 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
+import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
 import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { compareText, probeRun } from './probe.js';
@@ -99,13 +101,19 @@ async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
   }
 }
 
-function checkQuarantine(dir: string, real: string, bounds: Boundaries): void {
-  if (isInside(real, bounds.realOut) || isInside(bounds.realOut, real)) {
+async function checkQuarantine(fs: FileSystem, dir: string, real: string, bounds: Boundaries): Promise<void> {
+  // By identity as well as by path: a bind mount or a symlink can put an
+  // output directory (this pipeline's or another's) under another name.
+  const identity = await directoryIdentity(fs, real);
+  let overlaps = isInside(real, bounds.realOut) || isInside(bounds.realOut, real);
+  for (const out of bounds.outIdentities) overlaps ||= await isWithinDirectory(fs, real, out);
+  overlaps ||= await isWithinDirectory(fs, bounds.realOut, identity);
+  if (overlaps) {
     throw new UsageError(
       `--quarantine ${dir} overlaps the output directory: orphans must never be published.`,
     );
   }
-  if (real === bounds.realStaging)
+  if (real === bounds.realStaging || sameIdentity(identity, bounds.stagingIdentity))
     throw new UsageError(`--quarantine ${dir} is the staging directory itself.`);
 }
 
@@ -129,10 +137,10 @@ async function realpathToBe(fs: FileSystem, path: string): Promise<string> {
  */
 async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
   const target = resolve(dir);
-  checkQuarantine(dir, await realpathToBe(fs, target), bounds);
+  await checkQuarantine(fs, dir, await realpathToBe(fs, target), bounds);
   await fs.mkdir(target, { recursive: true });
   const real = await fs.realpath(target);
-  checkQuarantine(dir, real, bounds);
+  await checkQuarantine(fs, dir, real, bounds);
   return real;
 }
 
@@ -180,6 +188,8 @@ export async function fixRun(
     settings,
     runKey,
   });
+  // Before anything else, dry run included: the same answer either way.
+  await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
   if (options.dryRun) {
     const before = await diagnose(ctx, settings, runKey);
     const plan = planFix(before, settings.rerun, options.quarantineDir);
@@ -187,7 +197,12 @@ export async function fixRun(
     const { refused } = await checkAll(guardCtx, bounds, plan.removals);
     // The same answer the real run would give, without creating the directory.
     if (plan.quarantineDir) {
-      checkQuarantine(plan.quarantineDir, await realpathToBe(ctx.fs, resolve(plan.quarantineDir)), bounds);
+      await checkQuarantine(
+        ctx.fs,
+        plan.quarantineDir,
+        await realpathToBe(ctx.fs, resolve(plan.quarantineDir)),
+        bounds,
+      );
     }
     const steps = plan.removals.map((r) => ({
       path: r.path,

@@ -1,11 +1,12 @@
 import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
+import { outDirectoryIdentities, rulesForStagingDirectory, type StagingDirectoryRules } from './directory-rules.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
 import type { PlannedRemoval } from './plan.js';
 import { checkPid, kindOf } from './probe.js';
 import type { ProcessTable } from './process-table.js';
+import { type DirectoryIdentity, directoryIdentity, sameIdentity } from './same-directory.js';
 import type { PipelineSettings } from './settings.js';
-import { publishedRunOf } from './template.js';
 import { judgeWriter } from './writer.js';
 
 export interface GuardContext {
@@ -42,8 +43,15 @@ export function isInside(child: string, parent: string): boolean {
 export interface Boundaries {
   readonly realStaging: string;
   readonly realOut: string;
+  /** The staging directory itself: a file's parent must be it, whatever path leads there. */
+  readonly stagingIdentity: DirectoryIdentity | undefined;
+  readonly outIdentity: DirectoryIdentity | undefined;
+  /** Every output directory of the config (this pipeline's first): nothing of staging's may end up in one. */
+  readonly outIdentities: readonly DirectoryIdentity[];
   /** Names that are published in the output directory, never to be removed. */
   readonly protectedNames: ReadonlySet<string>;
+  /** What every pipeline of the config says about names in the staging directory. */
+  readonly here: StagingDirectoryRules;
 }
 
 export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
@@ -54,7 +62,11 @@ export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
   return {
     realStaging: await fs.realpath(settings.stagingDir),
     realOut: await fs.realpath(settings.outDir),
+    stagingIdentity: await directoryIdentity(fs, settings.stagingDir),
+    outIdentity: await directoryIdentity(fs, settings.outDir),
+    outIdentities: await outDirectoryIdentities(fs, settings),
     protectedNames: names,
+    here: await rulesForStagingDirectory(fs, settings),
   };
 }
 
@@ -72,27 +84,24 @@ export async function guardRemoval(
   const { path } = removal;
   if (!isAbsolute(path)) return { ok: false, reason: 'not an absolute path' };
   const name = basename(path);
-  let parent: string;
-  try {
-    parent = await ctx.fs.realpath(dirname(path));
-  } catch (error) {
-    return { ok: false, reason: `its directory cannot be resolved (${errnoCode(error) ?? error})` };
-  }
-  if (parent !== bounds.realStaging) {
+  const parent = await directoryIdentity(ctx.fs, dirname(path));
+  if (parent === undefined) return { ok: false, reason: 'its directory cannot be examined' };
+  if (!sameIdentity(parent, bounds.stagingIdentity)) {
     return { ok: false, reason: `it is not directly inside the staging directory ${bounds.realStaging}` };
   }
   const match = ctx.settings.staging.matcherFor(ctx.runKey)(name);
   if (!match)
     return { ok: false, reason: `its name does not match the staging template for run ${ctx.runKey}` };
-  // Where staging and output share a directory, a name that could be any
-  // run's published output or marker is never removed, even if it also fits
-  // the staging template ({date}.csv and {date}.{pid}.csv overlap).
-  if (
-    bounds.realStaging === bounds.realOut
-    && (bounds.protectedNames.has(name)
-      || publishedRunOf(ctx.settings.final, ctx.settings.marker, name) !== undefined)
-  ) {
+  // Where staging is also an output directory (this pipeline's or another's,
+  // under any path), a name that could be any run's published output or
+  // marker is never removed, even if it also fits the staging template
+  // ({date}.csv and {date}.{pid}.csv overlap).
+  if (bounds.here.sharedWithOwnOutput && bounds.protectedNames.has(name))
     return { ok: false, reason: 'it is the published output or its marker' };
+  const published = bounds.here.publishedAs(name);
+  if (published !== undefined) {
+    const whose = published.pipeline === undefined ? '' : ` of pipeline ${published.pipeline}`;
+    return { ok: false, reason: `it is the published output or its marker${whose}` };
   }
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
@@ -103,9 +112,10 @@ export async function guardRemoval(
   const kind = kindOf(stats);
   if (kind !== 'file') return { ok: false, reason: `it is a ${kind}, not a regular file` };
   const mtimeMs = Number(stats.mtimeMs);
+  const rules = bounds.here.writerRulesFor(name);
   const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, ctx.settings, ctx.processes) },
-    ctx.settings,
+    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
+    { ...ctx.settings, staleAfterMs: rules.staleAfterMs },
     ctx.nowMs,
   );
   if (judgement.writer !== 'dead')

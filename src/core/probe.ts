@@ -1,4 +1,5 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
 import type { FileSystem } from './fs.js';
@@ -6,7 +7,7 @@ import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { ProcessTable } from './process-table.js';
 import { memoizedRunKeyCheck } from './run-key.js';
 import type { PipelineSettings } from './settings.js';
-import { MAX_PID, publishedRunOf, type StagingName } from './template.js';
+import { MAX_PID, type StagingName } from './template.js';
 
 /** What the core needs from the outside world to look at a run. */
 export interface ProbeContext {
@@ -124,9 +125,15 @@ export async function listMatching<T>(
 /** Asks the process table about a staging file's PID, when that question has a meaning. */
 export function checkPid(
   name: StagingName,
-  settings: Pick<PipelineSettings, 'pidCheck'>,
+  settings: Pick<WriterRules, 'pidCheck' | 'pidCheckOffBy'>,
   processes: ProcessTable,
 ): PidCheck {
+  if (!settings.pidCheck && settings.pidCheckOffBy !== undefined) {
+    return {
+      checked: false,
+      why: `pipeline ${settings.pidCheckOffBy} stages files of this name in the same directory and judges their writers by age only (pidCheck false)`,
+    };
+  }
   if (!settings.pidCheck) return { checked: false, why: 'PID checks are off (--no-pid-check)' };
   // A PID only means something on the host, and in the PID namespace, that wrote the file.
   if (name.host !== undefined && name.host !== processes.hostname) {
@@ -144,21 +151,23 @@ export async function describeStagingEntries(
   settings: PipelineSettings,
   entries: ReadonlyArray<{ name: string; match: StagingName }>,
 ): Promise<StagingEntry[]> {
-  // In a directory shared with the output, {date}.csv and {date}.{pid}.csv
-  // overlap: such a name may be another run's published output.
-  const shared = resolve(settings.outDir) === resolve(settings.stagingDir);
-  const publishedKey = (name: string): string | undefined =>
-    shared ? publishedRunOf(settings.final, settings.marker, name) : undefined;
+  // In a directory that is also an output directory (this pipeline's or
+  // another's), {date}.csv and {date}.{pid}.csv overlap: such a name may be
+  // a run's published output.
+  const here = await rulesForStagingDirectory(ctx.fs, settings);
   const result = await mapPool(entries, IO_CONCURRENCY, async (entry): Promise<StagingEntry> => {
     const facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
-    const other = publishedKey(entry.name);
+    const other = here.publishedAs(entry.name);
+    const rules = here.writerRulesFor(entry.name);
     return {
       ...facts,
       name: entry.name,
       pid: entry.match.pid,
       host: entry.match.host,
-      pidCheck: checkPid(entry.match, settings, ctx.processes),
-      ...(other === undefined ? {} : { alsoPublishedAs: other }),
+      pidCheck: checkPid(entry.match, rules, ctx.processes),
+      ...(rules.staleAfterMs === settings.staleAfterMs ? {} : { staleAfterMs: rules.staleAfterMs }),
+      ...(other === undefined ? {} : { alsoPublishedAs: other.runKey }),
+      ...(other?.pipeline === undefined ? {} : { alsoPublishedBy: other.pipeline }),
     };
   });
   // An entry that vanished between listing and lstat was renamed or cleaned: not ours any more.

@@ -13,6 +13,7 @@ import {
 import { memoizedRunKeyCheck } from './run-key.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
+import { sameDirectory } from './same-directory.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
 import { CLOCK_SLACK_MS } from './writer.js';
@@ -91,7 +92,7 @@ export async function scanPipeline(
   // A pipeline that stages inside its output directory gets one listing of it, not two.
   const shared
     = settings.final.keyed
-      && (await ctx.fs.realpath(settings.stagingDir)) === (await ctx.fs.realpath(settings.outDir));
+      && (await sameDirectory(ctx.fs, settings.stagingDir, settings.outDir));
   if (shared) {
     const both = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
       const staging = stagingRole(name);

@@ -22,4 +22,26 @@ export interface PipelineSettings {
   readonly quarantine?: string | undefined;
   /** From the config: where --fix and clean append their audit records. */
   readonly auditLog?: string | undefined;
+  /**
+   * The config's other pipelines, when a config is in use: a destructive
+   * action asks them too, since pipelines may share directories.
+   */
+  readonly neighbours?: readonly Neighbour[] | undefined;
+}
+
+/**
+ * Another pipeline of the config, as far as its own settings say (a
+ * directory or output name it leaves to flags is unknown). Only what is
+ * needed to keep its published files and live writers safe.
+ */
+export interface Neighbour {
+  readonly pipeline: string;
+  /** Absolute, or undefined when the config leaves it to a flag. */
+  readonly outDir: string | undefined;
+  readonly stagingDir: string | undefined;
+  readonly final: FinalTemplate | undefined;
+  readonly staging: StagingTemplate;
+  readonly marker: MarkerTemplate | null;
+  readonly staleAfterMs: number;
+  readonly pidCheck: boolean;
 }

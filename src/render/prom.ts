@@ -5,6 +5,16 @@ function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
+/**
+ * The first line of every metrics file crashdiag writes: --prom-file only
+ * ever replaces a file that starts with it (or with the metrics of versions
+ * before it), never anything else that happens to sit at that path.
+ */
+export const METRICS_HEADER = '# crashdiag metrics: written by crashdiag scan --format prom; replaced on each scan';
+
+/** How metrics files written before METRICS_HEADER existed begin. */
+export const LEGACY_METRICS_START = '# HELP crashdiag_';
+
 interface Metric {
   readonly name: string;
   readonly help: string;
@@ -73,7 +83,7 @@ export function renderPrometheus(results: readonly ScanResult[], nowMs: number):
     push(duration, { pipeline }, result.durationMs / 1000);
     push(scanned, { pipeline }, Math.floor(nowMs / 1000));
   }
-  const lines: string[] = [];
+  const lines: string[] = [METRICS_HEADER];
   for (const metric of metrics) {
     lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} gauge`);
     for (const [labels, value] of metric.samples) {

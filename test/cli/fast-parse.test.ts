@@ -35,6 +35,8 @@ const AGREE: string[][] = [
   ['history', '--staging-dir', 'st', '--limit', '5', '--run', '2026-04-24'],
   ['history', '--staging-dir', 'st'],
   ['runbook', 'D'],
+  ['pipelines'],
+  ['pipelines', '--config', 'c.json', '--json'],
 ];
 
 describe('parseFast', () => {

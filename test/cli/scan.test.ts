@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES, STATES, type State } from '../../src/core/states.js';
+import { METRICS_HEADER } from '../../src/render/prom.js';
 import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
 import { dateKey, put } from '../support/disk.js';
@@ -432,7 +433,7 @@ describe('crashdiag scan --format prom', () => {
     const textfile = join(root, 'textfile');
     await fsp.mkdir(textfile);
     const target = join(textfile, 'crashdiag.prom');
-    await fsp.writeFile(target, '# a previous scrape\n');
+    await fsp.writeFile(target, `${METRICS_HEADER}\n# a previous scrape\n`);
     for (let round = 0; round < 2; round++) {
       const finished = await scan(['--all', '--format', 'prom', '--prom-file', target]);
       expect(finished.stderr).toBe('');

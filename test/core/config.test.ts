@@ -193,3 +193,52 @@ describe('pickPipeline', () => {
     );
   });
 });
+
+describe('config keys that live on Object.prototype', () => {
+  const refunds = JSON.stringify(REFUNDS).slice(1, -1);
+  it.each([
+    ['"constructor": "x"'],
+    ['"toString": 5'],
+    ['"__proto__": {"outDir": "/elsewhere"}'],
+    ['"hasOwnProperty": 1'],
+    ['"__defineGetter__": "x"'],
+    ['"valueOf": "x"'],
+  ])('a pipeline setting %s is an unknown setting, in one sentence', async (entry) => {
+    const error = await refusal(`{"pipelines": {"p": {${refunds}, ${entry}}}}`);
+    const key = /^"([^"]+)"/.exec(entry)?.[1] ?? '';
+    expect(error.message).toBe(`${PATH}: pipelines.p.${key} is not a known setting.`);
+  });
+
+  it.each([['constructor'], ['toString'], ['hasOwnProperty'], ['__proto__']])(
+    'a top-level key %s is an unknown top-level key',
+    async (key) => {
+      const error = await refusal(`{"pipelines": {"p": {${refunds}}}, "${key}": {}}`);
+      expect(error.message).toMatch(new RegExp(`unknown top-level key "${key}"`));
+    },
+  );
+
+  it('a config whose only "pipelines" is inherited has none', async () => {
+    const error = await refusal('{"__proto__": {"pipelines": {}}}');
+    expect(error.message).toMatch(/unknown top-level key "__proto__"/);
+  });
+
+  it.each([['constructor'], ['toString'], ['hasOwnProperty']])(
+    'a pipeline named %s is an ordinary pipeline, and only where the config names it',
+    async (name) => {
+      const config = await load(`{"pipelines": {"${name}": {${refunds}}}}`);
+      expect(pickPipeline(config, name, PATH)).toEqual(REFUNDS);
+      const other = await load(`{"pipelines": {"p": {${refunds}}}}`);
+      expect(() => pickPipeline(other, name, PATH)).toThrow(`has no pipeline named "${name}"`);
+    },
+  );
+
+  it('refuses a pipeline named __proto__ as a bad name', async () => {
+    const error = await refusal(`{"pipelines": {"__proto__": {${refunds}}}}`);
+    expect(error.message).toMatch(/pipelines\.__proto__: a pipeline name may use/);
+  });
+
+  it('reads a config file that starts with a UTF-8 byte-order mark', async () => {
+    const config = await load(`\uFEFF{"pipelines": {"p": {${refunds}}}}`);
+    expect(config?.pipelines.get('p')).toEqual(REFUNDS);
+  });
+});

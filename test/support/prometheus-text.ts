@@ -55,6 +55,8 @@ export function parsePrometheusText(text: string): PromText {
       map.set(name, rest);
       continue;
     }
+    // Any other comment is allowed by the format, and ignored.
+    if (line.startsWith('# ') && !/^# (HELP|TYPE) /.test(line)) continue;
     const sample = SAMPLE.exec(line);
     if (!sample) throw new Error(`not a Prometheus text line: ${JSON.stringify(line)}`);
     const [, name = '', labelText, valueText = ''] = sample;

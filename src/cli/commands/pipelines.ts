@@ -2,6 +2,7 @@ import { UsageError } from '../../core/errors.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import type { CliIo } from '../io.js';
 import {
+  neighboursIn,
   type PipelineFlags,
   readConfigFor,
   resolveSettings,
@@ -29,5 +30,8 @@ export async function selectPipelines(flags: MultiPipelineFlags, io: CliIo): Pro
   const { path, config } = await readConfigFor(flags, io, true);
   if (!config) throw new UsageError(`--all needs a config file, and ${path} does not exist.`);
   if (config.pipelines.size === 0) throw new UsageError(`The config file ${path} defines no pipelines.`);
-  return [...config.pipelines].map(([name, pipeline]) => resolveSettings(flags, name, pipeline, io.cwd));
+  return [...config.pipelines].map(([name, pipeline]) => ({
+    ...resolveSettings(flags, name, pipeline, io.cwd),
+    neighbours: neighboursIn(config, name),
+  }));
 }

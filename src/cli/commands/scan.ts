@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
 import { parseDuration } from '../../core/duration.js';
 import { errnoCode, UsageError } from '../../core/errors.js';
 import type { FileSystem } from '../../core/fs.js';
@@ -14,6 +16,57 @@ interface ScanFlags extends MultiPipelineFlags {
   json?: boolean;
   format?: string;
   promFile?: string;
+}
+
+/**
+ * The metrics file replaces only a previous metrics file, or nothing: a
+ * published output, a config, a log given as --prom-file by mistake is
+ * refused before the scan, and nothing is changed.
+ */
+async function checkMetricsTarget(fs: FileSystem, path: string): Promise<void> {
+  let kind: string;
+  try {
+    const stats = await fs.lstat(path);
+    if (stats.isFile()) kind = 'file';
+    else if (stats.isSymbolicLink()) kind = 'a symlink';
+    else if (stats.isDirectory()) kind = 'a directory';
+    else kind = 'a special file';
+  } catch (error) {
+    const code = errnoCode(error);
+    // Nothing there yet (or no directory: the write reports that).
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    if (code === 'EACCES' || code === 'EPERM') throw new UsageError(`Cannot write the metrics file ${path} (${code}).`);
+    throw error;
+  }
+  if (kind === 'file') {
+    const { METRICS_HEADER, LEGACY_METRICS_START } = await import('../../render/prom.js');
+    const head = await readHead(fs, path, Buffer.byteLength(METRICS_HEADER));
+    if (head.startsWith(METRICS_HEADER) || head.startsWith(LEGACY_METRICS_START)) return;
+    kind = 'a file crashdiag did not write';
+  }
+  throw new UsageError(
+    `Cannot write the metrics file ${path}: it is ${kind}, and --prom-file only replaces a previous crashdiag metrics file; nothing was changed.`,
+    'Name a new file, or one an earlier scan --format prom wrote.',
+  );
+}
+
+/** The first bytes of a regular file, opened without following a symlink or blocking on a FIFO. */
+async function readHead(fs: FileSystem, path: string, bytes: number): Promise<string> {
+  let handle: Awaited<ReturnType<FileSystem['open']>>;
+  try {
+    handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === undefined) throw error;
+    throw new UsageError(`Cannot write the metrics file ${path}: it cannot be read (${code}); nothing was changed.`);
+  }
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -67,6 +120,11 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
       'A fixed-name output cannot say which dates ran: scan without --daily.',
     );
   }
+  const promFile = flags.promFile === undefined ? undefined : resolve(io.cwd, flags.promFile);
+  if (promFile !== undefined) {
+    await refuseWriteIntoOutputDirectory(io.fs, promFile, pipelines, 'metrics file');
+    await checkMetricsTarget(io.fs, promFile);
+  }
   const nowMs = fixedNow ?? io.now();
   const results: ScanResult[] = [];
   for (const settings of pipelines) {
@@ -81,7 +139,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   if (format === 'prom') {
     const { renderPrometheus } = await import('../../render/prom.js');
     const text = renderPrometheus(results, nowMs);
-    if (flags.promFile !== undefined) await writeAtomically(io.fs, resolve(io.cwd, flags.promFile), text);
+    if (promFile !== undefined) await writeAtomically(io.fs, promFile, text);
     else io.stdout.write(text);
   } else if (format === 'json') {
     const { renderScanJson } = await import('../../render/scan-rows.js');

@@ -1,0 +1,174 @@
+import { UsageError } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { dirname, resolve } from 'node:path';
+import { type DirectoryIdentity, directoryIdentity, sameDirectory, sameIdentity } from './same-directory.js';
+import type { Neighbour, PipelineSettings } from './settings.js';
+import { type FinalTemplate, type MarkerTemplate, publishedRunOf } from './template.js';
+
+/** A name that is some run's published output or marker. */
+export interface PublishedName {
+  readonly runKey: string;
+  /** The config pipeline that publishes it; undefined for the pipeline acted on. */
+  readonly pipeline: string | undefined;
+}
+
+/** How a staging file's writer is judged: the most cautious rules of every pipeline whose staging name fits it. */
+export interface WriterRules {
+  readonly pidCheck: boolean;
+  readonly staleAfterMs: number;
+  /** The pipeline whose rules turned PID checks off for this file, when it is not the one acted on. */
+  readonly pidCheckOffBy?: string;
+}
+
+/** What every pipeline of the config says about the names in one staging directory. */
+export interface StagingDirectoryRules {
+  /** Whether staging is the acted-on pipeline's own output directory too. */
+  readonly sharedWithOwnOutput: boolean;
+  /**
+   * The run (and pipeline) whose published output or marker `name` is, in a
+   * staging directory that is also an output directory. Such a name is never
+   * an orphan, whatever staging template it also fits.
+   */
+  publishedAs(name: string): PublishedName | undefined;
+  /** The liveness rules that apply to the staging file `name`. */
+  writerRulesFor(name: string): WriterRules;
+}
+
+interface Publisher {
+  readonly pipeline: string | undefined;
+  readonly final: FinalTemplate;
+  readonly marker: MarkerTemplate | null;
+}
+
+/**
+ * The one home of "is this name a published output or marker of any
+ * pipeline here" and "which liveness rules apply to this file": probe, scan,
+ * guards and clean all ask it. Directories are compared by identity, so a
+ * pipeline whose output directory is this staging directory under another
+ * name (bind mount, symlink, a second NFS path) counts.
+ */
+export async function rulesForStagingDirectory(
+  fs: FileSystem,
+  settings: PipelineSettings,
+): Promise<StagingDirectoryRules> {
+  const here = await directoryIdentity(fs, settings.stagingDir);
+  const isHere = async (dir: string | undefined): Promise<boolean> => {
+    if (dir === undefined) return false;
+    if (here === undefined) return sameDirectory(fs, dir, settings.stagingDir);
+    return dir === settings.stagingDir || sameIdentity(here, await directoryIdentity(fs, dir));
+  };
+  const sharedWithOwnOutput = await isHere(settings.outDir);
+  const publishers: Publisher[] = sharedWithOwnOutput
+    ? [{ pipeline: undefined, final: settings.final, marker: settings.marker }]
+    : [];
+  const stagers: Neighbour[] = [];
+  for (const neighbour of settings.neighbours ?? []) {
+    if (neighbour.final && (await isHere(neighbour.outDir))) {
+      publishers.push({ pipeline: neighbour.pipeline, final: neighbour.final, marker: neighbour.marker });
+    }
+    if (await isHere(neighbour.stagingDir)) stagers.push(neighbour);
+  }
+  return {
+    sharedWithOwnOutput,
+    publishedAs(name) {
+      for (const publisher of publishers) {
+        const runKey = publishedRunOf(publisher.final, publisher.marker, name);
+        if (runKey !== undefined) return { runKey, pipeline: publisher.pipeline };
+      }
+      return undefined;
+    },
+    writerRulesFor(name) {
+      let rules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
+      for (const other of stagers) {
+        if (!other.staging.matchAny(name)) continue;
+        const offBy = rules.pidCheck && !other.pidCheck ? other.pipeline : rules.pidCheckOffBy;
+        rules = {
+          pidCheck: rules.pidCheck && other.pidCheck,
+          staleAfterMs: Math.max(rules.staleAfterMs, other.staleAfterMs),
+          ...(offBy === undefined ? {} : { pidCheckOffBy: offBy }),
+        };
+      }
+      return rules;
+    },
+  };
+}
+
+/** The output directories of a pipeline and of every other pipeline of its config, as given. */
+export function outDirsOf(settings: Pick<PipelineSettings, 'outDir' | 'neighbours'>): string[] {
+  const dirs = [settings.outDir];
+  for (const neighbour of settings.neighbours ?? [])
+    if (neighbour.outDir !== undefined) dirs.push(neighbour.outDir);
+  return dirs;
+}
+
+/** The identities of every output directory of the config that exists. */
+export async function outDirectoryIdentities(
+  fs: FileSystem,
+  settings: Pick<PipelineSettings, 'outDir' | 'neighbours'>,
+): Promise<DirectoryIdentity[]> {
+  const found: DirectoryIdentity[] = [];
+  for (const dir of outDirsOf(settings)) {
+    const identity = await directoryIdentity(fs, dir);
+    if (identity) found.push(identity);
+  }
+  return found;
+}
+
+/**
+ * Refuses a file crashdiag itself writes (its audit log, a metrics file)
+ * whose directory is an output directory of any pipeline in play, by
+ * identity: published files live there, and an append or a rename onto one
+ * would corrupt or replace a published output.
+ */
+export async function refuseWriteIntoOutputDirectory(
+  fs: FileSystem,
+  path: string,
+  pipelines: ReadonlyArray<Pick<PipelineSettings, 'outDir' | 'neighbours'>>,
+  what: string,
+): Promise<void> {
+  const target = resolve(path);
+  const parent = await directoryIdentity(fs, dirname(target));
+  for (const dir of pipelines.flatMap(outDirsOf)) {
+    if (dirname(target) === resolve(dir) || sameIdentity(parent, await directoryIdentity(fs, dir))) {
+      throw new UsageError(
+        `The ${what} ${target} is inside the output directory ${dir}, where published files live; crashdiag never writes there, and nothing was changed.`,
+        'Put it somewhere else (the default is <staging-dir>/.crashdiag/).',
+      );
+    }
+  }
+}
+
+/** One directory that two pipelines of a config both use. */
+export interface DirectoryOverlap {
+  readonly first: { readonly pipeline: string; readonly role: 'outDir' | 'stagingDir'; readonly dir: string };
+  readonly second: { readonly pipeline: string; readonly role: 'outDir' | 'stagingDir'; readonly dir: string };
+}
+
+/**
+ * Every pair of pipelines that share a directory (by identity, or by path
+ * when it does not exist yet): the layouts where one pipeline's published
+ * files or live writers sit in another's staging directory.
+ */
+export async function directoryOverlaps(
+  fs: FileSystem,
+  pipelines: ReadonlyArray<Pick<Neighbour, 'pipeline' | 'outDir' | 'stagingDir'>>,
+): Promise<DirectoryOverlap[]> {
+  const dirs: Array<DirectoryOverlap['first'] & { identity: DirectoryIdentity | undefined }> = [];
+  for (const { pipeline, outDir, stagingDir } of pipelines) {
+    for (const [role, dir] of [['outDir', outDir], ['stagingDir', stagingDir]] as const) {
+      if (dir !== undefined) dirs.push({ pipeline, role, dir, identity: await directoryIdentity(fs, dir) });
+    }
+  }
+  const overlaps: DirectoryOverlap[] = [];
+  for (const [i, a] of dirs.entries()) {
+    for (const b of dirs.slice(i + 1)) {
+      if (a.pipeline === b.pipeline) continue;
+      if (resolve(a.dir) !== resolve(b.dir) && !sameIdentity(a.identity, b.identity)) continue;
+      overlaps.push({
+        first: { pipeline: a.pipeline, role: a.role, dir: a.dir },
+        second: { pipeline: b.pipeline, role: b.role, dir: b.dir },
+      });
+    }
+  }
+  return overlaps;
+}

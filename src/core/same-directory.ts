@@ -1,0 +1,61 @@
+import { dirname, resolve } from 'node:path';
+import { errnoCode } from './errors.js';
+import type { FileSystem } from './fs.js';
+
+/**
+ * What makes a directory itself: its device and inode. A bind mount, a
+ * symlink or two NFS paths give one directory several names, and neither
+ * path strings, resolve() nor realpath() can see through all of them; only
+ * (st_dev, st_ino) can. Kept as text from bigint stats: inode numbers on
+ * some file systems do not fit in a double.
+ */
+export interface DirectoryIdentity {
+  readonly dev: string;
+  readonly ino: string;
+}
+
+/**
+ * The identity of the directory `path` names (following symlinks: they name
+ * it too); undefined when it is not a directory or cannot be looked at.
+ */
+export async function directoryIdentity(fs: FileSystem, path: string): Promise<DirectoryIdentity | undefined> {
+  try {
+    const stats = await fs.stat(path, { bigint: true });
+    if (!stats.isDirectory()) return undefined;
+    return { dev: String(stats.dev), ino: String(stats.ino) };
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return undefined;
+  }
+}
+
+export function sameIdentity(a: DirectoryIdentity | undefined, b: DirectoryIdentity | undefined): boolean {
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * Whether two paths name one directory: the one answer probe, scan, guards,
+ * clean and fix all ask. Two paths that cannot be looked at are one directory
+ * only when they are the same path.
+ */
+export async function sameDirectory(fs: FileSystem, a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  return sameIdentity(await directoryIdentity(fs, a), await directoryIdentity(fs, b));
+}
+
+/**
+ * Whether `path` is the directory `ancestor` or lies anywhere beneath it, by
+ * identity: each existing directory on the way up from `path` is compared,
+ * so a bind mount of `ancestor` elsewhere is seen through.
+ */
+export async function isWithinDirectory(
+  fs: FileSystem,
+  path: string,
+  ancestor: DirectoryIdentity | undefined,
+): Promise<boolean> {
+  if (ancestor === undefined) return false;
+  for (let at = resolve(path); ; at = dirname(at)) {
+    if (sameIdentity(await directoryIdentity(fs, at), ancestor)) return true;
+    if (dirname(at) === at) return false;
+  }
+}
