@@ -1,0 +1,317 @@
+// Only types come from the SDK at the top: the module itself is imported on
+// the first request, so a run that touches no s3:// path never loads it.
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { describeEndpoint, resolveS3Connection, type S3Connection, type S3Settings } from './s3-connection.js';
+import { S3_OPERATIONS, type S3Operation, storeErrorOf } from './s3-errors.js';
+import { parseS3Url, s3UrlOf, type S3Location } from './s3-url.js';
+import type {
+  CopyOutcome, IncompleteUpload, ListOptions, ObjectStore, RemoveOutcome, StoreEntry, UploadListing,
+} from './store.js';
+import { checkUnchanged, StoreError } from './store.js';
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+export interface S3SessionOptions {
+  readonly settings?: S3Settings;
+  /** The environment the endpoint is read from (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Bound on each attempt of each request (--timeout). */
+  readonly timeoutMs?: number;
+  /** Attempts per request, the first included; the SDK's standard retry mode. */
+  readonly maxAttempts?: number;
+  /** Explicit credentials (tests); otherwise the SDK's standard chain. */
+  readonly credentials?: S3ClientConfig['credentials'];
+}
+
+export const DEFAULT_S3_TIMEOUT_MS = 30_000;
+// S3 serves at most 1,000 keys per page whatever is asked.
+const MAX_PAGE_SIZE = 1000;
+
+/**
+ * One connection to S3 (one lazily created client) serving every prefix of
+ * a run: the output, the staging and the quarantine prefix.
+ */
+export class S3Session {
+  readonly connection: S3Connection;
+  readonly endpoint: string;
+  readonly timeoutMs: number;
+  readonly #options: S3SessionOptions;
+  #client: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
+
+  constructor(options: S3SessionOptions = {}) {
+    this.#options = options;
+    this.connection = resolveS3Connection(options.settings ?? {}, options.env ?? {});
+    this.endpoint = describeEndpoint(this.connection);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS;
+  }
+
+  /** A store for `s3://BUCKET/PREFIX/`; a malformed URL is a usage error. */
+  store(url: string, role?: string): S3Store {
+    return new S3Store(this, parseS3Url(url, role));
+  }
+
+  /** Sends one request, mapping any failure to a StoreError that names the bucket and what to check. */
+  async send<T>(
+    operation: S3Operation,
+    bucket: string,
+    request: (sdk: Sdk, client: S3Client) => Promise<T>,
+    afterPages = 0,
+  ): Promise<T> {
+    const context = { operation, bucket, endpoint: this.endpoint, timeoutMs: this.timeoutMs, afterPages };
+    try {
+      const { sdk, client } = await this.#connect();
+      return await request(sdk, client);
+    } catch (error) {
+      throw storeErrorOf(error, context);
+    }
+  }
+
+  /** Lets go of pooled sockets, so a finished run does not wait on keep-alive. */
+  async close(): Promise<void> {
+    const pending = this.#client;
+    this.#client = undefined;
+    if (pending) (await pending).client.destroy();
+  }
+
+  #connect(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.#client ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: this.#newClient(sdk) }));
+    return this.#client;
+  }
+
+  #newClient(sdk: Sdk): S3Client {
+    const { endpoint, region, forcePathStyle } = this.connection;
+    const timeout = this.timeoutMs;
+    return new sdk.S3Client({
+      ...(endpoint === undefined ? {} : { endpoint }),
+      ...(region === undefined ? {} : { region }),
+      forcePathStyle,
+      ...(this.#options.credentials === undefined ? {} : { credentials: this.#options.credentials }),
+      ...(this.#options.maxAttempts === undefined ? {} : { maxAttempts: this.#options.maxAttempts }),
+      // Each attempt is bounded three ways: connecting, the whole exchange,
+      // and silence mid-body; the SDK retries a timed-out attempt.
+      requestHandler: {
+        connectionTimeout: timeout,
+        requestTimeout: timeout,
+        throwOnRequestTimeout: true,
+        socketTimeout: timeout,
+      },
+      // The tool uploads nothing; checksum trailers only trip up servers
+      // (MinIO, Ceph, s3rver) that predate them.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+}
+
+/** `s3://BUCKET/PREFIX/` behind the store seam. */
+export class S3Store implements ObjectStore {
+  readonly backend = 's3';
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly location: string;
+  readonly #session: S3Session;
+
+  constructor(session: S3Session, where: S3Location) {
+    this.#session = session;
+    this.bucket = where.bucket;
+    this.prefix = where.prefix;
+    this.location = s3UrlOf(where.bucket, where.prefix);
+  }
+
+  pathOf(name: string): string {
+    return s3UrlOf(this.bucket, this.prefix + name);
+  }
+
+  async* list(namePrefix: string, options: ListOptions = {}): AsyncIterable<readonly StoreEntry[]> {
+    const keyPrefix = this.prefix + namePrefix;
+    const pageSize = Math.min(options.pageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page = await this.#session.send(S3_OPERATIONS.list, this.bucket, (sdk, client) => client.send(
+        new sdk.ListObjectsV2Command({
+          Bucket: this.bucket,
+          // The key's literal start goes to the server: the cost follows the
+          // matches, not the size of the bucket.
+          Prefix: keyPrefix,
+          // One directory level, as readdir sees it; deeper keys come back
+          // as one "directory" entry each.
+          Delimiter: '/',
+          MaxKeys: pageSize,
+          ContinuationToken: token,
+        }),
+      ), pages);
+      const entries = [
+        ...(page.Contents ?? []).map((o) => this.#fileOf(o.Key, o.Size, o.LastModified, o.ETag, pages)),
+        ...(page.CommonPrefixes ?? []).map((common) => this.#directoryOf(common.Prefix, pages)),
+      ];
+      pages += 1;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated && !token) throw this.#badAnswer('said the listing goes on but gave no continuation token', pages);
+      if (entries.length > 0) yield entries;
+    } while (token !== undefined);
+  }
+
+  async stat(name: string): Promise<StoreEntry | undefined> {
+    const key = this.prefix + name;
+    try {
+      const head = await this.#session.send(S3_OPERATIONS.stat, this.bucket, (sdk, client) => client.send(
+        new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+      ));
+      return this.#fileOf(key, head.ContentLength, head.LastModified, head.ETag, 0);
+    } catch (error) {
+      // HEAD answers carry no body: a missing key and a missing bucket are
+      // both a bare 404. Either way nothing is there to act on.
+      if (answered(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async removeIfUnchanged(planned: StoreEntry): Promise<RemoveOutcome> {
+    // Before any look: a planned directory that has since vanished is not "gone" work done.
+    if (planned.kind !== 'file') return { outcome: 'refused', reason: `it is a ${planned.kind}, not a file` };
+    const now = await this.stat(planned.name);
+    if (!now) return { outcome: 'gone' };
+    const check = checkUnchanged(planned, now, sameSecond);
+    if (!check.unchanged) return { outcome: 'refused', reason: check.reason };
+    const key = this.prefix + planned.name;
+    try {
+      await this.#session.send(S3_OPERATIONS.remove, this.bucket, (sdk, client) => client.send(
+        // If-Match closes the gap between the HEAD and the DELETE on servers
+        // that honour it (AWS since 2024); others ignore it.
+        new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: check.now.etag }),
+      ));
+      return { outcome: 'removed' };
+    } catch (error) {
+      if (answered(error, 412)) return { outcome: 'refused', reason: 'it changed between the last check and the delete' };
+      if (answered(error, 404)) return { outcome: 'gone' };
+      throw error;
+    }
+  }
+
+  async copy(planned: StoreEntry, destination: ObjectStore, name: string): Promise<CopyOutcome> {
+    if (planned.kind !== 'file') return { outcome: 'refused', reason: `it is a ${planned.kind}, not a file` };
+    if (!(destination instanceof S3Store)) {
+      return { outcome: 'refused', reason: `cannot copy from S3 to ${destination.location}` };
+    }
+    const now = await this.stat(planned.name);
+    if (!now) return { outcome: 'refused', reason: 'it is gone' };
+    const check = checkUnchanged(planned, now, sameSecond);
+    if (!check.unchanged) return { outcome: 'refused', reason: check.reason };
+    // Look first, as well as asking with If-None-Match: servers that ignore
+    // the header would otherwise overwrite an earlier quarantine copy.
+    if (await destination.stat(name)) return { outcome: 'refused', reason: `${destination.pathOf(name)} already exists` };
+    const sourceKey = this.prefix + planned.name;
+    try {
+      await this.#session.send(S3_OPERATIONS.copy, destination.bucket, (sdk, client) => client.send(
+        new sdk.CopyObjectCommand({
+          Bucket: destination.bucket,
+          Key: destination.prefix + name,
+          CopySource: `${this.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`,
+          CopySourceIfMatch: check.now.etag,
+          IfNoneMatch: '*',
+        }),
+      ));
+    } catch (error) {
+      if (answered(error, 412)) {
+        return { outcome: 'refused', reason: 'the source changed, or the target appeared, during the copy' };
+      }
+      throw error;
+    }
+    const copied = await destination.stat(name);
+    if (copied?.kind !== 'file' || copied.bytes !== check.now.bytes) {
+      return { outcome: 'refused', reason: `the copy at ${destination.pathOf(name)} does not match the source` };
+    }
+    return { outcome: 'copied' };
+  }
+
+  async listUploads(namePrefix: string): Promise<UploadListing> {
+    const uploads: IncompleteUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      do {
+        const page = await this.#session.send(S3_OPERATIONS.listUploads, this.bucket, (sdk, client) => client.send(
+          new sdk.ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix + namePrefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        ));
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined) {
+            throw this.#badAnswer('listed a multipart upload without its key, id or start time', 1);
+          }
+          const name = this.#nameOf(upload.Key, 1);
+          uploads.push({ name, uploadId: upload.UploadId, initiatedMs: upload.Initiated.getTime() });
+        }
+        keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+        uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+      } while (keyMarker !== undefined);
+    } catch (error) {
+      if (error instanceof StoreError && error.failure === 'unsupported') return { supported: false, reason: error.message };
+      throw error;
+    }
+    return { supported: true, uploads };
+  }
+
+  async abortUpload(upload: IncompleteUpload): Promise<'aborted' | 'gone'> {
+    try {
+      await this.#session.send(S3_OPERATIONS.abortUpload, this.bucket, (sdk, client) => client.send(
+        new sdk.AbortMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + upload.name,
+          UploadId: upload.uploadId,
+        }),
+      ));
+      return 'aborted';
+    } catch (error) {
+      if (answered(error, 404)) return 'gone';
+      throw error;
+    }
+  }
+
+  #nameOf(key: string | undefined, pages: number): string {
+    if (key === undefined || !key.startsWith(this.prefix)) {
+      throw this.#badAnswer(`listed the key ${key ?? '(none)'}, outside the prefix asked for`, pages);
+    }
+    return key.slice(this.prefix.length);
+  }
+
+  #fileOf(key: string | undefined, bytes: number | undefined, modified: Date | undefined, etag: string | undefined,
+    pages: number): StoreEntry {
+    const name = this.#nameOf(key, pages);
+    if (bytes === undefined || modified === undefined || etag === undefined) {
+      throw this.#badAnswer(`described ${this.pathOf(name)} without its size, time or ETag`, pages);
+    }
+    return { kind: 'file', name, bytes, mtimeMs: modified.getTime(), etag, version: etag };
+  }
+
+  #directoryOf(prefix: string | undefined, pages: number): StoreEntry {
+    return { kind: 'directory', name: this.#nameOf(prefix, pages).replace(/\/$/, '') };
+  }
+
+  #badAnswer(what: string, pages: number): StoreError {
+    return new StoreError(
+      'failed',
+      `The S3 endpoint ${this.#session.endpoint} ${what} (bucket ${this.bucket}).`,
+      'The server does not behave like S3 here; check its version and health.',
+      pages,
+    );
+  }
+}
+
+/**
+ * Whether a request failed with this HTTP status for the object itself. A
+ * missing bucket is never "gone": it is the user's to fix.
+ */
+function answered(error: unknown, status: number): boolean {
+  return error instanceof StoreError && error.httpStatus === status && error.failure !== 'no-such-bucket';
+}
+
+// HTTP dates (HeadObject's Last-Modified) carry whole seconds, listings carry
+// milliseconds: compare at the coarser grain.
+function sameSecond(a: number, b: number): boolean {
+  return Math.floor(a / 1000) === Math.floor(b / 1000);
+}
