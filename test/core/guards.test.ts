@@ -15,6 +15,7 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileFinalTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
+import { ownIdentity } from '../support/identity.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
@@ -30,7 +31,7 @@ useTempLayout('crashdiag-fix-', (made) => {
 });
 
 function contextFor(settings: PipelineSettings = settingsFor(layout)): GuardContext {
-  return { fs, processes, nowMs: Date.now(), settings, runKey: KEY };
+  return { fs, processes, nowMs: Date.now(), settings, runKey: KEY, identity: ownIdentity() };
 }
 
 async function boundsFor(ctx: GuardContext): Promise<Boundaries> {
