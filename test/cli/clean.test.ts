@@ -401,3 +401,21 @@ describe('two janitors at once', () => {
     expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
   });
 });
+
+describe('crashdiag clean: --now is for reading only (issue 9, item 4)', () => {
+  it.each([
+    ['clean', [] as string[]],
+    ['clean --dry-run', ['--dry-run']],
+  ])('attack: %s --now 2030-01-01 on a file written a second ago: exit 2 before any I/O, the disk unchanged', async (_, extra) => {
+    const [dead] = deadPids(1);
+    // Untouched for a second; a clock four years on would make it past every threshold and --stale-after.
+    await put(staged(`2026-03-01.${dead}.csv`), 'written a second ago', now, 1000);
+    await put(staged(`2026-03-02.${livePid}.csv`), 'being written', now, 0);
+    const before = await snapshot(root);
+    const finished = await clean(['--no-pid-check', '--now', '2030-01-01', ...extra]);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toMatch(/^crashdiag: --now is for reading only: clean.* judges every file against the real clock\.\n/);
+    expect(finished.stderr).not.toMatch(/\n\s+at /);
+    expect(await snapshot(root)).toEqual(before);
+  });
+});
