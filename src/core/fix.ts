@@ -235,17 +235,13 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
   if (removed.stopped) return stoppedReport(job, report, removed.stopped);
 
-  let rerun: Pick<FixReport, 'rerun' | 'rerunSkipped'> & { now?: Diagnosis } = { rerun: null, rerunSkipped: null };
-  if (plan.rerun && !removed.leftAlone) rerun = await rerunIfStillNeeded(job, lock, plan, plan.rerun, audit);
-  const { now, ...rerunReport } = rerun;
-  if (removed.steps.length === 0 && rerun.rerun === null && !now) {
-    // Nothing was done (DONE, RUNNING, UNKNOWN, or a re-run with no command):
-    // the state found under the lock is the answer.
-    return { ...report, stopped: null, ...rerunReport, after: before, exitCode: before.exitCode };
-  }
-  // A re-run not started was decided on a diagnosis made a moment ago: that is what is there now.
-  const after = rerun.rerun === null && now ? now : await diagnose(job);
-  return { ...report, stopped: null, ...rerunReport, after, exitCode: after.exitCode };
+  const { current, ...rerun } = await rerunStep(job, lock, plan, removed.leftAlone, audit);
+  const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
+  // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
+  // found under the lock is the answer. A re-run held back was decided on a
+  // diagnosis made a moment ago: that is what is there now.
+  const after = nothingDone ? before : (current ?? (await diagnose(job)));
+  return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
 }
 
 /** A diagnosis a person must look at, whatever the disk looks like now: state, action and code agree. */
@@ -406,6 +402,24 @@ async function removeOne(
   }
 }
 
+interface RerunOutcome extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
+  /** Set when nothing was started after this diagnosis: what is there now. */
+  readonly current?: Diagnosis;
+}
+
+/** The re-run step: none planned, held back by a removal left alone, or decided again right before it. */
+async function rerunStep(
+  job: FixJob,
+  lock: HeldLock,
+  plan: FixPlan,
+  leftAlone: boolean,
+  audit: Audit,
+): Promise<RerunOutcome> {
+  if (!plan.rerun) return { rerun: null, rerunSkipped: null };
+  if (leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
+  return rerunIfStillNeeded(job, lock, plan, plan.rerun, audit);
+}
+
 /**
  * Right before the re-run, under the lock: diagnose again and start it only
  * if the removals left what they should have (see rerunStillNeeded) and the
@@ -418,7 +432,7 @@ async function rerunIfStillNeeded(
   plan: FixPlan,
   argv: readonly string[],
   audit: Audit,
-): Promise<Pick<FixReport, 'rerun' | 'rerunSkipped'> & { now: Diagnosis }> {
+): Promise<RerunOutcome> {
   const { ctx, runKey } = job;
   const now = await diagnose(job);
   const notNeeded = rerunStillNeeded(plan, now);
@@ -427,7 +441,7 @@ async function rerunIfStillNeeded(
   if (skipped) {
     ctx.progress(`not re-running: ${skipped}`);
     await audit({ op: 'skip', command: argv, reason: skipped });
-    return { rerun: null, rerunSkipped: skipped, now };
+    return { rerun: null, rerunSkipped: skipped, current: now };
   }
   ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
   const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
@@ -438,5 +452,5 @@ async function rerunIfStillNeeded(
     signal: result.signal,
     ...(result.error ? { reason: result.error } : {}),
   });
-  return { rerun: { argv, result }, rerunSkipped: null, now };
+  return { rerun: { argv, result }, rerunSkipped: null };
 }

@@ -73,8 +73,16 @@ export async function checkQuarantine(
  */
 export async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
   const target = resolve(dir);
-  await fs.mkdir(target, { recursive: true });
-  const real = await fs.realpath(target);
+  let real: string;
+  try {
+    await fs.mkdir(target, { recursive: true });
+    real = await fs.realpath(target);
+  } catch (error) {
+    // Changed since it was checked (a dangling symlink, a file put there, permissions): still nothing has moved.
+    const code = errnoCode(error);
+    if (!code) throw error;
+    throw new UsageError(`--quarantine ${dir} cannot be created (${code}); nothing was moved.`);
+  }
   checkOverlap(dir, real, bounds);
   return real;
 }
