@@ -26,6 +26,7 @@ import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { fixHarness } from '../support/fix-harness.js';
+import { NOBODY } from '../support/identity.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { finalPathFor, KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { deferred } from '../support/deferred.js';
@@ -605,8 +606,6 @@ describe('fixRun: the re-run is decided again right before it starts (issue 9, i
 });
 
 describe('fixRun: permission to remove is checked before the first removal (issue 9, item 9)', () => {
-  const NOBODY = { uid: 65534, gid: 65534, groups: [] };
-
   /** A shared 1777 staging directory: the first orphan is nobody's own, the second root's. */
   async function stickyStaging(): Promise<[string, string]> {
     await fs.chmod(layout.stagingDir, 0o1777);
@@ -812,7 +811,7 @@ describe('fixRun --quarantine that is not a directory (issue 9, item 11)', () =>
     const quarantine = join(root, 'quarantine');
     await fs.mkdir(quarantine, { mode: 0o755 });
     const before = await treeOf(root, []);
-    const { ctx } = fixHarness(layout, { identity: { uid: 65534, gid: 65534, groups: [] } });
+    const { ctx } = fixHarness(layout, { identity: NOBODY });
     const error = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine })).catch(
       (e: unknown) => e,
     );

@@ -15,7 +15,7 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileFinalTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
-import { ownIdentity } from '../support/identity.js';
+import { NOBODY, ownIdentity } from '../support/identity.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
@@ -270,8 +270,6 @@ describe('recheckRemoval', () => {
 });
 
 describe('guardRemoval: permission to remove, for the acting user', () => {
-  const NOBODY = { uid: 65534, gid: 65534, groups: [] };
-
   it.each([
     ['nobody, a sticky 1777 staging directory, root’s file', 0o1777, 0, /^permission denied: its directory is sticky \(mode 1777\)/],
     ['nobody, a sticky 1777 staging directory, its own file', 0o1777, 65534, null],
