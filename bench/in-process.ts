@@ -135,7 +135,6 @@ export async function countClean(
     {
       fs,
       processes: createProcessTable(),
-      now: Date.now,
       clock: Date.now,
       sleep: (ms) => sleep(ms),
       user: 'bench',

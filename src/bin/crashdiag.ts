@@ -3,6 +3,7 @@ import { promises, lstatSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
+import type { Identity } from '../core/permission.js';
 import { createProcessTable } from '../core/process-table.js';
 
 // The only place that touches process.argv and process.exitCode. No
@@ -22,6 +23,13 @@ function currentUser(): string {
   }
 }
 
+function currentIdentity(): Identity {
+  // Effective ids: the kernel checks permissions with them, not the real ones.
+  const uid = process.geteuid?.() ?? process.getuid?.() ?? 0;
+  const gid = process.getegid?.() ?? process.getgid?.() ?? 0;
+  return { uid, gid, groups: process.getgroups?.() ?? [] };
+}
+
 // No top-level await: the bin is bundled as CommonJS, which starts faster on node 20.
 void run(process.argv.slice(2), {
   stdout: process.stdout,
@@ -35,6 +43,7 @@ void run(process.argv.slice(2), {
   // child_process loads only when a re-run actually happens.
   runCommand: async (...args) => (await import('./command-runner.js')).runCommand(...args),
   user: currentUser(),
+  identity: currentIdentity(),
 }).then((code) => {
   process.exitCode = code;
 });

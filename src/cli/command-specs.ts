@@ -93,7 +93,7 @@ const PIPELINE_OPTIONS: readonly OptionSpec[] = [
     name: 'now',
     type: 'string',
     group: GROUP,
-    describe: 'ISO-8601 time to measure every age against',
+    describe: 'ISO-8601 time to measure every age against (reading only: refused with --fix and by clean)',
     defaultDescription: 'the real clock',
   },
   {

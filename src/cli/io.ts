@@ -1,5 +1,6 @@
 import type { CommandRunner } from '../core/fix.js';
 import type { FileSystem } from '../core/fs.js';
+import type { Identity } from '../core/permission.js';
 import type { ProcessTable } from '../core/process-table.js';
 
 /** An output stream: what the renderers write to. */
@@ -19,7 +20,7 @@ export interface CliIo {
   readonly cwd: string;
   readonly fs: FileSystem;
   readonly processes: ProcessTable;
-  /** The real clock; --now replaces it. */
+  /** The real clock; --now replaces it for reading, never for --fix or clean. */
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   /**
@@ -33,4 +34,6 @@ export interface CliIo {
   ) => ReturnType<CommandRunner>;
   /** Who is acting, for the audit log. */
   readonly user: string;
+  /** Who is acting, for permissions: which removals the kernel will allow. */
+  readonly identity: Identity;
 }

@@ -15,9 +15,11 @@ export interface AuditRecord {
   readonly pid: number;
   readonly pipeline: string | null;
   readonly run: string;
-  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip';
+  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'fail';
   readonly path?: string;
   readonly bytes?: number;
+  /** The file's mtime when it was checked (ISO-8601): the evidence's age, kept even after it is gone. */
+  readonly mtime?: string;
   readonly writerPid?: number;
   readonly to?: string;
   readonly command?: readonly string[];

@@ -16,7 +16,7 @@ import { judgeWriter } from './writer.js';
 export const MIN_CLEAN_THRESHOLD_MS = 3_600_000;
 
 /** What the janitor needs: the fixer's context without re-runs or progress lines. */
-export type CleanContext = Omit<FixContext, 'runCommand' | 'progress'>;
+export type CleanContext = Omit<FixContext, 'runCommand' | 'progress' | 'identity'>;
 
 export interface CleanOptions {
   readonly olderThanMs: number;
@@ -180,7 +180,7 @@ async function cleanOne(
   }
   const kind = kindOf(stats);
   if (kind !== 'file') return { path, reason: `a ${kind}, not a regular file: left for a person` };
-  const nowMs = ctx.now();
+  const nowMs = ctx.clock();
   const mtimeMs = Number(stats.mtimeMs);
   const ageMs = nowMs - mtimeMs;
   if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };

@@ -1,27 +1,25 @@
-import { constants } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
-import { errnoCode, UsageError } from './errors.js';
-import type { FileSystem } from './fs.js';
+import { errnoCode } from './errors.js';
+import { type FileSystem, fsyncDirectory } from './fs.js';
 import {
   type Boundaries,
   type FileSnapshot,
   type GuardContext,
   guardRemoval,
-  isInside,
   type Refusal,
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
 import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
-import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
+import { type Identity, REFUSED_BY_DISK } from './permission.js';
+import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
+import { checkQuarantine, moveToQuarantine, OriginalNotRemoved, prepareQuarantine } from './quarantine.js';
 import type { PipelineSettings } from './settings.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
 
@@ -41,13 +39,16 @@ export type CommandRunner = (
 export interface FixContext {
   readonly fs: FileSystem;
   readonly processes: ProcessTable;
-  /** The clock ages are measured against: --now, or the real one. */
-  readonly now: () => number;
-  /** Always the real clock: lock waits. */
+  /**
+   * The real clock: every age a removal is judged by, the audit log's times,
+   * lock waits. Never --now: a fake clock would make a fresh file look dead.
+   */
   readonly clock: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly runCommand: CommandRunner;
   readonly user: string;
+  /** Who removes: every removal must be permitted to them before the first one happens. */
+  readonly identity: Identity;
   /** Progress lines for a person, as each step happens. */
   readonly progress: (line: string) => void;
 }
@@ -59,7 +60,16 @@ export interface FixOptions {
   readonly auditLog: string;
 }
 
-export type StepResult = 'deleted' | 'quarantined' | 'already-gone' | 'left-alone' | 'planned';
+export type StepResult
+  = | 'deleted'
+    | 'quarantined'
+    | 'already-gone'
+    | 'left-alone'
+    | 'planned'
+    /** The disk refused the removal (permissions changed, read-only, I/O error): the fix stopped there. */
+    | 'failed'
+    /** Planned, but the fix stopped at an earlier failure. */
+    | 'not-attempted';
 
 export interface FixStep {
   readonly path: string;
@@ -77,103 +87,48 @@ export interface FixReport {
   /** Guards that failed before anything was touched: then nothing was. */
   readonly refused: readonly Refusal[];
   readonly steps: readonly FixStep[];
+  /** Set when a removal failed midway: why the fix stopped, in one sentence. */
+  readonly stopped: string | null;
   readonly rerun: { readonly argv: readonly string[]; readonly result: CommandResult | null } | null;
+  /** Set when a planned re-run was not started, and why. */
+  readonly rerunSkipped: string | null;
   readonly after: Diagnosis;
   readonly exitCode: number;
 }
 
-async function diagnose(ctx: FixContext, settings: PipelineSettings, runKey: string): Promise<Diagnosis> {
+/** One fix: what it acts on and how; passed to each step. */
+interface FixJob {
+  readonly ctx: FixContext;
+  readonly settings: PipelineSettings;
+  readonly runKey: string;
+  readonly options: FixOptions;
+}
+
+type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
+
+function guardContextOf(job: FixJob): GuardContext {
+  const { ctx, settings, runKey } = job;
+  return {
+    fs: ctx.fs,
+    processes: ctx.processes,
+    nowMs: ctx.clock(),
+    settings,
+    runKey,
+    identity: ctx.identity,
+  };
+}
+
+async function diagnose(job: FixJob): Promise<Diagnosis> {
+  const { ctx, settings, runKey } = job;
   return classifyRun(
-    await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs: ctx.now() }, settings, runKey),
+    await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs: ctx.clock() }, settings, runKey),
   );
-}
-
-async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
-  // Makes the unlinks and renames survive a power loss.
-  const handle = await fs.open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some file systems cannot fsync a directory; the change itself stands.
-    if (!['EINVAL', 'EISDIR', 'ENOTSUP', 'EBADF'].includes(errnoCode(error) ?? '')) throw error;
-  } finally {
-    await handle.close();
-  }
-}
-
-async function checkQuarantine(fs: FileSystem, dir: string, real: string, bounds: Boundaries): Promise<void> {
-  // By identity as well as by path: a bind mount or a symlink can put an
-  // output directory (this pipeline's or another's) under another name.
-  const identity = await directoryIdentity(fs, real);
-  let overlaps = isInside(real, bounds.realOut) || isInside(bounds.realOut, real);
-  for (const out of bounds.outIdentities) overlaps ||= await isWithinDirectory(fs, real, out);
-  overlaps ||= await isWithinDirectory(fs, bounds.realOut, identity);
-  if (overlaps) {
-    throw new UsageError(
-      `--quarantine ${dir} overlaps the output directory: orphans must never be published.`,
-    );
-  }
-  if (real === bounds.realStaging || sameIdentity(identity, bounds.stagingIdentity))
-    throw new UsageError(`--quarantine ${dir} is the staging directory itself.`);
-}
-
-/** The real path a directory has, or would have once created: its nearest existing ancestor, resolved. */
-async function realpathToBe(fs: FileSystem, path: string): Promise<string> {
-  const missing: string[] = [];
-  for (let at = path; ; at = dirname(at)) {
-    try {
-      return join(await fs.realpath(at), ...missing.reverse());
-    } catch (error) {
-      if (errnoCode(error) !== 'ENOENT' || dirname(at) === at) throw error;
-      missing.push(basename(at));
-    }
-  }
-}
-
-/**
- * Checks the quarantine directory is a safe place: never the output directory,
- * never staging itself. Checked before it is created, so a refused directory
- * is not left behind in the output directory; and again once it exists.
- */
-async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
-  const target = resolve(dir);
-  await checkQuarantine(fs, dir, await realpathToBe(fs, target), bounds);
-  await fs.mkdir(target, { recursive: true });
-  const real = await fs.realpath(target);
-  await checkQuarantine(fs, dir, real, bounds);
-  return real;
-}
-
-/** Moves a file into quarantine without ever overwriting: link (or exclusive copy across devices), then unlink. */
-async function moveToQuarantine(fs: FileSystem, path: string, dir: string): Promise<string> {
-  const name = basename(path);
-  for (let attempt = 0; ; attempt++) {
-    const target = join(dir, attempt === 0 ? name : `${name}.${attempt}`);
-    try {
-      await fs.link(path, target);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EEXIST') continue;
-      if (code !== 'EXDEV' && code !== 'EPERM') throw error;
-      try {
-        await fs.copyFile(path, target, constants.COPYFILE_EXCL);
-      } catch (copyError) {
-        if (errnoCode(copyError) === 'EEXIST') continue;
-        throw copyError;
-      }
-      const copy = await fs.open(target, 'r+');
-      await copy.sync().finally(() => copy.close());
-    }
-    await fs.unlink(path);
-    await fsyncDirectory(fs, dir);
-    return target;
-  }
 }
 
 /**
  * Performs the safe action for one run key: lock, diagnose afresh, plan, run
  * every guard on every path, then act, re-checking each file right before it
- * goes; re-run if the state calls for it; diagnose again.
+ * goes; diagnose again and re-run if the state still calls for it; diagnose again.
  */
 export async function fixRun(
   ctx: FixContext,
@@ -181,39 +136,10 @@ export async function fixRun(
   runKey: string,
   options: FixOptions,
 ): Promise<FixReport> {
-  const guardCtx = (): GuardContext => ({
-    fs: ctx.fs,
-    processes: ctx.processes,
-    nowMs: ctx.now(),
-    settings,
-    runKey,
-  });
+  const job: FixJob = { ctx, settings, runKey, options };
   // Before anything else, dry run included: the same answer either way.
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
-  if (options.dryRun) {
-    const before = await diagnose(ctx, settings, runKey);
-    const plan = planFix(before, settings.rerun, options.quarantineDir);
-    const bounds = await readBoundaries(guardCtx());
-    const { refused } = await checkAll(guardCtx, bounds, plan.removals);
-    // The same answer the real run would give, without creating the directory.
-    if (plan.quarantineDir) {
-      await checkQuarantine(
-        ctx.fs,
-        plan.quarantineDir,
-        await realpathToBe(ctx.fs, resolve(plan.quarantineDir)),
-        bounds,
-      );
-    }
-    const steps = plan.removals.map((r) => ({
-      path: r.path,
-      bytes: r.bytes,
-      pid: r.pid,
-      result: 'planned' as const,
-    }));
-    const rerun = plan.rerun ? { argv: plan.rerun, result: null } : null;
-    return { dryRun: true, before, plan, refused, steps, rerun, after: before, exitCode: before.exitCode };
-  }
-
+  if (options.dryRun) return planOnly(job);
   const lock = await acquireLock(
     lockContextOf(ctx, settings),
     settings.stagingDir,
@@ -221,39 +147,65 @@ export async function fixRun(
     options.lockTimeoutMs,
   );
   try {
-    return await fixLocked(ctx, settings, runKey, options, lock, guardCtx);
+    return await fixLocked(job, lock);
   } finally {
     await lock.release();
   }
 }
 
+/** The boundaries every path is held against; with --quarantine, its directory checked (a usage error if unfit). */
+async function boundariesFor(job: FixJob, plan: FixPlan): Promise<Boundaries> {
+  const bounds = await readBoundaries(guardContextOf(job));
+  if (!plan.quarantineDir) return bounds;
+  const quarantineAccess = await checkQuarantine(job.ctx.fs, plan.quarantineDir, bounds, job.ctx.identity);
+  return { ...bounds, quarantineAccess };
+}
+
 /** Every guard on every planned path, before anything is touched: what passed (with its identity) and what did not. */
 async function checkAll(
-  guardCtx: () => GuardContext,
+  job: FixJob,
   bounds: Boundaries,
   removals: readonly PlannedRemoval[],
 ): Promise<{ snapshots: Map<string, FileSnapshot>; refused: Refusal[] }> {
   const snapshots = new Map<string, FileSnapshot>();
   const refused: Refusal[] = [];
   for (const removal of removals) {
-    const verdict = await guardRemoval(guardCtx(), bounds, removal);
+    const verdict = await guardRemoval(guardContextOf(job), bounds, removal);
     if (verdict.ok) snapshots.set(removal.path, verdict.snapshot);
     else refused.push({ path: removal.path, reason: verdict.reason });
   }
   return { snapshots, refused };
 }
 
-async function fixLocked(
-  ctx: FixContext,
-  settings: PipelineSettings,
-  runKey: string,
-  options: FixOptions,
-  lock: HeldLock,
-  guardCtx: () => GuardContext,
-): Promise<FixReport> {
-  // Diagnose afresh under the lock: another fixer may have acted while we waited.
-  const before = await diagnose(ctx, settings, runKey);
-  const plan = planFix(before, settings.rerun, options.quarantineDir);
+/** --dry-run: the same plan and the same checks as the real run, without the lock, changing nothing. */
+async function planOnly(job: FixJob): Promise<FixReport> {
+  const before = await diagnose(job);
+  const plan = planFix(before, job.settings.rerun, job.options.quarantineDir);
+  const bounds = await boundariesFor(job, plan);
+  const { refused } = await checkAll(job, bounds, plan.removals);
+  const steps = plan.removals.map((r) => ({
+    path: r.path,
+    bytes: r.bytes,
+    pid: r.pid,
+    result: 'planned' as const,
+  }));
+  const rerun = plan.rerun ? { argv: plan.rerun, result: null } : null;
+  return {
+    dryRun: true,
+    before,
+    plan,
+    refused,
+    steps,
+    stopped: null,
+    rerun,
+    rerunSkipped: null,
+    after: before,
+    exitCode: before.exitCode,
+  };
+}
+
+function auditorFor(job: FixJob, before: Diagnosis): Audit {
+  const { ctx, settings, runKey, options } = job;
   const base = {
     time: '',
     user: ctx.user,
@@ -263,105 +215,245 @@ async function fixLocked(
     run: runKey,
     stateBefore: before.state,
   };
-  const audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) =>
-    appendAudit(ctx.fs, options.auditLog, [
-      { ...base, ...record, time: new Date(ctx.clock()).toISOString() },
-    ]);
+  return (record) =>
+    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.clock()).toISOString() }]);
+}
 
+async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
+  const { ctx, settings, options } = job;
+  // Diagnose afresh under the lock: another fixer may have acted while we waited.
+  const before = await diagnose(job);
+  const plan = planFix(before, settings.rerun, options.quarantineDir);
+  const audit = auditorFor(job, before);
   if (plan.removals.length > 0 || plan.rerun) await checkAuditLog(ctx.fs, options.auditLog);
-  const bounds = await readBoundaries(guardCtx());
+  const bounds = await boundariesFor(job, plan);
   // Plan, check all, then act: one failed guard and nothing at all is removed.
-  const { snapshots, refused } = await checkAll(guardCtx, bounds, plan.removals);
-  if (refused.length > 0) {
-    for (const r of refused) await audit({ op: 'refuse', path: r.path, reason: r.reason });
-    ctx.progress(
-      `refused: ${refused.length} of ${plan.removals.length} paths failed a safety check; nothing was removed`,
-    );
-    // The disk moved under the diagnosis: whatever it looks like now, a
-    // person must look, and the report says so in state, action and code alike.
-    const now = await diagnose(ctx, settings, runKey);
-    const after: Diagnosis = {
-      ...now,
-      state: 'UNKNOWN',
-      action: 'investigate',
-      exitCode: EXIT_CODES.UNKNOWN,
-      summary: `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed. ${now.summary}`,
-      anomalies: [...now.anomalies, ...refused].sort((a, b) => compareText(a.path, b.path)),
-      runbook: RUNBOOKS.UNKNOWN,
-    };
-    return { dryRun: false, before, plan, refused, steps: [], rerun: null, after, exitCode: after.exitCode };
-  }
+  const { snapshots, refused } = await checkAll(job, bounds, plan.removals);
+  if (refused.length > 0) return refusedReport(job, before, plan, refused, audit);
+
   const quarantine = plan.quarantineDir
     ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds)
     : undefined;
+  const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
+  const report = { dryRun: false, before, plan, refused, steps: removed.steps };
+  if (removed.stopped) return stoppedReport(job, report, removed.stopped);
 
+  const { current, ...rerun } = await rerunStep(job, lock, plan, removed.leftAlone, audit);
+  const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
+  // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
+  // found under the lock is the answer. A re-run held back was decided on a
+  // diagnosis made a moment ago: that is what is there now.
+  const after = nothingDone ? before : (current ?? (await diagnose(job)));
+  return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
+}
+
+/** A diagnosis a person must look at, whatever the disk looks like now: state, action and code agree. */
+async function investigateNow(job: FixJob, why: string, anomalies: readonly Refusal[]): Promise<Diagnosis> {
+  const now = await diagnose(job);
+  return {
+    ...now,
+    state: 'UNKNOWN',
+    action: 'investigate',
+    exitCode: EXIT_CODES.UNKNOWN,
+    summary: `${why} ${now.summary}`,
+    anomalies: [...now.anomalies, ...anomalies].sort((a, b) => compareText(a.path, b.path)),
+    runbook: RUNBOOKS.UNKNOWN,
+  };
+}
+
+async function refusedReport(
+  job: FixJob,
+  before: Diagnosis,
+  plan: FixPlan,
+  refused: readonly Refusal[],
+  audit: Audit,
+): Promise<FixReport> {
+  for (const r of refused) await audit({ op: 'refuse', path: r.path, reason: r.reason });
+  job.ctx.progress(
+    `refused: ${refused.length} of ${plan.removals.length} paths failed a safety check; nothing was removed`,
+  );
+  // The disk moved under the diagnosis, or a removal is not ours to make:
+  // whatever it looks like now, a person must look.
+  const after = await investigateNow(
+    job,
+    `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed.`,
+    refused,
+  );
+  return {
+    dryRun: false,
+    before,
+    plan,
+    refused,
+    steps: [],
+    stopped: null,
+    rerun: null,
+    rerunSkipped: null,
+    after,
+    exitCode: after.exitCode,
+  };
+}
+
+async function stoppedReport(
+  job: FixJob,
+  report: Pick<FixReport, 'dryRun' | 'before' | 'plan' | 'refused' | 'steps'>,
+  stopped: string,
+): Promise<FixReport> {
+  const failed = report.steps.filter((s) => s.result === 'failed');
+  const after = await investigateNow(
+    job,
+    `--fix stopped midway: ${stopped}.`,
+    failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
+  );
+  return { ...report, stopped, rerun: null, rerunSkipped: null, after, exitCode: after.exitCode };
+}
+
+interface RemovalTools {
+  readonly bounds: Boundaries;
+  readonly snapshots: ReadonlyMap<string, FileSnapshot>;
+  readonly quarantine: string | undefined;
+  readonly audit: Audit;
+}
+
+/**
+ * Removes the checked files one by one, each re-checked right before it
+ * goes. Stops at the first removal the disk refuses (nothing after it is
+ * attempted, and the re-run is off); fsyncs the staging directory after
+ * whatever was removed, also then.
+ */
+async function removeAll(
+  job: FixJob,
+  lock: HeldLock,
+  removals: readonly PlannedRemoval[],
+  tools: RemovalTools,
+): Promise<{ steps: FixStep[]; leftAlone: boolean; stopped: string | null }> {
+  const { ctx } = job;
   const steps: FixStep[] = [];
   let leftAlone = false;
-  for (const removal of plan.removals) {
+  let stopped: string | null = null;
+  for (const removal of removals) {
     const { path, bytes, pid } = removal;
-    const snapshot = snapshots.get(path);
+    if (stopped) {
+      steps.push({ path, bytes, pid, result: 'not-attempted', reason: 'the fix stopped at an earlier failure' });
+      continue;
+    }
+    const snapshot = tools.snapshots.get(path);
     if (!snapshot || !(await stillHeld(ctx.fs, lock))) {
       steps.push({ path, bytes, pid, result: 'left-alone', reason: 'the fix lock was lost' });
       leftAlone = true;
       continue;
     }
-    const verdict = await recheckRemoval(guardCtx(), bounds, removal, snapshot);
+    const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, removal, snapshot);
     if (verdict.ok === 'gone') {
       steps.push({ path, bytes, pid, result: 'already-gone' });
       continue;
     }
     if (!verdict.ok) {
       steps.push({ path, bytes, pid, result: 'left-alone', reason: verdict.reason });
-      await audit({ op: 'skip', path, bytes, writerPid: pid, reason: verdict.reason });
+      await tools.audit({ op: 'skip', path, bytes, writerPid: pid, reason: verdict.reason });
       leftAlone = true;
       continue;
     }
-    try {
-      if (quarantine) {
-        const to = await moveToQuarantine(ctx.fs, path, quarantine);
-        steps.push({ path, bytes, pid, result: 'quarantined', to });
-        await audit({ op: 'quarantine', path, bytes, writerPid: pid, to });
-        ctx.progress(`quarantined ${path} -> ${to}`);
-      } else {
-        await ctx.fs.unlink(path);
-        steps.push({ path, bytes, pid, result: 'deleted' });
-        await audit({ op: 'delete', path, bytes, writerPid: pid });
-        ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
-      }
-    } catch (error) {
-      // ENOENT: another fixer or the janitor got there first; the outcome is the same.
-      if (errnoCode(error) !== 'ENOENT') throw error;
-      steps.push({ path, bytes, pid, result: 'already-gone' });
+    const step = await removeOne(job, removal, snapshot, tools);
+    steps.push(step);
+    if (step.result === 'failed') {
+      const done = steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
+      stopped = `removing ${path} failed (${step.reason}); ${done} of ${removals.length} file(s) were removed before it, the rest not attempted, nothing was re-run`;
     }
   }
   if (steps.some((s) => s.result === 'deleted' || s.result === 'quarantined')) {
-    await fsyncDirectory(ctx.fs, settings.stagingDir);
+    await fsyncDirectory(ctx.fs, job.settings.stagingDir);
   }
+  if (stopped) ctx.progress(`stopped: ${stopped}; see the audit log`);
+  return { steps, leftAlone, stopped };
+}
 
-  let rerun: FixReport['rerun'] = null;
+/**
+ * One checked file deleted or moved into quarantine, and recorded; a
+ * refusal by the disk is a 'failed' step, recorded too.
+ */
+async function removeOne(
+  job: FixJob,
+  removal: PlannedRemoval,
+  snapshot: FileSnapshot,
+  tools: RemovalTools,
+): Promise<FixStep> {
+  const { ctx } = job;
+  const { path, bytes, pid } = removal;
+  // The checked file's time, so the record keeps the evidence's age once the file is gone.
+  const mtime = new Date(snapshot.mtimeMs).toISOString();
+  try {
+    if (tools.quarantine) {
+      const to = await moveToQuarantine(ctx.fs, path, tools.quarantine);
+      await tools.audit({ op: 'quarantine', path, bytes, mtime, writerPid: pid, to });
+      ctx.progress(`quarantined ${path} -> ${to}`);
+      return { path, bytes, pid, result: 'quarantined', to };
+    }
+    await ctx.fs.unlink(path);
+    await tools.audit({ op: 'delete', path, bytes, mtime, writerPid: pid });
+    ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
+    return { path, bytes, pid, result: 'deleted' };
+  } catch (error) {
+    const partial = error instanceof OriginalNotRemoved ? error : undefined;
+    const code = errnoCode(partial ? partial.cause : error);
+    // ENOENT: another fixer or the janitor got there first; the outcome is the same.
+    if (code === 'ENOENT' && !partial) return { path, bytes, pid, result: 'already-gone' };
+    if (!code || !REFUSED_BY_DISK.has(code)) throw error;
+    const reason = partial ? `${code}; a copy is at ${partial.to}, the original is still in staging` : code;
+    const to = partial ? { to: partial.to } : {};
+    await tools.audit({ op: 'fail', path, bytes, mtime, writerPid: pid, ...to, reason });
+    return { path, bytes, pid, result: 'failed', ...to, reason };
+  }
+}
+
+interface RerunOutcome extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
+  /** Set when nothing was started after this diagnosis: what is there now. */
+  readonly current?: Diagnosis;
+}
+
+/** The re-run step: none planned, held back by a removal left alone, or decided again right before it. */
+async function rerunStep(
+  job: FixJob,
+  lock: HeldLock,
+  plan: FixPlan,
+  leftAlone: boolean,
+  audit: Audit,
+): Promise<RerunOutcome> {
+  if (!plan.rerun) return { rerun: null, rerunSkipped: null };
+  if (leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
+  return rerunIfStillNeeded(job, lock, plan, plan.rerun, audit);
+}
+
+/**
+ * Right before the re-run, under the lock: diagnose again and start it only
+ * if the removals left what they should have (see rerunStillNeeded) and the
+ * lock is still ours. Otherwise nothing is started, and the skip is recorded
+ * with the state found.
+ */
+async function rerunIfStillNeeded(
+  job: FixJob,
+  lock: HeldLock,
+  plan: FixPlan,
+  argv: readonly string[],
+  audit: Audit,
+): Promise<RerunOutcome> {
+  const { ctx, runKey } = job;
+  const now = await diagnose(job);
+  const notNeeded = rerunStillNeeded(plan, now);
   // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
-  if (plan.rerun && !leftAlone && !(await stillHeld(ctx.fs, lock))) {
-    leftAlone = true;
-    ctx.progress('the fix lock was lost before the re-run: not re-running');
-    await audit({ op: 'skip', command: plan.rerun, reason: 'the fix lock was lost before the re-run' });
+  const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
+  if (skipped) {
+    ctx.progress(`not re-running: ${skipped}`);
+    await audit({ op: 'skip', command: argv, reason: skipped });
+    return { rerun: null, rerunSkipped: skipped, current: now };
   }
-  if (plan.rerun && !leftAlone) {
-    ctx.progress(`re-running for ${runKey}: ${shellJoin(plan.rerun)}`);
-    const result = await ctx.runCommand(plan.rerun, { CRASHDIAG_RUN_KEY: runKey });
-    rerun = { argv: plan.rerun, result };
-    await audit({
-      op: 'rerun',
-      command: plan.rerun,
-      exitStatus: result.exitStatus,
-      signal: result.signal,
-      ...(result.error ? { reason: result.error } : {}),
-    });
-  }
-  if (steps.length === 0 && rerun === null) {
-    // Nothing was done (DONE, RUNNING, UNKNOWN, or a re-run with no command):
-    // the state found under the lock is the answer.
-    return { dryRun: false, before, plan, refused, steps, rerun, after: before, exitCode: before.exitCode };
-  }
-  const after = await diagnose(ctx, settings, runKey);
-  return { dryRun: false, before, plan, refused, steps, rerun, after, exitCode: after.exitCode };
+  ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
+  const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
+  await audit({
+    op: 'rerun',
+    command: argv,
+    exitStatus: result.exitStatus,
+    signal: result.signal,
+    ...(result.error ? { reason: result.error } : {}),
+  });
+  return { rerun: { argv, result }, rerunSkipped: null };
 }

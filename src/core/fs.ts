@@ -1,4 +1,5 @@
-import type { lstatSync, promises } from 'node:fs';
+import { constants, type lstatSync, type promises } from 'node:fs';
+import { errnoCode } from './errors.js';
 
 /**
  * The file-system calls the core makes, passed in so unit tests can hand it a
@@ -29,3 +30,16 @@ export type FileSystem = Pick<
    */
   readonly lstatSync?: typeof lstatSync;
 };
+
+/** Makes the unlinks, links and renames in `dir` survive a power loss. */
+export async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some file systems cannot fsync a directory; the change itself stands.
+    if (!['EINVAL', 'EISDIR', 'ENOTSUP', 'EBADF'].includes(errnoCode(error) ?? '')) throw error;
+  } finally {
+    await handle.close();
+  }
+}

@@ -2,6 +2,7 @@ import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
 import { outDirectoryIdentities, rulesForStagingDirectory, type StagingDirectoryRules } from './directory-rules.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
+import { type Identity, type OwnedMode, quarantinePermitted, removalPermitted } from './permission.js';
 import type { PlannedRemoval } from './plan.js';
 import { checkPid, kindOf } from './probe.js';
 import type { ProcessTable } from './process-table.js';
@@ -15,6 +16,8 @@ export interface GuardContext {
   readonly nowMs: number;
   readonly settings: PipelineSettings;
   readonly runKey: string;
+  /** Who will remove: each removal must be permitted to them before the first one happens. */
+  readonly identity: Identity;
 }
 
 /** The identity a file had when every guard passed; the last re-check compares against it. */
@@ -52,6 +55,14 @@ export interface Boundaries {
   readonly protectedNames: ReadonlySet<string>;
   /** What every pipeline of the config says about names in the staging directory. */
   readonly here: StagingDirectoryRules;
+  /** The staging directory's owner and mode: who may remove from it. */
+  readonly stagingAccess: OwnedMode;
+  /** With --quarantine, the quarantine directory's (or the ancestor it will be created in) owner and mode. */
+  readonly quarantineAccess?: OwnedMode;
+}
+
+function ownedMode(stats: { mode: number | bigint; uid: number | bigint; gid: number | bigint }): OwnedMode {
+  return { mode: Number(stats.mode), uid: Number(stats.uid), gid: Number(stats.gid) };
 }
 
 export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
@@ -59,14 +70,16 @@ export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
   const finalName = settings.final.nameFor(runKey);
   const names = new Set([finalName]);
   if (settings.marker) names.add(settings.marker.nameFor(runKey, finalName));
+  const realStaging = await fs.realpath(settings.stagingDir);
   return {
-    realStaging: await fs.realpath(settings.stagingDir),
+    realStaging,
     realOut: await fs.realpath(settings.outDir),
     stagingIdentity: await directoryIdentity(fs, settings.stagingDir),
     outIdentity: await directoryIdentity(fs, settings.outDir),
     outIdentities: await outDirectoryIdentities(fs, settings),
     protectedNames: names,
     here: await rulesForStagingDirectory(fs, settings),
+    stagingAccess: ownedMode(await fs.lstat(realStaging)),
   };
 }
 
@@ -74,7 +87,8 @@ export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
  * Every guard a removal must pass, on the file as it is now: an absolute
  * path, directly inside the real staging directory, named by the staging
  * template for this run key, not a published name, a regular file by lstat
- * (a symlink is never followed), and a dead writer by the diagnose rules.
+ * (a symlink is never followed), a dead writer by the diagnose rules, and a
+ * removal (or move into quarantine) the acting user is permitted.
  */
 export async function guardRemoval(
   ctx: GuardContext,
@@ -120,10 +134,19 @@ export async function guardRemoval(
   );
   if (judgement.writer !== 'dead')
     return { ok: false, reason: `its writer is ${judgement.writer}: ${judgement.reason}` };
+  const denied = permissionDenied(ctx.identity, bounds, ownedMode(stats));
+  if (denied) return { ok: false, reason: denied };
   return {
     ok: true,
     snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs },
   };
+}
+
+function permissionDenied(who: Identity, bounds: Boundaries, file: OwnedMode): string | undefined {
+  return (
+    removalPermitted(bounds.stagingAccess, file, who)
+    ?? (bounds.quarantineAccess ? quarantinePermitted(bounds.quarantineAccess, file, who) : undefined)
+  );
 }
 
 /**

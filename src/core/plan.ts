@@ -48,3 +48,30 @@ export function planFix(
     rerunMissing: reruns && !rerunWords,
   };
 }
+
+/**
+ * Whether the disk, looked at again right before the re-run, still calls for
+ * it: undefined if so, else why not. The removals take time, and the state
+ * they should leave is known in advance (A/B/C, or UNPUBLISHED when that is
+ * what was found); anything else means someone acted meanwhile: an output
+ * published by another run (a re-run would overwrite it), a writer started
+ * (a re-run would be a second copy beside it), a new orphan. Pure.
+ */
+export function rerunStillNeeded(plan: FixPlan, now: Diagnosis): string | undefined {
+  const expected: State = plan.state === 'UNPUBLISHED' ? 'UNPUBLISHED' : 'A/B/C';
+  if (now.state === expected && now.action === 'rerun') return undefined;
+  const found = `the run is ${now.state} now`;
+  switch (now.state) {
+    case 'DONE':
+      return `${found}: its output and marker were published meanwhile, and a re-run would overwrite them`;
+    case 'RUNNING':
+      return `${found}: a writer started meanwhile, and a re-run would be a second copy beside it`;
+    case 'UNPUBLISHED':
+      if (expected === 'A/B/C') {
+        return `${found}: an output appeared meanwhile without its marker (another run publishing?), and a re-run would overwrite it`;
+      }
+      return `${found}, with staging files again: something wrote meanwhile`;
+    default:
+      return `${found}, not ${expected} as the removals should have left it: something else acted meanwhile`;
+  }
+}

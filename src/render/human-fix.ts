@@ -10,6 +10,8 @@ const RESULT_WORDS = {
   'already-gone': 'already gone (another fixer got there first)',
   'left-alone': 'left alone',
   'planned': 'would remove',
+  'failed': 'could not remove',
+  'not-attempted': 'not attempted',
 } as const;
 
 /** What --fix found, planned and did; the diagnosis after it follows. */
@@ -35,6 +37,7 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
       `  ${RESULT_WORDS[step.result]} ${step.path} (${formatBytes(step.bytes)}, writer PID ${step.pid})${where}${why}`,
     );
   }
+  if (report.stopped) lines.push(chalk.red(`  stopped: ${report.stopped}`));
   const freed = report.steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined');
   if (freed.length > 0) {
     lines.push(
@@ -51,6 +54,8 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
       const how = result.signal ? `killed by ${result.signal}` : `exit ${result.exitStatus}`;
       lines.push(chalk.red(`  re-run failed: ${command} (${how}); not retried`));
     }
+  } else if (report.rerunSkipped) {
+    lines.push(chalk.yellow(`  not re-run: ${report.rerunSkipped}`));
   } else if (plan.rerunMissing) {
     lines.push(
       `  a re-run is needed but no command is known: pass --rerun 'CMD ... {date}' or set "rerun" in the pipeline's config`,

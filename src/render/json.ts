@@ -21,6 +21,7 @@ export function renderFixJson(report: FixReport): string {
     before: { state: before.state, action: before.action, exitCode: before.exitCode },
     steps: report.steps,
     refused: report.refused,
+    stopped: report.stopped,
     quarantine: plan.quarantineDir ?? null,
     rerun: report.rerun
       ? {
@@ -30,6 +31,7 @@ export function renderFixJson(report: FixReport): string {
           error: report.rerun.result?.error ?? null,
         }
       : null,
+    rerunSkipped: report.rerunSkipped,
     rerunMissing: plan.rerunMissing,
   };
   return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...report.after, exitCode: report.exitCode, fix }, null, 2)}\n`;

@@ -228,20 +228,13 @@ describe('crashdiag clean: short thresholds', () => {
 
   it('with --force-short-threshold deletes past the short threshold, never a live writer\'s file', async () => {
     const [dead] = deadPids(1);
-    await put(staged(`2026-03-01.${dead}.csv`), 'died 45 minutes ago', now, 45 * MINUTE);
-    await put(staged(`2026-03-02.${dead}.csv`), 'died 10 minutes ago', now, 10 * MINUTE);
+    // Aged against the real clock: clean has no --now.
+    await put(staged(`2026-03-01.${dead}.csv`), 'died 105 minutes ago', now, 105 * MINUTE);
+    await put(staged(`2026-03-02.${dead}.csv`), 'died 70 minutes ago', now, 70 * MINUTE);
     // Written now, by a process that started before: its writer, alive.
     await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
-    // Ages measured an hour on: the live writer's file is past 30m too.
-    const later = new Date(now + HOUR).toISOString();
-    const finished = await clean([
-      '--older-than',
-      '30m',
-      '--force-short-threshold',
-      '--now',
-      later,
-      '--json',
-    ]);
+    // A zero threshold: every file is past it, the live writer's too; only its verdict keeps it.
+    const finished = await clean(['--older-than', '0ms', '--force-short-threshold', '--json']);
     expect(finished.stderr).toBe('');
     expect(finished.code).toBe(0);
     const report = reportOf(finished);
@@ -257,14 +250,13 @@ describe('crashdiag clean: short thresholds', () => {
 });
 
 describe('crashdiag clean: a live writer\'s file at the default threshold', () => {
-  it('keeps it however old --now makes it, and deletes a reused PID\'s file', async () => {
+  it('keeps it however far past the threshold, and deletes a reused PID\'s file', async () => {
     const [dead] = deadPids(1);
     await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'still being written');
     await fsp.writeFile(staged(`2026-03-03.${dead}.csv`), 'its writer died');
     // Last written before the live process started: that process cannot be its writer.
     await put(staged(`2026-03-02.${livePid}.csv`), 'pid since reused', now, 3 * DAY);
-    const twoDaysOn = new Date(now + 2 * DAY).toISOString();
-    const report = reportOf(await clean(['--now', twoDaysOn, '--json']));
+    const report = reportOf(await clean(['--older-than', '0ms', '--force-short-threshold', '--json']));
     expect(report.removed.map((f) => f.path)).toEqual([
       staged(`2026-03-02.${livePid}.csv`),
       staged(`2026-03-03.${dead}.csv`),
@@ -273,14 +265,12 @@ describe('crashdiag clean: a live writer\'s file at the default threshold', () =
   });
 
   it('with --no-pid-check (shared storage) judges by age alone', async () => {
-    await fsp.writeFile(staged(`2026-03-03.${livePid}.csv`), 'written on another host?');
-    const twoDaysOn = new Date(now + 2 * DAY).toISOString();
-    const byAge = reportOf(
-      await clean(['--now', twoDaysOn, '--no-pid-check', '--stale-after', '3d', '--json']),
-    );
+    // A live PID's file untouched for two days, aged against the real clock.
+    await put(staged(`2026-03-03.${livePid}.csv`), 'written on another host?', now, 2 * DAY);
+    const byAge = reportOf(await clean(['--no-pid-check', '--stale-after', '3d', '--json']));
     expect(byAge.files).toBe(0);
     expect(await exists(staged(`2026-03-03.${livePid}.csv`))).toBe(true);
-    const stale = reportOf(await clean(['--now', twoDaysOn, '--no-pid-check', '--json']));
+    const stale = reportOf(await clean(['--no-pid-check', '--json']));
     expect(stale.removed.map((f) => f.path)).toEqual([staged(`2026-03-03.${livePid}.csv`)]);
   });
 });
@@ -409,5 +399,23 @@ describe('two janitors at once', () => {
     expect(removed).toEqual(orphans.sort());
     expect((await auditRecords()).map((r) => r.path).sort()).toEqual(orphans);
     expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
+  });
+});
+
+describe('crashdiag clean: --now is for reading only (issue 9, item 4)', () => {
+  it.each([
+    ['clean', [] as string[]],
+    ['clean --dry-run', ['--dry-run']],
+  ])('attack: %s --now 2030-01-01 on a file written a second ago: exit 2 before any I/O, the disk unchanged', async (_, extra) => {
+    const [dead] = deadPids(1);
+    // Untouched for a second; a clock four years on would make it past every threshold and --stale-after.
+    await put(staged(`2026-03-01.${dead}.csv`), 'written a second ago', now, 1000);
+    await put(staged(`2026-03-02.${livePid}.csv`), 'being written', now, 0);
+    const before = await snapshot(root);
+    const finished = await clean(['--no-pid-check', '--now', '2030-01-01', ...extra]);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toMatch(/^crashdiag: --now is for reading only: clean.* judges every file against the real clock\.\n/);
+    expect(finished.stderr).not.toMatch(/\n\s+at /);
+    expect(await snapshot(root)).toEqual(before);
   });
 });

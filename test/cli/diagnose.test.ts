@@ -880,6 +880,7 @@ describe('run(argv, io) in process', () => {
       sleep: async () => {},
       runCommand: async () => ({ exitStatus: null, signal: null, error: 'no commands run in these tests' }),
       user: 'oncall',
+      identity: { uid: 0, gid: 0, groups: [] },
     };
     return { io, stdout: () => stdout.join(''), stderr: () => stderr.join('') };
   }

@@ -2,12 +2,16 @@
 // directories, with real jobs as the re-run, real concurrent fixers and a real
 // SIGKILL. Every refusal asserts that the files are still there.
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { run } from '../../src/cli/run.js';
 import { shellJoin } from '../../src/core/command-words.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, copyBuiltBin, type Exited } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
@@ -832,5 +836,240 @@ describe('the audit log', () => {
     expect(result.code, outOf(result)).toBe(0);
     expect((await readLines(join(root, 'logs', 'fix.jsonl'))).map((l) => l.op)).toEqual(['delete', 'rerun']);
     expect(await exists(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'))).toBe(false);
+  });
+});
+
+describe('--now is for reading only (issue 9, item 4)', () => {
+  it.each([
+    ['--fix', [] as string[]],
+    ['--fix --dry-run', ['--dry-run']],
+  ])('attack: %s --now 2030-01-01 on a file written a second ago: exit 2 before any I/O, the disk unchanged', async (_, extra) => {
+    // By age alone (--no-pid-check) a file written now is alive; a clock four years on would call it dead.
+    const fresh = stagingPathFor(layout, deadPid());
+    await writeAged(fresh, 'written a second ago\n', 1000);
+    const before = await treeOf(root, []);
+    const result = await fix(['--no-pid-check', '--now', '2030-01-01', ...extra, '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(result.stderr).toMatch(/^crashdiag: --now is for reading only: --fix.* judges every file against the real clock\.\n/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(await treeOf(root, [])).toEqual(before);
+    expect(jobRuns()).toEqual([]);
+  });
+
+  it('--now without --fix still reads', async () => {
+    const fresh = stagingPathFor(layout, deadPid());
+    await writeAged(fresh, 'written a second ago\n', 1000);
+    const result = await crashdiag(['diagnose', KEY, ...layoutFlags(), '--no-pid-check', '--now', '2030-01-01', '--json']);
+    expect(result.code, outOf(result)).toBe(11);
+    expect(await exists(fresh)).toBe(true);
+  });
+});
+
+describe('--fix --quarantine that is a regular file (issue 9, item 11)', () => {
+  it('attack: exit 2 before anything moves, the disk unchanged byte for byte', async () => {
+    await plantOrphans(layout, 2);
+    await fs.writeFile(join(root, 'evidence.txt'), 'not a directory\n');
+    const before = await treeOf(root);
+    const result = await fix(['--quarantine', 'evidence.txt', '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(result.stderr).toBe(
+      `crashdiag: --quarantine ${join(root, 'evidence.txt')} is a file, not a directory; nothing was moved.\n`,
+    );
+    expect(await treeOf(root)).toEqual(before);
+    expect(jobRuns()).toEqual([]);
+  });
+});
+
+describe('--fix --quarantine onto another file system (issue 9, item 11)', () => {
+  it('attack: a real tmpfs: the moved orphan keeps its mtime, the record its mtime and size', async (context) => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const mtime = Math.floor(Date.now() / 1000) - 7200;
+    await fs.utimes(orphan, mtime, mtime);
+    const quarantine = join(root, 'quarantine');
+    await fs.mkdir(quarantine);
+    const statFile = join(root, 'quarantined-stat.json');
+    // In a mount namespace of its own, so the tmpfs vanishes with it; the copy's times are read inside.
+    const script = [
+      'mount -t tmpfs tmpfs "$Q" || exit 77',
+      '"$NODE" "$BIN" diagnose "$KEY" --out-dir "$OUT" --staging-dir "$STG" --final "report_{date}.csv" --fix --quarantine "$Q" --json > "$ROOT/fix.json"',
+      'code=$?',
+      `"$NODE" -e 'const fs=require("fs");const [q,out]=process.argv.slice(1);const s=fs.readdirSync(q).map((n)=>{const st=fs.statSync(q+"/"+n,{bigint:true});return [n,String(st.mtimeNs),String(st.dev!==fs.statSync(process.env.STG,{bigint:true}).dev)]});fs.writeFileSync(out,JSON.stringify(s))' "$Q" "${statFile}"`,
+      'exit $code',
+    ].join('\n');
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+      cwd: root,
+      env: {
+        ...process.env,
+        NO_COLOR: '1',
+        NODE: process.execPath,
+        BIN: bin,
+        KEY,
+        OUT: layout.outDir,
+        STG: layout.stagingDir,
+        Q: quarantine,
+        ROOT: root,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const result = await collectOutput(child, 40_000);
+    if (result.code === 77 || (result.code === 1 && result.stderr.includes('unshare'))) {
+      context.skip(`no tmpfs mount possible here: ${result.stderr.trim()}`);
+    }
+    expect(result.code, outOf(result)).toBe(10);
+    const report = JSON.parse(await fs.readFile(join(root, 'fix.json'), 'utf8')) as FixJson;
+    const to = join(quarantine, orphan.slice(layout.stagingDir.length + 1));
+    expect(report.fix.steps.map((s) => [s.result, s.to])).toEqual([['quarantined', to]]);
+    const [[name, mtimeNs, otherDevice] = []] = JSON.parse(await fs.readFile(statFile, 'utf8')) as string[][];
+    expect(name).toBe(orphan.slice(layout.stagingDir.length + 1));
+    expect(otherDevice).toBe('true');
+    expect(mtimeNs).toBe(String(BigInt(mtime) * 1_000_000_000n));
+    const records = readFileSync(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { op: string; mtime?: string; bytes?: number });
+    expect(records.find((r) => r.op === 'quarantine')).toMatchObject({
+      bytes: 10,
+      mtime: new Date(mtime * 1000).toISOString(),
+    });
+    expect(await exists(orphan)).toBe(false);
+  });
+});
+
+describe('--fix as an unprivileged user in a shared sticky staging directory (issue 9, item 9)', () => {
+  const NOBODY = 65534;
+
+  /** The built bin run as nobody, in no supplementary group: the kernel's permission checks apply. */
+  function fixAsNobody(extra: readonly string[] = []): Promise<Exited> {
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, bin, 'diagnose', KEY, ...layoutFlags(), '--fix', ...extra],
+      { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return collectOutput(child, 40_000);
+  }
+
+  /** A 1777 staging directory as /tmp is, nobody able to reach it and the bin; orphans of nobody and of root. */
+  async function sharedStaging(): Promise<{ own: string; roots: string }> {
+    for (const dir of [shared, root, layout.outDir]) await fs.chmod(dir, 0o755);
+    await fs.chmod(layout.stagingDir, 0o1777);
+    const [own, roots] = (await plantOrphans(layout, 2)) as [string, string];
+    await fs.lchown(own, NOBODY, NOBODY);
+    return { own, roots };
+  }
+
+  it('attack: one orphan its own, one root’s: refused up front, exit 30, names root’s file, the disk unchanged', async () => {
+    const { own, roots } = await sharedStaging();
+    const before = await treeOf(root);
+    const result = await fixAsNobody();
+    expect(result.code, outOf(result)).toBe(30);
+    expect(result.stdout).toContain(
+      `refused ${roots}: permission denied: its directory is sticky (mode 1777) and uid ${NOBODY} owns neither the file (owner uid 0) nor the directory (owner uid 0)`,
+    );
+    expect(result.stdout).toContain('nothing was removed');
+    expect(result.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    expect(await treeOf(root)).toEqual(before);
+    expect(await exists(own)).toBe(true);
+  });
+
+  it('every orphan its own: removes them all, as nobody', async () => {
+    const { own, roots } = await sharedStaging();
+    await fs.lchown(roots, NOBODY, NOBODY);
+    const result = await fixAsNobody();
+    expect(result.code, outOf(result)).toBe(10);
+    expect(await exists(own)).toBe(false);
+    expect(await exists(roots)).toBe(false);
+  });
+});
+
+describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () => {
+  /** crashdiag in process on the real disk, but unlink of the second staging file fails with EPERM. */
+  async function fixInProcess(args: readonly string[]) {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const events: string[] = [];
+    let unlinks = 0;
+    const realFs = { ...fs, lstatSync };
+    const io: CliIo = {
+      stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
+      stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
+      env: { NO_COLOR: '1' },
+      cwd: root,
+      fs: {
+        ...realFs,
+        unlink: async (path) => {
+          if (String(path).startsWith(`${layout.stagingDir}/${KEY}.`) && ++unlinks === 2) {
+            throw Object.assign(new Error(`EPERM: operation not permitted, unlink '${String(path)}'`), {
+              code: 'EPERM',
+            });
+          }
+          await fs.unlink(path);
+          events.push(`unlink ${String(path)}`);
+        },
+        open: (async (path: string, flags?: string | number, mode?: number) => {
+          const handle = await fs.open(path, flags, mode);
+          if (path === layout.stagingDir) {
+            const sync = handle.sync.bind(handle);
+            handle.sync = async () => {
+              await sync();
+              events.push(`fsync ${path}`);
+            };
+          }
+          return handle;
+        }) as FileSystem['open'],
+      },
+      processes: createProcessTable(),
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      runCommand: async () => ({ exitStatus: 0, signal: null }),
+      user: 'oncall',
+      identity: { uid: 0, gid: 0, groups: [] },
+    };
+    const code = await run(['diagnose', KEY, ...layoutFlags(), '--fix', ...args], io);
+    return { code, stdout: stdout.join(''), stderr: stderr.join(''), events };
+  }
+
+  it('attack: EPERM on the second of three: exit 30, one sentence, no stack, both audited, fsynced, JSON lists done and not done', async () => {
+    const [first, second, third] = (await plantOrphans(layout, 3)) as [string, string, string];
+    const result = await fixInProcess(['--json', '--rerun', jobRerun()]);
+    expect(result.code, result.stderr).toBe(30);
+    expect(result.stderr).toBe('');
+    const report = JSON.parse(result.stdout) as FixJson & { fix: { stopped: string | null } };
+    expect(report.state).toBe('UNKNOWN');
+    expect(report.fix.steps.map((s) => [s.path, s.result])).toEqual([
+      [first, 'deleted'],
+      [second, 'failed'],
+      [third, 'not-attempted'],
+    ]);
+    expect(report.fix.stopped).toBe(
+      `removing ${second} failed (EPERM); 1 of 3 file(s) were removed before it, the rest not attempted, nothing was re-run`,
+    );
+    expect(report.fix.rerun).toBeNull();
+    expect(result.events.filter((e) => !e.includes('.crashdiag'))).toEqual([
+      `unlink ${first}`,
+      `fsync ${layout.stagingDir}`,
+    ]);
+    const records = readFileSync(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { op: string; path?: string; reason?: string });
+    expect(records.map((r) => [r.op, r.path, r.reason])).toEqual([
+      ['delete', first, undefined],
+      ['fail', second, 'EPERM'],
+    ]);
+    expect(await exists(second)).toBe(true);
+    expect(await exists(third)).toBe(true);
+    expect(jobRuns()).toEqual([]);
+  });
+
+  it('the human view: the one sentence on stderr, each step on stdout, no stack', async () => {
+    const [, second, third] = (await plantOrphans(layout, 3)) as [string, string, string];
+    const result = await fixInProcess([]);
+    expect(result.code).toBe(30);
+    expect(result.stderr.split('\n').filter((l) => l.startsWith('crashdiag: stopped:'))).toEqual([
+      `crashdiag: stopped: removing ${second} failed (EPERM); 1 of 3 file(s) were removed before it, the rest not attempted, nothing was re-run; see the audit log`,
+    ]);
+    expect(result.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    expect(result.stdout).toContain(`could not remove ${second}`);
+    expect(result.stdout).toContain(`not attempted ${third}`);
   });
 });

@@ -151,6 +151,8 @@ describe('the audit trail of a fix', () => {
         op: 'delete',
         path,
         bytes: 'partial\n'.length,
+        // The file's own time, checked exactly in test/core/fix.test.ts.
+        mtime: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
         writerPid: Number(path.split('.').at(-2)),
       })),
       {

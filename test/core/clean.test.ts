@@ -35,11 +35,11 @@ function settingsFor(flags: Parameters<typeof resolveSettings>[0] = {}): Pipelin
   return resolveSettings({ outDir, stagingDir, final: FINAL, ...flags }, 'refunds', {}, root);
 }
 
-function contextAt(nowMs: number): CleanContext {
+/** The janitor judges against the real clock only: files are aged by setting their times back. */
+function janitorContext(): CleanContext {
   return {
     fs: fsp as FileSystem,
     processes: createProcessTable(),
-    now: () => nowMs,
     clock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     user: 'janitor-test',
@@ -120,7 +120,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
   });
 
   it('deletes dead-writer orphans older than the threshold and nothing else', async () => {
-    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options());
     expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([p]) => p).sort());
     for (const [path] of doomed) expect(await exists(path)).toBe(false);
     for (const path of spared) expect(await exists(path)).toBe(true);
@@ -130,7 +130,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
   });
 
   it('sums files and bytes freed, per run key and in all', async () => {
-    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options());
     const perRun = new Map<string, { run: string; files: number; bytes: number }>();
     for (const [, bytes, run] of doomed) {
       const sum = perRun.get(run) ?? { run, files: 0, bytes: 0 };
@@ -144,7 +144,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
   });
 
   it('says why it kept each special entry', async () => {
-    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options());
     const [a] = pids;
     const reasons = Object.fromEntries(report.kept.map((k) => [k.path, k.reason]));
     expect(reasons[staged(`2026-04-14.${a}.csv`)]).toMatch(/symlink, not a regular file/);
@@ -155,7 +155,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
   });
 
   it('appends one audit line per deletion', async () => {
-    const report = await cleanPipeline(contextAt(now), settingsFor(), options());
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options());
     const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
     expect(records.map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
     for (const record of records) {
@@ -173,7 +173,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
 
   it('with --dry-run changes nothing and lists what would go', async () => {
     const before = await snapshot(root);
-    const report = await cleanPipeline(contextAt(now), settingsFor(), options({ dryRun: true }));
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options({ dryRun: true }));
     expect(report.dryRun).toBe(true);
     expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([p]) => p).sort());
     expect(report.files).toBe(doomed.length);
@@ -183,7 +183,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
 
   it('refuses a negative threshold before touching anything', async () => {
     const before = await snapshot(root);
-    await expect(cleanPipeline(contextAt(now), settingsFor(), options({ olderThanMs: -1 }))).rejects.toThrow(
+    await expect(cleanPipeline(janitorContext(), settingsFor(), options({ olderThanMs: -1 }))).rejects.toThrow(
       UsageError,
     );
     for (const [path] of doomed) expect(await exists(path)).toBe(true);
@@ -193,14 +193,14 @@ describe('cleanPipeline on a staging directory of many runs', () => {
   it('refuses a missing output directory as a usage error, deleting nothing', async () => {
     const before = await snapshot(stagingDir);
     const missing = settingsFor({ outDir: join(root, 'no-such-out') });
-    await expect(cleanPipeline(contextAt(now), missing, options())).rejects.toThrow(UsageError);
+    await expect(cleanPipeline(janitorContext(), missing, options())).rejects.toThrow(UsageError);
     for (const [path] of doomed) expect(await exists(path)).toBe(true);
     expect(await snapshot(stagingDir)).toEqual(before);
   });
 
   it('refuses a missing staging directory as a usage error', async () => {
     const missing = settingsFor({ stagingDir: join(root, 'no-such-staging') });
-    await expect(cleanPipeline(contextAt(now), missing, options())).rejects.toThrow(UsageError);
+    await expect(cleanPipeline(janitorContext(), missing, options())).rejects.toThrow(UsageError);
     for (const [path] of doomed) expect(await exists(path)).toBe(true);
   });
 
@@ -215,7 +215,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
     await fsp.writeFile(join(stagingDir, '.crashdiag', '.clean.lock'), JSON.stringify(holder));
     const before = await snapshot(root);
     await expect(
-      cleanPipeline(contextAt(now), settingsFor(), options({ lockTimeoutMs: 300 })),
+      cleanPipeline(janitorContext(), settingsFor(), options({ lockTimeoutMs: 300 })),
     ).rejects.toBeInstanceOf(LockTimeoutError);
     for (const [path] of doomed) expect(await exists(path)).toBe(true);
     expect(await snapshot(root)).toEqual(before);
@@ -230,15 +230,15 @@ describe('cleanPipeline and live writers', () => {
     livePid = liveWriter.pid;
   });
 
-  it('never deletes a live writer\'s file, however old the clock says it is', async () => {
+  it('never deletes a live writer\'s file, however far past the threshold it is', async () => {
     const written = Date.now();
     const [dead = 0] = deadPids(1);
     await put(staged(`2026-04-20.${livePid}.csv`), 'still writing', written, 0);
     await put(staged(`2026-04-20.${dead}.csv`), 'crashed', written, 0);
     // The same PID on a file last written before the process started: a reused PID, so dead.
     await put(staged(`2026-04-19.${livePid}.csv`), 'from before', written, 3 * DAY);
-    // Measure ages two days on: every file is past the 24h threshold.
-    const report = await cleanPipeline(contextAt(written + 2 * DAY), settingsFor(), options());
+    // A zero threshold: every file is past it, so only the writer's verdict keeps one.
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options({ olderThanMs: 0 }));
     expect(report.removed.map((f) => f.path)).toEqual([
       staged(`2026-04-19.${livePid}.csv`),
       staged(`2026-04-20.${dead}.csv`),
@@ -250,10 +250,10 @@ describe('cleanPipeline and live writers', () => {
 
   it('with --no-pid-check judges by age: past --stale-after the PID is not asked about', async () => {
     const written = Date.now();
-    // The file the test above keeps: with PID checks off (shared storage), only its age counts.
-    await put(staged(`2026-04-20.${livePid}.csv`), 'shared storage', written, 0);
+    // A live PID's file, untouched for two days: with PID checks off (shared storage), only its age counts.
+    await put(staged(`2026-04-20.${livePid}.csv`), 'shared storage', written, 2 * DAY);
     const report = await cleanPipeline(
-      contextAt(written + 2 * DAY),
+      janitorContext(),
       settingsFor({ pidCheck: false }),
       options(),
     );
@@ -264,7 +264,7 @@ describe('cleanPipeline and live writers', () => {
     const now = Date.now();
     await put(staged(`2026-04-20.${livePid}.csv`), 'slow heartbeat', now, 30 * HOUR);
     const report = await cleanPipeline(
-      contextAt(now),
+      janitorContext(),
       settingsFor({ pidCheck: false, staleAfter: '2d' }),
       options(),
     );
@@ -284,7 +284,7 @@ describe('cleanPipeline when staging and output share a directory', () => {
     await put(file('refunds_2026-04-20.csv.success'), '', now, 5 * DAY);
     await put(file(`2026-04-20.${dead}.csv`), 'orphan', now, 5 * DAY);
     const report = await cleanPipeline(
-      contextAt(now),
+      janitorContext(),
       shared,
       options({ auditLog: join(root, 'audit.jsonl') }),
     );
@@ -303,7 +303,7 @@ describe('cleanPipeline when staging and output share a directory', () => {
     await put(`${output}.success`, '', now, 5 * DAY);
     const before = await snapshot(outDir);
     const report = await cleanPipeline(
-      contextAt(now),
+      janitorContext(),
       shared,
       options({ auditLog: join(root, 'audit.jsonl') }),
     );
@@ -327,8 +327,8 @@ describe('two janitors at once', () => {
       }
     }
     const [first, second] = await Promise.all([
-      cleanPipeline(contextAt(now), settingsFor(), options()),
-      cleanPipeline(contextAt(now), settingsFor(), options()),
+      cleanPipeline(janitorContext(), settingsFor(), options()),
+      cleanPipeline(janitorContext(), settingsFor(), options()),
     ]);
     const removed = [...first.removed, ...second.removed].map((f) => f.path);
     expect(removed.sort()).toEqual(expected.sort());

@@ -12,6 +12,7 @@ import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } f
 import { deadPid } from '../support/dead-pids.js';
 import { KEY, settingsFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
+import { ownIdentity } from '../support/identity.js';
 
 let layout: Layout;
 useTempLayout('crashdiag-dirs-', (made) => {
@@ -95,6 +96,7 @@ describe('the guards ask every pipeline of the config', () => {
     nowMs: Date.now(),
     settings,
     runKey: KEY,
+    identity: ownIdentity(),
   });
 
   it('refuses a dead-PID file that a neighbour without PID checks may still be writing', async () => {

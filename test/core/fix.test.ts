@@ -26,8 +26,9 @@ import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { fixHarness } from '../support/fix-harness.js';
+import { NOBODY } from '../support/identity.js';
 import { startLiveProcess } from '../support/live-process.js';
-import { KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
+import { finalPathFor, KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { deferred } from '../support/deferred.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
@@ -530,5 +531,294 @@ describe('fixRun: an audit log that cannot be written', () => {
     const { ctx } = fixHarness(layout);
     const report = await fixRun(ctx, withRerun(), KEY, options({ auditLog: '/dev/null/audit.jsonl' }));
     expect(report.exitCode).toBe(0);
+  });
+});
+
+/**
+ * A file system whose unlink of `path`, once done, lets `after` act (another
+ * run, a writer) before the fixer takes its next step: deterministic, no timing.
+ */
+function afterUnlinkOf(path: string, after: () => Promise<void>): FileSystem {
+  return {
+    ...fs,
+    unlink: async (target) => {
+      await fs.unlink(target);
+      if (target === path) await after();
+    },
+  };
+}
+
+describe('fixRun: the re-run is decided again right before it starts (issue 9, item 5)', () => {
+  it('attack: another run publishes while the fix deletes its orphans: no re-run, the output unchanged byte for byte', async () => {
+    const orphans = await plantOrphans(layout, 3);
+    const elsewhere = 'published by another run\n';
+    const { ctx, commands } = fixHarness(layout, {
+      fs: afterUnlinkOf(orphans[2] as string, () => publish(layout, KEY, elsewhere)),
+    });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.before.state).toBe('D');
+    expect(report.steps.map((s) => s.result)).toEqual(['deleted', 'deleted', 'deleted']);
+    expect(commands).toEqual([]);
+    expect(report.rerun).toBeNull();
+    expect(report.rerunSkipped).toMatch(/^the run is DONE now: its output and marker were published meanwhile/);
+    expect(readFileSync(finalPathFor(layout), 'utf8')).toBe(elsewhere);
+    expect(report.after.state).toBe('DONE');
+    expect(report.exitCode).toBe(0);
+    expect((await audit()).map((r) => [r.op, r.reason ?? null])).toEqual([
+      ['delete', null],
+      ['delete', null],
+      ['delete', null],
+      ['skip', report.rerunSkipped],
+    ]);
+  });
+
+  it('attack: a writer starts while the fix deletes its orphans: no second copy beside it, exit 20', async () => {
+    const orphans = await plantOrphans(layout, 2);
+    const live = await startLiveProcess();
+    try {
+      const livePath = stagingPathFor(layout, live.pid);
+      const { ctx, commands } = fixHarness(layout, {
+        fs: afterUnlinkOf(orphans[1] as string, () => fs.writeFile(livePath, 'being written\n')),
+      });
+      const report = await fixRun(ctx, withRerun(), KEY, options());
+      expect(report.before.state).toBe('D');
+      expect(commands).toEqual([]);
+      expect(report.rerun).toBeNull();
+      expect(report.rerunSkipped).toMatch(/^the run is RUNNING now: a writer started meanwhile/);
+      expect(readFileSync(livePath, 'utf8')).toBe('being written\n');
+      expect(await exists(finalPathFor(layout))).toBe(false);
+      expect(report.after.state).toBe('RUNNING');
+      expect(report.exitCode).toBe(20);
+    } finally {
+      await live.stop();
+    }
+  });
+
+  it('re-runs when the removals left what they should (D, orphans all gone: A/B/C)', async () => {
+    await plantOrphans(layout, 2);
+    const { ctx, commands, progress } = fixHarness(layout);
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(commands).toHaveLength(1);
+    expect(report.rerunSkipped).toBeNull();
+    expect(progress.some((line) => line.startsWith('not re-running'))).toBe(false);
+    expect(report.exitCode).toBe(0);
+  });
+});
+
+describe('fixRun: permission to remove is checked before the first removal (issue 9, item 9)', () => {
+  /** A shared 1777 staging directory: the first orphan is nobody's own, the second root's. */
+  async function stickyStaging(): Promise<[string, string]> {
+    await fs.chmod(layout.stagingDir, 0o1777);
+    const [own, roots] = (await plantOrphans(layout, 2)) as [string, string];
+    const { atime, mtime } = statSync(own);
+    await fs.chown(own, NOBODY.uid, NOBODY.gid);
+    await fs.utimes(own, atime, mtime);
+    return [own, roots];
+  }
+
+  it('attack: another user’s orphan in a sticky staging directory: nothing removed, the refusal names it, exit 30', async () => {
+    const [own, roots] = await stickyStaging();
+    const before = await treeOf(root);
+    const { ctx, commands } = fixHarness(layout, { identity: NOBODY });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.refused).toEqual([
+      { path: roots, reason: expect.stringMatching(/^permission denied: its directory is sticky \(mode 1777\) and uid 65534 owns neither the file \(owner uid 0\)/) },
+    ]);
+    expect(report.steps).toEqual([]);
+    expect(await treeOf(root)).toEqual(before);
+    expect(await exists(own)).toBe(true);
+    expect(commands).toEqual([]);
+    expect(report.exitCode).toBe(30);
+  });
+
+  it('the same directory, every orphan the acting user’s own: removed', async () => {
+    const [own, roots] = await stickyStaging();
+    await fs.chown(roots, NOBODY.uid, NOBODY.gid);
+    const { ctx } = fixHarness(layout, { identity: NOBODY });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.refused).toEqual([]);
+    expect(await exists(own)).toBe(false);
+    expect(await exists(roots)).toBe(false);
+  });
+
+  it('a quarantine move needs the file to be readable: refused up front, nothing moved', async () => {
+    const [own] = await stickyStaging();
+    const quarantine = join(root, 'quarantine');
+    await fs.mkdir(quarantine, { mode: 0o777 });
+    await fs.chmod(quarantine, 0o777);
+    await fs.chmod(own, 0o200);
+    const before = await treeOf(root);
+    const { ctx } = fixHarness(layout, { identity: NOBODY });
+    const report = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine }));
+    expect(report.refused.map((r) => r.path)).toContain(own);
+    expect(report.refused.find((r) => r.path === own)?.reason).toMatch(/may not read it/);
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
+
+/** The real fs, but unlink fails with `code` for the nth path it is asked to remove from staging (1-based). */
+function unlinkFailsOn(n: number, code: string, events: string[] = []): FileSystem {
+  let seen = 0;
+  return {
+    ...fs,
+    unlink: async (path) => {
+      if (String(path).startsWith(`${layout.stagingDir}/`) && !String(path).includes('.crashdiag') && ++seen === n) {
+        throw Object.assign(new Error(`${code}: operation not permitted, unlink '${path}'`), { code });
+      }
+      await fs.unlink(path);
+      events.push(`unlink ${path}`);
+    },
+    open: (async (path: string, flags?: string | number, mode?: number) => {
+      const handle = await fs.open(path, flags, mode);
+      if (path !== layout.stagingDir) return handle;
+      const sync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        await sync();
+        events.push(`fsync ${path}`);
+      };
+      return handle;
+    }) as FileSystem['open'],
+  };
+}
+
+describe('fixRun: a removal the disk refuses midway (issue 9, item 9)', () => {
+  it('attack: EPERM on the second of three: stops, records both, fsyncs, reports done and not done, no re-run', async () => {
+    const [first, second, third] = (await plantOrphans(layout, 3)) as [string, string, string];
+    const events: string[] = [];
+    const { ctx, commands, progress } = fixHarness(layout, { fs: unlinkFailsOn(2, 'EPERM', events) });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.steps.map((s) => [s.path, s.result])).toEqual([
+      [first, 'deleted'],
+      [second, 'failed'],
+      [third, 'not-attempted'],
+    ]);
+    expect(report.steps[1]?.reason).toBe('EPERM');
+    expect(report.stopped).toBe(
+      `removing ${second} failed (EPERM); 1 of 3 file(s) were removed before it, the rest not attempted, nothing was re-run`,
+    );
+    expect(progress.filter((l) => l.startsWith('stopped:'))).toEqual([`stopped: ${report.stopped}; see the audit log`]);
+    expect(await exists(first)).toBe(false);
+    expect(await exists(second)).toBe(true);
+    expect(await exists(third)).toBe(true);
+    expect(events.filter((e) => !e.includes('.crashdiag'))).toEqual([`unlink ${first}`, `fsync ${layout.stagingDir}`]);
+    expect(commands).toEqual([]);
+    expect(report.rerun).toBeNull();
+    expect((await audit()).map((r) => [r.op, r.path, r.reason ?? null])).toEqual([
+      ['delete', first, null],
+      ['fail', second, 'EPERM'],
+    ]);
+    expect(report.after).toMatchObject({ state: 'UNKNOWN', action: 'investigate', exitCode: 30 });
+    expect(report.exitCode).toBe(30);
+  });
+
+  it.each(['EACCES', 'EBUSY', 'EROFS', 'EIO'])('%s on the first: nothing removed, stopped, exit 30', async (code) => {
+    const orphans = await plantOrphans(layout, 2);
+    const { ctx } = fixHarness(layout, { fs: unlinkFailsOn(1, code) });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.steps.map((s) => s.result)).toEqual(['failed', 'not-attempted']);
+    for (const path of orphans) expect(await exists(path)).toBe(true);
+    expect(report.exitCode).toBe(30);
+  });
+
+  it('a quarantine move whose original cannot be removed says where the copy is', async () => {
+    const [first] = (await plantOrphans(layout, 1)) as [string];
+    const quarantine = join(root, 'quarantine');
+    const { ctx } = fixHarness(layout, { fs: unlinkFailsOn(1, 'EPERM') });
+    const report = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine }));
+    const to = join(quarantine, basename(first));
+    expect(report.steps).toEqual([
+      {
+        path: first,
+        bytes: 10,
+        pid: Number(first.split('.').at(-2)),
+        result: 'failed',
+        to,
+        reason: `EPERM; a copy is at ${to}, the original is still in staging`,
+      },
+    ]);
+    expect(await exists(first)).toBe(true);
+    expect(await fs.readFile(to, 'utf8')).toBe('partial 0\n');
+    expect((await audit()).map((r) => [r.op, r.to])).toEqual([['fail', to]]);
+    expect(report.exitCode).toBe(30);
+  });
+});
+
+describe('fixRun --quarantine across file systems (issue 9, item 11)', () => {
+  /** The real fs, but a link(2) into quarantine fails as it does across mounts (the lock's own links work). */
+  const acrossDevices: FileSystem = {
+    ...fs,
+    link: async (from, to) => {
+      if (!String(to).includes('quarantine')) return fs.link(from, to);
+      throw Object.assign(new Error(`EXDEV: cross-device link not permitted, link '${String(from)}' -> '${String(to)}'`), {
+        code: 'EXDEV',
+      });
+    },
+  };
+
+  it('attack: the copy keeps the orphan’s mtime, and the record holds its original mtime and size', async () => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    // A whole second: exact in a double, so the copied time must match to the nanosecond.
+    const mtime = Math.floor(Date.now() / 1000) - 7200;
+    await fs.utimes(orphan, mtime - 60, mtime);
+    const quarantine = join(root, 'quarantine');
+    const { ctx } = fixHarness(layout, { fs: acrossDevices });
+    const report = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine }));
+    const to = join(quarantine, basename(orphan));
+    expect(report.steps.map((s) => [s.result, s.to])).toEqual([['quarantined', to]]);
+    expect(await exists(orphan)).toBe(false);
+    const copied = await fs.stat(to, { bigint: true });
+    expect(copied.mtimeNs).toBe(BigInt(mtime) * 1_000_000_000n);
+    expect(copied.atimeNs).toBe(BigInt(mtime - 60) * 1_000_000_000n);
+    expect(await fs.readFile(to, 'utf8')).toBe('partial 0\n');
+    const [record] = (await audit()).filter((r) => r.op === 'quarantine');
+    expect(record).toMatchObject({ path: orphan, to, bytes: 10, mtime: new Date(mtime * 1000).toISOString() });
+  });
+
+  it('a deletion’s record holds the file’s mtime too', async () => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const mtimeMs = statSync(orphan).mtimeMs;
+    const { ctx } = fixHarness(layout);
+    await fixRun(ctx, withRerun(), KEY, options());
+    const [record] = (await audit()).filter((r) => r.op === 'delete');
+    expect(record).toMatchObject({ path: orphan, bytes: 10, mtime: new Date(mtimeMs).toISOString() });
+  });
+});
+
+describe('fixRun --quarantine that is not a directory (issue 9, item 11)', () => {
+  it.each([
+    ['a regular file', (r: string) => join(r, 'evidence.txt')],
+    ['a path under a regular file', (r: string) => join(r, 'evidence.txt', 'sub')],
+  ])('attack: %s: a usage error before anything moves, the disk unchanged', async (_, pathOf) => {
+    await plantOrphans(layout, 2);
+    await fs.writeFile(join(root, 'evidence.txt'), 'not a directory');
+    const before = await treeOf(root, []);
+    const { ctx, commands } = fixHarness(layout);
+    const error = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: pathOf(root) })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(/(is|lies under) a file, not a directory; nothing was moved\.$/);
+    const after = await treeOf(root, []);
+    for (const rel of Object.keys(after)) if (rel.startsWith('_staging/.crashdiag')) delete after[rel];
+    expect(after).toEqual(before);
+    expect(commands).toEqual([]);
+  });
+
+  it('a quarantine directory the acting user may not write to: a usage error before anything moves', async () => {
+    await fs.chmod(layout.stagingDir, 0o1777);
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    await fs.chown(orphan, 65534, 65534);
+    const quarantine = join(root, 'quarantine');
+    await fs.mkdir(quarantine, { mode: 0o755 });
+    const before = await treeOf(root, []);
+    const { ctx } = fixHarness(layout, { identity: NOBODY });
+    const error = await fixRun(ctx, withRerun(), KEY, options({ quarantineDir: quarantine })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain('uid 65534 may not add files to');
+    const after = await treeOf(root, []);
+    for (const rel of Object.keys(after)) if (rel.startsWith('_staging/.crashdiag')) delete after[rel];
+    expect(after).toEqual(before);
   });
 });

@@ -15,6 +15,7 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileFinalTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
+import { NOBODY, ownIdentity } from '../support/identity.js';
 import { exists } from '../support/disk.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
@@ -30,7 +31,7 @@ useTempLayout('crashdiag-fix-', (made) => {
 });
 
 function contextFor(settings: PipelineSettings = settingsFor(layout)): GuardContext {
-  return { fs, processes, nowMs: Date.now(), settings, runKey: KEY };
+  return { fs, processes, nowMs: Date.now(), settings, runKey: KEY, identity: ownIdentity() };
 }
 
 async function boundsFor(ctx: GuardContext): Promise<Boundaries> {
@@ -265,5 +266,32 @@ describe('recheckRemoval', () => {
     const verdict = await recheckRemoval(ctx, bounds, { path }, snapshot);
     expect(verdict).toEqual({ ok: false, reason: 'it is a symlink, not a regular file' });
     expect(await fs.readFile(target, 'utf8')).toBe('precious');
+  });
+});
+
+describe('guardRemoval: permission to remove, for the acting user', () => {
+  it.each([
+    ['nobody, a sticky 1777 staging directory, root’s file', 0o1777, 0, /^permission denied: its directory is sticky \(mode 1777\)/],
+    ['nobody, a sticky 1777 staging directory, its own file', 0o1777, 65534, null],
+    ['nobody, root’s 0755 staging directory, its own file', 0o755, 65534, /^permission denied: uid 65534 may not remove entries from its directory \(mode 0755/],
+  ] as const)('%s', async (_, dirMode, fileOwner, denied) => {
+    await fs.chmod(layout.stagingDir, dirMode);
+    const path = stagingPathFor(layout, deadPid());
+    await writeAged(path, 'partial');
+    await fs.lchown(path, fileOwner, fileOwner);
+    const ctx = { ...contextFor(), identity: NOBODY };
+    const verdict = await guardRemoval(ctx, await boundsFor(ctx), { path });
+    if (denied === null) expect(verdict.ok).toBe(true);
+    else expect(verdict).toEqual({ ok: false, reason: expect.stringMatching(denied) });
+    expect(await exists(path)).toBe(true);
+  });
+
+  it('lets root remove another user’s file from a sticky directory', async () => {
+    await fs.chmod(layout.stagingDir, 0o1777);
+    const path = stagingPathFor(layout, deadPid());
+    await writeAged(path, 'partial');
+    await fs.lchown(path, 65534, 65534);
+    const ctx = { ...contextFor(), identity: { uid: 0, gid: 0, groups: [] } };
+    expect((await guardRemoval(ctx, await boundsFor(ctx), { path })).ok).toBe(true);
   });
 });

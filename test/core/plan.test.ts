@@ -1,7 +1,7 @@
 // planFix is pure: one row per state, and the rules that hold across them.
 import { describe, expect, it } from 'vitest';
 import type { Diagnosis, StagingFileReport } from '../../src/core/diagnosis.js';
-import { planFix } from '../../src/core/plan.js';
+import { planFix, rerunStillNeeded } from '../../src/core/plan.js';
 import { type Action, EXIT_CODES, RUNBOOKS, type State } from '../../src/core/states.js';
 
 const KEY = '2026-04-24';
@@ -113,5 +113,31 @@ describe('planFix', () => {
     const plan = planFix(diagnosis('D-race', 'clean-only', DEAD), RERUN, undefined);
     expect(plan.rerun).toBeNull();
     expect(plan.rerunMissing).toBe(false);
+  });
+});
+
+describe('rerunStillNeeded: the state found right before the re-run', () => {
+  const LIVE = [orphan(303, 'alive')];
+  it.each([
+    // found before (and planned from), found right before the re-run, orphans then, why not (null: re-run)
+    ['A/B/C', 'rerun', 'A/B/C', 'rerun', [], null],
+    ['D', 'clean-then-rerun', 'A/B/C', 'rerun', [], null],
+    ['UNPUBLISHED', 'rerun', 'UNPUBLISHED', 'rerun', [], null],
+    ['UNPUBLISHED', 'clean-then-rerun', 'UNPUBLISHED', 'rerun', [], null],
+    ['D', 'clean-then-rerun', 'DONE', 'none', [], /^the run is DONE now: its output and marker were published meanwhile/],
+    ['A/B/C', 'rerun', 'DONE', 'none', [], /^the run is DONE now/],
+    ['D', 'clean-then-rerun', 'RUNNING', 'wait', LIVE, /^the run is RUNNING now: a writer started meanwhile/],
+    ['UNPUBLISHED', 'rerun', 'RUNNING', 'wait', LIVE, /^the run is RUNNING now/],
+    ['D', 'clean-then-rerun', 'UNPUBLISHED', 'rerun', [], /an output appeared meanwhile without its marker/],
+    ['D', 'clean-then-rerun', 'D', 'clean-then-rerun', DEAD, /^the run is D now, not A\/B\/C/],
+    ['D', 'clean-then-rerun', 'D-race', 'clean-only', DEAD, /^the run is D-race now/],
+    ['UNPUBLISHED', 'clean-then-rerun', 'UNPUBLISHED', 'clean-then-rerun', DEAD, /with staging files again/],
+    ['UNPUBLISHED', 'rerun', 'A/B/C', 'rerun', [], /^the run is A\/B\/C now, not UNPUBLISHED/],
+    ['A/B/C', 'rerun', 'UNKNOWN', 'investigate', [], /^the run is UNKNOWN now/],
+  ] as const)('%s (%s), then %s (%s): %s', (state, action, nowState, nowAction, nowOrphans, why) => {
+    const plan = planFix(diagnosis(state, action, action === 'clean-then-rerun' ? DEAD : []), RERUN, undefined);
+    const verdict = rerunStillNeeded(plan, diagnosis(nowState, nowAction, [...nowOrphans]));
+    if (why === null) expect(verdict).toBeUndefined();
+    else expect(verdict).toMatch(why);
   });
 });

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandResult, FixContext } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
+import { ownIdentity } from './identity.js';
 import { publish } from './pipeline-files.js';
 import type { Layout } from './temp-layout.js';
 
@@ -26,7 +27,6 @@ export function fixHarness(
   const ctx: FixContext = {
     fs,
     processes: createProcessTable(),
-    now: () => Date.now(),
     clock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     runCommand: async (argv, env) => {
@@ -36,6 +36,7 @@ export function fixHarness(
       return { exitStatus: 0, signal: null };
     },
     user: 'tester',
+    identity: ownIdentity(),
     progress: (line) => progress.push(line),
     ...rest,
   };

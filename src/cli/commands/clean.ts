@@ -6,7 +6,6 @@ import { LockTimeoutError } from '../../core/lock.js';
 import { EXIT_CODES } from '../../core/states.js';
 import { formatBytes } from '../../render/format.js';
 import type { CliIo } from '../io.js';
-import { resolveNow } from '../pipeline-options.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
 interface CleanFlags extends MultiPipelineFlags {
@@ -39,6 +38,13 @@ function renderHuman(reports: readonly CleanReport[]): string {
 
 export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as CleanFlags;
+  if (flags.now !== undefined) {
+    // A fake clock makes a file written a second ago look long dead: never let it decide a deletion.
+    throw new UsageError(
+      `--now is for reading only: clean${flags.dryRun ? ' --dry-run shows what the real clean would do, so it too' : ''} judges every file against the real clock.`,
+      'Drop --now.',
+    );
+  }
   const olderThanMs = parseDuration(flags.olderThan ?? '24h', '--older-than');
   if (olderThanMs < MIN_CLEAN_THRESHOLD_MS && !flags.forceShortThreshold) {
     throw new UsageError(
@@ -47,7 +53,6 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
     );
   }
   const lockTimeoutMs = parseDuration(flags.lockTimeout ?? '30s', '--lock-timeout');
-  const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const pipelines = await selectPipelines(flags, io);
   if (flags.auditLog !== undefined && pipelines.length > 1) {
     throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
@@ -60,7 +65,6 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
           {
             fs: io.fs,
             processes: io.processes,
-            now: () => fixedNow ?? io.now(),
             clock: io.now,
             sleep: io.sleep,
             user: io.user,

@@ -60,6 +60,13 @@ function checkCombinations(flags: DiagnoseFlags): void {
       }
     }
   }
+  if (flags.fix && flags.now !== undefined) {
+    // A fake clock makes a file written a second ago look long dead: never let it decide a deletion.
+    throw new UsageError(
+      `--now is for reading only: --fix${flags.dryRun ? ' --dry-run shows what the real run would do, so it too' : ''} judges every file against the real clock.`,
+      'Drop --now, or drop --fix to read the run as of that time.',
+    );
+  }
   if (flags.quarantine !== undefined && flags.quarantine.trim() === '')
     throw new UsageError('--quarantine is empty.');
   if (flags.auditLog !== undefined && flags.auditLog.trim() === '')
@@ -106,11 +113,11 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
       {
         fs: io.fs,
         processes: io.processes,
-        now,
         clock: io.now,
         sleep: io.sleep,
         runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
         user: io.user,
+        identity: io.identity,
         progress: (line) => {
           if (!flags.json) io.stderr.write(`crashdiag: ${line}\n`);
         },

@@ -82,7 +82,7 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
       r.time,
       `${r.user}@${r.host}`,
       r.run,
-      r.op === 'refuse' || r.op === 'skip' ? chalk.red(r.op) : r.op,
+      r.op === 'refuse' || r.op === 'skip' || r.op === 'fail' ? chalk.red(r.op) : r.op,
       detail(r),
       r.bytes === undefined ? '' : String(r.bytes),
       r.writerPid === undefined ? '' : String(r.writerPid),

@@ -1,0 +1,72 @@
+// The fix's own lines, human and JSON: what was done, what failed, what was held back.
+import { Chalk } from 'chalk';
+import { describe, expect, it } from 'vitest';
+import { classifyRun } from '../../src/core/classify.js';
+import type { FixReport } from '../../src/core/fix.js';
+import { planFix } from '../../src/core/plan.js';
+import { renderFixHuman } from '../../src/render/human-fix.js';
+import { renderFixJson } from '../../src/render/json.js';
+import { evidence, FINAL_PATH, file, GONE, HOUR, MARKER_PATH, staged } from '../support/run-evidence.js';
+
+const plain = new Chalk({ level: 0 });
+const before = classifyRun(evidence({ staging: [staged(101, HOUR, GONE), staged(202, HOUR, GONE)] }));
+const done = classifyRun(evidence({ final: file(FINAL_PATH, HOUR), marker: file(MARKER_PATH, HOUR) }));
+const plan = planFix(before, ['job', '{date}'], undefined);
+const [first, second] = plan.removals.map((r) => r.path) as [string, string];
+
+function report(overrides: Partial<FixReport>): FixReport {
+  return {
+    dryRun: false,
+    before,
+    plan,
+    refused: [],
+    steps: [],
+    stopped: null,
+    rerun: null,
+    rerunSkipped: null,
+    after: done,
+    exitCode: done.exitCode,
+    ...overrides,
+  };
+}
+
+describe('renderFixHuman', () => {
+  it('a re-run held back: says why, and that nothing was started', () => {
+    const text = renderFixHuman(
+      report({
+        steps: [
+          { path: first, bytes: 10, pid: 101, result: 'deleted' },
+          { path: second, bytes: 10, pid: 202, result: 'deleted' },
+        ],
+        rerunSkipped: 'the run is DONE now: its output and marker were published meanwhile',
+      }),
+      plain,
+    );
+    expect(text).toContain('  not re-run: the run is DONE now: its output and marker were published meanwhile\n');
+    expect(text).not.toContain('re-ran');
+  });
+
+  it('a fix stopped midway: each step, then why it stopped', () => {
+    const text = renderFixHuman(
+      report({
+        steps: [
+          { path: first, bytes: 10, pid: 101, result: 'failed', reason: 'EPERM' },
+          { path: second, bytes: 10, pid: 202, result: 'not-attempted', reason: 'the fix stopped at an earlier failure' },
+        ],
+        stopped: `removing ${first} failed (EPERM); 0 of 2 file(s) were removed before it`,
+      }),
+      plain,
+    );
+    expect(text).toContain(`  could not remove ${first} (10 B, writer PID 101): EPERM\n`);
+    expect(text).toContain(`  not attempted ${second} (10 B, writer PID 202): the fix stopped at an earlier failure\n`);
+    expect(text).toContain(`  stopped: removing ${first} failed (EPERM)`);
+  });
+});
+
+describe('renderFixJson', () => {
+  it('carries stopped and rerunSkipped, null when nothing of the kind happened', () => {
+    const fix = (r: FixReport) => (JSON.parse(renderFixJson(r)) as { fix: Record<string, unknown> }).fix;
+    expect(fix(report({}))).toMatchObject({ stopped: null, rerunSkipped: null });
+    expect(fix(report({ stopped: 'x', rerunSkipped: 'y' }))).toMatchObject({ stopped: 'x', rerunSkipped: 'y' });
+  });
+});
