@@ -9,7 +9,7 @@ import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
 import { publishedRunOf, type StagingName } from './template.js';
-import { judgeWriter } from './writer.js';
+import { judgeWriter, lastChangeMs } from './writer.js';
 
 /** The janitor refuses shorter thresholds: an in-flight write can look idle for minutes. */
 export const MIN_CLEAN_THRESHOLD_MS = 3_600_000;
@@ -178,11 +178,12 @@ async function cleanOne(
   const kind = kindOf(stats);
   if (kind !== 'file') return { path, reason: `a ${kind}, not a regular file: left for a person` };
   const nowMs = ctx.now();
-  const mtimeMs = Number(stats.mtimeMs);
-  const ageMs = nowMs - mtimeMs;
+  const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
+  // Aged by its last change, not its mtime alone: an mtime can be set into the past.
+  const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);
   if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };
   const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, settings, ctx.processes) },
+    { pid: match.pid, ...times, pidCheck: checkPid(match, settings, ctx.processes) },
     settings,
     nowMs,
   );

@@ -22,6 +22,8 @@ export interface FileSnapshot {
   readonly ino: number;
   readonly bytes: number;
   readonly mtimeMs: number;
+  /** A write that restores the mtime (cp -p, touch -d) still moves the ctime. */
+  readonly ctimeMs: number;
 }
 
 export interface Refusal {
@@ -103,8 +105,9 @@ export async function guardRemoval(
   const kind = kindOf(stats);
   if (kind !== 'file') return { ok: false, reason: `it is a ${kind}, not a regular file` };
   const mtimeMs = Number(stats.mtimeMs);
+  const ctimeMs = Number(stats.ctimeMs);
   const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, ctx.settings, ctx.processes) },
+    { pid: match.pid, mtimeMs, ctimeMs, pidCheck: checkPid(match, ctx.settings, ctx.processes) },
     ctx.settings,
     ctx.nowMs,
   );
@@ -112,13 +115,13 @@ export async function guardRemoval(
     return { ok: false, reason: `its writer is ${judgement.writer}: ${judgement.reason}` };
   return {
     ok: true,
-    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs },
+    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs, ctimeMs },
   };
 }
 
 /**
  * The last look right before a removal: all guards again, and the file must
- * be the very one that passed them (same inode, size and mtime). Anything
+ * be the very one that passed them (same inode, size, mtime and ctime). Anything
  * else means someone touched it since, and it is left alone.
  */
 export async function recheckRemoval(
@@ -137,7 +140,7 @@ export async function recheckRemoval(
   const now = verdict.snapshot;
   if (now.dev !== before.dev || now.ino !== before.ino)
     return { ok: false, reason: 'it was replaced since it was checked' };
-  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs) {
+  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
     return { ok: false, reason: 'it changed since it was checked: someone is writing it' };
   }
   return verdict;

@@ -22,6 +22,7 @@ interface StatsLike {
   isSymbolicLink(): boolean;
   size: number | bigint;
   mtimeMs: number | bigint;
+  ctimeMs: number | bigint;
 }
 
 export function kindOf(stats: StatsLike): EntryKind {
@@ -41,6 +42,7 @@ export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFact
       kind: kindOf(stats),
       bytes: Number(stats.size),
       mtimeMs: Number(stats.mtimeMs),
+      ctimeMs: Number(stats.ctimeMs),
     };
   } catch (error) {
     const code = errnoCode(error);

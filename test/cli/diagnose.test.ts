@@ -14,6 +14,7 @@ import { exists } from '../support/disk.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
+import { setTimes } from '../support/ctime.js';
 
 /** `npm test` builds before vitest runs: these tests run the bundle a user gets. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -891,8 +892,7 @@ describe('run(argv, io) in process', () => {
       [`${STAGING}/${KEY}.91247.csv`]: 'partial',
       [`${OUT}/refunds_settled_2026-04-23.csv`]: 'yesterday',
     });
-    const mtime = (NOW - HOUR) / 1000;
-    vol.utimesSync(`${STAGING}/${KEY}.91247.csv`, mtime, mtime);
+    setTimes(vol, `${STAGING}/${KEY}.91247.csv`, NOW - HOUR);
     return vol;
   }
 

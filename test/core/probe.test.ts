@@ -7,6 +7,7 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { probeRun } from '../../src/core/probe.js';
 import type { ProcessFacts, ProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import { setTimes } from '../support/ctime.js';
 
 const NOW = Date.parse('2026-04-24T06:08:00Z');
 const MINUTE = 60_000;
@@ -28,8 +29,7 @@ type Vol = InstanceType<typeof Volume>;
 function disk(entries: Record<string, string | null>, ages: Record<string, number> = {}): Vol {
   const vol = Volume.fromJSON({ [OUT]: null, [STAGING]: null, ...entries });
   for (const path of Object.keys(entries)) {
-    const mtime = (NOW - (ages[path] ?? HOUR)) / 1000;
-    vol.utimesSync(path, mtime, mtime);
+    setTimes(vol, path, NOW - (ages[path] ?? HOUR));
   }
   return vol;
 }
@@ -124,8 +124,8 @@ describe('probeRun', () => {
       nowMs: NOW,
       rules: { freshWithinMs: 6 * HOUR, staleAfterMs: 15 * MINUTE },
       finalKeyed: true,
-      final: { path: FINAL, status: 'present', kind: 'file', bytes: 8, mtimeMs: NOW - 2 * HOUR },
-      marker: { path: MARKER, status: 'present', kind: 'file', bytes: 0, mtimeMs: NOW - 2 * HOUR + MINUTE },
+      final: { path: FINAL, status: 'present', kind: 'file', bytes: 8, mtimeMs: NOW - 2 * HOUR, ctimeMs: NOW - 2 * HOUR },
+      marker: { path: MARKER, status: 'present', kind: 'file', bytes: 0, mtimeMs: NOW - 2 * HOUR + MINUTE, ctimeMs: NOW - 2 * HOUR + MINUTE },
       staging: [
         {
           path: staged('2026-04-24.91247.csv'),
@@ -133,6 +133,7 @@ describe('probeRun', () => {
           kind: 'file',
           bytes: 7,
           mtimeMs: NOW - 5 * MINUTE,
+          ctimeMs: NOW - 5 * MINUTE,
           name: '2026-04-24.91247.csv',
           pid: 91247,
           host: undefined,
