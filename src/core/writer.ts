@@ -34,7 +34,8 @@ export function lastChangeMs(times: FileTimes): number | undefined {
 function changedText(times: FileTimes, nowMs: number): string {
   const ago = (ms: number) => (ms <= nowMs ? `${formatDuration(nowMs - ms)} ago` : `${formatDuration(ms - nowMs)} ahead`);
   const { mtimeMs, ctimeMs } = times;
-  if (mtimeMs === undefined || ctimeMs === undefined || Math.abs(ctimeMs - mtimeMs) <= CLOCK_SLACK_MS) {
+  // Both are named only when the ctime is the later: an mtime set into the past.
+  if (mtimeMs === undefined || ctimeMs === undefined || ctimeMs - mtimeMs <= CLOCK_SLACK_MS) {
     const last = lastChangeMs(times);
     return last === undefined ? 'unknown' : ago(last);
   }
@@ -110,9 +111,9 @@ function judgeLivePid(
 function judgeByAge(times: FileTimes, rules: JudgementRules, nowMs: number, why: string): WriterJudgement {
   const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);
   const threshold = formatDuration(rules.staleAfterMs);
-  // Name both times when they differ: an old mtime beside a young ctime is the cp -p case.
+  // Name both times when the ctime is the later: an old mtime beside a young ctime is the cp -p case.
   const { mtimeMs, ctimeMs } = times;
-  const differ = mtimeMs !== undefined && ctimeMs !== undefined && Math.abs(ctimeMs - mtimeMs) > CLOCK_SLACK_MS;
+  const differ = mtimeMs !== undefined && ctimeMs !== undefined && ctimeMs - mtimeMs > CLOCK_SLACK_MS;
   const both = differ ? ` (${changedText(times, nowMs)}: the later counts)` : '';
   if (ageMs < -rules.staleAfterMs) {
     return {
