@@ -184,9 +184,11 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
         .map((p) => {
           if ('literal' in p) return escapeRegExp(p.literal);
           if (p.placeholder === 'date') return `(?<date>${datePattern})`;
-          // Only what a writer prints for its PID: no leading zero, no 0. A
-          // "2026-04-24.007.csv" is someone's numbered copy, not a staging file.
-          if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]*)';
+          // Only what a writer prints for its PID: no leading zero, no 0, at
+          // most MAX_PID (seven digits here, the value in toName). A
+          // "2026-04-24.007.csv" is someone's numbered copy, and
+          // "K.20260425.csv" a dated file, not staging files.
+          if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]{0,6})';
           return `(?<host>${HOST_PATTERN})`;
         })
         .join('')}$`,
@@ -197,7 +199,9 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
     if (!groups) return undefined;
     const key = runKey ?? groups.date;
     if (key === undefined || groups.pid === undefined) return undefined;
-    return { runKey: key, pid: Number(groups.pid), host: groups.host };
+    const pid = Number(groups.pid);
+    if (pid > MAX_PID) return undefined;
+    return { runKey: key, pid, host: groups.host };
   };
   const anyKey = build('.+?');
   const firstPart = parts[0];

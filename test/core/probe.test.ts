@@ -12,6 +12,7 @@ import { setTimes } from '../support/ctime.js';
 const NOW = Date.parse('2026-04-24T06:08:00Z');
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 const KEY = '2026-04-24';
 const OUT = '/data/out';
 const STAGING = '/data/_staging';
@@ -266,14 +267,16 @@ describe('probeRun', () => {
       expect(asked).toEqual([100]);
     });
 
-    it('does not ask about a number no kernel hands out as a PID', async () => {
+    it('attack (issue 9.1): a number no kernel hands out as a PID makes no staging file: K.20260425.csv is not K’s orphan', async () => {
       const { table, asked } = fakeTable();
-      const evidence = await probe(disk({ [staged('2026-04-24.99999999.csv')]: 'x' }), table);
-      expect(evidence.staging[0]?.pidCheck).toEqual({
-        checked: false,
-        why: '99999999 is not a PID this system can hand out',
-      });
+      const vol = disk(
+        { [staged('2026-04-24.99999999.csv')]: 'x', [staged('2026-04-24.20260425.csv')]: 'a dated file' },
+        { [staged('2026-04-24.99999999.csv')]: DAY, [staged('2026-04-24.20260425.csv')]: DAY },
+      );
+      const evidence = await probe(vol, table);
+      expect(evidence.staging).toEqual([]);
       expect(asked).toEqual([]);
+      expect(classifyRun(evidence).state).toBe('A/B/C');
     });
   });
 

@@ -32,10 +32,25 @@ describe('compileStagingTemplate', () => {
     ['2026-04-24.123.csv\n', 'a trailing newline'],
     ['2026-04-24.0123.csv', 'a PID with a leading zero, which no process prints'],
     ['2026-04-24.0.csv', 'PID 0, which no writer has'],
+    ['2026-04-24.20260425.csv', 'a number above 4,194,304, the kernel\'s PID limit: a date, not a PID'],
+    ['2026-04-24.4194305.csv', 'one above the PID limit'],
+    ['2026-04-24.99999999999999999999.csv', 'a number no PID reaches'],
     ['2026-04-24', 'the bare key'],
     ['', 'an empty name'],
   ])('ignores %j (%s)', (name) => {
     expect(ours(name)).toBeUndefined();
+  });
+
+  it('attack (issue 9.1): a number that cannot be a Linux PID does not make a staging name, for one key or any', () => {
+    const template = compileStagingTemplate('{date}.{pid}.csv');
+    expect(template.matcherFor('K')('K.20260425.csv')).toBeUndefined();
+    expect(template.matchAny('K.20260425.csv')).toBeUndefined();
+    expect(template.matchAny('K.0.csv')).toBeUndefined();
+    // The largest PID the kernel can hand out is still one.
+    expect(template.matcherFor('K')('K.4194304.csv')).toEqual({ runKey: 'K', pid: 4_194_304, host: undefined });
+    expect(template.matchAny('K.4194304.csv')).toEqual({ runKey: 'K', pid: 4_194_304, host: undefined });
+    // A key that ends in a number is still its own key, never a PID.
+    expect(template.matchAny('K.20260425.123.csv')).toEqual({ runKey: 'K.20260425', pid: 123, host: undefined });
   });
 
   it('escapes the run key: a dot in the key is not a wildcard', () => {
