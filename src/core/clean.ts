@@ -105,6 +105,14 @@ export async function cleanPipeline(
         kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
         return;
       }
+      // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
+      if (item.name.includes('\uFFFD')) {
+        kept.push({
+          path: join(settings.stagingDir, item.name),
+          reason: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look',
+        });
+        return;
+      }
       const outcome = await cleanOne(ctx, settings, options, item.name, item.match);
       if ('reason' in outcome) {
         if (outcome.reason !== 'gone') kept.push(outcome);
