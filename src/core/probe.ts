@@ -23,7 +23,7 @@ interface StatsLike {
   isSymbolicLink(): boolean;
   size: number | bigint;
   mtimeMs: number | bigint;
-  ctimeMs: number | bigint;
+  ctimeMs?: number | bigint;
 }
 
 export function kindOf(stats: StatsLike): EntryKind {
@@ -43,7 +43,8 @@ export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFact
       kind: kindOf(stats),
       bytes: Number(stats.size),
       mtimeMs: Number(stats.mtimeMs),
-      ctimeMs: Number(stats.ctimeMs),
+      // Without a ctime (a source that keeps none), the mtime is the last change.
+      ...(stats.ctimeMs === undefined ? {} : { ctimeMs: Number(stats.ctimeMs) }),
     };
   } catch (error) {
     const code = errnoCode(error);
