@@ -140,7 +140,8 @@ export async function countClean(
       user: 'bench',
     },
     settingsFor(outDir, stagingDir),
-    { olderThanMs: 86_400_000, dryRun: false, auditLog, lockTimeoutMs: 30_000 },
+    // 1 ms, not 24 h: the orphans were linked just now, and the janitor ages a file by its ctime.
+    { olderThanMs: 1, dryRun: false, auditLog, lockTimeoutMs: 30_000 },
   );
   const ms = performance.now() - started;
   let maxStats = 0;

@@ -79,7 +79,7 @@ const PIPELINE_OPTIONS: readonly OptionSpec[] = [
     name: 'stale-after',
     type: 'string',
     group: GROUP,
-    describe: 'Without a PID verdict, a staging file untouched this long has no live writer',
+    describe: 'A staging file unchanged this long (mtime or ctime) has no live writer by age, and is not the file of a live PID started after its last change',
     defaultDescription: DEFAULT_STALE_AFTER,
   },
   {

@@ -3,6 +3,7 @@ import { EXIT_UNEXPECTED, EXIT_USAGE } from '../core/states.js';
 import type { CommandSpec } from './command-specs.js';
 import { parseFast } from './fast-parse.js';
 import type { CliIo } from './io.js';
+import { escapeText } from '../render/format.js';
 
 export { VERSION } from './command-specs.js';
 
@@ -58,8 +59,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
 function reportError(error: unknown, io: CliIo): number {
   if (isUsageError(error)) {
-    io.stderr.write(`crashdiag: ${error.message}\n`);
-    if (error.hint) io.stderr.write(`  ${error.hint}\n`);
+    // A message may quote a run key, a path or a lock's holder: escaped, none can drive the terminal.
+    io.stderr.write(`crashdiag: ${escapeText(error.message)}\n`);
+    if (error.hint) io.stderr.write(`  ${escapeText(error.hint)}\n`);
     return EXIT_USAGE;
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -10,7 +10,7 @@ import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
-import { judgeWriter } from './writer.js';
+import { judgeWriter, lastChangeMs } from './writer.js';
 
 /** The janitor refuses shorter thresholds: an in-flight write can look idle for minutes. */
 export const MIN_CLEAN_THRESHOLD_MS = 3_600_000;
@@ -107,6 +107,14 @@ export async function cleanPipeline(
         kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
         return;
       }
+      // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
+      if (item.name.includes('\uFFFD')) {
+        kept.push({
+          path: join(settings.stagingDir, item.name),
+          reason: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look',
+        });
+        return;
+      }
       const outcome = await cleanOne(ctx, settings, options, item.name, item.match, here.writerRulesFor(item.name));
       if ('reason' in outcome) {
         if (outcome.reason !== 'gone') kept.push(outcome);
@@ -181,11 +189,12 @@ async function cleanOne(
   const kind = kindOf(stats);
   if (kind !== 'file') return { path, reason: `a ${kind}, not a regular file: left for a person` };
   const nowMs = ctx.clock();
-  const mtimeMs = Number(stats.mtimeMs);
-  const ageMs = nowMs - mtimeMs;
+  const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
+  // Aged by its last change, not its mtime alone: an mtime can be set into the past.
+  const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);
   if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };
   const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
+    { pid: match.pid, ...times, pidCheck: checkPid(match, rules, ctx.processes) },
     { ...settings, staleAfterMs: rules.staleAfterMs },
     nowMs,
   );

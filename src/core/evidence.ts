@@ -10,6 +10,12 @@ export interface PathFacts {
   readonly kind?: EntryKind;
   readonly bytes?: number;
   readonly mtimeMs?: number;
+  /**
+   * The inode's last change. No user can set it back (any utime, write,
+   * rename or link moves it to now), so it says "last changed" honestly
+   * where the mtime may have been set into the past (cp -p, curl -R).
+   */
+  readonly ctimeMs?: number;
   /** Why it could not be read (status 'unreadable'). */
   readonly error?: string;
 }

@@ -26,6 +26,8 @@ export interface FileSnapshot {
   readonly ino: number;
   readonly bytes: number;
   readonly mtimeMs: number;
+  /** A write that restores the mtime (cp -p, touch -d) still moves the ctime. */
+  readonly ctimeMs: number;
 }
 
 export interface Refusal {
@@ -126,9 +128,10 @@ export async function guardRemoval(
   const kind = kindOf(stats);
   if (kind !== 'file') return { ok: false, reason: `it is a ${kind}, not a regular file` };
   const mtimeMs = Number(stats.mtimeMs);
+  const ctimeMs = Number(stats.ctimeMs);
   const rules = bounds.here.writerRulesFor(name);
   const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
+    { pid: match.pid, mtimeMs, ctimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
     { ...ctx.settings, staleAfterMs: rules.staleAfterMs },
     ctx.nowMs,
   );
@@ -138,7 +141,7 @@ export async function guardRemoval(
   if (denied) return { ok: false, reason: denied };
   return {
     ok: true,
-    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs },
+    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs, ctimeMs },
   };
 }
 
@@ -151,7 +154,7 @@ function permissionDenied(who: Identity, bounds: Boundaries, file: OwnedMode): s
 
 /**
  * The last look right before a removal: all guards again, and the file must
- * be the very one that passed them (same inode, size and mtime). Anything
+ * be the very one that passed them (same inode, size, mtime and ctime). Anything
  * else means someone touched it since, and it is left alone.
  */
 export async function recheckRemoval(
@@ -170,7 +173,7 @@ export async function recheckRemoval(
   const now = verdict.snapshot;
   if (now.dev !== before.dev || now.ino !== before.ino)
     return { ok: false, reason: 'it was replaced since it was checked' };
-  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs) {
+  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
     return { ok: false, reason: 'it changed since it was checked: someone is writing it' };
   }
   return verdict;

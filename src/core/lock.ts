@@ -4,7 +4,7 @@ import { formatDuration } from './duration.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import type { ProcessTable } from './process-table.js';
-import { judgeWriter } from './writer.js';
+import { type FileTimes, judgeWriter } from './writer.js';
 
 /** Where crashdiag keeps its own files inside a staging directory. */
 export const STATE_DIR = '.crashdiag';
@@ -68,6 +68,7 @@ interface SeenLock {
   readonly ino: number;
   readonly text: string;
   readonly mtimeMs: number;
+  readonly ctimeMs: number;
 }
 
 async function readHolder(fs: FileSystem, path: string): Promise<SeenLock | undefined> {
@@ -80,22 +81,28 @@ async function readHolder(fs: FileSystem, path: string): Promise<SeenLock | unde
     } catch {
       holder = undefined; // not ours to parse (edited by hand?): judged by age below
     }
-    return { holder, ino: Number(stats.ino), text, mtimeMs: Number(stats.mtimeMs) };
+    return {
+      holder,
+      ino: Number(stats.ino),
+      text,
+      mtimeMs: Number(stats.mtimeMs),
+      ctimeMs: Number(stats.ctimeMs),
+    };
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   }
 }
 
-/** A lock's holder is alive by the same rules as a staging file's writer. */
-function holderAlive(ctx: LockContext, holder: LockHolder | undefined, mtimeMs: number): boolean {
+/** A lock's holder is alive by the same rules as a staging file's writer, judged by the lock file's own last change. */
+function holderAlive(ctx: LockContext, holder: LockHolder | undefined, times: FileTimes): boolean {
   const nowMs = ctx.clock();
   const rules = { freshWithinMs: 0, staleAfterMs: ctx.staleAfterMs };
   const pidCheck
     = holder && holder.host === ctx.processes.hostname && Number.isSafeInteger(holder.pid)
       ? ({ checked: true, facts: ctx.processes.inspect(holder.pid) } as const)
       : ({ checked: false, why: 'lock held from another host' } as const);
-  return judgeWriter({ pid: holder?.pid ?? 0, mtimeMs, pidCheck }, rules, nowMs).writer !== 'dead';
+  return judgeWriter({ pid: holder?.pid ?? 0, ...times, pidCheck }, rules, nowMs).writer !== 'dead';
 }
 
 /**
@@ -164,7 +171,7 @@ export async function acquireLock(
     const current = await readHolder(ctx.fs, path);
     if (current) {
       lastSeen = current.holder;
-      if (!holderAlive(ctx, current.holder, current.mtimeMs)) {
+      if (!holderAlive(ctx, current.holder, { mtimeMs: current.mtimeMs, ctimeMs: current.ctimeMs })) {
         await takeOverStale(ctx.fs, path, current);
         continue;
       }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
@@ -23,6 +24,7 @@ interface StatsLike {
   isSymbolicLink(): boolean;
   size: number | bigint;
   mtimeMs: number | bigint;
+  ctimeMs?: number | bigint;
 }
 
 export function kindOf(stats: StatsLike): EntryKind {
@@ -42,6 +44,8 @@ export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFact
       kind: kindOf(stats),
       bytes: Number(stats.size),
       mtimeMs: Number(stats.mtimeMs),
+      // Without a ctime (a source that keeps none), the mtime is the last change.
+      ...(stats.ctimeMs === undefined ? {} : { ctimeMs: Number(stats.ctimeMs) }),
     };
   } catch (error) {
     const code = errnoCode(error);
@@ -122,6 +126,70 @@ export async function listMatching<T>(
   return found;
 }
 
+// What Node puts in a string file name for each byte that is not UTF-8.
+const REPLACEMENT = '\uFFFD';
+
+const UNDECODABLE = 'its name is not valid UTF-8 (each bad byte shown as \\xNN); it is never deleted: a person must look';
+
+/** How many bytes a UTF-8 sequence starting with `lead` takes; 0 for a byte no sequence starts with. */
+function utf8SequenceLength(lead: number): number {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead < 0xe0) return 2;
+  if (lead >= 0xe0 && lead < 0xf0) return 3;
+  if (lead >= 0xf0 && lead < 0xf5) return 4;
+  return 0;
+}
+
+/** A file name's bytes as text: valid UTF-8 decoded, every other byte as \xNN. */
+export function escapeNameBytes(bytes: Buffer): string {
+  let text = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i] ?? 0;
+    const length = utf8SequenceLength(lead);
+    const sequence = length > 0 ? bytes.subarray(i, i + length) : undefined;
+    if (sequence && sequence.length === length && isUtf8(sequence)) {
+      text += sequence.toString('utf8');
+      i += length;
+    } else {
+      text += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i += 1;
+    }
+  }
+  return text;
+}
+
+/**
+ * The entries of `dir` whose names are not valid UTF-8 and read as one of
+ * `lossy` once each bad byte is replaced by U+FFFD, as Node's string listing
+ * shows them. A second listing, by bytes, made only when the first saw such
+ * a name: a string listing is what keeps a 1M-entry directory fast.
+ */
+async function undecodableEntries(fs: FileSystem, dir: string, lossy: ReadonlySet<string>): Promise<StagingEntry[]> {
+  if (lossy.size === 0) return [];
+  const found: StagingEntry[] = [];
+  const handle = await fs.opendir(dir, { bufferSize: LISTING_BUFFER, encoding: 'buffer' as BufferEncoding });
+  try {
+    for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
+      const bytes = entry.name as unknown as Buffer;
+      if (!Buffer.isBuffer(bytes) || isUtf8(bytes) || !lossy.has(bytes.toString('utf8'))) continue;
+      const name = escapeNameBytes(bytes);
+      found.push({
+        path: join(dir, name),
+        status: 'unreadable',
+        error: UNDECODABLE,
+        name,
+        pid: 0,
+        host: undefined,
+        pidCheck: { checked: false, why: 'its name is not valid UTF-8' },
+      });
+    }
+  } finally {
+    handle.closeSync();
+  }
+  return found;
+}
+
 /** Asks the process table about a staging file's PID, when that question has a meaning. */
 export function checkPid(
   name: StagingName,
@@ -156,7 +224,10 @@ export async function describeStagingEntries(
   // a run's published output.
   const here = await rulesForStagingDirectory(ctx.fs, settings);
   const result = await mapPool(entries, IO_CONCURRENCY, async (entry): Promise<StagingEntry> => {
-    const facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
+    let facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
+    // A name read with U+FFFD for bytes that are not UTF-8 names no file: it is reported, never dropped.
+    if (facts.status === 'missing' && entry.name.includes(REPLACEMENT))
+      facts = { path: facts.path, status: 'unreadable', error: UNDECODABLE };
     const other = here.publishedAs(entry.name);
     const rules = here.writerRulesFor(entry.name);
     return {
@@ -192,8 +263,21 @@ export async function probeRun(
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
   const matcher = settings.staging.matcherFor(runKey);
-  const listed = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', matcher);
-  const staging = await describeStagingEntries(ctx, settings, listed);
+  // Names that are not UTF-8 but start like this key's are reported, not dropped.
+  const prefix = settings.staging.prefixFor(runKey);
+  const suspects = new Set<string>();
+  const listed = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
+    // Most of a million names end here, at one startsWith, as in the matcher itself.
+    if (prefix !== '' && !name.startsWith(prefix)) return undefined;
+    const match = matcher(name);
+    if (match === undefined && name.includes(REPLACEMENT) && (prefix !== '' || name.includes(runKey)))
+      suspects.add(name);
+    return match;
+  });
+  const staging = [
+    ...(await describeStagingEntries(ctx, settings, listed)),
+    ...(await undecodableEntries(ctx.fs, settings.stagingDir, suspects)),
+  ].sort((a, b) => compareText(a.path, b.path));
   const finalName = settings.final.nameFor(runKey);
   checkNameLength(finalName, '--final');
   if (settings.marker) checkNameLength(settings.marker.nameFor(runKey, finalName), '--marker');

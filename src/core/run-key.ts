@@ -11,6 +11,11 @@ const FORBIDDEN: ReadonlyArray<[RegExp, string]> = [
   [/[*?[\]{}]/, 'a glob character'],
   // eslint-disable-next-line no-control-regex -- control characters are exactly what we refuse
   [/[\s\u0000-\u001f\u007f-\u009f\u2028\u2029]/u, 'whitespace or a control character'],
+  // Cf: bidi overrides and isolates (U+202E, U+2066-2069), zero-width
+  // characters (U+200B, U+FEFF), the soft hyphen... They make a key look like
+  // another one in a terminal, a log or a file name. Cs: a lone surrogate,
+  // which no file name can hold.
+  [/[\p{Cf}\p{Cs}]/u, 'an invisible or bidi format character'],
   [/[;|&$<>'"`!#~%^()=,]/, 'a shell metacharacter'],
 ];
 

@@ -154,6 +154,32 @@ export interface StagingTemplate {
 }
 
 const HOST_PATTERN = '[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?';
+const HOST_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * The literal that separates {date} from the side of the name where {host}
+ * is, when a host name could hold it: then so must no run key, or a name
+ * would parse for two keys. With `{date}.{host}.{pid}.csv`,
+ * `2026-04-24.retry.otherhost.123.csv` is run `2026-04-24` from host
+ * `retry.otherhost`, or run `2026-04-24.retry` from host `otherhost`: both
+ * the key and the host may hold dots. The rule: under such a template a run
+ * key may not contain the separator (a key with a dot is refused, exit 2,
+ * and a name whose key would hold one is no staging name), so each name
+ * parses one way, host names may keep their dots (FQDNs), and dates are
+ * unaffected. A separator no host can hold (`{date}@{host}.{pid}.csv`)
+ * needs no rule. Also when {pid} sits between them: `K.1.2.h.csv` under
+ * `{date}.{pid}.{host}.csv` is K from host 2.h, or K.1 from host h.
+ */
+function keySeparatorOf(parts: readonly Part[]): string | undefined {
+  const index = (name: Placeholder) => parts.findIndex((p) => 'placeholder' in p && p.placeholder === name);
+  const date = index('date');
+  const host = index('host');
+  if (host < 0) return undefined;
+  const beside = parts[host > date ? date + 1 : date - 1];
+  // Placeholders are never side by side, so a literal is always there.
+  if (!beside || !('literal' in beside)) return undefined;
+  return HOST_CHARACTERS.test(beside.literal) ? beside.literal : undefined;
+}
 
 export function compileStagingTemplate(template: string, flag = '--staging'): StagingTemplate {
   const parts = parseTemplate(template, flag, ['date', 'pid', 'host']);
@@ -178,15 +204,18 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
     }
   }
   const hasHost = count(parts, 'host') === 1;
+  const keySeparator = keySeparatorOf(parts);
   const build = (datePattern: string): RegExp =>
     new RegExp(
       `^${parts
         .map((p) => {
           if ('literal' in p) return escapeRegExp(p.literal);
           if (p.placeholder === 'date') return `(?<date>${datePattern})`;
-          // Only what a writer prints for its PID: no leading zero, no 0. A
-          // "2026-04-24.007.csv" is someone's numbered copy, not a staging file.
-          if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]*)';
+          // Only what a writer prints for its PID: no leading zero, no 0, at
+          // most MAX_PID (seven digits here, the value in toName). A
+          // "2026-04-24.007.csv" is someone's numbered copy, and
+          // "K.20260425.csv" a dated file, not staging files.
+          if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]{0,6})';
           return `(?<host>${HOST_PATTERN})`;
         })
         .join('')}$`,
@@ -197,7 +226,10 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
     if (!groups) return undefined;
     const key = runKey ?? groups.date;
     if (key === undefined || groups.pid === undefined) return undefined;
-    return { runKey: key, pid: Number(groups.pid), host: groups.host };
+    if (keySeparator !== undefined && key.includes(keySeparator)) return undefined;
+    const pid = Number(groups.pid);
+    if (pid > MAX_PID) return undefined;
+    return { runKey: key, pid, host: groups.host };
   };
   const anyKey = build('.+?');
   const firstPart = parts[0];
@@ -209,6 +241,12 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
     source: template,
     hasHost,
     matcherFor(runKey) {
+      if (keySeparator !== undefined && runKey.includes(keySeparator)) {
+        throw new UsageError(
+          `The run key ${JSON.stringify(runKey)} contains ${JSON.stringify(keySeparator)}, which ${flag} ${JSON.stringify(template)} also puts between the key and the host: a file name could belong to two run keys.`,
+          `Use a run key without ${JSON.stringify(keySeparator)}, or a separator no host name holds, e.g. ${JSON.stringify(template.replace(`{date}${keySeparator}`, '{date}@').replace(`${keySeparator}{date}`, '@{date}'))}.`,
+        );
+      }
       const pattern = build(escapeRegExp(runKey));
       const prefix = this.prefixFor(runKey);
       return (name) => (name.startsWith(prefix) ? toName(pattern.exec(name), runKey) : undefined);

@@ -20,3 +20,22 @@ export function formatBytes(bytes: number): string {
   }
   return `${value.toFixed(1)} ${units[unit]}`;
 }
+
+// Control characters (C0, DEL, C1: ESC starts a terminal escape sequence),
+// format characters (bidi overrides and isolates, zero-width characters),
+// lone surrogates and the line and paragraph separators.
+const UNSAFE_TEXT = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * Text read from disk or from the audit log, made safe to print to a
+ * terminal: every control, bidi or invisible format character is shown as
+ * an escape (`\x1b`, `\u{202e}`), so a file name or a record cannot move the
+ * cursor, recolour the screen, or make one name read as another. The one
+ * escaping function of every human view.
+ */
+export function escapeText(text: string): string {
+  return text.replace(UNSAFE_TEXT, (char) => {
+    const code = char.codePointAt(0) ?? 0;
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}

@@ -5,7 +5,7 @@ import { rerunArgv, shellJoin } from '../core/command-words.js';
 import type { Diagnosis } from '../core/diagnosis.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../core/states.js';
-import { formatBytes, tableOptions } from './format.js';
+import { escapeText, formatBytes, tableOptions } from './format.js';
 
 export interface DiagnosisView {
   readonly diagnosis: Diagnosis;
@@ -76,17 +76,19 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
   const { diagnosis } = view;
   const advice = ADVICE[diagnosis.state];
   const lines: string[] = [];
-  const where = view.pipeline ? `pipeline ${view.pipeline}, ` : '';
+  // Everything printed that came from disk, a flag or the config goes
+  // through escapeText: a name holding ESC or U+202E cannot drive the terminal.
+  const where = view.pipeline ? `pipeline ${escapeText(view.pipeline)}, ` : '';
   lines.push('');
   lines.push(
-    `${stateColour(chalk, diagnosis.state)(`  ${diagnosis.state}  `)}  ${chalk.bold(advice.title)}  ${chalk.dim(`(${where}run ${diagnosis.run}, exit ${diagnosis.exitCode})`)}`,
+    `${stateColour(chalk, diagnosis.state)(`  ${diagnosis.state}  `)}  ${chalk.bold(advice.title)}  ${chalk.dim(`(${where}run ${escapeText(diagnosis.run)}, exit ${diagnosis.exitCode})`)}`,
   );
   lines.push('');
-  lines.push(diagnosis.summary);
+  lines.push(escapeText(diagnosis.summary));
   lines.push('');
   lines.push(`${chalk.green.bold('Safe action:')} ${advice.safe}`);
   for (const command of actionCommands(view)) {
-    lines.push(command === 'or by hand:' ? chalk.dim(`  ${command}`) : `    ${chalk.cyan(command)}`);
+    lines.push(command === 'or by hand:' ? chalk.dim(`  ${command}`) : `    ${chalk.cyan(escapeText(command))}`);
   }
   lines.push(`${chalk.red.bold('Risky:')} ${advice.risky}`);
   lines.push('');
@@ -109,7 +111,7 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
         : 'an earlier run';
   table.push([
     'output',
-    final.path,
+    escapeText(final.path),
     final.bytes === null ? '-' : formatBytes(final.bytes),
     ageText(final.ageSeconds),
     finalNote,
@@ -120,7 +122,7 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
       : odd.has(final.marker.path)
         ? 'see findings'
         : 'present';
-    table.push(['marker', final.marker.path, '', '', markerNote]);
+    table.push(['marker', escapeText(final.marker.path), '', '', markerNote]);
   }
   for (const file of diagnosis.orphans) {
     const verdict
@@ -129,10 +131,10 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
         : file.writer === 'dead'
           ? chalk.red('dead')
           : chalk.magenta('unknown');
-    const who = file.host ? `PID ${file.pid}@${file.host}` : `PID ${file.pid}`;
+    const who = file.host ? `PID ${file.pid}@${escapeText(file.host)}` : `PID ${file.pid}`;
     table.push([
       'staging',
-      file.path,
+      escapeText(file.path),
       formatBytes(file.bytes),
       ageText(file.ageSeconds),
       `${who} ${verdict}`,
@@ -141,12 +143,12 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
   lines.push(chalk.bold('Evidence'));
   lines.push(table.toString());
   for (const file of diagnosis.orphans) {
-    lines.push(chalk.dim(`  ${file.path}: ${file.writerReason}`));
+    lines.push(chalk.dim(`  ${escapeText(file.path)}: ${escapeText(file.writerReason)}`));
   }
   if (diagnosis.anomalies.length > 0) {
     lines.push('');
     lines.push(chalk.magenta.bold('Findings'));
-    for (const anomaly of diagnosis.anomalies) lines.push(`  ${anomaly.path}: ${anomaly.reason}`);
+    for (const anomaly of diagnosis.anomalies) lines.push(`  ${escapeText(anomaly.path)}: ${escapeText(anomaly.reason)}`);
   }
   lines.push('');
   lines.push(`runbook: ${diagnosis.runbook}`);

@@ -1,7 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { shellJoin } from '../core/command-words.js';
 import type { FixReport } from '../core/fix.js';
-import { formatBytes } from './format.js';
+import { escapeText, formatBytes } from './format.js';
 import { stateColour } from './human-diagnosis.js';
 
 const RESULT_WORDS = {
@@ -27,14 +27,14 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
   if (before.action === 'investigate')
     lines.push('  outside the model: nothing is touched; a person must look');
   for (const refusal of report.refused) {
-    lines.push(`  ${chalk.red('refused')} ${refusal.path}: ${refusal.reason}`);
+    lines.push(`  ${chalk.red('refused')} ${escapeText(refusal.path)}: ${escapeText(refusal.reason)}`);
   }
   if (report.refused.length > 0 && !report.dryRun) lines.push(chalk.red('  nothing was removed'));
   for (const step of report.steps) {
-    const where = step.to ? ` -> ${step.to}` : '';
-    const why = step.reason ? `: ${step.reason}` : '';
+    const where = step.to ? ` -> ${escapeText(step.to)}` : '';
+    const why = step.reason ? `: ${escapeText(step.reason)}` : '';
     lines.push(
-      `  ${RESULT_WORDS[step.result]} ${step.path} (${formatBytes(step.bytes)}, writer PID ${step.pid})${where}${why}`,
+      `  ${RESULT_WORDS[step.result]} ${escapeText(step.path)} (${formatBytes(step.bytes)}, writer PID ${step.pid})${where}${why}`,
     );
   }
   if (report.stopped) lines.push(chalk.red(`  stopped: ${report.stopped}`));
@@ -45,10 +45,10 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
     );
   }
   if (report.rerun) {
-    const command = shellJoin(report.rerun.argv);
+    const command = escapeText(shellJoin(report.rerun.argv));
     const result = report.rerun.result;
     if (!result) lines.push(`  would re-run: ${chalk.cyan(command)}`);
-    else if (result.error) lines.push(chalk.red(`  re-run could not start: ${command}: ${result.error}`));
+    else if (result.error) lines.push(chalk.red(`  re-run could not start: ${command}: ${escapeText(result.error)}`));
     else if (result.exitStatus === 0) lines.push(`  re-ran: ${chalk.cyan(command)} (exit 0)`);
     else {
       const how = result.signal ? `killed by ${result.signal}` : `exit ${result.exitStatus}`;

@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
 import { formatDuration } from '../core/duration.js';
 import type { ScanResult } from '../core/scan.js';
-import { formatBytes, tableOptions } from './format.js';
+import { escapeText, formatBytes, tableOptions } from './format.js';
 import { stateColour } from './human-diagnosis.js';
 import { scanRows } from './scan-rows.js';
 
@@ -17,8 +17,8 @@ export function renderScanHuman(results: readonly ScanResult[], chalk: ChalkInst
   });
   for (const row of rows) {
     table.push([
-      row.pipeline ?? '-',
-      row.run,
+      escapeText(row.pipeline ?? '-'),
+      escapeText(row.run),
       stateColour(chalk, row.state)(` ${row.state} `),
       row.action,
       age(row.outputAgeSeconds),

@@ -11,20 +11,26 @@ import type { FileSystem } from '../../src/core/fs.js';
 import type { ProcessTable } from '../../src/core/process-table.js';
 import { type Finished, runBin } from '../support/built-bin.js';
 import { exists } from '../support/disk.js';
+import { treeOf } from '../support/file-tree.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
+import { setTimes } from '../support/ctime.js';
 
 /** `npm test` builds before vitest runs: these tests run the bundle a user gets. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'dist', 'crashdiag.cjs');
 
 const KEY = '2026-04-24';
-const NOW_ISO = '2026-04-24T06:08:00Z';
-const NOW = Date.parse(NOW_ISO);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+// The --now of these diagnoses: a month after the real clock, to the second.
+// A file's age counts from its last change, and no one can set a ctime back:
+// files are aged by an mtime between the real now (their ctime) and NOW, so
+// mtime, not ctime, is their last change, as on a disk written at that mtime.
+const NOW = Math.floor((Date.now() + 30 * DAY) / 1000) * 1000;
+const NOW_ISO = new Date(NOW).toISOString();
 
 /** Runs the built bin in its own process, as a user would: NO_COLOR=1, stdout a pipe. */
 function crashdiag(args: readonly string[], cwd: string): Promise<Finished> {
@@ -217,19 +223,29 @@ describe('crashdiag diagnose --json', () => {
     expect(await exists(stagedPath(pid))).toBe(true);
   });
 
-  it('D (11): a live process that started after the file was last written is a reused PID', async () => {
+  it('attack (issue 9.1): a live writer whose file’s mtime was set a day back is RUNNING, and --fix deletes nothing', async () => {
     const pid = await liveProcess();
-    await put(stagedPath(pid), 'partial', HOUR);
+    // What cp -p, curl -R, rsync -t, tar x and wget -N do to a file their process still writes.
+    const path = stagedPath(pid);
+    await fsp.writeFile(path, 'partial');
+    const dayAgo = new Date(Date.now() - DAY);
+    await fsp.utimes(path, dayAgo, dayAgo);
+    const before = await treeOf(root);
     const { code, json } = await crashdiag(['diagnose', KEY, ...layout(), '--json'], root).then((r) => ({
       code: r.code,
       json: JSON.parse(r.stdout) as DiagnosisJson,
     }));
-    expect(code).toBe(11);
+    expect(code).toBe(20);
     expect(json.orphans[0]).toMatchObject({
       pid,
-      writer: 'dead',
-      writerReason: expect.stringMatching(/reused PID/),
+      writer: 'alive',
+      writerReason: expect.stringMatching(
+        new RegExp(`^PID ${pid} is running and started .* before the file's last change \\(mtime 1d ago, ctime \\d+s ago\\)`),
+      ),
     });
+    const fixed = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--rerun', 'true {date}'], root);
+    expect(fixed.code).toBe(20);
+    expect(await treeOf(root)).toEqual(before);
   });
 
   it('D-race (12): a published output beside a dead writer’s orphan', async () => {
@@ -275,7 +291,9 @@ describe('crashdiag diagnose --json', () => {
         path: stagedPath(pid),
         pid,
         writer: 'alive',
-        writerReason: `PID ${pid} is running and started before the file's last write`,
+        writerReason: expect.stringMatching(
+          new RegExp(`^PID ${pid} is running and started (\\d+s before|within 1s of) the file's last change \\(\\d+s ago\\)$`),
+        ),
       }),
     ]);
   });
@@ -447,7 +465,7 @@ describe('crashdiag diagnose --json', () => {
     expect(second.stdout).toBe(first.stdout);
     expect(first.json.final.ageSeconds).toBe(5400);
     expect(first.json.orphans[0]?.ageSeconds).toBe(25 * 3600);
-    const later = await diagnoseJson(['--no-pid-check', '--now', '2026-04-24T07:08:00Z']);
+    const later = await diagnoseJson(['--no-pid-check', '--now', new Date(NOW + HOUR).toISOString()]);
     expect(later.json.final.ageSeconds).toBe(5400 + 3600);
   });
 
@@ -892,8 +910,7 @@ describe('run(argv, io) in process', () => {
       [`${STAGING}/${KEY}.91247.csv`]: 'partial',
       [`${OUT}/refunds_settled_2026-04-23.csv`]: 'yesterday',
     });
-    const mtime = (NOW - HOUR) / 1000;
-    vol.utimesSync(`${STAGING}/${KEY}.91247.csv`, mtime, mtime);
+    setTimes(vol, `${STAGING}/${KEY}.91247.csv`, NOW - HOUR);
     return vol;
   }
 

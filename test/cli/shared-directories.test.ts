@@ -183,6 +183,9 @@ describe('pipelines that share directories', () => {
     });
     await put(join(root, 'shared', 'report.20260424.csv'), 'published by b\n', now, 3 * DAY);
     await put(join(root, 'shared', 'report.20260424.csv.success'), '', now, 3 * DAY);
+    // Run key 4242 of b: also a's key "report" written by PID 4242, a number that can be a PID.
+    await put(join(root, 'shared', 'report.4242.csv'), 'published by b\n', now, 3 * DAY);
+    await put(join(root, 'shared', 'report.4242.csv.success'), '', now, 3 * DAY);
     const before = await treeOf(root);
     const all = await runBin(built.bin, ['clean', '--all', '--json'], { cwd: root });
     expect(all.stderr).toBe('');
@@ -197,7 +200,7 @@ describe('pipelines that share directories', () => {
       (await runBin(built.bin, ['diagnose', 'report', '--pipeline', 'a', '--json'], { cwd: root })).stdout,
     );
     expect(seen.orphans).toEqual([]);
-    expect(JSON.stringify(seen.anomalies)).toMatch(/published name for run 20260424 of pipeline b/);
+    expect(JSON.stringify(seen.anomalies)).toMatch(/published name for run 4242 of pipeline b/);
   });
 
   it('--pipeline refunds --fix keeps the in-flight file that payouts (pidCheck false) calls RUNNING', async () => {
@@ -233,13 +236,20 @@ describe('pipelines that share directories', () => {
           pidCheck: false,
           staleAfter: '3d',
         },
-        refunds: { outDir: 'refunds-out', stagingDir: 'stg', final: 'refunds_{date}.csv' },
+        refunds: { outDir: 'refunds-out', stagingDir: 'stg', final: 'refunds_{date}.csv', staleAfter: '1s' },
       },
     });
-    // Two days quiet: a slow payouts writer on shared storage, within its 3d.
-    await put(join(root, 'stg', `${K}.${deadPid()}.csv`), 'payouts, slow\n', now, 2 * DAY);
+    // A slow payouts writer on shared storage: quiet longer than refunds' 1s, well within payouts' 3d.
+    // Its last change (the ctime) cannot be set back, so wait until the file really is that quiet.
+    const path = join(root, 'stg', `${K}.${deadPid()}.csv`);
+    await fsp.writeFile(path, 'payouts, slow\n');
+    await untilQuietFor(path, 1500);
     const before = await treeOf(root);
-    const finished = await runBin(built.bin, ['clean', '--pipeline', 'refunds', '--json'], { cwd: root });
+    const finished = await runBin(
+      built.bin,
+      ['clean', '--pipeline', 'refunds', '--older-than', '1s', '--force-short-threshold', '--json'],
+      { cwd: root },
+    );
     expect(finished.code).toBe(0);
     const report = JSON.parse(finished.stdout).pipelines[0];
     expect(report.removed).toEqual([]);
@@ -286,3 +296,13 @@ describe('crashdiag pipelines', () => {
     expect(finished.stderr).toMatch(/^crashdiag: There is no config file: .* does not exist\.\n/);
   });
 });
+
+/** Waits (polling the file, not a fixed sleep) until its last change is at least `ms` old. */
+async function untilQuietFor(path: string, ms: number): Promise<void> {
+  for (;;) {
+    const stats = await fsp.stat(path);
+    const quietMs = Date.now() - Math.max(stats.mtimeMs, stats.ctimeMs);
+    if (quietMs >= ms) return;
+    await new Promise((resolve) => setTimeout(resolve, ms - quietMs + 10));
+  }
+}

@@ -248,7 +248,7 @@ const ROWS: readonly Row[] = [
     state: 'RUNNING',
     action: 'wait',
     writers: ['alive'],
-    reasons: [/PID 91247 is running and started before/],
+    reasons: [/PID 91247 is running and started 58m before the file's last change/],
   },
   {
     situation: 'a live writer beside a published output and marker (RUNNING beats DONE)',
@@ -307,7 +307,7 @@ const ROWS: readonly Row[] = [
     state: 'D',
     action: 'clean-then-rerun',
     writers: ['dead'],
-    reasons: [/started 1s after the file was last written: a reused PID/],
+    reasons: [/started 1s after the file's last change \(1h ago\), and the file has been quiet for 1h, over 15m: a reused PID/],
   },
   {
     situation: 'a process that started within the 1s slack after the last write is still the writer',

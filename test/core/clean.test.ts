@@ -11,9 +11,10 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { LockTimeoutError } from '../../src/core/lock.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, exists, put } from '../support/disk.js';
-import { snapshot } from '../support/file-tree.js';
+import { snapshot, treeOf } from '../support/file-tree.js';
 import { useLiveWriter } from '../support/live-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
@@ -38,7 +39,8 @@ function settingsFor(flags: Parameters<typeof resolveSettings>[0] = {}): Pipelin
 /** The janitor judges against the real clock only: files are aged by setting their times back. */
 function janitorContext(): CleanContext {
   return {
-    fs: fsp as FileSystem,
+    // Orphans are aged with utimes; this disk reports them as last changed then.
+    fs: changedAtMtimeFs(fsp as FileSystem),
     processes: createProcessTable(),
     clock: () => Date.now(),
     sleep: (ms) => sleep(ms),
@@ -245,7 +247,27 @@ describe('cleanPipeline and live writers', () => {
     ]);
     expect(await exists(staged(`2026-04-20.${livePid}.csv`))).toBe(true);
     const kept = report.kept.find((k) => k.path === staged(`2026-04-20.${livePid}.csv`));
-    expect(kept?.reason).toMatch(/^writer alive: PID \d+ is running and started before/);
+    expect(kept?.reason).toMatch(/^writer alive: PID \d+ is running and started .* before the file's last change/);
+  });
+
+  it('attack: keeps a live writer’s file whose mtime was set a day back, and changes nothing', async () => {
+    const path = staged(`2026-04-20.${livePid}.csv`);
+    await put(path, 'still writing', Date.now(), DAY);
+    const before = await treeOf(root);
+    // The raw disk: its mtime says a day, its ctime says now.
+    const ctx = { ...janitorContext(), fs: fsp as FileSystem };
+    const report = await cleanPipeline(ctx, settingsFor(), options({ olderThanMs: HOUR }));
+    expect(report.removed).toEqual([]);
+    expect(await treeOf(root)).toEqual(before);
+    // Two days on, past the threshold by its last change: the live writer still keeps it.
+    const later = await cleanPipeline(
+      { ...janitorContext(), clock: () => Date.now() + 2 * DAY, fs: fsp as FileSystem },
+      settingsFor(),
+      options(),
+    );
+    expect(later.removed).toEqual([]);
+    expect(later.kept.find((k) => k.path === path)?.reason).toMatch(/writer alive/);
+    expect(await treeOf(root)).toEqual(before);
   });
 
   it('with --no-pid-check judges by age: past --stale-after the PID is not asked about', async () => {

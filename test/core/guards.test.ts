@@ -14,6 +14,8 @@ import {
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileFinalTemplate } from '../../src/core/template.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPid } from '../support/dead-pids.js';
 import { NOBODY, ownIdentity } from '../support/identity.js';
 import { exists } from '../support/disk.js';
@@ -31,7 +33,15 @@ useTempLayout('crashdiag-fix-', (made) => {
 });
 
 function contextFor(settings: PipelineSettings = settingsFor(layout)): GuardContext {
-  return { fs, processes, nowMs: Date.now(), settings, runKey: KEY, identity: ownIdentity() };
+  // Orphans are aged with utimes; this disk reports them as last changed then.
+  return {
+    fs: changedAtMtimeFs(fs as FileSystem),
+    processes,
+    nowMs: Date.now(),
+    settings,
+    runKey: KEY,
+    identity: ownIdentity(),
+  };
 }
 
 async function boundsFor(ctx: GuardContext): Promise<Boundaries> {
@@ -59,15 +69,50 @@ describe('guardRemoval', () => {
     const ctx = contextFor();
     const verdict = await guardRemoval(ctx, await boundsFor(ctx), { path });
     expect(verdict.ok).toBe(true);
-    const stats = await fs.lstat(path);
+    const stats = await ctx.fs.lstat(path);
     if (verdict.ok) {
       expect(verdict.snapshot).toEqual({
         dev: stats.dev,
         ino: stats.ino,
         bytes: 7,
         mtimeMs: stats.mtimeMs,
+        ctimeMs: stats.ctimeMs,
       });
     }
+  });
+
+  it('attack: refuses a live writer’s file whose mtime was set a day back (cp -p, curl -R)', async () => {
+    const live = await startLiveProcess();
+    try {
+      const path = stagingPathFor(layout, live.pid);
+      // Written after the writer started, then its mtime set a day back, on the raw disk.
+      await writeAged(path, 'in flight', 24 * 3_600_000);
+      const ctx = { ...contextFor(), fs };
+      const verdict = await guardRemoval(ctx, await boundsFor(ctx), { path });
+      expect(verdict.ok).toBe(false);
+      if (!verdict.ok) expect(verdict.reason).toMatch(/its writer is alive: .*started .* before the file's last change/);
+      expect(await exists(path)).toBe(true);
+    } finally {
+      await live.stop();
+    }
+  });
+
+  it('attack: the last look sees a rewrite that put the old size and mtime back (the ctime moved)', async () => {
+    const path = stagingPathFor(layout, deadPid());
+    await writeAged(path, 'partial');
+    const ctx = { ...contextFor(), fs };
+    const bounds = await boundsFor(ctx);
+    const verdict = await guardRemoval(ctx, bounds, { path });
+    if (!verdict.ok) throw new Error(verdict.reason);
+    // Let the clock move past the snapshot's ctime, then rewrite in place and restore the mtime.
+    while (Date.now() < verdict.snapshot.ctimeMs + 20) await new Promise((resolve) => setImmediate(resolve));
+    const { mtime } = await fs.lstat(path);
+    await fs.writeFile(path, 'PARTIAL');
+    await fs.utimes(path, mtime, mtime);
+    const again = await recheckRemoval(ctx, bounds, { path }, verdict.snapshot);
+    expect(again.ok).toBe(false);
+    if (again.ok === false) expect(again.reason).toMatch(/changed since it was checked/);
+    expect(await fs.readFile(path, 'utf8')).toBe('PARTIAL');
   });
 
   it('refuses a path outside the staging directory, even one named like an orphan', async () => {

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import type { FileSystem } from '../../src/core/fs.js';
+import { changedAtMtimeFs } from '../support/ctime.js';
 import {
   acquireLock,
   type LockContext,
@@ -38,9 +39,12 @@ beforeEach(async () => {
 });
 afterEach(() => removeTempDir(root));
 
+// Planted locks are aged with utimes; this disk reports them as last changed then.
+const agedFs = changedAtMtimeFs(fs as FileSystem);
+
 function contextWith(overrides: Partial<LockContext> = {}): LockContext {
   return {
-    fs,
+    fs: agedFs,
     processes,
     clock: () => Date.now(),
     sleep: (ms) => sleep(ms),
@@ -158,6 +162,22 @@ describe('acquireLock', () => {
       const lock = await acquireLock(contextWith(), stagingDir, KEY, 2000);
       expect((await readLock()).token).toBe(lock.holder.token);
       await lock.release();
+    } finally {
+      await live.stop();
+    }
+  });
+
+  it('attack: a live holder whose lock file mtime was set an hour back is not taken over (its ctime is now)', async () => {
+    const live = await startLiveProcess();
+    try {
+      // The raw disk: the lock's mtime says an hour, its ctime says just now.
+      await plantLock({ pid: live.pid, token: 'live-backdated' }, HOUR_MS);
+      const before = await fs.readFile(lockPath, 'utf8');
+      const error = await acquireLock(contextWith({ fs: fs as FileSystem }), stagingDir, KEY, 300).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(LockTimeoutError);
+      expect(await fs.readFile(lockPath, 'utf8')).toBe(before);
     } finally {
       await live.stop();
     }

@@ -7,10 +7,12 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { probeRun } from '../../src/core/probe.js';
 import type { ProcessFacts, ProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import { setTimes } from '../support/ctime.js';
 
 const NOW = Date.parse('2026-04-24T06:08:00Z');
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 const KEY = '2026-04-24';
 const OUT = '/data/out';
 const STAGING = '/data/_staging';
@@ -28,8 +30,7 @@ type Vol = InstanceType<typeof Volume>;
 function disk(entries: Record<string, string | null>, ages: Record<string, number> = {}): Vol {
   const vol = Volume.fromJSON({ [OUT]: null, [STAGING]: null, ...entries });
   for (const path of Object.keys(entries)) {
-    const mtime = (NOW - (ages[path] ?? HOUR)) / 1000;
-    vol.utimesSync(path, mtime, mtime);
+    setTimes(vol, path, NOW - (ages[path] ?? HOUR));
   }
   return vol;
 }
@@ -124,8 +125,8 @@ describe('probeRun', () => {
       nowMs: NOW,
       rules: { freshWithinMs: 6 * HOUR, staleAfterMs: 15 * MINUTE },
       finalKeyed: true,
-      final: { path: FINAL, status: 'present', kind: 'file', bytes: 8, mtimeMs: NOW - 2 * HOUR },
-      marker: { path: MARKER, status: 'present', kind: 'file', bytes: 0, mtimeMs: NOW - 2 * HOUR + MINUTE },
+      final: { path: FINAL, status: 'present', kind: 'file', bytes: 8, mtimeMs: NOW - 2 * HOUR, ctimeMs: NOW - 2 * HOUR },
+      marker: { path: MARKER, status: 'present', kind: 'file', bytes: 0, mtimeMs: NOW - 2 * HOUR + MINUTE, ctimeMs: NOW - 2 * HOUR + MINUTE },
       staging: [
         {
           path: staged('2026-04-24.91247.csv'),
@@ -133,6 +134,7 @@ describe('probeRun', () => {
           kind: 'file',
           bytes: 7,
           mtimeMs: NOW - 5 * MINUTE,
+          ctimeMs: NOW - 5 * MINUTE,
           name: '2026-04-24.91247.csv',
           pid: 91247,
           host: undefined,
@@ -265,14 +267,16 @@ describe('probeRun', () => {
       expect(asked).toEqual([100]);
     });
 
-    it('does not ask about a number no kernel hands out as a PID', async () => {
+    it('attack (issue 9.1): a number no kernel hands out as a PID makes no staging file: K.20260425.csv is not K’s orphan', async () => {
       const { table, asked } = fakeTable();
-      const evidence = await probe(disk({ [staged('2026-04-24.99999999.csv')]: 'x' }), table);
-      expect(evidence.staging[0]?.pidCheck).toEqual({
-        checked: false,
-        why: '99999999 is not a PID this system can hand out',
-      });
+      const vol = disk(
+        { [staged('2026-04-24.99999999.csv')]: 'x', [staged('2026-04-24.20260425.csv')]: 'a dated file' },
+        { [staged('2026-04-24.99999999.csv')]: DAY, [staged('2026-04-24.20260425.csv')]: DAY },
+      );
+      const evidence = await probe(vol, table);
+      expect(evidence.staging).toEqual([]);
       expect(asked).toEqual([]);
+      expect(classifyRun(evidence).state).toBe('A/B/C');
     });
   });
 

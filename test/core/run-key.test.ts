@@ -38,6 +38,17 @@ describe('validateRunKey', () => {
     ['a\u0085b', /whitespace or a control character/],
     ['a\u00a0b', /whitespace or a control character/],
     ['a\u2028b', /whitespace or a control character/],
+    // attack (issue 9.11): keys that look like other keys.
+    ['2026-04-\u202e42-20', /invisible or bidi format character/],
+    ['2026-04-24\u200b', /invisible or bidi format character/],
+    ['\u2066a\u2069', /invisible or bidi format character/],
+    ['a\u2067b', /invisible or bidi format character/],
+    ['a\u2068b', /invisible or bidi format character/],
+    ['\ufeff2026-04-24', /whitespace or a control character/], // JS counts U+FEFF as whitespace
+    ['2026-04\u00ad-24', /invisible or bidi format character/],
+    ['a\u200db', /invisible or bidi format character/],
+    ['a\u061cb', /invisible or bidi format character/],
+    ['a\ud800b', /invisible or bidi format character/],
     ['a;b', /shell metacharacter/],
     ['a|b', /shell metacharacter/],
     ['a&b', /shell metacharacter/],

@@ -5,6 +5,7 @@ import type { FileSystem } from '../../src/core/fs.js';
 import type { ProcessTable } from '../../src/core/process-table.js';
 import { datesBetween, type ScanResult, scanPipeline } from '../../src/core/scan.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import { setTimes } from '../support/ctime.js';
 
 const NOW = Date.parse('2026-04-24T06:08:00Z');
 const MINUTE = 60_000;
@@ -56,7 +57,7 @@ function volumeOf(entries: Readonly<Record<string, Entry>>, dirs: readonly strin
     }
     if (entry.directory) vol.mkdirSync(path, { recursive: true });
     else vol.writeFileSync(path, entry.content ?? 'x');
-    vol.utimesSync(path, entry.mtimeMs / 1000, entry.mtimeMs / 1000);
+    setTimes(vol, path, entry.mtimeMs);
   }
   return vol;
 }

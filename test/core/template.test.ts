@@ -32,10 +32,25 @@ describe('compileStagingTemplate', () => {
     ['2026-04-24.123.csv\n', 'a trailing newline'],
     ['2026-04-24.0123.csv', 'a PID with a leading zero, which no process prints'],
     ['2026-04-24.0.csv', 'PID 0, which no writer has'],
+    ['2026-04-24.20260425.csv', 'a number above 4,194,304, the kernel\'s PID limit: a date, not a PID'],
+    ['2026-04-24.4194305.csv', 'one above the PID limit'],
+    ['2026-04-24.99999999999999999999.csv', 'a number no PID reaches'],
     ['2026-04-24', 'the bare key'],
     ['', 'an empty name'],
   ])('ignores %j (%s)', (name) => {
     expect(ours(name)).toBeUndefined();
+  });
+
+  it('attack (issue 9.1): a number that cannot be a Linux PID does not make a staging name, for one key or any', () => {
+    const template = compileStagingTemplate('{date}.{pid}.csv');
+    expect(template.matcherFor('K')('K.20260425.csv')).toBeUndefined();
+    expect(template.matchAny('K.20260425.csv')).toBeUndefined();
+    expect(template.matchAny('K.0.csv')).toBeUndefined();
+    // The largest PID the kernel can hand out is still one.
+    expect(template.matcherFor('K')('K.4194304.csv')).toEqual({ runKey: 'K', pid: 4_194_304, host: undefined });
+    expect(template.matchAny('K.4194304.csv')).toEqual({ runKey: 'K', pid: 4_194_304, host: undefined });
+    // A key that ends in a number is still its own key, never a PID.
+    expect(template.matchAny('K.20260425.123.csv')).toEqual({ runKey: 'K.20260425', pid: 123, host: undefined });
   });
 
   it('escapes the run key: a dot in the key is not a wildcard', () => {
@@ -91,6 +106,17 @@ describe('compileStagingTemplate', () => {
       '2026-04-24.batch-01.x.csv',
     ])('ignores %j', (name) => {
       expect(matcher(name)).toBeUndefined();
+    });
+
+    it('attack (issue 9.11): a name where both the key and the host may hold dots belongs to one key only', () => {
+      const name = '2026-04-24.retry.otherhost.123.csv';
+      expect(template.matchAny(name)).toEqual({ runKey: KEY, pid: 123, host: 'retry.otherhost' });
+      expect(matcher(name)).toEqual({ runKey: KEY, pid: 123, host: 'retry.otherhost' });
+      // The other reading's key is refused under this template, in one sentence.
+      expect(() => template.matcherFor('2026-04-24.retry')).toThrow(UsageError);
+      expect(() => template.matcherFor('2026-04-24.retry')).toThrow(
+        /"2026-04-24\.retry" contains "\.", which --staging "\{date\}\.\{host\}\.\{pid\}\.csv" also puts between the key and the host/,
+      );
     });
 
     it('says when a template has no host', () => {
@@ -206,5 +232,76 @@ describe('compileMarkerTemplate', () => {
     expect(() => compileMarkerTemplate(template)).toThrow(UsageError);
     expect(() => compileMarkerTemplate(template)).toThrow(message);
     expect(() => compileMarkerTemplate(template)).toThrow(/^--marker/);
+  });
+});
+
+describe('a staging name never belongs to two run keys', () => {
+  const NAMES = [
+    '2026-04-24.retry.otherhost.123.csv',
+    '2026-04-24.batch-01.example.com.7.csv',
+    '2026-04-24.h.1.2.csv',
+    'a.b.c.1.csv',
+    'K.1.2.h.csv',
+    'h.1.2.K.csv',
+    'a.b.2026-04-24.9.csv',
+    'part-2026-04-24-host-1-9.tmp',
+    'part-2026-04-24~web-01~9.tmp',
+    '2026-04-24@web.01.9.csv',
+    '2026-04-24.retry@web.01.9.csv',
+    'x.-y.z.1.csv',
+  ];
+  const TEMPLATES = [
+    '{date}.{host}.{pid}.csv',
+    '{host}.{date}.{pid}.csv',
+    '{date}.{pid}.{host}.csv',
+    '{host}.{pid}.{date}.csv',
+    '{date}@{host}.{pid}.csv',
+    'part-{date}-{host}-{pid}.tmp',
+    'part-{date}~{host}~{pid}.tmp',
+    '{date}.{pid}.csv',
+  ];
+
+  /** Every key a name could belong to: every substring, asked of the matcher for that key. */
+  function keysOf(template: ReturnType<typeof compileStagingTemplate>, name: string): string[] {
+    const keys = new Set<string>();
+    for (let start = 0; start < name.length; start++) {
+      for (let end = start + 1; end <= name.length; end++) {
+        const key = name.slice(start, end);
+        let match;
+        try {
+          match = template.matcherFor(key)(name);
+        } catch (error) {
+          if (!(error instanceof UsageError)) throw error;
+          continue; // a key this template refuses belongs to nothing
+        }
+        if (match) keys.add(match.runKey);
+      }
+    }
+    return [...keys];
+  }
+
+  it.each(TEMPLATES)('%s: matcherFor and matchAny agree, and at most one key claims each name', (source) => {
+    const template = compileStagingTemplate(source);
+    for (const name of NAMES) {
+      const keys = keysOf(template, name);
+      expect(keys.length, `${name} under ${source}: ${keys.join(', ')}`).toBeLessThanOrEqual(1);
+      const any = template.matchAny(name);
+      expect(any?.runKey, `${name} under ${source}`).toBe(keys[0]);
+      if (any) expect(template.matcherFor(any.runKey)(name)).toEqual(any);
+    }
+  });
+
+  it('refuses keys holding the separator only where a host could hold it too', () => {
+    expect(() => compileStagingTemplate('part-{date}-{host}-{pid}.tmp').matcherFor('2026-04-24')).toThrow(UsageError);
+    expect(compileStagingTemplate('part-{date}~{host}-{pid}.tmp').matcherFor('2026-04-24')('part-2026-04-24~a-b-1.tmp')).toEqual(
+      { runKey: '2026-04-24', pid: 1, host: 'a-b' },
+    );
+    expect(compileStagingTemplate('{date}@{host}.{pid}.csv').matcherFor('2026-04-24.retry')('2026-04-24.retry@web.01.9.csv')).toEqual(
+      { runKey: '2026-04-24.retry', pid: 9, host: 'web.01' },
+    );
+    // Without {host}, keys with dots are as before.
+    expect(compileStagingTemplate('{date}.{pid}.csv').matcherFor('run.1')('run.1.42.csv')).toEqual(
+      { runKey: 'run.1', pid: 42, host: undefined },
+    );
   });
 });

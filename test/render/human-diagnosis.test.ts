@@ -88,4 +88,26 @@ describe('renderDiagnosisHuman', () => {
   ])('labels the marker %j', (label, input) => {
     expect(note(render(input), MARKER_PATH)).toBe(label);
   });
+
+  it('attack (issue 9.11): names and reasons holding ESC or bidi characters render escaped', () => {
+    const evil = `${STAGING}/x\u001b[2J\u001b]0;pwned\u0007\u202e.csv`;
+    const input = evidence({
+      staging: [{ ...staged(91247, 3 * HOUR, GONE), path: evil }],
+      marker: entry(`${MARKER_PATH}\u001b[31m`, 'directory'),
+    });
+    const text = renderDiagnosisHuman(
+      {
+        diagnosis: classifyRun(input),
+        pipeline: 'refunds\u001b[8m',
+        rerun: undefined,
+        invocation: ['crashdiag', 'diagnose', KEY],
+      },
+      plain,
+    );
+    // Newlines are the view's own; nothing else unprintable may reach the terminal.
+    expect(text.replace(/\n/g, '')).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u);
+    expect(text).toContain('x\\x1b[2J\\x1b]0;pwned\\x07\\u{202e}.csv');
+    expect(text).toContain('pipeline refunds\\x1b[8m');
+    expect(text).toContain(`${MARKER_PATH}\\x1b[31m`);
+  });
 });

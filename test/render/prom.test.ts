@@ -7,6 +7,7 @@ import { type ScanResult, scanPipeline } from '../../src/core/scan.js';
 import { STATES } from '../../src/core/states.js';
 import { renderPrometheus } from '../../src/render/prom.js';
 import { parsePrometheusText, samplesOf, sampleValue } from '../support/prometheus-text.js';
+import { setTimes } from '../support/ctime.js';
 
 const NOW = Date.parse('2026-04-24T06:08:00Z');
 const MINUTE = 60_000;
@@ -30,7 +31,7 @@ async function scanOf(
   vol.mkdirSync('/stg', { recursive: true });
   for (const [path, [content, ageMs]] of Object.entries(files)) {
     vol.writeFileSync(path, content);
-    vol.utimesSync(path, (NOW - ageMs) / 1000, (NOW - ageMs) / 1000);
+    setTimes(vol, path, NOW - ageMs);
   }
   const settings = resolveSettings(
     { outDir: '/out', stagingDir: '/stg', final: 'r_{date}.csv' },

@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
 import { LockTimeoutError } from '../../core/lock.js';
 import { EXIT_CODES } from '../../core/states.js';
-import { formatBytes } from '../../render/format.js';
+import { escapeText, formatBytes } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
@@ -21,15 +21,16 @@ function renderHuman(reports: readonly CleanReport[]): string {
   const lines: string[] = [];
   for (const report of reports) {
     const verb = report.dryRun ? 'would free' : 'freed';
-    const name = report.pipeline ? `pipeline ${report.pipeline}` : report.stagingDir;
+    // Names and reasons come from disk and the config: escaped, they cannot drive the terminal.
+    const name = escapeText(report.pipeline ? `pipeline ${report.pipeline}` : report.stagingDir);
     lines.push(
       `${name}: ${verb} ${report.files} file(s), ${formatBytes(report.bytes)} (orphans older than ${formatDuration(report.olderThanSeconds * 1000)})`,
     );
     for (const run of report.perRun)
-      lines.push(`  ${run.run}: ${run.files} file(s), ${formatBytes(run.bytes)}`);
-    if (report.dryRun) for (const file of report.removed) lines.push(`  would remove ${file.path}`);
+      lines.push(`  ${escapeText(run.run)}: ${run.files} file(s), ${formatBytes(run.bytes)}`);
+    if (report.dryRun) for (const file of report.removed) lines.push(`  would remove ${escapeText(file.path)}`);
     const special = report.kept.filter((k) => k.reason !== 'younger than the threshold');
-    for (const k of special) lines.push(`  kept ${k.path}: ${k.reason}`);
+    for (const k of special) lines.push(`  kept ${escapeText(k.path)}: ${escapeText(k.reason)}`);
     const young = report.kept.length - special.length;
     if (young > 0) lines.push(`  kept ${young} file(s) younger than the threshold`);
   }
@@ -81,7 +82,7 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
     } catch (error) {
       if (!(error instanceof LockTimeoutError)) throw error;
       io.stderr.write(
-        `crashdiag: ${error.message}\n  Another janitor is at work; nothing was changed by this one.\n`,
+        `crashdiag: ${escapeText(error.message)}\n  Another janitor is at work; nothing was changed by this one.\n`,
       );
       return EXIT_CODES.RUNNING;
     }

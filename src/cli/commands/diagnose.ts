@@ -10,6 +10,7 @@ import { validateRunKey } from '../../core/run-key.js';
 import { EXIT_CODES } from '../../core/states.js';
 import type { CliIo } from '../io.js';
 import { type PipelineFlags, resolveNow, settingsFromFlags } from '../pipeline-options.js';
+import { escapeText } from '../../render/format.js';
 
 interface DiagnoseFlags extends PipelineFlags {
   runKey?: string;
@@ -119,7 +120,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
         user: io.user,
         identity: io.identity,
         progress: (line) => {
-          if (!flags.json) io.stderr.write(`crashdiag: ${line}\n`);
+          if (!flags.json) io.stderr.write(`crashdiag: ${escapeText(line)}\n`);
         },
       },
       settings,
@@ -134,7 +135,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   } catch (error) {
     if (!(error instanceof LockTimeoutError)) throw error;
     // Another fixer is acting on this run right now: for a gate that means "wait".
-    io.stderr.write(`crashdiag: ${error.message}\n  Try again once it finishes; nothing was changed.\n`);
+    io.stderr.write(`crashdiag: ${escapeText(error.message)}\n  Try again once it finishes; nothing was changed.\n`);
     if (flags.json) {
       // A gate that parses stdout still gets one object, in the diagnosis' shape.
       const { renderLockTimeoutJson } = await import('../../render/json.js');

@@ -66,10 +66,14 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     return 0;
   }
   if (records.length === 0) {
-    io.stdout.write(`No actions recorded in ${path}.\n`);
+    const { escapeText } = await import('../../render/format.js');
+    io.stdout.write(`No actions recorded in ${escapeText(path)}.\n`);
     return 0;
   }
-  const { Table, chalkFor, tableOptions } = await import('../../render/human.js');
+  const { Table, chalkFor, escapeText, tableOptions } = await import('../../render/human.js');
+  // Every field is the audit log's text, which anyone who can write the file
+  // controls: escaped, a record cannot drive the terminal.
+  const cell = (value: unknown) => (value === undefined || value === null ? '' : escapeText(String(value)));
   const chalk = chalkFor(io.stdout, io.env);
   const table = new Table({
     head: ['time', 'who', 'run', 'action', 'what', 'bytes', 'writer'],
@@ -79,15 +83,15 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
   });
   for (const r of records) {
     table.push([
-      r.time,
-      `${r.user}@${r.host}`,
-      r.run,
-      r.op === 'refuse' || r.op === 'skip' || r.op === 'fail' ? chalk.red(r.op) : r.op,
-      detail(r),
-      r.bytes === undefined ? '' : String(r.bytes),
-      r.writerPid === undefined ? '' : String(r.writerPid),
+      cell(r.time),
+      cell(`${r.user}@${r.host}`),
+      cell(r.run),
+      r.op === 'refuse' || r.op === 'skip' || r.op === 'fail' ? chalk.red(cell(r.op)) : cell(r.op),
+      cell(detail(r)),
+      cell(r.bytes),
+      cell(r.writerPid),
     ]);
   }
-  io.stdout.write(`audit log: ${path}\n${table.toString()}\n`);
+  io.stdout.write(`audit log: ${escapeText(path)}\n${table.toString()}\n`);
   return 0;
 }
