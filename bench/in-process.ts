@@ -8,6 +8,7 @@ import { probeRun } from '../src/core/probe.js';
 import { createProcessTable } from '../src/core/process-table.js';
 import { scanPipeline } from '../src/core/scan.js';
 import { FINAL_TEMPLATE } from './fixtures.js';
+import { realLockRuntime } from '../test/support/lock-runtime.js';
 
 /** What the core asked of the file system during one call. */
 export interface FsCounts {
@@ -139,6 +140,7 @@ export async function countClean(
       clock: Date.now,
       sleep: (ms) => sleep(ms),
       user: 'bench',
+      ...realLockRuntime(),
     },
     settingsFor(outDir, stagingDir),
     { olderThanMs: 86_400_000, dryRun: false, auditLog, lockTimeoutMs: 30_000 },

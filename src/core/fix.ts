@@ -16,7 +16,7 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
+import { acquireLock, lockContextOf, type HeldLock, type LockRuntime, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
@@ -36,7 +36,8 @@ export type CommandRunner = (
   env: Readonly<Record<string, string>>,
 ) => Promise<CommandResult>;
 
-export interface FixContext {
+/** `pid`, `randomToken` and `every` (a timer) are the lock's: see LockRuntime. */
+export interface FixContext extends LockRuntime {
   readonly fs: FileSystem;
   readonly processes: ProcessTable;
   /** The clock ages are measured against: --now, or the real one. */
@@ -243,7 +244,7 @@ async function fixLocked(
     time: '',
     user: ctx.user,
     host: ctx.processes.hostname,
-    pid: process.pid,
+    pid: ctx.pid,
     pipeline: settings.pipeline ?? null,
     run: runKey,
     stateBefore: before.state,
@@ -290,9 +291,13 @@ async function fixLocked(
       leftAlone = true;
       continue;
     }
+    // Write-ahead, and before the re-check so that nothing comes between it and the unlink: after a
+    // crash the log may hold an intent without an outcome, never a removal without a line.
+    await audit({ op: 'intent', intent: quarantine ? 'quarantine' : 'delete', path, bytes, writerPid: pid });
     const verdict = await recheckRemoval(guardCtx(), bounds, removal, snapshot);
     if (verdict.ok === 'gone') {
       steps.push({ path, bytes, pid, result: 'already-gone' });
+      await audit({ op: 'gone', path, bytes, writerPid: pid });
       continue;
     }
     if (!verdict.ok) {
@@ -315,8 +320,12 @@ async function fixLocked(
       }
     } catch (error) {
       // ENOENT: another fixer or the janitor got there first; the outcome is the same.
-      if (errnoCode(error) !== 'ENOENT') throw error;
+      if (errnoCode(error) !== 'ENOENT') {
+        await audit({ op: 'fail', path, bytes, writerPid: pid, reason: errnoCode(error) ?? String(error) });
+        throw error;
+      }
       steps.push({ path, bytes, pid, result: 'already-gone' });
+      await audit({ op: 'gone', path, bytes, writerPid: pid });
     }
   }
   if (steps.some((s) => s.result === 'deleted' || s.result === 'quarantined')) {

@@ -12,6 +12,7 @@ import type { ProcessTable } from '../../src/core/process-table.js';
 import { type Finished, runBin } from '../support/built-bin.js';
 import { exists } from '../support/disk.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 
@@ -880,6 +881,7 @@ describe('run(argv, io) in process', () => {
       sleep: async () => {},
       runCommand: async () => ({ exitStatus: null, signal: null, error: 'no commands run in these tests' }),
       user: 'oncall',
+      ...realLockRuntime(),
     };
     return { io, stdout: () => stdout.join(''), stderr: () => stderr.join('') };
   }

@@ -15,6 +15,7 @@ import { deadPids } from '../support/dead-pids.js';
 import { age, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
 import { useLiveWriter } from '../support/live-process.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 
@@ -43,6 +44,7 @@ function contextAt(nowMs: number): CleanContext {
     clock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     user: 'janitor-test',
+    ...realLockRuntime(),
   };
 }
 
@@ -154,11 +156,14 @@ describe('cleanPipeline on a staging directory of many runs', () => {
     expect(reasons[staged('notes.txt')]).toBeUndefined();
   });
 
-  it('appends one audit line per deletion', async () => {
+  it('appends one audit line per deletion, after its intent', async () => {
     const report = await cleanPipeline(contextAt(now), settingsFor(), options());
-    const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    const all = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    const records = all.filter((r) => r.op === 'delete');
     expect(records.map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
+    expect(all.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
     for (const record of records) {
+      expect(all.findIndex((r) => r.op === 'intent' && r.path === record.path)).toBeLessThan(all.indexOf(record));
       const file = report.removed.find((f) => f.path === record.path);
       expect(record).toMatchObject<Partial<AuditRecord>>({
         op: 'delete',
@@ -334,7 +339,7 @@ describe('two janitors at once', () => {
     expect(removed.sort()).toEqual(expected.sort());
     expect(new Set(removed).size).toBe(removed.length);
     const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
-    expect(records.map((r) => r.path).sort()).toEqual(expected.sort());
+    expect(records.filter((r) => r.op === 'delete').map((r) => r.path).sort()).toEqual(expected.sort());
     expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
   });
 });

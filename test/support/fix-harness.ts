@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandResult, FixContext } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
+import { realLockRuntime } from './lock-runtime.js';
 import { publish } from './pipeline-files.js';
 import type { Layout } from './temp-layout.js';
 
@@ -36,6 +37,7 @@ export function fixHarness(
       return { exitStatus: 0, signal: null };
     },
     user: 'tester',
+    ...realLockRuntime(),
     progress: (line) => progress.push(line),
     ...rest,
   };

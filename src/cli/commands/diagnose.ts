@@ -111,6 +111,9 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
         sleep: io.sleep,
         runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
         user: io.user,
+        pid: io.pid,
+        randomToken: io.randomToken,
+        every: io.every,
         progress: (line) => {
           if (!flags.json) io.stderr.write(`crashdiag: ${line}\n`);
         },
