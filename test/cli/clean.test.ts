@@ -52,13 +52,19 @@ function reportOf(finished: Finished): CleanReport {
   return report;
 }
 
-async function auditRecords(): Promise<AuditRecord[]> {
-  if (!(await exists(auditLog()))) return [];
-  const text = await fsp.readFile(auditLog(), 'utf8');
+/** Every line of the audit log, intents included. */
+async function auditLines(log = auditLog()): Promise<AuditRecord[]> {
+  if (!(await exists(log))) return [];
+  const text = await fsp.readFile(log, 'utf8');
   return text
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as AuditRecord);
+}
+
+/** The outcomes: what was done, without the intents written ahead of it. */
+async function auditRecords(): Promise<AuditRecord[]> {
+  return (await auditLines()).filter((r) => r.op !== 'intent');
 }
 
 interface Fleet {

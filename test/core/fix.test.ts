@@ -242,7 +242,9 @@ describe('fixRun: plan, check all, then act', () => {
     expect(report.after.state).toBe('D');
     expect(report.exitCode).toBe(11);
     expect((await audit()).map((r) => [r.op, r.path, r.reason ?? null])).toEqual([
+      ['intent', report.steps[0]?.path, null],
       ['delete', report.steps[0]?.path, null],
+      ['intent', second, null],
       ['skip', second, expect.stringContaining('changed since it was checked')],
     ]);
   });
