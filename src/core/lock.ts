@@ -124,7 +124,7 @@ function cannotUse(path: string, doing: string, error: unknown): UsageError | un
   const code = errnoCode(error);
   if (!['EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR', 'ENXIO', 'ELOOP'].includes(code ?? '')) return undefined;
   return new UsageError(
-    `crashdiag cannot ${doing} ${path} (${code}); nothing was changed.`,
+    `Cannot ${doing} ${path} (${code}); nothing was changed.`,
     code === 'EACCES' || code === 'EPERM'
       ? 'It belongs to another user: run as that user (or as root), or ask its owner.'
       : 'Look at what is there and move it away if it is not crashdiag\'s.',

@@ -490,7 +490,7 @@ describe('a planted lock file', () => {
     const error = await acquireLock(contextWith({ fs: denied }), stagingDir, KEY, 2000).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toBe(
-      `crashdiag cannot move aside the stale lock ${lockPath} (EPERM); nothing was changed.`,
+      `Cannot move aside the stale lock ${lockPath} (EPERM); nothing was changed.`,
     );
     expect(await snapshot(stagingDir)).toEqual(before);
   });
