@@ -590,3 +590,24 @@ describe('crashdiag clean and diagnose --fix: a planted lock file', () => {
     }, 40_000);
   }
 });
+
+describe('crashdiag history after a clean', () => {
+  it('shows each removal once, and an intent only when no outcome followed it (killed midway)', async () => {
+    const [dead] = deadPids(1);
+    const path = staged(`2026-03-01.${dead}.csv`);
+    await put(path, 'orphan', now, 3 * DAY);
+    expect((await clean([])).code).toBe(0);
+    // An intent a SIGKILL left without its outcome.
+    const cut = { ...(await auditLines())[0], time: new Date(now).toISOString(), pid: 4_242_424, path: staged('2026-03-09.77.csv') };
+    await fsp.appendFile(auditLog(), `${JSON.stringify(cut)}\n`);
+    const shown = await runBin(built.bin, ['history', '--staging-dir', stagingDir], { cwd: root });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.match(/ delete /g)).toHaveLength(1);
+    expect(shown.stdout.match(/ intent /g)).toHaveLength(1);
+    expect(shown.stdout).toContain('no outcome recorded');
+    const json = JSON.parse((await runBin(built.bin, ['history', '--staging-dir', stagingDir, '--json'], { cwd: root })).stdout) as {
+      records: AuditRecord[];
+    };
+    expect(json.records.map((r) => r.op)).toEqual(['intent', 'delete', 'intent']);
+  });
+});

@@ -22,6 +22,7 @@ import {
   stillHeld,
 } from '../../src/core/lock.js';
 import { createProcessTable } from '../../src/core/process-table.js';
+import { collectOutput, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { deferred } from '../support/deferred.js';
 import { exists } from '../support/disk.js';
@@ -578,4 +579,63 @@ describe('the state directory', () => {
     expect(error).toBeInstanceOf(UsageError);
     expect(await fs.readFile(join(stagingDir, STATE_DIR), 'utf8')).toBe('a file');
   });
+});
+
+describe('racing fixers as real processes', () => {
+  const built = useBuiltBin();
+
+  it('16 crashdiag --fix processes over a dead holder’s lock: one re-run at a time, round after round', async () => {
+    const outDir = join(root, 'out');
+    await fs.mkdir(outDir);
+    const log = join(root, 'holders.log');
+    const holderScript = join(root, 'holder.cjs');
+    // The re-run runs under the lock: it records when it starts and ends, and holds a moment in between.
+    await fs.writeFile(
+      holderScript,
+      `const fs = require('node:fs');
+fs.appendFileSync(process.argv[2], 'enter ' + process.pid + '\\n');
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+fs.appendFileSync(process.argv[2], 'exit ' + process.pid + '\\n');
+`,
+    );
+    for (let round = 0; round < 2; round++) {
+      await fs.rm(log, { force: true });
+      await plantLock({ pid: deadPid(), token: `dead-${round}` });
+      const runs = Array.from({ length: 16 }, () =>
+        collectOutput(
+          spawn(
+            process.execPath,
+            [
+              built.bin,
+              'diagnose',
+              KEY,
+              '--out-dir',
+              outDir,
+              '--staging-dir',
+              stagingDir,
+              '--final',
+              'r_{date}.csv',
+              '--fix',
+              '--lock-timeout',
+              '120s',
+              '--rerun',
+              `${process.execPath} ${holderScript} ${log} {date}`,
+            ],
+            { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+          ),
+        ),
+      );
+      const finished = await Promise.all(runs);
+      // Each found A/B/C under the lock, re-ran, and found A/B/C again (the re-run publishes nothing).
+      expect(finished.map((f) => f.code)).toEqual(Array.from({ length: 16 }, () => 10));
+      const lines = (await fs.readFile(log, 'utf8')).trim().split('\n');
+      expect(lines).toHaveLength(32);
+      for (let i = 0; i < lines.length; i += 2) {
+        const [enter, pid] = (lines[i] ?? '').split(' ');
+        expect([enter, lines[i + 1]]).toEqual(['enter', `exit ${pid}`]);
+      }
+      // No lock, claim, draft or stale copy left: only the audit log of the re-runs.
+      expect(await stateDirEntries()).toEqual(['audit.jsonl']);
+    }
+  }, 120_000);
 });
