@@ -126,7 +126,12 @@ export async function openAuditLog(fs: FileSystem, path: string): Promise<AuditL
     append: async (records) => {
       if (records.length === 0) return;
       // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
-      await handle.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+      const { bytesWritten } = await handle.write(text);
+      // Writing the rest separately could interleave with another appender's line: a short write is a failure.
+      if (bytesWritten !== Buffer.byteLength(text)) {
+        throw Object.assign(new Error(`short write to the audit log ${path}`), { code: 'EIO' });
+      }
       await handle.sync();
     },
     close: () => handle.close(),

@@ -149,10 +149,21 @@ export async function cleanPipeline(
       if (doomed.length === 0) continue;
       const file = (f: CleanedFile) => ({ path: f.path, bytes: f.bytes, writerPid: f.pid });
       // Write-ahead: the last batch's outcomes and this batch's intents, one write, one fsync, then the unlinks.
-      await log.append([
-        ...outcomes,
-        ...doomed.map((f) => record(f.run, { op: 'intent', intent: 'delete', ...file(f), reason: why })),
-      ]);
+      try {
+        await log.append([
+          ...outcomes,
+          ...doomed.map((f) => record(f.run, { op: 'intent', intent: 'delete', ...file(f), reason: why })),
+        ]);
+      } catch (error) {
+        // A full disk, say: what cannot be recorded is not removed, and the janitor stops here.
+        const code = errnoCode(error);
+        if (!code) throw error;
+        const reason = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
+        for (const f of doomed) failed.push({ path: f.path, reason });
+        // The last batch's outcomes went with that write: its intents stand alone, as after a crash.
+        outcomes = [];
+        break;
+      }
       outcomes = [];
       const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f.path));
       results.forEach((result, index) => {

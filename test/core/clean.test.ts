@@ -465,3 +465,40 @@ describe('cleanPipeline records before it removes', () => {
     expect(calls).toContain('fsync staging');
   });
 });
+
+describe('cleanPipeline when the audit log fills up midway', () => {
+  it('removes nothing it could not record: the batch whose intents failed stays, listed as failed, and the janitor stops', async () => {
+    const now = Date.now();
+    const pids = deadPids(2);
+    const paths: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const path = staged(`${dateKey(Date.parse('2024-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
+      await put(path, 'orphan', now, 2 * DAY);
+      paths.push(path);
+    }
+    paths.sort();
+    const log = defaultAuditLog(stagingDir);
+    let appends = 0;
+    const full: FileSystem = {
+      ...(fsp as FileSystem),
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        const handle = await fsp.open(path, flags, mode);
+        if (path !== log) return handle;
+        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+        (handle as { write: unknown }).write = async (text: string) => {
+          if (++appends === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          return write(text);
+        };
+        return handle;
+      }) as FileSystem['open'],
+    };
+    const report = await cleanPipeline({ ...contextAt(now), fs: full }, settingsFor(), options());
+    expect(report.removed.map((f) => f.path)).toEqual(paths.slice(0, 256));
+    expect(report.failed.map((f) => f.path)).toEqual(paths.slice(256));
+    expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
+    for (const path of paths.slice(256)) expect(await exists(path)).toBe(true);
+    const records = await readAudit(fsp as FileSystem, log);
+    expect(records.filter((r) => r.op === 'intent').map((r) => r.path)).toEqual(paths.slice(0, 256));
+    expect(await exists(join(stagingDir, '.crashdiag', '.clean.lock'))).toBe(false);
+  });
+});
