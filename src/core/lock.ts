@@ -221,17 +221,19 @@ export async function acquireLock(
   };
   const started = ctx.clock();
   let lastSeen: LockHolder | undefined;
+  let lateRetries = 0;
   for (;;) {
     const mine = await tryCreate(ctx, path, holder);
     if (mine) return holdLock(ctx, path, holder, mine);
     const current = await readLockFile(ctx.fs, path);
-    // Gone between our two looks (released): try again at once.
-    if (!current) continue;
-    lastSeen = current.holder;
-    if (!holderAlive(ctx, current.holder, current.mtimeMs) && (await takeOverStale(ctx, path, current, holder))) {
-      continue;
-    }
+    if (current) lastSeen = current.holder;
+    // Gone between our two looks (released), or a stale one just removed: try again at once.
+    const changed
+      = !current
+        || (!holderAlive(ctx, current.holder, current.mtimeMs) && (await takeOverStale(ctx, path, current, holder)));
     const waited = ctx.clock() - started;
+    // --lock-timeout holds even while the lock keeps changing hands: past it, only a few last tries.
+    if (changed && (waited < timeoutMs || ++lateRetries <= 3)) continue;
     if (waited >= timeoutMs) throw new LockTimeoutError(path, lastSeen, waited);
     await ctx.sleep(Math.min(100, Math.max(1, timeoutMs - waited)));
   }
@@ -268,7 +270,12 @@ async function tryCreate(ctx: LockContext, path: string, holder: LockHolder): Pr
     handle = await ctx.fs.open(draft, CREATE_EXCLUSIVE, 0o644);
   } catch (error) {
     // A random token names the draft: one that already exists was put there by someone else.
-    if (errnoCode(error) === 'EEXIST') throw notALock(draft, 'already there');
+    if (errnoCode(error) === 'EEXIST') {
+      throw new UsageError(
+        `${draft} already exists, yet crashdiag names its drafts with a fresh random token: something else put it there; nothing was changed.`,
+        `Look at it, and move it away if no crashdiag is at work there.`,
+      );
+    }
     throw cannotUse(draft, 'create', error) ?? error;
   }
   let linked = false;

@@ -479,6 +479,30 @@ describe('a planted lock file', () => {
     expect((error as Error).message).toContain('is a FIFO');
   }, 10_000);
 
+  it('a FIFO planted under the name of its next draft: refused, never opened for writing, nothing changed', async () => {
+    const draft = `${lockPath}.${process.pid}.guessed`;
+    execFileSync('mkfifo', [draft]);
+    const before = await snapshot(stagingDir);
+    const error = await acquireLock(contextWith({ randomToken: () => 'guessed' }), stagingDir, KEY, 2000).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain(`${draft} already exists`);
+    expect(await snapshot(stagingDir)).toEqual(before);
+  }, 10_000);
+
+  it('a directory planted where the stale lock is moved aside: refused in one sentence, the stale lock left as it was', async () => {
+    await plantLock({ pid: deadPid(), token: 'stale' });
+    await fs.mkdir(`${lockPath}.stale.${process.pid}.guessed`);
+    const before = await snapshot(stagingDir);
+    const error = await acquireLock(contextWith({ randomToken: () => 'guessed' }), stagingDir, KEY, 2000).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`Cannot move aside the stale lock ${lockPath} (EISDIR); nothing was changed.`);
+    expect(await snapshot(stagingDir)).toEqual(before);
+  });
+
   it('a stale lock it may not move aside (another user’s, sticky directory): one sentence, no stack', async () => {
     await plantLock({ pid: deadPid(), token: 'roots' });
     const denied: FileSystem = {
