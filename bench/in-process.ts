@@ -8,6 +8,7 @@ import { probeRun } from '../src/core/probe.js';
 import { createProcessTable } from '../src/core/process-table.js';
 import { scanPipeline } from '../src/core/scan.js';
 import { FINAL_TEMPLATE } from './fixtures.js';
+import { realLockRuntime } from '../test/support/lock-runtime.js';
 
 /** What the core asked of the file system during one call. */
 export interface FsCounts {
@@ -138,6 +139,7 @@ export async function countClean(
       clock: Date.now,
       sleep: (ms) => sleep(ms),
       user: 'bench',
+      ...realLockRuntime(),
     },
     settingsFor(outDir, stagingDir),
     // 1 ms, not 24 h: the orphans were linked just now, and the janitor ages a file by its ctime.

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
 import { promises, lstatSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,6 +45,13 @@ void run(process.argv.slice(2), {
   runCommand: async (...args) => (await import('./command-runner.js')).runCommand(...args),
   user: currentUser(),
   identity: currentIdentity(),
+  pid: process.pid,
+  randomToken: () => randomBytes(8).toString('hex'),
+  every: (ms, fn) => {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
 }).then((code) => {
   process.exitCode = code;
 });

@@ -200,7 +200,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         name: 'audit-log',
         type: 'string',
-        describe: 'Where each deletion is appended as a JSON line',
+        describe: 'Where each deletion is appended as JSON lines (its intent before, its outcome after)',
         defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
       },
       {
@@ -210,6 +210,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         defaultDescription: '30s',
       },
     ],
+    epilogue: `Exit codes:
+   0  done: every orphan that was to go is gone
+  20  another janitor holds the lock; nothing was changed
+  30  some orphans could not be removed (permission denied...): listed with the reason; the rest was done
+   2  usage or configuration error, a planted lock or audit log (nothing was changed)
+   1  unexpected internal error`,
   },
   {
     name: 'history',

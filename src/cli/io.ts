@@ -1,6 +1,7 @@
 import type { CommandRunner } from '../core/fix.js';
 import type { FileSystem } from '../core/fs.js';
 import type { Identity } from '../core/permission.js';
+import type { LockRuntime } from '../core/lock.js';
 import type { ProcessTable } from '../core/process-table.js';
 
 /** An output stream: what the renderers write to. */
@@ -13,7 +14,7 @@ export interface OutputStream {
  * Everything the CLI touches in the outside world. The bin passes the real
  * process; tests pass their own, so no test needs to spawn for logic.
  */
-export interface CliIo {
+export interface CliIo extends LockRuntime {
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
   readonly env: Readonly<Record<string, string | undefined>>;

@@ -1,4 +1,5 @@
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
@@ -6,7 +7,14 @@ import { STATE_DIR } from './lock.js';
 
 export const AUDIT_FILE = 'audit.jsonl';
 
-/** One action --fix or clean took, as one JSON line: on call, memory is unreliable; the log is not. */
+/**
+ * One action --fix or clean took, as one JSON line: on call, memory is
+ * unreliable; the log is not. A removal is written ahead: an `intent` line
+ * (fsynced) before the file is touched, then its outcome (`delete`,
+ * `quarantine`, `gone`: someone else removed it first, or `fail`). After a
+ * crash the log may hold an intent without an outcome, never a removal
+ * without a line.
+ */
 export interface AuditRecord {
   readonly time: string;
   readonly user: string;
@@ -15,7 +23,9 @@ export interface AuditRecord {
   readonly pid: number;
   readonly pipeline: string | null;
   readonly run: string;
-  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'fail';
+  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'intent' | 'gone' | 'fail';
+  /** With op `intent`: what is about to be done to `path`. */
+  readonly intent?: 'delete' | 'quarantine';
   readonly path?: string;
   readonly bytes?: number;
   /** The file's mtime when it was checked (ISO-8601): the evidence's age, kept even after it is gone. */
@@ -30,8 +40,10 @@ export interface AuditRecord {
 }
 
 // O_NOFOLLOW: a symlink planted where the log goes (it lives in the shared
-// staging directory by default) must not turn our appends into writes to its target.
-const APPEND_NO_FOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+// staging directory by default) must not turn our appends into writes to its
+// target. O_NONBLOCK: a FIFO there must not hang us.
+const APPEND_NO_FOLLOW
+  = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 export function defaultAuditLog(stagingDir: string): string {
   return join(stagingDir, STATE_DIR, AUDIT_FILE);
@@ -46,20 +58,99 @@ export function auditLogFor(
   return flag !== undefined ? resolve(cwd, flag) : (settings.auditLog ?? defaultAuditLog(settings.stagingDir));
 }
 
+type StatsLike = Pick<Stats, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'nlink'>;
+
+/**
+ * The one rule for what crashdiag appends to: a regular file with exactly one
+ * link. A second link shares the file's bytes with another name (a hard link
+ * planted as the log, pointing at a published output), and O_NOFOLLOW does
+ * not stop that. Returns what is wrong, or undefined.
+ */
+export function auditLogProblem(stats: StatsLike): string | undefined {
+  if (stats.isSymbolicLink()) return 'a symlink';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isSocket()) return 'a socket';
+  if (!stats.isFile()) return 'a device file';
+  const links = Number(stats.nlink);
+  if (links !== 1) return `a file with ${links} hard links (it shares its bytes with another name, perhaps a published output)`;
+  return undefined;
+}
+
+function refusal(path: string, problem: string): UsageError {
+  return new UsageError(
+    `The audit log ${path} is ${problem}; crashdiag appends only to a regular file with one link, so nothing was changed.`,
+    'Move it away (crashdiag creates the log itself), or pass --audit-log FILE.',
+  );
+}
+
+function openFailure(path: string, error: unknown): UsageError | undefined {
+  const code = errnoCode(error);
+  if (!code) return undefined;
+  if (code === 'ELOOP') return refusal(path, 'a symlink');
+  if (code === 'EISDIR') return refusal(path, 'a directory');
+  if (code === 'ENXIO') return refusal(path, 'a FIFO or socket');
+  return new UsageError(
+    `The audit log ${path} cannot be written (${code}); nothing was changed.`,
+    'Fix its directory or permissions, or pass --audit-log FILE.',
+  );
+}
+
+/** An audit log held open for a run: each append is one write, then an fsync. */
+export interface AuditLog {
+  readonly path: string;
+  append(records: readonly AuditRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the log for appending, creating it (and its directory) if need be,
+ * and checks what was opened, on the open handle: a check by name first would
+ * leave a moment to swap the name.
+ */
+export async function openAuditLog(fs: FileSystem, path: string): Promise<AuditLog> {
+  let handle: FileHandle;
+  try {
+    await fs.mkdir(dirname(path), { recursive: true });
+    handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
+  } catch (error) {
+    throw openFailure(path, error) ?? error;
+  }
+  try {
+    const problem = auditLogProblem(await handle.stat());
+    if (problem) throw refusal(path, problem);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return {
+    path,
+    append: async (records) => {
+      if (records.length === 0) return;
+      // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
+      const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+      const { bytesWritten } = await handle.write(text);
+      // Writing the rest separately could interleave with another appender's line: a short write is a failure.
+      if (bytesWritten !== Buffer.byteLength(text)) {
+        throw Object.assign(new Error(`short write to the audit log ${path}`), { code: 'EIO' });
+      }
+      await handle.sync();
+    },
+    close: () => handle.close(),
+  };
+}
+
 export async function appendAudit(
   fs: FileSystem,
   path: string,
   records: readonly AuditRecord[],
 ): Promise<void> {
   if (records.length === 0) return;
-  await fs.mkdir(dirname(path), { recursive: true });
-  // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
-  const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
+  const log = await openAuditLog(fs, path);
   try {
-    await handle.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    await handle.sync();
+    await log.append(records);
   } finally {
-    await handle.close();
+    await log.close();
   }
 }
 
@@ -69,24 +160,46 @@ export async function appendAudit(
  * and the rest of the fix undone.
  */
 export async function checkAuditLog(fs: FileSystem, path: string): Promise<void> {
+  await (await openAuditLog(fs, path)).close();
+}
+
+/**
+ * The same rule by name, creating nothing: lets a caller refuse a planted log
+ * before it takes its lock or makes its state directory, so a refusal leaves
+ * the disk as it was. The open handle is checked again when the log is opened.
+ */
+export async function precheckAuditLog(fs: FileSystem, path: string): Promise<void> {
+  let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
-    await fs.mkdir(dirname(path), { recursive: true });
-    const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
-    await handle.close();
+    stats = await fs.lstat(path);
   } catch (error) {
-    const code = errnoCode(error);
-    if (!code) throw error;
-    if (code === 'ELOOP') {
-      throw new UsageError(
-        `The audit log ${path} is a symlink; crashdiag never writes through one. Nothing was changed.`,
-        'Pass the real path with --audit-log FILE.',
-      );
-    }
-    throw new UsageError(
-      `The audit log ${path} cannot be written (${code}); nothing was changed.`,
-      'Fix its directory or permissions, or pass --audit-log FILE.',
-    );
+    if (errnoCode(error) === 'ENOENT') return;
+    throw openFailure(path, error) ?? error;
   }
+  const problem = auditLogProblem(stats);
+  if (problem) throw refusal(path, problem);
+}
+
+/**
+ * For a person reading the log: an intent followed by its outcome says no
+ * more than the outcome, so only intents left without one (the process was
+ * killed between the two) are kept.
+ */
+export function unsettledIntentsOnly(records: readonly AuditRecord[]): AuditRecord[] {
+  const settled = new Set<number>();
+  const open = new Map<string, number>();
+  const keyOf = (r: AuditRecord) => `${r.host}\0${r.pid}\0${r.path ?? ''}`;
+  records.forEach((r, index) => {
+    if (r.op === 'intent') open.set(keyOf(r), index);
+    else if (r.path !== undefined) {
+      const at = open.get(keyOf(r));
+      if (at !== undefined) {
+        settled.add(at);
+        open.delete(keyOf(r));
+      }
+    }
+  });
+  return records.filter((_, index) => !settled.has(index));
 }
 
 export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { type AuditRecord, appendAudit } from './audit.js';
+import { type AuditLog, type AuditRecord, openAuditLog, precheckAuditLog } from './audit.js';
 import { refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
-import type { FileSystem } from './fs.js';
-import { acquireLock, lockContextOf } from './lock.js';
+import { type FileSystem, fsyncDirectory } from './fs.js';
+import { acquireLock, type HeldLock, lockContextOf } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
@@ -47,20 +47,31 @@ export interface CleanReport {
   readonly removed: readonly CleanedFile[];
   /** Files skipped at the last look, and why (too young, live writer, not a regular file...). */
   readonly kept: readonly { readonly path: string; readonly reason: string }[];
+  /** Files that were to go but could not be examined or removed (permission denied...): a person must look. */
+  readonly failed: readonly { readonly path: string; readonly reason: string }[];
   readonly perRun: readonly CleanRunSummary[];
   readonly files: number;
   readonly bytes: number;
 }
 
+// Intents are written (and fsynced) per batch before its unlinks: one fsync
+// per this many removals keeps the janitor near the speed of `find -delete`.
 const AUDIT_BATCH = 256;
+
+type Verdict
+  = | { readonly go: CleanedFile & { readonly run: string } }
+    | { readonly keep: string }
+    | { readonly fail: string }
+    | { readonly gone: true };
 
 /**
  * The orphan janitor: removes dead-writer staging files older than a
  * threshold, for every run key, with the fixer's guards. The plan is the
  * listing (names checked against the template, all inside the staging
- * directory by construction); each file then gets exactly one lstat, right
- * before its unlink, and that look decides: a regular file, old enough, its
- * writer dead by the diagnose rules. Anything else is kept.
+ * directory by construction). Batch by batch, each file then gets exactly one
+ * lstat, and that look decides: a regular file, old enough, its writer dead
+ * by the diagnose rules. Anything else is kept. The batch's intents are
+ * recorded and fsynced, then its files removed, then their outcomes recorded.
  */
 export async function cleanPipeline(
   ctx: CleanContext,
@@ -81,74 +92,148 @@ export async function cleanPipeline(
   // published names are never candidates; a name another pipeline stages is
   // judged by the most cautious of their rules.
   const here = await rulesForStagingDirectory(ctx.fs, settings);
-  const published = (name: string) => here.publishedAs(name) !== undefined;
+  const judge = async (item: (typeof planned)[number]): Promise<Verdict> => {
+    if (here.publishedAs(item.name) !== undefined) return { keep: 'a published output or marker' };
+    // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
+    if (item.name.includes('\uFFFD'))
+      return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
+    return judgeOne(ctx, settings, options, item, here.writerRulesFor(item.name));
+  };
 
-  // One janitor per staging directory; fixers of single keys re-check every
-  // file themselves, and ENOENT is success for both.
-  const lock = options.dryRun
-    ? undefined
-    : await acquireLock(
-        lockContextOf(ctx, settings),
-        settings.stagingDir,
-        '.clean',
-        options.lockTimeoutMs,
-      );
   const removed: CleanedFile[] = [];
   const kept: Array<{ path: string; reason: string }> = [];
-  let pendingAudit: AuditRecord[] = [];
-  const flushAudit = async () => {
-    const batch = pendingAudit;
-    pendingAudit = [];
-    await appendAudit(ctx.fs, options.auditLog, batch);
+  const failed: Array<{ path: string; reason: string }> = [];
+  const sort = () => {
+    for (const list of [removed, kept, failed]) list.sort((a, b) => (a.path < b.path ? -1 : 1));
   };
-  try {
-    await mapPool(planned, IO_CONCURRENCY, async (item) => {
-      if (published(item.name)) {
-        kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
-        return;
-      }
-      // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
-      if (item.name.includes('\uFFFD')) {
-        kept.push({
-          path: join(settings.stagingDir, item.name),
-          reason: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look',
-        });
-        return;
-      }
-      const outcome = await cleanOne(ctx, settings, options, item.name, item.match, here.writerRulesFor(item.name));
-      if ('reason' in outcome) {
-        if (outcome.reason !== 'gone') kept.push(outcome);
-        return;
-      }
-      removed.push(outcome);
-      if (!options.dryRun) {
-        pendingAudit.push({
-          time: new Date(ctx.clock()).toISOString(),
-          user: ctx.user,
-          host: ctx.processes.hostname,
-          pid: process.pid,
-          pipeline: settings.pipeline ?? null,
-          run: item.match.runKey,
-          op: 'delete',
-          path: outcome.path,
-          bytes: outcome.bytes,
-          writerPid: outcome.pid,
-          reason: `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`,
-        });
-        if (pendingAudit.length >= AUDIT_BATCH) await flushAudit();
-      }
+  const sortVerdicts = (items: typeof planned, verdicts: readonly Verdict[]) => {
+    const doomed: Array<CleanedFile & { run: string }> = [];
+    verdicts.forEach((verdict, index) => {
+      const path = join(settings.stagingDir, items[index]?.name ?? '');
+      if ('go' in verdict) doomed.push(verdict.go);
+      else if ('keep' in verdict) kept.push({ path, reason: verdict.keep });
+      else if ('fail' in verdict) failed.push({ path, reason: verdict.fail });
     });
-    if (removed.length > 0 && !options.dryRun) {
-      const dir = await ctx.fs.open(settings.stagingDir, 'r');
-      await dir.sync().finally(() => dir.close());
-    }
-  } finally {
-    await flushAudit();
-    await lock?.release();
+    return doomed;
+  };
+
+  if (options.dryRun) {
+    removed.push(...sortVerdicts(planned, await mapPool(planned, IO_CONCURRENCY, judge)).map(fileOf));
+    sort();
+    return reportOf(settings, options, removed, kept, failed);
   }
 
-  removed.sort((a, b) => (a.path < b.path ? -1 : 1));
-  kept.sort((a, b) => (a.path < b.path ? -1 : 1));
+  // Before the lock and the state directory exist: a planted log is refused with the disk as it was.
+  await precheckAuditLog(ctx.fs, options.auditLog);
+  // One janitor per staging directory; fixers of single keys re-check every
+  // file themselves, and ENOENT is success for both.
+  const lock = await acquireLock(
+    lockContextOf(ctx, settings),
+    settings.stagingDir,
+    '.clean',
+    options.lockTimeoutMs,
+  );
+  const record = (run: string, fields: Partial<AuditRecord> & Pick<AuditRecord, 'op'>): AuditRecord => ({
+    time: new Date(ctx.clock()).toISOString(),
+    user: ctx.user,
+    host: ctx.processes.hostname,
+    pid: ctx.pid,
+    pipeline: settings.pipeline ?? null,
+    run,
+    ...fields,
+  });
+  const why = `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`;
+  let log: AuditLog | undefined;
+  let outcomes: AuditRecord[] = [];
+  try {
+    log = await openAuditLog(ctx.fs, options.auditLog);
+    for (let start = 0; start < planned.length; start += AUDIT_BATCH) {
+      const batch = planned.slice(start, start + AUDIT_BATCH);
+      const doomed = sortVerdicts(batch, await mapPool(batch, IO_CONCURRENCY, judge));
+      if (doomed.length === 0) continue;
+      const file = (f: CleanedFile) => ({ path: f.path, bytes: f.bytes, writerPid: f.pid });
+      // Write-ahead: the last batch's outcomes and this batch's intents, one write, one fsync, then the unlinks.
+      try {
+        await log.append([
+          ...outcomes,
+          ...doomed.map((f) => record(f.run, { op: 'intent', intent: 'delete', ...file(f), reason: why })),
+        ]);
+      } catch (error) {
+        // A full disk, say: what cannot be recorded is not removed, and the janitor stops here.
+        const code = errnoCode(error);
+        if (!code) throw error;
+        const reason = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
+        for (const f of doomed) failed.push({ path: f.path, reason });
+        // The last batch's outcomes went with that write: its intents stand alone, as after a crash.
+        outcomes = [];
+        break;
+      }
+      outcomes = [];
+      const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f.path));
+      results.forEach((result, index) => {
+        const f = doomed[index];
+        if (!f) return;
+        if (result === 'deleted') {
+          removed.push(fileOf(f));
+          outcomes.push(record(f.run, { op: 'delete', ...file(f), reason: why }));
+        } else if (result === 'gone') {
+          outcomes.push(record(f.run, { op: 'gone', path: f.path, reason: 'already removed by someone else' }));
+        } else {
+          failed.push({ path: f.path, reason: result.failed });
+          outcomes.push(record(f.run, { op: 'fail', ...file(f), reason: result.failed }));
+        }
+      });
+    }
+  } finally {
+    await finish(ctx.fs, settings.stagingDir, removed.length > 0, log, outcomes, lock);
+  }
+  sort();
+  return reportOf(settings, options, removed, kept, failed);
+}
+
+/**
+ * Makes what was done durable and recorded, also when the run stopped midway:
+ * the removals (fsync of the staging directory), then their outcomes; then
+ * lets go of the log and the lock. Each step is tried whatever the others did.
+ */
+async function finish(
+  fs: FileSystem,
+  stagingDir: string,
+  removedAny: boolean,
+  log: AuditLog | undefined,
+  outcomes: readonly AuditRecord[],
+  lock: HeldLock,
+): Promise<void> {
+  const steps = [
+    async () => {
+      if (removedAny) await fsyncDirectory(fs, stagingDir);
+    },
+    async () => log?.append(outcomes),
+    async () => log?.close(),
+    () => lock.release(),
+  ];
+  let first: unknown;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
+function fileOf(f: CleanedFile): CleanedFile {
+  return { path: f.path, bytes: f.bytes, pid: f.pid, ageSeconds: f.ageSeconds };
+}
+
+function reportOf(
+  settings: PipelineSettings,
+  options: CleanOptions,
+  removed: readonly CleanedFile[],
+  kept: CleanReport['kept'],
+  failed: CleanReport['failed'],
+): CleanReport {
   const perRun = new Map<string, { files: number; bytes: number }>();
   for (const file of removed) {
     const key = settings.staging.matchAny(file.path.slice(settings.stagingDir.length + 1))?.runKey ?? '?';
@@ -164,48 +249,67 @@ export async function cleanPipeline(
     olderThanSeconds: Math.round(options.olderThanMs / 1000),
     removed,
     kept,
+    failed,
     perRun: [...perRun].sort(([a], [b]) => (a < b ? -1 : 1)).map(([run, sum]) => ({ run, ...sum })),
     files: removed.length,
     bytes: removed.reduce((n, f) => n + f.bytes, 0),
   };
 }
 
-async function cleanOne(
+/** The one look at a file: whether it goes. */
+async function judgeOne(
   ctx: CleanContext,
   settings: PipelineSettings,
   options: CleanOptions,
-  name: string,
-  match: StagingName,
+  { name, match }: { readonly name: string; readonly match: StagingName },
   rules: WriterRules,
-): Promise<CleanedFile | { path: string; reason: string }> {
+): Promise<Verdict> {
   const path = join(settings.stagingDir, name);
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
     stats = await ctx.fs.lstat(path);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { path, reason: 'gone' };
-    return { path, reason: `cannot be examined (${errnoCode(error) ?? error})` };
+    if (errnoCode(error) === 'ENOENT') return { gone: true };
+    return { fail: `cannot be examined (${errnoCode(error) ?? String(error)})` };
   }
   const kind = kindOf(stats);
-  if (kind !== 'file') return { path, reason: `a ${kind}, not a regular file: left for a person` };
+  if (kind !== 'file') return { keep: `a ${kind}, not a regular file: left for a person` };
   const nowMs = ctx.clock();
   const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
   // Aged by its last change, not its mtime alone: an mtime can be set into the past.
   const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);
-  if (ageMs < options.olderThanMs) return { path, reason: 'younger than the threshold' };
+  if (ageMs < options.olderThanMs) return { keep: 'younger than the threshold' };
   const judgement = judgeWriter(
     { pid: match.pid, ...times, pidCheck: checkPid(match, rules, ctx.processes) },
     { ...settings, staleAfterMs: rules.staleAfterMs },
     nowMs,
   );
-  if (judgement.writer !== 'dead') return { path, reason: `writer ${judgement.writer}: ${judgement.reason}` };
-  const file = { path, bytes: Number(stats.size), pid: match.pid, ageSeconds: Math.round(ageMs / 1000) };
-  if (options.dryRun) return file;
+  if (judgement.writer !== 'dead') return { keep: `writer ${judgement.writer}: ${judgement.reason}` };
+  return {
+    go: {
+      path,
+      bytes: Number(stats.size),
+      pid: match.pid,
+      ageSeconds: Math.round(ageMs / 1000),
+      run: match.runKey,
+    },
+  };
+}
+
+/** ENOENT is success (another janitor or fixer got there first); another errno is the file's failure, not the run's. */
+async function removeOne(fs: FileSystem, path: string): Promise<'deleted' | 'gone' | { failed: string }> {
   try {
-    await ctx.fs.unlink(path);
+    await fs.unlink(path);
+    return 'deleted';
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { path, reason: 'gone' };
-    throw error;
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return 'gone';
+    if (!code) throw error;
+    const denied = code === 'EACCES' || code === 'EPERM';
+    return {
+      failed: denied
+        ? `could not be removed (${code}): the staging directory is not writable for this user, or it is sticky and the file belongs to another user`
+        : `could not be removed (${code})`,
+    };
   }
-  return file;
 }

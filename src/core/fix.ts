@@ -3,7 +3,7 @@ import { classifyRun } from './classify.js';
 import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
-import { errnoCode } from './errors.js';
+import { errnoCode, isUsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
 import {
   type Boundaries,
@@ -14,7 +14,7 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
+import { acquireLock, lockContextOf, type HeldLock, type LockRuntime, stillHeld } from './lock.js';
 import { type Identity, REFUSED_BY_DISK } from './permission.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
@@ -36,7 +36,8 @@ export type CommandRunner = (
   env: Readonly<Record<string, string>>,
 ) => Promise<CommandResult>;
 
-export interface FixContext {
+/** `pid`, `randomToken` and `every` (a timer) are the lock's: see LockRuntime. */
+export interface FixContext extends LockRuntime {
   readonly fs: FileSystem;
   readonly processes: ProcessTable;
   /**
@@ -210,7 +211,7 @@ function auditorFor(job: FixJob, before: Diagnosis): Audit {
     time: '',
     user: ctx.user,
     host: ctx.processes.hostname,
-    pid: process.pid,
+    pid: ctx.pid,
     pipeline: settings.pipeline ?? null,
     run: runKey,
     stateBefore: before.state,
@@ -342,9 +343,18 @@ async function removeAll(
       leftAlone = true;
       continue;
     }
+    // Write-ahead, and before the re-check so that nothing comes between it and the unlink: after a
+    // crash the log may hold an intent without an outcome, never a removal without a line.
+    const unrecorded = await recordIntent(tools, removal);
+    if (unrecorded) {
+      steps.push({ path, bytes, pid, result: 'not-attempted', reason: unrecorded });
+      stopped = `recording the intent to remove ${path} failed (${unrecorded}); it was not removed, the rest not attempted, nothing was re-run`;
+      continue;
+    }
     const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, removal, snapshot);
     if (verdict.ok === 'gone') {
       steps.push({ path, bytes, pid, result: 'already-gone' });
+      await tools.audit({ op: 'gone', path, bytes, writerPid: pid });
       continue;
     }
     if (!verdict.ok) {
@@ -365,6 +375,24 @@ async function removeAll(
   }
   if (stopped) ctx.progress(`stopped: ${stopped}; see the audit log`);
   return { steps, leftAlone, stopped };
+}
+
+/**
+ * Records the intent to remove a checked file before anything is done to it.
+ * Returns why it could not be recorded (a full disk, the log replaced): then
+ * the file must not be removed, or the log would under-report.
+ */
+async function recordIntent(tools: RemovalTools, removal: PlannedRemoval): Promise<string | undefined> {
+  const { path, bytes, pid } = removal;
+  try {
+    await tools.audit({ op: 'intent', intent: tools.quarantine ? 'quarantine' : 'delete', path, bytes, writerPid: pid });
+    return undefined;
+  } catch (error) {
+    if (isUsageError(error)) return error.message;
+    const code = errnoCode(error);
+    if (!code) throw error;
+    return `the audit log cannot be written: ${code}`;
+  }
 }
 
 /**
@@ -396,7 +424,10 @@ async function removeOne(
     const partial = error instanceof OriginalNotRemoved ? error : undefined;
     const code = errnoCode(partial ? partial.cause : error);
     // ENOENT: another fixer or the janitor got there first; the outcome is the same.
-    if (code === 'ENOENT' && !partial) return { path, bytes, pid, result: 'already-gone' };
+    if (code === 'ENOENT' && !partial) {
+      await tools.audit({ op: 'gone', path, bytes, mtime, writerPid: pid });
+      return { path, bytes, pid, result: 'already-gone' };
+    }
     if (!code || !REFUSED_BY_DISK.has(code)) throw error;
     const reason = partial ? `${code}; a copy is at ${partial.to}, the original is still in staging` : code;
     const to = partial ? { to: partial.to } : {};

@@ -1,4 +1,7 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import { watch } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
@@ -7,8 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../src/cli/run.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
-import type { Finished } from '../support/built-bin.js';
+import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, dateKey, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
@@ -44,9 +48,12 @@ async function crashdiagInProcess(args: readonly string[], options: { cwd?: stri
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'clean runs no commands' }),
     user: 'janitor-test',
     identity: ownIdentity(),
+    ...realLockRuntime(),
   });
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };
 }
+// A few tests run the janitor as its own process: to SIGKILL it, or to run it as another user.
+const built = useBuiltBin();
 // Files written from here on are written after the live writer started.
 const liveWriter = useLiveWriter();
 let livePid: number;
@@ -65,6 +72,8 @@ beforeEach(async () => {
 });
 afterEach(() => removeTempDir(root));
 
+// For janitors run as a process, which see the real ctime (now) of files aged with utimes.
+const NO_THRESHOLD = ['--older-than', '1ms', '--force-short-threshold'];
 const layoutFlags = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', FINAL];
 const staged = (name: string) => join(stagingDir, name);
 const auditLog = () => join(stagingDir, '.crashdiag', 'audit.jsonl');
@@ -82,13 +91,19 @@ function reportOf(finished: Finished): CleanReport {
   return report;
 }
 
-async function auditRecords(): Promise<AuditRecord[]> {
-  if (!(await exists(auditLog()))) return [];
-  const text = await fsp.readFile(auditLog(), 'utf8');
+/** Every line of the audit log, intents included. */
+async function auditLines(log = auditLog()): Promise<AuditRecord[]> {
+  if (!(await exists(log))) return [];
+  const text = await fsp.readFile(log, 'utf8');
   return text
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as AuditRecord);
+}
+
+/** The outcomes: what was done, without the intents written ahead of it. */
+async function auditRecords(): Promise<AuditRecord[]> {
+  return (await auditLines()).filter((r) => r.op !== 'intent');
 }
 
 interface Fleet {
@@ -445,5 +460,197 @@ describe('crashdiag clean: --now is for reading only (issue 9, item 4)', () => {
     expect(finished.stderr).toMatch(/^crashdiag: --now is for reading only: clean.* judges every file against the real clock\.\n/);
     expect(finished.stderr).not.toMatch(/\n\s+at /);
     expect(await snapshot(root)).toEqual(before);
+  });
+});
+
+describe('crashdiag clean: the audit log, before anything goes', () => {
+  it('--audit-log naming a directory: exit 2 before the first deletion, the disk unchanged byte for byte', async () => {
+    const { doomed } = await fleet();
+    await fsp.mkdir(join(root, 'somedir'));
+    const before = await snapshot(root);
+    const finished = await clean(['--audit-log', 'somedir']);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toMatch(/^crashdiag: The audit log \S+\/somedir is a directory; .*nothing was changed\.\n {2}\S.*\n$/);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('a hard link planted as .crashdiag/audit.jsonl, to a published output: exit 2, the output unchanged, nothing deleted', async () => {
+    const { doomed } = await fleet();
+    const output = join(outDir, 'refunds_settled_2026-03-03.csv');
+    await fsp.mkdir(join(stagingDir, '.crashdiag'));
+    await fsp.link(output, auditLog());
+    const published = await fsp.readFile(output);
+    const before = await snapshot(root);
+    const finished = await clean([]);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toContain(`The audit log ${auditLog()} is a file with 2 hard links`);
+    expect(finished.stderr).not.toMatch(/\n\s+at /);
+    expect(await fsp.readFile(output)).toEqual(published);
+    for (const [path] of doomed) expect(await exists(path)).toBe(true);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('SIGKILLed mid-clean: every file missing from staging has an intent on record (the log may hold intents without outcomes)', async () => {
+    const [a = 0, b = 0] = deadPids(2);
+    const orphans: string[] = [];
+    for (let day = 0; day < 1500; day++) {
+      for (const pid of [a, b]) {
+        const path = staged(`${dateKey(Date.parse('2020-01-01'), day)}.${pid}.csv`);
+        await put(path, 'orphan', now, 3 * DAY);
+        orphans.push(path);
+      }
+    }
+    // Watch the staging directory: kill the janitor in the middle of its
+    // second batch of removals, after the 300th.
+    // Aged by utimes, last changed (ctime) now: a spawned janitor sees them as fresh, so no threshold.
+    const child = spawn(process.execPath, [built.bin, 'clean', ...layoutFlags(), ...NO_THRESHOLD], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = collectOutput(child);
+    const watcher = watch(stagingDir);
+    let removals = 0;
+    try {
+      for await (const event of watcher) {
+        if (event.eventType === 'rename' && event.filename?.endsWith('.csv') && ++removals >= 300) break;
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const { signal } = await exited;
+    expect(signal).toBe('SIGKILL');
+    const lines = await auditLines();
+    const intended = new Set(lines.filter((r) => r.op === 'intent').map((r) => r.path));
+    const missing = [];
+    for (const path of orphans) if (!(await exists(path))) missing.push(path);
+    expect(missing.filter((path) => !intended.has(path))).toEqual([]);
+    // Every removal on record was intended first.
+    for (const r of lines.filter((l) => l.op === 'delete')) expect(intended.has(r.path)).toBe(true);
+    // The next janitor takes over the dead one's lock and finishes the job.
+    const after = await clean([]);
+    expect(after.code).toBe(0);
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+  }, 60_000);
+});
+
+describe('crashdiag clean: a removal refused midway', () => {
+  it('run as an unprivileged user in a sticky staging directory: another user\'s orphan is kept, audited, reported, exit 30', async () => {
+    // Root bypasses permissions: the janitor runs as nobody, the orphan it may not remove is root's.
+    await fsp.chmod(root, 0o755);
+    await fsp.chmod(stagingDir, 0o1777);
+    await fsp.chmod(join(built.bin, '..', '..'), 0o755);
+    const [a = 0, b = 0] = deadPids(2);
+    const own = staged(`2026-03-01.${a}.csv`);
+    const roots = staged(`2026-03-02.${b}.csv`);
+    await put(own, 'nobody\'s orphan', now, 3 * DAY);
+    await put(roots, 'root\'s orphan', now, 3 * DAY);
+    await fsp.chown(own, 65_534, 65_534);
+    const child = spawn(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, built.bin, 'clean', ...layoutFlags(), ...NO_THRESHOLD, '--json'],
+      { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const finished = await collectOutput(child);
+    expect(finished.code).toBe(30);
+    expect(finished.stderr).toBe('crashdiag: some orphans could not be removed (listed above); everything else was done.\n');
+    const report = reportOf(finished);
+    expect(report.removed.map((f) => f.path)).toEqual([own]);
+    expect(report.failed).toEqual([{ path: roots, reason: expect.stringMatching(/^could not be removed \(EPERM\): /) }]);
+    expect(await fsp.readFile(roots, 'utf8')).toBe('root\'s orphan');
+    expect((await auditLines()).map((r) => [r.op, r.path])).toEqual([
+      ['intent', own],
+      ['intent', roots],
+      ['delete', own],
+      ['fail', roots],
+    ]);
+  });
+});
+
+describe('crashdiag clean and diagnose --fix: a planted lock file', () => {
+  const lockOf = (key: string) => join(stagingDir, '.crashdiag', `${key}.lock`);
+  const commands = [
+    { name: 'clean', key: '.clean', args: () => ['clean', ...layoutFlags(), '--lock-timeout', '2s'] },
+    {
+      name: 'diagnose --fix',
+      key: '2026-03-01',
+      args: () => ['diagnose', '2026-03-01', ...layoutFlags(), '--fix', '--lock-timeout', '2s'],
+    },
+  ];
+
+  for (const { name, key, args } of commands) {
+    for (const [what, plant, said] of [
+      ['a FIFO', (path: string) => execFileSync('mkfifo', [path]), 'a FIFO (named pipe)'],
+      ['a symlink to /dev/zero', (path: string) => fsp.symlink('/dev/zero', path), 'a symlink'],
+      ['a directory', (path: string) => fsp.mkdir(path), 'a directory'],
+    ] as const) {
+      it(`${name}: ${what} named ${key}.lock is refused in one sentence, exit 2, within --lock-timeout, nothing changed`, async () => {
+        const [dead] = deadPids(1);
+        await put(staged(`2026-03-01.${dead}.csv`), 'orphan', now, 3 * DAY);
+        await fsp.mkdir(join(stagingDir, '.crashdiag'));
+        await plant(lockOf(key));
+        const before = await snapshot(root);
+        const child = spawn(process.execPath, [built.bin, ...args()], {
+          cwd: root,
+          env: { ...process.env, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        // A safety net only: the old code hung here for ever.
+        const finished = await collectOutput(child, 30_000);
+        expect(finished.signal).toBeNull();
+        expect(finished.code).toBe(2);
+        expect(finished.stderr).toMatch(
+          new RegExp(`^crashdiag: ${lockOf(key).replaceAll('.', '\\.')} is ${said.replace(/[()]/g, '\\$&')}, not a lock crashdiag made; nothing was changed\\.\\n {2}\\S.*\\n$`),
+        );
+        expect(await snapshot(root)).toEqual(before);
+      }, 40_000);
+    }
+
+    it(`${name}: a stale lock owned by root that an unprivileged user may not move aside: one sentence, exit 2, nothing changed`, async () => {
+      await fsp.chmod(root, 0o755);
+      await fsp.chmod(stagingDir, 0o1777);
+      await fsp.chmod(join(built.bin, '..', '..'), 0o755);
+      await fsp.mkdir(join(stagingDir, '.crashdiag'), { mode: 0o1777 });
+      await fsp.chmod(join(stagingDir, '.crashdiag'), 0o1777);
+      const [dead = 0, holder = 0] = deadPids(2);
+      await put(staged(`2026-03-01.${dead}.csv`), 'orphan', now, 3 * DAY);
+      await fsp.chown(staged(`2026-03-01.${dead}.csv`), 65_534, 65_534);
+      const stale = { pid: holder, host: hostname(), token: 'roots', since: new Date(now - DAY).toISOString() };
+      await put(lockOf(key), JSON.stringify(stale), now, DAY);
+      const before = await snapshot(root);
+      const child = spawn(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, built.bin, ...args()],
+        { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const finished = await collectOutput(child, 30_000);
+      expect(finished.code).toBe(2);
+      expect(finished.stderr).toMatch(
+        new RegExp(`^crashdiag: Cannot move aside the stale lock ${lockOf(key).replaceAll('.', '\\.')} \\(EPERM\\); nothing was changed\\.\\n {2}\\S.*\\n$`),
+      );
+      expect(await snapshot(root)).toEqual(before);
+    }, 40_000);
+  }
+});
+
+describe('crashdiag history after a clean', () => {
+  it('shows each removal once, and an intent only when no outcome followed it (killed midway)', async () => {
+    const [dead] = deadPids(1);
+    const path = staged(`2026-03-01.${dead}.csv`);
+    await put(path, 'orphan', now, 3 * DAY);
+    expect((await clean([])).code).toBe(0);
+    // An intent a SIGKILL left without its outcome.
+    const cut = { ...(await auditLines())[0], time: new Date(now).toISOString(), pid: 4_242_424, path: staged('2026-03-09.77.csv') };
+    await fsp.appendFile(auditLog(), `${JSON.stringify(cut)}\n`);
+    const shown = await runBin(built.bin, ['history', '--staging-dir', stagingDir], { cwd: root });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.match(/ delete /g)).toHaveLength(1);
+    expect(shown.stdout.match(/ intent /g)).toHaveLength(1);
+    expect(shown.stdout).toContain('no outcome recorded');
+    const json = JSON.parse((await runBin(built.bin, ['history', '--staging-dir', stagingDir, '--json'], { cwd: root })).stdout) as {
+      records: AuditRecord[];
+    };
+    expect(json.records.map((r) => r.op)).toEqual(['intent', 'delete', 'intent']);
   });
 });

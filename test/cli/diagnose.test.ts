@@ -13,6 +13,7 @@ import { type Finished, runBin } from '../support/built-bin.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 import { setTimes } from '../support/ctime.js';
@@ -899,6 +900,7 @@ describe('run(argv, io) in process', () => {
       runCommand: async () => ({ exitStatus: null, signal: null, error: 'no commands run in these tests' }),
       user: 'oncall',
       identity: { uid: 0, gid: 0, groups: [] },
+      ...realLockRuntime(),
     };
     return { io, stdout: () => stdout.join(''), stderr: () => stderr.join('') };
   }

@@ -20,6 +20,7 @@ import { startLiveProcess } from '../support/live-process.js';
 import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publish, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 
 /**
  * The re-run job: a small staging-rename writer. It logs each invocation (so
@@ -808,7 +809,7 @@ describe('the audit log', () => {
     expect(result.code, outOf(result)).toBe(0);
     const lines = await readLines(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'));
     const hostname = (await import('node:os')).hostname();
-    expect(lines).toEqual([
+    expect(lines.filter((l) => l.op !== 'intent')).toEqual([
       ...orphans.map((path) =>
         expect.objectContaining({
           op: 'delete',
@@ -834,7 +835,7 @@ describe('the audit log', () => {
     await plantOrphans(layout, 1);
     const result = await fix(['--audit-log', 'logs/fix.jsonl', '--rerun', jobRerun()]);
     expect(result.code, outOf(result)).toBe(0);
-    expect((await readLines(join(root, 'logs', 'fix.jsonl'))).map((l) => l.op)).toEqual(['delete', 'rerun']);
+    expect((await readLines(join(root, 'logs', 'fix.jsonl'))).map((l) => l.op)).toEqual(['intent', 'delete', 'rerun']);
     expect(await exists(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'))).toBe(false);
   });
 });
@@ -1023,6 +1024,7 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
       runCommand: async () => ({ exitStatus: 0, signal: null }),
       user: 'oncall',
       identity: { uid: 0, gid: 0, groups: [] },
+      ...realLockRuntime(),
     };
     const code = await run(['diagnose', KEY, ...layoutFlags(), '--fix', ...args], io);
     return { code, stdout: stdout.join(''), stderr: stderr.join(''), events };
@@ -1052,8 +1054,11 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { op: string; path?: string; reason?: string });
+    // Write-ahead: each removal's intent, then its outcome.
     expect(records.map((r) => [r.op, r.path, r.reason])).toEqual([
+      ['intent', first, undefined],
       ['delete', first, undefined],
+      ['intent', second, undefined],
       ['fail', second, 'EPERM'],
     ]);
     expect(await exists(second)).toBe(true);

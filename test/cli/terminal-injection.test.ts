@@ -13,6 +13,7 @@ import { treeOf } from '../support/file-tree.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 import { ownIdentity } from '../support/identity.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 
 let root: string;
 let outDir: string;
@@ -37,6 +38,7 @@ async function crashdiag(args: readonly string[]): Promise<{ code: number; stdou
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'no commands in these tests' }),
     user: 'tester',
     identity: ownIdentity(),
+    ...realLockRuntime(),
   };
   const code = await run([...args], io);
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };

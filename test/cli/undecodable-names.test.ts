@@ -13,6 +13,7 @@ import { escapeNameBytes } from '../../src/core/probe.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 import { ownIdentity } from '../support/identity.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 
 const KEY = '2026-04-24';
 let root: string;
@@ -38,6 +39,7 @@ async function crashdiag(args: readonly string[]): Promise<{ code: number; stdou
     runCommand: async () => ({ exitStatus: 0, signal: null }),
     user: 'tester',
     identity: ownIdentity(),
+    ...realLockRuntime(),
   };
   const code = await run([...args], io);
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };

@@ -1,19 +1,25 @@
 // The audit log: one JSON line per action, appended whole, readable after a crash.
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type AuditRecord,
   appendAudit,
   checkAuditLog,
   defaultAuditLog,
+  openAuditLog,
+  precheckAuditLog,
   readAudit,
+  unsettledIntentsOnly,
 } from '../../src/core/audit.js';
+import type { FileSystem } from '../../src/core/fs.js';
 import { UsageError } from '../../src/core/errors.js';
 import { fixRun } from '../../src/core/fix.js';
 import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
+import { snapshot } from '../support/file-tree.js';
 import { fixHarness } from '../support/fix-harness.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
@@ -78,7 +84,7 @@ describe('appendAudit and readAudit', () => {
     await fs.writeFile(victim, 'precious\n');
     const log = join(root, 'audit.jsonl');
     await fs.symlink(victim, log);
-    await expect(appendAudit(fs, log, [record()])).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(appendAudit(fs, log, [record()])).rejects.toThrow(/is a symlink/);
     await expect(checkAuditLog(fs, log)).rejects.toThrow(UsageError);
     expect(await fs.readFile(victim, 'utf8')).toBe('precious\n');
   });
@@ -116,6 +122,100 @@ describe('appendAudit and readAudit', () => {
   });
 });
 
+describe('what the audit log may be', () => {
+  /** A published output, and a hard link to it planted where the audit log goes. */
+  async function plantHardLink(log: string) {
+    const output = join(layout.outDir, `refunds_settled_${KEY}.csv`);
+    await fs.writeFile(output, 'id,amount\n1,10\n');
+    await fs.mkdir(dirname(log), { recursive: true });
+    await fs.link(output, log);
+    return output;
+  }
+
+  it('a hard link planted as the audit log, pointing at a published output, is refused: the output is unchanged', async () => {
+    const log = defaultAuditLog(layout.stagingDir);
+    const output = await plantHardLink(log);
+    const before = await snapshot(root);
+    for (const attempt of [() => checkAuditLog(fs, log), () => appendAudit(fs, log, [record()])]) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toBe(
+        `The audit log ${log} is a file with 2 hard links (it shares its bytes with another name, perhaps a published output); crashdiag appends only to a regular file with one link, so nothing was changed.`,
+      );
+    }
+    expect(await fs.readFile(output, 'utf8')).toBe('id,amount\n1,10\n');
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('checks the file it opened, not the name: a lie from lstat does not let a hard link through', async () => {
+    const log = join(root, 'audit.jsonl');
+    const output = await plantHardLink(log);
+    const lying: FileSystem = {
+      ...fs,
+      lstat: (async () => fs.lstat(join(root, 'out'))) as unknown as FileSystem['lstat'],
+    };
+    await expect(openAuditLog(lying, log)).rejects.toThrow(/2 hard links/);
+    expect(await fs.readFile(output, 'utf8')).toBe('id,amount\n1,10\n');
+  });
+
+  it('a directory, or a FIFO, as the audit log: refused in one sentence, without blocking', async () => {
+    const dir = join(root, 'somedir');
+    await fs.mkdir(dir);
+    await expect(checkAuditLog(fs, dir)).rejects.toThrow(`The audit log ${dir} is a directory;`);
+    await expect(precheckAuditLog(fs, dir)).rejects.toThrow(`The audit log ${dir} is a directory;`);
+    const fifo = join(root, 'fifo.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    await expect(checkAuditLog(fs, fifo)).rejects.toThrow(`The audit log ${fifo} is a FIFO`);
+    await expect(precheckAuditLog(fs, fifo)).rejects.toThrow(`The audit log ${fifo} is a FIFO`);
+  });
+
+  it('precheckAuditLog creates nothing, and passes a missing log or a log of its own', async () => {
+    const log = join(root, 'a', 'audit.jsonl');
+    await precheckAuditLog(fs, log);
+    expect(await exists(join(root, 'a'))).toBe(false);
+    await checkAuditLog(fs, log);
+    await precheckAuditLog(fs, log);
+  });
+
+  it('a --fix with a hard link planted as its audit log removes nothing and re-runs nothing', async () => {
+    const log = defaultAuditLog(layout.stagingDir);
+    const [pid = 0] = deadPids(1);
+    await writeAged(stagingPathFor(layout, pid), 'partial\n');
+    await plantHardLink(log);
+    const before = await snapshot(root);
+    const harness = fixHarness(layout, { progress: () => {} });
+    const error = await fixRun(harness.ctx, settingsFor(layout, { rerun: ['job', '{date}'] }), KEY, {
+      dryRun: false,
+      quarantineDir: undefined,
+      lockTimeoutMs: 2000,
+      auditLog: log,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect(harness.commands).toEqual([]);
+    expect(await snapshot(root)).toEqual(before);
+  });
+});
+
+describe('unsettledIntentsOnly', () => {
+  it('drops an intent once its outcome follows, and keeps one left without (a crash in between)', () => {
+    const intent = (path: string) => record({ op: 'intent', intent: 'delete', path });
+    const records = [
+      intent('/s/a'),
+      intent('/s/b'),
+      record({ path: '/s/a' }),
+      record({ op: 'fail', path: '/s/b', reason: 'EPERM' }),
+      intent('/s/c'),
+      record({ op: 'rerun', command: ['job'] }),
+    ];
+    expect(unsettledIntentsOnly(records)).toEqual([
+      record({ path: '/s/a' }),
+      record({ op: 'fail', path: '/s/b', reason: 'EPERM' }),
+      intent('/s/c'),
+      record({ op: 'rerun', command: ['job'] }),
+    ]);
+  });
+});
+
 describe('the audit trail of a fix', () => {
   async function fixD(auditLog: string) {
     const pids = deadPids(2).sort();
@@ -144,17 +244,20 @@ describe('the audit trail of a fix', () => {
       run: KEY,
       stateBefore: 'D',
     };
+    const file = (path: string) => ({ path, bytes: 'partial\n'.length, writerPid: Number(path.split('.').at(-2)) });
     expect(records).toEqual([
-      ...paths.map((path) => ({
-        ...common,
-        time: expect.any(String),
-        op: 'delete',
-        path,
-        bytes: 'partial\n'.length,
-        // The file's own time, checked exactly in test/core/fix.test.ts.
-        mtime: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
-        writerPid: Number(path.split('.').at(-2)),
-      })),
+      // Write-ahead: each removal's intent, then its outcome, which keeps the file's own time
+      // (checked exactly in test/core/fix.test.ts).
+      ...paths.flatMap((path) => [
+        { ...common, time: expect.any(String), op: 'intent', intent: 'delete', ...file(path) },
+        {
+          ...common,
+          time: expect.any(String),
+          op: 'delete',
+          ...file(path),
+          mtime: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
+        },
+      ]),
       {
         ...common,
         time: expect.any(String),
@@ -174,7 +277,7 @@ describe('the audit trail of a fix', () => {
   it('goes where --audit-log says, and nowhere else', async () => {
     const log = join(root, 'elsewhere', 'fix-audit.jsonl');
     await fixD(log);
-    expect((await readAudit(fs, log)).map((r) => r.op)).toEqual(['delete', 'delete', 'rerun']);
+    expect((await readAudit(fs, log)).map((r) => r.op)).toEqual(['intent', 'delete', 'intent', 'delete', 'rerun']);
     expect(await exists(defaultAuditLog(layout.stagingDir))).toBe(false);
   });
 });

@@ -13,9 +13,10 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPids } from '../support/dead-pids.js';
-import { age, exists, put } from '../support/disk.js';
+import { age, dateKey, exists, put } from '../support/disk.js';
 import { snapshot, treeOf } from '../support/file-tree.js';
 import { useLiveWriter } from '../support/live-process.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 
@@ -45,6 +46,7 @@ function janitorContext(): CleanContext {
     clock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     user: 'janitor-test',
+    ...realLockRuntime(),
   };
 }
 
@@ -156,11 +158,14 @@ describe('cleanPipeline on a staging directory of many runs', () => {
     expect(reasons[staged('notes.txt')]).toBeUndefined();
   });
 
-  it('appends one audit line per deletion', async () => {
+  it('appends one audit line per deletion, after its intent', async () => {
     const report = await cleanPipeline(janitorContext(), settingsFor(), options());
-    const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    const all = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    const records = all.filter((r) => r.op === 'delete');
     expect(records.map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
+    expect(all.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
     for (const record of records) {
+      expect(all.findIndex((r) => r.op === 'intent' && r.path === record.path)).toBeLessThan(all.indexOf(record));
       const file = report.removed.find((f) => f.path === record.path);
       expect(record).toMatchObject<Partial<AuditRecord>>({
         op: 'delete',
@@ -356,7 +361,166 @@ describe('two janitors at once', () => {
     expect(removed.sort()).toEqual(expected.sort());
     expect(new Set(removed).size).toBe(removed.length);
     const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
-    expect(records.map((r) => r.path).sort()).toEqual(expected.sort());
+    expect(records.filter((r) => r.op === 'delete').map((r) => r.path).sort()).toEqual(expected.sort());
     expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
+  });
+});
+
+describe('cleanPipeline records before it removes', () => {
+  /** The file-system calls, in order, with the audit log's writes and syncs seen through its handle. */
+  function recording(auditLog: string) {
+    const calls: string[] = [];
+    const fs: FileSystem = {
+      ...(fsp as FileSystem),
+      unlink: async (path) => {
+        calls.push(`unlink ${String(path)}`);
+        return fsp.unlink(path);
+      },
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        const handle = await fsp.open(path, flags, mode);
+        if (path === stagingDir) {
+          const sync = handle.sync.bind(handle);
+          handle.sync = async () => {
+            calls.push('fsync staging');
+            return sync();
+          };
+        }
+        if (path !== auditLog) return handle;
+        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+        const sync = handle.sync.bind(handle);
+        (handle as { write: unknown }).write = async (text: string) => {
+          for (const line of text.split('\n').filter(Boolean)) {
+            const r = JSON.parse(line) as AuditRecord;
+            calls.push(`write ${r.op} ${r.path ?? ''}`);
+          }
+          return write(text);
+        };
+        handle.sync = async () => {
+          calls.push('fsync log');
+          return sync();
+        };
+        return handle;
+      }) as FileSystem['open'],
+    };
+    return { fs, calls };
+  }
+
+  async function orphans(count: number): Promise<string[]> {
+    const now = Date.now();
+    const pids = deadPids(2);
+    const paths: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const path = staged(`${dateKey(Date.parse('2024-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
+      await put(path, `orphan ${i}`, now, 2 * DAY);
+      paths.push(path);
+    }
+    return paths.sort();
+  }
+
+  it('writes and fsyncs each removal\'s intent before the unlink, and its outcome after (600 orphans, 3 batches)', async () => {
+    const paths = await orphans(600);
+    const log = defaultAuditLog(stagingDir);
+    const { fs, calls } = recording(log);
+    const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(fs) }, settingsFor(), options());
+    expect(report.files).toBe(paths.length);
+    for (const path of paths) {
+      const intent = calls.indexOf(`write intent ${path}`);
+      const unlink = calls.indexOf(`unlink ${path}`);
+      const outcome = calls.indexOf(`write delete ${path}`);
+      const synced = calls.indexOf('fsync log', intent);
+      expect({ path, ok: intent >= 0 && synced > intent && unlink > synced && outcome > unlink }).toEqual({
+        path,
+        ok: true,
+      });
+    }
+    // Batched: one fsync of the log per batch of intents, plus the last outcomes; the staging directory once.
+    expect(calls.filter((c) => c === 'fsync log').length).toBeLessThanOrEqual(Math.ceil(paths.length / 256) + 1);
+    expect(calls.filter((c) => c === 'fsync staging')).toHaveLength(1);
+    const lastUnlink = Math.max(...paths.map((path) => calls.indexOf(`unlink ${path}`)));
+    expect(calls.lastIndexOf('fsync log')).toBeGreaterThan(lastUnlink);
+  });
+
+  it('--audit-log naming a directory: refused before the first deletion, the disk unchanged byte for byte', async () => {
+    await orphans(5);
+    const somedir = join(root, 'somedir');
+    await fsp.mkdir(somedir);
+    const before = await snapshot(root);
+    const error = await cleanPipeline(janitorContext(), settingsFor(), options({ auditLog: somedir })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain(`The audit log ${somedir} is a directory`);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('a hard link planted as its audit log, to a published output: refused, the output unchanged, nothing deleted', async () => {
+    await orphans(5);
+    const output = join(outDir, 'refunds_settled_2026-01-01.csv');
+    await fsp.writeFile(output, 'id,amount\n1,10\n');
+    await fsp.mkdir(join(stagingDir, '.crashdiag'));
+    await fsp.link(output, defaultAuditLog(stagingDir));
+    const before = await snapshot(root);
+    const error = await cleanPipeline(janitorContext(), settingsFor(), options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(/is a file with 2 hard links/);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('an unlink refused midway (EPERM): the file is kept with the reason, its failure audited, the rest done, staging fsynced', async () => {
+    const paths = await orphans(6);
+    const [, victim] = paths;
+    const log = defaultAuditLog(stagingDir);
+    const { fs: base, calls } = recording(log);
+    const fs: FileSystem = {
+      ...base,
+      unlink: async (path) => {
+        if (path === victim) throw Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM' });
+        return base.unlink(path);
+      },
+    };
+    const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(fs) }, settingsFor(), options());
+    expect(report.removed.map((f) => f.path)).toEqual(paths.filter((p) => p !== victim));
+    expect(report.failed).toEqual([{ path: victim, reason: expect.stringMatching(/^could not be removed \(EPERM\)/) }]);
+    expect(await exists(victim as string)).toBe(true);
+    const records = await readAudit(fsp as FileSystem, log);
+    expect(records.filter((r) => r.path === victim).map((r) => r.op)).toEqual(['intent', 'fail']);
+    expect(calls).toContain('fsync staging');
+  });
+});
+
+describe('cleanPipeline when the audit log fills up midway', () => {
+  it('removes nothing it could not record: the batch whose intents failed stays, listed as failed, and the janitor stops', async () => {
+    const now = Date.now();
+    const pids = deadPids(2);
+    const paths: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const path = staged(`${dateKey(Date.parse('2024-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
+      await put(path, 'orphan', now, 2 * DAY);
+      paths.push(path);
+    }
+    paths.sort();
+    const log = defaultAuditLog(stagingDir);
+    let appends = 0;
+    const full: FileSystem = {
+      ...(fsp as FileSystem),
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        const handle = await fsp.open(path, flags, mode);
+        if (path !== log) return handle;
+        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+        (handle as { write: unknown }).write = async (text: string) => {
+          if (++appends === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          return write(text);
+        };
+        return handle;
+      }) as FileSystem['open'],
+    };
+    const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(full) }, settingsFor(), options());
+    expect(report.removed.map((f) => f.path)).toEqual(paths.slice(0, 256));
+    expect(report.failed.map((f) => f.path)).toEqual(paths.slice(256));
+    expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
+    for (const path of paths.slice(256)) expect(await exists(path)).toBe(true);
+    const records = await readAudit(fsp as FileSystem, log);
+    expect(records.filter((r) => r.op === 'intent').map((r) => r.path)).toEqual(paths.slice(0, 256));
+    expect(await exists(join(stagingDir, '.crashdiag', '.clean.lock'))).toBe(false);
   });
 });

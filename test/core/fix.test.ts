@@ -59,6 +59,11 @@ async function audit(): Promise<AuditRecord[]> {
   return readAudit(fs, defaultAuditLog(layout.stagingDir));
 }
 
+/** The outcomes, without the intents written ahead of each removal (their order is tested in audit.test.ts). */
+async function outcomes(): Promise<AuditRecord[]> {
+  return (await audit()).filter((r) => r.op !== 'intent');
+}
+
 describe('fixRun: the safe action per state', () => {
   it('D: deletes only this key’s dead orphans, re-runs pinned to the key, ends DONE', async () => {
     const orphans = await plantOrphans(layout, 3);
@@ -243,7 +248,9 @@ describe('fixRun: plan, check all, then act', () => {
     expect(report.after.state).toBe('D');
     expect(report.exitCode).toBe(11);
     expect((await audit()).map((r) => [r.op, r.path, r.reason ?? null])).toEqual([
+      ['intent', report.steps[0]?.path, null],
       ['delete', report.steps[0]?.path, null],
+      ['intent', second, null],
       ['skip', second, expect.stringContaining('changed since it was checked')],
     ]);
   });
@@ -564,7 +571,7 @@ describe('fixRun: the re-run is decided again right before it starts (issue 9, i
     expect(readFileSync(finalPathFor(layout), 'utf8')).toBe(elsewhere);
     expect(report.after.state).toBe('DONE');
     expect(report.exitCode).toBe(0);
-    expect((await audit()).map((r) => [r.op, r.reason ?? null])).toEqual([
+    expect((await outcomes()).map((r) => [r.op, r.reason ?? null])).toEqual([
       ['delete', null],
       ['delete', null],
       ['delete', null],
@@ -703,7 +710,7 @@ describe('fixRun: a removal the disk refuses midway (issue 9, item 9)', () => {
     expect(events.filter((e) => !e.includes('.crashdiag'))).toEqual([`unlink ${first}`, `fsync ${layout.stagingDir}`]);
     expect(commands).toEqual([]);
     expect(report.rerun).toBeNull();
-    expect((await audit()).map((r) => [r.op, r.path, r.reason ?? null])).toEqual([
+    expect((await outcomes()).map((r) => [r.op, r.path, r.reason ?? null])).toEqual([
       ['delete', first, null],
       ['fail', second, 'EPERM'],
     ]);
@@ -738,7 +745,7 @@ describe('fixRun: a removal the disk refuses midway (issue 9, item 9)', () => {
     ]);
     expect(await exists(first)).toBe(true);
     expect(await fs.readFile(to, 'utf8')).toBe('partial 0\n');
-    expect((await audit()).map((r) => [r.op, r.to])).toEqual([['fail', to]]);
+    expect((await outcomes()).map((r) => [r.op, r.to])).toEqual([['fail', to]]);
     expect(report.exitCode).toBe(30);
   });
 });

@@ -21,7 +21,7 @@ function changedAtMtime<T extends Stats>(stats: T): T {
 }
 
 /**
- * The real file system, except that lstat and stat report each file as last
+ * The real file system, except that lstat, stat and fstat report each file as last
  * changed at its mtime: a disk whose files were written when their mtime says
  * and not touched since. No user can set a ctime back, so tests whose subject
  * is not the ctime (a janitor's threshold, a stale lock) age files with utimes
@@ -34,6 +34,14 @@ export function changedAtMtimeFs(fs: FileSystem): FileSystem {
       changedAtMtime(await fs.lstat(...args))) as FileSystem['lstat'],
     stat: (async (...args: Parameters<FileSystem['stat']>) =>
       changedAtMtime(await fs.stat(...args))) as FileSystem['stat'],
+    // An open file's own fstat too: the lock and the audit log are checked on the open handle.
+    open: (async (...args: Parameters<FileSystem['open']>) => {
+      const handle = await fs.open(...args);
+      const fstat = handle.stat.bind(handle);
+      return Object.assign(handle, {
+        stat: async (...options: Parameters<typeof fstat>) => changedAtMtime(await fstat(...options)),
+      });
+    }) as FileSystem['open'],
     ...(fs.lstatSync
       ? { lstatSync: ((...args: Parameters<NonNullable<FileSystem['lstatSync']>>) => {
           const stats = (fs.lstatSync as (...a: unknown[]) => Stats | undefined)(...args);

@@ -12,6 +12,9 @@ export async function snapshot(dir: string): Promise<string[]> {
       else if (stats.isDirectory()) {
         lines.push(`${path}/`);
         await walk(path);
+      } else if (!stats.isFile()) {
+        // A FIFO, socket or device: reading it could block, or never end.
+        lines.push(`${path} (special, mode ${stats.mode.toString(8)}, ino ${stats.ino})`);
       } else lines.push(`${path} ${stats.size} ${stats.mtimeMs} ${await fsp.readFile(path, 'utf8')}`);
     }
   };

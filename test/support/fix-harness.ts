@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandResult, FixContext } from '../../src/core/fix.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { ownIdentity } from './identity.js';
+import { realLockRuntime } from './lock-runtime.js';
 import { publish } from './pipeline-files.js';
 import type { Layout } from './temp-layout.js';
 
@@ -37,6 +38,7 @@ export function fixHarness(
     },
     user: 'tester',
     identity: ownIdentity(),
+    ...realLockRuntime(),
     progress: (line) => progress.push(line),
     ...rest,
   };

@@ -33,6 +33,7 @@ function renderHuman(reports: readonly CleanReport[]): string {
     for (const k of special) lines.push(`  kept ${escapeText(k.path)}: ${escapeText(k.reason)}`);
     const young = report.kept.length - special.length;
     if (young > 0) lines.push(`  kept ${young} file(s) younger than the threshold`);
+    for (const f of report.failed) lines.push(`  NOT removed ${f.path}: ${f.reason}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -69,6 +70,9 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
             clock: io.now,
             sleep: io.sleep,
             user: io.user,
+            pid: io.pid,
+            randomToken: io.randomToken,
+            every: io.every,
           },
           settings,
           {
@@ -91,6 +95,11 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
     io.stdout.write(`${JSON.stringify({ schemaVersion: 1, pipelines: reports }, null, 2)}\n`);
   } else {
     io.stdout.write(renderHuman(reports));
+  }
+  // Not 0 when an orphan that was to go is still there: a person must look (the report says which, and why).
+  if (reports.some((r) => r.failed.length > 0)) {
+    io.stderr.write('crashdiag: some orphans could not be removed (listed above); everything else was done.\n');
+    return EXIT_CODES.UNKNOWN;
   }
   return 0;
 }

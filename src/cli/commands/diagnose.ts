@@ -119,6 +119,9 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
         runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
         user: io.user,
         identity: io.identity,
+        pid: io.pid,
+        randomToken: io.randomToken,
+        every: io.every,
         progress: (line) => {
           if (!flags.json) io.stderr.write(`crashdiag: ${escapeText(line)}\n`);
         },

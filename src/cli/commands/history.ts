@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { type AuditRecord, defaultAuditLog, readAudit } from '../../core/audit.js';
+import { type AuditRecord, defaultAuditLog, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
 import { shellJoin } from '../../core/command-words.js';
 import { pickPipeline } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
@@ -42,6 +42,7 @@ function detail(record: AuditRecord): string {
     return `${shellJoin(record.command ?? [])} (${record.reason ? `could not start: ${record.reason}` : how})`;
   }
   const parts = [record.path ?? ''];
+  if (record.op === 'intent') parts.push(`(about to ${record.intent ?? 'remove'}; no outcome recorded: stopped or killed midway?)`);
   if (record.to) parts.push(`-> ${record.to}`);
   if (record.reason) parts.push(`(${record.reason})`);
   return parts.join(' ');
@@ -59,6 +60,8 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
   if (flags.run !== undefined) records = records.filter((r) => r.run === flags.run);
   if (flags.pipeline !== undefined)
     records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
+  // A person reads outcomes; an intent stays in view only when no outcome followed it.
+  if (!flags.json) records = unsettledIntentsOnly(records);
   const limit = flags.limit ?? 50;
   records = records.slice(-limit);
   if (flags.json) {
@@ -86,7 +89,7 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
       cell(r.time),
       cell(`${r.user}@${r.host}`),
       cell(r.run),
-      r.op === 'refuse' || r.op === 'skip' || r.op === 'fail' ? chalk.red(cell(r.op)) : cell(r.op),
+      ['refuse', 'skip', 'fail', 'intent'].includes(r.op) ? chalk.red(cell(r.op)) : cell(r.op),
       cell(detail(r)),
       cell(r.bytes),
       cell(r.writerPid),
