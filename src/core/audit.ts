@@ -15,7 +15,7 @@ export interface AuditRecord {
   readonly pid: number;
   readonly pipeline: string | null;
   readonly run: string;
-  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip';
+  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'reset';
   readonly path?: string;
   readonly bytes?: number;
   readonly writerPid?: number;
@@ -25,6 +25,16 @@ export interface AuditRecord {
   readonly signal?: string | null;
   readonly stateBefore?: string;
   readonly reason?: string;
+  // The recovery loop's fields (attempts.ts reads them back).
+  /** Re-runs and resets: the staging directory, which names the pipeline whose attempts they are. */
+  readonly stagingDir?: string;
+  /** A re-run: when it started (ISO-8601) and how long it ran. */
+  readonly startedAt?: string;
+  readonly durationMs?: number;
+  /** A re-run: the PID of the process crashdiag started. */
+  readonly childPid?: number;
+  /** A removal: the orphan's last write (ISO-8601), so it is matched to the re-run that left it. */
+  readonly writtenAt?: string;
 }
 
 // O_NOFOLLOW: a symlink planted where the log goes (it lives in the shared

@@ -20,6 +20,8 @@ import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js'
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
+import type { RerunOutcome } from './recovery.js';
+import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { PipelineSettings } from './settings.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
 
@@ -28,6 +30,10 @@ export interface CommandResult {
   readonly signal: string | null;
   /** Set when the command could not be started at all (ENOENT, EACCES). */
   readonly error?: string;
+  /** The PID of the process started, when it started. */
+  readonly pid?: number;
+  /** The last lines it wrote to stderr (which still streamed to the terminal as it ran). */
+  readonly stderrTail?: readonly string[];
 }
 
 /** Runs a command without a shell, stdio inherited; injected so the core never spawns by itself. */
@@ -55,6 +61,8 @@ export interface FixOptions {
   readonly quarantineDir: string | undefined;
   readonly lockTimeoutMs: number;
   readonly auditLog: string;
+  /** --retry: the cause of a crash loop is declared fixed; recorded as a reset, it allows another round. */
+  readonly retry?: boolean;
 }
 
 export type StepResult = 'deleted' | 'quarantined' | 'already-gone' | 'left-alone' | 'planned';
@@ -75,15 +83,36 @@ export interface FixReport {
   /** Guards that failed before anything was touched: then nothing was. */
   readonly refused: readonly Refusal[];
   readonly steps: readonly FixStep[];
-  readonly rerun: { readonly argv: readonly string[]; readonly result: CommandResult | null } | null;
+  readonly rerun: {
+    readonly argv: readonly string[];
+    readonly result: CommandResult | null;
+    /** ISO-8601; absent from a dry run. */
+    readonly startedAt?: string;
+    readonly durationMs?: number;
+  } | null;
   readonly after: Diagnosis;
   readonly exitCode: number;
 }
 
-async function diagnose(ctx: FixContext, settings: PipelineSettings, runKey: string): Promise<Diagnosis> {
-  return classifyRun(
-    await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs: ctx.now() }, settings, runKey),
-  );
+/** The recovery loop's part of a diagnosis: where the attempts are recorded, whether --retry forgave them. */
+type RecoveryAsk = Omit<RecoveryRequest, 'nowMs'>;
+
+async function diagnose(
+  ctx: FixContext,
+  settings: PipelineSettings,
+  runKey: string,
+  recovery: RecoveryAsk,
+): Promise<Diagnosis> {
+  const nowMs = ctx.now();
+  const evidence = await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs }, settings, runKey);
+  return classifyRun({
+    ...evidence,
+    recovery: await gatherRecovery(ctx.fs, settings, runKey, { ...recovery, nowMs }),
+  });
+}
+
+function recoveryAskOf(options: FixOptions): RecoveryAsk {
+  return { auditLog: options.auditLog, retry: options.retry === true };
 }
 
 async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
@@ -181,7 +210,7 @@ export async function fixRun(
     runKey,
   });
   if (options.dryRun) {
-    const before = await diagnose(ctx, settings, runKey);
+    const before = await diagnose(ctx, settings, runKey, recoveryAskOf(options));
     const plan = planFix(before, settings.rerun, options.quarantineDir);
     const bounds = await readBoundaries(guardCtx());
     const { refused } = await checkAll(guardCtx, bounds, plan.removals);
@@ -237,7 +266,9 @@ async function fixLocked(
   guardCtx: () => GuardContext,
 ): Promise<FixReport> {
   // Diagnose afresh under the lock: another fixer may have acted while we waited.
-  const before = await diagnose(ctx, settings, runKey);
+  const before = await diagnose(ctx, settings, runKey, recoveryAskOf(options));
+  // After --fix, --retry's forgiveness is the reset record in the log.
+  const afterAsk: RecoveryAsk = { auditLog: options.auditLog, retry: false };
   const plan = planFix(before, settings.rerun, options.quarantineDir);
   const base = {
     time: '',
@@ -264,7 +295,7 @@ async function fixLocked(
     );
     // The disk moved under the diagnosis: whatever it looks like now, a
     // person must look, and the report says so in state, action and code alike.
-    const now = await diagnose(ctx, settings, runKey);
+    const now = await diagnose(ctx, settings, runKey, afterAsk);
     const after: Diagnosis = {
       ...now,
       state: 'UNKNOWN',
@@ -305,12 +336,12 @@ async function fixLocked(
       if (quarantine) {
         const to = await moveToQuarantine(ctx.fs, path, quarantine);
         steps.push({ path, bytes, pid, result: 'quarantined', to });
-        await audit({ op: 'quarantine', path, bytes, writerPid: pid, to });
+        await audit({ op: 'quarantine', path, bytes, writerPid: pid, to, ...writtenAt(snapshot) });
         ctx.progress(`quarantined ${path} -> ${to}`);
       } else {
         await ctx.fs.unlink(path);
         steps.push({ path, bytes, pid, result: 'deleted' });
-        await audit({ op: 'delete', path, bytes, writerPid: pid });
+        await audit({ op: 'delete', path, bytes, writerPid: pid, ...writtenAt(snapshot) });
         ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
       }
     } catch (error) {
@@ -330,16 +361,27 @@ async function fixLocked(
     ctx.progress('the fix lock was lost before the re-run: not re-running');
     await audit({ op: 'skip', command: plan.rerun, reason: 'the fix lock was lost before the re-run' });
   }
+  // Hook (recovery loop): --retry is recorded after the clean-up, so the
+  // orphans it removed stay counted before the reset and none after it.
+  if (options.retry && !leftAlone && (plan.removals.length > 0 || plan.rerun)) {
+    await audit({ op: 'reset', stagingDir: settings.stagingDir, reason: '--retry: the cause is declared fixed' });
+  }
   if (plan.rerun && !leftAlone) {
     ctx.progress(`re-running for ${runKey}: ${shellJoin(plan.rerun)}`);
+    const startedMs = ctx.clock();
     const result = await ctx.runCommand(plan.rerun, { CRASHDIAG_RUN_KEY: runKey });
-    rerun = { argv: plan.rerun, result };
+    const startedAt = new Date(startedMs).toISOString();
+    rerun = { argv: plan.rerun, result, startedAt, durationMs: Math.max(0, ctx.clock() - startedMs) };
     await audit({
       op: 'rerun',
       command: plan.rerun,
       exitStatus: result.exitStatus,
       signal: result.signal,
       ...(result.error ? { reason: result.error } : {}),
+      stagingDir: settings.stagingDir,
+      startedAt,
+      durationMs: rerun.durationMs,
+      ...(result.pid === undefined ? {} : { childPid: result.pid }),
     });
   }
   if (steps.length === 0 && rerun === null) {
@@ -347,6 +389,18 @@ async function fixLocked(
     // the state found under the lock is the answer.
     return { dryRun: false, before, plan, refused, steps, rerun, after: before, exitCode: before.exitCode };
   }
-  const after = await diagnose(ctx, settings, runKey);
+  const outcome: RerunOutcome | null = rerun?.result
+    ? {
+        argv: rerun.argv,
+        exitStatus: rerun.result.exitStatus,
+        signal: rerun.result.signal,
+        ...(rerun.result.error === undefined ? {} : { error: rerun.result.error }),
+      }
+    : null;
+  const after = await diagnose(ctx, settings, runKey, { ...afterAsk, rerun: outcome });
   return { dryRun: false, before, plan, refused, steps, rerun, after, exitCode: after.exitCode };
+}
+
+function writtenAt(snapshot: FileSnapshot): { writtenAt: string } {
+  return { writtenAt: new Date(snapshot.mtimeMs).toISOString() };
 }

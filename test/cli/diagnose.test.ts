@@ -149,6 +149,9 @@ describe('crashdiag diagnose --json', () => {
       orphans: [],
       anomalies: [],
       runbook: 'runbooks/DONE.md',
+      attempts: { count: 0, max: 3, list: [] },
+      inputs: [],
+      retryAfterSeconds: null,
     });
     expect(Object.keys(json)).toEqual([
       'schemaVersion',
@@ -161,6 +164,9 @@ describe('crashdiag diagnose --json', () => {
       'orphans',
       'anomalies',
       'runbook',
+      'attempts',
+      'inputs',
+      'retryAfterSeconds',
     ]);
   });
 
@@ -430,7 +436,8 @@ describe('crashdiag diagnose --json', () => {
     ]) {
       await put(join(staging, name), 'not ours', DAY);
     }
-    const { code, json } = await diagnoseJson(['--no-pid-check', '--now', NOW_ISO]);
+    // Three dead writers are a crash loop by default; this is about which files are listed.
+    const { code, json } = await diagnoseJson(['--no-pid-check', '--max-attempts', '0', '--now', NOW_ISO]);
     expect(code).toBe(11);
     const paths = json.orphans.map((o) => o.path);
     expect(paths).toEqual([stagedPath(1000), stagedPath(20), stagedPath(300)]);

@@ -178,6 +178,7 @@ function isDeadOrZombie(pid: number): boolean {
 
 interface FixJson {
   state: string;
+  action: string;
   exitCode: number;
   orphans: Array<{ path: string }>;
   fix: {
@@ -285,7 +286,8 @@ describe('--fix, state by state', () => {
   });
 
   it('D: deletes the orphans, leaves other keys and look-alikes, re-runs, ends DONE with exit 0', async () => {
-    const orphans = await plantOrphans(layout, 3);
+    // Two, not three: three dead writers of one key are a crash loop (--max-attempts 3).
+    const orphans = await plantOrphans(layout, 2);
     await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     const result = await fix(['--rerun', jobRerun()]);
@@ -339,12 +341,13 @@ describe('--fix, state by state', () => {
     expect(await exists(markerPathFor(layout))).toBe(true);
   });
 
-  it('UNPUBLISHED whose re-run fails: the orphans go, the output stays as it was, exit 13', async () => {
+  it('UNPUBLISHED whose re-run fails: the orphans go, the output stays as it was, exit 14 (RERUN-FAILED)', async () => {
     const orphans = await plantOrphans(layout, 1);
     await fs.writeFile(finalPathFor(layout), 'published before the marker\n');
     const before = await fs.stat(finalPathFor(layout));
     const result = await fix(['--rerun', jobRerun({ exit: 3 })]);
-    expect(result.code, outOf(result)).toBe(13);
+    // 13 would tell a wrapper "re-run now": the tight loop. 14 says a person must look.
+    expect(result.code, outOf(result)).toBe(14);
     expect(await exists(orphans[0] as string)).toBe(false);
     const after = await fs.stat(finalPathFor(layout));
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
@@ -456,7 +459,16 @@ describe('--fix --json', () => {
     expect(report.fix.refused).toEqual([]);
     const argv = [process.execPath, jobScript, '--date', KEY, '--out-dir', layout.outDir];
     argv.push('--staging-dir', layout.stagingDir, '--log', jobLog);
-    expect(report.fix.rerun).toEqual({ argv, exitStatus: 0, signal: null, error: null });
+    expect(report.fix.rerun).toEqual({
+      argv,
+      exitStatus: 0,
+      signal: null,
+      error: null,
+      startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      durationMs: expect.any(Number),
+      pid: expect.any(Number),
+      stderrTail: [],
+    });
     expect(result.stdout).not.toContain('job: published');
     expect(result.stderr).toContain(`job: published ${finalPathFor(layout)}`);
   });
@@ -637,24 +649,28 @@ describe('the re-run', () => {
     for (const n of [1, 2, 3, 4, 5]) expect(existsSync(`${pwned}-${n}`)).toBe(false);
   });
 
-  it('that fails is reported with its exit status, run once, and the exit code is the new state’s', async () => {
+  it('that fails is reported with its exit status and stderr, run once, and exits 14, never 10 (“run now”)', async () => {
     const result = await fix(['--rerun', jobRerun({ exit: 3 })]);
-    expect(result.code, outOf(result)).toBe(10);
+    expect(result.code, outOf(result)).toBe(14);
+    expect(result.stdout).toContain('RERUN-FAILED');
+    // Its stderr streamed to the terminal as it ran, and its last lines are in the report.
+    expect(result.stdout).toMatch(/\| job: failing on purpose/);
     expect(jobRuns()).toHaveLength(1);
     expect(result.stdout).toMatch(/re-run failed: .*job\.mjs .*\(exit 3\); not retried/);
     expect(result.stderr).toContain('job: failing on purpose');
 
     const json = await fix(['--json', '--rerun', jobRerun({ exit: 3 })]);
-    expect(json.code, outOf(json)).toBe(10);
+    expect(json.code, outOf(json)).toBe(14);
     expect(jobRuns()).toHaveLength(2);
     const report = JSON.parse(json.stdout) as FixJson;
     expect(report.fix.rerun?.exitStatus).toBe(3);
-    expect(report.state).toBe('A/B/C');
+    expect(report.state).toBe('RERUN-FAILED');
+    expect(report.action).toBe('investigate');
   });
 
-  it('that cannot start is reported, and the exit code is the new state’s', async () => {
+  it('that cannot start is reported, and exits 14 (RERUN-FAILED)', async () => {
     const result = await fix(['--json', '--rerun', `${join(root, 'no-such-job')} {date}`]);
-    expect(result.code, outOf(result)).toBe(10);
+    expect(result.code, outOf(result)).toBe(14);
     const report = JSON.parse(result.stdout) as FixJson;
     expect(report.fix.rerun?.error).toContain('ENOENT');
   });
@@ -665,7 +681,8 @@ describe('--fix, concurrently', () => {
     const orphans = await plantOrphans(layout, 4);
     await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
-    const results = await Promise.all(Array.from({ length: 8 }, () => fix(extra)));
+    // Four dead writers would be a crash loop; this is about eight fixers, not about attempts.
+    const results = await Promise.all(Array.from({ length: 8 }, () => fix(['--max-attempts', '0', ...extra])));
     for (const path of orphans) expect(await exists(path)).toBe(false);
     return { results, bystanders };
   }
@@ -745,7 +762,8 @@ describe('--fix killed midway', () => {
     const pidFile = join(root, 'job.pid');
     const hold = join(root, 'hold');
     await fs.writeFile(hold, '');
-    await plantOrphans(layout, 2);
+    // One, and the killed re-run makes two attempts: under --max-attempts 3, the next --fix re-runs.
+    await plantOrphans(layout, 1);
     const rerun = jobRerun({ pidFile, holdWhile: hold });
     const first = startCrashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', '--rerun', rerun]);
     // Should an assertion fail midway: release the held job and let both end before the directory goes.

@@ -152,6 +152,7 @@ describe('the audit trail of a fix', () => {
         path,
         bytes: 'partial\n'.length,
         writerPid: Number(path.split('.').at(-2)),
+        writtenAt: expect.any(String),
       })),
       {
         ...common,
@@ -160,6 +161,9 @@ describe('the audit trail of a fix', () => {
         command: ['job', '--date', KEY],
         exitStatus: 0,
         signal: null,
+        stagingDir: layout.stagingDir,
+        startedAt: expect.any(String),
+        durationMs: expect.any(Number),
       },
     ]);
     for (const r of records) {

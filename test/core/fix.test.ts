@@ -60,7 +60,8 @@ async function audit(): Promise<AuditRecord[]> {
 
 describe('fixRun: the safe action per state', () => {
   it('D: deletes only this key’s dead orphans, re-runs pinned to the key, ends DONE', async () => {
-    const orphans = await plantOrphans(layout, 3);
+    // Two, not three: three dead writers of one key are a crash loop (--max-attempts 3).
+    const orphans = await plantOrphans(layout, 2);
     await plantBystanders(layout);
     const bystanders = await treeOf(root);
     for (const path of orphans) delete bystanders[path.slice(root.length + 1)];
@@ -78,7 +79,12 @@ describe('fixRun: the safe action per state', () => {
       expect(after[rel], rel).toEqual(identity);
     }
     expect(commands).toEqual([{ argv: ['job', '--date', KEY], env: { CRASHDIAG_RUN_KEY: KEY } }]);
-    expect(report.rerun).toEqual({ argv: ['job', '--date', KEY], result: { exitStatus: 0, signal: null } });
+    expect(report.rerun).toEqual({
+      argv: ['job', '--date', KEY],
+      result: { exitStatus: 0, signal: null },
+      startedAt: expect.any(String),
+      durationMs: expect.any(Number),
+    });
     expect(report.after.state).toBe('DONE');
     expect(report.exitCode).toBe(0);
     // The lock is released.
@@ -152,13 +158,14 @@ describe('fixRun: the safe action per state', () => {
     expect(report.exitCode).toBe(30);
   });
 
-  it('a failed re-run is reported with its status, run once, and the exit code is the new state’s', async () => {
+  it('a failed re-run is reported with its status, run once, and exits 14 (RERUN-FAILED), not 10 (“run now”)', async () => {
     const { ctx, commands } = fixHarness(layout, { rerun: async () => ({ exitStatus: 3, signal: null }) });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(commands).toHaveLength(1);
     expect(report.rerun?.result).toEqual({ exitStatus: 3, signal: null });
-    expect(report.after.state).toBe('A/B/C');
-    expect(report.exitCode).toBe(10);
+    expect(report.after.state).toBe('RERUN-FAILED');
+    expect(report.after.action).toBe('investigate');
+    expect(report.exitCode).toBe(14);
   });
 
   it('a re-run that cannot start is reported with why', async () => {
@@ -167,7 +174,7 @@ describe('fixRun: the safe action per state', () => {
     });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.rerun?.result?.error).toBe('spawn job ENOENT');
-    expect(report.exitCode).toBe(10);
+    expect(report.exitCode).toBe(14);
   });
 });
 

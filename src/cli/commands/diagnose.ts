@@ -6,6 +6,7 @@ import { UsageError } from '../../core/errors.js';
 import { fixRun } from '../../core/fix.js';
 import { LockTimeoutError } from '../../core/lock.js';
 import { probeRun } from '../../core/probe.js';
+import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
 import { EXIT_CODES } from '../../core/states.js';
 import type { CliIo } from '../io.js';
@@ -19,6 +20,7 @@ interface DiagnoseFlags extends PipelineFlags {
   quarantine?: string;
   lockTimeout?: string;
   auditLog?: string;
+  retry?: boolean;
 }
 
 /** Flags in the order a person would retype them, for the commands we print. */
@@ -33,6 +35,8 @@ const ECHOED_FLAGS: ReadonlyArray<[keyof PipelineFlags, string]> = [
   ['freshWithin', '--fresh-within'],
   ['staleAfter', '--stale-after'],
   ['rerun', '--rerun'],
+  ['retryBackoff', '--retry-backoff'],
+  ['input', '--input'],
 ];
 
 export function invocationWords(command: string, runKey: string, flags: PipelineFlags): string[] {
@@ -43,6 +47,7 @@ export function invocationWords(command: string, runKey: string, flags: Pipeline
     else if (typeof value === 'string') words.push(flag, value);
   }
   if (flags.pidCheck === false) words.push('--no-pid-check');
+  if (flags.maxAttempts !== undefined) words.push('--max-attempts', String(flags.maxAttempts));
   return words;
 }
 
@@ -54,6 +59,7 @@ function checkCombinations(flags: DiagnoseFlags): void {
       [flags.quarantine, '--quarantine'],
       [flags.lockTimeout, '--lock-timeout'],
       [flags.auditLog, '--audit-log'],
+      [flags.retry, '--retry'],
     ] as const) {
       if (value !== undefined && value !== false) {
         throw new UsageError(`${flag} goes with --fix; without --fix, diagnose changes nothing.`);
@@ -80,10 +86,14 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     return { ...human, chalk: human.chalkFor(io.stdout, io.env) };
   };
 
+  const auditLog = auditLogFor(flags.auditLog, settings, io.cwd);
   if (!flags.fix) {
-    const diagnosis = classifyRun(
-      await probeRun({ fs: io.fs, processes: io.processes, nowMs: now() }, settings, runKey),
-    );
+    const nowMs = now();
+    const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
+    const diagnosis = classifyRun({
+      ...evidence,
+      recovery: await gatherRecovery(io.fs, settings, runKey, { auditLog, retry: false, nowMs }),
+    });
     if (flags.json) {
       const { renderDiagnosisJson } = await import('../../render/json.js');
       io.stdout.write(renderDiagnosisJson(diagnosis));
@@ -121,7 +131,8 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
         dryRun: flags.dryRun === true,
         quarantineDir: resolvePath(flags.quarantine) ?? settings.quarantine,
         lockTimeoutMs,
-        auditLog: auditLogFor(flags.auditLog, settings, io.cwd),
+        auditLog,
+        retry: flags.retry === true,
       },
     );
   } catch (error) {
