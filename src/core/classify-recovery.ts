@@ -29,7 +29,7 @@ export interface RecoveryVerdict extends DiskVerdict {
 const NEEDS_RERUN: readonly Action[] = ['rerun', 'clean-then-rerun'];
 
 function clock(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
 /** `2026-04-24T06:02:11Z PID 91247, 2048 bytes, exit 1`: the attempt list a crash loop names. */

@@ -35,6 +35,21 @@ const AGREE: string[][] = [
   ['history', '--staging-dir', 'st', '--limit', '5', '--run', '2026-04-24'],
   ['history', '--staging-dir', 'st'],
   ['runbook', 'D'],
+  ['runbook', 'CRASH-LOOP'],
+  [
+    'diagnose',
+    '2026-04-24',
+    '--pipeline',
+    'refunds',
+    '--fix',
+    '--retry',
+    '--max-attempts',
+    '0',
+    '--retry-backoff',
+    '10m',
+    '--input',
+    'in/refunds_{date}.csv',
+  ],
 ];
 
 describe('parseFast', () => {

@@ -852,3 +852,58 @@ describe('the audit log', () => {
     expect(await exists(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'))).toBe(false);
   });
 });
+
+describe('the recovery loop, from the command line', () => {
+  it('a crash loop: --fix cleans, never runs the job, exits 15 and lists the attempts; --retry allows another round', async () => {
+    const orphans = await plantOrphans(layout, 3);
+    const result = await fix(['--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(15);
+    expect(jobRuns()).toEqual([]);
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+    expect(result.stdout).toContain('CRASH-LOOP');
+    expect(result.stdout).toContain('a crash loop: orphans are removed, nothing is re-run');
+    expect(result.stdout).toMatch(/Failed attempts since the last publish or --retry: 3 of 3/);
+    expect(result.stdout).toContain('--fix --retry');
+
+    const json = await fix(['--json', '--rerun', jobRerun()]);
+    expect(json.code, outOf(json)).toBe(15);
+    const report = JSON.parse(json.stdout) as FixJson & { attempts: { count: number; list: unknown[] } };
+    expect(report.attempts.count).toBe(3);
+    expect(jobRuns()).toEqual([]);
+
+    const retried = await fix(['--retry', '--rerun', jobRerun()]);
+    expect(retried.code, outOf(retried)).toBe(0);
+    expect(jobRuns()).toHaveLength(1);
+  });
+
+  it('--input missing: BLOCKED, exit 16, the job never runs, the input is named', async () => {
+    await plantOrphans(layout, 1);
+    const input = join(root, 'in', 'refunds_{date}.csv');
+    const result = await fix(['--input', input, '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(16);
+    expect(jobRuns()).toEqual([]);
+    expect(result.stdout).toContain('BLOCKED');
+    expect(result.stdout).toContain(join(root, 'in', `refunds_${KEY}.csv`));
+    expect(result.stdout).toContain('Fix upstream first');
+  });
+
+  it('--retry-backoff: too early, nothing changes, exit 21 and retryAfterSeconds', async () => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const before = await treeOf(root);
+    const result = await fix(['--json', '--retry-backoff', '2h', '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(21);
+    const report = JSON.parse(result.stdout) as FixJson & { retryAfterSeconds: number };
+    // The orphan was written an hour ago (writeAged): about an hour to go.
+    expect(report.retryAfterSeconds).toBeGreaterThan(3000);
+    expect(report.retryAfterSeconds).toBeLessThanOrEqual(3600);
+    expect(await exists(orphan)).toBe(true);
+    expect(await treeOf(root)).toEqual(before);
+    expect(jobRuns()).toEqual([]);
+  });
+
+  it('--retry goes with --fix', async () => {
+    const result = await crashdiag(['diagnose', KEY, ...layoutFlags(), '--retry']);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(result.stderr).toContain('--retry goes with --fix');
+  });
+});
