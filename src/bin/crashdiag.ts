@@ -35,6 +35,9 @@ void run(process.argv.slice(2), {
   // child_process loads only when a re-run actually happens.
   runCommand: async (...args) => (await import('./command-runner.js')).runCommand(...args),
   user: currentUser(),
+  // Loaded only when a cause of death is looked for.
+  readKernelLog: async (sinceMs) => (await import('./kernel-log-reader.js')).createKernelLogReader()(sinceMs),
+  statfs: (path) => promises.statfs(path),
 }).then((code) => {
   process.exitCode = code;
 });

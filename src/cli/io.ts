@@ -1,5 +1,7 @@
+import type { SpaceFacts } from '../core/causes.js';
 import type { CommandRunner } from '../core/fix.js';
 import type { FileSystem } from '../core/fs.js';
+import type { KernelLogReader } from '../core/kernel-log.js';
 import type { ProcessTable } from '../core/process-table.js';
 
 /** An output stream: what the renderers write to. */
@@ -33,4 +35,7 @@ export interface CliIo {
   ) => ReturnType<CommandRunner>;
   /** Who is acting, for the audit log. */
   readonly user: string;
+  /** Why it died: the kernel log (OOM kills) and free space. Absent, those causes are not looked for. */
+  readonly readKernelLog?: KernelLogReader;
+  readonly statfs?: (path: string) => Promise<SpaceFacts>;
 }

@@ -152,6 +152,8 @@ describe('crashdiag diagnose --json', () => {
       attempts: { count: 0, max: 3, list: [] },
       inputs: [],
       retryAfterSeconds: null,
+      causes: [],
+      causeNotes: [],
     });
     expect(Object.keys(json)).toEqual([
       'schemaVersion',
@@ -167,6 +169,8 @@ describe('crashdiag diagnose --json', () => {
       'attempts',
       'inputs',
       'retryAfterSeconds',
+      'causes',
+      'causeNotes',
     ]);
   });
 

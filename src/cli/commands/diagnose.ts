@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
+import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
+import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
 import { fixRun } from '../../core/fix.js';
@@ -87,13 +89,25 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   };
 
   const auditLog = auditLogFor(flags.auditLog, settings, io.cwd);
+  // Hook: why it died (causes.ts), beside the state; advice only, never the exit code.
+  const witnesses = {
+    fs: io.fs,
+    ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
+    ...(io.statfs ? { statfs: io.statfs } : {}),
+  };
+  const withCauses = async (diagnosis: Diagnosis): Promise<Diagnosis> => {
+    const found = await findCauses(witnesses, settings, diagnosis);
+    return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
+  };
   if (!flags.fix) {
     const nowMs = now();
     const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
-    const diagnosis = classifyRun({
-      ...evidence,
-      recovery: await gatherRecovery(io.fs, settings, runKey, { auditLog, retry: false, nowMs }),
-    });
+    const diagnosis = await withCauses(
+      classifyRun({
+        ...evidence,
+        recovery: await gatherRecovery(io.fs, settings, runKey, { auditLog, retry: false, nowMs }),
+      }),
+    );
     if (flags.json) {
       const { renderDiagnosisJson } = await import('../../render/json.js');
       io.stdout.write(renderDiagnosisJson(diagnosis));
@@ -146,6 +160,9 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     }
     return EXIT_CODES.RUNNING;
   }
+  const after = await withCauses(report.after);
+  // A dry run's "after" is its "before": one look for both.
+  report = { ...report, after, ...(report.dryRun ? { before: after } : {}) };
   if (flags.json) {
     const { renderFixJson } = await import('../../render/json.js');
     io.stdout.write(renderFixJson(report));
