@@ -858,3 +858,41 @@ describe('classifyRun', () => {
     expect(input).toEqual(copy);
   });
 });
+
+describe('classifyRun: --retry-backoff (exit 21, not a state)', () => {
+  const orphanAt = (pid: number, ageMs: number) => staged(pid, ageMs, GONE);
+  it.each([
+    ['one attempt 4 min ago, backoff 10m: wait 6 min', [4 * MINUTE], 10 * MINUTE, 'wait', 21, 6 * 60],
+    ['one attempt 11 min ago, backoff 10m: re-run now', [11 * MINUTE], 10 * MINUTE, 'clean-then-rerun', 11, 0],
+    ['two attempts, the last 30 min ago, backoff 10m: 5x, wait 20 min', [90 * MINUTE, 30 * MINUTE], 10 * MINUTE, 'wait', 21, 20 * 60],
+    ['two attempts, the last 51 min ago: re-run now', [90 * MINUTE, 51 * MINUTE], 10 * MINUTE, 'clean-then-rerun', 11, 0],
+  ] as const)('%s', (_, ages, backoffMs, action, exitCode, wait) => {
+    const diagnosis = classifyRun(
+      evidence({
+        staging: ages.map((age, i) => orphanAt(6100 + i, age)),
+        recovery: recovery({ backoffMs }),
+      }),
+    );
+    expect(diagnosis.state).toBe('D');
+    expect(diagnosis.action).toBe(action);
+    expect(diagnosis.exitCode).toBe(exitCode);
+    expect(diagnosis.retryAfterSeconds).toBe(wait);
+  });
+
+  it('off by default: retryAfterSeconds is null', () => {
+    const diagnosis = classifyRun(evidence({ staging: [orphanAt(6200, MINUTE * 20)], recovery: recovery() }));
+    expect(diagnosis.retryAfterSeconds).toBeNull();
+    expect(diagnosis.exitCode).toBe(11);
+  });
+
+  it('a crash loop is not softened into a wait', () => {
+    const diagnosis = classifyRun(
+      evidence({
+        staging: [orphanAt(6301, 3 * MINUTE), orphanAt(6302, 2 * MINUTE), orphanAt(6303, MINUTE)],
+        recovery: recovery({ backoffMs: HOUR }),
+      }),
+    );
+    expect(diagnosis.state).toBe('CRASH-LOOP');
+    expect(diagnosis.exitCode).toBe(15);
+  });
+});
