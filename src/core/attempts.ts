@@ -126,8 +126,13 @@ export async function readRecordedAttempts(
   }
 }
 
-function within(atMs: number, from: number, to: number): boolean {
-  return atMs >= from - CLOCK_SLACK_MS && atMs <= to + CLOCK_SLACK_MS;
+/**
+ * Written after the re-run started (its child cannot write before it is
+ * spawned, and both times come from this host's clock) and no later than
+ * its end, give or take the file system's rounding.
+ */
+function ranWhile(atMs: number, from: number, to: number): boolean {
+  return atMs >= from && atMs <= to + CLOCK_SLACK_MS;
 }
 
 /**
@@ -159,9 +164,12 @@ export function countAttempts(
   const reruns: Attempt[] = [];
   for (const rerun of recovery.recorded) {
     if (rerun.source !== 'rerun') continue;
-    const index = orphans.findIndex(
-      (o) => (rerun.pid !== null && o.pid === rerun.pid) || within(o.atMs, rerun.startedAtMs ?? rerun.atMs, rerun.atMs),
-    );
+    // Its own PID first; failing that (a wrapper script wrote under another
+    // PID), an orphan last written while it ran.
+    const byPid = rerun.pid === null ? -1 : orphans.findIndex((o) => o.pid === rerun.pid);
+    const index = byPid >= 0
+      ? byPid
+      : orphans.findIndex((o) => o.ended === null && ranWhile(o.atMs, rerun.startedAtMs ?? rerun.atMs, rerun.atMs));
     const own = orphans[index];
     if (own) orphans[index] = { ...own, ended: own.ended ?? rerun.ended };
     else reruns.push({ atMs: rerun.atMs, pid: rerun.pid, bytes: null, ended: rerun.ended, source: 'rerun' });

@@ -159,6 +159,23 @@ describe('countAttempts: disk and log together, one attempt per writer', () => {
     ]);
   });
 
+  it('an orphan written just before a re-run started is not the re-run’s: the re-run’s own PID wins', () => {
+    // Found in the demo: the scheduled run died, --fix started the re-run half a second later.
+    const { recorded } = attemptsFromAudit([rerun(10, null, 'SIGKILL', { childPid: 42 })], scope());
+    const startedAt = T0 + 8 * MIN;
+    const attempts = countAttempts(
+      [
+        { pid: 41, bytes: 5, mtimeMs: startedAt - 500 },
+        { pid: 42, bytes: 5, mtimeMs: startedAt + 500 },
+      ],
+      { recorded, sinceMs: null },
+    );
+    expect(attempts.map((a) => [a.pid, a.ended])).toEqual([
+      [41, null],
+      [42, 'SIGKILL'],
+    ]);
+  });
+
   it('a failed re-run matched to an orphan the log says was removed counts once', () => {
     const { recorded } = attemptsFromAudit([rerun(10, null, 'SIGKILL'), removal(31, 11)], scope());
     // removal(31, 11) was written at minute 10, while the re-run ran (minutes 8 to 10).
