@@ -821,6 +821,10 @@ describe('crashdiag runbook and --help', () => {
     ['A/B/C', 'ABC.md'],
     ['d-race', 'D-race.md'],
     ['field-guide', 'field-guide.md'],
+    ['RERUN-FAILED', 'RERUN-FAILED.md'],
+    ['crash-loop', 'CRASH-LOOP.md'],
+    ['crash_loop', 'CRASH-LOOP.md'],
+    ['blocked', 'BLOCKED.md'],
   ])('`crashdiag runbook %s` prints runbooks/%s', async (state, file) => {
     const { code, stdout } = await crashdiag(['runbook', state], root);
     expect(code).toBe(0);
