@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatCampaignReport, runCampaign } from '../examples/refunds-pipeline/harness/campaign.js';
+import { formatCrashLoopReport, runCrashLoopCampaign } from '../examples/refunds-pipeline/harness/crash-loop-campaign.js';
 import { toolsIn } from '../examples/refunds-pipeline/harness/tools.js';
 
 const USAGE = `Usage: npm run crash-campaign -- [--runs N] [--seed S] [--jobs J] [--step-delay-ms MS] [--only I] [--keep-failures]
@@ -17,6 +18,8 @@ const USAGE = `Usage: npm run crash-campaign -- [--runs N] [--seed S] [--jobs J]
   --step-delay-ms MS pacing of the killed runs (default 40)
   --only I           replay kill number I of this seed only
   --keep-failures    keep the workspaces of failed kills
+  --loops L          then L sequences of repeated kills of one key: attempts counted,
+                     a crash loop never re-run, --retry recovers (default 5; 0: none)
 
 Exit codes: 0 every kill passed, 1 a kill failed, 2 usage error.`;
 
@@ -31,6 +34,7 @@ function readOptions(argv: string[]) {
       'step-delay-ms': { type: 'string', default: '40' },
       'only': { type: 'string' },
       'keep-failures': { type: 'boolean', default: false },
+      'loops': { type: 'string', default: '5' },
       'help': { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -47,6 +51,7 @@ function readOptions(argv: string[]) {
     stepDelayMs: count('step-delay-ms', values['step-delay-ms'], 0),
     only: values.only === undefined ? undefined : count('only', values.only, 1),
     keepFailures: values['keep-failures'],
+    loops: count('loops', values.loops, 0),
   };
 }
 
@@ -74,7 +79,11 @@ async function main(): Promise<number> {
     },
   });
   process.stdout.write(formatCampaignReport(result));
-  return result.failed === 0 ? 0 : 1;
+  const loops = options.loops > 0 && !options.only
+    ? await runCrashLoopCampaign({ sequences: options.loops, seed: options.seed, tools })
+    : [];
+  if (loops.length > 0) process.stdout.write(`\n${formatCrashLoopReport(loops)}`);
+  return result.failed === 0 && loops.every((o) => o.problems.length === 0) ? 0 : 1;
 }
 
 main().then(

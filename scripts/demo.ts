@@ -4,12 +4,13 @@
 // nothing behind, even when interrupted.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { generateRefundsCsv } from '../examples/refunds-pipeline/generate-input.js';
+import { makeMemoryCage, type MemoryCage } from '../examples/refunds-pipeline/harness/memory-cage.js';
 import { runToExit, start } from '../examples/refunds-pipeline/harness/processes.js';
 import { toolsIn } from '../examples/refunds-pipeline/harness/tools.js';
 import {
@@ -36,6 +37,7 @@ const RERUN_ARGS = '--date {date} --input input.csv --out-dir out --staging-dir 
 
 let workspace: Workspace | null = null;
 let liveWriter: ChildProcess | null = null;
+let cage: MemoryCage | null = null;
 let stepNumber = 0;
 
 function step(title: string, ...lines: string[]): void {
@@ -79,10 +81,14 @@ function diagnose(extra: string[] = []): Promise<number | null> {
   return shown(display, 'crashdiag', args);
 }
 
-function fixWithRerun(): Promise<number | null> {
+function fixWithRerun(env: NodeJS.ProcessEnv = {}, extra: string[] = []): Promise<number | null> {
   const rerun = `${quoteIfNeeded(tools.node)} ${quoteIfNeeded(tools.pipeline)} ${RERUN_ARGS}`;
-  const display = `crashdiag diagnose ${KEY} ${LAYOUT.join(' ')} --fix --rerun 'refunds-pipeline ${RERUN_ARGS}'`;
-  return shown(display, 'crashdiag', ['diagnose', KEY, ...LAYOUT.map(unquote), '--fix', '--rerun', rerun]);
+  const prefix = Object.entries(env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+  const display = `${prefix}crashdiag diagnose ${KEY} ${LAYOUT.join(' ')} --fix${extra.map((w) => ` ${w}`).join('')} --rerun 'refunds-pipeline ${RERUN_ARGS}'`;
+  const args = ['diagnose', KEY, ...LAYOUT.map(unquote), '--fix', ...extra, '--rerun', rerun];
+  return shown(display, 'crashdiag', args, env);
 }
 
 function runJob(env: NodeJS.ProcessEnv = {}): Promise<number | null> {
@@ -245,6 +251,9 @@ async function main(): Promise<void> {
   if ((await sha256(output)) !== cleanHash) throw new Error('the re-run output differs from the clean run');
   note('Published again, byte-identical to the clean run.');
 
+  await oomScene(ws);
+  await crashLoopScene();
+
   say();
   say(paint('1', 'That is the whole model:'));
   say('  DONE         output + marker, no staging       nothing to do');
@@ -254,8 +263,67 @@ async function main(): Promise<void> {
   say('  RUNNING      the writer is alive                wait');
   say('  UNPUBLISHED  output without its marker          re-run, same key');
   say('  UNKNOWN      anything else                      a person looks');
+  say('and the recovery loop around it:');
+  say('  RERUN-FAILED the re-run --fix started failed      investigate why (exit 14)');
+  say('  CRASH-LOOP   died --max-attempts times            fix the cause, then --retry (exit 15)');
+  say('  BLOCKED      a re-run needs a missing input       fix upstream (exit 16)');
   say();
   say(`Demo finished in ${((performance.now() - started) / 1000).toFixed(1)} s; removing ${root}.`);
+}
+
+/** A real OOM kill in a memory cgroup, where one can be made; crashdiag names the cause. */
+async function oomScene(ws: Workspace): Promise<void> {
+  const limitMb = 96;
+  step(
+    'Killed by the kernel: a real OOM kill, and why it died',
+    `The job runs in a memory cgroup limited to ${limitMb} MiB and needs far more (REFUNDS_HOG_MB).`,
+    'The kernel\'s OOM killer SIGKILLs it mid-write. crashdiag finds the PID in the kernel log.',
+  );
+  const made = await makeMemoryCage(`crashdiag-demo-${process.pid}`, limitMb * 1024 * 1024);
+  if ('skip' in made) {
+    note(`(skipped: ${made.skip})`);
+    return;
+  }
+  cage = made;
+  await resetDisk();
+  say(paint('1', `$ REFUNDS_HOG_MB=1024 refunds-pipeline ${JOB_ARGS.join(' ')}   # inside ${made.path}`));
+  const died = await made.run(tools.node, [tools.pipeline, ...JOB_ARGS], {
+    cwd: ws.dir,
+    env: childEnv({ REFUNDS_HOG_MB: '1024' }),
+    inherit: true,
+    timeoutMs: 60_000,
+  });
+  await made.remove();
+  cage = null;
+  if (died.signal) say(paint('31', `[killed by ${died.signal}: no exit code, no last log line]`));
+  else say(paint('2', `[exit code ${died.code}]`));
+  showDisk();
+  expectExit(await diagnose(), 11, 'diagnose after an OOM kill');
+  note('"Why it died" names oom-kill with the PID in the orphan\'s name, the memory figures and the cgroup.',
+    'An OOM kill is deterministic: a re-run on the same worker dies the same way. Fix the limit first.');
+}
+
+/** A job that dies the same way every time: crashdiag counts the attempts and stops re-running it. */
+async function crashLoopScene(): Promise<void> {
+  step(
+    'The same crash every time: a crash loop stops after three attempts',
+    'A wrapper retries with `crashdiag diagnose --fix --rerun` after each failure. The job dies mid-write',
+    'every time (REFUNDS_CRASH_AT stands for an OOM kill on an undersized worker).',
+  );
+  await resetDisk();
+  await runJob({ REFUNDS_CRASH_AT: 'mid-write' });
+  note('Attempt 1 died. The wrapper calls crashdiag:');
+  expectExit(await fixWithRerun({ REFUNDS_CRASH_AT: 'mid-write' }), 14, 'the first --fix --rerun');
+  note('RERUN-FAILED (14): the orphan was cleaned, the re-run (attempt 2) died too. 14 never means "run now".');
+  expectExit(await fixWithRerun({ REFUNDS_CRASH_AT: 'mid-write' }), 14, 'the second --fix --rerun');
+  note('Attempt 3 died as well. Once more:');
+  expectExit(await fixWithRerun({ REFUNDS_CRASH_AT: 'mid-write' }), 15, 'the third --fix --rerun');
+  showDisk();
+  note(
+    'CRASH-LOOP (15): three failed attempts without publishing. --fix cleaned the last orphan (recorded in the',
+    'audit log, so the count survives) and did not start the job again. Fix the cause, then say so with --retry:',
+  );
+  expectExit(await fixWithRerun({}, ['--retry']), 0, '--fix --retry once the cause is fixed');
 }
 
 /** Polls until the job's staging file holds its first bytes: caught in the middle of the write. */
@@ -275,6 +343,16 @@ async function waitForBytes(ws: Workspace, ended: Promise<unknown>): Promise<voi
 
 function cleanUp(): void {
   liveWriter?.kill('SIGKILL');
+  // The cage's only process is the job, dead by now; a cgroup left behind would outlive the demo.
+  // rmdir, not rm -r: a cgroup's control files cannot be unlinked, the directory can be removed.
+  if (cage) {
+    try {
+      rmdirSync(cage.path);
+    } catch {
+      process.stderr.write(`demo: remove the cgroup ${cage.path} by hand (rmdir)\n`);
+    }
+  }
+  cage = null;
   if (workspace) rmSync(workspace.dir, { recursive: true, force: true });
   workspace = null;
 }

@@ -10,6 +10,9 @@ import {
   file,
   GONE,
   HOUR,
+  inputFact,
+  recovery,
+  rerunOutcome,
   MARKER_PATH,
   MINUTE,
   NOW,
@@ -31,6 +34,12 @@ const CANONICAL: Readonly<Record<State, RunEvidence>> = {
   'D-race': evidence({ ...published, staging: [deadOrphan] }),
   'UNPUBLISHED': evidence({ final: file(FINAL_PATH, HOUR) }),
   'RUNNING': evidence({ staging: [staged(91247, MINUTE, runningSince(NOW - HOUR))] }),
+  'RERUN-FAILED': evidence({ staging: [deadOrphan], recovery: recovery({ rerun: rerunOutcome(1) }) }),
+  'CRASH-LOOP': evidence({
+    staging: [deadOrphan, staged(91248, 2 * HOUR, GONE), staged(91249, HOUR, GONE)],
+    recovery: recovery(),
+  }),
+  'BLOCKED': evidence({ staging: [deadOrphan], recovery: recovery({ inputs: [inputFact('missing')] }) }),
   'UNKNOWN': evidence({ marker: file(MARKER_PATH, HOUR) }),
 };
 

@@ -18,6 +18,8 @@ Environment (for crash tests):
   REFUNDS_CRASH_AT=${CRASH_POINTS.join('|')}
                           SIGKILL this process at that point
   REFUNDS_STEP_DELAY_MS=N  pause N ms after each step (N/2 between write chunks)
+  REFUNDS_HOG_MB=N         allocate and touch N MiB after the first write chunk
+                          (under a memory limit: a real OOM kill mid-write)
 
 Exit codes: 0 published, 1 unexpected error, 2 usage error.`;
 
@@ -50,7 +52,10 @@ function readOptions(argv: string[], env: NodeJS.ProcessEnv) {
       `REFUNDS_STEP_DELAY_MS="${env.REFUNDS_STEP_DELAY_MS}" is not a number of milliseconds`,
     );
   }
-  return { date, input, outDir, stagingDir, journal, crashAt: crashAt as CrashPoint | undefined, delay };
+  const hogMb = env.REFUNDS_HOG_MB ? Number(env.REFUNDS_HOG_MB) : 0;
+  if (!Number.isInteger(hogMb) || hogMb < 0)
+    throw new UsageError(`REFUNDS_HOG_MB="${env.REFUNDS_HOG_MB}" is not a whole number of MiB`);
+  return { date, input, outDir, stagingDir, journal, crashAt: crashAt as CrashPoint | undefined, delay, hogMb };
 }
 
 function parse(argv: string[]) {
@@ -93,6 +98,7 @@ async function main(): Promise<number> {
       journal,
       crashAt: options.crashAt,
       stepDelayMs: options.delay,
+      hogMb: options.hogMb,
       crash: () => {
         process.kill(process.pid, 'SIGKILL');
         // SIGKILL to oneself is delivered before kill(2) returns; never reached.

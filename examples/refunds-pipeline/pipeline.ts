@@ -28,6 +28,12 @@ export interface PipelineOptions {
    * can catch a live writer.
    */
   stepDelayMs?: number;
+  /**
+   * Allocate and touch this many MiB after the first chunk is written: a job
+   * that needs more memory than it is given, for real OOM-kill tests (the
+   * kernel's SIGKILL lands mid-write and leaves a truncated orphan).
+   */
+  hogMb?: number;
 }
 
 export interface PipelineResult {
@@ -39,6 +45,16 @@ export interface PipelineResult {
 
 /** Writes are split so that a kill mid-write leaves a truncated staging file, as a real one would. */
 const WRITE_CHUNKS = 4;
+
+/** Held until the run ends, so the memory stays charged to the process. */
+const hoard: Buffer[] = [];
+
+/** Allocates and touches `mb` MiB, a few MiB at a time, as a job building a big table would. */
+function hogMemory(mb: number): Buffer[] {
+  const blocks: Buffer[] = [];
+  for (let done = 0; done < mb; done += 8) blocks.push(Buffer.allocUnsafe(8 * 1024 * 1024).fill(0x5a));
+  return blocks;
+}
 
 export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
   const { runDate, outDir, stagingDir, pid, journal, crashAt, crash } = options;
@@ -69,6 +85,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       if (index > 0) await pause(delayMs / 2);
       await file.write(chunk);
       if (crashAt === 'mid-write') crash();
+      if (index === 0 && options.hogMb) hoard.push(...hogMemory(options.hogMb));
     }
     await file.sync();
   } catch (error) {

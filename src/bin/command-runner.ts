@@ -1,7 +1,30 @@
 import { spawn } from 'node:child_process';
 import type { CommandResult } from '../core/fix.js';
 
-/** Runs argv directly (no shell), stdio inherited, and reports how it ended. */
+/** How much of a failed job's stderr the report keeps: enough for a stack trace's head. */
+const TAIL_LINES = 20;
+const TAIL_BYTES = 16 * 1024;
+
+/**
+ * The last lines of a stream, kept while the stream still goes where it was
+ * going: a person watching the terminal sees everything as it happens.
+ */
+export function createTail(lines = TAIL_LINES, bytes = TAIL_BYTES) {
+  let kept = '';
+  return {
+    push(chunk: Buffer | string): void {
+      kept += chunk.toString();
+      if (kept.length > bytes) kept = kept.slice(-bytes);
+    },
+    lines(): string[] {
+      const all = kept.split('\n');
+      if (all.at(-1) === '') all.pop();
+      return all.slice(-lines);
+    },
+  };
+}
+
+/** Runs argv directly (no shell), stdin and stdout inherited, stderr teed, and reports how it ended. */
 export function runCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string>>,
@@ -14,11 +37,23 @@ export function runCommand(
       return;
     }
     const child = spawn(file, args, {
-      stdio: ['inherit', stdoutToStderr ? process.stderr : 'inherit', 'inherit'],
+      stdio: ['inherit', stdoutToStderr ? process.stderr : 'inherit', 'pipe'],
       env: { ...process.env, ...env },
       shell: false,
     });
+    const tail = createTail();
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      tail.push(chunk);
+    });
     child.once('error', (error) => resolve({ exitStatus: null, signal: null, error: error.message }));
-    child.once('close', (code, signal) => resolve({ exitStatus: code, signal }));
+    child.once('close', (code, signal) =>
+      resolve({
+        exitStatus: code,
+        signal,
+        ...(child.pid === undefined ? {} : { pid: child.pid }),
+        stderrTail: tail.lines(),
+      }),
+    );
   });
 }

@@ -52,6 +52,9 @@ void run(process.argv.slice(2), {
     timer.unref();
     return () => clearInterval(timer);
   },
+  // Loaded only when a cause of death is looked for.
+  readKernelLog: async (sinceMs) => (await import('./kernel-log-reader.js')).createKernelLogReader()(sinceMs),
+  statfs: (path) => promises.statfs(path),
 }).then((code) => {
   process.exitCode = code;
 });

@@ -1,5 +1,6 @@
 import { DEFAULT_CONFIG_NAME } from '../core/config.js';
-import { EXIT_CODES, STATES } from '../core/states.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../core/recovery.js';
+import { EXIT_BACKOFF, EXIT_CODES, STATES } from '../core/states.js';
 import {
   DEFAULT_FRESH_WITHIN,
   DEFAULT_MARKER,
@@ -34,10 +35,12 @@ export const VERSION = '0.1.0';
 
 export const EXIT_CODE_HELP = `Exit codes:
 ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
+  ${EXIT_BACKOFF}  wait: --retry-backoff holds the next re-run (JSON retryAfterSeconds)
    2  usage or configuration error (nothing was read or changed)
    1  unexpected internal error`;
 
 const GROUP = 'Pipeline layout:';
+const RECOVERY_GROUP = 'Recovery loop:';
 
 const PIPELINE_OPTIONS: readonly OptionSpec[] = [
   { name: 'out-dir', type: 'string', group: GROUP, describe: 'Directory the job publishes its output into' },
@@ -150,6 +153,33 @@ export const COMMANDS: readonly CommandSpec[] = [
         describe: 'With --fix: where each action is appended as a JSON line',
         defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
       },
+      // The recovery loop (issue 10): attempts, crash loop, backoff, inputs.
+      {
+        name: 'max-attempts',
+        type: 'number',
+        group: RECOVERY_GROUP,
+        describe: 'CRASH-LOOP after this many failed attempts without publishing; --fix then re-runs nothing (0: off)',
+        defaultDescription: String(DEFAULT_MAX_ATTEMPTS),
+      },
+      {
+        name: 'retry',
+        type: 'boolean',
+        group: RECOVERY_GROUP,
+        describe: 'With --fix: the cause is fixed; recorded as a reset, allows another --max-attempts',
+      },
+      {
+        name: 'retry-backoff',
+        type: 'string',
+        group: RECOVERY_GROUP,
+        describe: `No re-run sooner than this after the 1st failed attempt, 5x after the 2nd, 25x after the 3rd; until then exit ${EXIT_BACKOFF} (wait)`,
+        defaultDescription: 'off',
+      },
+      {
+        name: 'input',
+        type: 'string',
+        group: RECOVERY_GROUP,
+        describe: 'A file the job reads ({date} is the run key): missing, unreadable or empty means BLOCKED, no re-run',
+      },
     ],
     epilogue: EXIT_CODE_HELP,
   },
@@ -256,7 +286,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'runbook',
     positional: {
       name: 'state',
-      describe: 'A state name (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN) or field-guide',
+      describe: `A state name (${STATES.join(', ')}) or field-guide`,
     },
     describe: 'Print the runbook for a state',
     options: [],

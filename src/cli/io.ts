@@ -1,7 +1,9 @@
+import type { SpaceFacts } from '../core/causes.js';
 import type { CommandRunner } from '../core/fix.js';
 import type { FileSystem } from '../core/fs.js';
 import type { Identity } from '../core/permission.js';
 import type { LockRuntime } from '../core/lock.js';
+import type { KernelLogReader } from '../core/kernel-log.js';
 import type { ProcessTable } from '../core/process-table.js';
 
 /** An output stream: what the renderers write to. */
@@ -37,4 +39,7 @@ export interface CliIo extends LockRuntime {
   readonly user: string;
   /** Who is acting, for permissions: which removals the kernel will allow. */
   readonly identity: Identity;
+  /** Why it died: the kernel log (OOM kills) and free space. Absent, those causes are not looked for. */
+  readonly readKernelLog?: KernelLogReader;
+  readonly statfs?: (path: string) => Promise<SpaceFacts>;
 }

@@ -26,6 +26,9 @@ export interface PipelineFlags {
   config?: string;
   pipeline?: string;
   rerun?: string;
+  maxAttempts?: number;
+  retryBackoff?: string;
+  input?: string;
 }
 
 /** Parses --now, or reads the real clock. */
@@ -114,6 +117,13 @@ export function resolveSettings(
     '--stale-after',
   );
   if (staleAfterMs <= 0) throw new UsageError('--stale-after must be longer than zero.');
+  const maxAttempts = flags.maxAttempts ?? fromConfig.maxAttempts;
+  if (maxAttempts !== undefined && (!Number.isInteger(maxAttempts) || maxAttempts < 0))
+    throw new UsageError('--max-attempts must be a whole number, 0 or more (0 turns crash-loop detection off).');
+  const backoff = flags.retryBackoff ?? fromConfig.retryBackoff;
+  const retryBackoffMs = backoff === undefined ? undefined : parseDuration(backoff, '--retry-backoff');
+  if (flags.input !== undefined && flags.input.trim() === '') throw new UsageError('--input is empty.');
+  const inputs = flags.input !== undefined ? [absolute(flags.input)] : fromConfig.input;
   return {
     pipeline: pipelineName,
     outDir: absolute(outDir),
@@ -127,6 +137,9 @@ export function resolveSettings(
     rerun,
     quarantine: fromConfig.quarantine,
     auditLog: fromConfig.auditLog,
+    maxAttempts,
+    retryBackoffMs,
+    inputs,
   };
 }
 

@@ -34,6 +34,21 @@ export const ADVICE: Readonly<Record<State, StateAdvice>> = {
     risky:
       'Creating the marker by hand or deleting the output: nobody has checked the file, and downstream would trust it.',
   },
+  'RERUN-FAILED': {
+    title: 'the re-run crashdiag started failed',
+    safe: 'Investigate: read the re-run\'s exit status and last stderr lines below, and why it died, before anything runs it again.',
+    risky: 'Running it again as is: a deterministic failure fails again, and each attempt can leave one more orphan.',
+  },
+  'CRASH-LOOP': {
+    title: 'died again and again: a crash loop',
+    safe: 'Fix the root cause (see why it died below); then re-run once with --fix --retry.',
+    risky: 'Another re-run as is: it dies the same way and leaves one more orphan, until the staging disk fills.',
+  },
+  'BLOCKED': {
+    title: 'a re-run is needed, but an input is missing',
+    safe: 'Fix upstream first: get the input delivered, then re-run pinned to the same run key.',
+    risky: 'Re-running now: it fails again on the missing input, or publishes from an empty one.',
+  },
   'RUNNING': {
     title: 'still running: a writer is alive',
     safe: 'Wait. Touch nothing while the writer lives; diagnose again later.',

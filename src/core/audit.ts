@@ -23,12 +23,15 @@ export interface AuditRecord {
   readonly pid: number;
   readonly pipeline: string | null;
   readonly run: string;
-  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'intent' | 'gone' | 'fail';
+  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'intent' | 'gone' | 'fail' | 'reset';
   /** With op `intent`: what is about to be done to `path`. */
   readonly intent?: 'delete' | 'quarantine';
   readonly path?: string;
   readonly bytes?: number;
-  /** The file's mtime when it was checked (ISO-8601): the evidence's age, kept even after it is gone. */
+  /**
+   * A removal: the file's mtime when it was checked (ISO-8601). The evidence's
+   * age, kept once the file is gone; it also matches an orphan to the re-run that left it.
+   */
   readonly mtime?: string;
   readonly writerPid?: number;
   readonly to?: string;
@@ -37,6 +40,14 @@ export interface AuditRecord {
   readonly signal?: string | null;
   readonly stateBefore?: string;
   readonly reason?: string;
+  // The recovery loop's fields (attempts.ts reads them back).
+  /** Re-runs and resets: the staging directory, which names the pipeline whose attempts they are. */
+  readonly stagingDir?: string;
+  /** A re-run: when it started (ISO-8601) and how long it ran. */
+  readonly startedAt?: string;
+  readonly durationMs?: number;
+  /** A re-run: the PID of the process crashdiag started. */
+  readonly childPid?: number;
 }
 
 // O_NOFOLLOW: a symlink planted where the log goes (it lives in the shared

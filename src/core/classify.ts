@@ -1,3 +1,4 @@
+import { judgeRecovery } from './classify-recovery.js';
 import type { Anomaly, Diagnosis, StagingFileReport } from './diagnosis.js';
 import { formatDuration } from './duration.js';
 import type { PathFacts, RunEvidence } from './evidence.js';
@@ -149,11 +150,29 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       : 'Nothing of this run is on disk (it crashed before writing, or never ran): re-run it, pinned to the same run key.';
   }
 
+  let exitCode = EXIT_CODES[state];
+  let recovered: Partial<Diagnosis> = {};
+  // Hook: the recovery loop (classify-recovery.ts). RUNNING and UNKNOWN win over it.
+  if (evidence.recovery && state !== 'RUNNING' && state !== 'UNKNOWN') {
+    const deadOrphans = dead.map((f) => ({
+      pid: f.pid,
+      bytes: f.bytes,
+      mtimeMs: evidence.staging.find((e) => e.path === f.path)?.mtimeMs ?? nowMs,
+    }));
+    const verdict = judgeRecovery({ state, action, summary }, evidence.recovery, deadOrphans, nowMs);
+    ({ state, action, summary, exitCode } = verdict);
+    recovered = {
+      attempts: verdict.attempts,
+      inputs: verdict.inputs,
+      retryAfterSeconds: verdict.retryAfterSeconds,
+    };
+  }
+
   return {
     run: evidence.runKey,
     state,
     action,
-    exitCode: EXIT_CODES[state],
+    exitCode,
     summary,
     final: {
       path: final.path,
@@ -167,5 +186,6 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
     orphans: files,
     anomalies,
     runbook: RUNBOOKS[state],
+    ...recovered,
   };
 }

@@ -21,6 +21,10 @@ export interface PipelineConfig {
   readonly rerun?: readonly string[];
   readonly quarantine?: string;
   readonly auditLog?: string;
+  readonly maxAttempts?: number;
+  readonly retryBackoff?: string;
+  /** Input templates, `{date}` the run key; absolute once loaded. */
+  readonly input?: readonly string[];
 }
 
 export interface ConfigFile {
@@ -81,6 +85,19 @@ const PIPELINE_KEYS: Readonly<Record<keyof PipelineConfig, Check>> = {
   },
   quarantine: isString,
   auditLog: isString,
+  // The recovery loop (issue 10).
+  maxAttempts: (value, where) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+      throw new UsageError(`${where} must be a whole number, 0 or more (0 turns crash-loop detection off).`);
+    return value;
+  },
+  retryBackoff: isDuration(false),
+  input: (value, where) => {
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && v.length > 0))
+      throw new UsageError(`${where} must be a path template or a non-empty list of them.`);
+    return list as string[];
+  },
 };
 
 const DIR_KEYS = new Set(['outDir', 'stagingDir', 'quarantine', 'auditLog']);
@@ -149,7 +166,11 @@ export async function loadConfig(
         );
       }
       const checked = check(value, `${where}.${key}`);
-      parsed[key] = DIR_KEYS.has(key) ? resolve(base, checked as string) : checked;
+      parsed[key] = DIR_KEYS.has(key)
+        ? resolve(base, checked as string)
+        : key === 'input'
+          ? (checked as string[]).map((template) => resolve(base, template))
+          : checked;
     }
     pipelines.set(name, parsed as PipelineConfig);
   }

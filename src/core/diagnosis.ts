@@ -1,3 +1,5 @@
+import type { Cause } from './causes.js';
+import type { RecoveryVerdict } from './classify-recovery.js';
 import type { Action, State } from './states.js';
 import type { WriterVerdict } from './writer.js';
 
@@ -41,4 +43,12 @@ export interface Diagnosis {
   readonly orphans: readonly StagingFileReport[];
   readonly anomalies: readonly Anomaly[];
   readonly runbook: string;
+  // The recovery loop's facts: present when they were gathered (diagnose, --fix), absent from scan.
+  readonly attempts?: RecoveryVerdict['attempts'];
+  readonly inputs?: RecoveryVerdict['inputs'];
+  readonly retryAfterSeconds?: RecoveryVerdict['retryAfterSeconds'];
+  /** Why it died, as far as the kernel log, the file systems and the audit log say. */
+  readonly causes?: readonly Cause[];
+  /** What could not be looked at while looking for causes (an unreadable kernel log), and how to allow it. */
+  readonly causeNotes?: readonly string[];
 }

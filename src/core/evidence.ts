@@ -1,4 +1,5 @@
 import type { ProcessFacts } from './process-table.js';
+import type { RecoveryEvidence } from './recovery.js';
 
 /** What a directory entry is, by lstat: a symlink is never followed. */
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
@@ -59,4 +60,6 @@ export interface RunEvidence {
   readonly marker: PathFacts | null;
   /** Sorted by path. */
   readonly staging: readonly StagingEntry[];
+  /** Earlier attempts, inputs and a just-failed re-run: absent, the disk alone decides. */
+  readonly recovery?: RecoveryEvidence;
 }

@@ -20,6 +20,8 @@ import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import { checkQuarantine, moveToQuarantine, OriginalNotRemoved, prepareQuarantine } from './quarantine.js';
+import type { RerunOutcome } from './recovery.js';
+import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { PipelineSettings } from './settings.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
 
@@ -28,6 +30,10 @@ export interface CommandResult {
   readonly signal: string | null;
   /** Set when the command could not be started at all (ENOENT, EACCES). */
   readonly error?: string;
+  /** The PID of the process started, when it started. */
+  readonly pid?: number;
+  /** The last lines it wrote to stderr (which still streamed to the terminal as it ran). */
+  readonly stderrTail?: readonly string[];
 }
 
 /** Runs a command without a shell, stdio inherited; injected so the core never spawns by itself. */
@@ -59,6 +65,8 @@ export interface FixOptions {
   readonly quarantineDir: string | undefined;
   readonly lockTimeoutMs: number;
   readonly auditLog: string;
+  /** --retry: the cause of a crash loop is declared fixed; recorded as a reset, it allows another round. */
+  readonly retry?: boolean;
 }
 
 export type StepResult
@@ -90,7 +98,13 @@ export interface FixReport {
   readonly steps: readonly FixStep[];
   /** Set when a removal failed midway: why the fix stopped, in one sentence. */
   readonly stopped: string | null;
-  readonly rerun: { readonly argv: readonly string[]; readonly result: CommandResult | null } | null;
+  readonly rerun: {
+    readonly argv: readonly string[];
+    readonly result: CommandResult | null;
+    /** ISO-8601; absent from a dry run. */
+    readonly startedAt?: string;
+    readonly durationMs?: number;
+  } | null;
   /** Set when a planned re-run was not started, and why. */
   readonly rerunSkipped: string | null;
   readonly after: Diagnosis;
@@ -119,11 +133,22 @@ function guardContextOf(job: FixJob): GuardContext {
   };
 }
 
-async function diagnose(job: FixJob): Promise<Diagnosis> {
-  const { ctx, settings, runKey } = job;
-  return classifyRun(
-    await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs: ctx.clock() }, settings, runKey),
-  );
+/** The recovery loop's part of a diagnosis: where the attempts are recorded, whether --retry forgave them. */
+type RecoveryAsk = Omit<RecoveryRequest, 'nowMs'>;
+
+/**
+ * Diagnoses the run as it is now, attempts included. Before the fix acts,
+ * --retry forgives the attempts so far; once acted on, that forgiveness is
+ * the reset record in the log, and a re-run's outcome is the latest attempt.
+ */
+async function diagnose(job: FixJob, rerun?: RerunOutcome | null): Promise<Diagnosis> {
+  const { ctx, settings, runKey, options } = job;
+  const nowMs = ctx.clock();
+  const evidence = await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs }, settings, runKey);
+  const ask: RecoveryAsk = rerun === undefined
+    ? { auditLog: options.auditLog, retry: options.retry === true }
+    : { auditLog: options.auditLog, retry: false, rerun };
+  return classifyRun({ ...evidence, recovery: await gatherRecovery(ctx.fs, settings, runKey, { ...ask, nowMs }) });
 }
 
 /**
@@ -238,19 +263,31 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
   if (removed.stopped) return stoppedReport(job, report, removed.stopped);
+  // --retry is recorded after the clean-up, so the orphans it removed stay
+  // counted before the reset and none after it.
+  if (options.retry && !removed.leftAlone && (plan.removals.length > 0 || plan.rerun)) {
+    await audit({ op: 'reset', stagingDir: settings.stagingDir, reason: '--retry: the cause is declared fixed' });
+  }
 
   const { current, ...rerun } = await rerunStep(job, lock, plan, removed.leftAlone, audit);
   const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
   // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
   // found under the lock is the answer. A re-run held back was decided on a
   // diagnosis made a moment ago: that is what is there now.
-  const after = nothingDone ? before : (current ?? (await diagnose(job)));
+  const after = nothingDone ? before : (current ?? (await diagnose(job, outcomeOf(rerun.rerun))));
   return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
+}
+
+/** How the re-run ended, for the recovery loop's count of attempts. */
+function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
+  if (!rerun?.result) return null;
+  const { exitStatus, signal, error } = rerun.result;
+  return { argv: rerun.argv, exitStatus, signal, ...(error === undefined ? {} : { error }) };
 }
 
 /** A diagnosis a person must look at, whatever the disk looks like now: state, action and code agree. */
 async function investigateNow(job: FixJob, why: string, anomalies: readonly Refusal[]): Promise<Diagnosis> {
-  const now = await diagnose(job);
+  const now = await diagnose(job, null);
   return {
     ...now,
     state: 'UNKNOWN',
@@ -345,7 +382,7 @@ async function removeAll(
     }
     // Write-ahead, and before the re-check so that nothing comes between it and the unlink: after a
     // crash the log may hold an intent without an outcome, never a removal without a line.
-    const unrecorded = await recordIntent(tools, removal);
+    const unrecorded = await recordIntent(tools, removal, snapshot);
     if (unrecorded) {
       steps.push({ path, bytes, pid, result: 'not-attempted', reason: unrecorded });
       stopped = `recording the intent to remove ${path} failed (${unrecorded}); it was not removed, the rest not attempted, nothing was re-run`;
@@ -382,10 +419,16 @@ async function removeAll(
  * Returns why it could not be recorded (a full disk, the log replaced): then
  * the file must not be removed, or the log would under-report.
  */
-async function recordIntent(tools: RemovalTools, removal: PlannedRemoval): Promise<string | undefined> {
+async function recordIntent(
+  tools: RemovalTools,
+  removal: PlannedRemoval,
+  snapshot: FileSnapshot,
+): Promise<string | undefined> {
   const { path, bytes, pid } = removal;
+  const intent = tools.quarantine ? 'quarantine' : 'delete';
+  const mtime = new Date(snapshot.mtimeMs).toISOString();
   try {
-    await tools.audit({ op: 'intent', intent: tools.quarantine ? 'quarantine' : 'delete', path, bytes, writerPid: pid });
+    await tools.audit({ op: 'intent', intent, path, bytes, mtime, writerPid: pid });
     return undefined;
   } catch (error) {
     if (isUsageError(error)) return error.message;
@@ -436,7 +479,7 @@ async function removeOne(
   }
 }
 
-interface RerunOutcome extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
+interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
   /** Set when nothing was started after this diagnosis: what is there now. */
   readonly current?: Diagnosis;
 }
@@ -448,7 +491,7 @@ async function rerunStep(
   plan: FixPlan,
   leftAlone: boolean,
   audit: Audit,
-): Promise<RerunOutcome> {
+): Promise<RerunStep> {
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
   if (leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
   return rerunIfStillNeeded(job, lock, plan, plan.rerun, audit);
@@ -466,8 +509,8 @@ async function rerunIfStillNeeded(
   plan: FixPlan,
   argv: readonly string[],
   audit: Audit,
-): Promise<RerunOutcome> {
-  const { ctx, runKey } = job;
+): Promise<RerunStep> {
+  const { ctx, runKey, settings } = job;
   const now = await diagnose(job);
   const notNeeded = rerunStillNeeded(plan, now);
   // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
@@ -478,13 +521,20 @@ async function rerunIfStillNeeded(
     return { rerun: null, rerunSkipped: skipped, current: now };
   }
   ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
+  const startedMs = ctx.clock();
   const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
+  const startedAt = new Date(startedMs).toISOString();
+  const durationMs = Math.max(0, ctx.clock() - startedMs);
   await audit({
     op: 'rerun',
     command: argv,
     exitStatus: result.exitStatus,
     signal: result.signal,
     ...(result.error ? { reason: result.error } : {}),
+    stagingDir: settings.stagingDir,
+    startedAt,
+    durationMs,
+    ...(result.pid === undefined ? {} : { childPid: result.pid }),
   });
-  return { rerun: { argv, result }, rerunSkipped: null };
+  return { rerun: { argv, result, startedAt, durationMs }, rerunSkipped: null };
 }

@@ -25,14 +25,17 @@ export interface FixPlan {
 
 /**
  * The safe action for a state, as a list of concrete steps. Pure. RUNNING and
- * UNKNOWN plan nothing; D-race never re-runs; only dead writers' files are removed.
+ * UNKNOWN plan nothing; D-race, CRASH-LOOP and BLOCKED never re-run; only dead
+ * writers' files are removed.
  */
 export function planFix(
   diagnosis: Diagnosis,
   rerunWords: readonly string[] | undefined,
   quarantineDir: string | undefined,
 ): FixPlan {
-  const cleans = diagnosis.action === 'clean-then-rerun' || diagnosis.action === 'clean-only';
+  // A crash loop and a blocked run still lose their orphans (recorded, so the
+  // attempts stay counted), but are never re-run.
+  const cleans = ['clean-then-rerun', 'clean-only', 'fix-root-cause', 'fix-upstream'].includes(diagnosis.action);
   const reruns = diagnosis.action === 'rerun' || diagnosis.action === 'clean-then-rerun';
   const removals = cleans
     ? diagnosis.orphans

@@ -22,6 +22,12 @@ export interface PipelineSettings {
   readonly quarantine?: string | undefined;
   /** From the config: where --fix and clean append their audit records. */
   readonly auditLog?: string | undefined;
+  /** CRASH-LOOP after this many failed attempts (default 3); 0: never. */
+  readonly maxAttempts?: number | undefined;
+  /** --retry-backoff in ms; 0 or absent: off. */
+  readonly retryBackoffMs?: number | undefined;
+  /** The job's inputs, absolute, `{date}` standing for the run key: checked before any re-run. */
+  readonly inputs?: readonly string[] | undefined;
   /**
    * The config's other pipelines, when a config is in use: a destructive
    * action asks them too, since pipelines may share directories.

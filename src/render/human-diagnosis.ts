@@ -6,6 +6,7 @@ import type { Diagnosis } from '../core/diagnosis.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../core/states.js';
 import { escapeText, formatBytes, tableOptions } from './format.js';
+import { renderRecoveryHuman } from './human-recovery.js';
 
 export interface DiagnosisView {
   readonly diagnosis: Diagnosis;
@@ -26,7 +27,11 @@ export function stateColour(chalk: ChalkInstance, state: State): ChalkInstance {
       return chalk.bgYellow.black.bold;
     case 'D':
     case 'D-race':
+    case 'RERUN-FAILED':
+    case 'CRASH-LOOP':
       return chalk.bgRed.white.bold;
+    case 'BLOCKED':
+      return chalk.bgYellow.black.bold;
     case 'RUNNING':
       return chalk.bgBlue.white.bold;
     case 'UNKNOWN':
@@ -68,6 +73,17 @@ function actionCommands(view: DiagnosisView): string[] {
     }
     case 'investigate':
       return [`see the findings below and ${diagnosis.runbook}`];
+    case 'fix-root-cause':
+      return [
+        shellJoin(fix),
+        'deletes the orphans (recorded), re-runs nothing; once the cause is fixed:',
+        shellJoin([...fixWithRerun, '--retry']),
+      ];
+    case 'fix-upstream':
+      return [
+        ...(diagnosis.inputs ?? []).filter((i) => i.status !== 'ok').map((i) => shellJoin(['ls', '-l', '--', i.path])),
+        `then again: ${shellJoin(view.invocation)}`,
+      ];
   }
 }
 
@@ -88,7 +104,7 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
   lines.push('');
   lines.push(`${chalk.green.bold('Safe action:')} ${advice.safe}`);
   for (const command of actionCommands(view)) {
-    lines.push(command === 'or by hand:' ? chalk.dim(`  ${command}`) : `    ${chalk.cyan(escapeText(command))}`);
+    lines.push(command.endsWith(':') ? chalk.dim(`  ${command}`) : `    ${chalk.cyan(escapeText(command))}`);
   }
   lines.push(`${chalk.red.bold('Risky:')} ${advice.risky}`);
   lines.push('');
@@ -150,6 +166,7 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
     lines.push(chalk.magenta.bold('Findings'));
     for (const anomaly of diagnosis.anomalies) lines.push(`  ${escapeText(anomaly.path)}: ${escapeText(anomaly.reason)}`);
   }
+  lines.push(...renderRecoveryHuman(diagnosis, chalk));
   lines.push('');
   lines.push(`runbook: ${diagnosis.runbook}`);
   return `${lines.join('\n')}\n`;

@@ -26,6 +26,9 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
   if (before.action === 'wait') lines.push('  a writer is alive: nothing is touched');
   if (before.action === 'investigate')
     lines.push('  outside the model: nothing is touched; a person must look');
+  if (before.state === 'CRASH-LOOP') lines.push('  a crash loop: orphans are removed, nothing is re-run');
+  if (before.state === 'BLOCKED') lines.push('  an input is missing: orphans are removed, nothing is re-run');
+  if (before.retryAfterSeconds) lines.push(`  backing off: nothing is touched for another ${before.retryAfterSeconds}s`);
   for (const refusal of report.refused) {
     lines.push(`  ${chalk.red('refused')} ${escapeText(refusal.path)}: ${escapeText(refusal.reason)}`);
   }
@@ -53,6 +56,11 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
     else {
       const how = result.signal ? `killed by ${result.signal}` : `exit ${result.exitStatus}`;
       lines.push(chalk.red(`  re-run failed: ${command} (${how}); not retried`));
+      const tail = result.stderrTail ?? [];
+      if (tail.length > 0) {
+        lines.push(chalk.dim(`  the last ${tail.length} line(s) it wrote to stderr:`));
+        for (const line of tail) lines.push(`    | ${line}`);
+      }
     }
   } else if (report.rerunSkipped) {
     lines.push(chalk.yellow(`  not re-run: ${report.rerunSkipped}`));

@@ -29,6 +29,10 @@ export function renderFixJson(report: FixReport): string {
           exitStatus: report.rerun.result?.exitStatus ?? null,
           signal: report.rerun.result?.signal ?? null,
           error: report.rerun.result?.error ?? null,
+          startedAt: report.rerun.startedAt ?? null,
+          durationMs: report.rerun.durationMs ?? null,
+          pid: report.rerun.result?.pid ?? null,
+          stderrTail: report.rerun.result?.stderrTail ?? [],
         }
       : null,
     rerunSkipped: report.rerunSkipped,

@@ -156,6 +156,11 @@ describe('crashdiag diagnose --json', () => {
       orphans: [],
       anomalies: [],
       runbook: 'runbooks/DONE.md',
+      attempts: { count: 0, max: 3, list: [] },
+      inputs: [],
+      retryAfterSeconds: null,
+      causes: [],
+      causeNotes: [],
     });
     expect(Object.keys(json)).toEqual([
       'schemaVersion',
@@ -168,6 +173,11 @@ describe('crashdiag diagnose --json', () => {
       'orphans',
       'anomalies',
       'runbook',
+      'attempts',
+      'inputs',
+      'retryAfterSeconds',
+      'causes',
+      'causeNotes',
     ]);
   });
 
@@ -449,7 +459,8 @@ describe('crashdiag diagnose --json', () => {
     ]) {
       await put(join(staging, name), 'not ours', DAY);
     }
-    const { code, json } = await diagnoseJson(['--no-pid-check', '--now', NOW_ISO]);
+    // Three dead writers are a crash loop by default; this is about which files are listed.
+    const { code, json } = await diagnoseJson(['--no-pid-check', '--max-attempts', '0', '--now', NOW_ISO]);
     expect(code).toBe(11);
     const paths = json.orphans.map((o) => o.path);
     expect(paths).toEqual([stagedPath(1000), stagedPath(20), stagedPath(300)]);
@@ -829,6 +840,10 @@ describe('crashdiag runbook and --help', () => {
     ['A/B/C', 'ABC.md'],
     ['d-race', 'D-race.md'],
     ['field-guide', 'field-guide.md'],
+    ['RERUN-FAILED', 'RERUN-FAILED.md'],
+    ['crash-loop', 'CRASH-LOOP.md'],
+    ['crash_loop', 'CRASH-LOOP.md'],
+    ['blocked', 'BLOCKED.md'],
   ])('`crashdiag runbook %s` prints runbooks/%s', async (state, file) => {
     const { code, stdout } = await crashdiag(['runbook', state], root);
     expect(code).toBe(0);

@@ -37,6 +37,21 @@ const AGREE: string[][] = [
   ['runbook', 'D'],
   ['pipelines'],
   ['pipelines', '--config', 'c.json', '--json'],
+  ['runbook', 'CRASH-LOOP'],
+  [
+    'diagnose',
+    '2026-04-24',
+    '--pipeline',
+    'refunds',
+    '--fix',
+    '--retry',
+    '--max-attempts',
+    '0',
+    '--retry-backoff',
+    '10m',
+    '--input',
+    'in/refunds_{date}.csv',
+  ],
 ];
 
 describe('parseFast', () => {

@@ -183,6 +183,7 @@ function isDeadOrZombie(pid: number): boolean {
 
 interface FixJson {
   state: string;
+  action: string;
   exitCode: number;
   orphans: Array<{ path: string }>;
   fix: {
@@ -290,7 +291,8 @@ describe('--fix, state by state', () => {
   });
 
   it('D: deletes the orphans, leaves other keys and look-alikes, re-runs, ends DONE with exit 0', async () => {
-    const orphans = await plantOrphans(layout, 3);
+    // Two, not three: three dead writers of one key are a crash loop (--max-attempts 3).
+    const orphans = await plantOrphans(layout, 2);
     await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     const result = await fix(['--rerun', jobRerun()]);
@@ -344,12 +346,13 @@ describe('--fix, state by state', () => {
     expect(await exists(markerPathFor(layout))).toBe(true);
   });
 
-  it('UNPUBLISHED whose re-run fails: the orphans go, the output stays as it was, exit 13', async () => {
+  it('UNPUBLISHED whose re-run fails: the orphans go, the output stays as it was, exit 14 (RERUN-FAILED)', async () => {
     const orphans = await plantOrphans(layout, 1);
     await fs.writeFile(finalPathFor(layout), 'published before the marker\n');
     const before = await fs.stat(finalPathFor(layout));
     const result = await fix(['--rerun', jobRerun({ exit: 3 })]);
-    expect(result.code, outOf(result)).toBe(13);
+    // 13 would tell a wrapper "re-run now": the tight loop. 14 says a person must look.
+    expect(result.code, outOf(result)).toBe(14);
     expect(await exists(orphans[0] as string)).toBe(false);
     const after = await fs.stat(finalPathFor(layout));
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
@@ -461,7 +464,16 @@ describe('--fix --json', () => {
     expect(report.fix.refused).toEqual([]);
     const argv = [process.execPath, jobScript, '--date', KEY, '--out-dir', layout.outDir];
     argv.push('--staging-dir', layout.stagingDir, '--log', jobLog);
-    expect(report.fix.rerun).toEqual({ argv, exitStatus: 0, signal: null, error: null });
+    expect(report.fix.rerun).toEqual({
+      argv,
+      exitStatus: 0,
+      signal: null,
+      error: null,
+      startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      durationMs: expect.any(Number),
+      pid: expect.any(Number),
+      stderrTail: [],
+    });
     expect(result.stdout).not.toContain('job: published');
     expect(result.stderr).toContain(`job: published ${finalPathFor(layout)}`);
   });
@@ -642,24 +654,28 @@ describe('the re-run', () => {
     for (const n of [1, 2, 3, 4, 5]) expect(existsSync(`${pwned}-${n}`)).toBe(false);
   });
 
-  it('that fails is reported with its exit status, run once, and the exit code is the new state’s', async () => {
+  it('that fails is reported with its exit status and stderr, run once, and exits 14, never 10 (“run now”)', async () => {
     const result = await fix(['--rerun', jobRerun({ exit: 3 })]);
-    expect(result.code, outOf(result)).toBe(10);
+    expect(result.code, outOf(result)).toBe(14);
+    expect(result.stdout).toContain('RERUN-FAILED');
+    // Its stderr streamed to the terminal as it ran, and its last lines are in the report.
+    expect(result.stdout).toMatch(/\| job: failing on purpose/);
     expect(jobRuns()).toHaveLength(1);
     expect(result.stdout).toMatch(/re-run failed: .*job\.mjs .*\(exit 3\); not retried/);
     expect(result.stderr).toContain('job: failing on purpose');
 
     const json = await fix(['--json', '--rerun', jobRerun({ exit: 3 })]);
-    expect(json.code, outOf(json)).toBe(10);
+    expect(json.code, outOf(json)).toBe(14);
     expect(jobRuns()).toHaveLength(2);
     const report = JSON.parse(json.stdout) as FixJson;
     expect(report.fix.rerun?.exitStatus).toBe(3);
-    expect(report.state).toBe('A/B/C');
+    expect(report.state).toBe('RERUN-FAILED');
+    expect(report.action).toBe('investigate');
   });
 
-  it('that cannot start is reported, and the exit code is the new state’s', async () => {
+  it('that cannot start is reported, and exits 14 (RERUN-FAILED)', async () => {
     const result = await fix(['--json', '--rerun', `${join(root, 'no-such-job')} {date}`]);
-    expect(result.code, outOf(result)).toBe(10);
+    expect(result.code, outOf(result)).toBe(14);
     const report = JSON.parse(result.stdout) as FixJson;
     expect(report.fix.rerun?.error).toContain('ENOENT');
   });
@@ -670,7 +686,8 @@ describe('--fix, concurrently', () => {
     const orphans = await plantOrphans(layout, 4);
     await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
-    const results = await Promise.all(Array.from({ length: 8 }, () => fix(extra)));
+    // Four dead writers would be a crash loop; this is about eight fixers, not about attempts.
+    const results = await Promise.all(Array.from({ length: 8 }, () => fix(['--max-attempts', '0', ...extra])));
     for (const path of orphans) expect(await exists(path)).toBe(false);
     return { results, bystanders };
   }
@@ -750,7 +767,8 @@ describe('--fix killed midway', () => {
     const pidFile = join(root, 'job.pid');
     const hold = join(root, 'hold');
     await fs.writeFile(hold, '');
-    await plantOrphans(layout, 2);
+    // One, and the killed re-run makes two attempts: under --max-attempts 3, the next --fix re-runs.
+    await plantOrphans(layout, 1);
     const rerun = jobRerun({ pidFile, holdWhile: hold });
     const first = startCrashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', '--rerun', rerun]);
     // Should an assertion fail midway: release the held job and let both end before the directory goes.
@@ -1076,5 +1094,60 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
     expect(result.stderr).not.toMatch(/unexpected error|\n\s+at /);
     expect(result.stdout).toContain(`could not remove ${second}`);
     expect(result.stdout).toContain(`not attempted ${third}`);
+  });
+});
+
+describe('the recovery loop, from the command line', () => {
+  it('a crash loop: --fix cleans, never runs the job, exits 15 and lists the attempts; --retry allows another round', async () => {
+    const orphans = await plantOrphans(layout, 3);
+    const result = await fix(['--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(15);
+    expect(jobRuns()).toEqual([]);
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+    expect(result.stdout).toContain('CRASH-LOOP');
+    expect(result.stdout).toContain('a crash loop: orphans are removed, nothing is re-run');
+    expect(result.stdout).toMatch(/Failed attempts since the last publish or --retry: 3 of 3/);
+    expect(result.stdout).toContain('--fix --retry');
+
+    const json = await fix(['--json', '--rerun', jobRerun()]);
+    expect(json.code, outOf(json)).toBe(15);
+    const report = JSON.parse(json.stdout) as FixJson & { attempts: { count: number; list: unknown[] } };
+    expect(report.attempts.count).toBe(3);
+    expect(jobRuns()).toEqual([]);
+
+    const retried = await fix(['--retry', '--rerun', jobRerun()]);
+    expect(retried.code, outOf(retried)).toBe(0);
+    expect(jobRuns()).toHaveLength(1);
+  });
+
+  it('--input missing: BLOCKED, exit 16, the job never runs, the input is named', async () => {
+    await plantOrphans(layout, 1);
+    const input = join(root, 'in', 'refunds_{date}.csv');
+    const result = await fix(['--input', input, '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(16);
+    expect(jobRuns()).toEqual([]);
+    expect(result.stdout).toContain('BLOCKED');
+    expect(result.stdout).toContain(join(root, 'in', `refunds_${KEY}.csv`));
+    expect(result.stdout).toContain('Fix upstream first');
+  });
+
+  it('--retry-backoff: too early, nothing changes, exit 21 and retryAfterSeconds', async () => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const before = await treeOf(root);
+    const result = await fix(['--json', '--retry-backoff', '2h', '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(21);
+    const report = JSON.parse(result.stdout) as FixJson & { retryAfterSeconds: number };
+    // The orphan was written an hour ago (writeAged): about an hour to go.
+    expect(report.retryAfterSeconds).toBeGreaterThan(3000);
+    expect(report.retryAfterSeconds).toBeLessThanOrEqual(3600);
+    expect(await exists(orphan)).toBe(true);
+    expect(await treeOf(root)).toEqual(before);
+    expect(jobRuns()).toEqual([]);
+  });
+
+  it('--retry goes with --fix', async () => {
+    const result = await crashdiag(['diagnose', KEY, ...layoutFlags(), '--retry']);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(result.stderr).toContain('--retry goes with --fix');
   });
 });

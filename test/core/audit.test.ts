@@ -244,19 +244,14 @@ describe('the audit trail of a fix', () => {
       run: KEY,
       stateBefore: 'D',
     };
+    const ISO_TIME = expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
     const file = (path: string) => ({ path, bytes: 'partial\n'.length, writerPid: Number(path.split('.').at(-2)) });
     expect(records).toEqual([
       // Write-ahead: each removal's intent, then its outcome, which keeps the file's own time
       // (checked exactly in test/core/fix.test.ts).
       ...paths.flatMap((path) => [
-        { ...common, time: expect.any(String), op: 'intent', intent: 'delete', ...file(path) },
-        {
-          ...common,
-          time: expect.any(String),
-          op: 'delete',
-          ...file(path),
-          mtime: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
-        },
+        { ...common, time: expect.any(String), op: 'intent', intent: 'delete', ...file(path), mtime: ISO_TIME },
+        { ...common, time: expect.any(String), op: 'delete', ...file(path), mtime: ISO_TIME },
       ]),
       {
         ...common,
@@ -265,6 +260,9 @@ describe('the audit trail of a fix', () => {
         command: ['job', '--date', KEY],
         exitStatus: 0,
         signal: null,
+        stagingDir: layout.stagingDir,
+        startedAt: expect.any(String),
+        durationMs: expect.any(Number),
       },
     ]);
     for (const r of records) {

@@ -28,6 +28,11 @@ import {
   staged,
   unreadable,
   ZOMBIE,
+  failedRerun,
+  inputFact,
+  recovery,
+  removedOrphan,
+  rerunOutcome,
 } from '../support/run-evidence.js';
 
 /** The published contract, written out rather than read back from states.ts. */
@@ -37,6 +42,9 @@ const CONTRACT_EXIT_CODES: Readonly<Record<State, number>> = {
   'D': 11,
   'D-race': 12,
   'UNPUBLISHED': 13,
+  'RERUN-FAILED': 14,
+  'CRASH-LOOP': 15,
+  'BLOCKED': 16,
   'RUNNING': 20,
   'UNKNOWN': 30,
 };
@@ -506,6 +514,216 @@ const ROWS: readonly Row[] = [
     action: 'investigate',
     anomalies: [[MARKER_PATH, /the success marker is a directory/]],
   },
+
+  // The recovery loop: RERUN-FAILED
+  {
+    situation: 'the re-run --fix started exited 1 and left an orphan',
+    evidence: evidence({ staging: [deadWriter(5101)], recovery: recovery({ rerun: rerunOutcome(1) }) }),
+    state: 'RERUN-FAILED',
+    action: 'investigate',
+  },
+  {
+    situation: 'the re-run --fix started was SIGKILLed before writing anything',
+    evidence: evidence({ recovery: recovery({ rerun: rerunOutcome(null, 'SIGKILL') }) }),
+    state: 'RERUN-FAILED',
+    action: 'investigate',
+  },
+  {
+    situation: 'the re-run exited 1 after publishing: it still failed, a person must look',
+    evidence: evidence({ ...published, recovery: recovery({ rerun: rerunOutcome(1) }) }),
+    state: 'RERUN-FAILED',
+    action: 'investigate',
+  },
+  {
+    situation: 'the re-run exited 0 and published',
+    evidence: evidence({ ...published, recovery: recovery({ rerun: rerunOutcome(0) }) }),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'the re-run failed but a writer of the key is alive: RUNNING wins',
+    evidence: evidence({ staging: [aliveWriter(5102)], recovery: recovery({ rerun: rerunOutcome(1) }) }),
+    state: 'RUNNING',
+    action: 'wait',
+  },
+  {
+    situation: 'the re-run failed and left a marker without its output: UNKNOWN wins',
+    evidence: evidence({ marker: file(MARKER_PATH, MINUTE), recovery: recovery({ rerun: rerunOutcome(1) }) }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[MARKER_PATH, /a success marker without its output/]],
+  },
+
+  // CRASH-LOOP
+  {
+    situation: 'three dead writers of the key, --max-attempts 3',
+    evidence: evidence({ staging: [deadWriter(5201), deadWriter(5202), deadWriter(5203)], recovery: recovery() }),
+    state: 'CRASH-LOOP',
+    action: 'fix-root-cause',
+  },
+  {
+    situation: 'one orphan on disk and two the audit log says were removed',
+    evidence: evidence({
+      staging: [deadWriter(5211)],
+      recovery: recovery({ recorded: [removedOrphan(5212, 5 * HOUR), removedOrphan(5213, 4 * HOUR)] }),
+    }),
+    state: 'CRASH-LOOP',
+    action: 'fix-root-cause',
+  },
+  {
+    situation: 'an orphan still on disk and its removal recorded count once',
+    evidence: evidence({
+      staging: [deadWriter(5221), deadWriter(5222)],
+      recovery: recovery({ recorded: [removedOrphan(5221, 3 * HOUR)] }),
+    }),
+    state: 'D',
+    action: 'clean-then-rerun',
+  },
+  {
+    situation: 'a failed re-run and the orphan it wrote while running count once',
+    evidence: evidence({
+      staging: [deadWriter(5231), deadWriter(5232)],
+      recovery: recovery({ recorded: [failedRerun(3 * HOUR - MINUTE, 'SIGKILL', 3 * HOUR + MINUTE)] }),
+    }),
+    state: 'D',
+    action: 'clean-then-rerun',
+  },
+  {
+    situation: 'three failed re-runs that wrote nothing: a loop before Load',
+    evidence: evidence({
+      recovery: recovery({ recorded: [failedRerun(3 * HOUR), failedRerun(2 * HOUR), failedRerun(HOUR)] }),
+    }),
+    state: 'CRASH-LOOP',
+    action: 'fix-root-cause',
+  },
+  {
+    situation: 'an output without its marker, after three failed attempts',
+    evidence: evidence({
+      final: file(FINAL_PATH, HOUR),
+      staging: [deadWriter(5241), deadWriter(5242), deadWriter(5243)],
+      recovery: recovery(),
+    }),
+    state: 'CRASH-LOOP',
+    action: 'fix-root-cause',
+  },
+  {
+    situation: 'three dead writers, --max-attempts 0 turns the loop check off',
+    evidence: evidence({
+      staging: [deadWriter(5251), deadWriter(5252), deadWriter(5253)],
+      recovery: recovery({ maxAttempts: 0 }),
+    }),
+    state: 'D',
+    action: 'clean-then-rerun',
+  },
+  {
+    situation: 'three dead writers, --max-attempts 4',
+    evidence: evidence({
+      staging: [deadWriter(5261), deadWriter(5262), deadWriter(5263)],
+      recovery: recovery({ maxAttempts: 4 }),
+    }),
+    state: 'D',
+    action: 'clean-then-rerun',
+  },
+  {
+    situation: 'three orphans written before a --retry reset',
+    evidence: evidence({
+      staging: [deadWriter(5271), deadWriter(5272), deadWriter(5273)],
+      recovery: recovery({ sinceMs: NOW - HOUR }),
+    }),
+    state: 'D',
+    action: 'clean-then-rerun',
+  },
+  {
+    situation: 'published, with three dead orphans: a published run is never a crash loop',
+    evidence: evidence({
+      ...published,
+      staging: [deadWriter(5281), deadWriter(5282), deadWriter(5283)],
+      recovery: recovery(),
+    }),
+    state: 'D-race',
+    action: 'clean-only',
+  },
+  {
+    situation: 'published after three recorded failures',
+    evidence: evidence({
+      ...published,
+      recovery: recovery({ recorded: [removedOrphan(5291, 5 * HOUR), failedRerun(4 * HOUR), failedRerun(3 * HOUR)] }),
+    }),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'three earlier attempts, and a writer alive now: RUNNING wins',
+    evidence: evidence({
+      staging: [aliveWriter(5301)],
+      recovery: recovery({ recorded: [failedRerun(4 * HOUR), failedRerun(3 * HOUR), failedRerun(2 * HOUR)] }),
+    }),
+    state: 'RUNNING',
+    action: 'wait',
+  },
+  {
+    situation: 'three dead writers and a staging entry that is a directory: UNKNOWN wins',
+    evidence: evidence({
+      staging: [deadWriter(5311), deadWriter(5312), deadWriter(5313), staged(5314, HOUR, GONE, { kind: 'directory' })],
+      recovery: recovery(),
+    }),
+    state: 'UNKNOWN',
+    action: 'investigate',
+    anomalies: [[`${STAGING}/${KEY}.5314.csv`, /a directory where a staging file should be/]],
+  },
+
+  // BLOCKED
+  {
+    situation: 'D, and the input the re-run reads is missing',
+    evidence: evidence({ staging: [deadWriter(5401)], recovery: recovery({ inputs: [inputFact('missing')] }) }),
+    state: 'BLOCKED',
+    action: 'fix-upstream',
+  },
+  {
+    situation: 'nothing on disk, and the input is empty',
+    evidence: evidence({ recovery: recovery({ inputs: [inputFact('ok', '/data/in/a.csv'), inputFact('empty')] }) }),
+    state: 'BLOCKED',
+    action: 'fix-upstream',
+  },
+  {
+    situation: 'nothing on disk, and the input is a directory',
+    evidence: evidence({ recovery: recovery({ inputs: [inputFact('not-a-file')] }) }),
+    state: 'BLOCKED',
+    action: 'fix-upstream',
+  },
+  {
+    situation: 'nothing on disk, and the input cannot be read',
+    evidence: evidence({ recovery: recovery({ inputs: [inputFact('unreadable')] }) }),
+    state: 'BLOCKED',
+    action: 'fix-upstream',
+  },
+  {
+    situation: 'nothing on disk, the input is there',
+    evidence: evidence({ recovery: recovery({ inputs: [inputFact('ok')] }) }),
+    state: 'A/B/C',
+    action: 'rerun',
+  },
+  {
+    situation: 'published, and today the input is gone: nothing needs a re-run',
+    evidence: evidence({ ...published, recovery: recovery({ inputs: [inputFact('missing')] }) }),
+    state: 'DONE',
+    action: 'none',
+  },
+  {
+    situation: 'a missing input and three failed attempts: the input is the more precise diagnosis',
+    evidence: evidence({
+      staging: [deadWriter(5411), deadWriter(5412), deadWriter(5413)],
+      recovery: recovery({ inputs: [inputFact('missing')] }),
+    }),
+    state: 'BLOCKED',
+    action: 'fix-upstream',
+  },
+  {
+    situation: 'a failed re-run with the input missing now: the failed re-run is reported',
+    evidence: evidence({ recovery: recovery({ rerun: rerunOutcome(2), inputs: [inputFact('missing')] }) }),
+    state: 'RERUN-FAILED',
+    action: 'investigate',
+  },
 ];
 
 describe('classifyRun', () => {
@@ -638,5 +856,43 @@ describe('classifyRun', () => {
     const first = classifyRun(input);
     expect(classifyRun(input)).toEqual(first);
     expect(input).toEqual(copy);
+  });
+});
+
+describe('classifyRun: --retry-backoff (exit 21, not a state)', () => {
+  const orphanAt = (pid: number, ageMs: number) => staged(pid, ageMs, GONE);
+  it.each([
+    ['one attempt 4 min ago, backoff 10m: wait 6 min', [4 * MINUTE], 10 * MINUTE, 'wait', 21, 6 * 60],
+    ['one attempt 11 min ago, backoff 10m: re-run now', [11 * MINUTE], 10 * MINUTE, 'clean-then-rerun', 11, 0],
+    ['two attempts, the last 30 min ago, backoff 10m: 5x, wait 20 min', [90 * MINUTE, 30 * MINUTE], 10 * MINUTE, 'wait', 21, 20 * 60],
+    ['two attempts, the last 51 min ago: re-run now', [90 * MINUTE, 51 * MINUTE], 10 * MINUTE, 'clean-then-rerun', 11, 0],
+  ] as const)('%s', (_, ages, backoffMs, action, exitCode, wait) => {
+    const diagnosis = classifyRun(
+      evidence({
+        staging: ages.map((age, i) => orphanAt(6100 + i, age)),
+        recovery: recovery({ backoffMs }),
+      }),
+    );
+    expect(diagnosis.state).toBe('D');
+    expect(diagnosis.action).toBe(action);
+    expect(diagnosis.exitCode).toBe(exitCode);
+    expect(diagnosis.retryAfterSeconds).toBe(wait);
+  });
+
+  it('off by default: retryAfterSeconds is null', () => {
+    const diagnosis = classifyRun(evidence({ staging: [orphanAt(6200, MINUTE * 20)], recovery: recovery() }));
+    expect(diagnosis.retryAfterSeconds).toBeNull();
+    expect(diagnosis.exitCode).toBe(11);
+  });
+
+  it('a crash loop is not softened into a wait', () => {
+    const diagnosis = classifyRun(
+      evidence({
+        staging: [orphanAt(6301, 3 * MINUTE), orphanAt(6302, 2 * MINUTE), orphanAt(6303, MINUTE)],
+        recovery: recovery({ backoffMs: HOUR }),
+      }),
+    );
+    expect(diagnosis.state).toBe('CRASH-LOOP');
+    expect(diagnosis.exitCode).toBe(15);
   });
 });

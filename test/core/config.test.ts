@@ -242,3 +242,35 @@ describe('config keys that live on Object.prototype', () => {
     expect(config?.pipelines.get('p')).toEqual(REFUNDS);
   });
 });
+
+describe('loadConfig: the recovery loop’s settings', () => {
+  it('reads maxAttempts, retryBackoff and input (a string or a list, relative to the file)', async () => {
+    const config = await load({
+      pipelines: {
+        one: { ...REFUNDS, maxAttempts: 0, retryBackoff: '10m', input: 'in/refunds_{date}.csv' },
+        two: { ...REFUNDS, maxAttempts: 5, input: ['/data/in/a_{date}.csv', 'b.csv'] },
+      },
+    });
+    expect(config?.pipelines.get('one')).toMatchObject({
+      maxAttempts: 0,
+      retryBackoff: '10m',
+      input: ['/etc/crashdiag/in/refunds_{date}.csv'],
+    });
+    expect(config?.pipelines.get('two')).toMatchObject({
+      maxAttempts: 5,
+      input: ['/data/in/a_{date}.csv', '/etc/crashdiag/b.csv'],
+    });
+  });
+
+  it.each([
+    [{ maxAttempts: -1 }, /maxAttempts must be a whole number/],
+    [{ maxAttempts: 2.5 }, /maxAttempts must be a whole number/],
+    [{ maxAttempts: '3' }, /maxAttempts must be a whole number/],
+    [{ retryBackoff: 'soon' }, /retryBackoff "soon" is not a duration/],
+    [{ input: [] }, /input must be a path template or a non-empty list/],
+    [{ input: ['a', 3] }, /input must be a path template or a non-empty list/],
+  ])('refuses %j', async (setting, message) => {
+    const error = await refusal({ pipelines: { refunds: { ...REFUNDS, ...setting } } });
+    expect(error.message).toMatch(message);
+  });
+});

@@ -66,7 +66,8 @@ async function outcomes(): Promise<AuditRecord[]> {
 
 describe('fixRun: the safe action per state', () => {
   it('D: deletes only this key’s dead orphans, re-runs pinned to the key, ends DONE', async () => {
-    const orphans = await plantOrphans(layout, 3);
+    // Two, not three: three dead writers of one key are a crash loop (--max-attempts 3).
+    const orphans = await plantOrphans(layout, 2);
     await plantBystanders(layout);
     const bystanders = await treeOf(root);
     for (const path of orphans) delete bystanders[path.slice(root.length + 1)];
@@ -84,7 +85,12 @@ describe('fixRun: the safe action per state', () => {
       expect(after[rel], rel).toEqual(identity);
     }
     expect(commands).toEqual([{ argv: ['job', '--date', KEY], env: { CRASHDIAG_RUN_KEY: KEY } }]);
-    expect(report.rerun).toEqual({ argv: ['job', '--date', KEY], result: { exitStatus: 0, signal: null } });
+    expect(report.rerun).toEqual({
+      argv: ['job', '--date', KEY],
+      result: { exitStatus: 0, signal: null },
+      startedAt: expect.any(String),
+      durationMs: expect.any(Number),
+    });
     expect(report.after.state).toBe('DONE');
     expect(report.exitCode).toBe(0);
     // The lock is released.
@@ -158,13 +164,14 @@ describe('fixRun: the safe action per state', () => {
     expect(report.exitCode).toBe(30);
   });
 
-  it('a failed re-run is reported with its status, run once, and the exit code is the new state’s', async () => {
+  it('a failed re-run is reported with its status, run once, and exits 14 (RERUN-FAILED), not 10 (“run now”)', async () => {
     const { ctx, commands } = fixHarness(layout, { rerun: async () => ({ exitStatus: 3, signal: null }) });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(commands).toHaveLength(1);
     expect(report.rerun?.result).toEqual({ exitStatus: 3, signal: null });
-    expect(report.after.state).toBe('A/B/C');
-    expect(report.exitCode).toBe(10);
+    expect(report.after.state).toBe('RERUN-FAILED');
+    expect(report.after.action).toBe('investigate');
+    expect(report.exitCode).toBe(14);
   });
 
   it('a re-run that cannot start is reported with why', async () => {
@@ -173,7 +180,7 @@ describe('fixRun: the safe action per state', () => {
     });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.rerun?.result?.error).toBe('spawn job ENOENT');
-    expect(report.exitCode).toBe(10);
+    expect(report.exitCode).toBe(14);
   });
 });
 
@@ -557,14 +564,15 @@ function afterUnlinkOf(path: string, after: () => Promise<void>): FileSystem {
 
 describe('fixRun: the re-run is decided again right before it starts (issue 9, item 5)', () => {
   it('attack: another run publishes while the fix deletes its orphans: no re-run, the output unchanged byte for byte', async () => {
-    const orphans = await plantOrphans(layout, 3);
+    // Two orphans, not three: three dead attempts are a crash loop, which is never re-run anyway.
+    const orphans = await plantOrphans(layout, 2);
     const elsewhere = 'published by another run\n';
     const { ctx, commands } = fixHarness(layout, {
-      fs: afterUnlinkOf(orphans[2] as string, () => publish(layout, KEY, elsewhere)),
+      fs: afterUnlinkOf(orphans[1] as string, () => publish(layout, KEY, elsewhere)),
     });
     const report = await fixRun(ctx, withRerun(), KEY, options());
     expect(report.before.state).toBe('D');
-    expect(report.steps.map((s) => s.result)).toEqual(['deleted', 'deleted', 'deleted']);
+    expect(report.steps.map((s) => s.result)).toEqual(['deleted', 'deleted']);
     expect(commands).toEqual([]);
     expect(report.rerun).toBeNull();
     expect(report.rerunSkipped).toMatch(/^the run is DONE now: its output and marker were published meanwhile/);
@@ -572,7 +580,6 @@ describe('fixRun: the re-run is decided again right before it starts (issue 9, i
     expect(report.after.state).toBe('DONE');
     expect(report.exitCode).toBe(0);
     expect((await outcomes()).map((r) => [r.op, r.reason ?? null])).toEqual([
-      ['delete', null],
       ['delete', null],
       ['delete', null],
       ['skip', report.rerunSkipped],

@@ -2,6 +2,10 @@
 // 1,000-kill run's figures and the command to repeat it.
 import { describe, expect, it } from 'vitest';
 import { formatCampaignReport, runCampaign } from '../../examples/refunds-pipeline/harness/campaign.js';
+import {
+  formatCrashLoopReport,
+  runCrashLoopCampaign,
+} from '../../examples/refunds-pipeline/harness/crash-loop-campaign.js';
 import { builtTools } from './dist.js';
 
 describe('the kill -9 campaign', () => {
@@ -19,5 +23,22 @@ describe('the kill -9 campaign', () => {
     // A campaign whose kills all land in one step would prove little.
     expect(new Set(result.outcomes.map((o) => o.lastStep)).size, report).toBeGreaterThanOrEqual(5);
     expect(new Set(result.outcomes.map((o) => o.state)).size, report).toBeGreaterThanOrEqual(4);
+  }, 180_000);
+});
+
+describe('repeated kills of one key', () => {
+  it('counts every failed attempt (cleaning does not forget), never re-runs a crash loop, and --retry recovers', async () => {
+    const outcomes = await runCrashLoopCampaign({ sequences: 2, seed: 'npm-test', tools: builtTools() });
+    expect(outcomes.filter((o) => o.problems.length > 0), formatCrashLoopReport(outcomes)).toEqual([]);
+    // At least one sequence must reach the loop and try to re-run it.
+    const reachesLoop = outcomes.some((o) => {
+      let failures = 0;
+      return o.actions.some((a) => {
+        if (failures >= 3 && a === 'rerun') return true;
+        if (a === 'kill' || a === 'rerun') failures++;
+        return false;
+      });
+    });
+    expect(reachesLoop, formatCrashLoopReport(outcomes)).toBe(true);
   }, 180_000);
 });

@@ -125,7 +125,7 @@ describe('renderPrometheus', () => {
     }
     const refundsRuns = (state: string) =>
       sampleValue(parsed, 'crashdiag_runs', { pipeline: 'refunds', state });
-    expect(STATES.map(refundsRuns)).toEqual([1, 2, 4, 1, 1, 1, 1]);
+    expect(STATES.map(refundsRuns)).toEqual([1, 2, 4, 1, 1, 0, 0, 0, 1, 1]);
     expect(sampleValue(parsed, 'crashdiag_runs', { pipeline: 'ledger', state: 'DONE' })).toBe(2);
   });
 

@@ -105,3 +105,30 @@ export function fixedNameEvidence(parts: Partial<RunEvidence> = {}): RunEvidence
     ...parts,
   });
 }
+
+// The recovery loop's evidence (issue 10).
+import type { InputFact, RecordedAttempt, RecoveryEvidence, RerunOutcome } from '../../src/core/recovery.js';
+
+/** No earlier attempts, no inputs, --max-attempts 3, no backoff, no re-run just now. */
+export function recovery(parts: Partial<RecoveryEvidence> = {}): RecoveryEvidence {
+  return { maxAttempts: 3, recorded: [], sinceMs: null, backoffMs: 0, inputs: [], rerun: null, ...parts };
+}
+
+/** An orphan of `pid` that the audit log says was removed; it was last written `ageMs` before NOW. */
+export function removedOrphan(pid: number, ageMs: number, bytes = 4096): RecordedAttempt {
+  return { atMs: NOW - ageMs, pid, bytes, ended: null, source: 'removed-orphan' };
+}
+
+/** A re-run crashdiag started that ran from `startedAgoMs` to `endedAgoMs` before NOW and failed. */
+export function failedRerun(endedAgoMs: number, ended = 'exit 1', startedAgoMs = endedAgoMs + MINUTE, pid: number | null = null): RecordedAttempt {
+  return { atMs: NOW - endedAgoMs, startedAtMs: NOW - startedAgoMs, pid, bytes: null, ended, source: 'rerun' };
+}
+
+export function inputFact(status: InputFact['status'], path = `/data/in/refunds_${KEY}.csv`): InputFact {
+  const detail = { 'ok': '1024 bytes', 'missing': 'does not exist', 'unreadable': 'cannot be read (EACCES)', 'empty': 'is empty (0 bytes)', 'not-a-file': 'is a directory, not a file' }[status];
+  return { template: path.replace(KEY, '{date}'), path, status, detail };
+}
+
+export function rerunOutcome(exitStatus: number | null, signal: string | null = null): RerunOutcome {
+  return { argv: ['job', '--date', KEY], exitStatus, signal };
+}

@@ -36,7 +36,7 @@ export interface DiagnoseReport {
   anomalies: { path: string; reason: string }[];
 }
 
-const PACING_AND_CRASH_VARS = ['REFUNDS_CRASH_AT', 'REFUNDS_STEP_DELAY_MS'];
+const PACING_AND_CRASH_VARS = ['REFUNDS_CRASH_AT', 'REFUNDS_STEP_DELAY_MS', 'REFUNDS_HOG_MB'];
 
 /** The environment without the test-only variables, so a re-run is a plain production run. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

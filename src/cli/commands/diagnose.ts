@@ -1,11 +1,14 @@
 import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
+import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
+import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
 import { fixRun } from '../../core/fix.js';
 import { LockTimeoutError } from '../../core/lock.js';
 import { probeRun } from '../../core/probe.js';
+import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
 import { EXIT_CODES } from '../../core/states.js';
 import type { CliIo } from '../io.js';
@@ -20,6 +23,7 @@ interface DiagnoseFlags extends PipelineFlags {
   quarantine?: string;
   lockTimeout?: string;
   auditLog?: string;
+  retry?: boolean;
 }
 
 /** Flags in the order a person would retype them, for the commands we print. */
@@ -34,6 +38,8 @@ const ECHOED_FLAGS: ReadonlyArray<[keyof PipelineFlags, string]> = [
   ['freshWithin', '--fresh-within'],
   ['staleAfter', '--stale-after'],
   ['rerun', '--rerun'],
+  ['retryBackoff', '--retry-backoff'],
+  ['input', '--input'],
 ];
 
 export function invocationWords(command: string, runKey: string, flags: PipelineFlags): string[] {
@@ -44,6 +50,7 @@ export function invocationWords(command: string, runKey: string, flags: Pipeline
     else if (typeof value === 'string') words.push(flag, value);
   }
   if (flags.pidCheck === false) words.push('--no-pid-check');
+  if (flags.maxAttempts !== undefined) words.push('--max-attempts', String(flags.maxAttempts));
   return words;
 }
 
@@ -55,6 +62,7 @@ function checkCombinations(flags: DiagnoseFlags): void {
       [flags.quarantine, '--quarantine'],
       [flags.lockTimeout, '--lock-timeout'],
       [flags.auditLog, '--audit-log'],
+      [flags.retry, '--retry'],
     ] as const) {
       if (value !== undefined && value !== false) {
         throw new UsageError(`${flag} goes with --fix; without --fix, diagnose changes nothing.`);
@@ -88,9 +96,25 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     return { ...human, chalk: human.chalkFor(io.stdout, io.env) };
   };
 
+  const auditLog = auditLogFor(flags.auditLog, settings, io.cwd);
+  // Hook: why it died (causes.ts), beside the state; advice only, never the exit code.
+  const witnesses = {
+    fs: io.fs,
+    ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
+    ...(io.statfs ? { statfs: io.statfs } : {}),
+  };
+  const withCauses = async (diagnosis: Diagnosis): Promise<Diagnosis> => {
+    const found = await findCauses(witnesses, settings, diagnosis);
+    return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
+  };
   if (!flags.fix) {
-    const diagnosis = classifyRun(
-      await probeRun({ fs: io.fs, processes: io.processes, nowMs: now() }, settings, runKey),
+    const nowMs = now();
+    const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
+    const diagnosis = await withCauses(
+      classifyRun({
+        ...evidence,
+        recovery: await gatherRecovery(io.fs, settings, runKey, { auditLog, retry: false, nowMs }),
+      }),
     );
     if (flags.json) {
       const { renderDiagnosisJson } = await import('../../render/json.js');
@@ -132,7 +156,8 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
         dryRun: flags.dryRun === true,
         quarantineDir: resolvePath(flags.quarantine) ?? settings.quarantine,
         lockTimeoutMs,
-        auditLog: auditLogFor(flags.auditLog, settings, io.cwd),
+        auditLog,
+        retry: flags.retry === true,
       },
     );
   } catch (error) {
@@ -146,6 +171,9 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     }
     return EXIT_CODES.RUNNING;
   }
+  const after = await withCauses(report.after);
+  // A dry run's "after" is its "before": one look for both.
+  report = { ...report, after, ...(report.dryRun ? { before: after } : {}) };
   if (flags.json) {
     const { renderFixJson } = await import('../../render/json.js');
     io.stdout.write(renderFixJson(report));

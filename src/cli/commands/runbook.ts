@@ -13,6 +13,8 @@ const ALIASES: Readonly<Record<string, State | 'field-guide'>> = {
   'DRACE': 'D-race',
   'FIELD-GUIDE': 'field-guide',
   'FIELDGUIDE': 'field-guide',
+  'RERUNFAILED': 'RERUN-FAILED',
+  'CRASHLOOP': 'CRASH-LOOP',
 };
 
 export function runbookFor(name: string): string {

@@ -1,0 +1,209 @@
+// Why a run died: what each witness (the kernel log, the file systems, the
+// audit log, the inputs) says. Only reads; a witness that cannot be asked is a
+// note, never an error: causes are advice, the state is the disk's.
+import type { Diagnosis } from './diagnosis.js';
+import { errnoCode } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { describeOomKill, type KernelLogReader, matchOomKill, parseOomKills } from './kernel-log.js';
+import type { Attempt } from './recovery.js';
+import type { PipelineSettings } from './settings.js';
+
+/** What killed a run, as far as the evidence says. */
+export type CauseKind
+  = | 'oom-kill'
+    | 'disk-full'
+    | 'partial-write'
+    | 'rerun-failed'
+    | 'killed-by-signal'
+    | 'input-missing';
+
+export interface Cause {
+  readonly kind: CauseKind;
+  /** The writer (or re-run) it is about, when it is about one. */
+  readonly pid?: number;
+  /** When it happened, ISO-8601, when known. */
+  readonly at?: string;
+  readonly detail: string;
+}
+
+/** A file system's space, as statfs(2) says it. */
+export interface SpaceFacts {
+  readonly bavail: number;
+  readonly blocks: number;
+  readonly bsize: number;
+}
+
+export interface CauseWitnesses {
+  readonly fs: FileSystem;
+  /** Absent: the kernel log is not consulted (and a note says so). */
+  readonly readKernelLog?: KernelLogReader;
+  readonly statfs?: (path: string) => Promise<SpaceFacts>;
+}
+
+export interface CauseFindings {
+  readonly causes: Cause[];
+  readonly notes: string[];
+}
+
+const LOW_SPACE_SHARE = 0.05;
+
+/** States where something died: the others have no cause of death to look for. */
+const DIED = new Set(['D', 'A/B/C', 'UNPUBLISHED', 'RERUN-FAILED', 'CRASH-LOOP', 'BLOCKED']);
+
+function iso(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Published outputs of this pipeline (any run key but this one), newest first. */
+async function publishedOutputs(
+  fs: FileSystem,
+  settings: PipelineSettings,
+  runKey: string,
+): Promise<Array<{ name: string; bytes: number; mtimeMs: number }>> {
+  const found: Array<{ name: string; bytes: number; mtimeMs: number }> = [];
+  try {
+    const dir = await fs.opendir(settings.outDir);
+    for await (const entry of dir) {
+      const key = settings.final.runKeyOf(entry.name);
+      if (key === undefined || key === runKey || !entry.isFile()) continue;
+      const stats = await fs.lstat(`${settings.outDir}/${entry.name}`);
+      found.push({ name: entry.name, bytes: stats.size, mtimeMs: stats.mtimeMs });
+    }
+  } catch (error) {
+    if (!errnoCode(error)) throw error;
+  }
+  return found.sort((a, b) => b.mtimeMs - a.mtimeMs);
+}
+
+/** oom-kill: the kernel log's record of each attempt's PID, no earlier than the attempt began. */
+async function oomCauses(
+  witnesses: CauseWitnesses,
+  attempts: readonly Attempt[],
+  notBefore: (attempt: Attempt) => Promise<number>,
+): Promise<CauseFindings> {
+  const withPid = attempts.filter((a) => a.pid !== null);
+  if (withPid.length === 0) return { causes: [], notes: [] };
+  if (!witnesses.readKernelLog) return { causes: [], notes: ['the kernel log was not consulted'] };
+  const bounds = await Promise.all(withPid.map(notBefore));
+  const log = await witnesses.readKernelLog(Math.min(...bounds));
+  if ('unavailable' in log) return { causes: [], notes: [log.unavailable] };
+  const kills = parseOomKills(log.lines, log.bootTimeMs);
+  const causes: Cause[] = [];
+  withPid.forEach((attempt, i) => {
+    const kill = matchOomKill(kills, attempt.pid as number, bounds[i] as number);
+    if (!kill) return;
+    causes.push({
+      kind: 'oom-kill',
+      pid: kill.pid,
+      ...(kill.atMs === null ? {} : { at: iso(kill.atMs) }),
+      detail: `${describeOomKill(kill)} (${log.source})`,
+    });
+  });
+  return { causes, notes: [] };
+}
+
+/** disk-full: free space on the staging and output file systems, against the outputs this pipeline writes. */
+async function diskCauses(
+  witnesses: CauseWitnesses,
+  settings: PipelineSettings,
+  largestOutput: number,
+): Promise<CauseFindings> {
+  if (!witnesses.statfs) return { causes: [], notes: [] };
+  const causes: Cause[] = [];
+  const notes: string[] = [];
+  const dirs = settings.outDir === settings.stagingDir ? [settings.stagingDir] : [settings.stagingDir, settings.outDir];
+  for (const dir of dirs) {
+    let space: SpaceFacts;
+    try {
+      space = await witnesses.statfs(dir);
+    } catch (error) {
+      if (!errnoCode(error)) throw error;
+      notes.push(`free space of ${dir} cannot be read (${errnoCode(error)})`);
+      continue;
+    }
+    const free = space.bavail * space.bsize;
+    const share = space.blocks > 0 ? space.bavail / space.blocks : 1;
+    const tooSmall = largestOutput > 0 && free < largestOutput;
+    if (share < LOW_SPACE_SHARE || tooSmall) {
+      causes.push({
+        kind: 'disk-full',
+        detail: `${dir} has ${mib(free)} free (${(share * 100).toFixed(1)} % of ${mib(space.blocks * space.bsize)})${tooSmall ? `, less than this pipeline's largest output (${mib(largestOutput)})` : ''}`,
+      });
+    }
+  }
+  return { causes, notes };
+}
+
+/** partial-write: how far each orphan got, by size, against the last published output. */
+function partialWrites(attempts: readonly Attempt[], previous: { name: string; bytes: number } | undefined): Cause[] {
+  if (!previous || previous.bytes <= 0) return [];
+  return attempts
+    .filter((a) => a.bytes !== null && a.source !== 'rerun')
+    .map((a) => ({
+      kind: 'partial-write' as const,
+      ...(a.pid === null ? {} : { pid: a.pid }),
+      at: iso(a.atMs),
+      detail: `wrote ${a.bytes} bytes: got about ${Math.min(99, Math.round(((a.bytes as number) / previous.bytes) * 100))} % through, by size (the last published output, ${previous.name}, has ${previous.bytes})`,
+    }));
+}
+
+/** rerun-failed, killed-by-signal: the last attempt crashdiag started, and how it ended. */
+function rerunCause(attempts: readonly Attempt[]): Cause[] {
+  const last = [...attempts].reverse().find((a) => a.ended !== null);
+  if (!last || last.ended === null) return [];
+  const signal = last.ended.startsWith('SIG');
+  return [
+    {
+      kind: signal ? 'killed-by-signal' : 'rerun-failed',
+      ...(last.pid === null ? {} : { pid: last.pid }),
+      at: iso(last.atMs),
+      detail: signal
+        ? `the last re-run crashdiag started was killed by ${last.ended}${last.ended === 'SIGKILL' ? ' (the OOM killer, an orchestrator\'s hard kill, or kill -9)' : ''}`
+        : `the last re-run crashdiag started ended with ${last.ended}`,
+    },
+  ];
+}
+
+/**
+ * Why a run died, as far as the kernel log, the file systems, the audit log
+ * and the inputs say. Read-only, and never fails a diagnosis for a witness
+ * that cannot be asked.
+ */
+export async function findCauses(
+  witnesses: CauseWitnesses,
+  settings: PipelineSettings,
+  diagnosis: Diagnosis,
+): Promise<CauseFindings> {
+  if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
+  const attempts = diagnosis.attempts?.list ?? [];
+  const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
+  // A file's creation bounds its writer's death from below; without it, its last write does.
+  const notBefore = async (attempt: Attempt): Promise<number> => {
+    const path = diagnosis.orphans.find((o) => o.pid === attempt.pid)?.path;
+    if (attempt.source !== 'orphan' || path === undefined) return attempt.atMs;
+    try {
+      const stats = await witnesses.fs.lstat(path);
+      return stats.birthtimeMs > 0 ? Math.min(stats.birthtimeMs, attempt.atMs) : attempt.atMs;
+    } catch {
+      return attempt.atMs;
+    }
+  };
+  const oom = await oomCauses(witnesses, attempts, notBefore);
+  const largest = outputs.reduce((n, o) => Math.max(n, o.bytes), 0);
+  const disk = await diskCauses(witnesses, settings, largest);
+  const inputs: Cause[] = (diagnosis.inputs ?? [])
+    .filter((i) => i.status !== 'ok')
+    .map((i) => ({ kind: 'input-missing', detail: `the input ${i.path} ${i.detail}` }));
+  const causes = [
+    ...oom.causes,
+    ...disk.causes,
+    ...rerunCause(attempts),
+    ...partialWrites(attempts, outputs[0]),
+    ...inputs,
+  ];
+  return { causes, notes: [...oom.notes, ...disk.notes] };
+}

@@ -1,0 +1,147 @@
+// Why it died, on real directories with injected witnesses: a kernel log (as
+// a reader returns it), statfs figures, the audit log and the inputs.
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { appendAudit, defaultAuditLog } from '../../src/core/audit.js';
+import { type CauseWitnesses, findCauses, type SpaceFacts } from '../../src/core/causes.js';
+import { classifyRun } from '../../src/core/classify.js';
+import type { KernelLog } from '../../src/core/kernel-log.js';
+import { createProcessTable } from '../../src/core/process-table.js';
+import { probeRun } from '../../src/core/probe.js';
+import { gatherRecovery } from '../../src/core/recovery-probe.js';
+import type { PipelineSettings } from '../../src/core/settings.js';
+import { deadPid } from '../support/dead-pids.js';
+import { KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
+import { type Layout, useTempLayout } from '../support/temp-layout.js';
+
+let layout: Layout;
+useTempLayout('crashdiag-causes-', (made) => {
+  layout = made;
+});
+
+const PLENTY: SpaceFacts = { bavail: 900_000, blocks: 1_000_000, bsize: 4096 };
+
+async function diagnosis(settings: PipelineSettings = settingsFor(layout)) {
+  const nowMs = Date.now();
+  const evidence = await probeRun({ fs, processes: createProcessTable(), nowMs }, settings, KEY);
+  const recovery = await gatherRecovery(fs, settings, KEY, {
+    auditLog: defaultAuditLog(layout.stagingDir),
+    retry: false,
+    nowMs,
+  });
+  return classifyRun({ ...evidence, recovery });
+}
+
+function witnesses(log: KernelLog, space: SpaceFacts = PLENTY): CauseWitnesses {
+  return { fs, readKernelLog: async () => log, statfs: async () => space };
+}
+
+/** A kernel-log line for an OOM kill at `atMs`, the way journalctl -o short-unix prints it. */
+const oomLine = (pid: number, atMs: number) =>
+  `${(atMs / 1000).toFixed(6)} batch-01 kernel: Memory cgroup out of memory: Killed process ${pid} (node) total-vm:1116448kB, anon-rss:97208kB, file-rss:39184kB, shmem-rss:0kB, UID:0 pgtables:732kB oom_score_adj:0`;
+
+describe('findCauses', () => {
+  it('oom-kill: the kernel killed the orphan’s writer after the file was created', async () => {
+    const pid = deadPid();
+    await writeAged(stagingPathFor(layout, pid), 'partial');
+    const created = (await fs.lstat(stagingPathFor(layout, pid))).birthtimeMs || Date.now();
+    const log: KernelLog = { source: 'journalctl -k', lines: [oomLine(pid, created + 1000)], bootTimeMs: null };
+    const found = await findCauses(witnesses(log), settingsFor(layout), await diagnosis());
+    expect(found.causes).toContainEqual({
+      kind: 'oom-kill',
+      pid,
+      at: expect.stringMatching(/Z$/),
+      detail: expect.stringContaining('anon-rss 95 MiB'),
+    });
+  });
+
+  it('does not blame an OOM kill of the same PID from before the orphan existed: a reused PID', async () => {
+    const pid = deadPid();
+    await fs.writeFile(stagingPathFor(layout, pid), 'partial');
+    const log: KernelLog = { source: 'dmesg', lines: [oomLine(pid, Date.now() - 3_600_000)], bootTimeMs: null };
+    const found = await findCauses(witnesses(log), settingsFor(layout), await diagnosis());
+    expect(found.causes.filter((c) => c.kind === 'oom-kill')).toEqual([]);
+  });
+
+  it('an unreadable kernel log is a note that says how to allow it, never an error', async () => {
+    await writeAged(stagingPathFor(layout, deadPid()), 'partial');
+    const found = await findCauses(
+      witnesses({ unavailable: 'the kernel log cannot be read (dmesg: Operation not permitted): run crashdiag as root' }),
+      settingsFor(layout),
+      await diagnosis(),
+    );
+    expect(found.notes).toEqual([expect.stringContaining('run crashdiag as root')]);
+  });
+
+  it('disk-full: under 5 % free is said with figures', async () => {
+    await writeAged(stagingPathFor(layout, deadPid()), 'partial');
+    const found = await findCauses(
+      witnesses({ unavailable: 'n/a' }, { bavail: 20_000, blocks: 1_000_000, bsize: 4096 }),
+      settingsFor(layout),
+      await diagnosis(),
+    );
+    const disk = found.causes.filter((c) => c.kind === 'disk-full');
+    expect(disk.map((c) => c.detail)).toEqual([
+      expect.stringMatching(new RegExp(`^${layout.stagingDir} has 78.1 MiB free \\(2.0 % of 3906.3 MiB\\)`)),
+      expect.stringMatching(new RegExp(`^${layout.outDir} has 78.1 MiB free`)),
+    ]);
+  });
+
+  it('disk-full: less free space than the pipeline’s largest output', async () => {
+    await publish(layout, '2026-04-23', 'x'.repeat(50_000));
+    await writeAged(stagingPathFor(layout, deadPid()), 'partial');
+    const found = await findCauses(
+      witnesses({ unavailable: 'n/a' }, { bavail: 10, blocks: 100, bsize: 4096 }),
+      settingsFor(layout),
+      await diagnosis(),
+    );
+    expect(found.causes.find((c) => c.kind === 'disk-full')?.detail).toContain('less than this pipeline\'s largest output');
+  });
+
+  it('partial-write: how far the orphan got, by size, against the last published output', async () => {
+    await publish(layout, '2026-04-23', 'x'.repeat(1000));
+    const pid = deadPid();
+    await writeAged(stagingPathFor(layout, pid), 'y'.repeat(230));
+    const found = await findCauses(witnesses({ unavailable: 'n/a' }), settingsFor(layout), await diagnosis());
+    expect(found.causes.find((c) => c.kind === 'partial-write')).toMatchObject({
+      pid,
+      detail: expect.stringContaining('got about 23 % through, by size'),
+    });
+  });
+
+  it('killed-by-signal and rerun-failed: the last re-run crashdiag started, from the audit log', async () => {
+    const log = defaultAuditLog(layout.stagingDir);
+    const base = { user: 'u', host: 'h', pid: 1, pipeline: null, run: KEY, stagingDir: layout.stagingDir };
+    await appendAudit(fs, log, [
+      { ...base, time: new Date(Date.now() - 60_000).toISOString(), op: 'rerun', exitStatus: 1, signal: null },
+    ]);
+    let found = await findCauses(witnesses({ unavailable: 'n/a' }), settingsFor(layout), await diagnosis());
+    expect(found.causes).toContainEqual(expect.objectContaining({ kind: 'rerun-failed', detail: expect.stringContaining('exit 1') }));
+    await appendAudit(fs, log, [{ ...base, time: new Date().toISOString(), op: 'rerun', exitStatus: null, signal: 'SIGKILL' }]);
+    found = await findCauses(witnesses({ unavailable: 'n/a' }), settingsFor(layout), await diagnosis());
+    expect(found.causes.map((c) => c.kind)).toContain('killed-by-signal');
+    expect(found.causes.map((c) => c.kind)).not.toContain('rerun-failed');
+  });
+
+  it('input-missing: names the input', async () => {
+    const input = join(layout.root, 'in', 'refunds_{date}.csv');
+    const settings = settingsFor(layout, { inputs: [input] });
+    const found = await findCauses(witnesses({ unavailable: 'n/a' }), settings, await diagnosis(settings));
+    expect(found.causes).toEqual([
+      { kind: 'input-missing', detail: `the input ${join(layout.root, 'in', `refunds_${KEY}.csv`)} does not exist` },
+    ]);
+  });
+
+  it('looks for nothing when the run is DONE', async () => {
+    await publish(layout);
+    let asked = false;
+    const found = await findCauses(
+      { fs, readKernelLog: async () => ((asked = true), { unavailable: '' }), statfs: async () => PLENTY },
+      settingsFor(layout),
+      await diagnosis(),
+    );
+    expect(found).toEqual({ causes: [], notes: [] });
+    expect(asked).toBe(false);
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { describeOomKill, matchOomKill, parseOomKills } from '../../src/core/kernel-log.js';
+import {
+  JOURNALCTL_SHORT_UNIX,
+  KERNEL_3_10_DMESG,
+  KERNEL_4_19_MEMCG_DMESG,
+  KERNEL_4_4_MEMCG_DMESG,
+  KERNEL_5_4_DMESG,
+  KERNEL_6_18_MEMCG_DMESG,
+  KERNEL_6_18_MEMCG_KMSG,
+} from './fixtures/oom-kernel-logs.js';
+
+const BOOT = Date.parse('2026-04-24T00:00:00Z');
+
+describe('parseOomKills: both forms, several kernel versions', () => {
+  it.each([
+    ['3.10 global', KERNEL_3_10_DMESG, { pid: 91247, comm: 'python3', memcg: false, anonRssKb: 7345678, totalVmKb: 8123456, cgroup: null }, 1234567.123456],
+    ['4.4 memcg', KERNEL_4_4_MEMCG_DMESG, { pid: 4242, comm: 'node', memcg: true, anonRssKb: 520100, totalVmKb: 1324500, cgroup: '/batch/refunds' }, 5012.3459],
+    ['4.19 memcg', KERNEL_4_19_MEMCG_DMESG, { pid: 3131, comm: 'node', memcg: true, anonRssKb: 262144, totalVmKb: 1024000, cgroup: '/batch/refunds', constraint: 'CONSTRAINT_MEMCG' }, 777.1235],
+    ['5.4 global', KERNEL_5_4_DMESG, { pid: 91247, comm: 'python3', memcg: false, anonRssKb: 7345678, cgroup: '/user.slice/user-1000.slice/session-3.scope', constraint: 'CONSTRAINT_NONE' }, 1045.330226],
+    ['6.18 memcg (captured)', KERNEL_6_18_MEMCG_DMESG, { pid: 6775, comm: 'node', memcg: true, anonRssKb: 97208, totalVmKb: 1116448, cgroup: '/crashdiag-oom-test-6719' }, 1505.933566],
+  ])('%s: one kill, with its PID, figures and cgroup', (_, lines, expected, seconds) => {
+    const kills = parseOomKills(lines, BOOT);
+    expect(kills).toHaveLength(1);
+    expect(kills[0]).toMatchObject(expected);
+    expect(kills[0]?.atMs).toBeCloseTo(BOOT + seconds * 1000, -1);
+  });
+
+  it('reads /dev/kmsg records: microseconds since boot', () => {
+    const [kill] = parseOomKills(KERNEL_6_18_MEMCG_KMSG, BOOT);
+    expect(kill).toMatchObject({ pid: 6775, memcg: true, cgroup: '/crashdiag-oom-test-6719', anonRssKb: 97208 });
+    expect(kill?.atMs).toBe(BOOT + 1505933.566);
+  });
+
+  it('reads journalctl short-unix lines: wall-clock time, no boot time needed', () => {
+    const [kill] = parseOomKills(JOURNALCTL_SHORT_UNIX, null);
+    expect(kill).toMatchObject({ pid: 5150, comm: 'node', memcg: true, cgroup: '/system.slice/refunds.service' });
+    expect(kill?.atMs).toBe(1777010045330);
+  });
+
+  it('keeps two kills of the same PID at different times apart (PIDs are reused)', () => {
+    const later = KERNEL_5_4_DMESG.map((l) => l.replace('1045.', '9045.'));
+    expect(parseOomKills([...KERNEL_5_4_DMESG, ...later], BOOT)).toHaveLength(2);
+  });
+
+  it('finds nothing in a log without OOM kills, and in garbage', () => {
+    expect(parseOomKills(['[    1.0] Linux version 6.18', 'random words', ''], BOOT)).toEqual([]);
+  });
+
+  it('without a boot time, a dmesg kill has no instant and matches nothing', () => {
+    const kills = parseOomKills(KERNEL_5_4_DMESG, null);
+    expect(kills[0]?.atMs).toBeNull();
+    expect(matchOomKill(kills, 91247, 0)).toBeUndefined();
+  });
+});
+
+describe('matchOomKill: the PID, and no earlier than the writer began', () => {
+  const kills = parseOomKills(KERNEL_5_4_DMESG, BOOT);
+  const killedAt = BOOT + 1045330;
+  it('matches a kill after the file was created', () => {
+    expect(matchOomKill(kills, 91247, killedAt - 60_000)?.pid).toBe(91247);
+  });
+  it('does not match a kill of the same PID long before the file existed: another process', () => {
+    expect(matchOomKill(kills, 91247, killedAt + 60_000)).toBeUndefined();
+  });
+  it('allows a few seconds of clock slack', () => {
+    expect(matchOomKill(kills, 91247, killedAt + 2000)?.pid).toBe(91247);
+  });
+  it('does not match another PID', () => {
+    expect(matchOomKill(kills, 91248, 0)).toBeUndefined();
+  });
+  it('describes the figures a person wants', () => {
+    const [memcg] = parseOomKills(KERNEL_6_18_MEMCG_DMESG, BOOT);
+    expect(describeOomKill(memcg as never)).toBe(
+      'the memory cgroup\'s limit was reached, the kernel killed node, anon-rss 95 MiB, total-vm 1090 MiB, cgroup /crashdiag-oom-test-6719',
+    );
+  });
+});
