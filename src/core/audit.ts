@@ -29,7 +29,38 @@ export interface AuditRecord {
 
 // O_NOFOLLOW: a symlink planted where the log goes (it lives in the shared
 // staging directory by default) must not turn our appends into writes to its target.
-const APPEND_NO_FOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+// O_NONBLOCK: a FIFO planted there must not hang the fix in open().
+const APPEND_NO_FOLLOW
+  = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Opens the log for appending, and keeps it only when it is a regular file
+ * with one link: O_NOFOLLOW stops a symlink, not a hard link, and a hard
+ * link planted as the log (it lives in the shared staging directory) to a
+ * published output would turn every record into a line appended to that output.
+ */
+async function openAuditLog(fs: FileSystem, path: string): Promise<Awaited<ReturnType<FileSystem['open']>>> {
+  const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new UsageError(
+        `The audit log ${path} is ${stats.isDirectory() ? 'a directory' : 'a special file'}, not a regular file; crashdiag writes only to a file of its own. Nothing was changed.`,
+        'Move it away, or pass --audit-log FILE.',
+      );
+    }
+    if (stats.nlink !== 1) {
+      throw new UsageError(
+        `The audit log ${path} has ${stats.nlink} links: another name shares its contents, and crashdiag appends only to a file of its own. Nothing was changed.`,
+        'Move it away (it may be a hard link to a published output), or pass --audit-log FILE.',
+      );
+    }
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
 
 export function defaultAuditLog(stagingDir: string): string {
   return join(stagingDir, STATE_DIR, AUDIT_FILE);
@@ -52,7 +83,7 @@ export async function appendAudit(
   if (records.length === 0) return;
   await fs.mkdir(dirname(path), { recursive: true });
   // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
-  const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
+  const handle = await openAuditLog(fs, path);
   try {
     await handle.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
     await handle.sync();
@@ -69,11 +100,18 @@ export async function appendAudit(
 export async function checkAuditLog(fs: FileSystem, path: string): Promise<void> {
   try {
     await fs.mkdir(dirname(path), { recursive: true });
-    const handle = await fs.open(path, APPEND_NO_FOLLOW, 0o644);
+    const handle = await openAuditLog(fs, path);
     await handle.close();
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     const code = errnoCode(error);
     if (!code) throw error;
+    if (code === 'ENXIO') {
+      throw new UsageError(
+        `The audit log ${path} is a special file (a FIFO with no reader), not a regular file; crashdiag writes only to a file of its own. Nothing was changed.`,
+        'Move it away, or pass --audit-log FILE.',
+      );
+    }
     if (code === 'ELOOP') {
       throw new UsageError(
         `The audit log ${path} is a symlink; crashdiag never writes through one. Nothing was changed.`,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type AuditRecord, appendAudit } from './audit.js';
+import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
@@ -102,6 +102,8 @@ export async function cleanPipeline(
     await appendAudit(ctx.fs, options.auditLog, batch);
   };
   try {
+    // As --fix does: a log that cannot take the records stops clean before its first removal.
+    if (lock && planned.length > 0) await checkAuditLog(ctx.fs, options.auditLog);
     await mapPool(planned, IO_CONCURRENCY, async (item) => {
       if (published(item.name)) {
         kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });

@@ -1,0 +1,92 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
+import { deadPid } from '../support/dead-pids.js';
+import { put } from '../support/disk.js';
+import { treeOf } from '../support/file-tree.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+
+/*
+ * Attacks on the directory rules (same directory, published names of every
+ * pipeline, where crashdiag's own files may go), each on real directories.
+ * Every refusal leaves the disk as it was, byte for byte, crashdiag's own
+ * state directory included.
+ */
+
+const DAY = 86_400_000;
+const K = '2026-04-24';
+
+const built = useBuiltBin();
+
+let root: string;
+let now: number;
+beforeEach(async () => {
+  root = await makeTempDir('crashdiag-attacks-');
+  now = Date.now();
+});
+afterEach(() => removeTempDir(root));
+
+const crashdiag = (args: readonly string[]): Promise<Finished> => runBin(built.bin, args, { cwd: root });
+
+/** exit 2, one sentence without a stack, and every byte under root as it was. */
+async function expectRefused(run: () => Promise<Finished>, pattern: RegExp): Promise<void> {
+  const before = await treeOf(root, []);
+  const finished = await run();
+  expect(finished.stderr).toMatch(pattern);
+  expect(finished.stderr).not.toMatch(/unexpected error|\n\s+at /);
+  expect(finished.code).toBe(2);
+  expect(await treeOf(root, [])).toEqual(before);
+}
+
+/** out/r_K.csv published with its marker, and a dead orphan of K in stg/: a D-race --fix acts on. */
+async function dRace(): Promise<string[]> {
+  for (const dir of ['out', 'stg']) await fsp.mkdir(join(root, dir));
+  await put(join(root, 'out', `r_${K}.csv`), 'id,amount\n1,10\n', now, 2 * DAY);
+  await put(join(root, 'out', `r_${K}.csv.success`), '', now, 2 * DAY);
+  await put(join(root, 'stg', `${K}.${deadPid()}.csv`), 'half', now, 2 * DAY);
+  return ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
+}
+
+describe('the audit log is a regular file of its own', () => {
+  it('a hard link planted as stg/.crashdiag/audit.jsonl to the published output is refused, no flag needed', async () => {
+    const layout = await dRace();
+    await fsp.mkdir(join(root, 'stg', '.crashdiag'));
+    await fsp.link(join(root, 'out', `r_${K}.csv`), join(root, 'stg', '.crashdiag', 'audit.jsonl'));
+    await expectRefused(
+      () => crashdiag(['diagnose', K, ...layout, '--fix']),
+      /^crashdiag: The audit log .*audit\.jsonl has 2 links/,
+    );
+    await expectRefused(() => crashdiag(['clean', ...layout]), /^crashdiag: The audit log .*audit\.jsonl has 2 links/);
+    expect(await fsp.readFile(join(root, 'out', `r_${K}.csv`), 'utf8')).toBe('id,amount\n1,10\n');
+  });
+
+  it('--audit-log naming a hard link to the published output outside any out-dir is refused', async () => {
+    const layout = await dRace();
+    await fsp.link(join(root, 'out', `r_${K}.csv`), join(root, 'audit.jsonl'));
+    // Where the lock goes: crashdiag would create it, and the tree compares it too.
+    await fsp.mkdir(join(root, 'stg', '.crashdiag'));
+    await expectRefused(
+      () => crashdiag(['diagnose', K, ...layout, '--fix', '--audit-log', 'audit.jsonl']),
+      /^crashdiag: The audit log .*audit\.jsonl has 2 links/,
+    );
+  });
+
+  it('a FIFO planted as the audit log is refused at once instead of hanging the fix', async () => {
+    const layout = await dRace();
+    await fsp.mkdir(join(root, 'stg', '.crashdiag'));
+    spawnSync('mkfifo', [join(root, 'stg', '.crashdiag', 'audit.jsonl')]);
+    // Killed after a minute: the attack is a hang, and a hung child must not outlive the test.
+    const fix = () =>
+      collectOutput(
+        spawn(process.execPath, [built.bin, 'diagnose', K, ...layout, '--fix'], {
+          cwd: root,
+          env: { ...process.env, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+        60_000,
+      );
+    await expectRefused(fix, /^crashdiag: The audit log .*audit\.jsonl is a special file/);
+  }, 70_000);
+});
