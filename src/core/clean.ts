@@ -1,6 +1,11 @@
 import { join } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
-import { refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
+import {
+  publishedReason,
+  refuseWriteIntoOutputDirectory,
+  rulesForStagingDirectory,
+  type WriterRules,
+} from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import type { FileSystem } from './fs.js';
@@ -81,7 +86,6 @@ export async function cleanPipeline(
   // published names are never candidates; a name another pipeline stages is
   // judged by the most cautious of their rules.
   const here = await rulesForStagingDirectory(ctx.fs, settings);
-  const published = (name: string) => here.publishedAs(name) !== undefined;
 
   // One janitor per staging directory; fixers of single keys re-check every
   // file themselves, and ENOENT is success for both.
@@ -105,8 +109,10 @@ export async function cleanPipeline(
     // As --fix does: a log that cannot take the records stops clean before its first removal.
     if (lock && planned.length > 0) await checkAuditLog(ctx.fs, options.auditLog);
     await mapPool(planned, IO_CONCURRENCY, async (item) => {
-      if (published(item.name)) {
-        kept.push({ path: join(settings.stagingDir, item.name), reason: 'a published output or marker' });
+      const published = here.publishedAs(item.name);
+      if (published !== undefined) {
+        const reason = published.runKey === undefined ? publishedReason(published) : 'a published output or marker';
+        kept.push({ path: join(settings.stagingDir, item.name), reason });
         return;
       }
       const outcome = await cleanOne(ctx, settings, options, item.name, item.match, here.writerRulesFor(item.name));

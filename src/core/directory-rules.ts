@@ -7,7 +7,11 @@ import { type FinalTemplate, type MarkerTemplate, publishedRunOf } from './templ
 
 /** A name that is some run's published output or marker. */
 export interface PublishedName {
-  readonly runKey: string;
+  /**
+   * The run it belongs to ('' for a fixed name); undefined when the pipeline
+   * publishing here leaves its output's name to flags, so any name may be its output.
+   */
+  readonly runKey: string | undefined;
   /** The config pipeline that publishes it; undefined for the pipeline acted on. */
   readonly pipeline: string | undefined;
 }
@@ -62,9 +66,14 @@ export async function rulesForStagingDirectory(
     ? [{ pipeline: undefined, final: settings.final, marker: settings.marker }]
     : [];
   const stagers: Neighbour[] = [];
+  // A pipeline that publishes here under names only its flags give: any name
+  // here may be its published output, so none is ever an orphan.
+  let namesUnknownOf: string | undefined;
   for (const neighbour of settings.neighbours ?? []) {
-    if (neighbour.final && (await isHere(neighbour.outDir))) {
-      publishers.push({ pipeline: neighbour.pipeline, final: neighbour.final, marker: neighbour.marker });
+    if (await isHere(neighbour.outDir)) {
+      if (neighbour.final) {
+        publishers.push({ pipeline: neighbour.pipeline, final: neighbour.final, marker: neighbour.marker });
+      } else namesUnknownOf ??= neighbour.pipeline;
     }
     if (await isHere(neighbour.stagingDir)) stagers.push(neighbour);
   }
@@ -75,7 +84,7 @@ export async function rulesForStagingDirectory(
         const runKey = publishedRunOf(publisher.final, publisher.marker, name);
         if (runKey !== undefined) return { runKey, pipeline: publisher.pipeline };
       }
-      return undefined;
+      return namesUnknownOf === undefined ? undefined : { runKey: undefined, pipeline: namesUnknownOf };
     },
     writerRulesFor(name) {
       let rules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
@@ -91,6 +100,15 @@ export async function rulesForStagingDirectory(
       return rules;
     },
   };
+}
+
+/** Why a published name is never removed, in words for a refusal or a kept file. */
+export function publishedReason(published: PublishedName): string {
+  if (published.runKey === undefined) {
+    return `it may be a published output of pipeline ${published.pipeline}, which publishes into this directory under a name the config does not give (no final)`;
+  }
+  const whose = published.pipeline === undefined ? '' : ` of pipeline ${published.pipeline}`;
+  return `it is the published output or its marker${whose}`;
 }
 
 /** The output directories of a pipeline and of every other pipeline of its config, as given. */

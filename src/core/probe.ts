@@ -166,7 +166,7 @@ export async function describeStagingEntries(
       host: entry.match.host,
       pidCheck: checkPid(entry.match, rules, ctx.processes),
       ...(rules.staleAfterMs === settings.staleAfterMs ? {} : { staleAfterMs: rules.staleAfterMs }),
-      ...(other === undefined ? {} : { alsoPublishedAs: other.runKey }),
+      ...(other?.runKey === undefined ? {} : { alsoPublishedAs: other.runKey }),
       ...(other?.pipeline === undefined ? {} : { alsoPublishedBy: other.pipeline }),
     };
   });

@@ -30,6 +30,10 @@ afterEach(() => removeTempDir(root));
 
 const crashdiag = (args: readonly string[]): Promise<Finished> => runBin(built.bin, args, { cwd: root });
 
+async function writeConfig(config: unknown): Promise<void> {
+  await fsp.writeFile(join(root, 'crashdiag.config.json'), JSON.stringify(config, null, 2));
+}
+
 /** exit 2, one sentence without a stack, and every byte under root as it was. */
 async function expectRefused(run: () => Promise<Finished>, pattern: RegExp): Promise<void> {
   const before = await treeOf(root, []);
@@ -89,4 +93,33 @@ describe('the audit log is a regular file of its own', () => {
       );
     await expectRefused(fix, /^crashdiag: The audit log .*audit\.jsonl is a special file/);
   }, 70_000);
+});
+
+describe('published files of a pipeline the config describes only in part', () => {
+  it('clean --pipeline a keeps b\'s report in a\'s staging dir when b\'s final comes from flags, not the config', async () => {
+    for (const dir of ['shared', 'a-out', 'b-stg']) await fsp.mkdir(join(root, dir));
+    await writeConfig({
+      pipelines: {
+        a: { outDir: 'a-out', stagingDir: 'shared', final: 'a_{date}.csv' },
+        // b is run as `--pipeline b --final 'report.{date}.csv'`: the config does not say its names.
+        b: { outDir: 'shared', stagingDir: 'b-stg' },
+      },
+    });
+    await put(join(root, 'shared', 'report.20260424.csv'), 'published by b\n', now, 3 * DAY);
+    await put(join(root, 'shared', 'report.20260424.csv.success'), '', now, 3 * DAY);
+    const before = await treeOf(root);
+    const cleaned = await crashdiag(['clean', '--pipeline', 'a', '--json']);
+    expect(cleaned.stderr).toBe('');
+    expect(cleaned.code).toBe(0);
+    const report = JSON.parse(cleaned.stdout).pipelines[0];
+    expect(report.removed).toEqual([]);
+    expect(report.kept[0].reason).toMatch(/pipeline b/);
+    const fixed = await crashdiag(['diagnose', 'report', '--pipeline', 'a', '--fix', '--json']);
+    expect(fixed.stderr).not.toMatch(/unexpected error/);
+    expect(fixed.stdout).not.toMatch(/"result": "deleted"/);
+    expect(await treeOf(root)).toEqual(before);
+    const seen = JSON.parse((await crashdiag(['diagnose', 'report', '--pipeline', 'a', '--json'])).stdout);
+    expect(seen.orphans).toEqual([]);
+    expect(JSON.stringify(seen.anomalies)).toMatch(/pipeline b publishes into this directory/);
+  });
 });
