@@ -122,4 +122,25 @@ describe('published files of a pipeline the config describes only in part', () =
     expect(seen.orphans).toEqual([]);
     expect(JSON.stringify(seen.anomalies)).toMatch(/pipeline b publishes into this directory/);
   });
+
+  it('--pipeline a with --out-dir and --staging-dir flags still keeps what a publishes where the config says', async () => {
+    for (const dir of ['out', 'stg', 'elsewhere']) await fsp.mkdir(join(root, dir));
+    await writeConfig({ pipelines: { a: { outDir: 'out', stagingDir: 'stg', final: '{date}.csv' } } });
+    // Run key K.<pid>, published by a under its configured final '{date}.csv': it fits '{date}.{pid}.csv' too.
+    const name = `${K}.${deadPid()}.csv`;
+    await put(join(root, 'out', name), 'published by a\n', now, 3 * DAY);
+    await put(join(root, 'out', `${name}.success`), '', now, 3 * DAY);
+    const before = await treeOf(root);
+    const flags = ['--pipeline', 'a', '--out-dir', 'elsewhere', '--staging-dir', 'out'];
+    const cleaned = await crashdiag(['clean', ...flags, '--json']);
+    expect(cleaned.code).toBe(0);
+    expect(JSON.parse(cleaned.stdout).pipelines[0].removed).toEqual([]);
+    const fixed = await crashdiag(['diagnose', K, ...flags, '--fix', '--json']);
+    expect(fixed.stderr).not.toMatch(/unexpected error/);
+    expect(fixed.stdout).not.toMatch(/"result": "deleted"/);
+    // The same with only the final overridden, staging named by flag as a's out-dir.
+    const renamed = ['--pipeline', 'a', '--final', 'x_{date}.csv', '--staging-dir', 'out'];
+    expect((await crashdiag(['clean', ...renamed])).code).toBe(0);
+    expect(await treeOf(root)).toEqual(before);
+  });
 });
