@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import {
   publishedReason,
+  refuseLockInOutputDirectory,
   refuseWriteIntoOutputDirectory,
   rulesForStagingDirectory,
   type WriterRules,
@@ -9,7 +10,7 @@ import {
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import type { FileSystem } from './fs.js';
-import { acquireLock, lockContextOf } from './lock.js';
+import { acquireLock, lockContextOf, lockPathFor } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
@@ -80,6 +81,7 @@ export async function cleanPipeline(
   // one is a layout mistake to report, as scan and diagnose do, not a crash.
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
+  await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, '.clean'), settings);
   const planned = await listAllStaging(ctx.fs, settings);
   planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Where staging is also an output directory (this pipeline's or another's),

@@ -133,7 +133,7 @@ export async function outDirectoryIdentities(
 }
 
 /**
- * Refuses a file crashdiag itself writes (its audit log, a metrics file)
+ * Refuses a file crashdiag itself writes (its audit log, a lock, a metrics file)
  * whose directory is an output directory of any pipeline in play, by
  * identity: published files live there, and an append or a rename onto one
  * would corrupt or replace a published output.
@@ -143,6 +143,7 @@ export async function refuseWriteIntoOutputDirectory(
   path: string,
   pipelines: ReadonlyArray<Pick<PipelineSettings, 'outDir' | 'neighbours'>>,
   what: string,
+  hint = 'Put it somewhere else (the default is <staging-dir>/.crashdiag/).',
 ): Promise<void> {
   const target = resolve(path);
   const parent = await directoryIdentity(fs, dirname(target));
@@ -150,7 +151,7 @@ export async function refuseWriteIntoOutputDirectory(
     if (dirname(target) === resolve(dir) || sameIdentity(parent, await directoryIdentity(fs, dir))) {
       throw new UsageError(
         `The ${what} ${target} is inside the output directory ${dir}, where published files live; crashdiag never writes there, and nothing was changed.`,
-        'Put it somewhere else (the default is <staging-dir>/.crashdiag/).',
+        hint,
       );
     }
   }
@@ -189,4 +190,23 @@ export async function directoryOverlaps(
     }
   }
   return overlaps;
+}
+
+/**
+ * Refuses a lock whose directory (<staging-dir>/.crashdiag) is an output
+ * directory under another name (a bind mount on it): a lock is created,
+ * taken over and removed there, and a published output may bear its name.
+ */
+export function refuseLockInOutputDirectory(
+  fs: FileSystem,
+  lockPath: string,
+  settings: Pick<PipelineSettings, 'outDir' | 'neighbours'>,
+): Promise<void> {
+  return refuseWriteIntoOutputDirectory(
+    fs,
+    lockPath,
+    [settings],
+    'lock file',
+    `Unmount or move what is at ${dirname(lockPath)}; crashdiag creates that directory itself.`,
+  );
 }

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
-import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
+import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode, UsageError } from './errors.js';
@@ -18,7 +18,7 @@ import {
   recheckRemoval,
 } from './guards.js';
 import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
-import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
+import { acquireLock, lockContextOf, lockPathFor, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
@@ -190,6 +190,7 @@ export async function fixRun(
   });
   // Before anything else, dry run included: the same answer either way.
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
+  await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, runKey), settings);
   if (options.dryRun) {
     const before = await diagnose(ctx, settings, runKey);
     const plan = planFix(before, settings.rerun, options.quarantineDir);

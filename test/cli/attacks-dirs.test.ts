@@ -30,6 +30,29 @@ afterEach(() => removeTempDir(root));
 
 const crashdiag = (args: readonly string[]): Promise<Finished> => runBin(built.bin, args, { cwd: root });
 
+function bindMountProblem(): string | undefined {
+  const script
+    = 'd=$(mktemp -d) && mkdir "$d/a" "$d/b" && unshare --mount --propagation private mount --bind "$d/a" "$d/b";'
+      + ' r=$?; rm -rf "$d"; exit $r';
+  const probe = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  if (probe.error) return `unshare cannot run: ${probe.error.message}`;
+  return probe.status === 0 ? undefined : `mount --bind fails here: ${probe.stderr.trim()}`;
+}
+const noBindMount = bindMountProblem();
+if (noBindMount) console.log(`skipping the bind-mount attacks: ${noBindMount}`);
+
+/** Runs the bin in a private mount namespace with `from` bind-mounted on `onto`: the mount dies with the run. */
+function withBindMount(from: string, onto: string, args: readonly string[]): Promise<Finished> {
+  return collectOutput(
+    spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', '/bin/sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"']
+        .concat('sh', from, onto, process.execPath, built.bin, ...args),
+      { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  );
+}
+
 async function writeConfig(config: unknown): Promise<void> {
   await fsp.writeFile(join(root, 'crashdiag.config.json'), JSON.stringify(config, null, 2));
 }
@@ -142,5 +165,31 @@ describe('published files of a pipeline the config describes only in part', () =
     const renamed = ['--pipeline', 'a', '--final', 'x_{date}.csv', '--staging-dir', 'out'];
     expect((await crashdiag(['clean', ...renamed])).code).toBe(0);
     expect(await treeOf(root)).toEqual(before);
+  });
+});
+
+describe.skipIf(noBindMount !== undefined)('crashdiag\'s state directory is an output directory under another name', () => {
+  // out/ bind-mounted on stg/.crashdiag, where the lock goes; final '{date}.lock' names K's output K.lock.
+  async function lockNamedOutput(): Promise<string[]> {
+    for (const dir of ['out', 'stg', 'stg/.crashdiag']) await fsp.mkdir(join(root, dir));
+    await put(join(root, 'out', `${K}.lock`), 'published, named like a lock\n', now, 2 * DAY);
+    await put(join(root, 'out', `${K}.lock.success`), '', now, 2 * DAY);
+    await put(join(root, 'stg', `${K}.${deadPid()}.csv`), 'half', now, 2 * DAY);
+    return ['--out-dir', 'out', '--staging-dir', 'stg', '--final', '{date}.lock', '--audit-log', 'audit.jsonl'];
+  }
+  const refusal = /^crashdiag: The lock file .* is inside the output directory .*; crashdiag never writes there, and nothing was changed\.\n/;
+
+  it('diagnose --fix with out bind-mounted on stg/.crashdiag is refused, and the output named K.lock stays', async () => {
+    const layout = await lockNamedOutput();
+    const fix = () => withBindMount(join(root, 'out'), join(root, 'stg', '.crashdiag'), ['diagnose', K, ...layout, '--fix']);
+    await expectRefused(fix, refusal);
+    expect(await fsp.readFile(join(root, 'out', `${K}.lock`), 'utf8')).toBe('published, named like a lock\n');
+  });
+
+  it('clean with out bind-mounted on stg/.crashdiag is refused', async () => {
+    const layout = (await lockNamedOutput()).map((flag) => (flag === '{date}.lock' ? '.clean.lock' : flag));
+    await put(join(root, 'out', '.clean.lock'), 'published, named like the janitor\'s lock\n', now, 2 * DAY);
+    const clean = () => withBindMount(join(root, 'out'), join(root, 'stg', '.crashdiag'), ['clean', ...layout]);
+    await expectRefused(clean, refusal);
   });
 });
