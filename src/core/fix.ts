@@ -138,8 +138,20 @@ async function realpathToBe(fs: FileSystem, path: string): Promise<string> {
 async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
   const target = resolve(dir);
   await checkQuarantine(fs, dir, await realpathToBe(fs, target), bounds);
-  await fs.mkdir(target, { recursive: true });
-  const real = await fs.realpath(target);
+  let real: string;
+  try {
+    await fs.mkdir(target, { recursive: true });
+    real = await fs.realpath(target);
+  } catch (error) {
+    // A dangling symlink on the way (mkdir never creates its target), a file
+    // where a directory should be, no permission: before anything has moved.
+    const code = errnoCode(error);
+    if (code === undefined) throw error;
+    throw new UsageError(
+      `--quarantine ${dir} cannot be created as a directory (${code}); nothing was moved.`,
+      'Name a directory outside the staging and output directories, with no dangling symlink on the way.',
+    );
+  }
   await checkQuarantine(fs, dir, real, bounds);
   return real;
 }

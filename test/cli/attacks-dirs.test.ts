@@ -57,14 +57,17 @@ async function writeConfig(config: unknown): Promise<void> {
   await fsp.writeFile(join(root, 'crashdiag.config.json'), JSON.stringify(config, null, 2));
 }
 
-/** exit 2, one sentence without a stack, and every byte under root as it was. */
-async function expectRefused(run: () => Promise<Finished>, pattern: RegExp): Promise<void> {
-  const before = await treeOf(root, []);
+/**
+ * exit 2, one sentence without a stack, and every byte under root as it was
+ * (crashdiag's own state directory too, unless `skip` leaves it out).
+ */
+async function expectRefused(run: () => Promise<Finished>, pattern: RegExp, skip: string[] = []): Promise<void> {
+  const before = await treeOf(root, skip);
   const finished = await run();
   expect(finished.stderr).toMatch(pattern);
   expect(finished.stderr).not.toMatch(/unexpected error|\n\s+at /);
   expect(finished.code).toBe(2);
-  expect(await treeOf(root, [])).toEqual(before);
+  expect(await treeOf(root, skip)).toEqual(before);
 }
 
 /** out/r_K.csv published with its marker, and a dead orphan of K in stg/: a D-race --fix acts on. */
@@ -191,5 +194,33 @@ describe.skipIf(noBindMount !== undefined)('crashdiag\'s state directory is an o
     await put(join(root, 'out', '.clean.lock'), 'published, named like the janitor\'s lock\n', now, 2 * DAY);
     const clean = () => withBindMount(join(root, 'out'), join(root, 'stg', '.crashdiag'), ['clean', ...layout]);
     await expectRefused(clean, refusal);
+  });
+});
+
+describe('--quarantine reached by a symlink', () => {
+  it('a quarantine that is a dangling symlink into the output directory is one sentence, exit 2, nothing moved', async () => {
+    const layout = await dRace();
+    await fsp.mkdir(join(root, 'stg', '.crashdiag'));
+    await fsp.symlink(join(root, 'out', 'q'), join(root, 'qlink'));
+    for (const quarantine of ['qlink', 'qlink/sub']) {
+      await expectRefused(
+        () => crashdiag(['diagnose', K, ...layout, '--fix', '--quarantine', quarantine]),
+        /^crashdiag: --quarantine .*qlink.* cannot be created/,
+        // The audit log, checked first, may be created empty in crashdiag's own directory.
+        ['.crashdiag'],
+      );
+    }
+  });
+
+  it('a quarantine through a symlink to a directory inside the output directory is refused', async () => {
+    const layout = await dRace();
+    await fsp.mkdir(join(root, 'stg', '.crashdiag'));
+    await fsp.mkdir(join(root, 'out', 'q'));
+    await fsp.symlink(join(root, 'out', 'q'), join(root, 'qlink'));
+    await expectRefused(
+      () => crashdiag(['diagnose', K, ...layout, '--fix', '--quarantine', 'qlink/sub']),
+      /^crashdiag: --quarantine .* overlaps the output directory/,
+      ['.crashdiag'],
+    );
   });
 });
