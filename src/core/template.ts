@@ -122,10 +122,35 @@ export function compileMarkerTemplate(template: string, flag = '--marker'): Mark
   );
   const nameFor = (runKey: string, finalName: string) =>
     substitute(parts, { date: runKey, final: finalName });
+  // With a fixed-name output only {date} varies: `{final}.{date}` must read
+  // `latest.csv.K` as K's marker, which the first capture (the output's
+  // name, carrying no key) cannot say.
+  const hasDate = count(parts, 'date') > 0;
+  const fixedFinalPatterns = new Map<string, RegExp>();
+  const keyBesideFixedFinal = (name: string, finalName: string): string | undefined => {
+    let fixed = fixedFinalPatterns.get(finalName);
+    if (!fixed) {
+      let captured = false;
+      const source = parts.map((p) => {
+        if ('literal' in p) return escapeRegExp(p.literal);
+        if (p.placeholder === 'final') return escapeRegExp(finalName);
+        if (captured) return '\\k<date>';
+        captured = true;
+        return '(?<date>.+)';
+      });
+      fixed = new RegExp(`^${source.join('')}$`, 's');
+      fixedFinalPatterns.set(finalName, fixed);
+    }
+    return fixed.exec(name)?.groups?.date;
+  };
   return {
     source: template,
     nameFor,
     runKeyOf(name, final) {
+      if (!final.keyed && hasDate) {
+        const key = keyBesideFixedFinal(name, final.nameFor(''));
+        return key !== undefined && nameFor(key, final.nameFor(key)) === name ? key : undefined;
+      }
       const captured = pattern.exec(name)?.[1];
       if (captured === undefined || !first) return undefined;
       const key = first.placeholder === 'final' ? final.runKeyOf(captured) : captured;

@@ -224,3 +224,27 @@ describe('--quarantine reached by a symlink', () => {
     );
   });
 });
+
+describe('markers that carry the run key', () => {
+  it('clean --all keeps b\'s marker {final}.{date} of a fixed-name output, which a\'s staging template also fits', async () => {
+    for (const dir of ['shared', 'a-out', 'b-stg']) await fsp.mkdir(join(root, dir));
+    await writeConfig({
+      pipelines: {
+        a: { outDir: 'a-out', stagingDir: 'shared', final: 'a_{date}.csv', staging: '{date}.{pid}' },
+        b: { outDir: 'shared', stagingDir: 'b-stg', final: 'latest.csv', marker: '{final}.{date}' },
+      },
+    });
+    // b's batch numbers are its run keys; batch <n>'s marker reads to a as key latest.csv, PID <n>.
+    const batch = deadPid();
+    await put(join(root, 'shared', 'latest.csv'), 'published by b\n', now, 3 * DAY);
+    await put(join(root, 'shared', `latest.csv.${batch}`), '', now, 3 * DAY);
+    const before = await treeOf(root);
+    const cleaned = await crashdiag(['clean', '--all', '--json']);
+    expect(cleaned.stderr).toBe('');
+    expect(cleaned.code).toBe(0);
+    expect(JSON.parse(cleaned.stdout).pipelines.flatMap((p: { removed: unknown[] }) => p.removed)).toEqual([]);
+    const fixed = await crashdiag(['diagnose', 'latest.csv', '--pipeline', 'a', '--fix', '--json']);
+    expect(fixed.stdout).not.toMatch(/"result": "deleted"/);
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
