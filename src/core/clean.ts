@@ -82,12 +82,16 @@ export async function cleanPipeline(
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
   await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, '.clean'), settings);
-  const planned = await listAllStaging(ctx.fs, settings);
+  // Every listing, look and removal goes through the staging directory's real
+  // path, resolved once: a symlink on the way swung elsewhere mid-run (a
+  // deploy) must not turn a listed name into a file of another directory.
+  const pinned = { ...settings, stagingDir: await ctx.fs.realpath(settings.stagingDir) };
+  const planned = await listAllStaging(ctx.fs, pinned);
   planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Where staging is also an output directory (this pipeline's or another's),
   // published names are never candidates; a name another pipeline stages is
   // judged by the most cautious of their rules.
-  const here = await rulesForStagingDirectory(ctx.fs, settings);
+  const here = await rulesForStagingDirectory(ctx.fs, pinned);
 
   // One janitor per staging directory; fixers of single keys re-check every
   // file themselves, and ENOENT is success for both.
@@ -117,7 +121,7 @@ export async function cleanPipeline(
         kept.push({ path: join(settings.stagingDir, item.name), reason });
         return;
       }
-      const outcome = await cleanOne(ctx, settings, options, item.name, item.match, here.writerRulesFor(item.name));
+      const outcome = await cleanOne(ctx, settings, pinned.stagingDir, options, item, here.writerRulesFor(item.name));
       if ('reason' in outcome) {
         if (outcome.reason !== 'gone') kept.push(outcome);
         return;
@@ -141,7 +145,7 @@ export async function cleanPipeline(
       }
     });
     if (removed.length > 0 && !options.dryRun) {
-      const dir = await ctx.fs.open(settings.stagingDir, 'r');
+      const dir = await ctx.fs.open(pinned.stagingDir, 'r');
       await dir.sync().finally(() => dir.close());
     }
   } finally {
@@ -175,15 +179,16 @@ export async function cleanPipeline(
 async function cleanOne(
   ctx: CleanContext,
   settings: PipelineSettings,
+  realStaging: string,
   options: CleanOptions,
-  name: string,
-  match: StagingName,
+  { name, match }: { name: string; match: StagingName },
   rules: WriterRules,
 ): Promise<CleanedFile | { path: string; reason: string }> {
   const path = join(settings.stagingDir, name);
+  const realPath = join(realStaging, name);
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
-    stats = await ctx.fs.lstat(path);
+    stats = await ctx.fs.lstat(realPath);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { path, reason: 'gone' };
     return { path, reason: `cannot be examined (${errnoCode(error) ?? error})` };
@@ -203,7 +208,7 @@ async function cleanOne(
   const file = { path, bytes: Number(stats.size), pid: match.pid, ageSeconds: Math.round(ageMs / 1000) };
   if (options.dryRun) return file;
   try {
-    await ctx.fs.unlink(path);
+    await ctx.fs.unlink(realPath);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { path, reason: 'gone' };
     throw error;

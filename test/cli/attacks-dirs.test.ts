@@ -1,7 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CliIo } from '../../src/cli/io.js';
+import { run } from '../../src/cli/run.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { put } from '../support/disk.js';
@@ -246,5 +250,56 @@ describe('markers that carry the run key', () => {
     const fixed = await crashdiag(['diagnose', 'latest.csv', '--pipeline', 'a', '--fix', '--json']);
     expect(fixed.stdout).not.toMatch(/"result": "deleted"/);
     expect(await treeOf(root)).toEqual(before);
+  });
+});
+
+describe('the staging directory re-pointed between the listing and the removal', () => {
+  it('clean through a symlinked staging dir removes nothing from the out-dir the symlink is swung to mid-run', async () => {
+    for (const dir of ['out', 'stg-a', 'a-out']) await fsp.mkdir(join(root, dir));
+    // The orphan in stg-a and a published output in out (run key K.<pid>, final '{date}.csv') share one name.
+    const name = `${K}.${deadPid()}.csv`;
+    await put(join(root, 'stg-a', name), 'orphan', now, 3 * DAY);
+    await put(join(root, 'out', name), 'published\n', now, 3 * DAY);
+    await put(join(root, 'out', `${name}.success`), '', now, 3 * DAY);
+    await fsp.mkdir(join(root, 'stg-a', '.crashdiag'));
+    const link = join(root, 'stg');
+    symlinkSync(join(root, 'stg-a'), link);
+    // A deploy swings the link the moment the first staging file is looked at: after the listing.
+    let swung = false;
+    const swing = (path: string) => {
+      if (swung || !path.endsWith(name)) return;
+      swung = true;
+      unlinkSync(link);
+      symlinkSync(join(root, 'out'), link);
+    };
+    const real = { ...fsp, lstatSync };
+    const fs: FileSystem = {
+      ...real,
+      lstat: ((path: string, ...rest: []) => {
+        swing(path);
+        return real.lstat(path, ...rest);
+      }) as FileSystem['lstat'],
+      lstatSync: ((path: string, ...rest: []) => {
+        swing(path);
+        return lstatSync(path, ...rest);
+      }) as FileSystem['lstatSync'],
+    };
+    const output: string[] = [];
+    const io: CliIo = {
+      stdout: { write: (chunk: string) => output.push(chunk), isTTY: false },
+      stderr: { write: (chunk: string) => output.push(chunk), isTTY: false },
+      env: { NO_COLOR: '1' },
+      cwd: root,
+      fs,
+      processes: createProcessTable(),
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
+      user: 'attacker',
+    };
+    const out = await treeOf(join(root, 'out'));
+    await run(['clean', '--out-dir', 'a-out', '--staging-dir', 'stg', '--final', 'r_{date}.csv', '--json'], io);
+    expect(swung).toBe(true);
+    expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
 });
