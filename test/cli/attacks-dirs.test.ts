@@ -254,18 +254,21 @@ describe('markers that carry the run key', () => {
 });
 
 describe('the staging directory re-pointed between the listing and the removal', () => {
-  it('clean through a symlinked staging dir removes nothing from the out-dir the symlink is swung to mid-run', async () => {
+  let name: string;
+  let swung: boolean;
+  let io: CliIo;
+  beforeEach(async () => {
     for (const dir of ['out', 'stg-a', 'a-out']) await fsp.mkdir(join(root, dir));
     // The orphan in stg-a and a published output in out (run key K.<pid>, final '{date}.csv') share one name.
-    const name = `${K}.${deadPid()}.csv`;
+    name = `${K}.${deadPid()}.csv`;
     await put(join(root, 'stg-a', name), 'orphan', now, 3 * DAY);
     await put(join(root, 'out', name), 'published\n', now, 3 * DAY);
     await put(join(root, 'out', `${name}.success`), '', now, 3 * DAY);
     await fsp.mkdir(join(root, 'stg-a', '.crashdiag'));
     const link = join(root, 'stg');
     symlinkSync(join(root, 'stg-a'), link);
-    // A deploy swings the link the moment the first staging file is looked at: after the listing.
-    let swung = false;
+    // A deploy swings the link the moment a staging file is first looked at: after the listing.
+    swung = false;
     const swing = (path: string) => {
       if (swung || !path.endsWith(name)) return;
       swung = true;
@@ -284,10 +287,9 @@ describe('the staging directory re-pointed between the listing and the removal',
         return lstatSync(path, ...rest);
       }) as FileSystem['lstatSync'],
     };
-    const output: string[] = [];
-    const io: CliIo = {
-      stdout: { write: (chunk: string) => output.push(chunk), isTTY: false },
-      stderr: { write: (chunk: string) => output.push(chunk), isTTY: false },
+    io = {
+      stdout: { write: () => true, isTTY: false },
+      stderr: { write: () => true, isTTY: false },
       env: { NO_COLOR: '1' },
       cwd: root,
       fs,
@@ -297,8 +299,20 @@ describe('the staging directory re-pointed between the listing and the removal',
       runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
       user: 'attacker',
     };
+  });
+  const layout = ['--out-dir', 'a-out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
+
+  it('clean through a symlinked staging dir removes nothing from the out-dir the symlink is swung to mid-run', async () => {
     const out = await treeOf(join(root, 'out'));
-    await run(['clean', '--out-dir', 'a-out', '--staging-dir', 'stg', '--final', 'r_{date}.csv', '--json'], io);
+    await run(['clean', ...layout, '--json'], io);
+    expect(swung).toBe(true);
+    expect(await treeOf(join(root, 'out'))).toEqual(out);
+  });
+
+  // Held: the lock, read again through the swung path before the unlink, is no longer ours.
+  it('diagnose --fix through a symlinked staging dir swung mid-run removes nothing from that out-dir', async () => {
+    const out = await treeOf(join(root, 'out'));
+    await run(['diagnose', K, ...layout, '--fix', '--json'], io);
     expect(swung).toBe(true);
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
