@@ -317,3 +317,44 @@ describe('the staging directory re-pointed between the listing and the removal',
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
 });
+
+describe('--prom-file through a symlinked directory swung during the scan', () => {
+  it('the metrics file goes where it was checked, never over a published output of the same name', async () => {
+    for (const dir of ['out', 'stg', 'metrics']) await fsp.mkdir(join(root, dir));
+    await put(join(root, 'out', `r_${K}.csv`), 'id,amount\n1,10\n', now, 2 * DAY);
+    await put(join(root, 'out', `r_${K}.csv.success`), '', now, 2 * DAY);
+    const link = join(root, 'textfile');
+    symlinkSync(join(root, 'metrics'), link);
+    // The link is swung to the out-dir once the scan lists the staging directory: after every check.
+    let swung = false;
+    const fs: FileSystem = {
+      ...fsp,
+      lstatSync,
+      opendir: ((path: string, ...rest: []) => {
+        if (!swung && path === join(root, 'stg')) {
+          swung = true;
+          unlinkSync(link);
+          symlinkSync(join(root, 'out'), link);
+        }
+        return fsp.opendir(path, ...rest);
+      }) as FileSystem['opendir'],
+    };
+    const io: CliIo = {
+      stdout: { write: () => true, isTTY: false },
+      stderr: { write: () => true, isTTY: false },
+      env: { NO_COLOR: '1' },
+      cwd: root,
+      fs,
+      processes: createProcessTable(),
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
+      user: 'attacker',
+    };
+    const out = await treeOf(join(root, 'out'));
+    const layout = ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
+    await run(['scan', ...layout, '--format', 'prom', '--prom-file', `textfile/r_${K}.csv`], io);
+    expect(swung).toBe(true);
+    expect(await treeOf(join(root, 'out'))).toEqual(out);
+  });
+});
