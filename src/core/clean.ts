@@ -13,6 +13,7 @@ import type { FileSystem } from './fs.js';
 import { acquireLock, lockContextOf, lockPathFor } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
+import { pinnedPath } from './same-directory.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
@@ -80,6 +81,8 @@ export async function cleanPipeline(
   // Read below to keep published names out of a shared directory: a missing
   // one is a layout mistake to report, as scan and diagnose do, not a crash.
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  // Appended to where it is checked, whatever a symlink on the way points at later.
+  options = { ...options, auditLog: await pinnedPath(ctx.fs, options.auditLog) };
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
   await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, '.clean'), settings);
   // Every listing, look and removal goes through the staging directory's real

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory } from './directory-rules.js';
@@ -17,7 +17,7 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
+import { directoryIdentity, isWithinDirectory, pinnedPath, realpathToBe, sameIdentity } from './same-directory.js';
 import { acquireLock, lockContextOf, lockPathFor, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { compareText, probeRun } from './probe.js';
@@ -117,19 +117,6 @@ async function checkQuarantine(fs: FileSystem, dir: string, real: string, bounds
     throw new UsageError(`--quarantine ${dir} is the staging directory itself.`);
 }
 
-/** The real path a directory has, or would have once created: its nearest existing ancestor, resolved. */
-async function realpathToBe(fs: FileSystem, path: string): Promise<string> {
-  const missing: string[] = [];
-  for (let at = path; ; at = dirname(at)) {
-    try {
-      return join(await fs.realpath(at), ...missing.reverse());
-    } catch (error) {
-      if (errnoCode(error) !== 'ENOENT' || dirname(at) === at) throw error;
-      missing.push(basename(at));
-    }
-  }
-}
-
 /**
  * Checks the quarantine directory is a safe place: never the output directory,
  * never staging itself. Checked before it is created, so a refused directory
@@ -200,6 +187,8 @@ export async function fixRun(
     settings,
     runKey,
   });
+  // Appended to where it is checked, whatever a symlink on the way points at later.
+  options = { ...options, auditLog: await pinnedPath(ctx.fs, options.auditLog) };
   // Before anything else, dry run included: the same answer either way.
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
   await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, runKey), settings);

@@ -358,3 +358,48 @@ describe('--prom-file through a symlinked directory swung during the scan', () =
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
 });
+
+describe('--audit-log through a symlinked directory swung during the fix', () => {
+  it('the records go where the log was checked, never onto a published output of the same name', async () => {
+    const layout = await dRace();
+    await fsp.mkdir(join(root, 'logs-a'));
+    await fsp.mkdir(join(root, 'stg', '.crashdiag'));
+    const link = join(root, 'logs');
+    symlinkSync(join(root, 'logs-a'), link);
+    // Swung to the out-dir when the fix first looks at the orphan: after the audit log was checked.
+    let swung = false;
+    const swing = (path: string) => {
+      if (swung || !path.includes(`${join(root, 'stg')}/${K}.`)) return;
+      swung = true;
+      unlinkSync(link);
+      symlinkSync(join(root, 'out'), link);
+    };
+    const fs: FileSystem = {
+      ...fsp,
+      lstat: ((path: string, ...rest: []) => {
+        swing(path);
+        return fsp.lstat(path, ...rest);
+      }) as FileSystem['lstat'],
+      lstatSync: ((path: string, ...rest: []) => {
+        swing(path);
+        return lstatSync(path, ...rest);
+      }) as FileSystem['lstatSync'],
+    };
+    const io: CliIo = {
+      stdout: { write: () => true, isTTY: false },
+      stderr: { write: () => true, isTTY: false },
+      env: { NO_COLOR: '1' },
+      cwd: root,
+      fs,
+      processes: createProcessTable(),
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
+      user: 'attacker',
+    };
+    const out = await treeOf(join(root, 'out'));
+    await run(['diagnose', K, ...layout, '--fix', '--audit-log', `logs/r_${K}.csv`], io);
+    expect(swung).toBe(true);
+    expect(await treeOf(join(root, 'out'))).toEqual(out);
+  });
+});

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
+import { pinnedPath } from '../../core/same-directory.js';
 import { parseDuration } from '../../core/duration.js';
 import { errnoCode, UsageError } from '../../core/errors.js';
 import type { FileSystem } from '../../core/fs.js';
@@ -70,21 +71,6 @@ async function readHead(fs: FileSystem, path: string, bytes: number): Promise<st
 }
 
 /**
- * The path with its directory resolved once, before the checks: the file is
- * then written where it was checked, even if a symlink on the way is swung
- * (to an output directory) while the scan runs. A directory that does not
- * exist is left as given; the write reports it.
- */
-async function pinnedPath(fs: FileSystem, path: string): Promise<string> {
-  try {
-    return join(await fs.realpath(dirname(path)), basename(path));
-  } catch (error) {
-    if (errnoCode(error) === undefined) throw error;
-    return path;
-  }
-}
-
-/**
  * Writes the metrics file the way the textfile collector needs it: a temp
  * file in the same directory (a name it ignores), fsynced, then renamed over
  * the target, so a scrape never reads half a file and nothing else is left.
@@ -135,6 +121,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
       'A fixed-name output cannot say which dates ran: scan without --daily.',
     );
   }
+  // Written where it is checked, whatever a symlink on the way points at by the end of the scan.
   const promFile = flags.promFile === undefined ? undefined : await pinnedPath(io.fs, resolve(io.cwd, flags.promFile));
   if (promFile !== undefined) {
     await refuseWriteIntoOutputDirectory(io.fs, promFile, pipelines, 'metrics file');
