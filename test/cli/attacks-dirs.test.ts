@@ -403,3 +403,55 @@ describe('--audit-log through a symlinked directory swung during the fix', () =>
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
 });
+
+describe('attacks that hold', () => {
+  it('--prom-file naming a hard link to a published output is refused, and the output keeps its bytes', async () => {
+    await dRace();
+    await fsp.link(join(root, 'out', `r_${K}.csv`), join(root, 'metrics.prom'));
+    const layout = ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
+    await expectRefused(
+      () => crashdiag(['scan', ...layout, '--format', 'prom', '--prom-file', 'metrics.prom']),
+      /^crashdiag: Cannot write the metrics file .*metrics\.prom: it is a file crashdiag did not write/,
+    );
+  });
+
+  it.skipIf(noBindMount !== undefined)('--prom-file in a directory that is the out-dir through a bind mount is refused', async () => {
+    await dRace();
+    await fsp.mkdir(join(root, 'textfile'));
+    const layout = ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
+    await expectRefused(
+      () => withBindMount(join(root, 'out'), join(root, 'textfile'), [
+        'scan', ...layout, '--format', 'prom', '--prom-file', `textfile/r_${K}.csv`,
+      ]),
+      /^crashdiag: The metrics file .* is inside the output directory /,
+    );
+  });
+
+  it('clean --all across a staging dir nested in an out-dir and an out-dir nested in a staging dir keeps every published file', async () => {
+    for (const dir of ['out/_stg', 'stg/out', 'cfg']) await fsp.mkdir(join(root, dir), { recursive: true });
+    // Paths with '..', '.' and trailing slashes, relative to the config file in cfg/.
+    await fsp.writeFile(
+      join(root, 'cfg', 'crashdiag.config.json'),
+      JSON.stringify({
+        pipelines: {
+          nested: { outDir: '../out/', stagingDir: '../out/_stg/.', final: '{date}.csv' },
+          outer: { outDir: '../stg/out/../out', stagingDir: '../stg', final: '{date}.csv' },
+          peer: { outDir: '../out/_stg', stagingDir: '../stg/out', final: 'p_{date}.csv' },
+        },
+      }),
+    );
+    // Published names that fit the default staging template {date}.{pid}.csv of the pipeline staging there.
+    for (const dir of ['out', 'stg/out']) {
+      const name = `${K}.${deadPid()}.csv`;
+      await put(join(root, dir, name), `published in ${dir}\n`, now, 3 * DAY);
+      await put(join(root, dir, `${name}.success`), '', now, 3 * DAY);
+    }
+    await put(join(root, 'out', '_stg', `p_${K}.csv`), 'published by peer\n', now, 3 * DAY);
+    await put(join(root, 'out', '_stg', `p_${K}.csv.success`), '', now, 3 * DAY);
+    const before = await treeOf(root);
+    const cleaned = await crashdiag(['clean', '--all', '--config', 'cfg/crashdiag.config.json', '--json']);
+    expect(cleaned.stderr).toBe('');
+    expect(cleaned.code).toBe(0);
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
