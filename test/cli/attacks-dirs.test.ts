@@ -404,6 +404,21 @@ describe('--audit-log through a symlinked directory swung during the fix', () =>
   });
 });
 
+describe('crashdiag pipelines and pipelines the config describes only in part', () => {
+  it('warns about a pipeline whose out-dir comes from flags: no other pipeline can keep its outputs', async () => {
+    await writeConfig({
+      pipelines: {
+        a: { outDir: 'a-out', stagingDir: 'shared', final: 'a_{date}.csv' },
+        b: { stagingDir: 'b-stg', final: 'report.{date}.csv' },
+      },
+    });
+    const listed = await crashdiag(['pipelines']);
+    expect(listed.code).toBe(0);
+    const warnings = listed.stdout.split('\n').filter((line) => line.startsWith('warning:'));
+    expect(warnings).toEqual([expect.stringMatching(/^warning: pipeline b leaves its out-dir to flags: /)]);
+  });
+});
+
 describe('attacks that hold', () => {
   it('--prom-file naming a hard link to a published output is refused, and the output keeps its bytes', async () => {
     await dRace();
