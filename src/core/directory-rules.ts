@@ -22,6 +22,8 @@ export interface WriterRules {
   readonly staleAfterMs: number;
   /** The pipeline whose rules turned PID checks off for this file, when it is not the one acted on. */
   readonly pidCheckOffBy?: string;
+  /** Why, when it is not that pipeline's pidCheck false: its reading of the name names another writer. */
+  readonly pidCheckOffWhy?: string;
 }
 
 /** What every pipeline of the config says about the names in one staging directory. */
@@ -88,13 +90,25 @@ export async function rulesForStagingDirectory(
     },
     writerRulesFor(name) {
       let rules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
+      const mine = settings.staging.matchAny(name);
       for (const other of stagers) {
-        if (!other.staging.matchAny(name)) continue;
-        const offBy = rules.pidCheck && !other.pidCheck ? other.pipeline : rules.pidCheckOffBy;
+        const theirs = other.staging.matchAny(name);
+        if (!theirs) continue;
+        // Where the other pipeline reads the name as another writer (another
+        // PID, or one on a host), this host's process table says nothing
+        // about it: only age can rule that writer out.
+        const otherWriter = mine !== undefined && (theirs.pid !== mine.pid || theirs.host !== mine.host);
+        const pidCheck = other.pidCheck && !otherWriter;
+        const turnedOff = rules.pidCheck && !pidCheck;
+        const why = turnedOff && otherWriter
+          ? `pipeline ${other.pipeline} stages files of this name in the same directory and reads it as PID ${theirs.pid}${theirs.host === undefined ? '' : ` on host ${theirs.host}`}, a writer this process table cannot rule out`
+          : rules.pidCheckOffWhy;
+        const offBy = turnedOff ? other.pipeline : rules.pidCheckOffBy;
         rules = {
-          pidCheck: rules.pidCheck && other.pidCheck,
+          pidCheck: rules.pidCheck && pidCheck,
           staleAfterMs: Math.max(rules.staleAfterMs, other.staleAfterMs),
           ...(offBy === undefined ? {} : { pidCheckOffBy: offBy }),
+          ...(why === undefined ? {} : { pidCheckOffWhy: why }),
         };
       }
       return rules;

@@ -125,9 +125,11 @@ export async function listMatching<T>(
 /** Asks the process table about a staging file's PID, when that question has a meaning. */
 export function checkPid(
   name: StagingName,
-  settings: Pick<WriterRules, 'pidCheck' | 'pidCheckOffBy'>,
+  settings: Pick<WriterRules, 'pidCheck' | 'pidCheckOffBy' | 'pidCheckOffWhy'>,
   processes: ProcessTable,
 ): PidCheck {
+  if (!settings.pidCheck && settings.pidCheckOffWhy !== undefined)
+    return { checked: false, why: settings.pidCheckOffWhy };
   if (!settings.pidCheck && settings.pidCheckOffBy !== undefined) {
     return {
       checked: false,

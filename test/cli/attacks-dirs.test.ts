@@ -404,6 +404,31 @@ describe('--audit-log through a symlinked directory swung during the fix', () =>
   });
 });
 
+describe('pipelines that read one staging name as two different writers', () => {
+  it('--pipeline a --fix keeps the in-flight file that b ({date}.{host}.{pid}.csv) calls RUNNING on another host', async () => {
+    for (const dir of ['stg', 'a-out', 'b-out']) await fsp.mkdir(join(root, dir));
+    await writeConfig({
+      pipelines: {
+        a: { outDir: 'a-out', stagingDir: 'stg', final: 'a_{date}.csv' },
+        b: { outDir: 'b-out', stagingDir: 'stg', final: 'b_{date}.csv', staging: '{date}.{host}.{pid}.csv' },
+      },
+    });
+    // b's writer runs on otherhost; to a the name reads as run K.otherhost, PID <n> here, where <n> is dead.
+    const inFlight = join(root, 'stg', `${K}.otherhost.${deadPid()}.csv`);
+    await fsp.writeFile(inFlight, 'b, half written\n');
+    const b = JSON.parse((await crashdiag(['diagnose', K, '--pipeline', 'b', '--json'])).stdout);
+    expect(b.state).toBe('RUNNING');
+    // scan --pipeline a lists the file under run K.otherhost: the operator follows it.
+    const a = JSON.parse((await crashdiag(['diagnose', `${K}.otherhost`, '--pipeline', 'a', '--json'])).stdout);
+    expect(a.state).toBe('RUNNING');
+    const before = await treeOf(root);
+    const fixed = await crashdiag(['diagnose', `${K}.otherhost`, '--pipeline', 'a', '--fix', '--json']);
+    expect(fixed.stderr).not.toMatch(/unexpected error/);
+    expect(fixed.stdout).not.toMatch(/"result": "deleted"/);
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
+
 describe('crashdiag pipelines and pipelines the config describes only in part', () => {
   it('warns about a pipeline whose out-dir comes from flags: no other pipeline can keep its outputs', async () => {
     await writeConfig({
