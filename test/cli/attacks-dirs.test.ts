@@ -230,6 +230,18 @@ describe('--quarantine reached by a symlink', () => {
 });
 
 describe('markers that carry the run key', () => {
+  it('scan reads a marker {date}.{final} as K\'s marker, not K as unpublished', async () => {
+    for (const dir of ['out', 'stg']) await fsp.mkdir(join(root, dir));
+    await put(join(root, 'out', `r_${K}.csv`), 'id\n', now, DAY);
+    await put(join(root, 'out', `${K}.r_${K}.csv`), '', now, DAY);
+    const layout = ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv', '--marker', '{date}.{final}'];
+    expect(JSON.parse((await crashdiag(['diagnose', K, ...layout, '--json'])).stdout).state).toBe('DONE');
+    const scanned = await crashdiag(['scan', ...layout, '--json']);
+    expect(scanned.stderr).toBe('');
+    expect(scanned.code).toBe(0);
+    expect(JSON.stringify(JSON.parse(scanned.stdout))).not.toMatch(/UNPUBLISHED|UNKNOWN/);
+  });
+
   it('clean --all keeps b\'s marker {final}.{date} of a fixed-name output, which a\'s staging template also fits', async () => {
     for (const dir of ['shared', 'a-out', 'b-stg']) await fsp.mkdir(join(root, dir));
     await writeConfig({

@@ -198,6 +198,14 @@ describe('compileMarkerTemplate', () => {
     expect(compileMarkerTemplate('{date}.{final}.{date}').runKeyOf('k.latest.csv.j', latest)).toBeUndefined();
   });
 
+  it('reads the run key of a marker {date}.{final}, whose output name has dots of its own', () => {
+    const marker = compileMarkerTemplate('{date}.{final}');
+    const name = marker.nameFor(KEY, final.nameFor(KEY));
+    expect(name).toBe(`${KEY}.refunds_settled_${KEY}.csv`);
+    expect(marker.runKeyOf(name, final)).toBe(KEY);
+    expect(marker.runKeyOf(`${KEY}.refunds_settled_2026-04-25.csv`, final)).toBeUndefined();
+  });
+
   it('gives a fixed-name output a fixed-name marker', () => {
     const latest = compileFinalTemplate('latest.csv');
     expect(compileMarkerTemplate('{final}.success').nameFor(KEY, latest.nameFor(KEY))).toBe(
