@@ -143,6 +143,22 @@ export function resolveSettings(
   };
 }
 
+/** One pipeline of the config as a neighbour: what keeps its published files and live writers safe. */
+function neighbourOf(name: string, pipeline: PipelineConfig): Neighbour {
+  const final = pipeline.final === undefined ? undefined : compileFinalTemplate(pipeline.final);
+  const marker = pipeline.marker ?? DEFAULT_MARKER;
+  return {
+    pipeline: name,
+    outDir: pipeline.outDir,
+    stagingDir: pipeline.stagingDir,
+    final,
+    staging: compileStagingTemplate(pipeline.staging ?? DEFAULT_STAGING),
+    marker: marker === false || final === undefined ? null : compileMarkerTemplate(marker),
+    staleAfterMs: parseDuration(pipeline.staleAfter ?? DEFAULT_STALE_AFTER, '--stale-after'),
+    pidCheck: pipeline.pidCheck ?? true,
+  };
+}
+
 /**
  * The config's pipelines other than `except`, as the config alone describes
  * them (flags describe the pipeline acted on, not its neighbours).
@@ -150,21 +166,35 @@ export function resolveSettings(
 export function neighboursIn(config: ConfigFile | undefined, except: string | undefined): Neighbour[] {
   const neighbours: Neighbour[] = [];
   for (const [name, pipeline] of config?.pipelines ?? []) {
-    if (name === except) continue;
-    const final = pipeline.final === undefined ? undefined : compileFinalTemplate(pipeline.final);
-    const marker = pipeline.marker ?? DEFAULT_MARKER;
-    neighbours.push({
-      pipeline: name,
-      outDir: pipeline.outDir,
-      stagingDir: pipeline.stagingDir,
-      final,
-      staging: compileStagingTemplate(pipeline.staging ?? DEFAULT_STAGING),
-      marker: marker === false || final === undefined ? null : compileMarkerTemplate(marker),
-      staleAfterMs: parseDuration(pipeline.staleAfter ?? DEFAULT_STALE_AFTER, '--stale-after'),
-      pidCheck: pipeline.pidCheck ?? true,
-    });
+    if (name !== except) neighbours.push(neighbourOf(name, pipeline));
   }
   return neighbours;
+}
+
+/**
+ * The picked pipeline as its config describes it (flags filling only what the
+ * config leaves out), when the flags move its directories or rename its
+ * files: its outputs where the config puts them are still published, and
+ * the flagged layout must not read them as orphans.
+ */
+function asConfigured(flags: PipelineFlags, name: string, picked: PipelineConfig, acted: PipelineSettings) {
+  const completed: PipelineConfig = {
+    ...picked,
+    outDir: picked.outDir ?? acted.outDir,
+    stagingDir: picked.stagingDir ?? acted.stagingDir,
+    final: picked.final ?? acted.final.source,
+    staging: picked.staging ?? acted.staging.source,
+    marker: picked.marker ?? (typeof flags.marker === 'string' || flags.marker === false ? flags.marker : undefined),
+  };
+  const moved
+    = completed.outDir !== acted.outDir
+      || completed.stagingDir !== acted.stagingDir
+      || completed.final !== acted.final.source
+      || completed.staging !== acted.staging.source
+      || (completed.marker === false ? null : (completed.marker ?? DEFAULT_MARKER)) !== (acted.marker?.source ?? null);
+  if (!moved) return [];
+  // Its names only: how its writers are judged is the flags' to say (--stale-after, --no-pid-check).
+  return [{ ...neighbourOf(name, completed), staleAfterMs: acted.staleAfterMs, pidCheck: acted.pidCheck }];
 }
 
 /**
@@ -180,8 +210,13 @@ export async function settingsFromFlags(flags: PipelineFlags, io: CliIo): Promis
     return { ...settings, neighbours: neighboursIn(config, undefined) };
   }
   const { path, config } = await readConfigFor(flags, io, true);
+  const picked = pickPipeline(config, flags.pipeline, path);
+  const settings = resolveSettings(flags, flags.pipeline, picked, io.cwd);
   return {
-    ...resolveSettings(flags, flags.pipeline, pickPipeline(config, flags.pipeline, path), io.cwd),
-    neighbours: neighboursIn(config, flags.pipeline),
+    ...settings,
+    neighbours: [
+      ...neighboursIn(config, flags.pipeline),
+      ...asConfigured(flags, flags.pipeline, picked, settings),
+    ],
   };
 }

@@ -213,17 +213,34 @@ export function unsettledIntentsOnly(records: readonly AuditRecord[]): AuditReco
   return records.filter((_, index) => !settled.has(index));
 }
 
-export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {
-  let text: string;
+// O_NONBLOCK: a FIFO planted as the log must not hang a diagnosis that counts attempts.
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** The log's text, read without following a symlink or blocking on a FIFO; '' when there is none yet. */
+async function readAuditText(fs: FileSystem, path: string): Promise<string> {
+  let handle: Awaited<ReturnType<FileSystem['open']>>;
   try {
-    text = await fs.readFile(path, 'utf8');
+    handle = await fs.open(path, READ_NO_FOLLOW);
   } catch (error) {
     const code = errnoCode(error);
-    if (code === 'ENOENT') return [];
+    if (code === 'ENOENT') return '';
     if (code === 'EACCES' || code === 'EPERM')
       throw new UsageError(`The audit log ${path} cannot be read (permission denied).`);
+    if (code === 'ELOOP') throw new UsageError(`The audit log ${path} is a symlink; crashdiag never reads through one.`);
     throw error;
   }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile())
+      throw new UsageError(`The audit log ${path} is not a regular file; crashdiag reads only a log of its own.`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {
+  const text = await readAuditText(fs, path);
   const records: AuditRecord[] = [];
   for (const [index, line] of text.split('\n').entries()) {
     if (line.trim() === '') continue;

@@ -60,6 +60,13 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       anomalies.push({ path: entry.path, reason: `a staging entry that cannot be read (${entry.error})` });
       continue;
     }
+    if (entry.alsoPublishedAs === undefined && entry.alsoPublishedBy !== undefined) {
+      anomalies.push({
+        path: entry.path,
+        reason: `the name fits the staging template, and pipeline ${entry.alsoPublishedBy} publishes into this directory under names the config does not give (no final): it may be its output, and is never treated as an orphan`,
+      });
+      continue;
+    }
     if (entry.alsoPublishedAs !== undefined) {
       anomalies.push({
         path: entry.path,

@@ -1,12 +1,19 @@
 import { join } from 'node:path';
 import { type AuditLog, type AuditRecord, openAuditLog, precheckAuditLog } from './audit.js';
-import { refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
+import {
+  publishedReason,
+  refuseLockInOutputDirectory,
+  refuseWriteIntoOutputDirectory,
+  rulesForStagingDirectory,
+  type WriterRules,
+} from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
-import { acquireLock, type HeldLock, lockContextOf } from './lock.js';
+import { acquireLock, type HeldLock, lockContextOf, lockPathFor } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
+import { pinnedPath } from './same-directory.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
@@ -58,8 +65,16 @@ export interface CleanReport {
 // per this many removals keeps the janitor near the speed of `find -delete`.
 const AUDIT_BATCH = 256;
 
+/** A file judged to go: as listed, and the real path it is removed by. */
+interface Doomed extends CleanedFile {
+  readonly run: string;
+  readonly realPath: string;
+  /** Its mtime (ISO-8601), for the record: the evidence's age once it is gone. */
+  readonly mtime: string;
+}
+
 type Verdict
-  = | { readonly go: CleanedFile & { readonly run: string } }
+  = | { readonly go: Doomed }
     | { readonly keep: string }
     | { readonly fail: string }
     | { readonly gone: true };
@@ -85,19 +100,28 @@ export async function cleanPipeline(
   // Read below to keep published names out of a shared directory: a missing
   // one is a layout mistake to report, as scan and diagnose do, not a crash.
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  // Appended to where it is checked, whatever a symlink on the way points at later.
+  options = { ...options, auditLog: await pinnedPath(ctx.fs, options.auditLog) };
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
-  const planned = await listAllStaging(ctx.fs, settings);
+  await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, '.clean'), settings);
+  // Every listing, look and removal goes through the staging directory's real
+  // path, resolved once: a symlink on the way swung elsewhere mid-run (a
+  // deploy) must not turn a listed name into a file of another directory.
+  const pinned = { ...settings, stagingDir: await ctx.fs.realpath(settings.stagingDir) };
+  const planned = await listAllStaging(ctx.fs, pinned);
   planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Where staging is also an output directory (this pipeline's or another's),
   // published names are never candidates; a name another pipeline stages is
   // judged by the most cautious of their rules.
-  const here = await rulesForStagingDirectory(ctx.fs, settings);
+  const here = await rulesForStagingDirectory(ctx.fs, pinned);
   const judge = async (item: (typeof planned)[number]): Promise<Verdict> => {
-    if (here.publishedAs(item.name) !== undefined) return { keep: 'a published output or marker' };
+    const published = here.publishedAs(item.name);
+    if (published !== undefined)
+      return { keep: published.runKey === undefined ? publishedReason(published) : 'a published output or marker' };
     // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
     if (item.name.includes('\uFFFD'))
       return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
-    return judgeOne(ctx, settings, options, item, here.writerRulesFor(item.name));
+    return judgeOne(ctx, settings, pinned.stagingDir, options, item, here.writerRulesFor(item.name));
   };
 
   const removed: CleanedFile[] = [];
@@ -107,7 +131,7 @@ export async function cleanPipeline(
     for (const list of [removed, kept, failed]) list.sort((a, b) => (a.path < b.path ? -1 : 1));
   };
   const sortVerdicts = (items: typeof planned, verdicts: readonly Verdict[]) => {
-    const doomed: Array<CleanedFile & { run: string }> = [];
+    const doomed: Doomed[] = [];
     verdicts.forEach((verdict, index) => {
       const path = join(settings.stagingDir, items[index]?.name ?? '');
       if ('go' in verdict) doomed.push(verdict.go);
@@ -151,7 +175,7 @@ export async function cleanPipeline(
       const batch = planned.slice(start, start + AUDIT_BATCH);
       const doomed = sortVerdicts(batch, await mapPool(batch, IO_CONCURRENCY, judge));
       if (doomed.length === 0) continue;
-      const file = (f: CleanedFile) => ({ path: f.path, bytes: f.bytes, writerPid: f.pid });
+      const file = (f: Doomed) => ({ path: f.path, bytes: f.bytes, mtime: f.mtime, writerPid: f.pid });
       // Write-ahead: the last batch's outcomes and this batch's intents, one write, one fsync, then the unlinks.
       try {
         await log.append([
@@ -169,7 +193,7 @@ export async function cleanPipeline(
         break;
       }
       outcomes = [];
-      const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f.path));
+      const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f.realPath));
       results.forEach((result, index) => {
         const f = doomed[index];
         if (!f) return;
@@ -260,14 +284,16 @@ function reportOf(
 async function judgeOne(
   ctx: CleanContext,
   settings: PipelineSettings,
+  realStaging: string,
   options: CleanOptions,
   { name, match }: { readonly name: string; readonly match: StagingName },
   rules: WriterRules,
 ): Promise<Verdict> {
   const path = join(settings.stagingDir, name);
+  const realPath = join(realStaging, name);
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
-    stats = await ctx.fs.lstat(path);
+    stats = await ctx.fs.lstat(realPath);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { gone: true };
     return { fail: `cannot be examined (${errnoCode(error) ?? String(error)})` };
@@ -292,6 +318,8 @@ async function judgeOne(
       pid: match.pid,
       ageSeconds: Math.round(ageMs / 1000),
       run: match.runKey,
+      realPath,
+      mtime: new Date(times.mtimeMs).toISOString(),
     },
   };
 }

@@ -7,7 +7,11 @@ import { type FinalTemplate, type MarkerTemplate, publishedRunOf } from './templ
 
 /** A name that is some run's published output or marker. */
 export interface PublishedName {
-  readonly runKey: string;
+  /**
+   * The run it belongs to ('' for a fixed name); undefined when the pipeline
+   * publishing here leaves its output's name to flags, so any name may be its output.
+   */
+  readonly runKey: string | undefined;
   /** The config pipeline that publishes it; undefined for the pipeline acted on. */
   readonly pipeline: string | undefined;
 }
@@ -18,6 +22,8 @@ export interface WriterRules {
   readonly staleAfterMs: number;
   /** The pipeline whose rules turned PID checks off for this file, when it is not the one acted on. */
   readonly pidCheckOffBy?: string;
+  /** Why, when it is not that pipeline's pidCheck false: its reading of the name names another writer. */
+  readonly pidCheckOffWhy?: string;
 }
 
 /** What every pipeline of the config says about the names in one staging directory. */
@@ -62,9 +68,14 @@ export async function rulesForStagingDirectory(
     ? [{ pipeline: undefined, final: settings.final, marker: settings.marker }]
     : [];
   const stagers: Neighbour[] = [];
+  // A pipeline that publishes here under names only its flags give: any name
+  // here may be its published output, so none is ever an orphan.
+  let namesUnknownOf: string | undefined;
   for (const neighbour of settings.neighbours ?? []) {
-    if (neighbour.final && (await isHere(neighbour.outDir))) {
-      publishers.push({ pipeline: neighbour.pipeline, final: neighbour.final, marker: neighbour.marker });
+    if (await isHere(neighbour.outDir)) {
+      if (neighbour.final) {
+        publishers.push({ pipeline: neighbour.pipeline, final: neighbour.final, marker: neighbour.marker });
+      } else namesUnknownOf ??= neighbour.pipeline;
     }
     if (await isHere(neighbour.stagingDir)) stagers.push(neighbour);
   }
@@ -75,22 +86,43 @@ export async function rulesForStagingDirectory(
         const runKey = publishedRunOf(publisher.final, publisher.marker, name);
         if (runKey !== undefined) return { runKey, pipeline: publisher.pipeline };
       }
-      return undefined;
+      return namesUnknownOf === undefined ? undefined : { runKey: undefined, pipeline: namesUnknownOf };
     },
     writerRulesFor(name) {
       let rules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
+      const mine = settings.staging.matchAny(name);
       for (const other of stagers) {
-        if (!other.staging.matchAny(name)) continue;
-        const offBy = rules.pidCheck && !other.pidCheck ? other.pipeline : rules.pidCheckOffBy;
+        const theirs = other.staging.matchAny(name);
+        if (!theirs) continue;
+        // Where the other pipeline reads the name as another writer (another
+        // PID, or one on a host), this host's process table says nothing
+        // about it: only age can rule that writer out.
+        const otherWriter = mine !== undefined && (theirs.pid !== mine.pid || theirs.host !== mine.host);
+        const pidCheck = other.pidCheck && !otherWriter;
+        const turnedOff = rules.pidCheck && !pidCheck;
+        const why = turnedOff && otherWriter
+          ? `pipeline ${other.pipeline} stages files of this name in the same directory and reads it as PID ${theirs.pid}${theirs.host === undefined ? '' : ` on host ${theirs.host}`}, a writer this process table cannot rule out`
+          : rules.pidCheckOffWhy;
+        const offBy = turnedOff ? other.pipeline : rules.pidCheckOffBy;
         rules = {
-          pidCheck: rules.pidCheck && other.pidCheck,
+          pidCheck: rules.pidCheck && pidCheck,
           staleAfterMs: Math.max(rules.staleAfterMs, other.staleAfterMs),
           ...(offBy === undefined ? {} : { pidCheckOffBy: offBy }),
+          ...(why === undefined ? {} : { pidCheckOffWhy: why }),
         };
       }
       return rules;
     },
   };
+}
+
+/** Why a published name is never removed, in words for a refusal or a kept file. */
+export function publishedReason(published: PublishedName): string {
+  if (published.runKey === undefined) {
+    return `it may be a published output of pipeline ${published.pipeline}, which publishes into this directory under a name the config does not give (no final)`;
+  }
+  const whose = published.pipeline === undefined ? '' : ` of pipeline ${published.pipeline}`;
+  return `it is the published output or its marker${whose}`;
 }
 
 /** The output directories of a pipeline and of every other pipeline of its config, as given. */
@@ -115,7 +147,7 @@ export async function outDirectoryIdentities(
 }
 
 /**
- * Refuses a file crashdiag itself writes (its audit log, a metrics file)
+ * Refuses a file crashdiag itself writes (its audit log, a lock, a metrics file)
  * whose directory is an output directory of any pipeline in play, by
  * identity: published files live there, and an append or a rename onto one
  * would corrupt or replace a published output.
@@ -125,6 +157,7 @@ export async function refuseWriteIntoOutputDirectory(
   path: string,
   pipelines: ReadonlyArray<Pick<PipelineSettings, 'outDir' | 'neighbours'>>,
   what: string,
+  hint = 'Put it somewhere else (the default is <staging-dir>/.crashdiag/).',
 ): Promise<void> {
   const target = resolve(path);
   const parent = await directoryIdentity(fs, dirname(target));
@@ -132,7 +165,7 @@ export async function refuseWriteIntoOutputDirectory(
     if (dirname(target) === resolve(dir) || sameIdentity(parent, await directoryIdentity(fs, dir))) {
       throw new UsageError(
         `The ${what} ${target} is inside the output directory ${dir}, where published files live; crashdiag never writes there, and nothing was changed.`,
-        'Put it somewhere else (the default is <staging-dir>/.crashdiag/).',
+        hint,
       );
     }
   }
@@ -171,4 +204,23 @@ export async function directoryOverlaps(
     }
   }
   return overlaps;
+}
+
+/**
+ * Refuses a lock whose directory (<staging-dir>/.crashdiag) is an output
+ * directory under another name (a bind mount on it): a lock is created,
+ * taken over and removed there, and a published output may bear its name.
+ */
+export function refuseLockInOutputDirectory(
+  fs: FileSystem,
+  lockPath: string,
+  settings: Pick<PipelineSettings, 'outDir' | 'neighbours'>,
+): Promise<void> {
+  return refuseWriteIntoOutputDirectory(
+    fs,
+    lockPath,
+    [settings],
+    'lock file',
+    `Unmount or move what is at ${dirname(lockPath)}; crashdiag creates that directory itself.`,
+  );
 }

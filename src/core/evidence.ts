@@ -34,7 +34,11 @@ export interface StagingEntry extends PathFacts {
   readonly pidCheck: PidCheck;
   /** Set when the name is also a published output's or marker's (staging and output share a directory). */
   readonly alsoPublishedAs?: string;
-  /** The other config pipeline whose output or marker the name is, when it is not this one's. */
+  /**
+   * The other config pipeline whose output or marker the name is, when it is
+   * not this one's; alone, without alsoPublishedAs, when that pipeline's
+   * output names are not in the config, so the name may be one.
+   */
   readonly alsoPublishedBy?: string;
   /** Set when another pipeline staging such names in this directory waits longer before calling a file stale. */
   readonly staleAfterMs?: number;

@@ -1,6 +1,6 @@
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
-import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
+import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode, isUsageError } from './errors.js';
@@ -14,11 +14,12 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { acquireLock, lockContextOf, type HeldLock, type LockRuntime, stillHeld } from './lock.js';
+import { acquireLock, lockContextOf, lockPathFor, type HeldLock, type LockRuntime, stillHeld } from './lock.js';
 import { type Identity, REFUSED_BY_DISK } from './permission.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
+import { pinnedPath } from './same-directory.js';
 import { checkQuarantine, moveToQuarantine, OriginalNotRemoved, prepareQuarantine } from './quarantine.js';
 import type { RerunOutcome } from './recovery.js';
 import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
@@ -162,9 +163,12 @@ export async function fixRun(
   runKey: string,
   options: FixOptions,
 ): Promise<FixReport> {
-  const job: FixJob = { ctx, settings, runKey, options };
+  // Appended to where it is checked, whatever a symlink on the way points at later.
+  const auditLog = await pinnedPath(ctx.fs, options.auditLog);
+  const job: FixJob = { ctx, settings, runKey, options: { ...options, auditLog } };
   // Before anything else, dry run included: the same answer either way.
-  await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');
+  await refuseWriteIntoOutputDirectory(ctx.fs, auditLog, [settings], 'audit log');
+  await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, runKey), settings);
   if (options.dryRun) return planOnly(job);
   const lock = await acquireLock(
     lockContextOf(ctx, settings),

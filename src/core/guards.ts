@@ -1,5 +1,10 @@
 import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
-import { outDirectoryIdentities, rulesForStagingDirectory, type StagingDirectoryRules } from './directory-rules.js';
+import {
+  outDirectoryIdentities,
+  publishedReason,
+  rulesForStagingDirectory,
+  type StagingDirectoryRules,
+} from './directory-rules.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { type Identity, type OwnedMode, quarantinePermitted, removalPermitted } from './permission.js';
@@ -115,10 +120,7 @@ export async function guardRemoval(
   if (bounds.here.sharedWithOwnOutput && bounds.protectedNames.has(name))
     return { ok: false, reason: 'it is the published output or its marker' };
   const published = bounds.here.publishedAs(name);
-  if (published !== undefined) {
-    const whose = published.pipeline === undefined ? '' : ` of pipeline ${published.pipeline}`;
-    return { ok: false, reason: `it is the published output or its marker${whose}` };
-  }
+  if (published !== undefined) return { ok: false, reason: publishedReason(published) };
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
     stats = await ctx.fs.lstat(path);

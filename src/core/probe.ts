@@ -193,9 +193,11 @@ async function undecodableEntries(fs: FileSystem, dir: string, lossy: ReadonlySe
 /** Asks the process table about a staging file's PID, when that question has a meaning. */
 export function checkPid(
   name: StagingName,
-  settings: Pick<WriterRules, 'pidCheck' | 'pidCheckOffBy'>,
+  settings: Pick<WriterRules, 'pidCheck' | 'pidCheckOffBy' | 'pidCheckOffWhy'>,
   processes: ProcessTable,
 ): PidCheck {
+  if (!settings.pidCheck && settings.pidCheckOffWhy !== undefined)
+    return { checked: false, why: settings.pidCheckOffWhy };
   if (!settings.pidCheck && settings.pidCheckOffBy !== undefined) {
     return {
       checked: false,
@@ -237,7 +239,7 @@ export async function describeStagingEntries(
       host: entry.match.host,
       pidCheck: checkPid(entry.match, rules, ctx.processes),
       ...(rules.staleAfterMs === settings.staleAfterMs ? {} : { staleAfterMs: rules.staleAfterMs }),
-      ...(other === undefined ? {} : { alsoPublishedAs: other.runKey }),
+      ...(other?.runKey === undefined ? {} : { alsoPublishedAs: other.runKey }),
       ...(other?.pipeline === undefined ? {} : { alsoPublishedBy: other.pipeline }),
     };
   });

@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
 import { type Boundaries, isInside } from './guards.js';
-import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
+import { directoryIdentity, isWithinDirectory, resolveToBe, sameIdentity } from './same-directory.js';
 import { createPermitted, type Identity, type OwnedMode } from './permission.js';
 
 async function checkOverlap(fs: FileSystem, dir: string, real: string, bounds: Boundaries): Promise<void> {
@@ -26,20 +26,13 @@ async function checkOverlap(fs: FileSystem, dir: string, real: string, bounds: B
  * The real path a directory has, or would have once created, and the
  * nearest ancestor that exists now (resolved): where it would be created.
  */
-async function realpathToBe(fs: FileSystem, dir: string, path: string): Promise<{ real: string; existing: string }> {
-  const missing: string[] = [];
-  for (let at = path; ; at = dirname(at)) {
-    try {
-      const existing = await fs.realpath(at);
-      return { real: join(existing, ...missing.reverse()), existing };
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOTDIR') {
-        throw new UsageError(`--quarantine ${dir} lies under a file, not a directory; nothing was moved.`);
-      }
-      if (code !== 'ENOENT' || dirname(at) === at) throw error;
-      missing.push(basename(at));
-    }
+async function quarantineToBe(fs: FileSystem, dir: string): Promise<{ real: string; existing: string }> {
+  try {
+    return await resolveToBe(fs, resolve(dir));
+  } catch (error) {
+    if (errnoCode(error) === 'ENOTDIR')
+      throw new UsageError(`--quarantine ${dir} lies under a file, not a directory; nothing was moved.`);
+    throw error;
   }
 }
 
@@ -56,7 +49,7 @@ export async function checkQuarantine(
   bounds: Boundaries,
   who: Identity,
 ): Promise<OwnedMode> {
-  const { real, existing } = await realpathToBe(fs, dir, resolve(dir));
+  const { real, existing } = await quarantineToBe(fs, dir);
   await checkOverlap(fs, dir, real, bounds);
   const stats = await fs.lstat(existing);
   if (!stats.isDirectory()) {

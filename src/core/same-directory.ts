@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
 
@@ -57,5 +57,43 @@ export async function isWithinDirectory(
   for (let at = resolve(path); ; at = dirname(at)) {
     if (sameIdentity(await directoryIdentity(fs, at), ancestor)) return true;
     if (dirname(at) === at) return false;
+  }
+}
+
+/**
+ * The real path a directory has, or would have once created, and the nearest
+ * ancestor that exists now (resolved): where it would be created.
+ */
+export async function resolveToBe(fs: FileSystem, path: string): Promise<{ real: string; existing: string }> {
+  const missing: string[] = [];
+  for (let at = path; ; at = dirname(at)) {
+    try {
+      const existing = await fs.realpath(at);
+      return { real: join(existing, ...missing.reverse()), existing };
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT' || dirname(at) === at) throw error;
+      missing.push(basename(at));
+    }
+  }
+}
+
+/** The real path a directory has, or would have once created: its nearest existing ancestor, resolved. */
+export async function realpathToBe(fs: FileSystem, path: string): Promise<string> {
+  return (await resolveToBe(fs, path)).real;
+}
+
+/**
+ * A file's path with its directory resolved to the real path it has (or
+ * would have once created), so a file crashdiag writes (audit log, metrics)
+ * goes where it was checked, even if a symlink on the way is swung to an
+ * output directory meanwhile. A path that cannot be resolved is left as
+ * given; writing to it reports why.
+ */
+export async function pinnedPath(fs: FileSystem, path: string): Promise<string> {
+  try {
+    return join(await realpathToBe(fs, dirname(resolve(path))), basename(path));
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return path;
   }
 }

@@ -115,20 +115,40 @@ export interface MarkerTemplate {
 export function compileMarkerTemplate(template: string, flag = '--marker'): MarkerTemplate {
   const parts = parseTemplate(template, flag, ['final', 'date']);
   checkFileName(substitute(parts, { final: 'x', date: 'x' }), flag);
-  const first = parts.find((p): p is { placeholder: Placeholder } => 'placeholder' in p);
-  const pattern = new RegExp(
-    `^${parts.map((p) => ('literal' in p ? escapeRegExp(p.literal) : '(.+)')).join('')}$`,
-    's',
-  );
   const nameFor = (runKey: string, finalName: string) =>
     substitute(parts, { date: runKey, final: finalName });
+  // One pattern per output template, with {final} spelled out as that
+  // template's own parts and every {date} (the marker's and the output's)
+  // one named group: the regex engine then tries every split, where taking
+  // the first capture as {final} misread `{date}.{final}` (the output's
+  // name has dots) and `{final}.{date}` beside a fixed-name output.
+  const patterns = new Map<string, RegExp | null>();
+  const patternBeside = (final: FinalTemplate): RegExp | null => {
+    let pattern = patterns.get(final.source);
+    if (pattern === undefined) {
+      let captured = false;
+      const date = () => {
+        if (captured) return '\\k<date>';
+        captured = true;
+        return '(?<date>.+)';
+      };
+      const finalParts = parseTemplate(final.source, '--final', ['date']);
+      const spell = (part: Part): string => {
+        if ('literal' in part) return escapeRegExp(part.literal);
+        if (part.placeholder === 'final') return finalParts.map(spell).join('');
+        return date();
+      };
+      const source = parts.map(spell).join('');
+      pattern = captured ? new RegExp(`^${source}$`, 's') : null;
+      patterns.set(final.source, pattern);
+    }
+    return pattern;
+  };
   return {
     source: template,
     nameFor,
     runKeyOf(name, final) {
-      const captured = pattern.exec(name)?.[1];
-      if (captured === undefined || !first) return undefined;
-      const key = first.placeholder === 'final' ? final.runKeyOf(captured) : captured;
+      const key = patternBeside(final)?.exec(name)?.groups?.date;
       // Accept only what this template would itself produce for that key.
       return key !== undefined && nameFor(key, final.nameFor(key)) === name ? key : undefined;
     },

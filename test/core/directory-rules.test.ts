@@ -87,6 +87,23 @@ describe('rulesForStagingDirectory', () => {
     });
     expect(here.writerRulesFor('notes.txt')).toEqual({ pidCheck: true, staleAfterMs: 15 * 60_000 });
   });
+
+  it('turns PID checks off where another pipeline reads the name as another writer (a host, another PID)', async () => {
+    const settings = settingsFor(layout, {
+      neighbours: [
+        neighbour({ pipeline: 'hosts', stagingDir: layout.stagingDir, staging: compileStagingTemplate('{date}.{host}.{pid}.csv') }),
+        neighbour({ pipeline: 'same', stagingDir: layout.stagingDir }),
+      ],
+    });
+    const here = await rulesForStagingDirectory(fs, settings);
+    expect(here.writerRulesFor(`${KEY}.otherhost.123.csv`)).toMatchObject({
+      pidCheck: false,
+      pidCheckOffBy: 'hosts',
+      pidCheckOffWhy: expect.stringMatching(/reads it as PID 123 on host otherhost/),
+    });
+    // The same reading of the name: the same writer, checked by PID as before.
+    expect(here.writerRulesFor(`${KEY}.123.csv`)).toEqual({ pidCheck: true, staleAfterMs: 15 * 60_000 });
+  });
 });
 
 describe('the guards ask every pipeline of the config', () => {

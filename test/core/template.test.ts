@@ -214,6 +214,24 @@ describe('compileMarkerTemplate', () => {
     expect(marker.runKeyOf('_SUCCESS_2026-04-24', final)).toBe(KEY);
   });
 
+  it('reads the run key of a marker {final}.{date} beside a fixed-name output', () => {
+    const latest = compileFinalTemplate('latest.csv');
+    const marker = compileMarkerTemplate('{final}.{date}');
+    expect(marker.nameFor(KEY, latest.nameFor(KEY))).toBe(`latest.csv.${KEY}`);
+    expect(marker.runKeyOf(`latest.csv.${KEY}`, latest)).toBe(KEY);
+    expect(marker.runKeyOf('latest.csv.a.b', latest)).toBe('a.b');
+    expect(marker.runKeyOf(`other.csv.${KEY}`, latest)).toBeUndefined();
+    expect(compileMarkerTemplate('{date}.{final}.{date}').runKeyOf('k.latest.csv.j', latest)).toBeUndefined();
+  });
+
+  it('reads the run key of a marker {date}.{final}, whose output name has dots of its own', () => {
+    const marker = compileMarkerTemplate('{date}.{final}');
+    const name = marker.nameFor(KEY, final.nameFor(KEY));
+    expect(name).toBe(`${KEY}.refunds_settled_${KEY}.csv`);
+    expect(marker.runKeyOf(name, final)).toBe(KEY);
+    expect(marker.runKeyOf(`${KEY}.refunds_settled_2026-04-25.csv`, final)).toBeUndefined();
+  });
+
   it('gives a fixed-name output a fixed-name marker', () => {
     const latest = compileFinalTemplate('latest.csv');
     expect(compileMarkerTemplate('{final}.success').nameFor(KEY, latest.nameFor(KEY))).toBe(

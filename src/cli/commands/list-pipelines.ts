@@ -63,6 +63,14 @@ export async function pipelinesCommand(argv: Record<string, unknown>, io: CliIo)
       `warning: pipelines ${first.pipeline} and ${second.pipeline} share a directory: ${first.pipeline}'s ${ROLE_WORDS[first.role]} ${first.dir} is ${second.pipeline}'s ${ROLE_WORDS[second.role]} ${second.dir}; --fix and clean respect both pipelines' files there, but each pipeline's names may be read as the other's.`,
     );
   }
+  for (const p of pipelines) {
+    // Other pipelines keep what this one publishes only where the config says it does.
+    if (p.outDir === undefined && pipelines.length > 1) {
+      lines.push(
+        `warning: pipeline ${p.pipeline} leaves its out-dir to flags: the other pipelines' --fix and clean cannot know where it publishes, and would not keep its outputs in their staging directories; set outDir in the config.`,
+      );
+    }
+  }
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

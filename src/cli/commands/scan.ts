@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
+import { pinnedPath } from '../../core/same-directory.js';
 import { parseDuration } from '../../core/duration.js';
 import { errnoCode, UsageError } from '../../core/errors.js';
 import type { FileSystem } from '../../core/fs.js';
@@ -120,7 +121,8 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
       'A fixed-name output cannot say which dates ran: scan without --daily.',
     );
   }
-  const promFile = flags.promFile === undefined ? undefined : resolve(io.cwd, flags.promFile);
+  // Written where it is checked, whatever a symlink on the way points at by the end of the scan.
+  const promFile = flags.promFile === undefined ? undefined : await pinnedPath(io.fs, resolve(io.cwd, flags.promFile));
   if (promFile !== undefined) {
     await refuseWriteIntoOutputDirectory(io.fs, promFile, pipelines, 'metrics file');
     await checkMetricsTarget(io.fs, promFile);
