@@ -37,8 +37,13 @@ async function realpathToBe(fs: FileSystem, dir: string, path: string): Promise<
       if (code === 'ENOTDIR') {
         throw new UsageError(`--quarantine ${dir} lies under a file, not a directory; nothing was moved.`);
       }
-      if (code !== 'ENOENT' || dirname(at) === at) throw error;
-      missing.push(basename(at));
+      if (code === 'ENOENT' && dirname(at) !== at) {
+        missing.push(basename(at));
+        continue;
+      }
+      // A path the user gave that cannot be resolved (EACCES on the way, a symlink loop): theirs to fix, no stack.
+      if (!code) throw error;
+      throw new UsageError(`--quarantine ${dir} cannot be looked at (${code}); nothing was moved.`);
     }
   }
 }

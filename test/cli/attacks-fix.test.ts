@@ -1,0 +1,158 @@
+// Attacks on `diagnose --fix` (issue 9): the guards, the permission checks,
+// the quarantine and the re-run decision, tried on real directories, through
+// `run(argv, io)` in process (where the attack must strike at an exact moment,
+// the file system is wrapped to act there) or the built bin as another user.
+// Each test is named after its attack; where nothing may change, the disk is
+// compared byte for byte.
+import { spawn } from 'node:child_process';
+import { promises as fs, lstatSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CliIo } from '../../src/cli/io.js';
+import { run } from '../../src/cli/run.js';
+import { defaultAuditLog } from '../../src/core/audit.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import type { Identity } from '../../src/core/permission.js';
+import { createProcessTable } from '../../src/core/process-table.js';
+import { collectOutput, type Exited, useBuiltBin } from '../support/built-bin.js';
+import { exists } from '../support/disk.js';
+import { treeOf } from '../support/file-tree.js';
+import { NOBODY } from '../support/identity.js';
+import { finalPathFor, KEY, markerPathFor, plantOrphans, publish } from '../support/pipeline-files.js';
+import { type Layout, useTempLayout } from '../support/temp-layout.js';
+
+let root: string;
+let layout: Layout;
+useTempLayout('crashdiag-attack-', (made) => {
+  layout = made;
+  root = made.root;
+});
+const built = useBuiltBin();
+
+function layoutFlags(): string[] {
+  return ['--out-dir', layout.outDir, '--staging-dir', layout.stagingDir, '--final', 'report_{date}.csv'];
+}
+
+interface InProcess {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Each re-run started, by argv. */
+  readonly reruns: ReadonlyArray<readonly string[]>;
+}
+
+/** `crashdiag diagnose KEY <layout> --fix ...` in process, on the real disk through `fs` (wrapped by the attack). */
+async function fixInProcess(
+  args: readonly string[],
+  options: { fs?: FileSystem; identity?: Identity; rerun?: () => Promise<void> } = {},
+): Promise<InProcess> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const reruns: Array<readonly string[]> = [];
+  const io: CliIo = {
+    stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
+    stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
+    env: { NO_COLOR: '1' },
+    cwd: root,
+    fs: options.fs ?? { ...fs, lstatSync },
+    processes: createProcessTable(),
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    runCommand: async (argv) => {
+      reruns.push(argv);
+      await options.rerun?.();
+      return { exitStatus: 0, signal: null };
+    },
+    user: 'attacker-test',
+    identity: options.identity ?? { uid: 0, gid: 0, groups: [] },
+  };
+  const code = await run(['diagnose', KEY, ...layoutFlags(), '--fix', ...args], io);
+  return { code, stdout: stdout.join(''), stderr: stderr.join(''), reruns };
+}
+
+function outOf(result: { code: number | null; stdout: string; stderr: string }): string {
+  return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+/** No stack, no "unexpected error": what a user-facing problem must never print. */
+function expectNoStack(result: { stderr: string; stdout: string }): void {
+  expect(result.stderr).not.toMatch(/unexpected error|\n\s+at /);
+  expect(result.stdout).not.toMatch(/\n\s+at /);
+}
+
+interface AuditLine {
+  op: string;
+  path?: string;
+  to?: string;
+  reason?: string;
+}
+
+function auditLines(): AuditLine[] {
+  const path = defaultAuditLog(layout.stagingDir);
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as AuditLine);
+  } catch {
+    return [];
+  }
+}
+
+/** The built bin as nobody, in no supplementary group (or in `groups`): the kernel's permission checks apply. */
+function binAsNobody(args: readonly string[], groups: readonly number[] = []): Promise<Exited> {
+  const who = groups.length > 0 ? [`--groups=${groups.join(',')}`] : ['--clear-groups'];
+  const child = spawn(
+    'setpriv',
+    [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, ...who, process.execPath, built.bin, ...args],
+    { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return collectOutput(child, 40_000);
+}
+
+/** The root of the temp layout and the bin reachable by nobody; staging shared as /tmp is. */
+async function openToNobody(): Promise<void> {
+  await fs.chmod(join(built.bin, '..', '..'), 0o755);
+  for (const dir of [root, layout.outDir]) await fs.chmod(dir, 0o755);
+  await fs.chmod(layout.stagingDir, 0o1777);
+}
+
+async function ownedByNobody(paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const { atime, mtime } = await fs.stat(path);
+    await fs.chown(path, NOBODY.uid, NOBODY.gid);
+    await fs.utimes(path, atime, mtime);
+  }
+}
+
+describe('attacks on --quarantine', () => {
+  it('attack: a --quarantine under a directory nobody may search: exit 2, one sentence, the disk unchanged', async () => {
+    await openToNobody();
+    const orphans = await plantOrphans(layout, 2);
+    await ownedByNobody(orphans);
+    await fs.mkdir(join(root, 'private', 'q'), { recursive: true });
+    await fs.chmod(join(root, 'private'), 0o700);
+    const before = await treeOf(root);
+    for (const extra of [[], ['--dry-run']]) {
+      const result = await binAsNobody(['diagnose', KEY, ...layoutFlags(), '--fix', '--quarantine', 'private/q', ...extra]);
+      expect(result.code, outOf(result)).toBe(2);
+      expectNoStack(result);
+      expect(result.stderr).toContain(`--quarantine ${join(root, 'private', 'q')} cannot be looked at (EACCES)`);
+    }
+    expect(await treeOf(root)).toEqual(before);
+  });
+
+  it('attack: a --quarantine that is a symlink loop: exit 2, one sentence, the disk unchanged', async () => {
+    const orphans = await plantOrphans(layout, 1);
+    await fs.symlink('loop', join(root, 'loop'));
+    const before = await treeOf(root);
+    for (const q of ['loop', 'loop/q']) {
+      const result = await fixInProcess(['--quarantine', q]);
+      expect(result.code, outOf(result)).toBe(2);
+      expectNoStack(result);
+      expect(result.stderr).toContain('(ELOOP)');
+    }
+    expect(await treeOf(root)).toEqual(before);
+    expect(await exists(orphans[0] as string)).toBe(true);
+  });
+});
