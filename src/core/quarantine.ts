@@ -148,15 +148,19 @@ export class OriginalNotRemoved extends Error {
   }
 }
 
-/** Moves a checked file into quarantine: a copy there first, then the original goes, then the directory is synced. */
+/**
+ * Moves a checked file into quarantine: a copy there first, made durable,
+ * then the original goes. In that order, a power loss between the two leaves
+ * two copies, never none.
+ */
 export async function moveToQuarantine(fs: FileSystem, path: string, dir: string): Promise<string> {
   const to = await placeInQuarantine(fs, path, dir);
   try {
+    await fsyncDirectory(fs, dir);
     await fs.unlink(path);
   } catch (error) {
     // Gone meanwhile (another fixer, the janitor): the copy is in quarantine, the original out of staging.
     if (errnoCode(error) !== 'ENOENT') throw new OriginalNotRemoved(to, error);
   }
-  await fsyncDirectory(fs, dir);
   return to;
 }

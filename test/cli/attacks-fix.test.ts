@@ -155,4 +155,21 @@ describe('attacks on --quarantine', () => {
     expect(await treeOf(root)).toEqual(before);
     expect(await exists(orphans[0] as string)).toBe(true);
   });
+
+  it('attack: a drop-box quarantine (mode 0733: nobody may add, not list): each move is reported and audited as a move', async () => {
+    await openToNobody();
+    const orphans = await plantOrphans(layout, 2);
+    await ownedByNobody(orphans);
+    const quarantine = join(root, 'dropbox');
+    await fs.mkdir(quarantine);
+    await fs.chmod(quarantine, 0o733);
+    const result = await binAsNobody(['diagnose', KEY, ...layoutFlags(), '--fix', '--quarantine', quarantine, '--json']);
+    expect(result.code, outOf(result)).toBe(10);
+    const report = JSON.parse(result.stdout) as { fix: { steps: Array<{ result: string; to?: string }> } };
+    const moved = orphans.map((path) => join(quarantine, path.slice(layout.stagingDir.length + 1)));
+    expect(report.fix.steps.map((s) => [s.result, s.to])).toEqual(moved.map((to) => ['quarantined', to]));
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+    for (const path of moved) expect(await exists(path)).toBe(true);
+    expect(auditLines().map((r) => [r.op, r.to])).toEqual(moved.map((to) => ['quarantine', to]));
+  });
 });
