@@ -15,7 +15,7 @@ import {
   recheckRemoval,
 } from './guards.js';
 import { acquireLock, lockContextOf, type HeldLock, stillHeld } from './lock.js';
-import { type Identity, REFUSED_BY_DISK } from './permission.js';
+import type { Identity } from './permission.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
@@ -395,13 +395,27 @@ async function removeOne(
   } catch (error) {
     const partial = error instanceof OriginalNotRemoved ? error : undefined;
     const code = errnoCode(partial ? partial.cause : error);
-    // ENOENT: another fixer or the janitor got there first; the outcome is the same.
-    if (code === 'ENOENT' && !partial) return { path, bytes, pid, result: 'already-gone' };
-    if (!code || !REFUSED_BY_DISK.has(code)) throw error;
+    // Not the disk's answer: a bug, never swallowed.
+    if (!code) throw error;
+    // ENOENT with the file gone: another fixer or the janitor got there first, the
+    // outcome is the same. With the file still there, what vanished is a directory
+    // on the way (the quarantine): a failure like any other the disk reports.
+    if (code === 'ENOENT' && !partial && (await isGone(ctx.fs, path))) {
+      return { path, bytes, pid, result: 'already-gone' };
+    }
     const reason = partial ? `${code}; a copy is at ${partial.to}, the original is still in staging` : code;
     const to = partial ? { to: partial.to } : {};
     await tools.audit({ op: 'fail', path, bytes, mtime, writerPid: pid, ...to, reason });
     return { path, bytes, pid, result: 'failed', ...to, reason };
+  }
+}
+
+async function isGone(fs: FileSystem, path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return false;
+  } catch (error) {
+    return errnoCode(error) === 'ENOENT';
   }
 }
 

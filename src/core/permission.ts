@@ -89,18 +89,3 @@ export function quarantinePermitted(
 export function createPermitted(dir: OwnedMode, who: Identity): boolean {
   return who.uid === 0 || may(dir, who, WRITE | SEARCH);
 }
-
-/**
- * Errors from an unlink, link, copy or rename that mean the disk refused
- * the change (permissions changed under us, a read-only remount, a full or
- * failing disk), not a bug: the fixer stops, records it and exits 30.
- */
-export const REFUSED_BY_DISK: ReadonlySet<string> = new Set([
-  'EPERM',
-  'EACCES',
-  'EBUSY',
-  'EROFS',
-  'EIO',
-  'ENOSPC',
-  'EDQUOT',
-]);

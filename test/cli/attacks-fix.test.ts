@@ -44,7 +44,7 @@ interface InProcess {
 /** `crashdiag diagnose KEY <layout> --fix ...` in process, on the real disk through `fs` (wrapped by the attack). */
 async function fixInProcess(
   args: readonly string[],
-  options: { fs?: FileSystem; identity?: Identity; rerun?: () => Promise<void> } = {},
+  options: { fs?: FileSystem; identity?: Identity; rerun?: () => Promise<void>; flags?: readonly string[] } = {},
 ): Promise<InProcess> {
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -66,7 +66,7 @@ async function fixInProcess(
     user: 'attacker-test',
     identity: options.identity ?? { uid: 0, gid: 0, groups: [] },
   };
-  const code = await run(['diagnose', KEY, ...layoutFlags(), '--fix', ...args], io);
+  const code = await run(['diagnose', KEY, ...(options.flags ?? layoutFlags()), '--fix', ...args], io);
   return { code, stdout: stdout.join(''), stderr: stderr.join(''), reruns };
 }
 
@@ -173,3 +173,69 @@ describe('attacks on --quarantine', () => {
     expect(auditLines().map((r) => [r.op, r.to])).toEqual(moved.map((to) => ['quarantine', to]));
   });
 });
+
+/** The real file system, except that `hook` runs right before the first call of `method` on `path`. */
+function strikeBefore(method: 'unlink' | 'link', path: string, hook: () => Promise<void>): FileSystem {
+  let struck = false;
+  const real = { ...fs, lstatSync };
+  const strike = async (target: unknown) => {
+    if (!struck && String(target) === path) {
+      struck = true;
+      await hook();
+    }
+  };
+  return {
+    ...real,
+    unlink: async (target) => {
+      if (method === 'unlink') await strike(target);
+      return fs.unlink(target);
+    },
+    link: async (from, to) => {
+      if (method === 'link') await strike(from);
+      return fs.link(from, to);
+    },
+  };
+}
+
+
+describe('attacks on the quarantine directory midway', () => {
+  async function twoOrphansAndQuarantine(): Promise<{ orphans: [string, string]; quarantine: string }> {
+    const orphans = (await plantOrphans(layout, 2)) as [string, string];
+    const quarantine = join(root, 'q');
+    await fs.mkdir(quarantine);
+    return { orphans, quarantine };
+  }
+
+  it('attack: the quarantine directory is removed after the first move: the second is not reported as already gone, exit 30, audited', async () => {
+    const { orphans, quarantine } = await twoOrphansAndQuarantine();
+    const result = await fixInProcess(['--json', '--quarantine', quarantine, '--rerun', 'job {date}'], {
+      fs: strikeBefore('link', orphans[1], () => fs.rm(quarantine, { recursive: true })),
+    });
+    expect(result.code, outOf(result)).toBe(30);
+    expectNoStack(result);
+    const report = JSON.parse(result.stdout) as { fix: { steps: Array<{ path: string; result: string }> } };
+    expect(report.fix.steps.map((s) => s.result)).toEqual(['quarantined', 'failed']);
+    expect(await exists(orphans[1])).toBe(true);
+    expect(auditLines().map((r) => [r.op, r.path])).toEqual([
+      ['quarantine', orphans[0]],
+      ['fail', orphans[1]],
+    ]);
+    expect(result.reruns).toEqual([]);
+  });
+
+  it('attack: the quarantine directory is replaced by a file after the first move: exit 30, one sentence, no stack', async () => {
+    const { orphans, quarantine } = await twoOrphansAndQuarantine();
+    const result = await fixInProcess(['--quarantine', quarantine], {
+      fs: strikeBefore('link', orphans[1], async () => {
+        await fs.rm(quarantine, { recursive: true });
+        await fs.writeFile(quarantine, 'a file now\n');
+      }),
+    });
+    expect(result.code, outOf(result)).toBe(30);
+    expectNoStack(result);
+    expect(await exists(orphans[1])).toBe(true);
+    expect(readFileSync(quarantine, 'utf8')).toBe('a file now\n');
+  });
+
+});
+
