@@ -1,3 +1,4 @@
+import { basename, join } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
@@ -342,7 +343,11 @@ async function removeAll(
       leftAlone = true;
       continue;
     }
-    const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, removal, snapshot);
+    // Through the staging directory as resolved when the fix began: a symlink
+    // on the way turned elsewhere since (at an output directory holding the
+    // same name) cannot redirect the removal.
+    const at = join(tools.bounds.realStaging, basename(path));
+    const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, { path: at }, snapshot);
     if (verdict.ok === 'gone') {
       steps.push({ path, bytes, pid, result: 'already-gone' });
       continue;
@@ -353,7 +358,7 @@ async function removeAll(
       leftAlone = true;
       continue;
     }
-    const step = await removeOne(job, removal, snapshot, tools);
+    const step = await removeOne(job, removal, at, snapshot, tools);
     steps.push(step);
     if (step.result === 'failed') {
       const done = steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
@@ -368,12 +373,14 @@ async function removeAll(
 }
 
 /**
- * One checked file deleted or moved into quarantine, and recorded; a
- * refusal by the disk is a 'failed' step, recorded too.
+ * One checked file deleted or moved into quarantine (acted on `at`, its path
+ * under the resolved staging directory), and recorded; a refusal by the disk
+ * is a 'failed' step, recorded too.
  */
 async function removeOne(
   job: FixJob,
   removal: PlannedRemoval,
+  at: string,
   snapshot: FileSnapshot,
   tools: RemovalTools,
 ): Promise<FixStep> {
@@ -383,12 +390,12 @@ async function removeOne(
   const mtime = new Date(snapshot.mtimeMs).toISOString();
   try {
     if (tools.quarantine) {
-      const to = await moveToQuarantine(ctx.fs, path, tools.quarantine);
+      const to = await moveToQuarantine(ctx.fs, at, tools.quarantine);
       await tools.audit({ op: 'quarantine', path, bytes, mtime, writerPid: pid, to });
       ctx.progress(`quarantined ${path} -> ${to}`);
       return { path, bytes, pid, result: 'quarantined', to };
     }
-    await ctx.fs.unlink(path);
+    await ctx.fs.unlink(at);
     await tools.audit({ op: 'delete', path, bytes, mtime, writerPid: pid });
     ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
     return { path, bytes, pid, result: 'deleted' };
@@ -400,7 +407,7 @@ async function removeOne(
     // ENOENT with the file gone: another fixer or the janitor got there first, the
     // outcome is the same. With the file still there, what vanished is a directory
     // on the way (the quarantine): a failure like any other the disk reports.
-    if (code === 'ENOENT' && !partial && (await isGone(ctx.fs, path))) {
+    if (code === 'ENOENT' && !partial && (await isGone(ctx.fs, at))) {
       return { path, bytes, pid, result: 'already-gone' };
     }
     const reason = partial ? `${code}; a copy is at ${partial.to}, the original is still in staging` : code;

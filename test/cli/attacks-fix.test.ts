@@ -197,6 +197,33 @@ function strikeBefore(method: 'unlink' | 'link', path: string, hook: () => Promi
   };
 }
 
+describe('attacks between the last check and the removal', () => {
+  it('attack: the staging symlink is turned to the output directory right before the unlink: the published file of the same name survives', async () => {
+    // Final '{date}.csv': run key K.<pid> publishes out/K.<pid>.csv, the very name of K's orphan of PID <pid>.
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const name = orphan.slice(layout.stagingDir.length + 1);
+    const published = join(layout.outDir, name);
+    await fs.writeFile(published, 'published rows\n');
+    await fs.writeFile(`${published}.success`, '');
+    const link = join(root, 'stg');
+    await fs.symlink(layout.stagingDir, link);
+    const flags = ['--out-dir', layout.outDir, '--staging-dir', link, '--final', '{date}.csv'];
+    const outBefore = await treeOf(layout.outDir);
+    const result = await fixInProcess(['--json'], {
+      flags,
+      fs: strikeBefore('unlink', join(link, name), async () => {
+        await fs.unlink(link);
+        await fs.symlink(layout.outDir, link);
+      }),
+    });
+    expectNoStack(result);
+    expect(await treeOf(layout.outDir)).toEqual(outBefore);
+    expect(readFileSync(published, 'utf8')).toBe('published rows\n');
+    // The orphan itself, in the staging directory the fix resolved, is what went.
+    expect(await exists(orphan)).toBe(false);
+  });
+
+});
 
 describe('attacks on the quarantine directory midway', () => {
   async function twoOrphansAndQuarantine(): Promise<{ orphans: [string, string]; quarantine: string }> {
