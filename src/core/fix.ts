@@ -235,11 +235,12 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const quarantine = plan.quarantineDir
     ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds)
     : undefined;
+  const output = await outputIdentity(ctx.fs, before.final.path);
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
   if (removed.stopped) return stoppedReport(job, report, removed.stopped);
 
-  const { current, ...rerun } = await rerunStep(job, lock, plan, removed.leftAlone, audit);
+  const { current, ...rerun } = await rerunStep(job, lock, plan, { leftAlone: removed.leftAlone, output }, audit);
   const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
   // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
   // found under the lock is the answer. A re-run held back was decided on a
@@ -431,17 +432,35 @@ interface RerunOutcome extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
   readonly current?: Diagnosis;
 }
 
+/** The published output's identity (undefined: none there), to tell whether it was replaced or rewritten meanwhile. */
+async function outputIdentity(fs: FileSystem, path: string): Promise<string | undefined> {
+  try {
+    const s = await fs.lstat(path, { bigint: true });
+    return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(':');
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return undefined;
+  }
+}
+
+/** What the removals left, for the re-run step. */
+interface AfterRemovals {
+  readonly leftAlone: boolean;
+  /** The output's identity when the removals began. */
+  readonly output: string | undefined;
+}
+
 /** The re-run step: none planned, held back by a removal left alone, or decided again right before it. */
 async function rerunStep(
   job: FixJob,
   lock: HeldLock,
   plan: FixPlan,
-  leftAlone: boolean,
+  after: AfterRemovals,
   audit: Audit,
 ): Promise<RerunOutcome> {
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
-  if (leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
-  return rerunIfStillNeeded(job, lock, plan, plan.rerun, audit);
+  if (after.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
+  return rerunIfStillNeeded(job, lock, plan, { argv: plan.rerun, output: after.output }, audit);
 }
 
 /**
@@ -454,12 +473,13 @@ async function rerunIfStillNeeded(
   job: FixJob,
   lock: HeldLock,
   plan: FixPlan,
-  argv: readonly string[],
+  { argv, output }: { readonly argv: readonly string[]; readonly output: string | undefined },
   audit: Audit,
 ): Promise<RerunOutcome> {
   const { ctx, runKey } = job;
   const now = await diagnose(job);
-  const notNeeded = rerunStillNeeded(plan, now);
+  const outputReplaced = (await outputIdentity(ctx.fs, now.final.path)) !== output;
+  const notNeeded = rerunStillNeeded(plan, now, outputReplaced);
   // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
   const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
   if (skipped) {

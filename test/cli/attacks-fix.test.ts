@@ -266,3 +266,33 @@ describe('attacks on the quarantine directory midway', () => {
 
 });
 
+describe('attacks on the re-run decision', () => {
+  it('attack: another run republishes the unmarked output while the orphans go: the fresh output is not overwritten by a re-run', async () => {
+    // UNPUBLISHED: an output without its marker, and dead orphans.
+    await fs.writeFile(finalPathFor(layout), 'old, unmarked\n');
+    const orphans = await plantOrphans(layout, 2);
+    const result = await fixInProcess(['--json', '--rerun', 'job {date}'], {
+      fs: strikeBefore('unlink', orphans[1] as string, async () => {
+        // Another run renames its complete output into place; its marker comes next.
+        const tmp = join(layout.outDir, '.tmp');
+        await fs.writeFile(tmp, 'fresh from another run\n');
+        await fs.rename(tmp, finalPathFor(layout));
+      }),
+    });
+    expectNoStack(result);
+    expect(result.reruns).toEqual([]);
+    expect(readFileSync(finalPathFor(layout), 'utf8')).toBe('fresh from another run\n');
+    expect(await exists(markerPathFor(layout))).toBe(false);
+    const report = JSON.parse(result.stdout) as { state: string; fix: { rerunSkipped: string | null } };
+    expect(report.fix.rerunSkipped).toMatch(/^the run is UNPUBLISHED now, but its output was replaced or rewritten meanwhile/);
+    expect(report.state).toBe('UNPUBLISHED');
+    expect(auditLines().map((r) => r.op)).toEqual(['delete', 'delete', 'skip']);
+  });
+
+  it('held: the unmarked output left as it was: the re-run starts once the orphans are gone', async () => {
+    await fs.writeFile(finalPathFor(layout), 'old, unmarked\n');
+    await plantOrphans(layout, 2);
+    const result = await fixInProcess(['--json', '--rerun', 'job {date}']);
+    expect(result.reruns).toEqual([['job', KEY]]);
+  });
+});
