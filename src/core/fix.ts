@@ -20,7 +20,13 @@ import type { Identity } from './permission.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
-import { checkQuarantine, moveToQuarantine, OriginalNotRemoved, prepareQuarantine } from './quarantine.js';
+import {
+  checkQuarantine,
+  moveToQuarantine,
+  NotTheCheckedFile,
+  OriginalNotRemoved,
+  prepareQuarantine,
+} from './quarantine.js';
 import type { PipelineSettings } from './settings.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
 
@@ -361,6 +367,7 @@ async function removeAll(
     }
     const step = await removeOne(job, removal, at, snapshot, tools);
     steps.push(step);
+    if (step.result === 'left-alone') leftAlone = true;
     if (step.result === 'failed') {
       const done = steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
       stopped = `removing ${path} failed (${step.reason}); ${done} of ${removals.length} file(s) were removed before it, the rest not attempted, nothing was re-run`;
@@ -391,7 +398,7 @@ async function removeOne(
   const mtime = new Date(snapshot.mtimeMs).toISOString();
   try {
     if (tools.quarantine) {
-      const to = await moveToQuarantine(ctx.fs, at, tools.quarantine);
+      const to = await moveToQuarantine(ctx.fs, at, tools.quarantine, snapshot);
       await tools.audit({ op: 'quarantine', path, bytes, mtime, writerPid: pid, to });
       ctx.progress(`quarantined ${path} -> ${to}`);
       return { path, bytes, pid, result: 'quarantined', to };
@@ -401,6 +408,12 @@ async function removeOne(
     ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
     return { path, bytes, pid, result: 'deleted' };
   } catch (error) {
+    if (error instanceof NotTheCheckedFile) {
+      // Swapped in the last instant (after the re-check): like a re-check that failed, left alone.
+      const reason = 'it was replaced since it was checked';
+      await tools.audit({ op: 'skip', path, bytes, writerPid: pid, reason });
+      return { path, bytes, pid, result: 'left-alone', reason };
+    }
     const partial = error instanceof OriginalNotRemoved ? error : undefined;
     const code = errnoCode(partial ? partial.cause : error);
     // Not the disk's answer: a bug, never swallowed.

@@ -99,41 +99,109 @@ export async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Bou
   return real;
 }
 
+/** The file a move must carry: the one every guard passed (device and inode). */
+export interface CheckedFile {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The name no longer holds the checked file (a symlink, another file swapped in): nothing of it may be moved. */
+export class NotTheCheckedFile extends Error {
+  constructor(readonly path: string) {
+    super(`${path} was replaced since it was checked`);
+    this.name = 'NotTheCheckedFile';
+  }
+}
+
+function isChecked(stats: { dev: number; ino: number }, checked: CheckedFile): boolean {
+  return stats.dev === checked.dev && stats.ino === checked.ino;
+}
+
 /**
  * Puts a copy of `path` into quarantine without ever overwriting: a hard
  * link, or across file systems (EXDEV; or EPERM where the kernel refuses to
  * link another user's file) an exclusive copy, fsynced, carrying the
- * original's times so the evidence keeps its age. Returns where it went; the
- * original is still in staging.
+ * original's times so the evidence keeps its age. Either way it must be the
+ * checked file: a name swapped since (for a symlink to a published output,
+ * a FIFO) is never followed nor read. Returns where it went; the original
+ * is still in staging.
  */
-export async function placeInQuarantine(fs: FileSystem, path: string, dir: string): Promise<string> {
+export async function placeInQuarantine(
+  fs: FileSystem,
+  path: string,
+  dir: string,
+  checked: CheckedFile,
+): Promise<string> {
   const name = basename(path);
   for (let attempt = 0; ; attempt++) {
     const target = join(dir, attempt === 0 ? name : `${name}.${attempt}`);
     try {
       await fs.link(path, target);
-      return target;
+      // link(2) does not follow a symlink: what it linked is whatever the name held by then.
+      if (isChecked(await fs.lstat(target), checked)) return target;
+      await fs.unlink(target);
+      throw new NotTheCheckedFile(path);
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'EEXIST') continue;
       if (code !== 'EXDEV' && code !== 'EPERM') throw error;
     }
-    const original = await fs.lstat(path);
     try {
-      await fs.copyFile(path, target, constants.COPYFILE_EXCL);
+      await copyChecked(fs, path, target, checked);
     } catch (copyError) {
       if (errnoCode(copyError) === 'EEXIST') continue;
       throw copyError;
     }
-    const copy = await fs.open(target, constants.O_RDWR | constants.O_NOFOLLOW);
+    return target;
+  }
+}
+
+// O_NOFOLLOW: a symlink swapped in is never followed; O_NONBLOCK: a FIFO swapped in cannot hang the open.
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const COPY_CHUNK = 1 << 20;
+
+/**
+ * Copies the checked file, read through one descriptor opened without
+ * following symlinks and held against the checked identity, to a new file
+ * (never an existing one); a copy cut short is removed.
+ */
+async function copyChecked(fs: FileSystem, path: string, target: string, checked: CheckedFile): Promise<void> {
+  let source: Awaited<ReturnType<FileSystem['open']>>;
+  try {
+    source = await fs.open(path, READ_NO_FOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ELOOP') throw new NotTheCheckedFile(path);
+    throw error;
+  }
+  try {
+    const original = await source.stat();
+    if (!original.isFile() || !isChecked(original, checked)) throw new NotTheCheckedFile(path);
+    const copy = await fs.open(target, CREATE_EXCLUSIVE, 0o600);
     try {
+      const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+      let position = 0;
+      for (let read = await source.read(buffer, 0, COPY_CHUNK, 0); read.bytesRead > 0;) {
+        let done = 0;
+        while (done < read.bytesRead) {
+          done += (await copy.write(buffer, done, read.bytesRead - done, position + done)).bytesWritten;
+        }
+        position += read.bytesRead;
+        read = await source.read(buffer, 0, COPY_CHUNK, position);
+      }
+      await copy.chmod(original.mode & 0o777);
       // Seconds as numbers, not Dates: Dates would cut the times to whole milliseconds.
       await copy.utimes(Number(original.atimeMs) / 1000, Number(original.mtimeMs) / 1000);
       await copy.sync();
-    } finally {
+    } catch (error) {
       await copy.close();
+      // Ours, made with O_EXCL a moment ago: a copy cut short (ENOSPC) is no evidence.
+      await fs.unlink(target).catch(() => undefined);
+      throw error;
     }
-    return target;
+    await copy.close();
+  } finally {
+    await source.close();
   }
 }
 
@@ -153,8 +221,13 @@ export class OriginalNotRemoved extends Error {
  * then the original goes. In that order, a power loss between the two leaves
  * two copies, never none.
  */
-export async function moveToQuarantine(fs: FileSystem, path: string, dir: string): Promise<string> {
-  const to = await placeInQuarantine(fs, path, dir);
+export async function moveToQuarantine(
+  fs: FileSystem,
+  path: string,
+  dir: string,
+  checked: CheckedFile,
+): Promise<string> {
+  const to = await placeInQuarantine(fs, path, dir, checked);
   try {
     await fsyncDirectory(fs, dir);
     await fs.unlink(path);

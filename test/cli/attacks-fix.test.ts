@@ -4,7 +4,7 @@
 // the file system is wrapped to act there) or the built bin as another user.
 // Each test is named after its attack; where nothing may change, the disk is
 // compared byte for byte.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -223,6 +223,62 @@ describe('attacks between the last check and the removal', () => {
     expect(await exists(orphan)).toBe(false);
   });
 
+  it('attack: the orphan is swapped for a symlink to the published output when the move must copy: the output is not copied, the step is not a move', async () => {
+    await publish(layout);
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const quarantine = join(root, 'q');
+    const copy = join(quarantine, orphan.slice(layout.stagingDir.length + 1));
+    const outBefore = await treeOf(layout.outDir);
+    const real = { ...fs, lstatSync };
+    let swapped = false;
+    const result = await fixInProcess(['--json', '--quarantine', quarantine], {
+      fs: {
+        ...real,
+        // The quarantine is on another file system (EXDEV), and the attacker strikes right then.
+        link: async (from, to) => {
+          if (String(from) !== orphan) return fs.link(from, to);
+          if (!swapped) {
+            swapped = true;
+            await fs.rename(orphan, join(root, 'kept-by-attacker'));
+            await fs.symlink(finalPathFor(layout), orphan);
+          }
+          throw Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' });
+        },
+      },
+    });
+    expectNoStack(result);
+    expect(await treeOf(layout.outDir)).toEqual(outBefore);
+    const report = JSON.parse(result.stdout) as { fix: { steps: Array<{ result: string }> } };
+    expect(report.fix.steps.map((s) => s.result)).not.toContain('quarantined');
+    if (await exists(copy)) expect(readFileSync(copy, 'utf8')).not.toBe(readFileSync(finalPathFor(layout), 'utf8'));
+    expect(auditLines().map((r) => r.op)).not.toContain('quarantine');
+    expect(report.fix.steps.map((s) => s.result)).toEqual(['left-alone']);
+  });
+
+  it('attack: the orphan is swapped for a FIFO when the move must copy: the fix neither hangs nor moves it, and re-runs nothing', async () => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const quarantine = join(root, 'q');
+    const real = { ...fs, lstatSync };
+    const result = await fixInProcess(['--json', '--quarantine', quarantine, '--rerun', 'job {date}'], {
+      fs: {
+        ...real,
+        link: async (from, to) => {
+          if (String(from) !== orphan) return fs.link(from, to);
+          if (!(await exists(join(root, 'kept-by-attacker')))) {
+            await fs.rename(orphan, join(root, 'kept-by-attacker'));
+            expect(spawnSync('mkfifo', [orphan]).status).toBe(0);
+          }
+          throw Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' });
+        },
+      },
+    });
+    expectNoStack(result);
+    const report = JSON.parse(result.stdout) as { fix: { steps: Array<{ result: string }> } };
+    expect(report.fix.steps.map((s) => s.result)).toEqual(['left-alone']);
+    expect(result.reruns).toEqual([]);
+    expect(await fs.readdir(quarantine)).toEqual([]);
+    expect(readFileSync(join(root, 'kept-by-attacker'), 'utf8')).toBe('partial 0\n');
+  });
 });
 
 describe('attacks on the quarantine directory midway', () => {
@@ -263,7 +319,6 @@ describe('attacks on the quarantine directory midway', () => {
     expect(await exists(orphans[1])).toBe(true);
     expect(readFileSync(quarantine, 'utf8')).toBe('a file now\n');
   });
-
 });
 
 describe('attacks on the re-run decision', () => {
