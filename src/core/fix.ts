@@ -239,7 +239,7 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   if (refused.length > 0) return refusedReport(job, before, plan, refused, audit);
 
   const quarantine = plan.quarantineDir
-    ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds)
+    ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds, ctx.identity)
     : undefined;
   const output = await outputIdentity(ctx.fs, before.final.path);
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });

@@ -85,6 +85,41 @@ export function quarantinePermitted(
   return undefined;
 }
 
+/** The owner and mode of an lstat, as numbers (bigint stats included). */
+export function ownedModeOf(stats: { mode: number | bigint; uid: number | bigint; gid: number | bigint }): OwnedMode {
+  return { mode: Number(stats.mode), uid: Number(stats.uid), gid: Number(stats.gid) };
+}
+
+/** Someone other than the acting user and root who could swap a path, and how. */
+export interface Replaceable {
+  /** Who: `uid N`, or `other users`. */
+  readonly by: string;
+  /** Why, naming the directory. */
+  readonly why: string;
+}
+
+/**
+ * Whether someone other than `who` and root could rename `entry` out of
+ * `dir` and put something else (a symlink) in its place: the owner of `dir`
+ * (who may always chmod it), or anyone who may write it, unless it is sticky
+ * and `entry` is owned by `who` or root. Group-writable counts as others:
+ * who else is in the group cannot be seen from here.
+ */
+export function othersMayReplace(
+  dir: OwnedMode,
+  entry: OwnedMode,
+  who: Identity,
+  names: { readonly dir: string; readonly entry: string },
+): Replaceable | undefined {
+  const trusted = (uid: number) => uid === 0 || uid === who.uid;
+  if (!trusted(dir.uid)) return { by: `uid ${dir.uid}`, why: `${names.dir} is owned by uid ${dir.uid}` };
+  if ((dir.mode & 0o022) === 0) return undefined;
+  const writable = `${names.dir} is writable by others (mode ${octal(dir.mode)})`;
+  if ((dir.mode & STICKY) === 0) return { by: 'other users', why: writable };
+  if (trusted(entry.uid)) return undefined;
+  return { by: `uid ${entry.uid}`, why: `${writable} and uid ${entry.uid} owns ${names.entry}` };
+}
+
 /** Creating a directory or file in `dir` (the quarantine directory's nearest existing ancestor). */
 export function createPermitted(dir: OwnedMode, who: Identity): boolean {
   return who.uid === 0 || may(dir, who, WRITE | SEARCH);

@@ -4,7 +4,7 @@ import { errnoCode, UsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
 import { type Boundaries, isInside } from './guards.js';
 import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
-import { createPermitted, type Identity, type OwnedMode } from './permission.js';
+import { createPermitted, type Identity, type OwnedMode, othersMayReplace, ownedModeOf } from './permission.js';
 
 async function checkOverlap(fs: FileSystem, dir: string, real: string, bounds: Boundaries): Promise<void> {
   // By identity as well as by path: a bind mount or a symlink can put an
@@ -49,6 +49,34 @@ async function realpathToBe(fs: FileSystem, dir: string, path: string): Promise<
 }
 
 /**
+ * Refuses a quarantine directory that someone other than the acting user and
+ * root could swap while files are moved into it: renamed away, a symlink to an
+ * output directory put in its place, and orphans would land there. Each
+ * existing directory from `real` up to / is held to it; parts still to be
+ * created will be the acting user's.
+ */
+async function refuseReplaceable(fs: FileSystem, dir: string, real: string, who: Identity): Promise<void> {
+  for (let at = real; dirname(at) !== at; at = dirname(at)) {
+    let entry: OwnedMode;
+    try {
+      entry = ownedModeOf(await fs.lstat(at));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') continue;
+      throw error;
+    }
+    const parent = dirname(at);
+    const names = { dir: parent, entry: at };
+    const verdict = othersMayReplace(ownedModeOf(await fs.lstat(parent)), entry, who, names);
+    if (verdict) {
+      throw new UsageError(
+        `--quarantine ${dir}: ${verdict.by} may replace it while files are moved (${verdict.why}); nothing was moved.`,
+        'Use a directory that only you and root can change.',
+      );
+    }
+  }
+}
+
+/**
  * Everything about the quarantine directory that can be known before it is
  * created: never the output directory or staging itself, a directory (not a
  * file), and one the acting user may create entries in. Asked by the dry run
@@ -63,6 +91,7 @@ export async function checkQuarantine(
 ): Promise<OwnedMode> {
   const { real, existing } = await realpathToBe(fs, dir, resolve(dir));
   await checkOverlap(fs, dir, real, bounds);
+  await refuseReplaceable(fs, dir, real, who);
   const stats = await fs.lstat(existing);
   if (!stats.isDirectory()) {
     const what = existing === real ? 'is' : 'lies under';
@@ -83,7 +112,12 @@ export async function checkQuarantine(
  * Creates the quarantine directory once every check has passed (so a
  * refused fix leaves none behind), and checks again where it really landed.
  */
-export async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
+export async function prepareQuarantine(
+  fs: FileSystem,
+  dir: string,
+  bounds: Boundaries,
+  who: Identity,
+): Promise<string> {
   const target = resolve(dir);
   let real: string;
   try {
@@ -96,6 +130,7 @@ export async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Bou
     throw new UsageError(`--quarantine ${dir} cannot be created (${code}); nothing was moved.`);
   }
   await checkOverlap(fs, dir, real, bounds);
+  await refuseReplaceable(fs, dir, real, who);
   return real;
 }
 

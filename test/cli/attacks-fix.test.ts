@@ -319,6 +319,60 @@ describe('attacks on the quarantine directory midway', () => {
     expect(await exists(orphans[1])).toBe(true);
     expect(readFileSync(quarantine, 'utf8')).toBe('a file now\n');
   });
+
+  it('attack: another user, owning the quarantine’s parent, turns it into a symlink to the output directory after the first move: refused up front, exit 2, the disk unchanged', async () => {
+    const orphans = (await plantOrphans(layout, 2)) as [string, string];
+    await publish(layout);
+    const theirs = join(root, 'theirs');
+    const quarantine = join(theirs, 'q');
+    await fs.mkdir(quarantine, { recursive: true });
+    await fs.chown(theirs, NOBODY.uid, NOBODY.gid);
+    const before = await treeOf(root);
+    let struck = false;
+    const swap = async () => {
+      // What uid 65534 may do to a directory it owns, whoever runs the fix.
+      struck = true;
+      await fs.rename(quarantine, join(theirs, 'q-moved'));
+      await fs.symlink(layout.outDir, quarantine);
+    };
+    for (const extra of [['--dry-run'], []]) {
+      const result = await fixInProcess(['--quarantine', quarantine, ...extra], { fs: strikeBefore('link', orphans[1], swap) });
+      expect(result.code, outOf(result)).toBe(2);
+      expectNoStack(result);
+      expect(result.stderr).toBe(
+        `crashdiag: --quarantine ${quarantine}: uid ${NOBODY.uid} may replace it while files are moved (${theirs} is owned by uid ${NOBODY.uid}); nothing was moved.\n`
+        + '  Use a directory that only you and root can change.\n',
+      );
+    }
+    expect(struck).toBe(false);
+    expect(await treeOf(root)).toEqual(before);
+  });
+
+  it('attack: a quarantine another user made in a shared sticky directory (as /tmp is): refused up front, exit 2, the disk unchanged', async () => {
+    await plantOrphans(layout, 1);
+    const shared = join(root, 'shared');
+    const quarantine = join(shared, 'q');
+    await fs.mkdir(quarantine, { recursive: true });
+    await fs.chmod(shared, 0o1777);
+    await fs.chown(quarantine, NOBODY.uid, NOBODY.gid);
+    const before = await treeOf(root);
+    const result = await fixInProcess(['--quarantine', quarantine]);
+    expect(result.code, outOf(result)).toBe(2);
+    expectNoStack(result);
+    expect(result.stderr).toContain(`(${shared} is writable by others (mode 1777) and uid ${NOBODY.uid} owns ${quarantine})`);
+    expect(await treeOf(root)).toEqual(before);
+  });
+
+  it('held: a quarantine crashdiag creates in a shared sticky directory is its own: the orphans move', async () => {
+    const orphans = await plantOrphans(layout, 2);
+    const shared = join(root, 'shared');
+    await fs.mkdir(shared, { mode: 0o1777 });
+    await fs.chmod(shared, 0o1777);
+    const result = await fixInProcess(['--json', '--quarantine', join(shared, 'q')]);
+    expect(result.code, outOf(result)).toBe(10);
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+    expect((await fs.readdir(join(shared, 'q'))).length).toBe(2);
+  });
 });
 
 describe('attacks on the re-run decision', () => {

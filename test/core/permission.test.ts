@@ -1,7 +1,13 @@
 // removalPermitted and quarantinePermitted are pure: one row per case the
 // kernel decides, checked for real (as an unprivileged user) in test/cli/fix.test.ts.
 import { describe, expect, it } from 'vitest';
-import { createPermitted, type Identity, quarantinePermitted, removalPermitted } from '../../src/core/permission.js';
+import {
+  createPermitted,
+  type Identity,
+  othersMayReplace,
+  quarantinePermitted,
+  removalPermitted,
+} from '../../src/core/permission.js';
 
 const ROOT: Identity = { uid: 0, gid: 0, groups: [] };
 const ALICE: Identity = { uid: 1000, gid: 1000, groups: [] };
@@ -54,5 +60,24 @@ describe('createPermitted', () => {
     expect(createPermitted(dir(0o755, 1000), ALICE)).toBe(true);
     expect(createPermitted(dir(0o755, BOB), ALICE)).toBe(false);
     expect(createPermitted(dir(0o755, BOB), ROOT)).toBe(true);
+  });
+});
+
+describe('othersMayReplace: who else could swap the quarantine (or a directory above it)', () => {
+  const names = { dir: '/p', entry: '/p/q' };
+  it.each([
+    // who, the parent, the entry, who else may replace it (null: no one)
+    ['root, root’s 0755 parent', ROOT, dir(0o755, 0), dir(0o755, 0), null],
+    ['alice, her own 0755 parent', ALICE, dir(0o755, 1000), dir(0o755, BOB), null],
+    ['root, bob’s 0755 parent', ROOT, dir(0o755, BOB), dir(0o755, 0), /^uid 1001: \/p is owned by uid 1001$/],
+    ['root, a group-writable 0775 parent', ROOT, dir(0o775, 0, 50), dir(0o755, 0), /^other users: \/p is writable by others \(mode 0775\)$/],
+    ['root, a 0777 parent', ROOT, dir(0o777, 0), dir(0o755, 0), /^other users: /],
+    ['root, sticky 1777, root’s entry', ROOT, dir(0o1777, 0), dir(0o755, 0), null],
+    ['alice, sticky 1777, her entry', ALICE, dir(0o1777, 0), dir(0o755, 1000), null],
+    ['root, sticky 1777, bob’s entry', ROOT, dir(0o1777, 0), dir(0o755, BOB), /^uid 1001: \/p is writable by others \(mode 1777\) and uid 1001 owns \/p\/q$/],
+  ] as const)('%s', (_, who, parent, entry, by) => {
+    const verdict = othersMayReplace(parent, entry, who, names);
+    if (by === null) expect(verdict).toBeUndefined();
+    else expect(`${verdict?.by}: ${verdict?.why}`).toMatch(by);
   });
 });
