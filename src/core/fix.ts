@@ -190,13 +190,12 @@ async function planOnly(job: FixJob): Promise<FixReport> {
   const plan = planFix(before, job.settings.rerun, job.options.quarantineDir);
   const bounds = await boundariesFor(job, plan);
   const { refused } = await checkAll(job, bounds, plan.removals);
-  const steps = plan.removals.map((r) => ({
-    path: r.path,
-    bytes: r.bytes,
-    pid: r.pid,
-    result: 'planned' as const,
-  }));
-  const rerun = plan.rerun ? { argv: plan.rerun, result: null } : null;
+  // As the real run: one refusal, and nothing is removed and nothing re-run.
+  const acts = refused.length === 0;
+  const steps = acts
+    ? plan.removals.map((r) => ({ path: r.path, bytes: r.bytes, pid: r.pid, result: 'planned' as const }))
+    : [];
+  const rerun = acts && plan.rerun ? { argv: plan.rerun, result: null } : null;
   return {
     dryRun: true,
     before,

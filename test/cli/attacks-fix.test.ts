@@ -405,3 +405,28 @@ describe('attacks on the re-run decision', () => {
     expect(result.reruns).toEqual([['job', KEY]]);
   });
 });
+
+describe('--dry-run and the real run agree', () => {
+  it('attack: a removal the real run refuses (another user’s file in a sticky directory): the dry run promises no removal and no re-run', async () => {
+    await openToNobody();
+    const orphans = (await plantOrphans(layout, 2)) as [string, string];
+    await ownedByNobody([orphans[0]]);
+    const before = await treeOf(root);
+    const human = await binAsNobody(['diagnose', KEY, ...layoutFlags(), '--fix', '--dry-run', '--rerun', 'job {date}']);
+    expect(human.stdout).toContain(`refused ${orphans[1]}: permission denied`);
+    expect(human.stdout).not.toContain('would remove');
+    expect(human.stdout).not.toContain('would re-run');
+    expect(human.stdout).toContain('nothing would be removed');
+    const json = await binAsNobody(['diagnose', KEY, ...layoutFlags(), '--fix', '--dry-run', '--json', '--rerun', 'job {date}']);
+    type Plan = { fix: { steps: unknown[]; rerun: unknown; refused: Array<{ path: string }> } };
+    const report = JSON.parse(json.stdout) as Plan;
+    expect(report.fix.refused.map((r) => r.path)).toEqual([orphans[1]]);
+    expect(report.fix.steps).toEqual([]);
+    expect(report.fix.rerun).toBeNull();
+    const real = await binAsNobody(['diagnose', KEY, ...layoutFlags(), '--fix', '--json', '--rerun', 'job {date}']);
+    expect(real.code, outOf(real)).toBe(30);
+    const done = JSON.parse(real.stdout) as { fix: { steps: unknown[]; rerun: unknown } };
+    expect([done.fix.steps, done.fix.rerun]).toEqual([report.fix.steps, report.fix.rerun]);
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
