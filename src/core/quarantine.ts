@@ -154,9 +154,9 @@ function isChecked(stats: { dev: number; ino: number }, checked: CheckedFile): b
 
 /**
  * Puts a copy of `path` into quarantine without ever overwriting: a hard
- * link, or across file systems (EXDEV; or EPERM where the kernel refuses to
- * link another user's file) an exclusive copy, fsynced, carrying the
- * original's times so the evidence keeps its age. Either way it must be the
+ * link, or (for a file with other names; across file systems, EXDEV; where
+ * the kernel refuses to link another user's file, EPERM) an exclusive copy,
+ * fsynced, carrying the original's times so the evidence keeps its age. Either way it must be the
  * checked file: a name swapped since (for a symlink to a published output,
  * a FIFO) is never followed nor read. Returns where it went; the original
  * is still in staging.
@@ -168,18 +168,25 @@ export async function placeInQuarantine(
   checked: CheckedFile,
 ): Promise<string> {
   const name = basename(path);
+  // A file with other names (a hard link to a published output, or to a live
+  // writer's file) is copied: linked, the evidence would be one more name of
+  // that very file, changing with it, and changing it.
+  let linking = Number((await fs.lstat(path)).nlink) === 1;
   for (let attempt = 0; ; attempt++) {
     const target = join(dir, attempt === 0 ? name : `${name}.${attempt}`);
-    try {
-      await fs.link(path, target);
-      // link(2) does not follow a symlink: what it linked is whatever the name held by then.
-      if (isChecked(await fs.lstat(target), checked)) return target;
-      await fs.unlink(target);
-      throw new NotTheCheckedFile(path);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EEXIST') continue;
-      if (code !== 'EXDEV' && code !== 'EPERM') throw error;
+    if (linking) {
+      try {
+        await fs.link(path, target);
+        // link(2) does not follow a symlink: what it linked is whatever the name held by then.
+        if (isChecked(await fs.lstat(target), checked)) return target;
+        await fs.unlink(target);
+        throw new NotTheCheckedFile(path);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'EEXIST') continue;
+        if (code !== 'EXDEV' && code !== 'EPERM') throw error;
+        linking = false;
+      }
     }
     try {
       await copyChecked(fs, path, target, checked);

@@ -15,10 +15,19 @@ import type { FileSystem } from '../../src/core/fs.js';
 import type { Identity } from '../../src/core/permission.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, type Exited, useBuiltBin } from '../support/built-bin.js';
-import { exists } from '../support/disk.js';
+import { deadPids } from '../support/dead-pids.js';
+import { age, exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { NOBODY } from '../support/identity.js';
-import { finalPathFor, KEY, markerPathFor, plantOrphans, publish } from '../support/pipeline-files.js';
+import {
+  finalPathFor,
+  HOUR_MS,
+  KEY,
+  markerPathFor,
+  plantOrphans,
+  publish,
+  stagingPathFor,
+} from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
 let root: string;
@@ -428,5 +437,40 @@ describe('--dry-run and the real run agree', () => {
     const done = JSON.parse(real.stdout) as { fix: { steps: unknown[]; rerun: unknown } };
     expect([done.fix.steps, done.fix.rerun]).toEqual([report.fix.steps, report.fix.rerun]);
     expect(await treeOf(root)).toEqual(before);
+  });
+});
+
+describe('attacks with hard links', () => {
+  it('attack: an orphan name that is a hard link to the published output, moved into quarantine: the quarantine gets a copy, not a second name of the output', async () => {
+    await publish(layout);
+    const [pid] = deadPids(1) as [number];
+    const orphan = stagingPathFor(layout, pid);
+    await age(finalPathFor(layout), Date.now(), 2 * HOUR_MS);
+    await fs.link(finalPathFor(layout), orphan);
+    const output = await fs.stat(finalPathFor(layout));
+    const quarantine = join(root, 'q');
+    const result = await fixInProcess(['--json', '--quarantine', quarantine]);
+    expect(result.code, outOf(result)).toBe(0);
+    const moved = await fs.stat(join(quarantine, `${KEY}.${pid}.csv`));
+    expect(moved.ino).not.toBe(output.ino);
+    expect(readFileSync(join(quarantine, `${KEY}.${pid}.csv`), 'utf8')).toBe(`published ${KEY}\n`);
+    // utimes takes seconds as a double: the copy's mtime is exact to well under a millisecond.
+    expect(Math.abs(moved.mtimeMs - output.mtimeMs)).toBeLessThan(1);
+    const after = await fs.stat(finalPathFor(layout));
+    expect([after.ino, after.nlink, readFileSync(finalPathFor(layout), 'utf8')]).toEqual([output.ino, 1, `published ${KEY}\n`]);
+    expect(await exists(orphan)).toBe(false);
+  });
+
+  it('held: the same name without --quarantine: only the staging name goes, the output keeps its bytes', async () => {
+    await publish(layout);
+    const [pid] = deadPids(1) as [number];
+    const orphan = stagingPathFor(layout, pid);
+    await age(finalPathFor(layout), Date.now(), 2 * HOUR_MS);
+    await fs.link(finalPathFor(layout), orphan);
+    const outBefore = await treeOf(layout.outDir);
+    const result = await fixInProcess(['--json']);
+    expect(result.code, outOf(result)).toBe(0);
+    expect(await exists(orphan)).toBe(false);
+    expect(await treeOf(layout.outDir)).toEqual(outBefore);
   });
 });
