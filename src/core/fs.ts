@@ -22,6 +22,7 @@ export type FileSystem = Pick<
   | 'link'
   | 'copyFile'
   | 'utimes'
+  | 'access'
 > & {
   /**
    * Optional: a synchronous lstat for looking at many files in a row (scan,

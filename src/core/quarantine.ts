@@ -104,8 +104,24 @@ export async function checkQuarantine(
       `--quarantine ${dir}: uid ${who.uid} may not ${verb} ${existing} (mode ${(access.mode & 0o7777).toString(8)}, owner uid ${access.uid}); nothing was moved.`,
     );
   }
+  await refuseUnwritable(fs, dir, existing);
   // A directory still to be created will be the acting user's own.
   return existing === real ? access : { mode: constants.S_IFDIR | 0o700, uid: who.uid, gid: who.gid };
+}
+
+/**
+ * What mode bits cannot show, asked of the kernel: a read-only mount (EROFS),
+ * an ACL that denies. Without it, the first move would fail midway (exit 30)
+ * where the refusal belongs before anything moves.
+ */
+async function refuseUnwritable(fs: FileSystem, dir: string, existing: string): Promise<void> {
+  try {
+    await fs.access(existing, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (!code) throw error;
+    throw new UsageError(`--quarantine ${dir} cannot be written (${code}); nothing was moved.`);
+  }
 }
 
 /**

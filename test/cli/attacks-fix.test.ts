@@ -474,3 +474,34 @@ describe('attacks with hard links', () => {
     expect(await treeOf(layout.outDir)).toEqual(outBefore);
   });
 });
+
+describe('attacks the mode bits cannot show', () => {
+  /** The built bin in a mount namespace of its own, after `setup` (shell) ran there: the mounts vanish with it. */
+  function binInMountNamespace(setup: string, args: readonly string[]): Promise<Exited> {
+    const script = `${setup} || exit 77\nexec "$NODE" "$BIN" "$@"`;
+    const child = spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...args],
+      { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, NODE: process.execPath, BIN: built.bin }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return collectOutput(child, 40_000);
+  }
+
+  it('attack: a --quarantine on a read-only mount: exit 2 before anything moves, as the README promises, the disk unchanged', async (context) => {
+    await plantOrphans(layout, 2);
+    const quarantine = join(root, 'q');
+    await fs.mkdir(quarantine);
+    const before = await treeOf(root);
+    for (const extra of [['--dry-run'], []]) {
+      const result = await binInMountNamespace(
+        `mount --bind -o ro "${quarantine}" "${quarantine}"`,
+        ['diagnose', KEY, ...layoutFlags(), '--fix', '--quarantine', quarantine, '--rerun', 'job {date}', ...extra],
+      );
+      if (result.code === 77) context.skip(`no bind mount possible here: ${result.stderr.trim()}`);
+      expect(result.code, outOf(result)).toBe(2);
+      expectNoStack(result);
+      expect(result.stderr).toContain(`--quarantine ${quarantine} cannot be written (EROFS); nothing was moved.`);
+    }
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
