@@ -7,6 +7,17 @@ export interface Identity {
   readonly gid: number;
   /** Supplementary groups. */
   readonly groups: readonly number[];
+  /**
+   * Whether the kernel lets this user past mode bits and the sticky rule
+   * (CAP_DAC_OVERRIDE and CAP_FOWNER over these files). Not given: uid 0
+   * is taken to. uid 0 in a user namespace (a rootless container), or root
+   * with those capabilities dropped, is not: the bin says so.
+   */
+  readonly bypassesPermissions?: boolean;
+}
+
+function bypasses(who: Identity): boolean {
+  return who.bypassesPermissions ?? who.uid === 0;
 }
 
 /** The part of an lstat that decides permissions. */
@@ -48,13 +59,14 @@ function may(target: OwnedMode, who: Identity, wanted: number): boolean {
  * janitor both ask it, before the first removal, so a removal that would fail
  * on permissions is refused up front instead of failing halfway.
  *
- * uid 0 is taken to hold CAP_DAC_OVERRIDE and CAP_FOWNER, which bypass both
- * checks. What mode bits cannot show (a read-only mount, chattr +i, root
- * squashed on NFS or without capabilities in a container, ACLs) still fails
- * at the unlink itself; the fixer stops there, records it and exits 30.
+ * A user holding CAP_DAC_OVERRIDE and CAP_FOWNER over the files (root, as
+ * the bin finds out: not uid 0 in a user namespace) bypasses both checks.
+ * What mode bits cannot show (a read-only mount, chattr +i, root squashed on
+ * NFS, ACLs) still fails at the unlink itself; the fixer stops there,
+ * records it and exits 30.
  */
 export function removalPermitted(dir: OwnedMode, file: OwnedMode, who: Identity): PermissionVerdict {
-  if (who.uid === 0) return undefined;
+  if (bypasses(who)) return undefined;
   if (!may(dir, who, WRITE | SEARCH)) {
     return `permission denied: uid ${who.uid} may not remove entries from its directory (mode ${octal(dir.mode)}, owner uid ${dir.uid}, gid ${dir.gid})`;
   }
@@ -75,7 +87,7 @@ export function quarantinePermitted(
   file: OwnedMode,
   who: Identity,
 ): PermissionVerdict {
-  if (who.uid === 0) return undefined;
+  if (bypasses(who)) return undefined;
   if (!may(quarantineDir, who, WRITE | SEARCH)) {
     return `permission denied: uid ${who.uid} may not create entries in the quarantine directory (mode ${octal(quarantineDir.mode)}, owner uid ${quarantineDir.uid})`;
   }
@@ -122,5 +134,5 @@ export function othersMayReplace(
 
 /** Creating a directory or file in `dir` (the quarantine directory's nearest existing ancestor). */
 export function createPermitted(dir: OwnedMode, who: Identity): boolean {
-  return who.uid === 0 || may(dir, who, WRITE | SEARCH);
+  return bypasses(who) || may(dir, who, WRITE | SEARCH);
 }

@@ -505,3 +505,53 @@ describe('attacks the mode bits cannot show', () => {
     expect(await treeOf(root)).toEqual(before);
   });
 });
+
+describe('attacks on "root may remove anything"', () => {
+  /** A shared sticky staging directory (owned by nobody), one orphan of nobody's and one of uid 4321's. */
+  async function stickyStagingOfNobody(): Promise<{ own: string; others: string }> {
+    await openToNobody();
+    await fs.chown(layout.stagingDir, NOBODY.uid, NOBODY.gid);
+    const [own, others] = (await plantOrphans(layout, 2)) as [string, string];
+    await ownedByNobody([own]);
+    const { atime, mtime } = await fs.stat(others);
+    await fs.chown(others, 4321, 4321);
+    await fs.utimes(others, atime, mtime);
+    return { own, others };
+  }
+
+  async function expectRefusedUpFront(result: Exited, refused: readonly string[], before: unknown): Promise<void> {
+    expect(result.code, outOf(result)).toBe(30);
+    expectNoStack(result);
+    const report = JSON.parse(result.stdout.slice(result.stdout.indexOf('{'))) as { fix: { refused: Array<{ path: string }>; steps: unknown[] } };
+    expect(report.fix.refused.map((r) => r.path)).toEqual(refused);
+    expect(report.fix.steps).toEqual([]);
+    expect(await treeOf(root)).toEqual(before);
+  }
+
+  it('attack: "root" in a user namespace (a rootless container), uid 0 without power over the files: refused up front, nothing removed', async (context) => {
+    const { others } = await stickyStagingOfNobody();
+    // Its uid 0 is nobody outside: the files of real root and of uid 4321 are beyond its capabilities.
+    await fs.chown(layout.stagingDir, 0, 0);
+    const before = await treeOf(root);
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', 'unshare', '--user', '--map-root-user', process.execPath, built.bin, 'diagnose', KEY, ...layoutFlags(), '--fix', '--json'],
+      { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const result = await collectOutput(child, 40_000);
+    if (result.stderr.includes('unshare:')) context.skip(`no user namespace here: ${result.stderr.trim()}`);
+    await expectRefusedUpFront(result, [others], before);
+  });
+
+  it('attack: root without CAP_FOWNER (dropped from its bounding set) in another user’s sticky directory: refused up front, nothing removed', async () => {
+    const { own, others } = await stickyStagingOfNobody();
+    const before = await treeOf(root);
+    const child = spawn(
+      'setpriv',
+      ['--bounding-set', '-fowner,-dac_override', process.execPath, built.bin, 'diagnose', KEY, ...layoutFlags(), '--fix', '--json'],
+      { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // Root owns neither the directory nor either file: without CAP_FOWNER the sticky rule holds it off both.
+    await expectRefusedUpFront(await collectOutput(child, 40_000), [own, others].sort(), before);
+  });
+});

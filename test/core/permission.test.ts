@@ -81,3 +81,19 @@ describe('othersMayReplace: who else could swap the quarantine (or a directory a
     else expect(`${verdict?.by}: ${verdict?.why}`).toMatch(by);
   });
 });
+
+describe('uid 0 whose powers do not hold (a user namespace, capabilities dropped)', () => {
+  const POWERLESS_ROOT: Identity = { uid: 0, gid: 0, groups: [], bypassesPermissions: false };
+  it('is held to the sticky rule and the mode bits like anyone', () => {
+    expect(removalPermitted(dir(0o1777, BOB), file(BOB), POWERLESS_ROOT)).toMatch(/its directory is sticky/);
+    expect(removalPermitted(dir(0o1777, BOB), file(0), POWERLESS_ROOT)).toBeUndefined();
+    expect(removalPermitted(dir(0o755, BOB), file(0), POWERLESS_ROOT)).toMatch(/may not remove entries/);
+    expect(quarantinePermitted(dir(0o755, BOB), file(0), POWERLESS_ROOT)).toMatch(/may not create entries/);
+    expect(createPermitted(dir(0o755, BOB), POWERLESS_ROOT)).toBe(false);
+  });
+
+  it('root whose powers hold passes, said or not', () => {
+    expect(removalPermitted(dir(0o1777, BOB), file(BOB), { ...ROOT, bypassesPermissions: true })).toBeUndefined();
+    expect(removalPermitted(dir(0o1777, BOB), file(BOB), ROOT)).toBeUndefined();
+  });
+});
