@@ -26,6 +26,8 @@ export interface FileSnapshot {
   readonly ino: number;
   readonly bytes: number;
   readonly mtimeMs: number;
+  /** The last change, which no user can set back: a rewrite with the old mtime put back still moves it. */
+  readonly ctimeMs: number;
 }
 
 export interface Refusal {
@@ -134,7 +136,13 @@ export async function guardRemoval(
   if (denied) return { ok: false, reason: denied };
   return {
     ok: true,
-    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs },
+    snapshot: {
+      dev: Number(stats.dev),
+      ino: Number(stats.ino),
+      bytes: Number(stats.size),
+      mtimeMs,
+      ctimeMs: Number(stats.ctimeMs),
+    },
   };
 }
 
@@ -147,7 +155,7 @@ function permissionDenied(who: Identity, bounds: Boundaries, file: OwnedMode): s
 
 /**
  * The last look right before a removal: all guards again, and the file must
- * be the very one that passed them (same inode, size and mtime). Anything
+ * be the very one that passed them (same inode, size, mtime and ctime). Anything
  * else means someone touched it since, and it is left alone.
  */
 export async function recheckRemoval(
@@ -166,7 +174,7 @@ export async function recheckRemoval(
   const now = verdict.snapshot;
   if (now.dev !== before.dev || now.ino !== before.ino)
     return { ok: false, reason: 'it was replaced since it was checked' };
-  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs) {
+  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
     return { ok: false, reason: 'it changed since it was checked: someone is writing it' };
   }
   return verdict;

@@ -290,6 +290,43 @@ describe('attacks between the last check and the removal', () => {
   });
 });
 
+describe('attacks on the last look', () => {
+  it('attack: an orphan rewritten in place (same size) with its old mtime put back after the check (rsync --inplace -t): left alone, no re-run', async () => {
+    const [first, second] = (await plantOrphans(layout, 2)) as [string, string];
+    const rewritten = 'written 1\n';
+    expect(rewritten.length).toBe(readFileSync(second, 'utf8').length);
+    const result = await fixInProcess(['--json', '--rerun', 'job {date}'], {
+      fs: strikeBefore('unlink', first, async () => {
+        const { atime, mtime } = await fs.stat(second);
+        await fs.writeFile(second, rewritten);
+        await fs.utimes(second, atime, mtime);
+      }),
+    });
+    expectNoStack(result);
+    expect(readFileSync(second, 'utf8')).toBe(rewritten);
+    const report = JSON.parse(result.stdout) as { fix: { steps: Array<{ result: string; reason?: string }> } };
+    expect(report.fix.steps.map((s) => s.result)).toEqual(['deleted', 'left-alone']);
+    expect(report.fix.steps[1]?.reason).toBe('it changed since it was checked: someone is writing it');
+    expect(result.reruns).toEqual([]);
+  });
+
+  it('held: a new dead orphan appears while the others go: nothing is re-run, the new one stays', async () => {
+    const [first] = (await plantOrphans(layout, 2)) as [string, string];
+    let late = '';
+    const result = await fixInProcess(['--json', '--rerun', 'job {date}'], {
+      fs: strikeBefore('unlink', first, async () => {
+        [late] = (await plantOrphans(layout, 1)) as [string];
+      }),
+    });
+    expectNoStack(result);
+    expect(result.reruns).toEqual([]);
+    expect(await exists(late)).toBe(true);
+    const report = JSON.parse(result.stdout) as { state: string; fix: { rerunSkipped: string | null } };
+    expect(report.fix.rerunSkipped).toMatch(/^the run is D now, not A\/B\/C/);
+    expect(report.state).toBe('D');
+  });
+});
+
 describe('attacks on the quarantine directory midway', () => {
   async function twoOrphansAndQuarantine(): Promise<{ orphans: [string, string]; quarantine: string }> {
     const orphans = (await plantOrphans(layout, 2)) as [string, string];

@@ -66,6 +66,7 @@ describe('guardRemoval', () => {
         ino: stats.ino,
         bytes: 7,
         mtimeMs: stats.mtimeMs,
+        ctimeMs: stats.ctimeMs,
       });
     }
   });
