@@ -4,7 +4,7 @@ import { classifyRun } from './classify.js';
 import { refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
-import { errnoCode } from './errors.js';
+import { errnoCode, isUsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
 import {
   type Boundaries,
@@ -254,9 +254,35 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
 }
 
+/**
+ * The disk looked at again after a refusal or a stop. If it cannot be (its
+ * permissions changed midway, which may be why the fix stopped), what was
+ * found before, its staging files no longer vouched for: the report of what
+ * was done must still come out, not give way to a usage error.
+ */
+async function diagnoseAgain(job: FixJob, before: Diagnosis): Promise<Diagnosis> {
+  try {
+    return await diagnose(job);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    const why = `it cannot be looked at again: ${error.message}`;
+    return {
+      ...before,
+      orphans: [],
+      summary: `The run ${why}`,
+      anomalies: [...before.anomalies, { path: job.settings.stagingDir, reason: why }],
+    };
+  }
+}
+
 /** A diagnosis a person must look at, whatever the disk looks like now: state, action and code agree. */
-async function investigateNow(job: FixJob, why: string, anomalies: readonly Refusal[]): Promise<Diagnosis> {
-  const now = await diagnose(job);
+async function investigateNow(
+  job: FixJob,
+  before: Diagnosis,
+  why: string,
+  anomalies: readonly Refusal[],
+): Promise<Diagnosis> {
+  const now = await diagnoseAgain(job, before);
   return {
     ...now,
     state: 'UNKNOWN',
@@ -283,6 +309,7 @@ async function refusedReport(
   // whatever it looks like now, a person must look.
   const after = await investigateNow(
     job,
+    before,
     `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed.`,
     refused,
   );
@@ -308,6 +335,7 @@ async function stoppedReport(
   const failed = report.steps.filter((s) => s.result === 'failed');
   const after = await investigateNow(
     job,
+    report.before,
     `--fix stopped midway: ${stopped}.`,
     failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
   );

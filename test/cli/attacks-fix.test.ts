@@ -592,3 +592,44 @@ describe('attacks on "root may remove anything"', () => {
     await expectRefusedUpFront(await collectOutput(child, 40_000), [own, others].sort(), before);
   });
 });
+
+describe('attacks on the report of a fix stopped midway', () => {
+  it('attack: the staging directory is made unreadable as a removal fails (chmod 000 midway): the report of what was done still comes, exit 30', async () => {
+    const [first, second, third] = (await plantOrphans(layout, 3)) as [string, string, string];
+    const real = { ...fs, lstatSync };
+    let locked = false;
+    const denied = (what: string) =>
+      Object.assign(new Error(`EACCES: permission denied, ${what}`), { code: 'EACCES' });
+    const result = await fixInProcess(['--json', '--rerun', 'job {date}'], {
+      fs: {
+        ...real,
+        unlink: async (path) => {
+          if (String(path) === second) {
+            locked = true;
+            throw denied(`unlink '${String(path)}'`);
+          }
+          return fs.unlink(path);
+        },
+        opendir: async (path, options) => {
+          if (locked && String(path) === layout.stagingDir) throw denied(`opendir '${String(path)}'`);
+          return fs.opendir(path, options);
+        },
+      },
+    });
+    expect(result.code, outOf(result)).toBe(30);
+    expectNoStack(result);
+    type Stopped = { state: string; fix: { steps: Array<{ path: string; result: string }>; stopped: string } };
+    const report = JSON.parse(result.stdout) as Stopped;
+    expect(report.state).toBe('UNKNOWN');
+    expect(report.fix.steps.map((s) => [s.path, s.result])).toEqual([
+      [first, 'deleted'],
+      [second, 'failed'],
+      [third, 'not-attempted'],
+    ]);
+    expect(auditLines().map((r) => [r.op, r.path])).toEqual([
+      ['delete', first],
+      ['fail', second],
+    ]);
+    expect(result.reruns).toEqual([]);
+  });
+});
