@@ -245,20 +245,22 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
   if (removed.stopped) return stoppedReport(job, report, removed.stopped);
 
-  const { current, ...rerun } = await rerunStep(job, lock, plan, { leftAlone: removed.leftAlone, output }, audit);
+  const removals = { before, leftAlone: removed.leftAlone, output };
+  const { current, ...rerun } = await rerunStep(job, lock, plan, removals, audit);
   const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
   // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
   // found under the lock is the answer. A re-run held back was decided on a
   // diagnosis made a moment ago: that is what is there now.
-  const after = nothingDone ? before : (current ?? (await diagnose(job)));
+  const after = nothingDone ? before : (current ?? (await diagnoseAgain(job, before)));
   return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
 }
 
 /**
- * The disk looked at again after a refusal or a stop. If it cannot be (its
- * permissions changed midway, which may be why the fix stopped), what was
- * found before, its staging files no longer vouched for: the report of what
- * was done must still come out, not give way to a usage error.
+ * The disk looked at again once the fix has acted (or refused, or stopped).
+ * If it cannot be (its permissions changed midway, which may be why a
+ * removal failed), UNKNOWN, with what was found before, its staging files no
+ * longer vouched for: the report of what was done must still come out, not
+ * give way to a usage error, and nothing is re-run on it.
  */
 async function diagnoseAgain(job: FixJob, before: Diagnosis): Promise<Diagnosis> {
   try {
@@ -268,9 +270,13 @@ async function diagnoseAgain(job: FixJob, before: Diagnosis): Promise<Diagnosis>
     const why = `it cannot be looked at again: ${error.message}`;
     return {
       ...before,
+      state: 'UNKNOWN',
+      action: 'investigate',
+      exitCode: EXIT_CODES.UNKNOWN,
       orphans: [],
       summary: `The run ${why}`,
       anomalies: [...before.anomalies, { path: job.settings.stagingDir, reason: why }],
+      runbook: RUNBOOKS.UNKNOWN,
     };
   }
 }
@@ -485,6 +491,8 @@ async function outputIdentity(fs: FileSystem, path: string): Promise<string | un
 
 /** What the removals left, for the re-run step. */
 interface AfterRemovals {
+  /** The diagnosis the fix was planned from. */
+  readonly before: Diagnosis;
   readonly leftAlone: boolean;
   /** The output's identity when the removals began. */
   readonly output: string | undefined;
@@ -500,7 +508,7 @@ async function rerunStep(
 ): Promise<RerunOutcome> {
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
   if (after.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
-  return rerunIfStillNeeded(job, lock, plan, { argv: plan.rerun, output: after.output }, audit);
+  return rerunIfStillNeeded(job, lock, plan, { ...after, argv: plan.rerun }, audit);
 }
 
 /**
@@ -513,11 +521,12 @@ async function rerunIfStillNeeded(
   job: FixJob,
   lock: HeldLock,
   plan: FixPlan,
-  { argv, output }: { readonly argv: readonly string[]; readonly output: string | undefined },
+  found: AfterRemovals & { readonly argv: readonly string[] },
   audit: Audit,
 ): Promise<RerunOutcome> {
   const { ctx, runKey } = job;
-  const now = await diagnose(job);
+  const now = await diagnoseAgain(job, found.before);
+  const { argv, output } = found;
   const outputReplaced = (await outputIdentity(ctx.fs, now.final.path)) !== output;
   const notNeeded = rerunStillNeeded(plan, now, outputReplaced);
   // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.

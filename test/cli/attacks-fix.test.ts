@@ -632,4 +632,33 @@ describe('attacks on the report of a fix stopped midway', () => {
     ]);
     expect(result.reruns).toEqual([]);
   });
+
+  it('attack: the staging directory is made unreadable once every orphan is gone: the report still comes, exit 30, nothing re-run', async () => {
+    const orphans = await plantOrphans(layout, 2);
+    const real = { ...fs, lstatSync };
+    let locked = false;
+    const result = await fixInProcess(['--json', '--rerun', 'job {date}'], {
+      fs: {
+        ...real,
+        unlink: async (path) => {
+          await fs.unlink(path);
+          if (String(path) === orphans[1]) locked = true;
+        },
+        opendir: async (path, options) => {
+          if (locked && String(path) === layout.stagingDir) {
+            throw Object.assign(new Error(`EACCES: permission denied, opendir '${String(path)}'`), { code: 'EACCES' });
+          }
+          return fs.opendir(path, options);
+        },
+      },
+    });
+    expect(result.code, outOf(result)).toBe(30);
+    expectNoStack(result);
+    type Done = { state: string; fix: { steps: Array<{ result: string }>; rerunSkipped: string } };
+    const report = JSON.parse(result.stdout) as Done;
+    expect(report.state).toBe('UNKNOWN');
+    expect(report.fix.steps.map((s) => s.result)).toEqual(['deleted', 'deleted']);
+    expect(report.fix.rerunSkipped).toMatch(/^the run is UNKNOWN now/);
+    expect(result.reruns).toEqual([]);
+  });
 });
