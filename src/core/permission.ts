@@ -132,6 +132,12 @@ export function othersMayReplace(
   return { by: `uid ${entry.uid}`, why: `${writable} and uid ${entry.uid} owns ${names.entry}` };
 }
 
+/** Someone other than `who` and root who owns `entry`, named `name`; undefined when no one. */
+export function othersOwn(entry: OwnedMode, who: Identity, name: string): Replaceable | undefined {
+  if (entry.uid === 0 || entry.uid === who.uid) return undefined;
+  return { by: `uid ${entry.uid}`, why: `${name} is owned by uid ${entry.uid}` };
+}
+
 /** Creating a directory or file in `dir` (the quarantine directory's nearest existing ancestor). */
 export function createPermitted(dir: OwnedMode, who: Identity): boolean {
   return bypasses(who) || may(dir, who, WRITE | SEARCH);

@@ -4,7 +4,14 @@ import { errnoCode, UsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
 import { type Boundaries, isInside } from './guards.js';
 import { directoryIdentity, isWithinDirectory, sameIdentity } from './same-directory.js';
-import { createPermitted, type Identity, type OwnedMode, othersMayReplace, ownedModeOf } from './permission.js';
+import {
+  createPermitted,
+  type Identity,
+  type OwnedMode,
+  othersMayReplace,
+  othersOwn,
+  ownedModeOf,
+} from './permission.js';
 
 async function checkOverlap(fs: FileSystem, dir: string, real: string, bounds: Boundaries): Promise<void> {
   // By identity as well as by path: a bind mount or a symlink can put an
@@ -50,10 +57,10 @@ async function realpathToBe(fs: FileSystem, dir: string, path: string): Promise<
 
 /**
  * Refuses a quarantine directory that someone other than the acting user and
- * root could swap while files are moved into it: renamed away, a symlink to an
- * output directory put in its place, and orphans would land there. Each
- * existing directory from `real` up to / is held to it; parts still to be
- * created will be the acting user's.
+ * root owns, or could swap while files are moved into it: renamed away, a
+ * symlink to an output directory put in its place, and orphans would land
+ * there. Each existing directory from `real` up to / is held to it; parts
+ * still to be created will be the acting user's.
  */
 async function refuseReplaceable(fs: FileSystem, dir: string, real: string, who: Identity): Promise<void> {
   for (let at = real; dirname(at) !== at; at = dirname(at)) {
@@ -66,7 +73,9 @@ async function refuseReplaceable(fs: FileSystem, dir: string, real: string, who:
     }
     const parent = dirname(at);
     const names = { dir: parent, entry: at };
-    const verdict = othersMayReplace(ownedModeOf(await fs.lstat(parent)), entry, who, names);
+    // The quarantine itself: its owner may do as they like with what is moved there.
+    const verdict = (at === real ? othersOwn(entry, who, at) : undefined)
+      ?? othersMayReplace(ownedModeOf(await fs.lstat(parent)), entry, who, names);
     if (verdict) {
       throw new UsageError(
         `--quarantine ${dir}: ${verdict.by} may replace it while files are moved (${verdict.why}); nothing was moved.`,

@@ -327,6 +327,53 @@ describe('attacks on the last look', () => {
   });
 });
 
+describe('attacks on a quarantine directory still to be created', () => {
+  /** The real file system, except that `plant` runs right before crashdiag creates `dir`. */
+  function plantBeforeMkdir(dir: string, plant: () => Promise<void>): FileSystem {
+    let planted = false;
+    return {
+      ...fs,
+      lstatSync,
+      mkdir: (async (path: string, options?: Parameters<typeof fs.mkdir>[1]) => {
+        if (!planted && path === dir) {
+          planted = true;
+          await plant();
+        }
+        return fs.mkdir(path, options);
+      }) as FileSystem['mkdir'],
+    };
+  }
+
+  it.each([
+    ['a symlink to the output directory', 'overlaps the output directory'],
+    ['a symlink to a directory of theirs', `uid ${NOBODY.uid} may replace it`],
+    ['a directory of theirs', `uid ${NOBODY.uid} may replace it`],
+  ])('attack: another user creates it first in a shared sticky directory, as %s, between the checks and its creation: exit 2, nothing moved', async (what, why) => {
+    const orphans = await plantOrphans(layout, 2);
+    await publish(layout);
+    const shared = join(root, 'shared');
+    await fs.mkdir(shared);
+    await fs.chmod(shared, 0o1777);
+    const quarantine = join(shared, 'q');
+    const theirs = join(root, 'theirs');
+    await fs.mkdir(theirs);
+    await fs.chown(theirs, NOBODY.uid, NOBODY.gid);
+    const before = await treeOf(root);
+    const plant = async () => {
+      if (what === 'a directory of theirs') await fs.mkdir(quarantine);
+      else await fs.symlink(what.includes('output') ? layout.outDir : theirs, quarantine);
+      await fs.lchown(quarantine, NOBODY.uid, NOBODY.gid);
+    };
+    const result = await fixInProcess(['--quarantine', quarantine], { fs: plantBeforeMkdir(quarantine, plant) });
+    expect(result.code, outOf(result)).toBe(2);
+    expectNoStack(result);
+    expect(result.stderr).toContain(why);
+    for (const path of orphans) expect(await exists(path)).toBe(true);
+    await fs.rm(quarantine, { recursive: true });
+    expect(await treeOf(root)).toEqual(before);
+  });
+});
+
 describe('attacks on the quarantine directory midway', () => {
   async function twoOrphansAndQuarantine(): Promise<{ orphans: [string, string]; quarantine: string }> {
     const orphans = (await plantOrphans(layout, 2)) as [string, string];
@@ -405,7 +452,7 @@ describe('attacks on the quarantine directory midway', () => {
     const result = await fixInProcess(['--quarantine', quarantine]);
     expect(result.code, outOf(result)).toBe(2);
     expectNoStack(result);
-    expect(result.stderr).toContain(`(${shared} is writable by others (mode 1777) and uid ${NOBODY.uid} owns ${quarantine})`);
+    expect(result.stderr).toContain(`uid ${NOBODY.uid} may replace it while files are moved (${quarantine} is owned by uid ${NOBODY.uid})`);
     expect(await treeOf(root)).toEqual(before);
   });
 

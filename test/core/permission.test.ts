@@ -5,6 +5,7 @@ import {
   createPermitted,
   type Identity,
   othersMayReplace,
+  othersOwn,
   quarantinePermitted,
   removalPermitted,
 } from '../../src/core/permission.js';
@@ -95,5 +96,13 @@ describe('uid 0 whose powers do not hold (a user namespace, capabilities dropped
   it('root whose powers hold passes, said or not', () => {
     expect(removalPermitted(dir(0o1777, BOB), file(BOB), { ...ROOT, bypassesPermissions: true })).toBeUndefined();
     expect(removalPermitted(dir(0o1777, BOB), file(BOB), ROOT)).toBeUndefined();
+  });
+});
+
+describe('othersOwn: a quarantine directory of someone else’s', () => {
+  it('is theirs to do as they like with; the acting user’s or root’s is not', () => {
+    expect(othersOwn(dir(0o700, BOB), ALICE, '/q')).toEqual({ by: 'uid 1001', why: '/q is owned by uid 1001' });
+    expect(othersOwn(dir(0o700, 1000), ALICE, '/q')).toBeUndefined();
+    expect(othersOwn(dir(0o700, 0), ALICE, '/q')).toBeUndefined();
   });
 });
