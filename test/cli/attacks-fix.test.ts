@@ -590,6 +590,26 @@ describe('attacks the mode bits cannot show', () => {
   });
 });
 
+describe('permissions through groups', () => {
+  /** A staging directory of root's group 4242, mode 0770: only its members may remove. */
+  async function groupStaging(): Promise<string[]> {
+    await openToNobody();
+    await fs.chown(layout.stagingDir, 0, 4242);
+    await fs.chmod(layout.stagingDir, 0o770);
+    await fs.mkdir(join(layout.stagingDir, '.crashdiag'), { mode: 0o770 });
+    await fs.chown(join(layout.stagingDir, '.crashdiag'), 0, 4242);
+    await fs.chmod(join(layout.stagingDir, '.crashdiag'), 0o770);
+    return plantOrphans(layout, 2);
+  }
+
+  it('held: a member of the staging directory’s group through a supplementary group removes root’s orphans', async () => {
+    const orphans = await groupStaging();
+    const result = await binAsNobody(['diagnose', KEY, ...layoutFlags(), '--fix', '--json'], [4242]);
+    expect(result.code, outOf(result)).toBe(10);
+    for (const path of orphans) expect(await exists(path)).toBe(false);
+  });
+});
+
 describe('attacks on "root may remove anything"', () => {
   /** A shared sticky staging directory (owned by nobody), one orphan of nobody's and one of uid 4321's. */
   async function stickyStagingOfNobody(): Promise<{ own: string; others: string }> {
