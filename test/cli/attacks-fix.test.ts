@@ -327,6 +327,36 @@ describe('attacks on the last look', () => {
   });
 });
 
+describe('the copy into quarantine across file systems', () => {
+  it('held: a 3 MiB orphan (several chunks) arrives byte for byte, with its mode and mtime', async () => {
+    const [orphan] = (await plantOrphans(layout, 1)) as [string];
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 251;
+    await fs.writeFile(orphan, bytes);
+    await fs.chmod(orphan, 0o640);
+    await age(orphan, Date.now(), 2 * HOUR_MS);
+    const before = await fs.stat(orphan);
+    const quarantine = join(root, 'q');
+    const result = await fixInProcess(['--json', '--quarantine', quarantine], {
+      fs: {
+        ...fs,
+        lstatSync,
+        link: async (from, to) => {
+          if (String(from) === orphan) throw Object.assign(new Error('EXDEV'), { code: 'EXDEV' });
+          return fs.link(from, to);
+        },
+      },
+    });
+    expect(result.code, outOf(result)).toBe(10);
+    const copy = join(quarantine, orphan.slice(layout.stagingDir.length + 1));
+    expect(readFileSync(copy).equals(bytes)).toBe(true);
+    const after = await fs.stat(copy);
+    expect(after.mode & 0o777).toBe(0o640);
+    expect(Math.abs(after.mtimeMs - before.mtimeMs)).toBeLessThan(1);
+    expect(await exists(orphan)).toBe(false);
+  });
+});
+
 describe('attacks on a quarantine directory still to be created', () => {
   /** The real file system, except that `plant` runs right before crashdiag creates `dir`. */
   function plantBeforeMkdir(dir: string, plant: () => Promise<void>): FileSystem {
