@@ -4,8 +4,8 @@ import { promises, lstatSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
-import type { Identity } from '../core/permission.js';
 import { createProcessTable } from '../core/process-table.js';
+import { currentIdentity } from './identity.js';
 
 // The only place that touches process.argv and process.exitCode. No
 // process.exit(): it can cut off JSON still being piped out.
@@ -22,13 +22,6 @@ function currentUser(): string {
   } catch {
     return process.env.USER ?? String(process.getuid?.() ?? 'unknown');
   }
-}
-
-function currentIdentity(): Identity {
-  // Effective ids: the kernel checks permissions with them, not the real ones.
-  const uid = process.geteuid?.() ?? process.getuid?.() ?? 0;
-  const gid = process.getegid?.() ?? process.getgid?.() ?? 0;
-  return { uid, gid, groups: process.getgroups?.() ?? [] };
 }
 
 // No top-level await: the bin is bundled as CommonJS, which starts faster on node 20.

@@ -1,3 +1,4 @@
+import { basename, join } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory } from './directory-rules.js';
@@ -15,12 +16,18 @@ import {
   recheckRemoval,
 } from './guards.js';
 import { acquireLock, lockContextOf, lockPathFor, type HeldLock, type LockRuntime, stillHeld } from './lock.js';
-import { type Identity, REFUSED_BY_DISK } from './permission.js';
+import type { Identity } from './permission.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import { pinnedPath } from './same-directory.js';
-import { checkQuarantine, moveToQuarantine, OriginalNotRemoved, prepareQuarantine } from './quarantine.js';
+import {
+  checkQuarantine,
+  moveToQuarantine,
+  NotTheCheckedFile,
+  OriginalNotRemoved,
+  prepareQuarantine,
+} from './quarantine.js';
 import type { RerunOutcome } from './recovery.js';
 import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { PipelineSettings } from './settings.js';
@@ -213,13 +220,12 @@ async function planOnly(job: FixJob): Promise<FixReport> {
   const plan = planFix(before, job.settings.rerun, job.options.quarantineDir);
   const bounds = await boundariesFor(job, plan);
   const { refused } = await checkAll(job, bounds, plan.removals);
-  const steps = plan.removals.map((r) => ({
-    path: r.path,
-    bytes: r.bytes,
-    pid: r.pid,
-    result: 'planned' as const,
-  }));
-  const rerun = plan.rerun ? { argv: plan.rerun, result: null } : null;
+  // As the real run: one refusal, and nothing is removed and nothing re-run.
+  const acts = refused.length === 0;
+  const steps = acts
+    ? plan.removals.map((r) => ({ path: r.path, bytes: r.bytes, pid: r.pid, result: 'planned' as const }))
+    : [];
+  const rerun = acts && plan.rerun ? { argv: plan.rerun, result: null } : null;
   return {
     dryRun: true,
     before,
@@ -262,8 +268,9 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   if (refused.length > 0) return refusedReport(job, before, plan, refused, audit);
 
   const quarantine = plan.quarantineDir
-    ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds)
+    ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds, ctx.identity)
     : undefined;
+  const output = await outputIdentity(ctx.fs, before.final.path);
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
   if (removed.stopped) return stoppedReport(job, report, removed.stopped);
@@ -273,12 +280,13 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
     await audit({ op: 'reset', stagingDir: settings.stagingDir, reason: '--retry: the cause is declared fixed' });
   }
 
-  const { current, ...rerun } = await rerunStep(job, lock, plan, removed.leftAlone, audit);
+  const removals = { before, leftAlone: removed.leftAlone, output };
+  const { current, ...rerun } = await rerunStep(job, lock, plan, removals, audit);
   const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
   // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
   // found under the lock is the answer. A re-run held back was decided on a
   // diagnosis made a moment ago: that is what is there now.
-  const after = nothingDone ? before : (current ?? (await diagnose(job, outcomeOf(rerun.rerun))));
+  const after = nothingDone ? before : (current ?? (await diagnoseAgain(job, before, outcomeOf(rerun.rerun))));
   return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
 }
 
@@ -289,9 +297,40 @@ function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
   return { argv: rerun.argv, exitStatus, signal, ...(error === undefined ? {} : { error }) };
 }
 
+/**
+ * The disk looked at again once the fix has acted (or refused, or stopped).
+ * If it cannot be (its permissions changed midway, which may be why a
+ * removal failed), UNKNOWN, with what was found before, its staging files no
+ * longer vouched for: the report of what was done must still come out, not
+ * give way to a usage error, and nothing is re-run on it. `rerun` as for diagnose.
+ */
+async function diagnoseAgain(job: FixJob, before: Diagnosis, rerun?: RerunOutcome | null): Promise<Diagnosis> {
+  try {
+    return await diagnose(job, rerun);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    const why = `it cannot be looked at again: ${error.message}`;
+    return {
+      ...before,
+      state: 'UNKNOWN',
+      action: 'investigate',
+      exitCode: EXIT_CODES.UNKNOWN,
+      orphans: [],
+      summary: `The run ${why}`,
+      anomalies: [...before.anomalies, { path: job.settings.stagingDir, reason: why }],
+      runbook: RUNBOOKS.UNKNOWN,
+    };
+  }
+}
+
 /** A diagnosis a person must look at, whatever the disk looks like now: state, action and code agree. */
-async function investigateNow(job: FixJob, why: string, anomalies: readonly Refusal[]): Promise<Diagnosis> {
-  const now = await diagnose(job, null);
+async function investigateNow(
+  job: FixJob,
+  before: Diagnosis,
+  why: string,
+  anomalies: readonly Refusal[],
+): Promise<Diagnosis> {
+  const now = await diagnoseAgain(job, before, null);
   return {
     ...now,
     state: 'UNKNOWN',
@@ -318,6 +357,7 @@ async function refusedReport(
   // whatever it looks like now, a person must look.
   const after = await investigateNow(
     job,
+    before,
     `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed.`,
     refused,
   );
@@ -343,6 +383,7 @@ async function stoppedReport(
   const failed = report.steps.filter((s) => s.result === 'failed');
   const after = await investigateNow(
     job,
+    report.before,
     `--fix stopped midway: ${stopped}.`,
     failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
   );
@@ -392,7 +433,11 @@ async function removeAll(
       stopped = `recording the intent to remove ${path} failed (${unrecorded}); it was not removed, the rest not attempted, nothing was re-run`;
       continue;
     }
-    const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, removal, snapshot);
+    // Through the staging directory as resolved when the fix began: a symlink
+    // on the way turned elsewhere since (at an output directory holding the
+    // same name) cannot redirect the removal.
+    const at = join(tools.bounds.realStaging, basename(path));
+    const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, { path: at }, snapshot);
     if (verdict.ok === 'gone') {
       steps.push({ path, bytes, pid, result: 'already-gone' });
       await tools.audit({ op: 'gone', path, bytes, writerPid: pid });
@@ -404,8 +449,9 @@ async function removeAll(
       leftAlone = true;
       continue;
     }
-    const step = await removeOne(job, removal, snapshot, tools);
+    const step = await removeOne(job, removal, at, snapshot, tools);
     steps.push(step);
+    if (step.result === 'left-alone') leftAlone = true;
     if (step.result === 'failed') {
       const done = steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
       stopped = `removing ${path} failed (${step.reason}); ${done} of ${removals.length} file(s) were removed before it, the rest not attempted, nothing was re-run`;
@@ -443,12 +489,14 @@ async function recordIntent(
 }
 
 /**
- * One checked file deleted or moved into quarantine, and recorded; a
- * refusal by the disk is a 'failed' step, recorded too.
+ * One checked file deleted or moved into quarantine (acted on `at`, its path
+ * under the resolved staging directory), and recorded; a refusal by the disk
+ * is a 'failed' step, recorded too.
  */
 async function removeOne(
   job: FixJob,
   removal: PlannedRemoval,
+  at: string,
   snapshot: FileSnapshot,
   tools: RemovalTools,
 ): Promise<FixStep> {
@@ -458,28 +506,46 @@ async function removeOne(
   const mtime = new Date(snapshot.mtimeMs).toISOString();
   try {
     if (tools.quarantine) {
-      const to = await moveToQuarantine(ctx.fs, path, tools.quarantine);
+      const to = await moveToQuarantine(ctx.fs, at, tools.quarantine, snapshot);
       await tools.audit({ op: 'quarantine', path, bytes, mtime, writerPid: pid, to });
       ctx.progress(`quarantined ${path} -> ${to}`);
       return { path, bytes, pid, result: 'quarantined', to };
     }
-    await ctx.fs.unlink(path);
+    await ctx.fs.unlink(at);
     await tools.audit({ op: 'delete', path, bytes, mtime, writerPid: pid });
     ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
     return { path, bytes, pid, result: 'deleted' };
   } catch (error) {
+    if (error instanceof NotTheCheckedFile) {
+      // Swapped in the last instant (after the re-check): like a re-check that failed, left alone.
+      const reason = 'it was replaced since it was checked';
+      await tools.audit({ op: 'skip', path, bytes, writerPid: pid, reason });
+      return { path, bytes, pid, result: 'left-alone', reason };
+    }
     const partial = error instanceof OriginalNotRemoved ? error : undefined;
     const code = errnoCode(partial ? partial.cause : error);
-    // ENOENT: another fixer or the janitor got there first; the outcome is the same.
-    if (code === 'ENOENT' && !partial) {
+    // Not the disk's answer: a bug, never swallowed.
+    if (!code) throw error;
+    // ENOENT with the file gone: another fixer or the janitor got there first, the
+    // outcome is the same. With the file still there, what vanished is a directory
+    // on the way (the quarantine): a failure like any other the disk reports.
+    if (code === 'ENOENT' && !partial && (await isGone(ctx.fs, at))) {
       await tools.audit({ op: 'gone', path, bytes, mtime, writerPid: pid });
       return { path, bytes, pid, result: 'already-gone' };
     }
-    if (!code || !REFUSED_BY_DISK.has(code)) throw error;
     const reason = partial ? `${code}; a copy is at ${partial.to}, the original is still in staging` : code;
     const to = partial ? { to: partial.to } : {};
     await tools.audit({ op: 'fail', path, bytes, mtime, writerPid: pid, ...to, reason });
     return { path, bytes, pid, result: 'failed', ...to, reason };
+  }
+}
+
+async function isGone(fs: FileSystem, path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return false;
+  } catch (error) {
+    return errnoCode(error) === 'ENOENT';
   }
 }
 
@@ -488,17 +554,37 @@ interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
   readonly current?: Diagnosis;
 }
 
+/** The published output's identity (undefined: none there), to tell whether it was replaced or rewritten meanwhile. */
+async function outputIdentity(fs: FileSystem, path: string): Promise<string | undefined> {
+  try {
+    const s = await fs.lstat(path, { bigint: true });
+    return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(':');
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return undefined;
+  }
+}
+
+/** What the removals left, for the re-run step. */
+interface AfterRemovals {
+  /** The diagnosis the fix was planned from. */
+  readonly before: Diagnosis;
+  readonly leftAlone: boolean;
+  /** The output's identity when the removals began. */
+  readonly output: string | undefined;
+}
+
 /** The re-run step: none planned, held back by a removal left alone, or decided again right before it. */
 async function rerunStep(
   job: FixJob,
   lock: HeldLock,
   plan: FixPlan,
-  leftAlone: boolean,
+  after: AfterRemovals,
   audit: Audit,
 ): Promise<RerunStep> {
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
-  if (leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
-  return rerunIfStillNeeded(job, lock, plan, plan.rerun, audit);
+  if (after.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
+  return rerunIfStillNeeded(job, lock, plan, { ...after, argv: plan.rerun }, audit);
 }
 
 /**
@@ -511,12 +597,14 @@ async function rerunIfStillNeeded(
   job: FixJob,
   lock: HeldLock,
   plan: FixPlan,
-  argv: readonly string[],
+  found: AfterRemovals & { readonly argv: readonly string[] },
   audit: Audit,
 ): Promise<RerunStep> {
   const { ctx, runKey, settings } = job;
-  const now = await diagnose(job);
-  const notNeeded = rerunStillNeeded(plan, now);
+  const now = await diagnoseAgain(job, found.before);
+  const { argv, output } = found;
+  const outputReplaced = (await outputIdentity(ctx.fs, now.final.path)) !== output;
+  const notNeeded = rerunStillNeeded(plan, now, outputReplaced);
   // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
   const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
   if (skipped) {

@@ -22,6 +22,7 @@ export type FileSystem = Pick<
   | 'link'
   | 'copyFile'
   | 'utimes'
+  | 'access'
 > & {
   /**
    * Optional: a synchronous lstat for looking at many files in a row (scan,
@@ -33,7 +34,15 @@ export type FileSystem = Pick<
 
 /** Makes the unlinks, links and renames in `dir` survive a power loss. */
 export async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
-  const handle = await fs.open(dir, constants.O_RDONLY);
+  let handle: Awaited<ReturnType<FileSystem['open']>>;
+  try {
+    handle = await fs.open(dir, constants.O_RDONLY);
+  } catch (error) {
+    // A directory one may add to but not read (a 0733 drop box) cannot be
+    // opened to be synced; the change made in it stands all the same.
+    if (['EACCES', 'EPERM'].includes(errnoCode(error) ?? '')) return;
+    throw error;
+  }
   try {
     await handle.sync();
   } catch (error) {

@@ -7,7 +7,7 @@ import {
 } from './directory-rules.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { type Identity, type OwnedMode, quarantinePermitted, removalPermitted } from './permission.js';
+import { type Identity, type OwnedMode, ownedModeOf, quarantinePermitted, removalPermitted } from './permission.js';
 import type { PlannedRemoval } from './plan.js';
 import { checkPid, kindOf } from './probe.js';
 import type { ProcessTable } from './process-table.js';
@@ -68,10 +68,6 @@ export interface Boundaries {
   readonly quarantineAccess?: OwnedMode;
 }
 
-function ownedMode(stats: { mode: number | bigint; uid: number | bigint; gid: number | bigint }): OwnedMode {
-  return { mode: Number(stats.mode), uid: Number(stats.uid), gid: Number(stats.gid) };
-}
-
 export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
   const { fs, settings, runKey } = ctx;
   const finalName = settings.final.nameFor(runKey);
@@ -86,7 +82,7 @@ export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
     outIdentities: await outDirectoryIdentities(fs, settings),
     protectedNames: names,
     here: await rulesForStagingDirectory(fs, settings),
-    stagingAccess: ownedMode(await fs.lstat(realStaging)),
+    stagingAccess: ownedModeOf(await fs.lstat(realStaging)),
   };
 }
 
@@ -139,7 +135,7 @@ export async function guardRemoval(
   );
   if (judgement.writer !== 'dead')
     return { ok: false, reason: `its writer is ${judgement.writer}: ${judgement.reason}` };
-  const denied = permissionDenied(ctx.identity, bounds, ownedMode(stats));
+  const denied = permissionDenied(ctx.identity, bounds, ownedModeOf(stats));
   if (denied) return { ok: false, reason: denied };
   return {
     ok: true,

@@ -7,6 +7,17 @@ export interface Identity {
   readonly gid: number;
   /** Supplementary groups. */
   readonly groups: readonly number[];
+  /**
+   * Whether the kernel lets this user past mode bits and the sticky rule
+   * (CAP_DAC_OVERRIDE and CAP_FOWNER over these files). Not given: uid 0
+   * is taken to. uid 0 in a user namespace (a rootless container), or root
+   * with those capabilities dropped, is not: the bin says so.
+   */
+  readonly bypassesPermissions?: boolean;
+}
+
+function bypasses(who: Identity): boolean {
+  return who.bypassesPermissions ?? who.uid === 0;
 }
 
 /** The part of an lstat that decides permissions. */
@@ -48,13 +59,14 @@ function may(target: OwnedMode, who: Identity, wanted: number): boolean {
  * janitor both ask it, before the first removal, so a removal that would fail
  * on permissions is refused up front instead of failing halfway.
  *
- * uid 0 is taken to hold CAP_DAC_OVERRIDE and CAP_FOWNER, which bypass both
- * checks. What mode bits cannot show (a read-only mount, chattr +i, root
- * squashed on NFS or without capabilities in a container, ACLs) still fails
- * at the unlink itself; the fixer stops there, records it and exits 30.
+ * A user holding CAP_DAC_OVERRIDE and CAP_FOWNER over the files (root, as
+ * the bin finds out: not uid 0 in a user namespace) bypasses both checks.
+ * What mode bits cannot show (a read-only mount, chattr +i, root squashed on
+ * NFS, ACLs) still fails at the unlink itself; the fixer stops there,
+ * records it and exits 30.
  */
 export function removalPermitted(dir: OwnedMode, file: OwnedMode, who: Identity): PermissionVerdict {
-  if (who.uid === 0) return undefined;
+  if (bypasses(who)) return undefined;
   if (!may(dir, who, WRITE | SEARCH)) {
     return `permission denied: uid ${who.uid} may not remove entries from its directory (mode ${octal(dir.mode)}, owner uid ${dir.uid}, gid ${dir.gid})`;
   }
@@ -75,7 +87,7 @@ export function quarantinePermitted(
   file: OwnedMode,
   who: Identity,
 ): PermissionVerdict {
-  if (who.uid === 0) return undefined;
+  if (bypasses(who)) return undefined;
   if (!may(quarantineDir, who, WRITE | SEARCH)) {
     return `permission denied: uid ${who.uid} may not create entries in the quarantine directory (mode ${octal(quarantineDir.mode)}, owner uid ${quarantineDir.uid})`;
   }
@@ -85,22 +97,48 @@ export function quarantinePermitted(
   return undefined;
 }
 
-/** Creating a directory or file in `dir` (the quarantine directory's nearest existing ancestor). */
-export function createPermitted(dir: OwnedMode, who: Identity): boolean {
-  return who.uid === 0 || may(dir, who, WRITE | SEARCH);
+/** The owner and mode of an lstat, as numbers (bigint stats included). */
+export function ownedModeOf(stats: { mode: number | bigint; uid: number | bigint; gid: number | bigint }): OwnedMode {
+  return { mode: Number(stats.mode), uid: Number(stats.uid), gid: Number(stats.gid) };
+}
+
+/** Someone other than the acting user and root who could swap a path, and how. */
+export interface Replaceable {
+  /** Who: `uid N`, or `other users`. */
+  readonly by: string;
+  /** Why, naming the directory. */
+  readonly why: string;
 }
 
 /**
- * Errors from an unlink, link, copy or rename that mean the disk refused
- * the change (permissions changed under us, a read-only remount, a full or
- * failing disk), not a bug: the fixer stops, records it and exits 30.
+ * Whether someone other than `who` and root could rename `entry` out of
+ * `dir` and put something else (a symlink) in its place: the owner of `dir`
+ * (who may always chmod it), or anyone who may write it, unless it is sticky
+ * and `entry` is owned by `who` or root. Group-writable counts as others:
+ * who else is in the group cannot be seen from here.
  */
-export const REFUSED_BY_DISK: ReadonlySet<string> = new Set([
-  'EPERM',
-  'EACCES',
-  'EBUSY',
-  'EROFS',
-  'EIO',
-  'ENOSPC',
-  'EDQUOT',
-]);
+export function othersMayReplace(
+  dir: OwnedMode,
+  entry: OwnedMode,
+  who: Identity,
+  names: { readonly dir: string; readonly entry: string },
+): Replaceable | undefined {
+  const trusted = (uid: number) => uid === 0 || uid === who.uid;
+  if (!trusted(dir.uid)) return { by: `uid ${dir.uid}`, why: `${names.dir} is owned by uid ${dir.uid}` };
+  if ((dir.mode & 0o022) === 0) return undefined;
+  const writable = `${names.dir} is writable by others (mode ${octal(dir.mode)})`;
+  if ((dir.mode & STICKY) === 0) return { by: 'other users', why: writable };
+  if (trusted(entry.uid)) return undefined;
+  return { by: `uid ${entry.uid}`, why: `${writable} and uid ${entry.uid} owns ${names.entry}` };
+}
+
+/** Someone other than `who` and root who owns `entry`, named `name`; undefined when no one. */
+export function othersOwn(entry: OwnedMode, who: Identity, name: string): Replaceable | undefined {
+  if (entry.uid === 0 || entry.uid === who.uid) return undefined;
+  return { by: `uid ${entry.uid}`, why: `${name} is owned by uid ${entry.uid}` };
+}
+
+/** Creating a directory or file in `dir` (the quarantine directory's nearest existing ancestor). */
+export function createPermitted(dir: OwnedMode, who: Identity): boolean {
+  return bypasses(who) || may(dir, who, WRITE | SEARCH);
+}

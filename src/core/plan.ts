@@ -58,12 +58,18 @@ export function planFix(
  * they should leave is known in advance (A/B/C, or UNPUBLISHED when that is
  * what was found); anything else means someone acted meanwhile: an output
  * published by another run (a re-run would overwrite it), a writer started
- * (a re-run would be a second copy beside it), a new orphan. Pure.
+ * (a re-run would be a second copy beside it), a new orphan, an unmarked
+ * output replaced (`outputReplaced`: its identity changed). Pure.
  */
-export function rerunStillNeeded(plan: FixPlan, now: Diagnosis): string | undefined {
+export function rerunStillNeeded(plan: FixPlan, now: Diagnosis, outputReplaced = false): string | undefined {
   const expected: State = plan.state === 'UNPUBLISHED' ? 'UNPUBLISHED' : 'A/B/C';
-  if (now.state === expected && now.action === 'rerun') return undefined;
   const found = `the run is ${now.state} now`;
+  // Still UNPUBLISHED, but not the output that was found: another run renamed
+  // its own into place (its marker may be next), and a re-run would overwrite it.
+  if (now.state === expected && now.action === 'rerun' && outputReplaced && expected === 'UNPUBLISHED') {
+    return `${found}, but its output was replaced or rewritten meanwhile (another run publishing?), and a re-run would overwrite it`;
+  }
+  if (now.state === expected && now.action === 'rerun') return undefined;
   switch (now.state) {
     case 'DONE':
       return `${found}: its output and marker were published meanwhile, and a re-run would overwrite them`;

@@ -1,10 +1,17 @@
 import { constants } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, UsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
 import { type Boundaries, isInside } from './guards.js';
 import { directoryIdentity, isWithinDirectory, resolveToBe, sameIdentity } from './same-directory.js';
-import { createPermitted, type Identity, type OwnedMode } from './permission.js';
+import {
+  createPermitted,
+  type Identity,
+  type OwnedMode,
+  othersMayReplace,
+  othersOwn,
+  ownedModeOf,
+} from './permission.js';
 
 async function checkOverlap(fs: FileSystem, dir: string, real: string, bounds: Boundaries): Promise<void> {
   // By identity as well as by path: a bind mount or a symlink can put an
@@ -30,9 +37,42 @@ async function quarantineToBe(fs: FileSystem, dir: string): Promise<{ real: stri
   try {
     return await resolveToBe(fs, resolve(dir));
   } catch (error) {
-    if (errnoCode(error) === 'ENOTDIR')
+    const code = errnoCode(error);
+    if (code === 'ENOTDIR')
       throw new UsageError(`--quarantine ${dir} lies under a file, not a directory; nothing was moved.`);
-    throw error;
+    // A path the user gave that cannot be resolved (EACCES on the way, a symlink loop): theirs to fix, no stack.
+    if (!code) throw error;
+    throw new UsageError(`--quarantine ${dir} cannot be looked at (${code}); nothing was moved.`);
+  }
+}
+
+/**
+ * Refuses a quarantine directory that someone other than the acting user and
+ * root owns, or could swap while files are moved into it: renamed away, a
+ * symlink to an output directory put in its place, and orphans would land
+ * there. Each existing directory from `real` up to / is held to it; parts
+ * still to be created will be the acting user's.
+ */
+async function refuseReplaceable(fs: FileSystem, dir: string, real: string, who: Identity): Promise<void> {
+  for (let at = real; dirname(at) !== at; at = dirname(at)) {
+    let entry: OwnedMode;
+    try {
+      entry = ownedModeOf(await fs.lstat(at));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') continue;
+      throw error;
+    }
+    const parent = dirname(at);
+    const names = { dir: parent, entry: at };
+    // The quarantine itself: its owner may do as they like with what is moved there.
+    const verdict = (at === real ? othersOwn(entry, who, at) : undefined)
+      ?? othersMayReplace(ownedModeOf(await fs.lstat(parent)), entry, who, names);
+    if (verdict) {
+      throw new UsageError(
+        `--quarantine ${dir}: ${verdict.by} may replace it while files are moved (${verdict.why}); nothing was moved.`,
+        'Use a directory that only you and root can change.',
+      );
+    }
   }
 }
 
@@ -51,6 +91,7 @@ export async function checkQuarantine(
 ): Promise<OwnedMode> {
   const { real, existing } = await quarantineToBe(fs, dir);
   await checkOverlap(fs, dir, real, bounds);
+  await refuseReplaceable(fs, dir, real, who);
   const stats = await fs.lstat(existing);
   if (!stats.isDirectory()) {
     const what = existing === real ? 'is' : 'lies under';
@@ -63,15 +104,36 @@ export async function checkQuarantine(
       `--quarantine ${dir}: uid ${who.uid} may not ${verb} ${existing} (mode ${(access.mode & 0o7777).toString(8)}, owner uid ${access.uid}); nothing was moved.`,
     );
   }
+  await refuseUnwritable(fs, dir, existing);
   // A directory still to be created will be the acting user's own.
   return existing === real ? access : { mode: constants.S_IFDIR | 0o700, uid: who.uid, gid: who.gid };
+}
+
+/**
+ * What mode bits cannot show, asked of the kernel: a read-only mount (EROFS),
+ * an ACL that denies. Without it, the first move would fail midway (exit 30)
+ * where the refusal belongs before anything moves.
+ */
+async function refuseUnwritable(fs: FileSystem, dir: string, existing: string): Promise<void> {
+  try {
+    await fs.access(existing, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (!code) throw error;
+    throw new UsageError(`--quarantine ${dir} cannot be written (${code}); nothing was moved.`);
+  }
 }
 
 /**
  * Creates the quarantine directory once every check has passed (so a
  * refused fix leaves none behind), and checks again where it really landed.
  */
-export async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Boundaries): Promise<string> {
+export async function prepareQuarantine(
+  fs: FileSystem,
+  dir: string,
+  bounds: Boundaries,
+  who: Identity,
+): Promise<string> {
   const target = resolve(dir);
   let real: string;
   try {
@@ -84,44 +146,120 @@ export async function prepareQuarantine(fs: FileSystem, dir: string, bounds: Bou
     throw new UsageError(`--quarantine ${dir} cannot be created (${code}); nothing was moved.`);
   }
   await checkOverlap(fs, dir, real, bounds);
+  await refuseReplaceable(fs, dir, real, who);
   return real;
+}
+
+/** The file a move must carry: the one every guard passed (device and inode). */
+export interface CheckedFile {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The name no longer holds the checked file (a symlink, another file swapped in): nothing of it may be moved. */
+export class NotTheCheckedFile extends Error {
+  constructor(readonly path: string) {
+    super(`${path} was replaced since it was checked`);
+    this.name = 'NotTheCheckedFile';
+  }
+}
+
+function isChecked(stats: { dev: number; ino: number }, checked: CheckedFile): boolean {
+  return stats.dev === checked.dev && stats.ino === checked.ino;
 }
 
 /**
  * Puts a copy of `path` into quarantine without ever overwriting: a hard
- * link, or across file systems (EXDEV; or EPERM where the kernel refuses to
- * link another user's file) an exclusive copy, fsynced, carrying the
- * original's times so the evidence keeps its age. Returns where it went; the
- * original is still in staging.
+ * link, or (for a file with other names; across file systems, EXDEV; where
+ * the kernel refuses to link another user's file, EPERM) an exclusive copy,
+ * fsynced, carrying the original's times so the evidence keeps its age. Either way it must be the
+ * checked file: a name swapped since (for a symlink to a published output,
+ * a FIFO) is never followed nor read. Returns where it went; the original
+ * is still in staging.
  */
-export async function placeInQuarantine(fs: FileSystem, path: string, dir: string): Promise<string> {
+export async function placeInQuarantine(
+  fs: FileSystem,
+  path: string,
+  dir: string,
+  checked: CheckedFile,
+): Promise<string> {
   const name = basename(path);
+  // A file with other names (a hard link to a published output, or to a live
+  // writer's file) is copied: linked, the evidence would be one more name of
+  // that very file, changing with it, and changing it.
+  let linking = Number((await fs.lstat(path)).nlink) === 1;
   for (let attempt = 0; ; attempt++) {
     const target = join(dir, attempt === 0 ? name : `${name}.${attempt}`);
-    try {
-      await fs.link(path, target);
-      return target;
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EEXIST') continue;
-      if (code !== 'EXDEV' && code !== 'EPERM') throw error;
+    if (linking) {
+      try {
+        await fs.link(path, target);
+        // link(2) does not follow a symlink: what it linked is whatever the name held by then.
+        if (isChecked(await fs.lstat(target), checked)) return target;
+        await fs.unlink(target);
+        throw new NotTheCheckedFile(path);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'EEXIST') continue;
+        if (code !== 'EXDEV' && code !== 'EPERM') throw error;
+        linking = false;
+      }
     }
-    const original = await fs.lstat(path);
     try {
-      await fs.copyFile(path, target, constants.COPYFILE_EXCL);
+      await copyChecked(fs, path, target, checked);
     } catch (copyError) {
       if (errnoCode(copyError) === 'EEXIST') continue;
       throw copyError;
     }
-    const copy = await fs.open(target, constants.O_RDWR | constants.O_NOFOLLOW);
+    return target;
+  }
+}
+
+// O_NOFOLLOW: a symlink swapped in is never followed; O_NONBLOCK: a FIFO swapped in cannot hang the open.
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const COPY_CHUNK = 1 << 20;
+
+/**
+ * Copies the checked file, read through one descriptor opened without
+ * following symlinks and held against the checked identity, to a new file
+ * (never an existing one); a copy cut short is removed.
+ */
+async function copyChecked(fs: FileSystem, path: string, target: string, checked: CheckedFile): Promise<void> {
+  let source: Awaited<ReturnType<FileSystem['open']>>;
+  try {
+    source = await fs.open(path, READ_NO_FOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ELOOP') throw new NotTheCheckedFile(path);
+    throw error;
+  }
+  try {
+    const original = await source.stat();
+    if (!original.isFile() || !isChecked(original, checked)) throw new NotTheCheckedFile(path);
+    const copy = await fs.open(target, CREATE_EXCLUSIVE, 0o600);
     try {
+      const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+      let position = 0;
+      for (let read = await source.read(buffer, 0, COPY_CHUNK, 0); read.bytesRead > 0;) {
+        let done = 0;
+        while (done < read.bytesRead) {
+          done += (await copy.write(buffer, done, read.bytesRead - done, position + done)).bytesWritten;
+        }
+        position += read.bytesRead;
+        read = await source.read(buffer, 0, COPY_CHUNK, position);
+      }
+      await copy.chmod(original.mode & 0o777);
       // Seconds as numbers, not Dates: Dates would cut the times to whole milliseconds.
       await copy.utimes(Number(original.atimeMs) / 1000, Number(original.mtimeMs) / 1000);
       await copy.sync();
-    } finally {
+    } catch (error) {
       await copy.close();
+      // Ours, made with O_EXCL a moment ago: a copy cut short (ENOSPC) is no evidence.
+      await fs.unlink(target).catch(() => undefined);
+      throw error;
     }
-    return target;
+    await copy.close();
+  } finally {
+    await source.close();
   }
 }
 
@@ -136,15 +274,24 @@ export class OriginalNotRemoved extends Error {
   }
 }
 
-/** Moves a checked file into quarantine: a copy there first, then the original goes, then the directory is synced. */
-export async function moveToQuarantine(fs: FileSystem, path: string, dir: string): Promise<string> {
-  const to = await placeInQuarantine(fs, path, dir);
+/**
+ * Moves a checked file into quarantine: a copy there first, made durable,
+ * then the original goes. In that order, a power loss between the two leaves
+ * two copies, never none.
+ */
+export async function moveToQuarantine(
+  fs: FileSystem,
+  path: string,
+  dir: string,
+  checked: CheckedFile,
+): Promise<string> {
+  const to = await placeInQuarantine(fs, path, dir, checked);
   try {
+    await fsyncDirectory(fs, dir);
     await fs.unlink(path);
   } catch (error) {
     // Gone meanwhile (another fixer, the janitor): the copy is in quarantine, the original out of staging.
     if (errnoCode(error) !== 'ENOENT') throw new OriginalNotRemoved(to, error);
   }
-  await fsyncDirectory(fs, dir);
   return to;
 }

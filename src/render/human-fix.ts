@@ -32,7 +32,9 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
   for (const refusal of report.refused) {
     lines.push(`  ${chalk.red('refused')} ${escapeText(refusal.path)}: ${escapeText(refusal.reason)}`);
   }
-  if (report.refused.length > 0 && !report.dryRun) lines.push(chalk.red('  nothing was removed'));
+  if (report.refused.length > 0) {
+    lines.push(chalk.red(report.dryRun ? '  nothing would be removed, nor re-run' : '  nothing was removed'));
+  }
   for (const step of report.steps) {
     const where = step.to ? ` -> ${escapeText(step.to)}` : '';
     const why = step.reason ? `: ${escapeText(step.reason)}` : '';

@@ -140,4 +140,12 @@ describe('rerunStillNeeded: the state found right before the re-run', () => {
     if (why === null) expect(verdict).toBeUndefined();
     else expect(verdict).toMatch(why);
   });
+
+  it('UNPUBLISHED, then UNPUBLISHED with its output replaced meanwhile: no re-run over another run’s output', () => {
+    const plan = planFix(diagnosis('UNPUBLISHED', 'clean-then-rerun', DEAD), RERUN, undefined);
+    expect(rerunStillNeeded(plan, diagnosis('UNPUBLISHED', 'rerun', []), true)).toMatch(
+      /^the run is UNPUBLISHED now, but its output was replaced or rewritten meanwhile/,
+    );
+    expect(rerunStillNeeded(plan, diagnosis('UNPUBLISHED', 'rerun', []), false)).toBeUndefined();
+  });
 });
