@@ -437,24 +437,17 @@ async function removeAll(
     // on the way turned elsewhere since (at an output directory holding the
     // same name) cannot redirect the removal.
     const at = join(tools.bounds.realStaging, basename(path));
-    const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, { path: at }, snapshot);
-    if (verdict.ok === 'gone') {
-      steps.push({ path, bytes, pid, result: 'already-gone' });
-      await tools.audit({ op: 'gone', path, bytes, writerPid: pid });
-      continue;
-    }
-    if (!verdict.ok) {
-      steps.push({ path, bytes, pid, result: 'left-alone', reason: verdict.reason });
-      await tools.audit({ op: 'skip', path, bytes, writerPid: pid, reason: verdict.reason });
-      leftAlone = true;
-      continue;
-    }
-    const step = await removeOne(job, removal, at, snapshot, tools);
+    const { step, record } = await checkAndRemove(job, removal, at, snapshot, tools);
     steps.push(step);
     if (step.result === 'left-alone') leftAlone = true;
+    const done = () => steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
     if (step.result === 'failed') {
-      const done = steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
-      stopped = `removing ${path} failed (${step.reason}); ${done} of ${removals.length} file(s) were removed before it, the rest not attempted, nothing was re-run`;
+      stopped = `removing ${path} failed (${step.reason}); ${done()} of ${removals.length} file(s) were removed before it, the rest not attempted, nothing was re-run`;
+    }
+    // The outcome after the act: if it cannot be written, the intent on record still tells.
+    const unwritten = await tryAudit(tools, record);
+    if (unwritten && !stopped) {
+      stopped = `${path} is ${step.result}, but its outcome could not be recorded (${unwritten}; its intent is on record); ${done()} of ${removals.length} file(s) were removed, the rest not attempted, nothing was re-run`;
     }
   }
   if (steps.some((s) => s.result === 'deleted' || s.result === 'quarantined')) {
@@ -477,8 +470,49 @@ async function recordIntent(
   const { path, bytes, pid } = removal;
   const intent = tools.quarantine ? 'quarantine' : 'delete';
   const mtime = new Date(snapshot.mtimeMs).toISOString();
+  return tryAudit(tools, { op: 'intent', intent, path, bytes, mtime, writerPid: pid });
+}
+
+/**
+ * One checked file deleted or moved into quarantine (acted on `at`, its path
+ * under the resolved staging directory), and recorded; a refusal by the disk
+ * is a 'failed' step, recorded too.
+ */
+type OutcomeRecord = Partial<AuditRecord> & Pick<AuditRecord, 'op'>;
+
+/** What happened to one file, and the record that says so. */
+interface Outcome {
+  readonly step: FixStep;
+  readonly record: OutcomeRecord;
+}
+
+/** The last look right before the removal, then the removal; what happened, not yet recorded. */
+async function checkAndRemove(
+  job: FixJob,
+  removal: PlannedRemoval,
+  at: string,
+  snapshot: FileSnapshot,
+  tools: RemovalTools,
+): Promise<Outcome> {
+  const { path, bytes, pid } = removal;
+  const verdict = await recheckRemoval(guardContextOf(job), tools.bounds, { path: at }, snapshot);
+  if (verdict.ok === 'gone') {
+    return { step: { path, bytes, pid, result: 'already-gone' }, record: { op: 'gone', path, bytes, writerPid: pid } };
+  }
+  if (!verdict.ok) {
+    const { reason } = verdict;
+    return {
+      step: { path, bytes, pid, result: 'left-alone', reason },
+      record: { op: 'skip', path, bytes, writerPid: pid, reason },
+    };
+  }
+  return removeOne(job, removal, at, snapshot, tools);
+}
+
+/** Appends one record; returns why it could not be written (a full disk, the log replaced). */
+async function tryAudit(tools: RemovalTools, record: OutcomeRecord): Promise<string | undefined> {
   try {
-    await tools.audit({ op: 'intent', intent, path, bytes, mtime, writerPid: pid });
+    await tools.audit(record);
     return undefined;
   } catch (error) {
     if (isUsageError(error)) return error.message;
@@ -488,18 +522,13 @@ async function recordIntent(
   }
 }
 
-/**
- * One checked file deleted or moved into quarantine (acted on `at`, its path
- * under the resolved staging directory), and recorded; a refusal by the disk
- * is a 'failed' step, recorded too.
- */
 async function removeOne(
   job: FixJob,
   removal: PlannedRemoval,
   at: string,
   snapshot: FileSnapshot,
   tools: RemovalTools,
-): Promise<FixStep> {
+): Promise<Outcome> {
   const { ctx } = job;
   const { path, bytes, pid } = removal;
   // The checked file's time, so the record keeps the evidence's age once the file is gone.
@@ -507,20 +536,23 @@ async function removeOne(
   try {
     if (tools.quarantine) {
       const to = await moveToQuarantine(ctx.fs, at, tools.quarantine, snapshot);
-      await tools.audit({ op: 'quarantine', path, bytes, mtime, writerPid: pid, to });
       ctx.progress(`quarantined ${path} -> ${to}`);
-      return { path, bytes, pid, result: 'quarantined', to };
+      return {
+        step: { path, bytes, pid, result: 'quarantined', to },
+        record: { op: 'quarantine', path, bytes, mtime, writerPid: pid, to },
+      };
     }
     await ctx.fs.unlink(at);
-    await tools.audit({ op: 'delete', path, bytes, mtime, writerPid: pid });
     ctx.progress(`deleted ${path} (${bytes} bytes, writer PID ${pid})`);
-    return { path, bytes, pid, result: 'deleted' };
+    return { step: { path, bytes, pid, result: 'deleted' }, record: { op: 'delete', path, bytes, mtime, writerPid: pid } };
   } catch (error) {
     if (error instanceof NotTheCheckedFile) {
       // Swapped in the last instant (after the re-check): like a re-check that failed, left alone.
       const reason = 'it was replaced since it was checked';
-      await tools.audit({ op: 'skip', path, bytes, writerPid: pid, reason });
-      return { path, bytes, pid, result: 'left-alone', reason };
+      return {
+        step: { path, bytes, pid, result: 'left-alone', reason },
+        record: { op: 'skip', path, bytes, writerPid: pid, reason },
+      };
     }
     const partial = error instanceof OriginalNotRemoved ? error : undefined;
     const code = errnoCode(partial ? partial.cause : error);
@@ -530,13 +562,17 @@ async function removeOne(
     // outcome is the same. With the file still there, what vanished is a directory
     // on the way (the quarantine): a failure like any other the disk reports.
     if (code === 'ENOENT' && !partial && (await isGone(ctx.fs, at))) {
-      await tools.audit({ op: 'gone', path, bytes, mtime, writerPid: pid });
-      return { path, bytes, pid, result: 'already-gone' };
+      return {
+        step: { path, bytes, pid, result: 'already-gone' },
+        record: { op: 'gone', path, bytes, mtime, writerPid: pid },
+      };
     }
     const reason = partial ? `${code}; a copy is at ${partial.to}, the original is still in staging` : code;
     const to = partial ? { to: partial.to } : {};
-    await tools.audit({ op: 'fail', path, bytes, mtime, writerPid: pid, ...to, reason });
-    return { path, bytes, pid, result: 'failed', ...to, reason };
+    return {
+      step: { path, bytes, pid, result: 'failed', ...to, reason },
+      record: { op: 'fail', path, bytes, mtime, writerPid: pid, ...to, reason },
+    };
   }
 }
 

@@ -695,6 +695,58 @@ function unlinkFailsOn(n: number, code: string, events: string[] = []): FileSyst
   };
 }
 
+/** The real disk, except that the audit log's `n`th append fails with ENOSPC (a disk filling up midway). */
+function auditFullOn(n: number): FileSystem {
+  let appends = 0;
+  const log = defaultAuditLog(layout.stagingDir);
+  return {
+    ...fs,
+    open: (async (path: string, flags?: string | number, mode?: number) => {
+      const handle = await fs.open(path, flags, mode);
+      if (path !== log) return handle;
+      const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+      (handle as { write: unknown }).write = async (text: string) => {
+        if (++appends === n) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return write(text);
+      };
+      return handle;
+    }) as FileSystem['open'],
+  };
+}
+
+describe('fixRun: the audit log fills up midway (issue 9, item 7)', () => {
+  it('attack: the outcome cannot be written after an unlink: the removal is reported as done, the fix stops, exit 30, no stack', async () => {
+    const [first, second] = (await plantOrphans(layout, 2)) as [string, string];
+    // Appends: 1 intent(first), 2 delete(first): the second fails.
+    const { ctx, commands } = fixHarness(layout, { fs: auditFullOn(2) });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.steps.map((s) => [s.path, s.result])).toEqual([
+      [first, 'deleted'],
+      [second, 'not-attempted'],
+    ]);
+    expect(report.stopped).toMatch(new RegExp(`^${first.replaceAll('.', '\\.')} is deleted, but its outcome could not be recorded \\(the audit log cannot be written: ENOSPC; its intent is on record\\)`));
+    expect(await exists(first)).toBe(false);
+    expect(await exists(second)).toBe(true);
+    // Never a removal without a line: the intent stands for it.
+    expect((await audit()).map((r) => [r.op, r.path])).toEqual([['intent', first]]);
+    expect(commands).toEqual([]);
+    expect(report.exitCode).toBe(30);
+  });
+
+  it('attack: the intent cannot be written: that file is not removed, nor any after it, exit 30', async () => {
+    const orphans = await plantOrphans(layout, 2);
+    const before = await treeOf(root);
+    const { ctx, commands } = fixHarness(layout, { fs: auditFullOn(1) });
+    const report = await fixRun(ctx, withRerun(), KEY, options());
+    expect(report.steps.map((s) => s.result)).toEqual(['not-attempted', 'not-attempted']);
+    expect(report.stopped).toMatch(/^recording the intent to remove .* failed \(the audit log cannot be written: ENOSPC\)/);
+    for (const path of orphans) expect(await exists(path)).toBe(true);
+    expect(await treeOf(root)).toEqual(before);
+    expect(commands).toEqual([]);
+    expect(report.exitCode).toBe(30);
+  });
+});
+
 describe('fixRun: a removal the disk refuses midway (issue 9, item 9)', () => {
   it('attack: EPERM on the second of three: stops, records both, fsyncs, reports done and not done, no re-run', async () => {
     const [first, second, third] = (await plantOrphans(layout, 3)) as [string, string, string];
