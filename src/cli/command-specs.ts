@@ -22,9 +22,11 @@ export interface OptionSpec {
 }
 
 export interface CommandSpec {
-  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook';
+  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook' | 'completion';
   /** The positional argument's name, if the command takes one. */
-  readonly positional?: { readonly name: string; readonly describe: string };
+  readonly positional?: { readonly name: string; readonly describe: string; readonly example: string };
+  /** It deletes or moves files: never offered as a guess for a mistyped command. */
+  readonly modifiesFiles?: boolean;
   readonly describe: string;
   readonly options: readonly OptionSpec[];
   readonly epilogue?: string;
@@ -116,7 +118,7 @@ const ALL_PIPELINES: OptionSpec = { name: 'all', type: 'boolean', describe: 'Eve
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'diagnose',
-    positional: { name: 'run-key', describe: 'The run key, usually the run date (2026-04-24)' },
+    positional: { name: 'run-key', describe: 'the run key, usually the run date', example: '2026-04-24' },
     describe: 'Name the state of one run key, its evidence and the safe action',
     options: [
       ...PIPELINE_OPTIONS,
@@ -184,6 +186,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'clean',
+    modifiesFiles: true,
     describe: 'MODIFIES FILES: delete dead-writer orphans older than a threshold, for every run key',
     options: [
       ...PIPELINE_OPTIONS,
@@ -237,7 +240,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'runbook',
     positional: {
       name: 'state',
-      describe: 'A state name (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN) or field-guide',
+      describe: 'a state name (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN) or field-guide',
+      example: 'D',
     },
     describe: 'Print the runbook for a state',
     options: [],

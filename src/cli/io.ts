@@ -6,6 +6,8 @@ import type { ProcessTable } from '../core/process-table.js';
 export interface OutputStream {
   write(chunk: string): unknown;
   readonly isTTY?: boolean;
+  /** The terminal's width, when the stream is one. */
+  readonly columns?: number;
 }
 
 /**
@@ -33,4 +35,14 @@ export interface CliIo {
   ) => ReturnType<CommandRunner>;
   /** Who is acting, for the audit log. */
   readonly user: string;
+}
+
+/**
+ * The width to fit help and tables to: the terminal's, else $COLUMNS; undefined
+ * when neither says (output piped to a file keeps its full paths).
+ */
+export function terminalWidth(io: Pick<CliIo, 'stdout' | 'env'>): number | undefined {
+  if (io.stdout.isTTY && io.stdout.columns !== undefined && io.stdout.columns > 0) return io.stdout.columns;
+  const columns = Number(io.env.COLUMNS);
+  return Number.isSafeInteger(columns) && columns > 0 ? columns : undefined;
 }

@@ -1,8 +1,9 @@
 import { isUsageError, UsageError } from '../core/errors.js';
 import { EXIT_UNEXPECTED, EXIT_USAGE } from '../core/states.js';
 import type { CommandSpec } from './command-specs.js';
+import { checkArgs } from './arg-check.js';
 import { parseFast } from './fast-parse.js';
-import type { CliIo } from './io.js';
+import { type CliIo, terminalWidth } from './io.js';
 
 export { VERSION } from './command-specs.js';
 
@@ -14,8 +15,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     let argv = parseFast(args);
     if (!argv) {
+      checkArgs(args);
       const { parseWithYargs } = await import('./yargs-parser.js');
-      const parsed = await parseWithYargs(args);
+      const parsed = await parseWithYargs(args, terminalWidth(io) ?? 80);
       if (parsed.output) {
         io.stdout.write(parsed.output.endsWith('\n') ? parsed.output : `${parsed.output}\n`);
         return 0;

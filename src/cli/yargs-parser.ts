@@ -20,6 +20,7 @@ function withOptions(y: Argv, spec: CommandSpec): Argv {
 /** The full parser: help, version, and yargs' error messages. Loaded only when the fast path declines. */
 export async function parseWithYargs(
   args: string[],
+  width = 80,
 ): Promise<{ argv: Record<string, unknown>; output: string }> {
   let parser = yargs(args)
     .scriptName('crashdiag')
@@ -27,8 +28,10 @@ export async function parseWithYargs(
     .exitProcess(false)
     .strict()
     .help()
+    .alias('help', 'h')
     .version(VERSION)
-    .wrap(110)
+    .alias('version', 'V')
+    .wrap(width)
     .usage(
       '$0 <command>\n\nNames the state a crashed staging-rename batch run left on disk, shows the evidence, and prints (or with --fix performs) the one safe recovery action.',
     );
