@@ -243,8 +243,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       describe: 'a state name (DONE, A/B/C, D, D-race, UNPUBLISHED, RUNNING, UNKNOWN) or field-guide',
       example: 'D',
     },
-    describe: 'Print the runbook for a state',
-    options: [],
+    describe: 'Print the runbook for a state; with --pipeline or layout flags, with your paths and names filled in',
+    options: [...PIPELINE_OPTIONS.filter((o) => !['fresh-within', 'stale-after', 'pid-check', 'now'].includes(o.name)),
+      {
+        name: 'rerun',
+        type: 'string',
+        describe: 'The job\'s command, {date} standing for the run key, to fill in for JOB_CMD',
+      }],
   },
 ];
 
