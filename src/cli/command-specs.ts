@@ -233,7 +233,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'audit-log', type: 'string', describe: 'Read this audit log' },
       { name: 'run', type: 'string', describe: 'Only this run key' },
       { name: 'limit', type: 'number', describe: 'Show the last N actions', default: 50 },
-      { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
+      { name: 'utc', type: 'boolean', describe: 'Times in UTC instead of the local zone ($TZ)' },
+      { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table (times as recorded, UTC)' },
     ],
   },
   {

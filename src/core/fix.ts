@@ -270,7 +270,7 @@ async function fixLocked(
       state: 'UNKNOWN',
       action: 'investigate',
       exitCode: EXIT_CODES.UNKNOWN,
-      summary: `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed. ${now.summary}`,
+      summary: `--fix refused to act: ${refused.length} planned removal${refused.length === 1 ? '' : 's'} failed a safety check when re-examined, so nothing was removed. ${now.summary}`,
       anomalies: [...now.anomalies, ...refused].sort((a, b) => compareText(a.path, b.path)),
       runbook: RUNBOOKS.UNKNOWN,
     };

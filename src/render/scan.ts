@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
 import { formatDuration } from '../core/duration.js';
 import type { ScanResult } from '../core/scan.js';
-import { formatBytes, tableOptions } from './format.js';
+import { formatBytes, plural, tableOptions } from './format.js';
 import { stateColour } from './human-diagnosis.js';
 import { scanRows } from './scan-rows.js';
 
@@ -30,5 +30,5 @@ export function renderScanHuman(results: readonly ScanResult[], chalk: ChalkInst
   const counts = new Map<string, number>();
   for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
   const tally = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
-  return `${table.toString()}\n${rows.length} run(s): ${tally}\n`;
+  return `${table.toString()}\n${plural(rows.length, 'run')}: ${tally}\n`;
 }

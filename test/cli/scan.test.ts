@@ -152,7 +152,7 @@ describe('crashdiag scan: the table', () => {
     const codes = shown.map(([, state]) => EXIT_CODES[state as State]);
     expect(codes).toEqual([...codes].sort((x, y) => y - x));
     expect(shown[0]?.[1]).toBe('UNKNOWN');
-    expect(stdout).toMatch(/9 run\(s\): /);
+    expect(stdout).toMatch(/9 runs: /);
   });
 
   it('colours each state when colour is asked for', async () => {
@@ -265,7 +265,8 @@ describe('crashdiag scan --json', () => {
     const args = ['--out-dir', l.outDir, '--staging-dir', l.stagingDir, '--final', 'latest.csv'];
     const daily = await scan([...args, '--daily', '--json']);
     expect(daily.code).toBe(2);
-    expect(daily.stdout).toBe('');
+    // Under --json the error is one JSON object on stdout too.
+    expect(JSON.parse(daily.stdout)).toMatchObject({ exitCode: 2, error: { code: 'usage' } });
     expect(daily.stderr).toMatch(/--daily needs an output name that carries the run key/);
     const plain = await scan([...args, '--json']);
     expect(plain.code).toBe(0);

@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
 import { LockTimeoutError } from '../../core/lock.js';
 import { EXIT_CODES } from '../../core/states.js';
-import { formatBytes } from '../../render/format.js';
+import { formatBytes, plural } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { resolveNow } from '../pipeline-options.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
@@ -24,17 +24,26 @@ function renderHuman(reports: readonly CleanReport[]): string {
     const verb = report.dryRun ? 'would free' : 'freed';
     const name = report.pipeline ? `pipeline ${report.pipeline}` : report.stagingDir;
     lines.push(
-      `${name}: ${verb} ${report.files} file(s), ${formatBytes(report.bytes)} (orphans older than ${formatDuration(report.olderThanSeconds * 1000)})`,
+      `${name}: ${verb} ${plural(report.files, 'file')}, ${formatBytes(report.bytes)} (orphans older than ${formatDuration(report.olderThanSeconds * 1000)})`,
     );
-    for (const run of report.perRun)
-      lines.push(`  ${run.run}: ${run.files} file(s), ${formatBytes(run.bytes)}`);
+    for (const run of report.perRun) lines.push(`  ${run.run}: ${plural(run.files, 'file')}, ${formatBytes(run.bytes)}`);
     if (report.dryRun) for (const file of report.removed) lines.push(`  would remove ${file.path}`);
     const special = report.kept.filter((k) => k.reason !== 'younger than the threshold');
     for (const k of special) lines.push(`  kept ${k.path}: ${k.reason}`);
     const young = report.kept.length - special.length;
-    if (young > 0) lines.push(`  kept ${young} file(s) younger than the threshold`);
+    if (young > 0) lines.push(`  kept ${plural(young, 'file')} younger than the threshold`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** A dry run removed nothing: its list is `wouldRemove`, so a script cannot read it as done. */
+function jsonReport(report: CleanReport): Record<string, unknown> {
+  if (!report.dryRun) return { ...report };
+  const { removed, ...rest } = report;
+  const entries: Array<[string, unknown]> = Object.entries(rest);
+  const at = entries.findIndex(([key]) => key === 'olderThanSeconds') + 1;
+  entries.splice(at, 0, ['wouldRemove', removed]);
+  return Object.fromEntries(entries);
 }
 
 export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
@@ -83,7 +92,7 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
     }
   }
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, pipelines: reports }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, pipelines: reports.map(jsonReport) }, null, 2)}\n`);
   } else {
     io.stdout.write(renderHuman(reports));
   }

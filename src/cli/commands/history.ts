@@ -1,10 +1,10 @@
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../core/audit.js';
 import { shellJoin } from '../../core/command-words.js';
 import { pickPipeline } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { validateRunKey } from '../../core/run-key.js';
-import type { CliIo } from '../io.js';
+import { type CliIo, terminalWidth } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 
 interface HistoryFlags {
@@ -15,6 +15,7 @@ interface HistoryFlags {
   run?: string;
   limit?: number;
   json?: boolean;
+  utc?: boolean;
 }
 
 async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
@@ -69,25 +70,39 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     io.stdout.write(`No actions recorded in ${path}.\n`);
     return 0;
   }
-  const { Table, chalkFor, tableOptions } = await import('../../render/human.js');
+  const { fitTable, chalkFor, formatBytes, formatLocalTime } = await import('../../render/human.js');
   const chalk = chalkFor(io.stdout, io.env);
-  const table = new Table({
-    head: ['time', 'who', 'run', 'action', 'what', 'bytes', 'writer'],
-    ...tableOptions(chalk),
-    wordWrap: true,
-    colWidths: [null, null, null, null, 70, null, null],
-  });
-  for (const r of records) {
-    table.push([
-      r.time,
-      `${r.user}@${r.host}`,
-      r.run,
-      r.op === 'refuse' || r.op === 'skip' ? chalk.red(r.op) : r.op,
-      detail(r),
-      r.bytes === undefined ? '' : String(r.bytes),
-      r.writerPid === undefined ? '' : String(r.writerPid),
-    ]);
-  }
-  io.stdout.write(`audit log: ${path}\n${table.toString()}\n`);
+  const timeZone = flags.utc ? 'UTC' : (io.env.TZ || undefined);
+  // Each directory once: the paths of one pipeline's log nearly always share one.
+  const dirs = new Set(records.flatMap((r) => (r.path === undefined ? [] : [dirname(r.path)])));
+  const [onlyDir] = dirs;
+  const lines = [`audit log: ${path}`];
+  if (dirs.size === 1 && onlyDir !== undefined) lines.push(`directory: ${onlyDir}`);
+  const shown = (record: AuditRecord) =>
+    dirs.size === 1 && record.path !== undefined ? { ...record, path: basename(record.path) } : record;
+  const rows = records.map((r) => [
+    formatLocalTime(Date.parse(r.time), timeZone),
+    `${r.user}@${r.host}`,
+    r.run,
+    r.op === 'refuse' || r.op === 'skip' ? { text: r.op, style: chalk.red } : r.op,
+    detail(shown(r)),
+    r.bytes === undefined ? '' : formatBytes(r.bytes),
+    r.writerPid === undefined ? '' : String(r.writerPid),
+  ]);
+  const table = fitTable(
+    [
+      { head: 'time' },
+      { head: 'who', shrink: 'middle', dropOrder: 1 },
+      { head: 'run' },
+      { head: 'action' },
+      { head: 'what', shrink: 'wrap', min: 12 },
+      { head: 'size' },
+      { head: 'writer', dropOrder: 2 },
+    ],
+    rows,
+    chalk,
+    terminalWidth(io),
+  );
+  io.stdout.write(`${lines.join('\n')}\n${table}\n`);
   return 0;
 }
