@@ -19,6 +19,8 @@ export interface OptionSpec {
   readonly group?: string;
   readonly choices?: readonly string[];
   readonly default?: number;
+  /** May be given more than once; the values are collected in order. */
+  readonly repeatable?: boolean;
 }
 
 export interface CommandSpec {
@@ -38,6 +40,13 @@ export const EXIT_CODE_HELP = `Exit codes:
 ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
    2  usage or configuration error (nothing was read or changed)
    1  unexpected internal error`;
+
+export const SCAN_EXIT_HELP = `Exit code: the highest state code among the runs shown that are not RUNNING
+(0 when all are DONE), so a D is never hidden behind a live writer; 20 only
+when RUNNING is the only state besides DONE. Under --all, a pipeline that
+cannot be scanned (missing directory, bad setting) is reported on its own and
+the others are still scanned; it makes the exit code 2 unless a run's state
+code is higher (a crash outranks a configuration problem).`;
 
 const GROUP = 'Pipeline layout:';
 
@@ -171,7 +180,26 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         name: 'daily',
         type: 'boolean',
-        describe: 'Run keys are dates: show each date in the window with no output as A/B/C',
+        describe: 'Run keys are dates: show each date in the window up to --until with no output as A/B/C',
+      },
+      {
+        name: 'tz',
+        type: 'string',
+        describe: 'With --daily: the time zone that decides which date is today (e.g. Europe/Berlin)',
+        defaultDescription: 'the local zone ($TZ)',
+      },
+      {
+        name: 'until',
+        type: 'string',
+        describe: 'With --daily: the last date that should have run by now (YYYY-MM-DD, yesterday or today)',
+        defaultDescription: 'yesterday',
+      },
+      { name: 'problems', type: 'boolean', describe: 'Only runs that are not DONE' },
+      {
+        name: 'state',
+        type: 'string',
+        repeatable: true,
+        describe: 'Only runs in this state; repeat for several (--state D --state D-race)',
       },
       { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
       { name: 'format', type: 'string', choices: ['table', 'json', 'prom'], describe: 'Output format' },
@@ -182,7 +210,7 @@ export const COMMANDS: readonly CommandSpec[] = [
           'With --format prom: write the metrics to this file atomically (node_exporter textfile collector)',
       },
     ],
-    epilogue: 'Exit code: the highest state code among the runs (0 when every run is DONE).',
+    epilogue: SCAN_EXIT_HELP,
   },
   {
     name: 'clean',

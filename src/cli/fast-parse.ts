@@ -14,7 +14,17 @@ export function parseFast(args: readonly string[]): Record<string, unknown> | un
   const options = new Map<string, OptionSpec>(command.options.map((o) => [o.name, o]));
   const parsed: Record<string, unknown> = { _: [command.name] };
   const seen = new Set<string>();
+  const repeated = new Map<string, unknown[]>();
   const set = (spec: OptionSpec, value: unknown): boolean => {
+    if (spec.repeatable) {
+      // As yargs does: one value alone, several as an array.
+      const values = [...(repeated.get(spec.name) ?? []), value];
+      repeated.set(spec.name, values);
+      seen.add(spec.name);
+      parsed[camelCase(spec.name)] = values.length === 1 ? value : values;
+      parsed[spec.name] = parsed[camelCase(spec.name)];
+      return true;
+    }
     if (seen.has(spec.name)) return false;
     seen.add(spec.name);
     parsed[camelCase(spec.name)] = value;

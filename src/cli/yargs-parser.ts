@@ -56,7 +56,7 @@ export async function parseWithYargs(
       const argv = parsed as Record<string, unknown>;
       // yargs turns a repeated flag into an array; which one was meant is a guess we do not make.
       const command = COMMANDS.find((c) => c.name === (argv._ as unknown[] | undefined)?.[0]);
-      const repeated = command?.options.find((o) => Array.isArray(argv[o.name]));
+      const repeated = command?.options.find((o) => !o.repeatable && Array.isArray(argv[o.name]));
       if (repeated) reject(new UsageError(`--${repeated.name} is given more than once; give it once.`));
       else resolve({ argv, output });
     });

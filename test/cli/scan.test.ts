@@ -16,7 +16,7 @@ const DAY = 86_400_000;
 const FINAL = 'refunds_settled_{date}.csv';
 
 interface ScanRow {
-  pipeline: string | null;
+  pipeline: string;
   run: string;
   state: State;
   action: string;
@@ -199,7 +199,8 @@ describe('crashdiag scan --json', () => {
         'anomalies',
         'summary',
       ]);
-      expect(row.pipeline).toBeNull();
+      // The same name the metrics' pipeline label carries.
+      expect(row.pipeline).toBe('default');
       expect(row.exitCode).toBe(EXIT_CODES[row.state]);
     }
     const byRun = Object.fromEntries(rows.map((r) => [r.run, r]));
