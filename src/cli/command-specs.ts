@@ -1,6 +1,6 @@
-import { DEFAULT_CONFIG_NAME } from '../core/config.js';
 import { EXIT_CODES, STATES } from '../core/states.js';
 import {
+  CONFIG_SEARCH_DESCRIPTION,
   DEFAULT_FRESH_WITHIN,
   DEFAULT_MARKER,
   DEFAULT_STAGING,
@@ -112,7 +112,7 @@ const PIPELINE_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     group: GROUP,
     describe: 'Config file with named pipelines',
-    defaultDescription: DEFAULT_CONFIG_NAME,
+    defaultDescription: CONFIG_SEARCH_DESCRIPTION,
   },
   {
     name: 'pipeline',
@@ -255,7 +255,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'config',
         type: 'string',
         describe: 'Config file with named pipelines',
-        defaultDescription: DEFAULT_CONFIG_NAME,
+        defaultDescription: CONFIG_SEARCH_DESCRIPTION,
       },
       { name: 'staging-dir', type: 'string', describe: 'Read <staging-dir>/.crashdiag/audit.jsonl' },
       { name: 'audit-log', type: 'string', describe: 'Read this audit log' },

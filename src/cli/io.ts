@@ -35,6 +35,8 @@ export interface CliIo {
   ) => ReturnType<CommandRunner>;
   /** Who is acting, for the audit log. */
   readonly user: string;
+  /** Where the machine-wide config is looked for; /etc/crashdiag when not set. */
+  readonly systemConfigDir?: string;
 }
 
 /**
