@@ -103,8 +103,14 @@ export async function readConfigFor(flags: PipelineFlags, io: CliIo, needed: boo
     if (config) return { path, config };
   }
   if (needed) {
+    const who
+      = flags.pipeline !== undefined
+        ? `--pipeline ${flags.pipeline} needs a config file, and none was found`
+        : (flags as { all?: boolean }).all
+            ? '--all needs a config file, and none was found'
+            : 'No config file found';
     throw new UsageError(
-      `No config file found; looked for ${searched.join(', ')}.`,
+      `${who}; looked for ${searched.join(', ')}.`,
       'Pass --config FILE or set CRASHDIAG_CONFIG, or give the layout with --out-dir, --staging-dir and --final.',
     );
   }

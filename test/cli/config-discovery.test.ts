@@ -54,7 +54,7 @@ describe('config discovery', () => {
   it('none found: one sentence naming every place looked, exit 2', async () => {
     const { io, stderr } = recording([]);
     expect(await run(['diagnose', '2026-04-24', '--pipeline', 'refunds'], io)).toBe(2);
-    expect(stderr()).toContain(`No config file found; looked for ${PLACES.cwd}, ${PLACES.home}, ${PLACES.system}.`);
+    expect(stderr()).toContain(`--pipeline refunds needs a config file, and none was found; looked for ${PLACES.cwd}, ${PLACES.home}, ${PLACES.system}.`);
   });
 
   it('diagnose --pipeline uses the discovered file', async () => {

@@ -367,7 +367,7 @@ describe('crashdiag scan across pipelines', () => {
   it('refuses --all without a config file: exit 2', async () => {
     const finished = await scan(['--all']);
     expect(finished.code).toBe(2);
-    expect(finished.stderr).toMatch(/No config file found; looked for /);
+    expect(finished.stderr).toMatch(/--all needs a config file, and none was found; looked for /);
   });
 });
 
