@@ -120,7 +120,7 @@ export function checkArgs(args: readonly string[]): void {
   }
   if (help || version) return;
   const { positional } = command;
-  if (positional && positionals.length === 0) {
+  if (positional && !positional.optional && positionals.length === 0) {
     throw new UsageError(
       `crashdiag ${command.name} needs a ${positional.name}: ${positional.describe}.`,
       `For example: crashdiag ${command.name} ${positional.example}. See crashdiag ${command.name} --help.`,

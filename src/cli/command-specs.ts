@@ -21,12 +21,20 @@ export interface OptionSpec {
   readonly default?: number;
   /** May be given more than once; the values are collected in order. */
   readonly repeatable?: boolean;
+  /** For scripts (the completion scripts), not for people: left out of help and the man page. */
+  readonly hidden?: boolean;
 }
 
 export interface CommandSpec {
   readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook' | 'completion';
   /** The positional argument's name, if the command takes one. */
-  readonly positional?: { readonly name: string; readonly describe: string; readonly example: string };
+  readonly positional?: {
+    readonly name: string;
+    readonly describe: string;
+    readonly example: string;
+    /** It may be left out. */
+    readonly optional?: boolean;
+  };
   /** It deletes or moves files: never offered as a guess for a mistyped command. */
   readonly modifiesFiles?: boolean;
   readonly describe: string;
@@ -279,6 +287,35 @@ export const COMMANDS: readonly CommandSpec[] = [
         type: 'string',
         describe: 'The job\'s command, {date} standing for the run key, to fill in for JOB_CMD',
       }],
+  },
+  {
+    name: 'completion',
+    positional: {
+      name: 'shell',
+      describe: 'bash, zsh or fish',
+      example: 'bash',
+      optional: true,
+    },
+    describe: 'Print a shell completion script (commands, flags, pipeline names from the config)',
+    options: [
+      {
+        name: 'config',
+        type: 'string',
+        describe: 'Config file whose pipelines --list-pipelines prints',
+        defaultDescription: CONFIG_SEARCH_DESCRIPTION,
+      },
+      {
+        name: 'list-pipelines',
+        type: 'boolean',
+        hidden: true,
+        describe: 'Print the config\'s pipeline names, one a line (what the scripts call)',
+      },
+    ],
+    epilogue: `Load it:
+  bash: source <(crashdiag completion bash)   or save it in /etc/bash_completion.d/crashdiag
+  zsh:  crashdiag completion zsh > "\${fpath[1]}/_crashdiag"
+  fish: crashdiag completion fish > ~/.config/fish/completions/crashdiag.fish
+Without a shell named, the one in $SHELL.`,
   },
 ];
 

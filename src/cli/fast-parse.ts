@@ -62,9 +62,11 @@ export function parseFast(args: readonly string[]): Record<string, unknown> | un
     } else if (!set(spec, value)) return undefined;
   }
   if (command.positional) {
-    if (positional === undefined) return undefined;
-    parsed[command.positional.name] = positional;
-    parsed[camelCase(command.positional.name)] = positional;
+    if (positional === undefined && !command.positional.optional) return undefined;
+    if (positional !== undefined) {
+      parsed[command.positional.name] = positional;
+      parsed[camelCase(command.positional.name)] = positional;
+    }
   }
   for (const spec of command.options) {
     if (spec.default !== undefined && !seen.has(spec.name)) parsed[camelCase(spec.name)] = spec.default;

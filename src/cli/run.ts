@@ -46,6 +46,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         const { runbookCommand } = await import('./commands/runbook.js');
         return await runbookCommand(argv, io);
       }
+      case 'completion': {
+        const { completionCommand } = await import('./commands/completion.js');
+        return await completionCommand(argv, io);
+      }
       default:
         throw new UsageError(`Unknown command ${JSON.stringify(command)}.`, 'See crashdiag --help.');
     }

@@ -12,6 +12,7 @@ function withOptions(y: Argv, spec: CommandSpec): Argv {
     if (option.group) config.group = option.group;
     if (option.choices) config.choices = [...option.choices];
     if (option.default !== undefined) config.default = option.default;
+    if (option.hidden) config.hidden = true;
     built = built.option(option.name, config);
   }
   return spec.epilogue ? built.epilogue(spec.epilogue) : built;
@@ -36,7 +37,10 @@ export async function parseWithYargs(
       '$0 <command>\n\nNames the state a crashed staging-rename batch run left on disk, shows the evidence, and prints (or with --fix performs) the one safe recovery action.',
     );
   for (const spec of COMMANDS) {
-    const usage = spec.positional ? `${spec.name} <${spec.positional.name}>` : spec.name;
+    const { positional } = spec;
+    const usage = positional
+      ? `${spec.name} ${positional.optional ? `[${positional.name}]` : `<${positional.name}>`}`
+      : spec.name;
     parser = parser.command(usage, spec.describe, (y) => withOptions(y, spec));
   }
   parser = parser

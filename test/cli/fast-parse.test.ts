@@ -35,6 +35,12 @@ const AGREE: string[][] = [
   ['history', '--staging-dir', 'st', '--limit', '5', '--run', '2026-04-24'],
   ['history', '--staging-dir', 'st'],
   ['runbook', 'D'],
+  ['runbook', 'D', '--pipeline', 'refunds'],
+  ['scan', '--state', 'D', '--state', 'D-race', '--problems', '--daily', '--tz', 'UTC', '--until', 'today'],
+  ['scan', '--state', 'D'],
+  ['history', '--staging-dir', 'st', '--utc'],
+  ['completion', 'bash'],
+  ['completion'],
 ];
 
 describe('parseFast', () => {

@@ -71,7 +71,7 @@ let argvScript: string;
 beforeAll(async () => {
   // A private copy of the bundle: a rebuild swapping dist/ mid-run must not pull chunks from under us.
   ({ bin, dir: shared } = await copyBuiltBin());
-  pipelineBin = join(shared, 'dist', 'refunds-pipeline.js');
+  pipelineBin = join(shared, 'dist-dev', 'refunds-pipeline.js');
   jobScript = join(shared, 'job.mjs');
   argvScript = join(shared, 'argv.mjs');
   await fs.writeFile(jobScript, JOB);
