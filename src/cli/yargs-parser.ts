@@ -46,7 +46,9 @@ export async function parseWithYargs(
   parser = parser
     .demandCommand(1, `Name a command: ${COMMANDS.map((c) => c.name).join(', ')}.`)
     .recommendCommands()
-    .epilogue(EXIT_CODE_HELP)
+    .epilogue(
+      `${EXIT_CODE_HELP}\n\nUnder --json an error is also one JSON object on stdout. crashdiag <command> -h for a command's flags.`,
+    )
     .fail((message, error) => {
       if (error) throw error;
       throw new UsageError(message ?? 'Invalid arguments.', 'See crashdiag --help.');
