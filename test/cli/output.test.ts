@@ -113,3 +113,30 @@ describe('errors under --json', () => {
     expect(stdout()).toBe('');
   });
 });
+
+describe('clean --json when another janitor holds the lock', () => {
+  it('prints one JSON object saying so, exit 20, and removes nothing', async () => {
+    const now = Date.parse('2026-04-24T06:08:00Z');
+    const orphan = `${STAGING}/2026-04-20.91247.csv`;
+    const vol = Volume.fromJSON({
+      [orphan]: 'partial',
+      [`${STAGING}/.crashdiag/.clean.lock`]: JSON.stringify({ pid: 4242, host: 'batch-01', token: 't', since: '2026-04-24T06:00:00Z' }),
+      '/data/refunds/out/.keep': '',
+    });
+    vol.utimesSync(orphan, (now - 4 * 86_400_000) / 1000, (now - 4 * 86_400_000) / 1000);
+    const { io, stdout, stderr } = recordingIo({
+      fs: vol.promises as unknown as FileSystem,
+      processes: { hostname: 'batch-01', inspect: (pid) => (pid === 4242 ? { exists: true, startMs: 0 } : { exists: false }) },
+      // The lock wait reads the real clock between its (instant) sleeps: let it move.
+      now: (() => {
+        let clock = now;
+        return () => (clock += 100);
+      })(),
+    });
+    const args = ['clean', '--out-dir', '/data/refunds/out', '--staging-dir', STAGING, '--final', 'r_{date}.csv', '--lock-timeout', '1s', '--now', '2026-04-24T06:08:00Z', '--json'];
+    expect(await run(args, io)).toBe(20);
+    expect(stderr()).toContain('Another janitor is at work');
+    expect(JSON.parse(stdout())).toMatchObject({ schemaVersion: 1, exitCode: 20, error: { code: 'lock-timeout' } });
+    expect(vol.existsSync(orphan)).toBe(true);
+  });
+});

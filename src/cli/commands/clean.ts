@@ -85,9 +85,13 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
       );
     } catch (error) {
       if (!(error instanceof LockTimeoutError)) throw error;
-      io.stderr.write(
-        `crashdiag: ${error.message}\n  Another janitor is at work; nothing was changed by this one.\n`,
-      );
+      const hint = 'Another janitor is at work; nothing was changed by this one.';
+      io.stderr.write(`crashdiag: ${error.message}\n  ${hint}\n`);
+      if (flags.json) {
+        // A script parsing stdout still gets one object: what stopped it, with the exit code.
+        const body = { schemaVersion: 1, exitCode: EXIT_CODES.RUNNING, error: { code: 'lock-timeout', message: error.message, hint } };
+        io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      }
       return EXIT_CODES.RUNNING;
     }
   }
