@@ -9,16 +9,23 @@
 // cli-table3 are parsed but never run on the --json path.
 //
 // The demo, the crash campaign, the bench and the example pipeline are ES
-// modules (they use top-level await) and stay that way.
+// modules (they use top-level await) and stay that way. They go to dist-dev/,
+// not dist/: dist/ is what the package ships (the bin, its lazy parts and the
+// man page), and none of them is for users.
 
-import { rename, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
-// Build beside dist/ and swap it in, so a test or demo running the previous
-// build never sees a half-written or missing bundle.
+// Build beside dist/ (and dist-dev/) and swap each in, so a test or demo
+// running the previous build never sees a half-written or missing bundle.
 const root = new URL('../', import.meta.url);
 const fresh = new URL(`dist.${process.pid}/`, root);
 const old = new URL(`dist.old.${process.pid}/`, root);
+const freshDev = new URL(`dist.dev.${process.pid}/`, root);
+const oldDev = new URL(`dist.dev.old.${process.pid}/`, root);
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
 
 // The parts of the bin only some runs need live in files of their own, so
@@ -63,7 +70,7 @@ await build({
     'crash-campaign': 'scripts/crash-campaign.ts',
     'bench': 'bench/run.ts',
   },
-  outdir: fresh.pathname,
+  outdir: freshDev.pathname,
   splitting: true,
   format: 'esm',
   chunkNames: 'chunks/[name]-[hash]',
@@ -73,6 +80,28 @@ await build({
     js: 'import { createRequire as __crashdiagRequire } from \'node:module\'; const require = __crashdiagRequire(import.meta.url);',
   },
 });
-await rename(new URL('dist/', root), old).catch(() => {});
-await rename(fresh, new URL('dist/', root));
-await rm(old, { recursive: true, force: true });
+
+// crashdiag.1, from the same command table as --help: the build runs the
+// generator once, from a scratch directory, and ships only its output.
+const scratch = await mkdtemp(join(tmpdir(), 'crashdiag-man-'));
+try {
+  const generator = join(scratch, 'man-page.cjs');
+  await build({ ...common, entryPoints: ['src/cli/man-page.ts'], outfile: generator, format: 'cjs' });
+  const { renderManPage } = createRequire(import.meta.url)(generator);
+  // The date of the build's source, not of the machine's clock: the same commit builds the same page.
+  const date = process.env.SOURCE_DATE_EPOCH
+    ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toISOString().slice(0, 10)
+    : new Date().toISOString().slice(0, 10);
+  await writeFile(new URL('crashdiag.1', fresh), renderManPage(date));
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
+
+for (const [dir, built, previous] of [
+  ['dist/', fresh, old],
+  ['dist-dev/', freshDev, oldDev],
+]) {
+  await rename(new URL(dir, root), previous).catch(() => {});
+  await rename(built, new URL(dir, root));
+  await rm(previous, { recursive: true, force: true });
+}

@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  // This file is bundled to dist/crash-campaign.js, beside the binaries it drives.
+  // Bundled to dist-dev/crash-campaign.js, beside the example pipeline; crashdiag is ../dist/crashdiag.cjs.
   const tools = toolsIn(dirname(fileURLToPath(import.meta.url)));
   const progress = process.stderr.isTTY;
   const result = await runCampaign({

@@ -26,7 +26,7 @@ const colour = process.stdout.isTTY === true && !('NO_COLOR' in process.env) && 
 const paint = (code: string, text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
-/** Bundled to dist/demo.js, beside the two binaries it runs. */
+/** Bundled to dist-dev/demo.js, beside the example pipeline; crashdiag is ../dist/crashdiag.cjs. */
 const tools = toolsIn(dirname(fileURLToPath(import.meta.url)));
 
 // Paths in commands are relative to the workspace, which is every child's cwd,
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   say('.success marker that downstream jobs wait for.');
   say();
   say(`Workspace: ${root} (removed at the end).`);
-  say('Below, `refunds-pipeline` is node dist/refunds-pipeline.js and `crashdiag` is');
+  say('Below, `refunds-pipeline` is node dist-dev/refunds-pipeline.js and `crashdiag` is');
   say('node dist/crashdiag.cjs from this checkout; every command runs inside the workspace.');
 
   step('A clean run', 'The job runs to the end. crashdiag reads only the disk: output, marker, staging.');

@@ -2,6 +2,7 @@ import { DEFAULT_CONFIG_NAME } from '../core/config.js';
 import { DEFAULT_MAX_ATTEMPTS } from '../core/recovery.js';
 import { EXIT_BACKOFF, EXIT_CODES, STATES } from '../core/states.js';
 import {
+  CONFIG_SEARCH_DESCRIPTION,
   DEFAULT_FRESH_WITHIN,
   DEFAULT_MARKER,
   DEFAULT_STAGING,
@@ -20,12 +21,24 @@ export interface OptionSpec {
   readonly group?: string;
   readonly choices?: readonly string[];
   readonly default?: number;
+  /** May be given more than once; the values are collected in order. */
+  readonly repeatable?: boolean;
+  /** For scripts (the completion scripts), not for people: left out of help and the man page. */
+  readonly hidden?: boolean;
 }
 
 export interface CommandSpec {
-  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook' | 'pipelines';
+  readonly name: 'diagnose' | 'scan' | 'clean' | 'history' | 'runbook' | 'pipelines' | 'completion';
   /** The positional argument's name, if the command takes one. */
-  readonly positional?: { readonly name: string; readonly describe: string };
+  readonly positional?: {
+    readonly name: string;
+    readonly describe: string;
+    readonly example: string;
+    /** It may be left out. */
+    readonly optional?: boolean;
+  };
+  /** It deletes or moves files: never offered as a guess for a mistyped command. */
+  readonly modifiesFiles?: boolean;
   readonly describe: string;
   readonly options: readonly OptionSpec[];
   readonly epilogue?: string;
@@ -38,6 +51,13 @@ ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
   ${EXIT_BACKOFF}  wait: --retry-backoff holds the next re-run (JSON retryAfterSeconds)
    2  usage or configuration error (nothing was read or changed)
    1  unexpected internal error`;
+
+export const SCAN_EXIT_HELP = `Exit code: the highest state code among the runs shown that are not RUNNING
+(0 when all are DONE), so a D is never hidden behind a live writer; 20 only
+when RUNNING is the only state besides DONE. Under --all, a pipeline that
+cannot be scanned (missing directory, bad setting) is reported on its own and
+the others are still scanned; it makes the exit code 2 unless a run's state
+code is higher (a crash outranks a configuration problem).`;
 
 const GROUP = 'Pipeline layout:';
 const RECOVERY_GROUP = 'Recovery loop:';
@@ -104,7 +124,7 @@ const PIPELINE_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     group: GROUP,
     describe: 'Config file with named pipelines',
-    defaultDescription: DEFAULT_CONFIG_NAME,
+    defaultDescription: CONFIG_SEARCH_DESCRIPTION,
   },
   {
     name: 'pipeline',
@@ -119,7 +139,7 @@ const ALL_PIPELINES: OptionSpec = { name: 'all', type: 'boolean', describe: 'Eve
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'diagnose',
-    positional: { name: 'run-key', describe: 'The run key, usually the run date (2026-04-24)' },
+    positional: { name: 'run-key', describe: 'the run key, usually the run date', example: '2026-04-24' },
     describe: 'Name the state of one run key, its evidence and the safe action',
     options: [
       ...PIPELINE_OPTIONS,
@@ -199,7 +219,26 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         name: 'daily',
         type: 'boolean',
-        describe: 'Run keys are dates: show each date in the window with no output as A/B/C',
+        describe: 'Run keys are dates: show each date in the window up to --until with no output as A/B/C',
+      },
+      {
+        name: 'tz',
+        type: 'string',
+        describe: 'With --daily: the time zone that decides which date is today (e.g. Europe/Berlin)',
+        defaultDescription: 'the local zone ($TZ)',
+      },
+      {
+        name: 'until',
+        type: 'string',
+        describe: 'With --daily: the last date that should have run by now (YYYY-MM-DD, yesterday or today)',
+        defaultDescription: 'yesterday',
+      },
+      { name: 'problems', type: 'boolean', describe: 'Only runs that are not DONE' },
+      {
+        name: 'state',
+        type: 'string',
+        repeatable: true,
+        describe: 'Only runs in this state; repeat for several (--state D --state D-race)',
       },
       { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
       { name: 'format', type: 'string', choices: ['table', 'json', 'prom'], describe: 'Output format' },
@@ -210,10 +249,11 @@ export const COMMANDS: readonly CommandSpec[] = [
           'With --format prom: write the metrics to this file atomically (node_exporter textfile collector)',
       },
     ],
-    epilogue: 'Exit code: the highest state code among the runs (0 when every run is DONE).',
+    epilogue: SCAN_EXIT_HELP,
   },
   {
     name: 'clean',
+    modifiesFiles: true,
     describe: 'MODIFIES FILES: delete dead-writer orphans older than a threshold, for every run key',
     options: [
       ...PIPELINE_OPTIONS,
@@ -260,13 +300,14 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'config',
         type: 'string',
         describe: 'Config file with named pipelines',
-        defaultDescription: DEFAULT_CONFIG_NAME,
+        defaultDescription: CONFIG_SEARCH_DESCRIPTION,
       },
       { name: 'staging-dir', type: 'string', describe: 'Read <staging-dir>/.crashdiag/audit.jsonl' },
       { name: 'audit-log', type: 'string', describe: 'Read this audit log' },
       { name: 'run', type: 'string', describe: 'Only this run key' },
       { name: 'limit', type: 'number', describe: 'Show the last N actions', default: 50 },
-      { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table' },
+      { name: 'utc', type: 'boolean', describe: 'Times in UTC instead of the local zone ($TZ)' },
+      { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table (times as recorded, UTC)' },
     ],
   },
   {
@@ -287,9 +328,44 @@ export const COMMANDS: readonly CommandSpec[] = [
     positional: {
       name: 'state',
       describe: `A state name (${STATES.join(', ')}) or field-guide`,
+      example: 'D',
     },
-    describe: 'Print the runbook for a state',
-    options: [],
+    describe: 'Print the runbook for a state; with --pipeline or layout flags, with your paths and names filled in',
+    options: [...PIPELINE_OPTIONS.filter((o) => !['fresh-within', 'stale-after', 'pid-check', 'now'].includes(o.name)),
+      {
+        name: 'rerun',
+        type: 'string',
+        describe: 'The job\'s command, {date} standing for the run key, to fill in for JOB_CMD',
+      }],
+  },
+  {
+    name: 'completion',
+    positional: {
+      name: 'shell',
+      describe: 'bash, zsh or fish',
+      example: 'bash',
+      optional: true,
+    },
+    describe: 'Print a shell completion script (commands, flags, pipeline names from the config)',
+    options: [
+      {
+        name: 'config',
+        type: 'string',
+        describe: 'Config file whose pipelines --list-pipelines prints',
+        defaultDescription: CONFIG_SEARCH_DESCRIPTION,
+      },
+      {
+        name: 'list-pipelines',
+        type: 'boolean',
+        hidden: true,
+        describe: 'Print the config\'s pipeline names, one a line (what the scripts call)',
+      },
+    ],
+    epilogue: `Load it:
+  bash: source <(crashdiag completion bash)   or save it in /etc/bash_completion.d/crashdiag
+  zsh:  crashdiag completion zsh > "\${fpath[1]}/_crashdiag"
+  fish: crashdiag completion fish > ~/.config/fish/completions/crashdiag.fish
+Without a shell named, the one in $SHELL.`,
   },
 ];
 

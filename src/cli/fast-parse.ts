@@ -14,7 +14,17 @@ export function parseFast(args: readonly string[]): Record<string, unknown> | un
   const options = new Map<string, OptionSpec>(command.options.map((o) => [o.name, o]));
   const parsed: Record<string, unknown> = { _: [command.name] };
   const seen = new Set<string>();
+  const repeated = new Map<string, unknown[]>();
   const set = (spec: OptionSpec, value: unknown): boolean => {
+    if (spec.repeatable) {
+      // As yargs does: one value alone, several as an array.
+      const values = [...(repeated.get(spec.name) ?? []), value];
+      repeated.set(spec.name, values);
+      seen.add(spec.name);
+      parsed[camelCase(spec.name)] = values.length === 1 ? value : values;
+      parsed[spec.name] = parsed[camelCase(spec.name)];
+      return true;
+    }
     if (seen.has(spec.name)) return false;
     seen.add(spec.name);
     parsed[camelCase(spec.name)] = value;
@@ -52,9 +62,11 @@ export function parseFast(args: readonly string[]): Record<string, unknown> | un
     } else if (!set(spec, value)) return undefined;
   }
   if (command.positional) {
-    if (positional === undefined) return undefined;
-    parsed[command.positional.name] = positional;
-    parsed[camelCase(command.positional.name)] = positional;
+    if (positional === undefined && !command.positional.optional) return undefined;
+    if (positional !== undefined) {
+      parsed[command.positional.name] = positional;
+      parsed[camelCase(command.positional.name)] = positional;
+    }
   }
   for (const spec of command.options) {
     if (spec.default !== undefined && !seen.has(spec.name)) parsed[camelCase(spec.name)] = spec.default;

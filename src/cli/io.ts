@@ -10,6 +10,8 @@ import type { ProcessTable } from '../core/process-table.js';
 export interface OutputStream {
   write(chunk: string): unknown;
   readonly isTTY?: boolean;
+  /** The terminal's width, when the stream is one. */
+  readonly columns?: number;
 }
 
 /**
@@ -42,4 +44,16 @@ export interface CliIo extends LockRuntime {
   /** Why it died: the kernel log (OOM kills) and free space. Absent, those causes are not looked for. */
   readonly readKernelLog?: KernelLogReader;
   readonly statfs?: (path: string) => Promise<SpaceFacts>;
+  /** Where the machine-wide config is looked for; /etc/crashdiag when not set. */
+  readonly systemConfigDir?: string;
+}
+
+/**
+ * The width to fit help and tables to: the terminal's, else $COLUMNS; undefined
+ * when neither says (output piped to a file keeps its full paths).
+ */
+export function terminalWidth(io: Pick<CliIo, 'stdout' | 'env'>): number | undefined {
+  if (io.stdout.isTTY && io.stdout.columns !== undefined && io.stdout.columns > 0) return io.stdout.columns;
+  const columns = Number(io.env.COLUMNS);
+  return Number.isSafeInteger(columns) && columns > 0 ? columns : undefined;
 }

@@ -1,8 +1,8 @@
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { checkRerunWords, splitCommandWords } from '../core/command-words.js';
 import { type ConfigFile, DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
-import { UsageError } from '../core/errors.js';
+import { errnoCode, UsageError } from '../core/errors.js';
 import type { Neighbour, PipelineSettings } from '../core/settings.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from '../core/template.js';
 import type { CliIo } from './io.js';
@@ -64,12 +64,75 @@ function rejectEmpty(flags: PipelineFlags): void {
   }
 }
 
-/** The config file in play, when one is asked for or needed. */
+/** Where a machine-wide config lives; tests pass their own in `io.systemConfigDir`. */
+export const SYSTEM_CONFIG_DIR = '/etc/crashdiag';
+
+/** The discovery order, as the help and the README state it. */
+export const CONFIG_SEARCH_DESCRIPTION
+  = '$CRASHDIAG_CONFIG, else ./crashdiag.config.json, else $XDG_CONFIG_HOME/crashdiag/config.json (~/.config), else /etc/crashdiag/config.json';
+
+/** The files searched for a config when neither --config nor $CRASHDIAG_CONFIG names one, in order. */
+export function configSearchPath(io: Pick<CliIo, 'cwd' | 'env' | 'systemConfigDir'>): string[] {
+  const paths = [resolve(io.cwd, DEFAULT_CONFIG_NAME)];
+  const xdg = io.env.XDG_CONFIG_HOME;
+  // The XDG spec: a relative $XDG_CONFIG_HOME is invalid and ignored.
+  const configHome = xdg && isAbsolute(xdg) ? xdg : io.env.HOME ? join(io.env.HOME, '.config') : undefined;
+  if (configHome !== undefined) paths.push(join(configHome, 'crashdiag', 'config.json'));
+  paths.push(join(io.systemConfigDir ?? SYSTEM_CONFIG_DIR, 'config.json'));
+  return paths;
+}
+
+/**
+ * The config file in play: --config, else $CRASHDIAG_CONFIG (either must
+ * exist), else the first of the search path that exists. `path` is the file
+ * in use, or when there is none the first place looked.
+ */
+/** Whether a search-path entry can be looked at at all: not behind a directory this user may not search. */
+async function reachable(io: CliIo, path: string): Promise<boolean> {
+  try {
+    await io.fs.stat(path);
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    return code !== 'EACCES' && code !== 'EPERM';
+  }
+}
+
 export async function readConfigFor(flags: PipelineFlags, io: CliIo, needed: boolean) {
-  const path = resolve(io.cwd, flags.config ?? DEFAULT_CONFIG_NAME);
-  const config = await loadConfig(io.fs, path, flags.config !== undefined);
-  if (!config && needed) return { path, config: undefined };
-  return { path, config };
+  const named = flags.config ?? (io.env.CRASHDIAG_CONFIG || undefined);
+  if (named !== undefined) {
+    const path = resolve(io.cwd, named);
+    return { path, config: await loadConfig(io.fs, path, true) };
+  }
+  const searched = configSearchPath(io);
+  for (const path of searched) {
+    // A place this user cannot even look into ($HOME of another user, under
+    // sudo or a cron job's odd environment) holds no config for them; a file
+    // that is there but unreadable is still an error, from loadConfig.
+    if (!(await reachable(io, path))) continue;
+    let config: Awaited<ReturnType<typeof loadConfig>>;
+    try {
+      config = await loadConfig(io.fs, path, false);
+    } catch (error) {
+      // A search path through a file ($HOME/.config being a file) holds no config.
+      if (errnoCode(error) === 'ENOTDIR') continue;
+      throw error;
+    }
+    if (config) return { path, config };
+  }
+  if (needed) {
+    const who
+      = flags.pipeline !== undefined
+        ? `--pipeline ${flags.pipeline} needs a config file, and none was found`
+        : (flags as { all?: boolean }).all
+            ? '--all needs a config file, and none was found'
+            : 'No config file found';
+    throw new UsageError(
+      `${who}; looked for ${searched.join(', ')}.`,
+      'Pass --config FILE or set CRASHDIAG_CONFIG, or give the layout with --out-dir, --staging-dir and --final.',
+    );
+  }
+  return { path: searched[0] as string, config: undefined };
 }
 
 /** Merges flags over the named pipeline over the defaults, and checks it all. */

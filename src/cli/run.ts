@@ -1,8 +1,9 @@
 import { isUsageError, UsageError } from '../core/errors.js';
 import { EXIT_UNEXPECTED, EXIT_USAGE } from '../core/states.js';
 import type { CommandSpec } from './command-specs.js';
+import { checkArgs, flagWords } from './arg-check.js';
 import { parseFast } from './fast-parse.js';
-import type { CliIo } from './io.js';
+import { type CliIo, terminalWidth } from './io.js';
 import { escapeText } from '../render/format.js';
 
 export { VERSION } from './command-specs.js';
@@ -15,8 +16,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     let argv = parseFast(args);
     if (!argv) {
+      checkArgs(args);
       const { parseWithYargs } = await import('./yargs-parser.js');
-      const parsed = await parseWithYargs(args);
+      const parsed = await parseWithYargs(args, terminalWidth(io) ?? 80);
       if (parsed.output) {
         io.stdout.write(parsed.output.endsWith('\n') ? parsed.output : `${parsed.output}\n`);
         return 0;
@@ -49,22 +51,53 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         const { runbookCommand } = await import('./commands/runbook.js');
         return await runbookCommand(argv, io);
       }
+      case 'completion': {
+        const { completionCommand } = await import('./commands/completion.js');
+        return await completionCommand(argv, io);
+      }
       default:
         throw new UsageError(`Unknown command ${JSON.stringify(command)}.`, 'See crashdiag --help.');
     }
   } catch (error) {
-    return reportError(error, io);
+    return reportError(error, io, wantsJson(args));
   }
 }
 
-function reportError(error: unknown, io: CliIo): number {
-  if (isUsageError(error)) {
+/** --json (or --format json) anywhere among the flags: a script is reading stdout. */
+function wantsJson(args: readonly string[]): boolean {
+  const words = flagWords(args);
+  return words.some(
+    (word, i) => word === '--json' || word === '--format=json' || (word === '--format' && words[i + 1] === 'json'),
+  );
+}
+
+/**
+ * The sentence always goes to stderr for the person; under --json, stdout
+ * also gets one object saying what failed, so a script parsing stdout never
+ * meets an empty stream or a half-written one.
+ */
+function reportError(error: unknown, io: CliIo, json: boolean): number {
+  const usage = isUsageError(error);
+  const exitCode = usage ? EXIT_USAGE : EXIT_UNEXPECTED;
+  if (usage) {
     // A message may quote a run key, a path or a lock's holder: escaped, none can drive the terminal.
     io.stderr.write(`crashdiag: ${escapeText(error.message)}\n`);
     if (error.hint) io.stderr.write(`  ${escapeText(error.hint)}\n`);
-    return EXIT_USAGE;
+  } else {
+    const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    io.stderr.write(`crashdiag: unexpected error (a bug; nothing was guessed)\n${stack}\n`);
   }
-  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  io.stderr.write(`crashdiag: unexpected error (a bug; nothing was guessed)\n${stack}\n`);
-  return EXIT_UNEXPECTED;
+  if (json) {
+    const body = {
+      schemaVersion: 1,
+      exitCode,
+      error: {
+        code: usage ? 'usage' : 'unexpected',
+        message: usage ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+        hint: usage ? (error.hint ?? null) : 'A bug in crashdiag; the stack is on stderr.',
+      },
+    };
+    io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  }
+  return exitCode;
 }

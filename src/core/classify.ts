@@ -97,6 +97,9 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       writer,
       writerReason: reason,
       writerJudgedBy: by,
+      ...(entry.pidCheck.checked && entry.pidCheck.facts.command !== undefined
+        ? { writerCommand: entry.pidCheck.facts.command }
+        : {}),
     });
   }
   anomalies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -188,7 +191,9 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       ageSeconds: ageSeconds(final, nowMs),
       fresh,
       belongsToRun,
-      marker: marker ? { path: marker.path, exists: marker.status === 'present' } : null,
+      marker: marker
+        ? { path: marker.path, exists: marker.status === 'present', ageSeconds: ageSeconds(marker, nowMs) }
+        : null,
     },
     orphans: files,
     anomalies,

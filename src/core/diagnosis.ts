@@ -14,6 +14,8 @@ export interface StagingFileReport {
   readonly writerReason: string;
   /** `pid`: the process table decided; `age`: no usable PID verdict, the file's age did. */
   readonly writerJudgedBy: 'pid' | 'age';
+  /** The command line of the live process holding the PID on this host, where it could be read. */
+  readonly writerCommand?: string;
 }
 
 export interface Anomaly {
@@ -37,7 +39,11 @@ export interface Diagnosis {
     readonly fresh: boolean | null;
     /** Counted as this run's output: its name carries the run key, or it is fresh. */
     readonly belongsToRun: boolean;
-    readonly marker: { readonly path: string; readonly exists: boolean } | null;
+    readonly marker: {
+      readonly path: string;
+      readonly exists: boolean;
+      readonly ageSeconds?: number | null;
+    } | null;
   };
   /** Every staging file for the run key, sorted by path, with its writer's verdict. */
   readonly orphans: readonly StagingFileReport[];

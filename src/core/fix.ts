@@ -358,7 +358,7 @@ async function refusedReport(
   const after = await investigateNow(
     job,
     before,
-    `--fix refused to act: ${refused.length} planned removal(s) failed a safety check when re-examined, so nothing was removed.`,
+    `--fix refused to act: ${refused.length} planned removal${refused.length === 1 ? '' : 's'} failed a safety check when re-examined, so nothing was removed.`,
     refused,
   );
   return {
@@ -442,12 +442,12 @@ async function removeAll(
     if (step.result === 'left-alone') leftAlone = true;
     const done = () => steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined').length;
     if (step.result === 'failed') {
-      stopped = `removing ${path} failed (${step.reason}); ${done()} of ${removals.length} file(s) were removed before it, the rest not attempted, nothing was re-run`;
+      stopped = `removing ${path} failed (${step.reason}); ${done()} of ${removals.length} removed before it, the rest not attempted, nothing was re-run`;
     }
     // The outcome after the act: if it cannot be written, the intent on record still tells.
     const unwritten = await tryAudit(tools, record);
     if (unwritten && !stopped) {
-      stopped = `${path} is ${step.result}, but its outcome could not be recorded (${unwritten}; its intent is on record); ${done()} of ${removals.length} file(s) were removed, the rest not attempted, nothing was re-run`;
+      stopped = `${path} is ${step.result}, but its outcome could not be recorded (${unwritten}; its intent is on record); ${done()} of ${removals.length} removed, the rest not attempted, nothing was re-run`;
     }
   }
   if (steps.some((s) => s.result === 'deleted' || s.result === 'quarantined')) {

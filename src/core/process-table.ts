@@ -9,6 +9,11 @@ export interface ProcessFacts {
   readonly zombie?: boolean;
   /** When the process started (epoch ms), where the platform tells. */
   readonly startMs?: number;
+  /**
+   * Its command line, words joined by spaces, where the platform tells: a
+   * person tells the job from a stray `sleep` that happens to hold the PID.
+   */
+  readonly command?: string;
 }
 
 /** The process-liveness probe; passed into the core so tests can fake it. */
@@ -31,6 +36,16 @@ function readBootTimeMs(): number | undefined {
   }
 }
 
+/** /proc/<pid>/cmdline: NUL-separated words; empty for kernel threads and zombies. */
+function readCommandLine(pid: number): string | undefined {
+  try {
+    const words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((w) => w !== '');
+    return words.length > 0 ? words.join(' ') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The real process table: signal 0 for existence, /proc for state and start time. */
 export function createProcessTable(): ProcessTable {
   let bootTimeMs: number | undefined | null = null;
@@ -48,8 +63,10 @@ export function createProcessTable(): ProcessTable {
     const startTicks = Number(fields[19]);
     if (bootTimeMs === null) bootTimeMs = readBootTimeMs();
     const zombie = state === 'Z' || state === 'X';
-    if (bootTimeMs === undefined || !Number.isFinite(startTicks)) return { zombie };
-    return { zombie, startMs: bootTimeMs + (startTicks * 1000) / CLOCK_TICKS_PER_SECOND };
+    const command = readCommandLine(pid);
+    const described = command === undefined ? { zombie } : { zombie, command };
+    if (bootTimeMs === undefined || !Number.isFinite(startTicks)) return described;
+    return { ...described, startMs: bootTimeMs + (startTicks * 1000) / CLOCK_TICKS_PER_SECOND };
   };
 
   return {

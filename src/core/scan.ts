@@ -28,6 +28,11 @@ export interface ScanOptions {
    * DONE for a file written this morning.
    */
   readonly daily: boolean;
+  /**
+   * With `daily`, the dates to list (the caller decides them in the user's
+   * zone, up to --until); without, every UTC date from the window's start to now.
+   */
+  readonly dailyDates?: readonly string[];
 }
 
 export interface ScanResult {
@@ -196,7 +201,7 @@ export async function scanPipeline(
     notePublished({ final, marker });
   }
   if (options.daily && settings.final.keyed) {
-    for (const date of datesBetween(windowStart, ctx.nowMs)) {
+    for (const date of options.dailyDates ?? datesBetween(windowStart, ctx.nowMs)) {
       if (!outByKey.has(date)) keys.add(date);
     }
   }

@@ -1,14 +1,19 @@
 import type { ChalkInstance } from 'chalk';
-import Table from 'cli-table3';
 import { ADVICE } from '../core/advice.js';
 import { rerunArgv, shellJoin } from '../core/command-words.js';
-import type { Diagnosis } from '../core/diagnosis.js';
+import type { Diagnosis, StagingFileReport } from '../core/diagnosis.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../core/states.js';
-import { escapeText, formatBytes, tableOptions } from './format.js';
+import { basename, dirname } from 'node:path';
+import { escapeText, formatBytes, plural } from './format.js';
+import { type Cell, fitTable, shortenMiddle, wrapIndented } from './fit.js';
 import { renderRecoveryHuman } from './human-recovery.js';
 
 export interface DiagnosisView {
+  /** The terminal's width; undefined when unknown (nothing is cut). */
+  readonly width?: number;
+  /** This host's name: a staging file named after another host was judged by its age. */
+  readonly localHost?: string;
   readonly diagnosis: Diagnosis;
   /** The pipeline's name, when it came from the config. */
   readonly pipeline: string | undefined;
@@ -37,6 +42,21 @@ export function stateColour(chalk: ChalkInstance, state: State): ChalkInstance {
     case 'UNKNOWN':
       return chalk.bgMagenta.white.bold;
   }
+}
+
+// The flags `crashdiag runbook` takes to fill in the user's names.
+const RUNBOOK_FLAGS = new Set(['--config', '--pipeline', '--out-dir', '--staging-dir', '--final', '--staging', '--marker']);
+
+/** `crashdiag runbook D --pipeline refunds`: works from any directory, with the user's names filled in. */
+export function runbookCommand(state: State, invocation: readonly string[]): string {
+  const words = ['crashdiag', 'runbook', state];
+  const flags = invocation.slice(3);
+  for (let i = 0; i < flags.length; i++) {
+    const word = flags[i] as string;
+    if (word === '--no-marker') words.push(word);
+    else if (RUNBOOK_FLAGS.has(word) && flags[i + 1] !== undefined) words.push(word, flags[++i] as string);
+  }
+  return shellJoin(words);
 }
 
 function ageText(seconds: number | null): string {
@@ -72,7 +92,7 @@ function actionCommands(view: DiagnosisView): string[] {
       ];
     }
     case 'investigate':
-      return [`see the findings below and ${diagnosis.runbook}`];
+      return [`see the findings below and ${runbookCommand(diagnosis.state, view.invocation)}`];
     case 'fix-root-cause':
       return [
         shellJoin(fix),
@@ -92,15 +112,13 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
   const { diagnosis } = view;
   const advice = ADVICE[diagnosis.state];
   const lines: string[] = [];
-  // Everything printed that came from disk, a flag or the config goes
-  // through escapeText: a name holding ESC or U+202E cannot drive the terminal.
   const where = view.pipeline ? `pipeline ${escapeText(view.pipeline)}, ` : '';
   lines.push('');
   lines.push(
-    `${stateColour(chalk, diagnosis.state)(`  ${diagnosis.state}  `)}  ${chalk.bold(advice.title)}  ${chalk.dim(`(${where}run ${escapeText(diagnosis.run)}, exit ${diagnosis.exitCode})`)}`,
+    `${stateColour(chalk, diagnosis.state)(`  ${diagnosis.state}  `)}  ${chalk.bold(advice.title)}  ${chalk.dim(`(${where}run ${diagnosis.run}, exit ${diagnosis.exitCode})`)}`,
   );
   lines.push('');
-  lines.push(escapeText(diagnosis.summary));
+  lines.push(wrapIndented(escapeText(diagnosis.summary), view.width, ''));
   lines.push('');
   lines.push(`${chalk.green.bold('Safe action:')} ${advice.safe}`);
   for (const command of actionCommands(view)) {
@@ -109,12 +127,48 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
   lines.push(`${chalk.red.bold('Risky:')} ${advice.risky}`);
   lines.push('');
 
-  const table = new Table({
-    head: ['', 'path', 'size', 'age', 'writer'],
-    ...tableOptions(chalk),
-    wordWrap: true,
-  });
+  lines.push(chalk.bold('Evidence'));
+  lines.push(...evidenceLines(view, chalk));
+  lines.push(...renderRecoveryHuman(diagnosis, chalk));
+  lines.push('');
+  lines.push(`runbook: ${escapeText(runbookCommand(diagnosis.state, view.invocation))}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** What the writer column says: the PID's verdict, or, judged by age, that it is a presumption and why. */
+function writerCell(file: StagingFileReport, view: DiagnosisView, chalk: ChalkInstance): Cell {
+  const paint = file.writer === 'alive' ? chalk.blue : file.writer === 'dead' ? chalk.red : chalk.magenta;
+  if (file.writerJudgedBy === 'pid') return { text: `PID ${file.pid} ${file.writer}`, style: paint };
+  const age = formatDuration(Math.abs(file.ageSeconds) * 1000);
+  const when = file.ageSeconds < 0 ? `modified ${age} in the future` : `modified ${age} ago`;
+  const otherHost = file.host !== null && file.host !== view.localHost;
+  const why = otherHost ? 'written on another host' : 'judged by age, not by PID';
+  const verdict = file.writer === 'unknown' ? 'cannot be judged' : `presumed ${file.writer}`;
+  return { text: `${verdict} (${when}, ${why})`, style: paint };
+}
+
+/**
+ * The evidence: each directory once, then its files by name, sized to the
+ * terminal; each staging file's reason and, for a live process, its command
+ * line, so a stray `sleep` holding a reused PID is not taken for the job.
+ */
+function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
+  const { diagnosis } = view;
   const { final } = diagnosis;
+  const lines: string[] = [];
+  const outDir = dirname(final.path);
+  const stagingDirs = [
+    ...new Set([...diagnosis.orphans, ...diagnosis.anomalies].map((o) => dirname(o.path))),
+  ].filter((dir) => dir !== outDir);
+  const dirWidth = view.width === undefined ? Number.POSITIVE_INFINITY : view.width - 16;
+  const dirLine = (label: string, dir: string) => `  ${label.padEnd(12)} ${shortenMiddle(escapeText(dir), dirWidth)}`;
+  const shared = stagingDirs.length === 0 && diagnosis.orphans.length > 0;
+  lines.push(dirLine(shared ? 'directory:' : 'output dir:', outDir));
+  for (const dir of stagingDirs) lines.push(dirLine('staging dir:', dir));
+  // A name is shown alone where its directory is printed above it; every name
+  // comes from the disk, so it is escaped: none can drive the terminal.
+  const printed = new Set([outDir, ...stagingDirs]);
+  const name = (path: string) => escapeText(printed.has(dirname(path)) ? basename(path) : path);
   // A keyed output that is a directory or a symlink is not "an earlier run":
   // the findings below say what it is.
   const odd = new Set(diagnosis.anomalies.map((a) => a.path));
@@ -125,49 +179,48 @@ export function renderDiagnosisHuman(view: DiagnosisView, chalk: ChalkInstance):
       : final.belongsToRun
         ? 'this run'
         : 'an earlier run';
-  table.push([
-    'output',
-    escapeText(final.path),
-    final.bytes === null ? '-' : formatBytes(final.bytes),
-    ageText(final.ageSeconds),
-    finalNote,
-  ]);
+  const rows: Cell[][] = [
+    ['output', name(final.path), final.bytes === null ? '-' : formatBytes(final.bytes), ageText(final.ageSeconds), finalNote],
+  ];
   if (final.marker) {
-    const markerNote = !final.marker.exists
-      ? 'missing'
-      : odd.has(final.marker.path)
-        ? 'see findings'
-        : 'present';
-    table.push(['marker', escapeText(final.marker.path), '', '', markerNote]);
+    const markerNote = !final.marker.exists ? 'missing' : odd.has(final.marker.path) ? 'see findings' : 'present';
+    rows.push(['marker', name(final.marker.path), '', ageText(final.marker.ageSeconds ?? null), markerNote]);
   }
   for (const file of diagnosis.orphans) {
-    const verdict
-      = file.writer === 'alive'
-        ? chalk.blue('alive')
-        : file.writer === 'dead'
-          ? chalk.red('dead')
-          : chalk.magenta('unknown');
-    const who = file.host ? `PID ${file.pid}@${escapeText(file.host)}` : `PID ${file.pid}`;
-    table.push([
-      'staging',
-      escapeText(file.path),
-      formatBytes(file.bytes),
-      ageText(file.ageSeconds),
-      `${who} ${verdict}`,
-    ]);
+    rows.push(['staging', name(file.path), formatBytes(file.bytes), ageText(file.ageSeconds), writerCell(file, view, chalk)]);
   }
-  lines.push(chalk.bold('Evidence'));
-  lines.push(table.toString());
+  lines.push(
+    fitTable(
+      [
+        { head: '' },
+        { head: 'file', shrink: 'middle', min: 16 },
+        { head: 'size' },
+        { head: 'age' },
+        { head: 'writer', shrink: 'wrap', min: 14 },
+      ],
+      rows,
+      chalk,
+      view.width,
+    ),
+  );
   for (const file of diagnosis.orphans) {
-    lines.push(chalk.dim(`  ${escapeText(file.path)}: ${escapeText(file.writerReason)}`));
+    lines.push(chalk.dim(wrapIndented(`${name(file.path)}: ${escapeText(file.writerReason)}`, view.width, '  ', '    ')));
+    if (file.writerCommand !== undefined)
+      lines.push(chalk.dim(wrapIndented(`command: ${escapeText(file.writerCommand)}`, view.width, '    ', '      ')));
+  }
+  if (diagnosis.orphans.length > 1) {
+    const dead = diagnosis.orphans.filter((o) => o.writer === 'dead');
+    lines.push(
+      chalk.dim(
+        `  ${plural(diagnosis.orphans.length, 'staging file')}, ${dead.length} with a dead writer, ${formatBytes(dead.reduce((n, o) => n + o.bytes, 0))} in all`,
+      ),
+    );
   }
   if (diagnosis.anomalies.length > 0) {
     lines.push('');
     lines.push(chalk.magenta.bold('Findings'));
-    for (const anomaly of diagnosis.anomalies) lines.push(`  ${escapeText(anomaly.path)}: ${escapeText(anomaly.reason)}`);
+    for (const anomaly of diagnosis.anomalies)
+      lines.push(wrapIndented(`${name(anomaly.path)}: ${escapeText(anomaly.reason)}`, view.width, '  ', '    '));
   }
-  lines.push(...renderRecoveryHuman(diagnosis, chalk));
-  lines.push('');
-  lines.push(`runbook: ${diagnosis.runbook}`);
-  return `${lines.join('\n')}\n`;
+  return lines;
 }

@@ -1,7 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { shellJoin } from '../core/command-words.js';
 import type { FixReport } from '../core/fix.js';
-import { escapeText, formatBytes } from './format.js';
+import { escapeText, formatBytes, plural } from './format.js';
 import { stateColour } from './human-diagnosis.js';
 
 const RESULT_WORDS = {
@@ -46,7 +46,7 @@ export function renderFixHuman(report: FixReport, chalk: ChalkInstance): string 
   const freed = report.steps.filter((s) => s.result === 'deleted' || s.result === 'quarantined');
   if (freed.length > 0) {
     lines.push(
-      `  ${freed.length} file(s), ${formatBytes(freed.reduce((n, s) => n + s.bytes, 0))} removed from staging`,
+      `  ${plural(freed.length, 'file')}, ${formatBytes(freed.reduce((n, s) => n + s.bytes, 0))} removed from staging`,
     );
   }
   if (report.rerun) {

@@ -3,7 +3,9 @@
 // file of their own that is only read when a person is looking).
 export { default as Table } from 'cli-table3';
 export { chalkFor } from './colour.js';
-export { escapeText, tableOptions } from './format.js';
+export { escapeText, formatBytes, tableOptions } from './format.js';
+export { fitTable } from './fit.js';
+export { formatLocalTime } from './time.js';
 export { renderDiagnosisHuman } from './human-diagnosis.js';
 export { renderFixHuman } from './human-fix.js';
 export { renderScanHuman } from './scan.js';

@@ -6,15 +6,18 @@ import { EXIT_CODES, RUNBOOKS } from '../core/states.js';
 export const SCHEMA_VERSION = 1;
 
 /** The --json form of a diagnosis: one object, stable field order, sorted paths. */
-export function renderDiagnosisJson(diagnosis: Diagnosis): string {
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...diagnosis }, null, 2)}\n`;
+export function renderDiagnosisJson(diagnosis: Diagnosis, runbookPath: RunbookPath = (r) => r): string {
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...diagnosis, runbook: runbookPath(diagnosis.runbook) }, null, 2)}\n`;
 }
+
+/** Where a runbook (`runbooks/D.md`) is installed: JSON names the file itself, readable from any directory. */
+export type RunbookPath = (relative: string) => string;
 
 /**
  * --fix --json: the diagnosis after the fix (what the exit code reports), and
  * under `fix` what was found before, what was planned and what was done.
  */
-export function renderFixJson(report: FixReport): string {
+export function renderFixJson(report: FixReport, runbookPath: RunbookPath = (r) => r): string {
   const { before, plan } = report;
   const fix = {
     dryRun: report.dryRun,
@@ -38,11 +41,16 @@ export function renderFixJson(report: FixReport): string {
     rerunSkipped: report.rerunSkipped,
     rerunMissing: plan.rerunMissing,
   };
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...report.after, exitCode: report.exitCode, fix }, null, 2)}\n`;
+  const after = { ...report.after, runbook: runbookPath(report.after.runbook) };
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...after, exitCode: report.exitCode, fix }, null, 2)}\n`;
 }
 
 /** --fix --json when another fixer held the run's lock past --lock-timeout: "wait", and who holds it. */
-export function renderLockTimeoutJson(runKey: string, error: LockTimeoutError): string {
+export function renderLockTimeoutJson(
+  runKey: string,
+  error: LockTimeoutError,
+  runbookPath: RunbookPath = (r) => r,
+): string {
   const body = {
     schemaVersion: SCHEMA_VERSION,
     run: runKey,
@@ -57,7 +65,7 @@ export function renderLockTimeoutJson(runKey: string, error: LockTimeoutError): 
         : null,
       waitedSeconds: Math.round(error.waitedMs / 1000),
     },
-    runbook: RUNBOOKS.RUNNING,
+    runbook: runbookPath(RUNBOOKS.RUNNING),
   };
   return `${JSON.stringify(body, null, 2)}\n`;
 }

@@ -1,5 +1,6 @@
 import type { ScanResult } from '../core/scan.js';
 import { STATES } from '../core/states.js';
+import { pipelineLabel, type ScanFailureRow } from './scan-rows.js';
 
 function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -26,7 +27,16 @@ interface Metric {
  * staging files whose writer is dead; the per-state gauge lists every state,
  * zeros included, so alerts on absent series are not needed.
  */
-export function renderPrometheus(results: readonly ScanResult[], nowMs: number): string {
+export function renderPrometheus(
+  results: readonly ScanResult[],
+  nowMs: number,
+  failures: readonly ScanFailureRow[] = [],
+): string {
+  const success: Metric = {
+    name: 'crashdiag_scan_success',
+    help: '1 when the pipeline was scanned, 0 when it could not be (missing directory, bad setting).',
+    samples: [],
+  };
   const metrics: Metric[] = [
     { name: 'crashdiag_runs', help: 'Run keys in each state, as of the last scan.', samples: [] },
     { name: 'crashdiag_orphan_files', help: 'Staging files whose writer is dead.', samples: [] },
@@ -59,8 +69,15 @@ export function renderPrometheus(results: readonly ScanResult[], nowMs: number):
   ];
   const push = (metric: Metric, labels: Record<string, string>, value: number) =>
     (metric.samples as Array<[Record<string, string>, number]>).push([labels, value]);
+  const scannedOrNot = new Map<string, number>([
+    ...results.map((r): [string, number] => [pipelineLabel(r.pipeline), 1]),
+    ...failures.map((f): [string, number] => [f.pipeline, 0]),
+  ]);
+  for (const [pipeline, value] of [...scannedOrNot].sort(([a], [b]) => a.localeCompare(b)))
+    (success.samples as Array<[Record<string, string>, number]>).push([{ pipeline }, value]);
+  metrics.push(success);
   for (const result of results) {
-    const pipeline = result.pipeline ?? 'default';
+    const pipeline = pipelineLabel(result.pipeline);
     for (const state of STATES)
       push(runs, { pipeline, state }, result.runs.filter((r) => r.state === state).length);
     const dead = result.runs.flatMap((r) => r.orphans.filter((o) => o.writer === 'dead'));

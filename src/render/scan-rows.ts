@@ -1,8 +1,25 @@
 import type { Diagnosis } from '../core/diagnosis.js';
 import type { ScanResult } from '../core/scan.js';
 
+/**
+ * The name a pipeline given by flags alone (no config) goes by, in the JSON
+ * rows and the metrics' `pipeline` label alike, so the two can be joined.
+ */
+export const DEFAULT_PIPELINE_LABEL = 'default';
+
+export function pipelineLabel(pipeline: string | undefined): string {
+  return pipeline ?? DEFAULT_PIPELINE_LABEL;
+}
+
+/** A pipeline that could not be scanned (missing directory, bad setting). */
+export interface ScanFailureRow {
+  readonly pipeline: string;
+  readonly message: string;
+  readonly hint: string | null;
+}
+
 export interface ScanRow {
-  readonly pipeline: string | null;
+  readonly pipeline: string;
   readonly run: string;
   readonly state: Diagnosis['state'];
   readonly action: Diagnosis['action'];
@@ -22,7 +39,7 @@ export function scanRows(results: readonly ScanResult[]): ScanRow[] {
     result.runs.map((run): ScanRow => {
       const dead = run.orphans.filter((o) => o.writer === 'dead');
       return {
-        pipeline: result.pipeline ?? null,
+        pipeline: pipelineLabel(result.pipeline),
         run: run.run,
         state: run.state,
         action: run.action,
@@ -40,11 +57,19 @@ export function scanRows(results: readonly ScanResult[]): ScanRow[] {
   return rows.sort(
     (a, b) =>
       b.exitCode - a.exitCode
-      || (a.pipeline ?? '').localeCompare(b.pipeline ?? '')
+      || a.pipeline.localeCompare(b.pipeline)
       || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0),
   );
 }
 
-export function renderScanJson(results: readonly ScanResult[]): string {
-  return `${JSON.stringify({ schemaVersion: 1, runs: scanRows(results) }, null, 2)}\n`;
+/**
+ * `pipelines` says, for every pipeline, whether it was scanned, and if not
+ * why; `runs` holds the runs of those that were.
+ */
+export function renderScanJson(results: readonly ScanResult[], failures: readonly ScanFailureRow[] = []): string {
+  const pipelines = [
+    ...results.map((r) => ({ pipeline: pipelineLabel(r.pipeline), scanned: true, error: null })),
+    ...failures.map((f) => ({ pipeline: f.pipeline, scanned: false, error: { message: f.message, hint: f.hint } })),
+  ].sort((a, b) => a.pipeline.localeCompare(b.pipeline));
+  return `${JSON.stringify({ schemaVersion: 1, pipelines, runs: scanRows(results) }, null, 2)}\n`;
 }

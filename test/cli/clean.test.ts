@@ -176,12 +176,12 @@ describe('crashdiag clean', () => {
     expect(nested[1]).toMatch(/ nested$/);
     // The human summary: what was freed, per run key.
     const freed = doomed.reduce((n, [, bytes]) => n + bytes, 0);
-    expect(finished.stdout).toContain(`freed ${doomed.length} file(s), ${freed} B`);
-    expect(finished.stdout).toContain('  2026-03-01: 2 file(s),');
+    expect(finished.stdout).toContain(`freed ${doomed.length} files, ${freed} B`);
+    expect(finished.stdout).toContain('  2026-03-01: 2 files,');
     expect(finished.stdout).toMatch(/kept .*2026-03-22\.\d+\.csv: a symlink, not a regular file/);
     expect(finished.stdout).toMatch(/kept .*2026-03-24\.\d+\.csv: a directory, not a regular file/);
     // Two young orphans, and the live writer's fresh file.
-    expect(finished.stdout).toContain('kept 3 file(s) younger than the threshold');
+    expect(finished.stdout).toContain('kept 3 files younger than the threshold');
   });
 
   it('--json sums files and bytes, in all and per run key', async () => {
@@ -225,12 +225,14 @@ describe('crashdiag clean', () => {
     const before = await snapshot(root);
     const human = await clean(['--dry-run']);
     expect(human.code).toBe(0);
-    expect(human.stdout).toContain(`would free ${doomed.length} file(s)`);
+    expect(human.stdout).toContain(`would free ${doomed.length} files`);
     for (const [path] of doomed) expect(human.stdout).toContain(`would remove ${path}\n`);
     const json = await clean(['--dry-run', '--json']);
-    const report = reportOf(json);
+    const report = reportOf(json) as CleanReport & { wouldRemove?: CleanReport['removed'] };
     expect(report.dryRun).toBe(true);
-    expect(report.removed.map((f) => f.path)).toEqual(doomed.map(([path]) => path).sort());
+    // A dry run removed nothing: the list says what would go, under a name that says so.
+    expect(report).not.toHaveProperty('removed');
+    expect(report.wouldRemove?.map((f) => f.path)).toEqual(doomed.map(([path]) => path).sort());
     // No file removed, no lock taken, no audit log written.
     expect(await snapshot(root)).toEqual(before);
   });

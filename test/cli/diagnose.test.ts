@@ -151,11 +151,11 @@ describe('crashdiag diagnose --json', () => {
         ageSeconds: 5400,
         fresh: true,
         belongsToRun: true,
-        marker: { path: markerPath(), exists: true },
+        marker: { path: markerPath(), exists: true, ageSeconds: 89 * 60 },
       },
       orphans: [],
       anomalies: [],
-      runbook: 'runbooks/DONE.md',
+      runbook: join(ROOT, 'runbooks/DONE.md'),
       attempts: { count: 0, max: 3, list: [] },
       inputs: [],
       retryAfterSeconds: null,
@@ -209,7 +209,7 @@ describe('crashdiag diagnose --json', () => {
       final: { exists: false, bytes: null, ageSeconds: null, fresh: null },
       orphans: [],
       anomalies: [],
-      runbook: 'runbooks/ABC.md',
+      runbook: join(ROOT, 'runbooks/ABC.md'),
     });
   });
 
@@ -218,7 +218,7 @@ describe('crashdiag diagnose --json', () => {
     await put(stagedPath(pid), 'id,amount\n1,', 3 * MINUTE);
     const { code, json } = await diagnoseJson(['--now', NOW_ISO]);
     expect(code).toBe(11);
-    expect(json).toMatchObject({ state: 'D', action: 'clean-then-rerun', runbook: 'runbooks/D.md' });
+    expect(json).toMatchObject({ state: 'D', action: 'clean-then-rerun', runbook: join(ROOT, 'runbooks/D.md') });
     expect(json.orphans).toEqual([
       {
         path: stagedPath(pid),
@@ -266,7 +266,7 @@ describe('crashdiag diagnose --json', () => {
     await put(stagedPath(pid), 'partial', 2 * HOUR);
     const { code, json } = await diagnoseJson(['--now', NOW_ISO]);
     expect(code).toBe(12);
-    expect(json).toMatchObject({ state: 'D-race', action: 'clean-only', runbook: 'runbooks/D-race.md' });
+    expect(json).toMatchObject({ state: 'D-race', action: 'clean-only', runbook: join(ROOT, 'runbooks/D-race.md') });
     expect(json.orphans.map((o) => o.writer)).toEqual(['dead']);
   });
 
@@ -278,7 +278,7 @@ describe('crashdiag diagnose --json', () => {
       state: 'UNPUBLISHED',
       action: 'rerun',
       final: { exists: true, marker: { path: markerPath(), exists: false } },
-      runbook: 'runbooks/UNPUBLISHED.md',
+      runbook: join(ROOT, 'runbooks/UNPUBLISHED.md'),
     });
   });
 
@@ -296,7 +296,7 @@ describe('crashdiag diagnose --json', () => {
     await put(stagedPath(pid), 'partial');
     const { code, json } = await diagnoseJson();
     expect(code).toBe(20);
-    expect(json).toMatchObject({ state: 'RUNNING', action: 'wait', runbook: 'runbooks/RUNNING.md' });
+    expect(json).toMatchObject({ state: 'RUNNING', action: 'wait', runbook: join(ROOT, 'runbooks/RUNNING.md') });
     expect(json.orphans).toEqual([
       expect.objectContaining({
         path: stagedPath(pid),
@@ -336,7 +336,7 @@ describe('crashdiag diagnose --json', () => {
     await put(markerPath(), '', HOUR);
     const { code, json } = await diagnoseJson(['--now', NOW_ISO]);
     expect(code).toBe(30);
-    expect(json).toMatchObject({ state: 'UNKNOWN', action: 'investigate', runbook: 'runbooks/UNKNOWN.md' });
+    expect(json).toMatchObject({ state: 'UNKNOWN', action: 'investigate', runbook: join(ROOT, 'runbooks/UNKNOWN.md') });
     expect(json.anomalies).toEqual([
       { path: markerPath(), reason: expect.stringMatching(/a success marker without its output/) },
     ]);
@@ -515,7 +515,7 @@ describe('crashdiag diagnose (human view)', () => {
     expect(stdout).toContain('Safe action:');
     expect(stdout).toContain(`rm -- ${stagedPath(pid)}`);
     expect(stdout).toContain(`PID ${pid} dead`);
-    expect(stdout).toContain('runbook: runbooks/D.md');
+    expect(stdout).toContain('runbook: crashdiag runbook D');
     expect(stdout).not.toContain('\u001b[');
     expect(await exists(stagedPath(pid))).toBe(true);
   });
@@ -527,7 +527,7 @@ describe('crashdiag diagnose (human view)', () => {
     expect(code).toBe(20);
     expect(stdout).toContain('RUNNING');
     expect(stdout).toContain(`ps -o pid,lstart,etime,args -p ${pid}`);
-    expect(stdout).toContain('runbook: runbooks/RUNNING.md');
+    expect(stdout).toContain('runbook: crashdiag runbook RUNNING');
     expect(stdout).not.toContain('rm --');
   });
 
@@ -538,7 +538,7 @@ describe('crashdiag diagnose (human view)', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('DONE');
     expect(stdout).toContain('Safe action: Nothing to do.');
-    expect(stdout).toContain('runbook: runbooks/DONE.md');
+    expect(stdout).toContain('runbook: crashdiag runbook DONE');
   });
 
   it('for UNKNOWN, lists the findings', async () => {
@@ -546,7 +546,8 @@ describe('crashdiag diagnose (human view)', () => {
     const { code, stdout } = await crashdiag(['diagnose', KEY, ...layout(), '--now', NOW_ISO], root);
     expect(code).toBe(30);
     expect(stdout).toContain('Findings');
-    expect(stdout).toContain(`${markerPath()}: a success marker without its output`);
+    expect(stdout).toContain(`output dir:  ${out}`);
+    expect(stdout).toContain(`  refunds_settled_${KEY}.csv.success: a success marker without its output`);
   });
 });
 
@@ -820,7 +821,7 @@ describe('--config and --pipeline', () => {
     const json = JSON.parse(overridden.stdout) as DiagnosisJson;
     expect(json.state).toBe('D-race');
     expect(overridden.code).toBe(12);
-    expect(json.final.marker).toEqual({ path: `${finalPath()}.ok`, exists: true });
+    expect(json.final.marker).toMatchObject({ path: `${finalPath()}.ok`, exists: true });
     expect(json.orphans[0]?.writerReason).toMatch(/--no-pid-check/);
   });
 

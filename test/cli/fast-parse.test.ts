@@ -52,6 +52,12 @@ const AGREE: string[][] = [
     '--input',
     'in/refunds_{date}.csv',
   ],
+  ['runbook', 'D', '--pipeline', 'refunds'],
+  ['scan', '--state', 'D', '--state', 'D-race', '--problems', '--daily', '--tz', 'UTC', '--until', 'today'],
+  ['scan', '--state', 'D'],
+  ['history', '--staging-dir', 'st', '--utc'],
+  ['completion', 'bash'],
+  ['completion'],
 ];
 
 describe('parseFast', () => {

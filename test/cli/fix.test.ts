@@ -76,7 +76,7 @@ let argvScript: string;
 beforeAll(async () => {
   // A private copy of the bundle: a rebuild swapping dist/ mid-run must not pull chunks from under us.
   ({ bin, dir: shared } = await copyBuiltBin());
-  pipelineBin = join(shared, 'dist', 'refunds-pipeline.js');
+  pipelineBin = join(shared, 'dist-dev', 'refunds-pipeline.js');
   jobScript = join(shared, 'job.mjs');
   argvScript = join(shared, 'argv.mjs');
   await fs.writeFile(jobScript, JOB);
@@ -1061,7 +1061,7 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
       [third, 'not-attempted'],
     ]);
     expect(report.fix.stopped).toBe(
-      `removing ${second} failed (EPERM); 1 of 3 file(s) were removed before it, the rest not attempted, nothing was re-run`,
+      `removing ${second} failed (EPERM); 1 of 3 removed before it, the rest not attempted, nothing was re-run`,
     );
     expect(report.fix.rerun).toBeNull();
     expect(result.events.filter((e) => !e.includes('.crashdiag'))).toEqual([
@@ -1089,7 +1089,7 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
     const result = await fixInProcess([]);
     expect(result.code).toBe(30);
     expect(result.stderr.split('\n').filter((l) => l.startsWith('crashdiag: stopped:'))).toEqual([
-      `crashdiag: stopped: removing ${second} failed (EPERM); 1 of 3 file(s) were removed before it, the rest not attempted, nothing was re-run; see the audit log`,
+      `crashdiag: stopped: removing ${second} failed (EPERM); 1 of 3 removed before it, the rest not attempted, nothing was re-run; see the audit log`,
     ]);
     expect(result.stderr).not.toMatch(/unexpected error|\n\s+at /);
     expect(result.stdout).toContain(`could not remove ${second}`);

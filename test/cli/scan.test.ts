@@ -17,7 +17,7 @@ const DAY = 86_400_000;
 const FINAL = 'refunds_settled_{date}.csv';
 
 interface ScanRow {
-  pipeline: string | null;
+  pipeline: string;
   run: string;
   state: State;
   action: string;
@@ -153,7 +153,7 @@ describe('crashdiag scan: the table', () => {
     const codes = shown.map(([, state]) => EXIT_CODES[state as State]);
     expect(codes).toEqual([...codes].sort((x, y) => y - x));
     expect(shown[0]?.[1]).toBe('UNKNOWN');
-    expect(stdout).toMatch(/9 run\(s\): /);
+    expect(stdout).toMatch(/9 runs: /);
   });
 
   it('colours each state when colour is asked for', async () => {
@@ -200,7 +200,8 @@ describe('crashdiag scan --json', () => {
         'anomalies',
         'summary',
       ]);
-      expect(row.pipeline).toBeNull();
+      // The same name the metrics' pipeline label carries.
+      expect(row.pipeline).toBe('default');
       expect(row.exitCode).toBe(EXIT_CODES[row.state]);
     }
     const byRun = Object.fromEntries(rows.map((r) => [r.run, r]));
@@ -266,7 +267,8 @@ describe('crashdiag scan --json', () => {
     const args = ['--out-dir', l.outDir, '--staging-dir', l.stagingDir, '--final', 'latest.csv'];
     const daily = await scan([...args, '--daily', '--json']);
     expect(daily.code).toBe(2);
-    expect(daily.stdout).toBe('');
+    // Under --json the error is one JSON object on stdout too.
+    expect(JSON.parse(daily.stdout)).toMatchObject({ exitCode: 2, error: { code: 'usage' } });
     expect(daily.stderr).toMatch(/--daily needs an output name that carries the run key/);
     const plain = await scan([...args, '--json']);
     expect(plain.code).toBe(0);
@@ -366,7 +368,7 @@ describe('crashdiag scan across pipelines', () => {
   it('refuses --all without a config file: exit 2', async () => {
     const finished = await scan(['--all']);
     expect(finished.code).toBe(2);
-    expect(finished.stderr).toMatch(/--all needs a config file/);
+    expect(finished.stderr).toMatch(/--all needs a config file, and none was found; looked for /);
   });
 });
 

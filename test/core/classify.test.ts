@@ -772,7 +772,7 @@ describe('classifyRun', () => {
       ageSeconds: 5400,
       fresh: true,
       belongsToRun: true,
-      marker: { path: MARKER_PATH, exists: true },
+      marker: { path: MARKER_PATH, exists: true, ageSeconds: 5400 },
     });
     expect(diagnosis.orphans).toEqual([
       {

@@ -760,7 +760,7 @@ describe('fixRun: a removal the disk refuses midway (issue 9, item 9)', () => {
     ]);
     expect(report.steps[1]?.reason).toBe('EPERM');
     expect(report.stopped).toBe(
-      `removing ${second} failed (EPERM); 1 of 3 file(s) were removed before it, the rest not attempted, nothing was re-run`,
+      `removing ${second} failed (EPERM); 1 of 3 removed before it, the rest not attempted, nothing was re-run`,
     );
     expect(progress.filter((l) => l.startsWith('stopped:'))).toEqual([`stopped: ${report.stopped}; see the audit log`]);
     expect(await exists(first)).toBe(false);

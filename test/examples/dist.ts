@@ -3,5 +3,5 @@ import { type Tools, toolsIn } from '../../examples/refunds-pipeline/harness/too
 
 /** The built binaries: `npm test` builds before it runs vitest. */
 export function builtTools(): Tools {
-  return toolsIn(fileURLToPath(new URL('../../dist/', import.meta.url)));
+  return toolsIn(fileURLToPath(new URL('../../dist-dev/', import.meta.url)));
 }

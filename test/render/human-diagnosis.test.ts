@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { classifyRun } from '../../src/core/classify.js';
@@ -15,19 +16,24 @@ import {
   LATEST_MARKER_PATH,
   LATEST_PATH,
   MARKER_PATH,
+  MINUTE,
+  NOW,
+  OUT,
   STAGING,
   staged,
 } from '../support/run-evidence.js';
 
 const plain = new Chalk({ level: 0 });
 
-function render(input: RunEvidence, rerun?: readonly string[]): string {
+function render(input: RunEvidence, rerun?: readonly string[], width?: number): string {
   return renderDiagnosisHuman(
     {
       diagnosis: classifyRun(input),
       pipeline: undefined,
       rerun,
       invocation: ['crashdiag', 'diagnose', KEY, '--pipeline', 'refunds'],
+      width,
+      localHost: 'batch-01',
     },
     plain,
   );
@@ -35,7 +41,7 @@ function render(input: RunEvidence, rerun?: readonly string[]): string {
 
 /** The evidence table's row for one path: its last cell. */
 function note(text: string, path: string): string | undefined {
-  const row = text.split('\n').find((line) => line.startsWith('│') && line.includes(` ${path} `));
+  const row = text.split('\n').find((line) => line.startsWith('│') && line.includes(` ${basename(path)} `));
   return row
     ?.split('│')
     .map((cell) => cell.trim())
@@ -49,7 +55,7 @@ describe('renderDiagnosisHuman', () => {
     expect(text).toContain('crashdiag diagnose 2026-04-24 --pipeline refunds --fix');
     expect(text).toContain(`rm -- ${STAGING}/${KEY}.91247.csv`);
     expect(text).toContain('job --date 2026-04-24');
-    expect(text).toContain('runbook: runbooks/D.md');
+    expect(text).toContain('runbook: crashdiag runbook D');
     expect(text).not.toContain('\u001b[');
   });
 
@@ -108,6 +114,62 @@ describe('renderDiagnosisHuman', () => {
     expect(text.replace(/\n/g, '')).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u);
     expect(text).toContain('x\\x1b[2J\\x1b]0;pwned\\x07\\u{202e}.csv');
     expect(text).toContain('pipeline refunds\\x1b[8m');
-    expect(text).toContain(`${MARKER_PATH}\\x1b[31m`);
+    // Its directory is printed once above it: the name alone, escaped.
+    expect(text).toContain(`${basename(MARKER_PATH)}\\x1b[31m`);
+  });
+
+  it('a writer judged by age is presumed, with its age and why, not "PID 4242@otherhost alive"', () => {
+    const text = render(
+      evidence({ staging: [staged(4242, 40_000, { checked: false, why: 'written on another host' }, { host: 'otherhost' })] }),
+    );
+    expect(text).toContain('presumed alive (modified 40s ago, written on another host)');
+    expect(text).not.toMatch(/PID 4242@otherhost alive/);
+  });
+
+  it('a live writer\'s command line is in the evidence, so a stray sleep is not taken for the job', () => {
+    const live = { checked: true, facts: { exists: true, startMs: NOW - HOUR, command: 'sleep 600' } } as const;
+    const text = render(evidence({ staging: [staged(4242, MINUTE, live)] }));
+    expect(text).toContain('PID 4242 alive');
+    expect(text).toContain('command: sleep 600');
+  });
+
+  it('shows the marker\'s age', () => {
+    const text = render(evidence({ final: file(FINAL_PATH, 2 * HOUR), marker: file(MARKER_PATH, HOUR) }));
+    const row = text.split('\n').find((line) => line.includes(basename(MARKER_PATH)));
+    expect(row).toContain('1h');
+  });
+
+  it.each([
+    [1, '1 orphaned staging file with'],
+    [2, '2 orphaned staging files with'],
+  ])('counts %i orphan(s) with the right plural', (n, words) => {
+    const staging = Array.from({ length: n }, (_, i) => staged(91247 + i, 3 * HOUR, GONE));
+    const text = render(evidence({ staging }));
+    expect(text).toContain(words);
+    expect(text).not.toContain('(s)');
+  });
+
+  it('prints each directory once and the files by name', () => {
+    const text = render(evidence({ staging: [staged(91247, 3 * HOUR, GONE)] }));
+    expect(text).toContain(`output dir:  ${OUT}`);
+    expect(text).toContain(`staging dir: ${STAGING}`);
+    expect(note(text, `${STAGING}/${KEY}.91247.csv`)).toBe('PID 91247 dead');
+  });
+
+  it('at 80 columns no line of the evidence is wider than 80, long paths cut in the middle', () => {
+    const deep = `${STAGING}/${'very-long-directory-name/'.repeat(6)}`;
+    const input = evidence({
+      final: file(`${OUT}/${'a-very-long-output-name-'.repeat(4)}${KEY}.csv`, HOUR),
+      staging: [
+        { ...staged(91247, 3 * HOUR, GONE), path: `${deep}${KEY}.91247.csv` },
+        staged(4242, 40_000, { checked: false, why: 'written on another host' }, { host: 'otherhost' }),
+      ],
+    });
+    const text = render(input, undefined, 80);
+    // The commands to paste are never cut; the table, the directories and the reasons fit.
+    const wide = text.split('\n').filter((line) => /^(│|┌|└| {2}\S)/.test(line));
+    expect(wide.length).toBeGreaterThan(6);
+    for (const line of wide) expect([...line].length, line).toBeLessThanOrEqual(80);
+    expect(text).toContain('…');
   });
 });

@@ -53,7 +53,7 @@ describe('renderFixHuman', () => {
           { path: first, bytes: 10, pid: 101, result: 'failed', reason: 'EPERM' },
           { path: second, bytes: 10, pid: 202, result: 'not-attempted', reason: 'the fix stopped at an earlier failure' },
         ],
-        stopped: `removing ${first} failed (EPERM); 0 of 2 file(s) were removed before it`,
+        stopped: `removing ${first} failed (EPERM); 0 of 2 removed before it`,
       }),
       plain,
     );

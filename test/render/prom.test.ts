@@ -95,6 +95,7 @@ const METRICS = [
   'crashdiag_last_published_timestamp_seconds',
   'crashdiag_scan_duration_seconds',
   'crashdiag_scan_timestamp_seconds',
+  'crashdiag_scan_success',
 ];
 
 describe('renderPrometheus', () => {

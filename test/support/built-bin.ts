@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+/** The example pipeline, the demo and the campaign: built beside dist/, never shipped. */
+const DIST_DEV = fileURLToPath(new URL('../../dist-dev/', import.meta.url));
 
 /**
- * A private copy of the built bundle (`npm run build` makes it; the bundle is
+ * A private copy of the built bundle (and of dist-dev/, the example pipeline) (`npm run build` makes it; the bundle is
  * self-contained), so a rebuild swapping dist/ mid-test cannot pull a chunk
  * out from under a running crashdiag.
  */
@@ -17,11 +19,13 @@ export async function copyBuiltBin(): Promise<{ bin: string; dir: string }> {
   for (let attempt = 0; ; attempt++) {
     try {
       await fsp.cp(DIST, join(dir, 'dist'), { recursive: true });
+      await fsp.cp(DIST_DEV, join(dir, 'dist-dev'), { recursive: true });
       const bin = join(dir, 'dist', 'crashdiag.cjs');
       await fsp.access(bin);
       return { bin, dir };
     } catch (error) {
       await fsp.rm(join(dir, 'dist'), { recursive: true, force: true });
+      await fsp.rm(join(dir, 'dist-dev'), { recursive: true, force: true });
       if (attempt >= 50) {
         throw new Error(`${DIST} cannot be copied: run \`npm run build\` first`, { cause: error });
       }

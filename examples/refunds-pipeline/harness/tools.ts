@@ -12,11 +12,15 @@ export interface Tools {
   pipeline: string;
 }
 
-export function toolsIn(distDir: string): Tools {
+/**
+ * The example pipeline is built into dist-dev/ (with the demo and the
+ * campaign), the crashdiag bin into dist/ beside it: what the package ships.
+ */
+export function toolsIn(devDir: string, binDir = resolve(devDir, '..', 'dist')): Tools {
   const tools = {
     node: process.execPath,
-    crashdiag: resolve(distDir, 'crashdiag.cjs'),
-    pipeline: resolve(distDir, 'refunds-pipeline.js'),
+    crashdiag: resolve(binDir, 'crashdiag.cjs'),
+    pipeline: resolve(devDir, 'refunds-pipeline.js'),
   };
   for (const file of [tools.crashdiag, tools.pipeline]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
@@ -128,5 +132,5 @@ export function fix(tools: Tools, ws: Workspace, key: string): Promise<Finished>
 }
 
 export function distDirFrom(repoRoot: string): string {
-  return join(repoRoot, 'dist');
+  return join(repoRoot, 'dist-dev');
 }

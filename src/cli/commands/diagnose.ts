@@ -11,9 +11,10 @@ import { probeRun } from '../../core/probe.js';
 import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
 import { EXIT_CODES } from '../../core/states.js';
-import type { CliIo } from '../io.js';
+import { type CliIo, terminalWidth } from '../io.js';
 import { type PipelineFlags, resolveNow, settingsFromFlags } from '../pipeline-options.js';
 import { escapeText } from '../../render/format.js';
+import { installedPath } from '../runbook-files.js';
 
 interface DiagnoseFlags extends PipelineFlags {
   runKey?: string;
@@ -91,6 +92,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   const settings = await settingsFromFlags(flags, io);
   const now = () => fixedNow ?? io.now();
   const invocation = invocationWords('diagnose', runKey, flags);
+  const where = { width: terminalWidth(io), localHost: io.processes.hostname };
   const view = async () => {
     const human = await import('../../render/human.js');
     return { ...human, chalk: human.chalkFor(io.stdout, io.env) };
@@ -118,12 +120,12 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     );
     if (flags.json) {
       const { renderDiagnosisJson } = await import('../../render/json.js');
-      io.stdout.write(renderDiagnosisJson(diagnosis));
+      io.stdout.write(renderDiagnosisJson(diagnosis, installedPath));
     } else {
       const { renderDiagnosisHuman, chalk } = await view();
       io.stdout.write(
         renderDiagnosisHuman(
-          { diagnosis, pipeline: settings.pipeline, rerun: settings.rerun, invocation },
+          { diagnosis, pipeline: settings.pipeline, rerun: settings.rerun, invocation, ...where },
           chalk,
         ),
       );
@@ -167,7 +169,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
     if (flags.json) {
       // A gate that parses stdout still gets one object, in the diagnosis' shape.
       const { renderLockTimeoutJson } = await import('../../render/json.js');
-      io.stdout.write(renderLockTimeoutJson(runKey, error));
+      io.stdout.write(renderLockTimeoutJson(runKey, error, installedPath));
     }
     return EXIT_CODES.RUNNING;
   }
@@ -176,13 +178,13 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   report = { ...report, after, ...(report.dryRun ? { before: after } : {}) };
   if (flags.json) {
     const { renderFixJson } = await import('../../render/json.js');
-    io.stdout.write(renderFixJson(report));
+    io.stdout.write(renderFixJson(report, installedPath));
   } else {
     const { renderFixHuman, renderDiagnosisHuman, chalk } = await view();
     io.stdout.write(renderFixHuman(report, chalk));
     io.stdout.write(
       renderDiagnosisHuman(
-        { diagnosis: report.after, pipeline: settings.pipeline, rerun: settings.rerun, invocation },
+        { diagnosis: report.after, pipeline: settings.pipeline, rerun: settings.rerun, invocation, ...where },
         chalk,
       ),
     );

@@ -1,10 +1,10 @@
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { type AuditRecord, defaultAuditLog, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
 import { shellJoin } from '../../core/command-words.js';
 import { pickPipeline } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { validateRunKey } from '../../core/run-key.js';
-import type { CliIo } from '../io.js';
+import { type CliIo, terminalWidth } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 
 interface HistoryFlags {
@@ -15,6 +15,7 @@ interface HistoryFlags {
   run?: string;
   limit?: number;
   json?: boolean;
+  utc?: boolean;
 }
 
 async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
@@ -73,28 +74,43 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     io.stdout.write(`No actions recorded in ${escapeText(path)}.\n`);
     return 0;
   }
-  const { Table, chalkFor, escapeText, tableOptions } = await import('../../render/human.js');
+  const { fitTable, chalkFor, escapeText, formatBytes, formatLocalTime } = await import('../../render/human.js');
+  const chalk = chalkFor(io.stdout, io.env);
+  const timeZone = flags.utc ? 'UTC' : (io.env.TZ || undefined);
+  // Each directory once: the paths of one pipeline's log nearly always share one.
+  const dirs = new Set(records.flatMap((r) => (r.path === undefined ? [] : [dirname(r.path)])));
+  const [onlyDir] = dirs;
   // Every field is the audit log's text, which anyone who can write the file
   // controls: escaped, a record cannot drive the terminal.
+  const lines = [`audit log: ${escapeText(path)}`];
+  if (dirs.size === 1 && onlyDir !== undefined) lines.push(`directory: ${escapeText(onlyDir)}`);
+  const shown = (record: AuditRecord) =>
+    dirs.size === 1 && record.path !== undefined ? { ...record, path: basename(record.path) } : record;
   const cell = (value: unknown) => (value === undefined || value === null ? '' : escapeText(String(value)));
-  const chalk = chalkFor(io.stdout, io.env);
-  const table = new Table({
-    head: ['time', 'who', 'run', 'action', 'what', 'bytes', 'writer'],
-    ...tableOptions(chalk),
-    wordWrap: true,
-    colWidths: [null, null, null, null, 70, null, null],
-  });
-  for (const r of records) {
-    table.push([
-      cell(r.time),
-      cell(`${r.user}@${r.host}`),
-      cell(r.run),
-      ['refuse', 'skip', 'fail', 'intent'].includes(r.op) ? chalk.red(cell(r.op)) : cell(r.op),
-      cell(detail(r)),
-      cell(r.bytes),
-      cell(r.writerPid),
-    ]);
-  }
-  io.stdout.write(`audit log: ${escapeText(path)}\n${table.toString()}\n`);
+  const rows = records.map((r) => [
+    // A time that is not one (a hand-edited or planted line) is shown as written, escaped.
+    Number.isNaN(Date.parse(r.time)) ? cell(r.time) : formatLocalTime(Date.parse(r.time), timeZone),
+    cell(`${r.user}@${r.host}`),
+    cell(r.run),
+    ['refuse', 'skip', 'fail', 'intent'].includes(r.op) ? { text: cell(r.op), style: chalk.red } : cell(r.op),
+    cell(detail(shown(r))),
+    typeof r.bytes === 'number' ? formatBytes(r.bytes) : cell(r.bytes),
+    cell(r.writerPid),
+  ]);
+  const table = fitTable(
+    [
+      { head: 'time' },
+      { head: 'who', shrink: 'middle', dropOrder: 1 },
+      { head: 'run' },
+      { head: 'action' },
+      { head: 'what', shrink: 'wrap', min: 12 },
+      { head: 'size' },
+      { head: 'writer', dropOrder: 2 },
+    ],
+    rows,
+    chalk,
+    terminalWidth(io),
+  );
+  io.stdout.write(`${lines.join('\n')}\n${table}\n`);
   return 0;
 }

@@ -16,6 +16,18 @@ export interface MultiPipelineFlags extends PipelineFlags {
 /** One pipeline from the flags (and --pipeline), or with --all every pipeline in the config. */
 export async function selectPipelines(flags: MultiPipelineFlags, io: CliIo): Promise<PipelineSettings[]> {
   if (!flags.all) return [await settingsFromFlags(flags, io)];
+  checkAllFlags(flags);
+  const { path, config } = await readConfigFor(flags, io, true);
+  if (!config) throw new UsageError(`--all needs a config file, and ${path} does not exist.`);
+  if (config.pipelines.size === 0) throw new UsageError(`The config file ${path} defines no pipelines.`);
+  return [...config.pipelines].map(([name, pipeline]) => ({
+    ...resolveSettings(flags, name, pipeline, io.cwd),
+    neighbours: neighboursIn(config, name),
+  }));
+}
+
+/** --all takes every pipeline's layout from the config: a layout flag beside it is a mistake. */
+export function checkAllFlags(flags: MultiPipelineFlags): void {
   for (const [value, flag] of [
     [flags.pipeline, '--pipeline'],
     [flags.outDir, '--out-dir'],
@@ -27,11 +39,4 @@ export async function selectPipelines(flags: MultiPipelineFlags, io: CliIo): Pro
     if (value !== undefined)
       throw new UsageError(`--all takes every pipeline from the config; it does not go with ${flag}.`);
   }
-  const { path, config } = await readConfigFor(flags, io, true);
-  if (!config) throw new UsageError(`--all needs a config file, and ${path} does not exist.`);
-  if (config.pipelines.size === 0) throw new UsageError(`The config file ${path} defines no pipelines.`);
-  return [...config.pipelines].map(([name, pipeline]) => ({
-    ...resolveSettings(flags, name, pipeline, io.cwd),
-    neighbours: neighboursIn(config, name),
-  }));
 }

@@ -4,16 +4,25 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
 import { pinnedPath } from '../../core/same-directory.js';
 import { parseDuration } from '../../core/duration.js';
-import { errnoCode, UsageError } from '../../core/errors.js';
+import type { Diagnosis } from '../../core/diagnosis.js';
+import { errnoCode, isUsageError, UsageError } from '../../core/errors.js';
 import type { FileSystem } from '../../core/fs.js';
 import { type ScanResult, scanPipeline } from '../../core/scan.js';
-import type { CliIo } from '../io.js';
-import { resolveNow } from '../pipeline-options.js';
-import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
+import type { PipelineSettings } from '../../core/settings.js';
+import { EXIT_CODES, EXIT_USAGE, STATES, type State } from '../../core/states.js';
+import { DEFAULT_PIPELINE_LABEL } from '../../render/scan-rows.js';
+import { type CliIo, terminalWidth } from '../io.js';
+import { neighboursIn, readConfigFor, resolveNow, resolveSettings } from '../pipeline-options.js';
+import { checkTimeZone, dailyDates, dateInZone, defaultTimeZone, resolveUntil } from '../scan-dates.js';
+import { checkAllFlags, type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
 interface ScanFlags extends MultiPipelineFlags {
   since?: string;
   daily?: boolean;
+  tz?: string;
+  until?: string;
+  problems?: boolean;
+  state?: string | string[];
   json?: boolean;
   format?: string;
   promFile?: string;
@@ -102,53 +111,157 @@ async function writeAtomically(fs: FileSystem, path: string, text: string): Prom
   }
 }
 
-export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
-  const flags = argv as ScanFlags;
-  const format = flags.json ? 'json' : (flags.format ?? 'table');
+/** A pipeline of the config that could not be scanned, and why: its own row and metric. */
+export interface ScanFailure {
+  readonly pipeline: string;
+  readonly message: string;
+  readonly hint: string | null;
+}
+
+type Target = { readonly name: string; readonly settings: PipelineSettings } | ScanFailure;
+
+const failureOf = (name: string, error: unknown): ScanFailure => {
+  if (!isUsageError(error)) throw error;
+  return { pipeline: name, message: error.message, hint: error.hint ?? null };
+};
+
+/**
+ * Every pipeline to scan. Under --all, one pipeline's bad setting is that
+ * pipeline's failure, not the whole scan's: the others are still watched.
+ */
+async function scanTargets(flags: ScanFlags, io: CliIo): Promise<Target[]> {
+  if (!flags.all) {
+    const [settings] = await selectPipelines(flags, io);
+    return [{ name: settings?.pipeline ?? DEFAULT_PIPELINE_LABEL, settings: settings as PipelineSettings }];
+  }
+  checkAllFlags(flags);
+  const { path, config } = await readConfigFor(flags, io, true);
+  if (!config) throw new UsageError(`--all needs a config file, and ${path} does not exist.`);
+  if (config.pipelines.size === 0) throw new UsageError(`The config file ${path} defines no pipelines.`);
+  return [...config.pipelines].map(([name, pipeline]): Target => {
+    try {
+      const settings = { ...resolveSettings(flags, name, pipeline, io.cwd), neighbours: neighboursIn(config, name) };
+      return { name, settings };
+    } catch (error) {
+      return failureOf(name, error);
+    }
+  });
+}
+
+/** The states --state names, checked: a typo must not make a filter that silently matches nothing. */
+function stateFilter(flags: ScanFlags): ReadonlySet<State> | undefined {
+  const given = flags.state === undefined ? [] : [flags.state].flat();
+  if (given.length === 0 && !flags.problems) return undefined;
+  const wanted = new Set<State>();
+  for (const name of given) {
+    const state = STATES.find((s) => s.toUpperCase() === name.toUpperCase())
+      ?? (name.toUpperCase() === 'ABC' ? 'A/B/C' : undefined);
+    if (!state) throw new UsageError(`--state ${JSON.stringify(name)} is not a state.`, `The states are ${STATES.join(', ')}.`);
+    wanted.add(state);
+  }
+  if (flags.problems) {
+    for (const state of STATES) if (state !== 'DONE' && (given.length === 0 || wanted.has(state))) wanted.add(state);
+    if (given.length > 0) wanted.delete('DONE');
+  }
+  return wanted;
+}
+
+/**
+ * The highest state code among runs that are not RUNNING: a live writer in
+ * one run must not hide a crash in another. RUNNING (20) only when it is the
+ * only state besides DONE; a pipeline that could not be scanned gives 2 when
+ * nothing scanned is worse than DONE.
+ */
+export function scanExitCode(runs: readonly Diagnosis[], failures: number): number {
+  const settled = Math.max(0, ...runs.filter((r) => r.state !== 'RUNNING').map((r) => r.exitCode));
+  if (settled > 0) return settled;
+  if (failures > 0) return EXIT_USAGE;
+  return runs.some((r) => r.state === 'RUNNING') ? EXIT_CODES.RUNNING : 0;
+}
+
+function checkFlags(flags: ScanFlags, format: string): void {
   if (flags.json && flags.format !== undefined && flags.format !== 'json') {
     throw new UsageError(`--json and --format ${flags.format} ask for two formats; pick one.`);
   }
   if (flags.promFile !== undefined && format !== 'prom')
     throw new UsageError('--prom-file goes with --format prom.');
+  if (!flags.daily) {
+    if (flags.tz !== undefined) throw new UsageError('--tz goes with --daily: it decides which date is today.');
+    if (flags.until !== undefined) throw new UsageError('--until goes with --daily.');
+  }
+  if (format === 'prom' && (flags.problems || flags.state !== undefined)) {
+    throw new UsageError(
+      '--problems and --state filter the table and JSON; the metrics always count every state.',
+    );
+  }
+}
+
+export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const flags = argv as ScanFlags;
+  const format = flags.json ? 'json' : (flags.format ?? 'table');
+  checkFlags(flags, format);
+  const wanted = stateFilter(flags);
   const sinceMs = parseDuration(flags.since ?? '7d', '--since');
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
-  const pipelines = await selectPipelines(flags, io);
+  const zone = flags.tz !== undefined ? checkTimeZone(flags.tz) : defaultTimeZone(io.env);
+  const nowMs = fixedNow ?? io.now();
+  const until = flags.daily ? resolveUntil(flags.until, dateInZone(nowMs, zone)) : undefined;
+  const targets = await scanTargets(flags, io);
   // With --all, a fixed-name pipeline is still scanned; only its dates are not listed.
-  const [only] = pipelines;
-  if (flags.daily && !flags.all && only && !only.final.keyed) {
+  const [only] = targets;
+  if (flags.daily && !flags.all && only && 'settings' in only && !only.settings.final.keyed) {
     throw new UsageError(
-      `--daily needs an output name that carries the run key; ${JSON.stringify(only.final.source)} has no {date}.`,
+      `--daily needs an output name that carries the run key; ${JSON.stringify(only.settings.final.source)} has no {date}.`,
       'A fixed-name output cannot say which dates ran: scan without --daily.',
     );
   }
   // Written where it is checked, whatever a symlink on the way points at by the end of the scan.
   const promFile = flags.promFile === undefined ? undefined : await pinnedPath(io.fs, resolve(io.cwd, flags.promFile));
   if (promFile !== undefined) {
+    const pipelines = targets.flatMap((target) => ('settings' in target ? [target.settings] : []));
     await refuseWriteIntoOutputDirectory(io.fs, promFile, pipelines, 'metrics file');
     await checkMetricsTarget(io.fs, promFile);
   }
-  const nowMs = fixedNow ?? io.now();
+  const dates = until === undefined ? undefined : dailyDates(nowMs, sinceMs, zone, until);
   const results: ScanResult[] = [];
-  for (const settings of pipelines) {
-    results.push(
-      await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, settings, {
-        sinceMs,
-        daily: flags.daily === true,
-      }),
-    );
+  const failures: ScanFailure[] = [];
+  for (const target of targets) {
+    if (!('settings' in target)) {
+      failures.push(target);
+      continue;
+    }
+    try {
+      results.push(
+        await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, target.settings, {
+          sinceMs,
+          daily: flags.daily === true,
+          ...(dates ? { dailyDates: dates } : {}),
+        }),
+      );
+    } catch (error) {
+      // One pipeline alone: its error is the command's, as before.
+      if (!flags.all) throw error;
+      failures.push(failureOf(target.name, error));
+    }
   }
-  const exitCode = Math.max(0, ...results.flatMap((r) => r.runs.map((run) => run.exitCode)));
+  const shown = wanted
+    ? results.map((r) => ({ ...r, runs: r.runs.filter((run) => wanted.has(run.state)) }))
+    : results;
+  const exitCode = scanExitCode(shown.flatMap((r) => r.runs), failures.length);
   if (format === 'prom') {
     const { renderPrometheus } = await import('../../render/prom.js');
-    const text = renderPrometheus(results, nowMs);
+    const text = renderPrometheus(results, nowMs, failures);
     if (promFile !== undefined) await writeAtomically(io.fs, promFile, text);
     else io.stdout.write(text);
   } else if (format === 'json') {
     const { renderScanJson } = await import('../../render/scan-rows.js');
-    io.stdout.write(renderScanJson(results));
+    io.stdout.write(renderScanJson(shown, failures));
   } else {
     const { renderScanHuman, chalkFor } = await import('../../render/human.js');
-    io.stdout.write(renderScanHuman(results, chalkFor(io.stdout, io.env)));
+    io.stdout.write(renderScanHuman(shown, chalkFor(io.stdout, io.env), failures, terminalWidth(io)));
+  }
+  for (const failure of failures) {
+    io.stderr.write(`crashdiag: pipeline ${failure.pipeline} was not scanned: ${failure.message}\n`);
   }
   return exitCode;
 }
