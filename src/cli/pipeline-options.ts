@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { checkRerunWords, splitCommandWords } from '../core/command-words.js';
 import { type ConfigFile, DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
-import { parseDuration } from '../core/duration.js';
+import { checkDateRange, parseDuration } from '../core/duration.js';
 import { errnoCode, UsageError } from '../core/errors.js';
 import type { Neighbour, PipelineSettings } from '../core/settings.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from '../core/template.js';
@@ -50,7 +50,7 @@ export function resolveNow(flag: string | undefined, io: CliIo): number {
       'For example: --now 2026-04-24T06:08:00Z (or a date alone, read as midnight UTC).',
     );
   }
-  return ms;
+  return checkDateRange(ms, `--now ${flag}`);
 }
 
 function rejectEmpty(flags: PipelineFlags): void {

@@ -43,3 +43,20 @@ export function formatDuration(ms: number): string {
   if (hours > 0) return `${sign}${hours}h${minutes > 0 ? ` ${minutes}m` : ''}`;
   return `${sign}${minutes}m${seconds > 0 ? ` ${seconds}s` : ''}`;
 }
+
+// Run keys are dates written YYYY-MM-DD: an instant outside these years has no
+// such name (0000-01-01 minus a day is "-000001-12-31"), and none is a real
+// batch run's clock.
+const EARLIEST_MS = Date.UTC(1970, 0, 1);
+const LATEST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Refuses an instant outside 1970 to 9999: `what` names the flag (and how the instant came about). */
+export function checkDateRange(ms: number, what: string): number {
+  if (!(ms >= EARLIEST_MS && ms <= LATEST_MS)) {
+    throw new UsageError(
+      `${what} falls outside the years 1970 to 9999.`,
+      'Dates before 1970 or after 9999 have no run keys; give a time, or a window, within them.',
+    );
+  }
+  return ms;
+}

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
 import { pinnedPath } from '../../core/same-directory.js';
-import { parseDuration } from '../../core/duration.js';
+import { checkDateRange, parseDuration } from '../../core/duration.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { errnoCode, isUsageError, UsageError } from '../../core/errors.js';
 import type { FileSystem } from '../../core/fs.js';
@@ -205,6 +205,8 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const zone = flags.tz !== undefined ? checkTimeZone(flags.tz) : defaultTimeZone(io.env);
   const nowMs = fixedNow ?? io.now();
+  // The window's first day must be a date a run key can name.
+  checkDateRange(nowMs - sinceMs, `--since ${flags.since ?? '7d'} back from ${new Date(nowMs).toISOString()}`);
   const until = flags.daily ? resolveUntil(flags.until, dateInZone(nowMs, zone)) : undefined;
   const targets = await scanTargets(flags, io);
   // With --all, a fixed-name pipeline is still scanned; only its dates are not listed.
