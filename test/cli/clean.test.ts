@@ -6,20 +6,16 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { CleanReport } from '../../src/core/clean.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../../src/cli/run.js';
 import type { FileSystem } from '../../src/core/fs.js';
-import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
-import { realLockRuntime } from '../support/lock-runtime.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, dateKey, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
 import { useLiveWriter } from '../support/live-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
-import { ownIdentity } from '../support/identity.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -33,24 +29,12 @@ const FINAL = 'refunds_settled_{date}.csv';
  * no one can set back, is now). The ctime itself is tested in
  * test/core/clean.test.ts and test/cli/pid-namespace.test.ts.
  */
-async function crashdiagInProcess(args: readonly string[], options: { cwd?: string } = {}): Promise<Finished> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await run([...args], {
-    stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
-    stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
-    env: { NO_COLOR: '1' },
-    cwd: options.cwd ?? root,
+function janitorInProcess(args: readonly string[], options: { cwd?: string } = {}): Promise<Finished> {
+  return crashdiagInProcess(args, options.cwd ?? root, {
     fs: changedAtMtimeFs(fsp as FileSystem),
-    processes: createProcessTable(),
-    now: () => Date.now(),
-    sleep: (ms) => sleep(ms),
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'clean runs no commands' }),
     user: 'janitor-test',
-    identity: ownIdentity(),
-    ...realLockRuntime(),
   });
-  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 // A few tests run the janitor as its own process: to SIGKILL it, or to run it as another user.
 const built = useBuiltBin();
@@ -79,7 +63,7 @@ const staged = (name: string) => join(stagingDir, name);
 const auditLog = () => join(stagingDir, '.crashdiag', 'audit.jsonl');
 
 function clean(args: readonly string[]): Promise<Finished> {
-  return crashdiagInProcess(['clean', ...layoutFlags(), ...args], { cwd: root });
+  return janitorInProcess(['clean', ...layoutFlags(), ...args], { cwd: root });
 }
 
 function reportOf(finished: Finished): CleanReport {
@@ -332,7 +316,7 @@ describe('crashdiag clean: outputs and markers', () => {
       await put(join(outDir, `refunds_${key}.csv.success`), '', now, 10 * DAY);
       await put(join(outDir, `${key}.${dead}.csv`), `orphan ${key}`, now, 10 * DAY);
     }
-    const finished = await crashdiagInProcess(['clean', ...shared, '--json'], { cwd: root });
+    const finished = await janitorInProcess(['clean', ...shared, '--json'], { cwd: root });
     expect(finished.code).toBe(0);
     expect(reportOf(finished).files).toBe(5);
     const left = (await fsp.readdir(outDir)).sort();
@@ -348,7 +332,7 @@ describe('crashdiag clean: outputs and markers', () => {
     const shared = ['--out-dir', outDir, '--staging-dir', outDir, '--final', '{date}.csv'];
     await put(join(outDir, `2026-03-01.${dead}.csv`), 'a published output', now, 10 * DAY);
     await put(join(outDir, `2026-03-01.${dead}.csv.success`), '', now, 10 * DAY);
-    const finished = await crashdiagInProcess(['clean', ...shared, '--json'], { cwd: root });
+    const finished = await janitorInProcess(['clean', ...shared, '--json'], { cwd: root });
     expect(finished.code).toBe(0);
     expect(reportOf(finished).files).toBe(0);
     expect(await fsp.readFile(join(outDir, `2026-03-01.${dead}.csv`), 'utf8')).toBe('a published output');
@@ -359,7 +343,7 @@ describe('crashdiag clean: refusals', () => {
   it('exits 2 for a missing output directory, and every file stays', async () => {
     const { doomed } = await fleet();
     const before = await snapshot(root);
-    const finished = await crashdiagInProcess(
+    const finished = await janitorInProcess(
       ['clean', '--out-dir', join(root, 'no-such-out'), '--staging-dir', stagingDir, '--final', FINAL],
       { cwd: root },
     );
@@ -370,7 +354,7 @@ describe('crashdiag clean: refusals', () => {
   });
 
   it('exits 2 for a missing staging directory', async () => {
-    const finished = await crashdiagInProcess(
+    const finished = await janitorInProcess(
       ['clean', '--out-dir', outDir, '--staging-dir', join(root, 'nope'), '--final', FINAL],
       { cwd: root },
     );
@@ -390,11 +374,11 @@ describe('crashdiag clean: refusals', () => {
       }),
     );
     const before = await snapshot(root);
-    const withLog = await crashdiagInProcess(['clean', '--all', '--audit-log', join(root, 'a.jsonl')], {
+    const withLog = await janitorInProcess(['clean', '--all', '--audit-log', join(root, 'a.jsonl')], {
       cwd: root,
     });
     expect(withLog.code).toBe(2);
-    const withDir = await crashdiagInProcess(['clean', '--all', '--staging-dir', stagingDir], { cwd: root });
+    const withDir = await janitorInProcess(['clean', '--all', '--staging-dir', stagingDir], { cwd: root });
     expect(withDir.code).toBe(2);
     for (const [path] of doomed) expect(await exists(path)).toBe(true);
     expect(await snapshot(root)).toEqual(before);
@@ -415,7 +399,7 @@ describe('crashdiag clean: refusals', () => {
         },
       }),
     );
-    const finished = await crashdiagInProcess(['clean', '--all', '--json'], { cwd: root });
+    const finished = await janitorInProcess(['clean', '--all', '--json'], { cwd: root });
     expect(finished.code).toBe(0);
     const { pipelines } = JSON.parse(finished.stdout) as { pipelines: CleanReport[] };
     expect(Object.fromEntries(pipelines.map((p) => [p.pipeline, p.files]))).toEqual({

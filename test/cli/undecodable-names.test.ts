@@ -3,17 +3,11 @@
 // must be reported (its bytes escaped), and never deleted.
 import { readdirSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
-import { run } from '../../src/cli/run.js';
-import type { FileSystem } from '../../src/core/fs.js';
-import { createProcessTable } from '../../src/core/process-table.js';
 import { escapeNameBytes } from '../../src/core/probe.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
-import { ownIdentity } from '../support/identity.js';
-import { realLockRuntime } from '../support/lock-runtime.js';
+import { crashdiagInProcess, type InProcessRun } from '../support/in-process.js';
 
 const KEY = '2026-04-24';
 let root: string;
@@ -24,25 +18,8 @@ beforeEach(async () => {
 });
 afterEach(() => removeTempDir(root));
 
-async function crashdiag(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const io: CliIo = {
-    stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
-    stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
-    env: { NO_COLOR: '1' },
-    cwd: root,
-    fs: fsp as FileSystem,
-    processes: createProcessTable(),
-    now: () => Date.now(),
-    sleep: (ms) => sleep(ms),
-    runCommand: async () => ({ exitStatus: 0, signal: null }),
-    user: 'tester',
-    identity: ownIdentity(),
-    ...realLockRuntime(),
-  };
-  const code = await run([...args], io);
-  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
+function crashdiag(args: readonly string[]): Promise<InProcessRun> {
+  return crashdiagInProcess(args, root, { runCommand: async () => ({ exitStatus: 0, signal: null }) });
 }
 
 const layout = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', 'r_{date}.csv'];
