@@ -1,0 +1,137 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { promises as fsp, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/run.js';
+import type { FileSystem } from '../../src/core/fs.js';
+import { createProcessTable } from '../../src/core/process-table.js';
+import type { Finished } from '../support/built-bin.js';
+import { snapshot } from '../support/file-tree.js';
+import { ownIdentity } from '../support/identity.js';
+import { realLockRuntime } from '../support/lock-runtime.js';
+import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
+import { makeTempLayout } from '../support/temp-layout.js';
+
+const FINAL = 'r_{date}.csv';
+const KEY = '2026-04-24';
+
+let root: string;
+let outDir: string;
+let stagingDir: string;
+
+beforeEach(async () => {
+  ({ root, outDir, stagingDir } = await makeTempLayout('crashdiag-attack-janitor-'));
+});
+afterEach(() => removeTempDir(root));
+
+/** Every file's bytes, size and mtime, crashdiag's own state directory (its lock, its log) left out. */
+const dataOf = async (dir: string) => (await snapshot(dir)).filter((line) => !line.includes('/.crashdiag'));
+
+const layout = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', FINAL];
+
+/** crashdiag in process, on the real disk, process table and clock. */
+async function crashdiag(args: readonly string[], fs: FileSystem = fsp as FileSystem): Promise<Finished> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await run([...args], {
+    stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
+    stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
+    env: { NO_COLOR: '1' },
+    cwd: root,
+    fs,
+    processes: createProcessTable(),
+    now: () => Date.now(),
+    sleep: (ms) => sleep(ms),
+    runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-run in these tests' }),
+    user: 'attacker-test',
+    identity: ownIdentity(),
+    ...realLockRuntime(),
+  });
+  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
+}
+
+function hasCompiler(): boolean {
+  try {
+    execFileSync('cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// A writer whose main thread has exited while another thread still holds the
+// staging file open and writes it: /proc/<pid>/stat shows the thread-group
+// leader as Z, yet the process lives (Threads: 2).
+const LEADER_EXITS_EARLY = String.raw`
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <fcntl.h>
+static int fd;
+static void *worker(void *arg) { (void)arg; for (;;) pause(); return 0; }
+int main(int argc, char **argv) {
+  char name[4096];
+  if (argc < 3) return 2;
+  snprintf(name, sizeof name, "%s/%s.%d.csv", argv[1], argv[2], (int)getpid());
+  fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0 || write(fd, "id,amount\n", 10) != 10 || fsync(fd) != 0) return 1;
+  pthread_t thread;
+  if (pthread_create(&thread, 0, worker, 0) != 0) return 1;
+  printf("%d\n", (int)getpid());
+  fflush(stdout);
+  pthread_exit(0);
+}
+`;
+
+describe.runIf(process.platform === 'linux' && hasCompiler())('attack: a writer whose main thread exited, its other thread still writing', () => {
+  let bin: string;
+  let binDir: string;
+  let writer: ChildProcess | undefined;
+  beforeAll(async () => {
+    binDir = await makeTempDir('crashdiag-leader-');
+    await fsp.writeFile(join(binDir, 'writer.c'), LEADER_EXITS_EARLY);
+    bin = join(binDir, 'writer');
+    execFileSync('cc', ['-pthread', '-o', bin, join(binDir, 'writer.c')]);
+  });
+  afterAll(() => removeTempDir(binDir));
+  afterEach(async () => {
+    if (writer && writer.exitCode === null && writer.signalCode === null) {
+      writer.kill('SIGKILL');
+      await once(writer, 'exit');
+    }
+    writer = undefined;
+  });
+
+  /** Starts the writer and waits until its thread-group leader reads as a zombie. */
+  async function leaderGoneWriterAlive(): Promise<number> {
+    writer = spawn(bin, [stagingDir, KEY], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(writer.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+    const pid = Number(line.toString().trim());
+    const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    for (let i = 0; i < 500 && state() !== 'Z'; i++) await sleep(10);
+    expect(state()).toBe('Z');
+    return pid;
+  }
+
+  it('diagnose --fix calls it RUNNING and deletes nothing, the disk unchanged byte for byte', async () => {
+    const pid = await leaderGoneWriterAlive();
+    const before = await dataOf(root);
+    const result = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(20);
+    expect(JSON.parse(result.stdout)).toMatchObject({ state: 'RUNNING', orphans: [{ pid, writer: 'alive' }] });
+    expect(await dataOf(root)).toEqual(before);
+  });
+
+  it('clean keeps it whatever the threshold', async () => {
+    await leaderGoneWriterAlive();
+    await sleep(5);
+    const before = await dataOf(root);
+    const result = await crashdiag(['clean', ...layout(), '--older-than', '1ms', '--force-short-threshold', '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ pipelines: [{ files: 0, removed: [] }] });
+    expect(await dataOf(root)).toEqual(before);
+  });
+});
