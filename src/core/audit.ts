@@ -239,16 +239,50 @@ async function readAuditText(fs: FileSystem, path: string): Promise<string> {
   }
 }
 
+type FieldType = 'string' | 'number' | 'string|null' | 'number|null' | 'string[]';
+
+// The type of each field crashdiag writes. Anyone who can write the log can
+// put any JSON there; a field of another type is dropped as it is read, so no
+// reader (attempt counting, history) meets a number where a path goes.
+const FIELD_TYPES: Readonly<Record<string, FieldType>> = {
+  time: 'string', user: 'string', host: 'string', pid: 'number', pipeline: 'string|null', run: 'string',
+  op: 'string', intent: 'string', path: 'string', bytes: 'number', mtime: 'string', writerPid: 'number',
+  to: 'string', command: 'string[]', exitStatus: 'number|null', signal: 'string|null', stateBefore: 'string',
+  reason: 'string', stagingDir: 'string', startedAt: 'string', durationMs: 'number', childPid: 'number',
+};
+
+function hasType(value: unknown, type: FieldType): boolean {
+  if (value === null) return type.endsWith('|null');
+  if (type === 'string[]') return Array.isArray(value) && value.every((word) => typeof word === 'string');
+  return typeof value === type.replace('|null', '');
+}
+
+/** One parsed line as a record: fields of the wrong type dropped; undefined when it is no JSON object at all. */
+function recordOf(value: unknown): AuditRecord | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record: Record<string, unknown> = {};
+  for (const [field, fieldValue] of Object.entries(value)) {
+    const type = FIELD_TYPES[field];
+    if (type === undefined || hasType(fieldValue, type)) record[field] = fieldValue;
+  }
+  return record as unknown as AuditRecord;
+}
+
 export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {
   const text = await readAuditText(fs, path);
   const records: AuditRecord[] = [];
   for (const [index, line] of text.split('\n').entries()) {
     if (line.trim() === '') continue;
+    let record: AuditRecord | undefined;
+    let problem = 'is not a JSON object';
     try {
-      records.push(JSON.parse(line) as AuditRecord);
+      record = recordOf(JSON.parse(line));
     } catch {
       // A line cut short by a crash mid-append; the others still count.
-      records.push({
+      problem = 'is not valid JSON';
+    }
+    records.push(
+      record ?? {
         time: '',
         user: '',
         host: '',
@@ -256,9 +290,9 @@ export async function readAudit(fs: FileSystem, path: string): Promise<AuditReco
         pipeline: null,
         run: '',
         op: 'skip',
-        reason: `line ${index + 1} of ${path} is not valid JSON`,
-      });
-    }
+        reason: `line ${index + 1} of ${path} ${problem}`,
+      },
+    );
   }
   return records;
 }

@@ -135,3 +135,47 @@ describe.runIf(process.platform === 'linux' && hasCompiler())('attack: a writer 
     expect(await dataOf(root)).toEqual(before);
   });
 });
+
+describe('attack: a hostile audit log read back by diagnose (attempts) and history', () => {
+  // Each line parses as JSON, yet none is a record crashdiag wrote: any user who can write the log can plant them.
+  const HOSTILE = [
+    'null',
+    '5',
+    '"text"',
+    '[1,2]',
+    JSON.stringify({ op: 'rerun', run: KEY, time: '2026-04-24T06:00:00Z', command: 'rm -rf /', exitStatus: 1 }),
+    JSON.stringify({ op: 'delete', run: KEY, path: 7, writerPid: 5, time: '2026-04-24T06:00:00Z' }),
+    JSON.stringify({ op: { x: 1 }, run: KEY, path: ['a'], writerPid: 'five', bytes: 'many', user: {}, host: [] }),
+  ];
+
+  async function plant(extra: readonly string[] = []): Promise<string> {
+    const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
+    await fsp.mkdir(join(stagingDir, '.crashdiag'));
+    await fsp.writeFile(log, `${[...HOSTILE, ...extra].join('\n')}\n`);
+    return log;
+  }
+
+  it('diagnose is not thrown off: no stack, the state read from the disk, a true record still counted', async () => {
+    const counted = JSON.stringify({
+      time: '2026-04-24T06:00:00Z', user: 'u', host: 'h', pid: 1, pipeline: null, run: KEY, op: 'delete',
+      path: join(stagingDir, `${KEY}.4242.csv`), bytes: 3, mtime: '2026-04-24T05:59:00Z', writerPid: 4242,
+    });
+    await plant([counted]);
+    const before = await snapshot(root);
+    const result = await crashdiag(['diagnose', KEY, ...layout(), '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(10);
+    const report = JSON.parse(result.stdout) as { state: string; attempts: { list: Array<{ pid: number | null }> } };
+    expect(report.state).toBe('A/B/C');
+    expect(report.attempts.list.map((a) => a.pid)).toContain(4242);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('history shows it without a stack, as a table and as JSON', async () => {
+    await plant();
+    for (const extra of [[], ['--json']]) {
+      const result = await crashdiag(['history', '--staging-dir', stagingDir, ...extra]);
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    }
+  });
+});
