@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/run.js';
+import { type AuditRecord, readAudit } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { Finished } from '../support/built-bin.js';
+import { changedAtMtimeFs } from '../support/ctime.js';
 import { snapshot } from '../support/file-tree.js';
 import { ownIdentity } from '../support/identity.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
@@ -177,5 +179,52 @@ describe('attack: a hostile audit log read back by diagnose (attempts) and histo
       const result = await crashdiag(['history', '--staging-dir', stagingDir, ...extra]);
       expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     }
+  });
+});
+
+describe('attack: a file rewritten between the janitor\'s look and its unlink', () => {
+  it('a new writer reusing the name (containers: every attempt is PID 7) while the intents are fsynced: kept, its bytes intact, the skip audited', async () => {
+    // Writers in containers of their own PID namespace: --no-pid-check, judged by age; each attempt is PID 7.
+    const orphan = join(stagingDir, `${KEY}.7.csv`);
+    const other = join(stagingDir, `${KEY}.8.csv`);
+    const old = (Date.now() - 2 * 86_400_000) / 1000;
+    for (const path of [orphan, other]) {
+      await fsp.writeFile(path, 'a dead attempt\n');
+      await fsp.utimes(path, old, old);
+    }
+    const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
+    // The next attempt starts as the intents are being made durable: it opens the same name and writes.
+    let rewritten = false;
+    const base = changedAtMtimeFs(fsp as FileSystem);
+    const fs: FileSystem = {
+      ...base,
+      open: (async (...args: Parameters<FileSystem['open']>) => {
+        const handle = await base.open(...args);
+        if (args[0] !== log) return handle;
+        const sync = handle.sync.bind(handle);
+        handle.sync = async () => {
+          if (!rewritten) {
+            rewritten = true;
+            await fsp.writeFile(orphan, 'the next attempt, at work\n');
+          }
+          return sync();
+        };
+        return handle;
+      }) as FileSystem['open'],
+    };
+    const result = await crashdiag(['clean', ...layout(), '--no-pid-check', '--json'], fs);
+    expect(rewritten).toBe(true);
+    expect(result.code).toBe(0);
+    expect(await fsp.readFile(orphan, 'utf8')).toBe('the next attempt, at work\n');
+    await expect(fsp.access(other)).rejects.toThrow();
+    const report = JSON.parse(result.stdout) as {
+      pipelines: Array<{ removed: Array<{ path: string }>; kept: Array<{ path: string; reason: string }> }>;
+    };
+    expect(report.pipelines[0]?.removed.map((f) => f.path)).toEqual([other]);
+    expect(report.pipelines[0]?.kept).toEqual([{ path: orphan, reason: expect.stringMatching(/changed since/) as string }]);
+    const records = await readAudit(fsp as FileSystem, log);
+    const about = (path: string) => records.filter((r: AuditRecord) => r.path === path).map((r) => r.op);
+    expect(about(orphan)).toEqual(['intent', 'skip']);
+    expect(about(other)).toEqual(['intent', 'delete']);
   });
 });
