@@ -10,7 +10,7 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { Finished } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
-import { snapshot } from '../support/file-tree.js';
+import { snapshot, treeOf } from '../support/file-tree.js';
 import { ownIdentity } from '../support/identity.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
@@ -226,5 +226,48 @@ describe('attack: a file rewritten between the janitor\'s look and its unlink', 
     const about = (path: string) => records.filter((r: AuditRecord) => r.path === path).map((r) => r.op);
     expect(about(orphan)).toEqual(['intent', 'skip']);
     expect(about(other)).toEqual(['intent', 'delete']);
+  });
+});
+
+describe('attack: an audit log larger than one string can hold', () => {
+  it('600 MiB with a record at its end: diagnose counts the record and history shows it, no stack', async () => {
+    const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
+    await fsp.mkdir(join(stagingDir, '.crashdiag'));
+    // Sparse: 600 MiB of NULs costs no disk, and reads past V8's 512 MiB string limit.
+    await fsp.writeFile(log, '');
+    await fsp.truncate(log, 600 * 1024 * 1024);
+    const record = {
+      time: '2026-04-24T06:00:00Z', user: 'u', host: 'h', pid: 1, pipeline: null, run: KEY, op: 'delete',
+      path: join(stagingDir, `${KEY}.4242.csv`), bytes: 3, mtime: '2026-04-24T05:59:00Z', writerPid: 4242,
+    };
+    await fsp.appendFile(log, `\n${JSON.stringify(record)}\n`);
+    // The log itself is too big to snapshot by content: its size and mtime stand for it.
+    const logFacts = async () => {
+      const stats = await fsp.stat(log);
+      return [stats.size, stats.mtimeMs];
+    };
+    const before = [await treeOf(root), await logFacts()];
+    const diagnosed = await crashdiag(['diagnose', KEY, ...layout(), '--json']);
+    expect(diagnosed.stderr).toBe('');
+    expect(diagnosed.code).toBe(10);
+    const report = JSON.parse(diagnosed.stdout) as { attempts: { list: Array<{ pid: number | null }> } };
+    expect(report.attempts.list.map((a) => a.pid)).toEqual([4242]);
+    const history = await crashdiag(['history', '--staging-dir', stagingDir, '--json']);
+    expect({ code: history.code, stderr: history.stderr }).toEqual({ code: 0, stderr: '' });
+    const shown = JSON.parse(history.stdout) as { records: Array<{ op: string; reason?: string; writerPid?: number }> };
+    expect(shown.records.map((r) => r.op)).toEqual(['skip', 'delete']);
+    expect(shown.records[0]?.reason).toMatch(/line 1 .* is longer than any record/);
+    expect([await treeOf(root), await logFacts()]).toEqual(before);
+  }, 60_000);
+
+  it('held: records straddling the read chunks come back whole, in order (3 MiB of records)', async () => {
+    const log = join(root, 'audit.jsonl');
+    const records = Array.from({ length: 12_000 }, (_, i) => ({
+      time: '2026-04-24T06:00:00Z', user: 'u', host: 'h', pid: i, pipeline: null, run: KEY, op: 'delete',
+      path: join(stagingDir, `${KEY}.${i + 1}.csv`), reason: 'x'.repeat(i % 300),
+    }));
+    await fsp.writeFile(log, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    expect((await fsp.stat(log)).size).toBeGreaterThan(3 * 1024 * 1024);
+    expect(await readAudit(fsp as FileSystem, log)).toEqual(records);
   });
 });
