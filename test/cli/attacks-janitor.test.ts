@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { run } from '../../src/cli/run.js';
 import { type AuditRecord, readAudit } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
-import { createProcessTable } from '../../src/core/process-table.js';
+import { createProcessTable, type ProcessTable } from '../../src/core/process-table.js';
 import type { Finished } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { snapshot, treeOf } from '../support/file-tree.js';
@@ -34,7 +34,11 @@ const dataOf = async (dir: string) => (await snapshot(dir)).filter((line) => !li
 const layout = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', FINAL];
 
 /** crashdiag in process, on the real disk, process table and clock. */
-async function crashdiag(args: readonly string[], fs: FileSystem = fsp as FileSystem): Promise<Finished> {
+async function crashdiag(
+  args: readonly string[],
+  fs: FileSystem = fsp as FileSystem,
+  processes: ProcessTable = createProcessTable(),
+): Promise<Finished> {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const code = await run([...args], {
@@ -43,7 +47,7 @@ async function crashdiag(args: readonly string[], fs: FileSystem = fsp as FileSy
     env: { NO_COLOR: '1' },
     cwd: root,
     fs,
-    processes: createProcessTable(),
+    processes,
     now: () => Date.now(),
     sleep: (ms) => sleep(ms),
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-run in these tests' }),
@@ -269,5 +273,43 @@ describe('attack: an audit log larger than one string can hold', () => {
     await fsp.writeFile(log, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
     expect((await fsp.stat(log)).size).toBeGreaterThan(3 * 1024 * 1024);
     expect(await readAudit(fsp as FileSystem, log)).toEqual(records);
+  });
+});
+
+describe('attack: a running writer whose start time cannot be read (/proc mounted hidepid=2, the writer another user\'s)', () => {
+  // What the real table says there: signal 0 answers EPERM (it exists), /proc/<pid>/stat is hidden.
+  const WRITER = 4_000_001;
+  const hidden: ProcessTable = {
+    hostname: createProcessTable().hostname,
+    inspect: (pid) => (pid === WRITER ? { exists: true } : createProcessTable().inspect(pid)),
+  };
+  async function stalledWriterFile(): Promise<string> {
+    const path = join(stagingDir, `${KEY}.${WRITER}.csv`);
+    await fsp.writeFile(path, 'id,amount\n1,2\n');
+    const old = (Date.now() - 2 * 86_400_000) / 1000;
+    await fsp.utimes(path, old, old);
+    return path;
+  }
+
+  it('its file, quiet for two days (a stalled writer), is not deleted by diagnose --fix: UNKNOWN, the disk unchanged byte for byte', async () => {
+    await stalledWriterFile();
+    const before = await dataOf(root);
+    const result = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--json'], changedAtMtimeFs(fsp as FileSystem), hidden);
+    expect(result.code).toBe(30);
+    expect(JSON.parse(result.stdout)).toMatchObject({ state: 'UNKNOWN', orphans: [{ pid: WRITER, writer: 'unknown' }] });
+    expect(await dataOf(root)).toEqual(before);
+  });
+
+  it('nor by clean', async () => {
+    const path = await stalledWriterFile();
+    const before = await dataOf(root);
+    const result = await crashdiag(['clean', ...layout(), '--json'], changedAtMtimeFs(fsp as FileSystem), hidden);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      pipelines: Array<{ files: number; kept: Array<{ path: string; reason: string }> }>;
+    };
+    expect(report.pipelines[0]?.files).toBe(0);
+    expect(report.pipelines[0]?.kept).toEqual([{ path, reason: expect.stringMatching(/cannot be ruled out/) as string }]);
+    expect(await dataOf(root)).toEqual(before);
   });
 });
