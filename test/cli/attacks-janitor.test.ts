@@ -313,3 +313,27 @@ describe('attack: a running writer whose start time cannot be read (/proc mounte
     expect(await dataOf(root)).toEqual(before);
   });
 });
+
+describe('held: a lock name that is a hard link to a published output', () => {
+  it('clean takes the stale "lock" over by moving that name aside: the output keeps its name and bytes', async () => {
+    const output = join(outDir, `r_${KEY}.csv`);
+    const marker = `${output}.success`;
+    await fsp.writeFile(output, 'id,amount\n1,2\n');
+    await fsp.writeFile(marker, '');
+    await fsp.mkdir(join(stagingDir, '.crashdiag'));
+    const lock = join(stagingDir, '.crashdiag', '.clean.lock');
+    await fsp.link(output, lock);
+    const old = (Date.now() - 2 * 86_400_000) / 1000;
+    await fsp.utimes(output, old, old);
+    const orphan = join(stagingDir, `${KEY}.4000001.csv`);
+    await fsp.writeFile(orphan, 'dead\n');
+    await fsp.utimes(orphan, old, old);
+    const before = await snapshot(outDir);
+    const result = await crashdiag(['clean', ...layout(), '--json'], changedAtMtimeFs(fsp as FileSystem));
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ pipelines: [{ removed: [{ path: orphan }] }] });
+    expect(await snapshot(outDir)).toEqual(before);
+    expect((await fsp.stat(output)).nlink).toBe(1);
+    await expect(fsp.lstat(lock)).rejects.toThrow();
+  });
+});
