@@ -429,8 +429,9 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
   goals.push({
     goal: 'clean of 100k orphans: stats per candidate',
     measured: `at most ${counted.maxStatsPerCandidate} (${(counted.statsOnCandidates / Math.max(1, counted.candidates)).toFixed(2)} on average)`,
-    target: '<= 1',
-    pass: counted.maxStatsPerCandidate <= 1 && counted.removed === counted.candidates,
+    // One look to judge it, one last look right before its unlink: between the two its intent is fsynced.
+    target: '<= 2',
+    pass: counted.maxStatsPerCandidate <= 2 && counted.removed === counted.candidates,
   });
   goals.push({
     goal: 'clean of 100k orphans: bounded concurrency',

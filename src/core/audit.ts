@@ -216,14 +216,29 @@ export function unsettledIntentsOnly(records: readonly AuditRecord[]): AuditReco
 // O_NONBLOCK: a FIFO planted as the log must not hang a diagnosis that counts attempts.
 const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** The log's text, read without following a symlink or blocking on a FIFO; '' when there is none yet. */
-async function readAuditText(fs: FileSystem, path: string): Promise<string> {
+// A record is a few hundred bytes: a longer line is not one crashdiag wrote,
+// and is passed over without being held in memory.
+const MAX_LINE_BYTES = 1 << 20;
+const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * The log's lines, read without following a symlink or blocking on a FIFO
+ * (none when there is no log yet), chunk by chunk: a log grown past what one
+ * string can hold (512 MiB: a clean of a million orphans writes about that)
+ * is read all the same, and memory holds one chunk and one line at a time.
+ * A line over MAX_LINE_BYTES comes as undefined.
+ */
+async function readAuditLines(
+  fs: FileSystem,
+  path: string,
+  onLine: (line: string | undefined, lineNumber: number) => void,
+): Promise<void> {
   let handle: Awaited<ReturnType<FileSystem['open']>>;
   try {
     handle = await fs.open(path, READ_NO_FOLLOW);
   } catch (error) {
     const code = errnoCode(error);
-    if (code === 'ENOENT') return '';
+    if (code === 'ENOENT') return;
     if (code === 'EACCES' || code === 'EPERM')
       throw new UsageError(`The audit log ${path} cannot be read (permission denied).`);
     if (code === 'ELOOP') throw new UsageError(`The audit log ${path} is a symlink; crashdiag never reads through one.`);
@@ -233,32 +248,108 @@ async function readAuditText(fs: FileSystem, path: string): Promise<string> {
     const stats = await handle.stat();
     if (!stats.isFile())
       throw new UsageError(`The audit log ${path} is not a regular file; crashdiag reads only a log of its own.`);
-    return await handle.readFile('utf8');
+    const chunk = Buffer.alloc(READ_CHUNK_BYTES);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let lineNumber = 0;
+    const endLine = (tail: Buffer) => {
+      lineNumber++;
+      const long = pendingBytes + tail.length > MAX_LINE_BYTES;
+      onLine(long ? undefined : Buffer.concat([...pending, tail]).toString('utf8'), lineNumber);
+      pending = [];
+      pendingBytes = 0;
+    };
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      let start = 0;
+      for (let end = chunk.indexOf(10, start); end >= 0 && end < bytesRead; end = chunk.indexOf(10, start)) {
+        endLine(chunk.subarray(start, end));
+        start = end + 1;
+      }
+      const rest = chunk.subarray(start, bytesRead);
+      // Past the limit only the length is kept: the line is passed over whole.
+      if (pendingBytes + rest.length <= MAX_LINE_BYTES) pending.push(Buffer.from(rest));
+      pendingBytes += rest.length;
+    }
+    if (pendingBytes > 0) endLine(Buffer.alloc(0));
   } finally {
     await handle.close();
   }
 }
 
-export async function readAudit(fs: FileSystem, path: string): Promise<AuditRecord[]> {
-  const text = await readAuditText(fs, path);
-  const records: AuditRecord[] = [];
-  for (const [index, line] of text.split('\n').entries()) {
-    if (line.trim() === '') continue;
-    try {
-      records.push(JSON.parse(line) as AuditRecord);
-    } catch {
-      // A line cut short by a crash mid-append; the others still count.
-      records.push({
-        time: '',
-        user: '',
-        host: '',
-        pid: 0,
-        pipeline: null,
-        run: '',
-        op: 'skip',
-        reason: `line ${index + 1} of ${path} is not valid JSON`,
-      });
-    }
+type FieldType = 'string' | 'number' | 'string|null' | 'number|null' | 'string[]';
+
+// The type of each field crashdiag writes. Anyone who can write the log can
+// put any JSON there; a field of another type is dropped as it is read, so no
+// reader (attempt counting, history) meets a number where a path goes.
+const FIELD_TYPES: Readonly<Record<string, FieldType>> = {
+  time: 'string', user: 'string', host: 'string', pid: 'number', pipeline: 'string|null', run: 'string',
+  op: 'string', intent: 'string', path: 'string', bytes: 'number', mtime: 'string', writerPid: 'number',
+  to: 'string', command: 'string[]', exitStatus: 'number|null', signal: 'string|null', stateBefore: 'string',
+  reason: 'string', stagingDir: 'string', startedAt: 'string', durationMs: 'number', childPid: 'number',
+};
+
+function hasType(value: unknown, type: FieldType): boolean {
+  if (value === null) return type.endsWith('|null');
+  if (type === 'string[]') return Array.isArray(value) && value.every((word) => typeof word === 'string');
+  return typeof value === type.replace('|null', '');
+}
+
+/** One parsed line as a record: fields of the wrong type dropped; undefined when it is no JSON object at all. */
+function recordOf(value: unknown): AuditRecord | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record: Record<string, unknown> = {};
+  for (const [field, fieldValue] of Object.entries(value)) {
+    const type = FIELD_TYPES[field];
+    if (type === undefined || hasType(fieldValue, type)) record[field] = fieldValue;
   }
+  return record as unknown as AuditRecord;
+}
+
+// Lines that are no record are each reported up to this many times: a log
+// full of garbage must not become a list as long as itself.
+const MAX_REPORTED_BAD_LINES = 100;
+
+/**
+ * The log's records, oldest first. `keep` picks the ones wanted as they are
+ * read (attempt counting wants one run key's), so memory holds those only.
+ */
+export async function readAudit(
+  fs: FileSystem,
+  path: string,
+  keep: (record: AuditRecord) => boolean = () => true,
+): Promise<AuditRecord[]> {
+  const records: AuditRecord[] = [];
+  let bad = 0;
+  await readAuditLines(fs, path, (line, lineNumber) => {
+    if (line !== undefined && line.trim() === '') return;
+    let record: AuditRecord | undefined;
+    let problem = 'is longer than any record crashdiag writes';
+    if (line !== undefined) {
+      problem = 'is not a JSON object';
+      try {
+        record = recordOf(JSON.parse(line));
+      } catch {
+        // A line cut short by a crash mid-append; the others still count.
+        problem = 'is not valid JSON';
+      }
+    }
+    if (record !== undefined) {
+      if (keep(record)) records.push(record);
+      return;
+    }
+    if (++bad > MAX_REPORTED_BAD_LINES) return;
+    records.push({
+      time: '',
+      user: '',
+      host: '',
+      pid: 0,
+      pipeline: null,
+      run: '',
+      op: 'skip',
+      reason: `line ${lineNumber} of ${path} ${problem}`,
+    });
+  });
   return records;
 }

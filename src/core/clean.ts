@@ -10,6 +10,7 @@ import {
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
+import { changeSince, type FileSnapshot, snapshotOf } from './guards.js';
 import { acquireLock, type HeldLock, lockContextOf, lockPathFor } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
@@ -71,6 +72,8 @@ interface Doomed extends CleanedFile {
   readonly realPath: string;
   /** Its mtime (ISO-8601), for the record: the evidence's age once it is gone. */
   readonly mtime: string;
+  /** The file as judged: right before the unlink it must still be this very file. */
+  readonly snapshot: FileSnapshot;
 }
 
 type Verdict
@@ -193,7 +196,7 @@ export async function cleanPipeline(
         break;
       }
       outcomes = [];
-      const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f.realPath));
+      const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f));
       results.forEach((result, index) => {
         const f = doomed[index];
         if (!f) return;
@@ -202,6 +205,9 @@ export async function cleanPipeline(
           outcomes.push(record(f.run, { op: 'delete', ...file(f), reason: why }));
         } else if (result === 'gone') {
           outcomes.push(record(f.run, { op: 'gone', path: f.path, reason: 'already removed by someone else' }));
+        } else if ('kept' in result) {
+          kept.push({ path: f.path, reason: result.kept });
+          outcomes.push(record(f.run, { op: 'skip', ...file(f), reason: result.kept }));
         } else {
           failed.push({ path: f.path, reason: result.failed });
           outcomes.push(record(f.run, { op: 'fail', ...file(f), reason: result.failed }));
@@ -320,14 +326,23 @@ async function judgeOne(
       run: match.runKey,
       realPath,
       mtime: new Date(times.mtimeMs).toISOString(),
+      snapshot: snapshotOf(stats),
     },
   };
 }
 
-/** ENOENT is success (another janitor or fixer got there first); another errno is the file's failure, not the run's. */
-async function removeOne(fs: FileSystem, path: string): Promise<'deleted' | 'gone' | { failed: string }> {
+/**
+ * Removes a judged file if it is still the very file judged: between that
+ * look and now its intent was made durable, and a writer may have opened the
+ * name again (a container's next attempt reuses its PID, so its name).
+ * ENOENT is success (another janitor or fixer got there first); another
+ * errno is the file's failure, not the run's.
+ */
+async function removeOne(fs: FileSystem, f: Doomed): Promise<'deleted' | 'gone' | { kept: string } | { failed: string }> {
   try {
-    await fs.unlink(path);
+    const changed = changeSince(f.snapshot, snapshotOf(await fs.lstat(f.realPath)));
+    if (changed !== undefined) return { kept: changed };
+    await fs.unlink(f.realPath);
     return 'deleted';
   } catch (error) {
     const code = errnoCode(error);

@@ -137,10 +137,7 @@ export async function guardRemoval(
     return { ok: false, reason: `its writer is ${judgement.writer}: ${judgement.reason}` };
   const denied = permissionDenied(ctx.identity, bounds, ownedModeOf(stats));
   if (denied) return { ok: false, reason: denied };
-  return {
-    ok: true,
-    snapshot: { dev: Number(stats.dev), ino: Number(stats.ino), bytes: Number(stats.size), mtimeMs, ctimeMs },
-  };
+  return { ok: true, snapshot: snapshotOf(stats) };
 }
 
 function permissionDenied(who: Identity, bounds: Boundaries, file: OwnedMode): string | undefined {
@@ -168,11 +165,29 @@ export async function recheckRemoval(
   }
   const verdict = await guardRemoval(ctx, bounds, removal);
   if (!verdict.ok) return verdict;
-  const now = verdict.snapshot;
-  if (now.dev !== before.dev || now.ino !== before.ino)
-    return { ok: false, reason: 'it was replaced since it was checked' };
-  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
-    return { ok: false, reason: 'it changed since it was checked: someone is writing it' };
-  }
-  return verdict;
+  const changed = changeSince(before, verdict.snapshot);
+  return changed === undefined ? verdict : { ok: false, reason: changed };
+}
+
+/**
+ * The one answer to "is this still the very file that was checked" (same
+ * inode, size, mtime and ctime), asked right before a removal by --fix and
+ * clean alike: what changed, or undefined.
+ */
+export function changeSince(before: FileSnapshot, now: FileSnapshot): string | undefined {
+  if (now.dev !== before.dev || now.ino !== before.ino) return 'it was replaced since it was checked';
+  if (now.bytes !== before.bytes || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs)
+    return 'it changed since it was checked: someone is writing it';
+  return undefined;
+}
+
+/** What identifies a file for that last look, from its lstat. */
+export function snapshotOf(stats: Awaited<ReturnType<FileSystem['lstat']>>): FileSnapshot {
+  return {
+    dev: Number(stats.dev),
+    ino: Number(stats.ino),
+    bytes: Number(stats.size),
+    mtimeMs: Number(stats.mtimeMs),
+    ctimeMs: Number(stats.ctimeMs),
+  };
 }

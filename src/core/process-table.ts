@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { errnoCode } from './errors.js';
 
@@ -46,6 +46,21 @@ function readCommandLine(pid: number): string | undefined {
   }
 }
 
+/**
+ * Whether a process whose thread-group leader reads as a zombie still has
+ * other threads: a main thread that called pthread_exit leaves the leader Z
+ * in /proc/<pid>/stat while a worker thread keeps writing the file. A real
+ * zombie has no thread but the leader. When the tasks cannot be listed, the
+ * process is taken to live on: only certainty makes a writer dead.
+ */
+function threadsLiveOn(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((task) => task !== String(pid));
+  } catch (error) {
+    return errnoCode(error) !== 'ENOENT';
+  }
+}
+
 /** The real process table: signal 0 for existence, /proc for state and start time. */
 export function createProcessTable(): ProcessTable {
   let bootTimeMs: number | undefined | null = null;
@@ -62,7 +77,7 @@ export function createProcessTable(): ProcessTable {
     const state = fields[0];
     const startTicks = Number(fields[19]);
     if (bootTimeMs === null) bootTimeMs = readBootTimeMs();
-    const zombie = state === 'Z' || state === 'X';
+    const zombie = (state === 'Z' || state === 'X') && !threadsLiveOn(pid);
     const command = readCommandLine(pid);
     const described = command === undefined ? { zombie } : { zombie, command };
     if (bootTimeMs === undefined || !Number.isFinite(startTicks)) return described;

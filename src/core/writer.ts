@@ -67,9 +67,30 @@ export function judgeWriter(
     if (facts.zombie)
       return { writer: 'dead', by: 'pid', reason: `PID ${entry.pid} has exited (a zombie not yet reaped)` };
     if (facts.startMs !== undefined) return judgeLivePid(entry, facts.startMs, changedMs, rules, nowMs);
-    return judgeByAge(entry, rules, nowMs, `PID ${entry.pid} is running but its start time cannot be read`);
+    return judgeLivePidByAge(entry, rules, nowMs);
   }
   return judgeByAge(entry, rules, nowMs, check.why);
+}
+
+/**
+ * A live PID whose start time cannot be read (/proc mounted hidepid=2 and the
+ * writer another user's, or no /proc at all): nothing proves it is not the
+ * writer. A file changed within --stale-after is its writer's; a quiet one
+ * cannot be judged (a stalled writer and a reused PID look alike), never dead.
+ */
+function judgeLivePidByAge(
+  entry: Pick<StagingEntry, 'pid' | 'mtimeMs' | 'ctimeMs'>,
+  rules: JudgementRules,
+  nowMs: number,
+): WriterJudgement {
+  const why = `PID ${entry.pid} is running but its start time cannot be read`;
+  const byAge = judgeByAge(entry, rules, nowMs, why);
+  if (byAge.writer !== 'dead') return byAge;
+  return {
+    writer: 'unknown',
+    by: 'age',
+    reason: `${byAge.reason}; without its start time a running PID cannot be ruled out as the writer (a stalled writer and a reused PID look alike)`,
+  };
 }
 
 function judgeLivePid(

@@ -49,8 +49,10 @@ describe('attack (issue 9.11): no terminal injection from disk or the audit log'
     const { code, stdout } = await crashdiag(['history', '--audit-log', log]);
     expect(code).toBe(0);
     expectPrintable(stdout);
-    for (const shown of ['\\x1b[2J', '\\x1b]0;pwned\\x07', 'h\\u{202e}', 'delete\\x1b[8m', 'x\\x1b[H.csv', '12\\x1b[1A', '7\\u{200b}', 'janitor\\x1bc'])
+    for (const shown of ['\\x1b[2J', '\\x1b]0;pwned\\x07', 'h\\u{202e}', 'delete\\x1b[8m', 'x\\x1b[H.csv', 'janitor\\x1bc'])
       expect(stdout.replace(/[│\s]+/g, '')).toContain(shown.replace(/\s+/g, ''));
+    // A byte count or PID that is text is no field crashdiag wrote: it is dropped as the log is read.
+    expect(stdout).not.toMatch(/1A|200b/);
     expect(await treeOf(root)).toEqual(before);
   });
 

@@ -402,11 +402,14 @@ const ROWS: readonly Row[] = [
     reasons: [/start time cannot be read/],
   },
   {
-    situation: 'a running PID whose start time cannot be read falls back to age: stale is dead',
+    // A stalled writer and a reused PID look alike: nothing proves the running PID is not the writer.
+    situation: 'attack: a running PID whose start time cannot be read (hidepid=2), the file quiet past --stale-after: unknown, never dead',
     evidence: evidence({ staging: [staged(91247, HOUR, RUNNING_NO_START)] }),
-    state: 'D',
-    action: 'clean-then-rerun',
-    writers: ['dead'],
+    state: 'UNKNOWN',
+    action: 'investigate',
+    writers: ['unknown'],
+    reasons: [/cannot be ruled out as the writer/],
+    anomalies: [[`${STAGING}/${KEY}.91247.csv`, /writer cannot be judged/]],
   },
   {
     situation: 'no PID verdict, modified a little in the future (within --stale-after): alive',
