@@ -139,7 +139,8 @@ export async function listInBatches<T>(
   dir: string,
   role: string,
   match: (name: string) => T | undefined,
-  onBatch: (batch: Array<{ name: string; match: T }>) => void | Promise<void>,
+  /** 'stop' ends the listing there. */
+  onBatch: (batch: Array<{ name: string; match: T }>) => void | 'stop' | Promise<void | 'stop'>,
   options: ListingProgress & { readonly batchSize?: number } = {},
 ): Promise<void> {
   const batchSize = options.batchSize ?? LISTING_BUFFER;
@@ -166,7 +167,7 @@ export async function listInBatches<T>(
       if (batch.length >= batchSize) {
         const full = batch;
         batch = [];
-        await onBatch(full);
+        if ((await onBatch(full)) === 'stop') return;
       }
       if (++seen % LISTING_BUFFER === 0) options.onEntries?.(seen);
     }
@@ -377,16 +378,19 @@ export function runEvidence(
 }
 
 /**
- * One pass over the staging directory for every run key at once (scan, clean).
- * A "key" that could not be a run key (spaces, slashes...) means some other file.
+ * One pass over the staging directory for every run key at once (clean),
+ * handed over a batch at a time while listing. A "key" that could not be a
+ * run key (spaces, slashes...) means some other file.
  */
 export async function listAllStaging(
   fs: FileSystem,
   settings: Pick<PipelineSettings, 'stagingDir' | 'staging'>,
-): Promise<Array<{ name: string; match: StagingName }>> {
+  onBatch: (batch: Array<{ name: string; match: StagingName }>) => void | 'stop' | Promise<void | 'stop'>,
+  options: ListingProgress & { readonly batchSize?: number } = {},
+): Promise<void> {
   const valid = memoizedRunKeyCheck();
-  return listMatching(fs, settings.stagingDir, 'staging directory', (name) => {
+  await listInBatches(fs, settings.stagingDir, 'staging directory', (name) => {
     const match = settings.staging.matchAny(name);
     return match && valid(match.runKey) ? match : undefined;
-  });
+  }, onBatch, options);
 }

@@ -9,6 +9,7 @@ import type { FileSystem } from '../../core/fs.js';
 import { type ScanResult, scanPipeline } from '../../core/scan.js';
 import type { CliIo } from '../io.js';
 import { resolveNow } from '../pipeline-options.js';
+import { progressLine } from '../progress.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
 interface ScanFlags extends MultiPipelineFlags {
@@ -129,13 +130,19 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   }
   const nowMs = fixedNow ?? io.now();
   const results: ScanResult[] = [];
-  for (const settings of pipelines) {
-    results.push(
-      await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, settings, {
-        sinceMs,
-        daily: flags.daily === true,
-      }),
-    );
+  const progress = progressLine(io, 'scan');
+  try {
+    for (const settings of pipelines) {
+      results.push(
+        await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, settings, {
+          sinceMs,
+          daily: flags.daily === true,
+          onEntries: progress.update,
+        }),
+      );
+    }
+  } finally {
+    progress.done();
   }
   const exitCode = Math.max(0, ...results.flatMap((r) => r.runs.map((run) => run.exitCode)));
   if (format === 'prom') {
