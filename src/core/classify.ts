@@ -194,10 +194,12 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
   let recovered: Partial<Diagnosis> = {};
   // Hook: the recovery loop (classify-recovery.ts). RUNNING and UNKNOWN win over it.
   if (evidence.recovery && state !== 'RUNNING' && state !== 'UNKNOWN') {
+    // By path, not a search per file: a key with 100,000 orphans made that 10^10 comparisons.
+    const mtimes = new Map(evidence.staging.map((e) => [e.path, e.mtimeMs]));
     const deadOrphans = files.filter((f) => f.writer === 'dead').map((f) => ({
       pid: f.pid,
       bytes: f.bytes,
-      mtimeMs: evidence.staging.find((e) => e.path === f.path)?.mtimeMs ?? evidence.nowMs,
+      mtimeMs: mtimes.get(f.path) ?? evidence.nowMs,
     }));
     const judged = judgeRecovery({ state, action, summary: text }, evidence.recovery, deadOrphans, evidence.nowMs);
     ({ state, action, summary: text, exitCode } = judged);

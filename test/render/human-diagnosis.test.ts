@@ -111,3 +111,17 @@ describe('renderDiagnosisHuman', () => {
     expect(text).toContain(`${MARKER_PATH}\\x1b[31m`);
   });
 });
+
+describe('renderDiagnosisHuman: a key with many orphans', () => {
+  it('shows the first 20 files and a total, not a 100,000-row table, and no rm of 100,000 paths', () => {
+    const staging = Array.from({ length: 100_000 }, (_, i) => staged(100_000 + i, 3 * HOUR, GONE, { bytes: 10 }));
+    const text = render(evidence({ staging }));
+    const rows = text.split('\n').filter((line) => line.includes(`${STAGING}/${KEY}.`));
+    // 20 table rows and their 20 reason lines.
+    expect(rows).toHaveLength(40);
+    expect(text).toContain('... and 99980 more (99980 dead, 0 alive, 0 unknown; --json lists every one)');
+    expect(text).toContain('# 100000 orphans: too many to paste; --fix removes them one by one, --json lists every path');
+    expect(text).not.toContain('rm --');
+    expect(text.length).toBeLessThan(20_000);
+  });
+});
