@@ -60,7 +60,7 @@ function factsOf(path: string, stats: StatsLike): PathFacts {
     bytes: Number(stats.size),
     mtimeMs: Number(stats.mtimeMs),
     // Without a ctime (a source that keeps none), the mtime is the last change.
-    ...(stats.ctimeMs === undefined ? {} : { ctimeMs: Number(stats.ctimeMs) }),
+    ctimeMs: stats.ctimeMs === undefined ? undefined : Number(stats.ctimeMs),
   };
 }
 
@@ -293,6 +293,9 @@ export async function describeStagingBatch(
   here: StagingDirectoryRules,
   entries: ReadonlyArray<{ name: string; match: StagingName }>,
 ): Promise<StagingEntry[]> {
+  // One literal per file, no spreads, and the path by concatenation: over a
+  // million files, spreads and path.join were a third of scan's time.
+  const base = join(settings.stagingDir, '/');
   const describe = (entry: { name: string; match: StagingName }, looked: PathFacts): StagingEntry => {
     let facts = looked;
     // A name read with U+FFFD for bytes that are not UTF-8 names no file: it is reported, never dropped.
@@ -301,21 +304,26 @@ export async function describeStagingBatch(
     const other = here.publishedAs(entry.name);
     const rules = here.writerRulesFor(entry.name);
     return {
-      ...facts,
+      path: facts.path,
+      status: facts.status,
+      kind: facts.kind,
+      bytes: facts.bytes,
+      mtimeMs: facts.mtimeMs,
+      ctimeMs: facts.ctimeMs,
+      error: facts.error,
       name: entry.name,
       pid: entry.match.pid,
       host: entry.match.host,
       pidCheck: checkPid(entry.match, rules, ctx.processes),
-      ...(rules.staleAfterMs === settings.staleAfterMs ? {} : { staleAfterMs: rules.staleAfterMs }),
-      ...(other?.runKey === undefined ? {} : { alsoPublishedAs: other.runKey }),
-      ...(other?.pipeline === undefined ? {} : { alsoPublishedBy: other.pipeline }),
+      staleAfterMs: rules.staleAfterMs === settings.staleAfterMs ? undefined : rules.staleAfterMs,
+      alsoPublishedAs: other?.runKey,
+      alsoPublishedBy: other?.pipeline,
     };
   };
   const lstat = ctx.fs.lstatSync;
-  if (lstat)
-    return entries.map((entry) => describe(entry, lstatFactsSync(lstat, join(settings.stagingDir, entry.name))));
+  if (lstat) return entries.map((entry) => describe(entry, lstatFactsSync(lstat, base + entry.name)));
   return mapPool(entries, IO_CONCURRENCY, async (entry) =>
-    describe(entry, await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name))));
+    describe(entry, await lstatFacts(ctx.fs, base + entry.name)));
 }
 
 export function compareText(a: string, b: string): number {
