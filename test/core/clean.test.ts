@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
-import { type CleanContext, type CleanOptions, cleanPipeline, REPORT_SAMPLE } from '../../src/core/clean.js';
+import { AUDIT_BATCH, type CleanContext, type CleanOptions, cleanPipeline, REPORT_SAMPLE } from '../../src/core/clean.js';
 import { UsageError } from '../../src/core/errors.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { LockTimeoutError } from '../../src/core/lock.js';
@@ -493,8 +493,8 @@ describe('cleanPipeline when the audit log fills up midway', () => {
     const now = Date.now();
     const pids = deadPids(2);
     const paths: string[] = [];
-    for (let i = 0; i < 300; i++) {
-      const path = staged(`${dateKey(Date.parse('2024-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
+    for (let i = 0; i < AUDIT_BATCH + 44; i++) {
+      const path = staged(`${dateKey(Date.parse('2020-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
       await put(path, 'orphan', now, 2 * DAY);
       paths.push(path);
     }
@@ -515,10 +515,10 @@ describe('cleanPipeline when the audit log fills up midway', () => {
       }) as FileSystem['open'],
     };
     const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(full) }, settingsFor(), options());
-    // The first batch of 256 (in listing order) went; the second, whose intents failed, stays.
+    // The first batch (in listing order) went; the second, whose intents failed, stays.
     const removed = report.removed.map((f) => f.path);
     const failed = report.failed.map((f) => f.path);
-    expect([removed.length, failed.length]).toEqual([256, 44]);
+    expect([removed.length, failed.length]).toEqual([AUDIT_BATCH, 44]);
     expect([...removed, ...failed].sort()).toEqual(paths);
     expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
     for (const path of failed) expect(await exists(path)).toBe(true);

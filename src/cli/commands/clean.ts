@@ -126,6 +126,7 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
 class CleanJsonStream {
   readonly #out: CliIo['stdout'];
   #opened = false;
+  #pending = '';
   #pipelines = 0;
   /** Files written in the open pipeline's `removed`; undefined when none is open. */
   #files: number | undefined;
@@ -141,14 +142,22 @@ class CleanJsonStream {
       dryRun,
       olderThanSeconds: Math.round(olderThanMs / 1000),
     });
-    this.#out.write(`${files > 0 ? ',' : ''}\n        ${JSON.stringify(file)}`);
+    this.#pending += `${files > 0 ? ',' : ''}\n        ${JSON.stringify(file)}`;
     this.#files = files + 1;
+    // Written in chunks: a write per file was a fifth of the janitor's time.
+    if (this.#pending.length >= 65_536) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#pending !== '') this.#out.write(this.#pending);
+    this.#pending = '';
   }
 
   finish(report: CleanReport): void {
     const { pipeline, stagingDir, dryRun, olderThanSeconds, removed: _removed, ...rest } = report;
     const files = this.#files ?? this.#begin({ pipeline, stagingDir, dryRun, olderThanSeconds });
     const tail = Object.entries(rest).map(([key, value]) => `      ${JSON.stringify(key)}: ${JSON.stringify(value)}`);
+    this.#flush();
     this.#out.write(`${files > 0 ? '\n      ' : ''}],\n${tail.join(',\n')}\n    }`);
     this.#files = undefined;
   }
@@ -163,6 +172,7 @@ class CleanJsonStream {
   }
 
   close(): void {
+    this.#flush();
     this.#open();
     // A pipeline cut off midway (an unexpected error) still closes: its removals so far are listed.
     if (this.#files !== undefined) this.#out.write('\n      ]}');
