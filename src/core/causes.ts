@@ -5,6 +5,7 @@ import type { Diagnosis } from './diagnosis.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { describeOomKill, type KernelLogReader, matchOomKill, parseOomKills } from './kernel-log.js';
+import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { Attempt } from './recovery.js';
 import type { PipelineSettings } from './settings.js';
 
@@ -88,8 +89,9 @@ async function oomCauses(
   const withPid = attempts.filter((a) => a.pid !== null);
   if (withPid.length === 0) return { causes: [], notes: [] };
   if (!witnesses.readKernelLog) return { causes: [], notes: ['the kernel log was not consulted'] };
-  const bounds = await Promise.all(withPid.map(notBefore));
-  const log = await witnesses.readKernelLog(Math.min(...bounds));
+  // Bounded: a crash loop left alone can have 100,000 attempts, each a file to look at.
+  const bounds = await mapPool(withPid, IO_CONCURRENCY, notBefore);
+  const log = await witnesses.readKernelLog(bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY));
   if ('unavailable' in log) return { causes: [], notes: [log.unavailable] };
   const kills = parseOomKills(log.lines, log.bootTimeMs);
   const causes: Cause[] = [];
@@ -182,8 +184,11 @@ export async function findCauses(
   const attempts = diagnosis.attempts?.list ?? [];
   const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
   // A file's creation bounds its writer's death from below; without it, its last write does.
+  // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
+  const orphanOf = new Map<number, string>();
+  for (const o of diagnosis.orphans) if (!orphanOf.has(o.pid)) orphanOf.set(o.pid, o.path);
   const notBefore = async (attempt: Attempt): Promise<number> => {
-    const path = diagnosis.orphans.find((o) => o.pid === attempt.pid)?.path;
+    const path = attempt.pid === null ? undefined : orphanOf.get(attempt.pid);
     if (attempt.source !== 'orphan' || path === undefined) return attempt.atMs;
     try {
       const stats = await witnesses.fs.lstat(path);
