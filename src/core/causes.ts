@@ -1,6 +1,7 @@
 // Why a run died: what each witness (the kernel log, the file systems, the
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
+import type { Stats } from 'node:fs';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
@@ -191,7 +192,8 @@ export async function findCauses(
     const path = attempt.pid === null ? undefined : orphanOf.get(attempt.pid);
     if (attempt.source !== 'orphan' || path === undefined) return attempt.atMs;
     try {
-      const stats = await witnesses.fs.lstat(path);
+      // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
+      const stats = witnesses.fs.lstatSync ? (witnesses.fs.lstatSync(path) as Stats) : await witnesses.fs.lstat(path);
       return stats.birthtimeMs > 0 ? Math.min(stats.birthtimeMs, attempt.atMs) : attempt.atMs;
     } catch {
       return attempt.atMs;
