@@ -58,12 +58,35 @@ export interface Layout {
     readonly keys: number;
     readonly perKey: number;
   };
+  /**
+   * The worst case for scan: every entry a matching dead writer's orphan,
+   * `keys` x `perKey` of them (a crash loop left alone for weeks).
+   */
+  readonly worst: {
+    readonly staging: string;
+    readonly out: string;
+    readonly keys: number;
+    readonly perKey: number;
+    /** Keys below this index have a published output and marker. */
+    readonly published: number;
+  };
+  /** One run key with 100,000 dead writers' orphans, for diagnose. */
+  readonly crowd: { readonly staging: string; readonly out: string; readonly key: string; readonly orphans: number };
 }
 
 const BIG_ENTRIES = 1_000_000;
 const BIG_KEYS = 2_000;
 const ORPHAN_KEYS = 2_000;
 const ORPHANS_PER_KEY = 50;
+const WORST_KEYS = 2_000;
+const WORST_PER_KEY = 500;
+const CROWD_ORPHANS = 100_000;
+// PIDs for the worst-case fixtures: above this machine's pid_max (checked at
+// build time), so never alive here however long the fixtures are kept, yet
+// within what a kernel may hand out (4,194,304), so the names are staging
+// names. A crash loop's orphans each carry another PID: so do these.
+const WORST_FIRST_PID = 1_000_000;
+const CROWD_FIRST_PID = 2_000_000;
 
 export function layoutUnder(root: string): Layout {
   return {
@@ -84,7 +107,65 @@ export function layoutUnder(root: string): Layout {
       keys: ORPHAN_KEYS,
       perKey: ORPHANS_PER_KEY,
     },
+    worst: {
+      staging: join(root, 'worst', 'staging'),
+      out: join(root, 'worst', 'out'),
+      keys: WORST_KEYS,
+      perKey: WORST_PER_KEY,
+      published: WORST_KEYS / 2,
+    },
+    crowd: {
+      staging: join(root, 'crowd', 'staging'),
+      out: join(root, 'crowd', 'out'),
+      key: keyFor(100),
+      orphans: CROWD_ORPHANS,
+    },
   };
+}
+
+function pidMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+  } catch {
+    return 4_194_304;
+  }
+}
+
+/** The worst case: a million orphans of 2,000 keys, and 100,000 of one key. */
+function ensureWorstFixtures(layout: Layout, log: (line: string) => void): void {
+  const max = pidMax();
+  if (max >= WORST_FIRST_PID) {
+    throw new Error(`pid_max is ${max}: the worst-case fixtures' PIDs (from ${WORST_FIRST_PID}) could be alive here`);
+  }
+  const worstDone = join(layout.root, 'worst.complete');
+  if (!existsSync(worstDone)) {
+    const started = Date.now();
+    const { staging, out, keys, perKey, published } = layout.worst;
+    mkdirSync(staging, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    for (let k = 0; k < keys; k++) {
+      const key = keyFor(k);
+      const time = keyTime(k);
+      for (let p = 0; p < perKey; p++) touch(join(staging, `${key}.${WORST_FIRST_PID + p}.csv`), time);
+      if (k < published) {
+        const final = FINAL_TEMPLATE.replace('{date}', key);
+        touch(join(out, final), time);
+        touch(join(out, `${final}.success`), time);
+      }
+      if ((k + 1) % 200 === 0) log(`fixtures: worst case, ${((k + 1) * perKey).toLocaleString('en')} orphans`);
+    }
+    writeFileSync(worstDone, JSON.stringify({ version: FIXTURE_VERSION, keys, perKey }));
+    log(`fixtures: worst case (1M orphans) built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const crowdDone = join(layout.root, 'crowd.complete');
+  if (!existsSync(crowdDone)) {
+    const { staging, out, key, orphans } = layout.crowd;
+    mkdirSync(staging, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    const time = keyTime(100);
+    for (let i = 0; i < orphans; i++) touch(join(staging, `${key}.${CROWD_FIRST_PID + i}.csv`), time);
+    writeFileSync(crowdDone, JSON.stringify({ version: FIXTURE_VERSION, orphans }));
+  }
 }
 
 function touch(path: string, timeSeconds?: number): void {
@@ -149,6 +230,7 @@ export function ensureFixtures(layout: Layout, log: (line: string) => void): voi
     for (let k = 0; k < keys; k++) touch(join(pool, keyFor(k)), keyTime(k));
     writeFileSync(orphansDone, FIXTURE_VERSION);
   }
+  ensureWorstFixtures(layout, log);
 }
 
 /** The number of entries in the big staging directory, as a check the fixture is whole. */

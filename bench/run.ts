@@ -40,7 +40,7 @@ const STARTUP_RSS_RUNS = envCount('BENCH_STARTUP_RSS_RUNS', 5);
 const LARGE_RUNS = envCount('BENCH_LARGE_RUNS', 7);
 const CLEAN_RUNS = envCount('BENCH_CLEAN_RUNS', 3);
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? 'startup,diagnose,scan,clean').split(',').map((s) => s.trim()),
+  (process.env.BENCH_ONLY ?? 'startup,diagnose,scan,worst,crowd,clean').split(',').map((s) => s.trim()),
 );
 const fixtureRoot = process.env.BENCH_DIR || join(tmpdir(), `crashdiag-bench-${FIXTURE_VERSION}`);
 
@@ -349,12 +349,125 @@ async function benchScan(layout: Layout, scratch: string): Promise<void> {
     target: '<= 1.5x',
     pass: ratio <= 1.5,
   });
+  const scanRss = rssOf(rows, 'crashdiag scan --json');
+  goals.push({
+    goal: 'scan, 1M-entry staging with 2,000 keys: peak RSS',
+    measured: `${scanRss.toFixed(0)} MiB`,
+    target: '<= 128 MiB',
+    pass: scanRss <= 128,
+  });
   goals.push({
     goal: 'scan: one pass over each directory',
     measured: `staging ${counted.stagingListings}, output ${counted.outListings} listing(s)`,
     target: '1 each',
     pass: counted.stagingListings === 1 && counted.outListings === 1,
   });
+}
+
+/** One lstat per entry, the names counted: the floor for anything that must look at every file. */
+function findPrintf(dir: string, check: BenchCommand['check']): BenchCommand {
+  return {
+    name: 'find -printf | wc -l',
+    argv: ['sh', '-c', `find ${shellQuote(dir)} -maxdepth 1 -type f -printf '%s %T@ %f\\n' | wc -l`],
+    cwd: layoutRoot,
+    check,
+  };
+}
+
+const rssOf = (rows: readonly Row[], name: string) => rows.find((r) => r.name === name)?.rssMiB ?? Number.NaN;
+
+function benchWorstScan(layout: Layout, scratch: string): void {
+  const { out, staging, keys, perKey } = layout.worst;
+  const orphans = keys * perKey;
+  const cwd = layout.root;
+  const commands: BenchCommand[] = [
+    findPrintf(staging, expectCount(orphans)),
+    {
+      name: 'crashdiag scan --json',
+      argv: [node, bin, 'scan', ...layoutFlags(out, staging), '--json', '--since', '7d'],
+      cwd,
+      check: expectJson(
+        12,
+        (j) =>
+          Array.isArray(j.runs)
+          && j.runs.length === keys
+          && (j.runs as Array<{ orphanCount: number }>).reduce((n, r) => n + r.orphanCount, 0) === orphans,
+        `${keys} runs, ${orphans} orphans, worst D-race (exit 12)`,
+      ),
+    },
+  ];
+  const series = compareInterleaved('scan, 1M orphans', commands, scratch, { iterations: LARGE_RUNS, rss: 'same-run', log });
+  const rows = rowsOf(series);
+  printTable(
+    `scan the worst case: ${orphans.toLocaleString('en')} dead writers' orphans of ${keys.toLocaleString('en')} run keys`,
+    rows,
+    'find -printf | wc -l',
+    `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time. Every entry is a matching staging file `
+    + `(${perKey} per key, each its own PID, all dead); half the keys have a published output and marker. `
+    + 'The floor is find, one lstat per entry.',
+  );
+  const ratio = wall(rows, 'crashdiag scan --json') / wall(rows, 'find -printf | wc -l');
+  goals.push({
+    goal: 'scan, 1M orphans of 2,000 keys: wall vs find -printf',
+    measured: `${ratio.toFixed(2)}x (paired ${pairedRatio(series, 'crashdiag scan --json', 'find -printf | wc -l').toFixed(2)}x)`,
+    target: '<= 1.5x',
+    pass: ratio <= 1.5,
+  });
+  const rss = rssOf(rows, 'crashdiag scan --json');
+  goals.push({
+    goal: 'scan, 1M orphans of 2,000 keys: peak RSS',
+    measured: `${rss.toFixed(0)} MiB`,
+    target: '<= 128 MiB',
+    pass: rss <= 128,
+  });
+}
+
+function benchCrowd(layout: Layout, scratch: string): void {
+  const { out, staging, key, orphans } = layout.crowd;
+  const cwd = layout.root;
+  const commands: BenchCommand[] = [
+    findPrintf(staging, expectCount(orphans)),
+    {
+      name: 'crashdiag diagnose --json',
+      argv: [node, bin, 'diagnose', key, ...layoutFlags(out, staging), '--json'],
+      cwd,
+      // 100,000 dead writers of one key are 100,000 failed attempts: a crash loop, as it should be.
+      check: expectJson(
+        15,
+        (j) => j.state === 'CRASH-LOOP' && Array.isArray(j.orphans) && j.orphans.length === orphans,
+        `state CRASH-LOOP with ${orphans} orphans`,
+      ),
+    },
+    {
+      name: 'crashdiag diagnose (human)',
+      argv: [node, bin, 'diagnose', key, ...layoutFlags(out, staging)],
+      cwd,
+      check: ({ status, stdout }) =>
+        status === 15 && stdout.split('\n').length < 200 ? undefined : 'expected exit 15 and a short view',
+    },
+  ];
+  const series = compareInterleaved('diagnose, 100k orphans of one key', commands, scratch, {
+    iterations: LARGE_RUNS,
+    rss: 'same-run',
+    log,
+  });
+  const rows = rowsOf(series);
+  printTable(
+    `diagnose one key that has ${orphans.toLocaleString('en')} orphans`,
+    rows,
+    'find -printf | wc -l',
+    `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time. The staging directory holds only `
+    + 'that key\'s orphans, each its own dead PID. The human view shows the first 20 and a total.',
+  );
+  for (const name of ['crashdiag diagnose --json', 'crashdiag diagnose (human)']) {
+    const ratio = wall(rows, name) / wall(rows, 'find -printf | wc -l');
+    goals.push({
+      goal: `${name.replace('crashdiag ', '')}, one key with 100k orphans: wall vs find -printf`,
+      measured: `${ratio.toFixed(2)}x (paired ${pairedRatio(series, name, 'find -printf | wc -l').toFixed(2)}x)`,
+      target: '<= 1.5x',
+      pass: ratio <= 1.5,
+    });
+  }
 }
 
 // The janitor's worker count (CONCURRENCY in src/core/clean.ts): its calls in
@@ -426,6 +539,20 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
     + `peak ${counted.peakInFlight} file-system calls in flight, ${ms(counted.ms)}.`,
   );
   print();
+  const cleanRatio = wall(rows, 'crashdiag clean --json') / wall(rows, 'find -name -mmin +1440 -delete');
+  goals.push({
+    goal: 'clean of 100k orphans: wall vs find -delete',
+    measured: `${cleanRatio.toFixed(2)}x (paired ${pairedRatio(series, 'crashdiag clean --json', 'find -name -mmin +1440 -delete').toFixed(2)}x)`,
+    target: '<= 2x',
+    pass: cleanRatio <= 2,
+  });
+  const cleanRss = rssOf(rows, 'crashdiag clean --json');
+  goals.push({
+    goal: 'clean of 100k orphans: peak RSS',
+    measured: `${cleanRss.toFixed(0)} MiB`,
+    target: '<= 128 MiB',
+    pass: cleanRss <= 128,
+  });
   goals.push({
     goal: 'clean of 100k orphans: stats per candidate',
     measured: `at most ${counted.maxStatsPerCandidate} (${(counted.statsOnCandidates / Math.max(1, counted.candidates)).toFixed(2)} on average)`,
@@ -447,6 +574,7 @@ function filesystemType(path: string): string {
 }
 
 const layout = layoutUnder(fixtureRoot);
+const layoutRoot = layout.root;
 const benchStarted = performance.now();
 ensureFixtures(layout, log);
 const info = bigFixtureInfo(layout);
@@ -465,6 +593,8 @@ print();
 if (ONLY.has('startup')) benchStartup(layout, scratch);
 if (ONLY.has('diagnose')) await benchDiagnose(layout, scratch);
 if (ONLY.has('scan')) await benchScan(layout, scratch);
+if (ONLY.has('worst')) benchWorstScan(layout, scratch);
+if (ONLY.has('crowd')) benchCrowd(layout, scratch);
 if (ONLY.has('clean')) await benchClean(layout, scratch);
 
 print('### Goals');

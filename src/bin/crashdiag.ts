@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
-import { promises, lstatSync } from 'node:fs';
+import { promises, lstatSync, unlinkSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
@@ -30,7 +30,7 @@ void run(process.argv.slice(2), {
   stderr: process.stderr,
   env: process.env,
   cwd: process.cwd(),
-  fs: { ...promises, lstatSync },
+  fs: { ...promises, lstatSync, unlinkSync },
   processes: createProcessTable(),
   now: () => Date.now(),
   sleep: (ms) => sleep(ms),

@@ -1,10 +1,12 @@
 // Why a run died: what each witness (the kernel log, the file systems, the
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
+import type { Stats } from 'node:fs';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { describeOomKill, type KernelLogReader, matchOomKill, parseOomKills } from './kernel-log.js';
+import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { Attempt } from './recovery.js';
 import type { PipelineSettings } from './settings.js';
 
@@ -88,8 +90,9 @@ async function oomCauses(
   const withPid = attempts.filter((a) => a.pid !== null);
   if (withPid.length === 0) return { causes: [], notes: [] };
   if (!witnesses.readKernelLog) return { causes: [], notes: ['the kernel log was not consulted'] };
-  const bounds = await Promise.all(withPid.map(notBefore));
-  const log = await witnesses.readKernelLog(Math.min(...bounds));
+  // Bounded: a crash loop left alone can have 100,000 attempts, each a file to look at.
+  const bounds = await mapPool(withPid, IO_CONCURRENCY, notBefore);
+  const log = await witnesses.readKernelLog(bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY));
   if ('unavailable' in log) return { causes: [], notes: [log.unavailable] };
   const kills = parseOomKills(log.lines, log.bootTimeMs);
   const causes: Cause[] = [];
@@ -182,11 +185,15 @@ export async function findCauses(
   const attempts = diagnosis.attempts?.list ?? [];
   const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
   // A file's creation bounds its writer's death from below; without it, its last write does.
+  // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
+  const orphanOf = new Map<number, string>();
+  for (const o of diagnosis.orphans) if (!orphanOf.has(o.pid)) orphanOf.set(o.pid, o.path);
   const notBefore = async (attempt: Attempt): Promise<number> => {
-    const path = diagnosis.orphans.find((o) => o.pid === attempt.pid)?.path;
+    const path = attempt.pid === null ? undefined : orphanOf.get(attempt.pid);
     if (attempt.source !== 'orphan' || path === undefined) return attempt.atMs;
     try {
-      const stats = await witnesses.fs.lstat(path);
+      // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
+      const stats = witnesses.fs.lstatSync ? (witnesses.fs.lstatSync(path) as Stats) : await witnesses.fs.lstat(path);
       return stats.birthtimeMs > 0 ? Math.min(stats.birthtimeMs, attempt.atMs) : attempt.atMs;
     } catch {
       return attempt.atMs;

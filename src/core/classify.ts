@@ -1,7 +1,7 @@
 import { judgeRecovery } from './classify-recovery.js';
 import type { Anomaly, Diagnosis, StagingFileReport } from './diagnosis.js';
 import { formatDuration } from './duration.js';
-import type { PathFacts, RunEvidence } from './evidence.js';
+import type { JudgementRules, PathFacts, RunEvidence, StagingEntry } from './evidence.js';
 import { type Action, EXIT_CODES, RUNBOOKS, type State } from './states.js';
 import { CLOCK_SLACK_MS, judgeWriter } from './writer.js';
 
@@ -21,7 +21,7 @@ function isRegularFile(facts: PathFacts | null): boolean {
 }
 
 /** What the model cannot explain about the output and its marker. */
-function outputAnomalies(evidence: RunEvidence): Anomaly[] {
+function outputAnomalies(evidence: Pick<RunEvidence, 'final' | 'marker'>): Anomaly[] {
   const found: Anomaly[] = [];
   const { final, marker } = evidence;
   for (const [facts, role] of [
@@ -47,61 +47,192 @@ function outputAnomalies(evidence: RunEvidence): Anomaly[] {
   return found;
 }
 
+/** Anomalies kept per run key beyond their count where files are only counted (scan): the first this many met. */
+export const KEPT_ANOMALIES = 20;
+// The RUNNING summary names this many live PIDs, then says how many more.
+const NAMED_LIVE_PIDS = 20;
+
+/** One staging entry judged on its own: a finding, a staging file with its writer's verdict, or both. */
+export interface JudgedStagingEntry {
+  readonly anomaly?: Anomaly;
+  readonly file?: StagingFileReport;
+}
+
 /**
- * Names the state a run key is in. Pure: every fact, the clock included, is
- * in the evidence, so the same evidence always gets the same answer.
+ * The judgement on one staging entry, by the rules of its run. The per-file
+ * half of the classifier: diagnose keeps every result, scan folds each into a
+ * StagingSummary and drops it, and both are classified by the same rules.
  */
-export function classifyRun(evidence: RunEvidence): Diagnosis {
-  const { nowMs, rules, final, marker } = evidence;
-  const anomalies = outputAnomalies(evidence);
-  const files: StagingFileReport[] = [];
-  for (const entry of evidence.staging) {
-    if (entry.status === 'unreadable') {
-      anomalies.push({ path: entry.path, reason: `a staging entry that cannot be read (${entry.error})` });
-      continue;
-    }
-    if (entry.alsoPublishedAs === undefined && entry.alsoPublishedBy !== undefined) {
-      anomalies.push({
+export function judgeStagingEntry(entry: StagingEntry, rules: JudgementRules, nowMs: number): JudgedStagingEntry {
+  if (entry.status === 'unreadable')
+    return { anomaly: { path: entry.path, reason: `a staging entry that cannot be read (${entry.error})` } };
+  if (entry.alsoPublishedAs === undefined && entry.alsoPublishedBy !== undefined) {
+    return {
+      anomaly: {
         path: entry.path,
         reason: `the name fits the staging template, and pipeline ${entry.alsoPublishedBy} publishes into this directory under names the config does not give (no final): it may be its output, and is never treated as an orphan`,
-      });
-      continue;
-    }
-    if (entry.alsoPublishedAs !== undefined) {
-      anomalies.push({
+      },
+    };
+  }
+  if (entry.alsoPublishedAs !== undefined) {
+    return {
+      anomaly: {
         path: entry.path,
         reason: `the name fits the staging template and is also the published name for ${entry.alsoPublishedAs === '' ? 'every run (a fixed name)' : `run ${entry.alsoPublishedAs}`}${entry.alsoPublishedBy === undefined ? '' : ` of pipeline ${entry.alsoPublishedBy}`} (staging and output share a directory): it is never treated as an orphan`,
-      });
-      continue;
-    }
-    if (entry.kind !== 'file') {
-      anomalies.push({
+      },
+    };
+  }
+  if (entry.kind !== 'file') {
+    return {
+      anomaly: {
         path: entry.path,
         reason: `${KIND_WORDS[entry.kind ?? 'other']} where a staging file should be; it is never followed or deleted`,
-      });
-      continue;
-    }
-    const { writer, reason, by } = judgeWriter(
-      entry,
-      entry.staleAfterMs === undefined ? rules : { ...rules, staleAfterMs: entry.staleAfterMs },
-      nowMs,
-    );
-    if (writer === 'unknown')
-      anomalies.push({ path: entry.path, reason: `the writer cannot be judged: ${reason}` });
-    files.push({
-      path: entry.path,
-      pid: entry.pid,
-      host: entry.host ?? null,
-      bytes: entry.bytes ?? 0,
-      ageSeconds: ageSeconds(entry, nowMs) ?? 0,
-      writer,
-      writerReason: reason,
-      writerJudgedBy: by,
-      ...(entry.pidCheck.checked && entry.pidCheck.facts.command !== undefined
-        ? { writerCommand: entry.pidCheck.facts.command }
-        : {}),
-    });
+      },
+    };
   }
+  const { writer, reason, by } = judgeWriter(
+    entry,
+    entry.staleAfterMs === undefined ? rules : { ...rules, staleAfterMs: entry.staleAfterMs },
+    nowMs,
+  );
+  const file: StagingFileReport = {
+    path: entry.path,
+    pid: entry.pid,
+    host: entry.host ?? null,
+    bytes: entry.bytes ?? 0,
+    ageSeconds: ageSeconds(entry, nowMs) ?? 0,
+    writer,
+    writerReason: reason,
+    writerJudgedBy: by,
+    // What the live process says it is, so a stray `sleep` holding a reused PID is not taken for the job.
+    ...(entry.pidCheck.checked && entry.pidCheck.facts.command !== undefined
+      ? { writerCommand: entry.pidCheck.facts.command }
+      : {}),
+  };
+  return writer === 'unknown'
+    ? { file, anomaly: { path: entry.path, reason: `the writer cannot be judged: ${reason}` } }
+    : { file };
+}
+
+/**
+ * What a run's staging entries add up to: all the classifier needs of them.
+ * Memory is flat whatever the number of files: counts, sums, and at most
+ * `anomalyCap` findings and NAMED_LIVE_PIDS PIDs.
+ */
+export interface StagingSummary {
+  deadCount: number;
+  deadBytes: number;
+  /** The oldest dead-writer file's age (by its mtime); null without one. */
+  oldestDeadAgeSeconds: number | null;
+  aliveCount: number;
+  /** The first live writers' PIDs, for the summary line. */
+  alivePids: number[];
+  anomalyCount: number;
+  /** The first `anomalyCap` findings met, unsorted. */
+  anomalies: Anomaly[];
+  readonly anomalyCap: number;
+}
+
+export function emptyStagingSummary(anomalyCap = KEPT_ANOMALIES): StagingSummary {
+  return {
+    deadCount: 0,
+    deadBytes: 0,
+    oldestDeadAgeSeconds: null,
+    aliveCount: 0,
+    alivePids: [],
+    anomalyCount: 0,
+    anomalies: [],
+    anomalyCap,
+  };
+}
+
+/** Adds one judged entry to a run's summary. */
+export function foldStagingEntry(summary: StagingSummary, judged: JudgedStagingEntry): void {
+  if (judged.anomaly) {
+    summary.anomalyCount++;
+    if (summary.anomalies.length < summary.anomalyCap) summary.anomalies.push(judged.anomaly);
+  }
+  const file = judged.file;
+  if (!file) return;
+  if (file.writer === 'dead') {
+    summary.deadCount++;
+    summary.deadBytes += file.bytes;
+    summary.oldestDeadAgeSeconds = Math.max(summary.oldestDeadAgeSeconds ?? file.ageSeconds, file.ageSeconds);
+  } else if (file.writer === 'alive') {
+    summary.aliveCount++;
+    if (summary.alivePids.length < NAMED_LIVE_PIDS) summary.alivePids.push(file.pid);
+  }
+}
+
+/** What one run's staging files add up to, as scan reports them. */
+export interface StagingTotals {
+  readonly orphanCount: number;
+  readonly orphanBytes: number;
+  readonly oldestOrphanAgeSeconds: number | null;
+  readonly liveWriters: number;
+  /** Every finding, also those beyond the ones kept in `anomalies`. */
+  readonly anomalyCount: number;
+}
+
+/** A run judged from its staging summary: a Diagnosis without the per-file list. */
+export type RunVerdict = Omit<Diagnosis, 'orphans'> & { readonly totals: StagingTotals };
+
+/** The evidence for one run with its staging entries already folded into a summary. */
+export type SummarisedRunEvidence = Omit<RunEvidence, 'staging' | 'recovery'> & { readonly staging: StagingSummary };
+
+/**
+ * Names the state a run key is in. Pure: every fact, the clock included, is
+ * in the evidence, so the same evidence always gets the same answer. The
+ * per-file judgements are folded into the same summary scan classifies.
+ */
+export function classifyRun(evidence: RunEvidence): Diagnosis {
+  const summary = emptyStagingSummary(Number.POSITIVE_INFINITY);
+  const files: StagingFileReport[] = [];
+  for (const entry of evidence.staging) {
+    const judged = judgeStagingEntry(entry, evidence.rules, evidence.nowMs);
+    foldStagingEntry(summary, judged);
+    if (judged.file) files.push(judged.file);
+  }
+  const verdict = classifySummary({ ...evidence, staging: summary });
+  let { state, action, summary: text, exitCode } = verdict;
+  let recovered: Partial<Diagnosis> = {};
+  // Hook: the recovery loop (classify-recovery.ts). RUNNING and UNKNOWN win over it.
+  if (evidence.recovery && state !== 'RUNNING' && state !== 'UNKNOWN') {
+    // By path, not a search per file: a key with 100,000 orphans made that 10^10 comparisons.
+    const mtimes = new Map(evidence.staging.map((e) => [e.path, e.mtimeMs]));
+    const deadOrphans = files.filter((f) => f.writer === 'dead').map((f) => ({
+      pid: f.pid,
+      bytes: f.bytes,
+      mtimeMs: mtimes.get(f.path) ?? evidence.nowMs,
+    }));
+    const judged = judgeRecovery({ state, action, summary: text }, evidence.recovery, deadOrphans, evidence.nowMs);
+    ({ state, action, summary: text, exitCode } = judged);
+    recovered = {
+      attempts: judged.attempts,
+      inputs: judged.inputs,
+      retryAfterSeconds: judged.retryAfterSeconds,
+    };
+  }
+  // Field order is the JSON's: stable, as documented.
+  return {
+    run: verdict.run,
+    state,
+    action,
+    exitCode,
+    summary: text,
+    final: verdict.final,
+    orphans: files,
+    anomalies: verdict.anomalies,
+    runbook: RUNBOOKS[state],
+    ...recovered,
+  };
+}
+
+/** Names the state of a run from its staging summary: the one set of state rules, for diagnose and scan alike. */
+export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
+  const { nowMs, rules, final, marker, staging } = evidence;
+  const anomalies = [...outputAnomalies(evidence), ...staging.anomalies];
+  const anomalyCount = anomalies.length - staging.anomalies.length + staging.anomalyCount;
   anomalies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   const finalAgeMs = final.mtimeMs === undefined ? undefined : nowMs - final.mtimeMs;
@@ -115,26 +246,26 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       || (isRegularFile(marker)
         && (evidence.finalKeyed || (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS >= (final.mtimeMs ?? 0)));
 
-  const alive = files.filter((f) => f.writer === 'alive');
-  const dead = files.filter((f) => f.writer === 'dead');
+  const dead = staging.deadCount;
   const finalName = final.path;
 
   let state: State;
   let action: Action;
   let summary: string;
-  if (alive.length > 0) {
+  if (staging.aliveCount > 0) {
     state = 'RUNNING';
     action = 'wait';
-    summary = `A writer is still alive (PID ${alive.map((f) => f.pid).join(', ')}): this run is in progress, not crashed. Touch nothing.`;
-  } else if (anomalies.length > 0) {
+    const more = staging.aliveCount - staging.alivePids.length;
+    summary = `A writer is still alive (PID ${staging.alivePids.join(', ')}${more > 0 ? ` and ${more} more` : ''}): this run is in progress, not crashed. Touch nothing.`;
+  } else if (anomalyCount > 0) {
     state = 'UNKNOWN';
     action = 'investigate';
-    summary = `Something here is outside the staging-rename model (${anomalies.length} finding${anomalies.length === 1 ? '' : 's'}); a person must look before anything is changed.`;
+    summary = `Something here is outside the staging-rename model (${anomalyCount} finding${anomalyCount === 1 ? '' : 's'}); a person must look before anything is changed.`;
   } else if (belongsToRun && markerVouches) {
-    if (dead.length > 0) {
+    if (dead > 0) {
       state = 'D-race';
       action = 'clean-only';
-      summary = `The output is published, but ${dead.length} orphaned staging file${dead.length === 1 ? '' : 's'} with a dead writer remain: delete them; do not re-run.`;
+      summary = `The output is published, but ${dead} orphaned staging file${dead === 1 ? '' : 's'} with a dead writer remain: delete them; do not re-run.`;
     } else {
       state = 'DONE';
       action = 'none';
@@ -142,16 +273,16 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
     }
   } else if (belongsToRun) {
     state = 'UNPUBLISHED';
-    action = dead.length > 0 ? 'clean-then-rerun' : 'rerun';
+    action = dead > 0 ? 'clean-then-rerun' : 'rerun';
     const why
       = marker?.status === 'missing'
         ? 'its success marker is missing'
         : 'its success marker is older than the output, left by an earlier publish';
-    summary = `The output exists but ${why}: downstream treats it as not published. Re-run pinned to the same run key${dead.length > 0 ? ' after deleting the orphans' : ''}.`;
-  } else if (dead.length > 0) {
+    summary = `The output exists but ${why}: downstream treats it as not published. Re-run pinned to the same run key${dead > 0 ? ' after deleting the orphans' : ''}.`;
+  } else if (dead > 0) {
     state = 'D';
     action = 'clean-then-rerun';
-    summary = `The run died while writing: ${dead.length} orphaned staging file${dead.length === 1 ? '' : 's'} with a dead writer and no published output. Delete the orphans, then re-run.`;
+    summary = `The run died while writing: ${dead} orphaned staging file${dead === 1 ? '' : 's'} with a dead writer and no published output. Delete the orphans, then re-run.`;
   } else {
     state = 'A/B/C';
     action = 'rerun';
@@ -160,29 +291,11 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
       : 'Nothing of this run is on disk (it crashed before writing, or never ran): re-run it, pinned to the same run key.';
   }
 
-  let exitCode = EXIT_CODES[state];
-  let recovered: Partial<Diagnosis> = {};
-  // Hook: the recovery loop (classify-recovery.ts). RUNNING and UNKNOWN win over it.
-  if (evidence.recovery && state !== 'RUNNING' && state !== 'UNKNOWN') {
-    const deadOrphans = dead.map((f) => ({
-      pid: f.pid,
-      bytes: f.bytes,
-      mtimeMs: evidence.staging.find((e) => e.path === f.path)?.mtimeMs ?? nowMs,
-    }));
-    const verdict = judgeRecovery({ state, action, summary }, evidence.recovery, deadOrphans, nowMs);
-    ({ state, action, summary, exitCode } = verdict);
-    recovered = {
-      attempts: verdict.attempts,
-      inputs: verdict.inputs,
-      retryAfterSeconds: verdict.retryAfterSeconds,
-    };
-  }
-
   return {
     run: evidence.runKey,
     state,
     action,
-    exitCode,
+    exitCode: EXIT_CODES[state],
     summary,
     final: {
       path: final.path,
@@ -195,9 +308,14 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
         ? { path: marker.path, exists: marker.status === 'present', ageSeconds: ageSeconds(marker, nowMs) }
         : null,
     },
-    orphans: files,
     anomalies,
     runbook: RUNBOOKS[state],
-    ...recovered,
+    totals: {
+      orphanCount: staging.deadCount,
+      orphanBytes: staging.deadBytes,
+      oldestOrphanAgeSeconds: staging.oldestDeadAgeSeconds,
+      liveWriters: staging.aliveCount,
+      anomalyCount,
+    },
   };
 }

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { type AuditLog, type AuditRecord, openAuditLog, precheckAuditLog } from './audit.js';
 import {
@@ -31,6 +32,14 @@ export interface CleanOptions {
   readonly dryRun: boolean;
   readonly auditLog: string;
   readonly lockTimeoutMs: number;
+  /**
+   * Each file removed (or with --dry-run, that would be), as it goes: the
+   * report then keeps only totals, so memory stays flat whatever the number
+   * of orphans. Without it, `removed` lists every one.
+   */
+  readonly onRemoved?: (file: CleanedFile) => void;
+  /** Told how many staging-directory entries were looked at so far, for a progress line. */
+  readonly onEntries?: (entriesSeen: number) => void;
 }
 
 export interface CleanedFile {
@@ -51,20 +60,38 @@ export interface CleanReport {
   readonly stagingDir: string;
   readonly dryRun: boolean;
   readonly olderThanSeconds: number;
-  /** Removed, or with --dry-run what would be. Sorted by path. */
+  /** Removed, or with --dry-run what would be, in the order removed; empty when they went to `onRemoved`. */
   readonly removed: readonly CleanedFile[];
-  /** Files skipped at the last look, and why (too young, live writer, not a regular file...). */
+  /** The first REPORT_SAMPLE files kept at the last look, and why (too young, live writer, not a regular file...). */
   readonly kept: readonly { readonly path: string; readonly reason: string }[];
-  /** Files that were to go but could not be examined or removed (permission denied...): a person must look. */
+  /** Every file kept, also those beyond the sample. */
+  readonly keptCount: number;
+  /** Of those, the ones kept only for being younger than the threshold. */
+  readonly keptYounger: number;
+  /**
+   * The first REPORT_SAMPLE files that were to go but could not be examined
+   * or removed (permission denied...): a person must look.
+   */
   readonly failed: readonly { readonly path: string; readonly reason: string }[];
+  /** Every such file: each one's `fail` outcome is in the audit log. */
+  readonly failedCount: number;
   readonly perRun: readonly CleanRunSummary[];
   readonly files: number;
   readonly bytes: number;
 }
 
-// Intents are written (and fsynced) per batch before its unlinks: one fsync
-// per this many removals keeps the janitor near the speed of `find -delete`.
-const AUDIT_BATCH = 256;
+/** Kept and failed files listed in the report; beyond it they are counted (and failures audited). */
+export const REPORT_SAMPLE = 1000;
+
+export const YOUNGER = 'younger than the threshold';
+
+// Intents are written (and fsynced) per batch before its unlinks. Each fsync
+// also commits the file system's journal, the batch's unlinks with it (10-30
+// ms on the bench's disk): with batches of 256 the fsyncs were most of the
+// janitor's wall time over 100,000 orphans. Larger batches cost memory (8,192
+// peaked near 200 MiB), so 1,024. A janitor killed midway leaves at most one
+// batch of intents without outcomes, never a removal unrecorded.
+export const AUDIT_BATCH = 1024;
 
 /** A file judged to go: as listed, and the real path it is removed by. */
 interface Doomed extends CleanedFile {
@@ -111,43 +138,56 @@ export async function cleanPipeline(
   // path, resolved once: a symlink on the way swung elsewhere mid-run (a
   // deploy) must not turn a listed name into a file of another directory.
   const pinned = { ...settings, stagingDir: await ctx.fs.realpath(settings.stagingDir) };
-  const planned = await listAllStaging(ctx.fs, pinned);
-  planned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Where staging is also an output directory (this pipeline's or another's),
   // published names are never candidates; a name another pipeline stages is
   // judged by the most cautious of their rules.
   const here = await rulesForStagingDirectory(ctx.fs, pinned);
-  const judge = async (item: (typeof planned)[number]): Promise<Verdict> => {
+  type Planned = { readonly name: string; readonly match: StagingName };
+  const judge = (item: Planned, stats: LookedAt): Verdict => {
     const published = here.publishedAs(item.name);
     if (published !== undefined)
       return { keep: published.runKey === undefined ? publishedReason(published) : 'a published output or marker' };
     // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
     if (item.name.includes('\uFFFD'))
       return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
-    return judgeOne(ctx, settings, pinned.stagingDir, options, item, here.writerRulesFor(item.name));
+    return judgeOne(ctx, settings, pinned.stagingDir, options, item, here.writerRulesFor(item.name), stats);
+  };
+  // Every file of a batch gets its one lstat here, synchronously where the
+  // file system allows: no promise per file, and one batch is milliseconds,
+  // so the lock's heartbeat still runs between batches.
+  // Paths by concatenation, not path.join per file: the names come from the listing and hold no slash.
+  const base = join(settings.stagingDir, '/');
+  const realBase = join(pinned.stagingDir, '/');
+  const judgeBatch = async (batch: readonly Planned[]): Promise<Verdict[]> => {
+    const look = ctx.fs.lstatSync;
+    if (look) return batch.map((item) => judge(item, lookSync(look, realBase + item.name)));
+    return mapPool(batch, IO_CONCURRENCY, async (item) =>
+      judge(item, await lookAt(ctx.fs, realBase + item.name)));
   };
 
-  const removed: CleanedFile[] = [];
-  const kept: Array<{ path: string; reason: string }> = [];
-  const failed: Array<{ path: string; reason: string }> = [];
-  const sort = () => {
-    for (const list of [removed, kept, failed]) list.sort((a, b) => (a.path < b.path ? -1 : 1));
-  };
-  const sortVerdicts = (items: typeof planned, verdicts: readonly Verdict[]) => {
+  const tally = new Tally(settings, options.onRemoved);
+  const sortVerdicts = (items: readonly Planned[], verdicts: readonly Verdict[]) => {
     const doomed: Doomed[] = [];
     verdicts.forEach((verdict, index) => {
-      const path = join(settings.stagingDir, items[index]?.name ?? '');
+      const path = base + (items[index]?.name ?? '');
       if ('go' in verdict) doomed.push(verdict.go);
-      else if ('keep' in verdict) kept.push({ path, reason: verdict.keep });
-      else if ('fail' in verdict) failed.push({ path, reason: verdict.fail });
+      else if ('keep' in verdict) tally.keep(path, verdict.keep);
+      else if ('fail' in verdict) tally.fail(path, verdict.fail);
     });
     return doomed;
   };
+  // Each batch in name order: a small directory's report and audit lines read sorted.
+  const list = (onBatch: (batch: Planned[]) => Promise<void | 'stop'>) =>
+    listAllStaging(ctx.fs, pinned, (batch) => onBatch(batch.sort((a, b) => (a.name < b.name ? -1 : 1))), {
+      onEntries: options.onEntries,
+      batchSize: AUDIT_BATCH,
+    });
 
   if (options.dryRun) {
-    removed.push(...sortVerdicts(planned, await mapPool(planned, IO_CONCURRENCY, judge)).map(fileOf));
-    sort();
-    return reportOf(settings, options, removed, kept, failed);
+    await list(async (batch) => {
+      for (const f of sortVerdicts(batch, await judgeBatch(batch))) tally.remove(f);
+    });
+    return tally.report(options);
   }
 
   // Before the lock and the state directory exist: a planted log is refused with the disk as it was.
@@ -160,8 +200,13 @@ export async function cleanPipeline(
     '.clean',
     options.lockTimeoutMs,
   );
+  // One time per batch of records, written together: a clock read and a date per record was a tenth of the run.
+  let recordedAt = '';
+  const stamp = () => {
+    recordedAt = new Date(ctx.clock()).toISOString();
+  };
   const record = (run: string, fields: Partial<AuditRecord> & Pick<AuditRecord, 'op'>): AuditRecord => ({
-    time: new Date(ctx.clock()).toISOString(),
+    time: recordedAt,
     user: ctx.user,
     host: ctx.processes.hostname,
     pid: ctx.pid,
@@ -172,16 +217,24 @@ export async function cleanPipeline(
   const why = `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`;
   let log: AuditLog | undefined;
   let outcomes: AuditRecord[] = [];
+  const { unlinkSync, lstatSync } = ctx.fs;
+  const removeAll = async (doomed: readonly Doomed[]) =>
+    unlinkSync && lstatSync
+      ? doomed.map((f) => removeOneSync(lstatSync, unlinkSync, f))
+      : mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f));
   try {
     log = await openAuditLog(ctx.fs, options.auditLog);
-    for (let start = 0; start < planned.length; start += AUDIT_BATCH) {
-      const batch = planned.slice(start, start + AUDIT_BATCH);
-      const doomed = sortVerdicts(batch, await mapPool(batch, IO_CONCURRENCY, judge));
-      if (doomed.length === 0) continue;
+    const opened = log;
+    // The listing is read while files go: an entry unlinked meanwhile is
+    // either not listed or found gone at its lstat, and never listed twice.
+    await list(async (batch) => {
+      const doomed = sortVerdicts(batch, await judgeBatch(batch));
+      if (doomed.length === 0) return;
       const file = (f: Doomed) => ({ path: f.path, bytes: f.bytes, mtime: f.mtime, writerPid: f.pid });
+      stamp();
       // Write-ahead: the last batch's outcomes and this batch's intents, one write, one fsync, then the unlinks.
       try {
-        await log.append([
+        await opened.append([
           ...outcomes,
           ...doomed.map((f) => record(f.run, { op: 'intent', intent: 'delete', ...file(f), reason: why })),
         ]);
@@ -190,35 +243,36 @@ export async function cleanPipeline(
         const code = errnoCode(error);
         if (!code) throw error;
         const reason = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
-        for (const f of doomed) failed.push({ path: f.path, reason });
+        for (const f of doomed) tally.fail(f.path, reason);
         // The last batch's outcomes went with that write: its intents stand alone, as after a crash.
         outcomes = [];
-        break;
+        return 'stop';
       }
       outcomes = [];
-      const results = await mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f));
+      const results = await removeAll(doomed);
+      stamp();
       results.forEach((result, index) => {
         const f = doomed[index];
         if (!f) return;
         if (result === 'deleted') {
-          removed.push(fileOf(f));
+          tally.remove(f);
           outcomes.push(record(f.run, { op: 'delete', ...file(f), reason: why }));
         } else if (result === 'gone') {
           outcomes.push(record(f.run, { op: 'gone', path: f.path, reason: 'already removed by someone else' }));
         } else if ('kept' in result) {
-          kept.push({ path: f.path, reason: result.kept });
+          tally.keep(f.path, result.kept);
           outcomes.push(record(f.run, { op: 'skip', ...file(f), reason: result.kept }));
         } else {
-          failed.push({ path: f.path, reason: result.failed });
+          tally.fail(f.path, result.failed);
           outcomes.push(record(f.run, { op: 'fail', ...file(f), reason: result.failed }));
         }
       });
-    }
+      return undefined;
+    });
   } finally {
-    await finish(ctx.fs, settings.stagingDir, removed.length > 0, log, outcomes, lock);
+    await finish(ctx.fs, settings.stagingDir, tally.files > 0, log, outcomes, lock);
   }
-  sort();
-  return reportOf(settings, options, removed, kept, failed);
+  return tally.report(options);
 }
 
 /**
@@ -253,64 +307,117 @@ async function finish(
   if (first !== undefined) throw first;
 }
 
+/** What the janitor did, as totals per run and bounded samples: flat memory whatever the number of files. */
+class Tally {
+  readonly #settings: PipelineSettings;
+  readonly #onRemoved: ((file: CleanedFile) => void) | undefined;
+  readonly removed: CleanedFile[] = [];
+  readonly kept: Array<{ path: string; reason: string }> = [];
+  readonly failed: Array<{ path: string; reason: string }> = [];
+  readonly perRun = new Map<string, { files: number; bytes: number }>();
+  keptCount = 0;
+  keptYounger = 0;
+  failedCount = 0;
+  files = 0;
+  bytes = 0;
+
+  constructor(settings: PipelineSettings, onRemoved: ((file: CleanedFile) => void) | undefined) {
+    this.#settings = settings;
+    this.#onRemoved = onRemoved;
+  }
+
+  remove(f: Doomed): void {
+    const file = fileOf(f);
+    if (this.#onRemoved) this.#onRemoved(file);
+    else this.removed.push(file);
+    this.files++;
+    this.bytes += f.bytes;
+    const sum = this.perRun.get(f.run) ?? { files: 0, bytes: 0 };
+    sum.files++;
+    sum.bytes += f.bytes;
+    this.perRun.set(f.run, sum);
+  }
+
+  keep(path: string, reason: string): void {
+    this.keptCount++;
+    if (reason === YOUNGER) this.keptYounger++;
+    if (this.kept.length < REPORT_SAMPLE) this.kept.push({ path, reason });
+  }
+
+  fail(path: string, reason: string): void {
+    this.failedCount++;
+    if (this.failed.length < REPORT_SAMPLE) this.failed.push({ path, reason });
+  }
+
+  report(options: CleanOptions): CleanReport {
+    return {
+      pipeline: this.#settings.pipeline ?? null,
+      stagingDir: this.#settings.stagingDir,
+      dryRun: options.dryRun,
+      olderThanSeconds: Math.round(options.olderThanMs / 1000),
+      removed: this.removed,
+      kept: this.kept,
+      keptCount: this.keptCount,
+      keptYounger: this.keptYounger,
+      failed: this.failed,
+      failedCount: this.failedCount,
+      perRun: [...this.perRun].sort(([a], [b]) => (a < b ? -1 : 1)).map(([run, sum]) => ({ run, ...sum })),
+      files: this.files,
+      bytes: this.bytes,
+    };
+  }
+}
+
 function fileOf(f: CleanedFile): CleanedFile {
   return { path: f.path, bytes: f.bytes, pid: f.pid, ageSeconds: f.ageSeconds };
 }
 
-function reportOf(
-  settings: PipelineSettings,
-  options: CleanOptions,
-  removed: readonly CleanedFile[],
-  kept: CleanReport['kept'],
-  failed: CleanReport['failed'],
-): CleanReport {
-  const perRun = new Map<string, { files: number; bytes: number }>();
-  for (const file of removed) {
-    const key = settings.staging.matchAny(file.path.slice(settings.stagingDir.length + 1))?.runKey ?? '?';
-    const sum = perRun.get(key) ?? { files: 0, bytes: 0 };
-    sum.files++;
-    sum.bytes += file.bytes;
-    perRun.set(key, sum);
+/** What the one lstat of a candidate said: its stats, or why there are none. */
+type LookedAt = { readonly stats: StatsOf } | { readonly error: unknown };
+type StatsOf = Stats;
+
+function lookSync(lstat: NonNullable<FileSystem['lstatSync']>, path: string): LookedAt {
+  try {
+    return { stats: lstat(path) as Stats };
+  } catch (error) {
+    return { error };
   }
-  return {
-    pipeline: settings.pipeline ?? null,
-    stagingDir: settings.stagingDir,
-    dryRun: options.dryRun,
-    olderThanSeconds: Math.round(options.olderThanMs / 1000),
-    removed,
-    kept,
-    failed,
-    perRun: [...perRun].sort(([a], [b]) => (a < b ? -1 : 1)).map(([run, sum]) => ({ run, ...sum })),
-    files: removed.length,
-    bytes: removed.reduce((n, f) => n + f.bytes, 0),
-  };
+}
+
+async function lookAt(fs: FileSystem, path: string): Promise<LookedAt> {
+  try {
+    return { stats: (await fs.lstat(path)) as StatsOf };
+  } catch (error) {
+    return { error };
+  }
 }
 
 /** The one look at a file: whether it goes. */
-async function judgeOne(
+function judgeOne(
   ctx: CleanContext,
   settings: PipelineSettings,
   realStaging: string,
   options: CleanOptions,
   { name, match }: { readonly name: string; readonly match: StagingName },
   rules: WriterRules,
-): Promise<Verdict> {
-  const path = join(settings.stagingDir, name);
-  const realPath = join(realStaging, name);
-  let stats: Awaited<ReturnType<FileSystem['lstat']>>;
-  try {
-    stats = await ctx.fs.lstat(realPath);
-  } catch (error) {
+  looked: LookedAt,
+): Verdict {
+  // Names from the listing hold no slash: the paths are the directories' plus the name.
+  const path = join(settings.stagingDir, '/') + name;
+  const realPath = join(realStaging, '/') + name;
+  if ('error' in looked) {
+    const { error } = looked;
     if (errnoCode(error) === 'ENOENT') return { gone: true };
     return { fail: `cannot be examined (${errnoCode(error) ?? String(error)})` };
   }
+  const { stats } = looked;
   const kind = kindOf(stats);
   if (kind !== 'file') return { keep: `a ${kind}, not a regular file: left for a person` };
   const nowMs = ctx.clock();
   const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
   // Aged by its last change, not its mtime alone: an mtime can be set into the past.
   const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);
-  if (ageMs < options.olderThanMs) return { keep: 'younger than the threshold' };
+  if (ageMs < options.olderThanMs) return { keep: YOUNGER };
   const judgement = judgeWriter(
     { pid: match.pid, ...times, pidCheck: checkPid(match, rules, ctx.processes) },
     { ...settings, staleAfterMs: rules.staleAfterMs },
@@ -345,14 +452,36 @@ async function removeOne(fs: FileSystem, f: Doomed): Promise<'deleted' | 'gone' 
     await fs.unlink(f.realPath);
     return 'deleted';
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return 'gone';
-    if (!code) throw error;
-    const denied = code === 'EACCES' || code === 'EPERM';
-    return {
-      failed: denied
-        ? `could not be removed (${code}): the staging directory is not writable for this user, or it is sticky and the file belongs to another user`
-        : `could not be removed (${code})`,
-    };
+    return unlinkFailure(error);
+  }
+}
+
+function unlinkFailure(error: unknown): 'gone' | { failed: string } {
+  const code = errnoCode(error);
+  if (code === 'ENOENT') return 'gone';
+  if (!code) throw error;
+  const denied = code === 'EACCES' || code === 'EPERM';
+  return {
+    failed: denied
+      ? `could not be removed (${code}): the staging directory is not writable for this user, or it is sticky and the file belongs to another user`
+      : `could not be removed (${code})`,
+  };
+}
+
+/** The same, without a promise, where the file system offers a synchronous unlink. */
+/** removeOne without a promise per file, where the file system offers synchronous calls. */
+function removeOneSync(
+  lstat: NonNullable<FileSystem['lstatSync']>,
+  unlink: NonNullable<FileSystem['unlinkSync']>,
+  f: Doomed,
+): 'deleted' | 'gone' | { kept: string } | { failed: string } {
+  try {
+    // Looked at again right before its unlink: it must be the very file judged.
+    const changed = changeSince(f.snapshot, snapshotOf(lstat(f.realPath) as Stats));
+    if (changed !== undefined) return { kept: changed };
+    unlink(f.realPath);
+    return 'deleted';
+  } catch (error) {
+    return unlinkFailure(error);
   }
 }

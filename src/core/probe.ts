@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
-import { rulesForStagingDirectory, type WriterRules } from './directory-rules.js';
+import { rulesForStagingDirectory, type StagingDirectoryRules, type WriterRules } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
 import type { FileSystem } from './fs.js';
@@ -37,22 +37,38 @@ export function kindOf(stats: StatsLike): EntryKind {
 /** lstat one path into facts: a missing path is a fact, not an error. */
 export async function lstatFacts(fs: FileSystem, path: string): Promise<PathFacts> {
   try {
-    const stats = fs.lstatSync ? fs.lstatSync(path) : await fs.lstat(path);
-    return {
-      path,
-      status: 'present',
-      kind: kindOf(stats),
-      bytes: Number(stats.size),
-      mtimeMs: Number(stats.mtimeMs),
-      // Without a ctime (a source that keeps none), the mtime is the last change.
-      ...(stats.ctimeMs === undefined ? {} : { ctimeMs: Number(stats.ctimeMs) }),
-    };
+    return factsOf(path, fs.lstatSync ? fs.lstatSync(path) : await fs.lstat(path));
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { path, status: 'missing' };
-    if (code && code !== 'EACCES' && code !== 'EPERM' && code !== 'EIO' && code !== 'ELOOP') throw error;
-    return { path, status: 'unreadable', error: code ?? String(error) };
+    return failedFacts(path, error);
   }
+}
+
+/** The same look without a promise, where the file system offers a synchronous lstat. */
+function lstatFactsSync(lstat: NonNullable<FileSystem['lstatSync']>, path: string): PathFacts {
+  try {
+    return factsOf(path, lstat(path));
+  } catch (error) {
+    return failedFacts(path, error);
+  }
+}
+
+function factsOf(path: string, stats: StatsLike): PathFacts {
+  return {
+    path,
+    status: 'present',
+    kind: kindOf(stats),
+    bytes: Number(stats.size),
+    mtimeMs: Number(stats.mtimeMs),
+    // Without a ctime (a source that keeps none), the mtime is the last change.
+    ctimeMs: stats.ctimeMs === undefined ? undefined : Number(stats.ctimeMs),
+  };
+}
+
+function failedFacts(path: string, error: unknown): PathFacts {
+  const code = errnoCode(error);
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { path, status: 'missing' };
+  if (code && code !== 'EACCES' && code !== 'EPERM' && code !== 'EIO' && code !== 'ELOOP') throw error;
+  return { path, status: 'unreadable', error: code ?? String(error) };
 }
 
 // Directory entries fetched per getdents batch: small enough to keep memory
@@ -101,6 +117,33 @@ export async function listMatching<T>(
   match: (name: string) => T | undefined,
 ): Promise<Array<{ name: string; match: T }>> {
   const found: Array<{ name: string; match: T }> = [];
+  await listInBatches(fs, dir, role, match, (batch) => {
+    found.push(...batch);
+  });
+  return found;
+}
+
+/** What a long listing tells whoever shows progress. */
+export interface ListingProgress {
+  /** Called every LISTING_BUFFER entries looked at, matching or not. */
+  readonly onEntries?: (entriesSeen: number) => void;
+}
+
+/**
+ * Streams one directory listing and hands the entries `match` accepts to
+ * `onBatch`, `batchSize` at a time, while listing: memory stays flat
+ * whatever the number of matches (a million orphans of one crash loop).
+ */
+export async function listInBatches<T>(
+  fs: FileSystem,
+  dir: string,
+  role: string,
+  match: (name: string) => T | undefined,
+  /** 'stop' ends the listing there. */
+  onBatch: (batch: Array<{ name: string; match: T }>) => void | 'stop' | Promise<void | 'stop'>,
+  options: ListingProgress & { readonly batchSize?: number } = {},
+): Promise<void> {
+  const batchSize = options.batchSize ?? LISTING_BUFFER;
   let handle: Awaited<ReturnType<FileSystem['opendir']>>;
   try {
     handle = await fs.opendir(dir, { bufferSize: LISTING_BUFFER });
@@ -115,15 +158,24 @@ export async function listMatching<T>(
   // readSync, not for-await: one promise per entry made the listing twice as
   // slow on a 1M-entry directory (measured: 1.1-1.3 s against 0.55-0.6 s).
   // Entries are still read in small batches, so memory stays flat.
+  let batch: Array<{ name: string; match: T }> = [];
+  let seen = 0;
   try {
     for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
       const result = match(entry.name);
-      if (result !== undefined) found.push({ name: entry.name, match: result });
+      if (result !== undefined) batch.push({ name: entry.name, match: result });
+      if (batch.length >= batchSize) {
+        const full = batch;
+        batch = [];
+        if ((await onBatch(full)) === 'stop') return;
+      }
+      if (++seen % LISTING_BUFFER === 0) options.onEntries?.(seen);
     }
+    if (batch.length > 0) await onBatch(batch);
+    options.onEntries?.(seen);
   } finally {
     handle.closeSync();
   }
-  return found;
 }
 
 // What Node puts in a string file name for each byte that is not UTF-8.
@@ -221,30 +273,57 @@ export async function describeStagingEntries(
   settings: PipelineSettings,
   entries: ReadonlyArray<{ name: string; match: StagingName }>,
 ): Promise<StagingEntry[]> {
+  const here = await rulesForStagingDirectory(ctx.fs, settings);
+  const result = await describeStagingBatch(ctx, settings, here, entries);
+  // An entry that vanished between listing and lstat was renamed or cleaned: not ours any more.
+  return result.filter((entry) => entry.status !== 'missing').sort((a, b) => compareText(a.path, b.path));
+}
+
+/**
+ * Stats a batch of staging entries, in listing order, vanished ones included
+ * (status 'missing'). Synchronously where the file system allows: no promise
+ * per file, which over a million files is most of the cost.
+ */
+export async function describeStagingBatch(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
   // In a directory that is also an output directory (this pipeline's or
   // another's), {date}.csv and {date}.{pid}.csv overlap: such a name may be
   // a run's published output.
-  const here = await rulesForStagingDirectory(ctx.fs, settings);
-  const result = await mapPool(entries, IO_CONCURRENCY, async (entry): Promise<StagingEntry> => {
-    let facts = await lstatFacts(ctx.fs, join(settings.stagingDir, entry.name));
+  here: StagingDirectoryRules,
+  entries: ReadonlyArray<{ name: string; match: StagingName }>,
+): Promise<StagingEntry[]> {
+  // One literal per file, no spreads, and the path by concatenation: over a
+  // million files, spreads and path.join were a third of scan's time.
+  const base = join(settings.stagingDir, '/');
+  const describe = (entry: { name: string; match: StagingName }, looked: PathFacts): StagingEntry => {
+    let facts = looked;
     // A name read with U+FFFD for bytes that are not UTF-8 names no file: it is reported, never dropped.
     if (facts.status === 'missing' && entry.name.includes(REPLACEMENT))
       facts = { path: facts.path, status: 'unreadable', error: UNDECODABLE };
     const other = here.publishedAs(entry.name);
     const rules = here.writerRulesFor(entry.name);
     return {
-      ...facts,
+      path: facts.path,
+      status: facts.status,
+      kind: facts.kind,
+      bytes: facts.bytes,
+      mtimeMs: facts.mtimeMs,
+      ctimeMs: facts.ctimeMs,
+      error: facts.error,
       name: entry.name,
       pid: entry.match.pid,
       host: entry.match.host,
       pidCheck: checkPid(entry.match, rules, ctx.processes),
-      ...(rules.staleAfterMs === settings.staleAfterMs ? {} : { staleAfterMs: rules.staleAfterMs }),
-      ...(other?.runKey === undefined ? {} : { alsoPublishedAs: other.runKey }),
-      ...(other?.pipeline === undefined ? {} : { alsoPublishedBy: other.pipeline }),
+      staleAfterMs: rules.staleAfterMs === settings.staleAfterMs ? undefined : rules.staleAfterMs,
+      alsoPublishedAs: other?.runKey,
+      alsoPublishedBy: other?.pipeline,
     };
-  });
-  // An entry that vanished between listing and lstat was renamed or cleaned: not ours any more.
-  return result.filter((entry) => entry.status !== 'missing').sort((a, b) => compareText(a.path, b.path));
+  };
+  const lstat = ctx.fs.lstatSync;
+  if (lstat) return entries.map((entry) => describe(entry, lstatFactsSync(lstat, base + entry.name)));
+  return mapPool(entries, IO_CONCURRENCY, async (entry) =>
+    describe(entry, await lstatFacts(ctx.fs, base + entry.name)));
 }
 
 export function compareText(a: string, b: string): number {
@@ -307,16 +386,19 @@ export function runEvidence(
 }
 
 /**
- * One pass over the staging directory for every run key at once (scan, clean).
- * A "key" that could not be a run key (spaces, slashes...) means some other file.
+ * One pass over the staging directory for every run key at once (clean),
+ * handed over a batch at a time while listing. A "key" that could not be a
+ * run key (spaces, slashes...) means some other file.
  */
 export async function listAllStaging(
   fs: FileSystem,
   settings: Pick<PipelineSettings, 'stagingDir' | 'staging'>,
-): Promise<Array<{ name: string; match: StagingName }>> {
+  onBatch: (batch: Array<{ name: string; match: StagingName }>) => void | 'stop' | Promise<void | 'stop'>,
+  options: ListingProgress & { readonly batchSize?: number } = {},
+): Promise<void> {
   const valid = memoizedRunKeyCheck();
-  return listMatching(fs, settings.stagingDir, 'staging directory', (name) => {
+  await listInBatches(fs, settings.stagingDir, 'staging directory', (name) => {
     const match = settings.staging.matchAny(name);
     return match && valid(match.runKey) ? match : undefined;
-  });
+  }, onBatch, options);
 }

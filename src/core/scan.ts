@@ -1,10 +1,18 @@
 import { join } from 'node:path';
-import { classifyRun } from './classify.js';
-import type { Diagnosis } from './diagnosis.js';
-import type { PathFacts, StagingEntry } from './evidence.js';
+import {
+  classifySummary,
+  emptyStagingSummary,
+  foldStagingEntry,
+  judgeStagingEntry,
+  type RunVerdict,
+  type StagingSummary,
+} from './classify.js';
+import { rulesForStagingDirectory } from './directory-rules.js';
+import type { PathFacts } from './evidence.js';
 import {
   checkDirectory,
-  describeStagingEntries,
+  describeStagingBatch,
+  listInBatches,
   listMatching,
   lstatFacts,
   type ProbeContext,
@@ -33,11 +41,14 @@ export interface ScanOptions {
    * zone, up to --until); without, every UTC date from the window's start to now.
    */
   readonly dailyDates?: readonly string[];
+  /** Told how many staging-directory entries were looked at so far, for a progress line. */
+  readonly onEntries?: (entriesSeen: number) => void;
 }
 
 export interface ScanResult {
   readonly pipeline: string | undefined;
-  readonly runs: readonly Diagnosis[];
+  /** Per run, its staging files as totals and the first findings: never a record per file. */
+  readonly runs: readonly RunVerdict[];
   /** Newest mtime among published outputs (with their markers), epoch ms. */
   readonly newestPublishedMs: number | undefined;
   readonly durationMs: number;
@@ -92,31 +103,48 @@ export async function scanPipeline(
     return finalKey === undefined && markerKey === undefined ? undefined : { finalKey, markerKey };
   };
 
-  let staged: Array<{ name: string; match: StagingName }>;
+  // Each staging file is looked at while the directory is listed and folded
+  // into its run's summary at once: nothing per file outlives its batch.
+  const here = await rulesForStagingDirectory(ctx.fs, settings);
+  const rules = { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs };
+  const summaries = new Map<string, StagingSummary>();
+  // Keys with a staging file gone between the listing and its lstat.
+  const vanished = new Set<string>();
+  const fold = async (batch: ReadonlyArray<{ name: string; match: StagingName }>): Promise<void> => {
+    // In listing order: each entry's key is its batch twin's.
+    const described = await describeStagingBatch(ctx, settings, here, batch);
+    described.forEach((entry, index) => {
+      const key = batch[index]?.match.runKey ?? '';
+      if (entry.status === 'missing') {
+        vanished.add(key);
+        return;
+      }
+      let summary = summaries.get(key);
+      if (!summary) {
+        summary = emptyStagingSummary();
+        summaries.set(key, summary);
+      }
+      foldStagingEntry(summary, judgeStagingEntry(entry, rules, ctx.nowMs));
+    });
+  };
+  const progress = { onEntries: options.onEntries };
+
   let listed: Array<{ name: string; match: OutRoles }> = [];
   // A pipeline that stages inside its output directory gets one listing of it, not two.
   const shared
     = settings.final.keyed
       && (await sameDirectory(ctx.fs, settings.stagingDir, settings.outDir));
   if (shared) {
-    const both = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
-      const staging = stagingRole(name);
+    await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
+      const stagingMatch = stagingRole(name);
       const out = outRoles(name);
-      return staging === undefined && out === undefined ? undefined : { staging, out };
-    });
-    staged = both.flatMap(({ name, match }) => (match.staging ? [{ name, match: match.staging }] : []));
-    listed = both.flatMap(({ name, match }) => (match.out ? [{ name, match: match.out }] : []));
+      if (out) listed.push({ name, match: out });
+      return stagingMatch;
+    }, fold, progress);
   } else {
-    staged = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', stagingRole);
+    await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', stagingRole, fold, progress);
     if (settings.final.keyed)
       listed = await listMatching(ctx.fs, settings.outDir, 'output directory', outRoles);
-  }
-
-  const stagingByKey = new Map<string, Array<{ name: string; match: StagingName }>>();
-  for (const entry of staged) {
-    const group = stagingByKey.get(entry.match.runKey);
-    if (group) group.push(entry);
-    else stagingByKey.set(entry.match.runKey, [entry]);
   }
 
   const outByKey = new Map<string, OutEntry>();
@@ -175,7 +203,7 @@ export async function scanPipeline(
     return { final, marker };
   };
 
-  const keys = new Set(stagingByKey.keys());
+  const keys = new Set([...summaries.keys(), ...vanished]);
   let newestPublishedMs: number | undefined;
   // Published as diagnose judges it: a regular file, and a marker that vouches
   // for it (for a fixed name, one written after the output now in place).
@@ -206,7 +234,7 @@ export async function scanPipeline(
     }
   }
 
-  const runs: Diagnosis[] = [];
+  const runs: RunVerdict[] = [];
   if (!settings.final.keyed) {
     // The fixed-name output is there whether or not any key is in view: a
     // healthy pipeline with an empty staging directory must not report "never
@@ -217,24 +245,17 @@ export async function scanPipeline(
         || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
     for (const key of markerFixed ? [''] : keys) notePublished(await factsFor(key));
   }
-  // Every staging file in one bounded pool, not key by key.
-  const describedByKey = new Map<string, StagingEntry[]>();
-  const keyOfName = new Map(staged.map((entry) => [entry.name, entry.match.runKey]));
-  for (const entry of await describeStagingEntries(ctx, settings, staged)) {
-    const key = keyOfName.get(entry.name) as string;
-    const group = describedByKey.get(key);
-    if (group) group.push(entry);
-    else describedByKey.set(key, [entry]);
-  }
   for (const key of keys) {
-    const group = stagingByKey.get(key) ?? [];
-    const staging: StagingEntry[] = describedByKey.get(key) ?? [];
     // A staging file gone between the listing and its lstat was most likely
-    // renamed into place, after the output directory was listed: look at the
-    // output itself, or a run that finished while we looked reads as A/B/C.
-    const { final, marker } = staging.length < group.length ? await factsAfresh(key) : await factsFor(key);
-    if (staging.length < group.length) notePublished({ final, marker });
-    runs.push(classifyRun(runEvidence(settings, key, ctx.nowMs, { final, marker, staging })));
+    // renamed into place, possibly after the output directory was listed:
+    // look at the output itself, or a run that finished while we looked reads as A/B/C.
+    const gone = vanished.has(key);
+    const { final, marker } = gone ? await factsAfresh(key) : await factsFor(key);
+    if (gone) notePublished({ final, marker });
+    runs.push(classifySummary({
+      ...runEvidence(settings, key, ctx.nowMs, { final, marker, staging: [] }),
+      staging: summaries.get(key) ?? emptyStagingSummary(),
+    }));
   }
   runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
   return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.clock() - started };

@@ -63,6 +63,15 @@ function ageText(seconds: number | null): string {
   return seconds === null ? '-' : formatDuration(seconds * 1000);
 }
 
+/** Files shown one per row (and findings one per line) before a total says how many more. */
+export const SHOWN_FILES = 20;
+
+/** An rm of the orphans to paste, while it fits on a screen; past that --fix, which re-checks each file, is the way. */
+function removeByHand(dead: readonly string[]): string {
+  if (dead.length <= SHOWN_FILES) return shellJoin(['rm', '--', ...dead]);
+  return `# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists every path`;
+}
+
 function actionCommands(view: DiagnosisView): string[] {
   const { diagnosis } = view;
   const dead = diagnosis.orphans.filter((o) => o.writer === 'dead').map((o) => o.path);
@@ -77,9 +86,9 @@ function actionCommands(view: DiagnosisView): string[] {
     case 'rerun':
       return [shellJoin(fixWithRerun), 'or by hand:', rerun];
     case 'clean-then-rerun':
-      return [shellJoin(fixWithRerun), 'or by hand:', shellJoin(['rm', '--', ...dead]), rerun];
+      return [shellJoin(fixWithRerun), 'or by hand:', removeByHand(dead), rerun];
     case 'clean-only':
-      return [shellJoin(fix), 'or by hand:', shellJoin(['rm', '--', ...dead])];
+      return [shellJoin(fix), 'or by hand:', removeByHand(dead)];
     case 'wait': {
       const alive = diagnosis.orphans.filter((o) => o.writer === 'alive');
       // A PID only means something on the host that judged it; age-judged files are watched instead.
@@ -186,8 +195,21 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     const markerNote = !final.marker.exists ? 'missing' : odd.has(final.marker.path) ? 'see findings' : 'present';
     rows.push(['marker', name(final.marker.path), '', ageText(final.marker.ageSeconds ?? null), markerNote]);
   }
-  for (const file of diagnosis.orphans) {
+  // The first files, then a total: a key with 100,000 orphans is not a 100,000-row table (--json lists every one).
+  const shown = diagnosis.orphans.slice(0, SHOWN_FILES);
+  const unshown = diagnosis.orphans.slice(SHOWN_FILES);
+  for (const file of shown) {
     rows.push(['staging', name(file.path), formatBytes(file.bytes), ageText(file.ageSeconds), writerCell(file, view, chalk)]);
+  }
+  if (unshown.length > 0) {
+    const count = (writer: string) => unshown.filter((o) => o.writer === writer).length;
+    rows.push([
+      'staging',
+      `... and ${unshown.length} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; --json lists every one)`,
+      formatBytes(unshown.reduce((n, o) => n + o.bytes, 0)),
+      '',
+      '',
+    ]);
   }
   lines.push(
     fitTable(
@@ -203,7 +225,7 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
       view.width,
     ),
   );
-  for (const file of diagnosis.orphans) {
+  for (const file of shown) {
     lines.push(chalk.dim(wrapIndented(`${name(file.path)}: ${escapeText(file.writerReason)}`, view.width, '  ', '    ')));
     if (file.writerCommand !== undefined)
       lines.push(chalk.dim(wrapIndented(`command: ${escapeText(file.writerCommand)}`, view.width, '    ', '      ')));
@@ -219,8 +241,10 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
   if (diagnosis.anomalies.length > 0) {
     lines.push('');
     lines.push(chalk.magenta.bold('Findings'));
-    for (const anomaly of diagnosis.anomalies)
+    for (const anomaly of diagnosis.anomalies.slice(0, SHOWN_FILES))
       lines.push(wrapIndented(`${name(anomaly.path)}: ${escapeText(anomaly.reason)}`, view.width, '  ', '    '));
+    const more = diagnosis.anomalies.length - SHOWN_FILES;
+    if (more > 0) lines.push(`  ... and ${more} more findings (--json lists every one)`);
   }
   return lines;
 }

@@ -2,6 +2,9 @@ import type { ChalkInstance } from 'chalk';
 import { describeAttempt } from '../core/classify-recovery.js';
 import type { Diagnosis } from '../core/diagnosis.js';
 
+// Attempts and causes listed one per line before a total: a crash loop left alone can have 100,000.
+const SHOWN = 20;
+
 /** The recovery loop's part of the on-call view: why it died, the attempts so far, the inputs. */
 export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance): string[] {
   const lines: string[] = [];
@@ -10,11 +13,12 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
   if (causes.length > 0 || notes.length > 0) {
     lines.push('');
     lines.push(chalk.bold('Why it died'));
-    for (const cause of causes) {
+    for (const cause of causes.slice(0, SHOWN)) {
       const who = cause.pid === undefined ? '' : ` PID ${cause.pid}`;
       const when = cause.at === undefined ? '' : ` at ${cause.at}`;
       lines.push(`  ${chalk.red(cause.kind)}${who}${when}: ${cause.detail}`);
     }
+    if (causes.length > SHOWN) lines.push(`  ... and ${causes.length - SHOWN} more causes (--json lists every one)`);
     for (const note of notes) lines.push(chalk.dim(`  note: ${note}`));
   }
   const attempts = diagnosis.attempts;
@@ -22,10 +26,14 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
     lines.push('');
     const of = attempts.max > 0 ? ` of ${attempts.max} allowed (--max-attempts)` : '';
     lines.push(chalk.bold(`Failed attempts since the last publish or --retry: ${attempts.count}${of}`));
-    for (const attempt of attempts.list) {
-      const cause = causes.find((c) => attempt.pid !== null && c.pid === attempt.pid);
-      lines.push(`  ${describeAttempt(attempt)}${cause ? `, ${cause.kind}` : ''}`);
+    const causeOf = new Map<number, string>();
+    for (const c of causes) if (c.pid !== undefined && !causeOf.has(c.pid)) causeOf.set(c.pid, c.kind);
+    for (const attempt of attempts.list.slice(0, SHOWN)) {
+      const cause = attempt.pid === null ? undefined : causeOf.get(attempt.pid);
+      lines.push(`  ${describeAttempt(attempt)}${cause ? `, ${cause}` : ''}`);
     }
+    if (attempts.list.length > SHOWN)
+      lines.push(`  ... and ${attempts.list.length - SHOWN} more attempts (--json lists every one)`);
   }
   if (attempts?.note) lines.push(chalk.dim(`  note: ${attempts.note}`));
   const inputs = diagnosis.inputs ?? [];

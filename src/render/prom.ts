@@ -80,17 +80,17 @@ export function renderPrometheus(
     const pipeline = pipelineLabel(result.pipeline);
     for (const state of STATES)
       push(runs, { pipeline, state }, result.runs.filter((r) => r.state === state).length);
-    const dead = result.runs.flatMap((r) => r.orphans.filter((o) => o.writer === 'dead'));
-    push(files, { pipeline }, dead.length);
+    const totals = result.runs.map((r) => r.totals);
+    push(files, { pipeline }, totals.reduce((n, t) => n + t.orphanCount, 0));
     push(
       bytes,
       { pipeline },
-      dead.reduce((n, o) => n + o.bytes, 0),
+      totals.reduce((n, t) => n + t.orphanBytes, 0),
     );
     push(
       oldest,
       { pipeline },
-      dead.reduce((n, o) => Math.max(n, o.ageSeconds), 0),
+      totals.reduce((n, t) => Math.max(n, t.oldestOrphanAgeSeconds ?? 0), 0),
     );
     push(
       published,

@@ -37,19 +37,19 @@ export interface ScanRow {
 export function scanRows(results: readonly ScanResult[]): ScanRow[] {
   const rows = results.flatMap((result) =>
     result.runs.map((run): ScanRow => {
-      const dead = run.orphans.filter((o) => o.writer === 'dead');
+      const { totals } = run;
       return {
         pipeline: pipelineLabel(result.pipeline),
         run: run.run,
         state: run.state,
         action: run.action,
         exitCode: run.exitCode,
-        orphanCount: dead.length,
-        orphanBytes: dead.reduce((n, o) => n + o.bytes, 0),
-        oldestOrphanAgeSeconds: dead.length === 0 ? null : Math.max(...dead.map((o) => o.ageSeconds)),
+        orphanCount: totals.orphanCount,
+        orphanBytes: totals.orphanBytes,
+        oldestOrphanAgeSeconds: totals.oldestOrphanAgeSeconds,
         outputAgeSeconds: run.final.exists ? run.final.ageSeconds : null,
-        liveWriters: run.orphans.filter((o) => o.writer === 'alive').length,
-        anomalies: run.anomalies.length,
+        liveWriters: totals.liveWriters,
+        anomalies: totals.anomalyCount,
         summary: run.summary,
       };
     }),

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { classifyRun } from '../../src/core/classify.js';
+import {
+  classifyRun,
+  classifySummary,
+  emptyStagingSummary,
+  foldStagingEntry,
+  judgeStagingEntry,
+  KEPT_ANOMALIES,
+} from '../../src/core/classify.js';
 import type { RunEvidence } from '../../src/core/evidence.js';
 import { type Action, EXIT_CODES, RUNBOOKS, STATES, type State } from '../../src/core/states.js';
 import type { WriterVerdict } from '../../src/core/writer.js';
@@ -859,6 +866,53 @@ describe('classifyRun', () => {
     const first = classifyRun(input);
     expect(classifyRun(input)).toEqual(first);
     expect(input).toEqual(copy);
+  });
+});
+
+/** What scan does with a run's staging entries: fold each into a summary and drop it. */
+function summarise(evidence: RunEvidence, anomalyCap = KEPT_ANOMALIES) {
+  const staging = emptyStagingSummary(anomalyCap);
+  for (const entry of evidence.staging)
+    foldStagingEntry(staging, judgeStagingEntry(entry, evidence.rules, evidence.nowMs));
+  const { recovery: _recovery, ...rest } = evidence;
+  return classifySummary({ ...rest, staging });
+}
+
+describe('classifySummary: the per-key summary scan keeps is judged as the full evidence is', () => {
+  // Scan gathers no recovery facts: compare with classifyRun on the disk alone.
+  it.each(ROWS)('$situation', (row) => {
+    const { recovery: _recovery, ...disk } = row.evidence;
+    const full = classifyRun(disk);
+    const verdict = summarise(row.evidence);
+    expect([verdict.state, verdict.action, verdict.exitCode, verdict.summary])
+      .toEqual([full.state, full.action, full.exitCode, full.summary]);
+    expect(verdict.anomalies).toEqual(full.anomalies);
+    const dead = full.orphans.filter((o) => o.writer === 'dead');
+    expect(verdict.totals).toEqual({
+      orphanCount: dead.length,
+      orphanBytes: dead.reduce((n, o) => n + o.bytes, 0),
+      oldestOrphanAgeSeconds: dead.length === 0 ? null : Math.max(...dead.map((o) => o.ageSeconds)),
+      liveWriters: full.orphans.filter((o) => o.writer === 'alive').length,
+      anomalyCount: full.anomalies.length,
+    });
+  });
+
+  it('keeps the first anomalies and counts the rest: 1,000 unreadable entries are one UNKNOWN with 1,000 findings', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => staged(1000 + i, HOUR, GONE, { unreadable: 'EACCES' }));
+    const verdict = summarise(evidence({ staging: many }));
+    expect(verdict.state).toBe('UNKNOWN');
+    expect(verdict.totals.anomalyCount).toBe(1000);
+    expect(verdict.anomalies).toHaveLength(KEPT_ANOMALIES);
+    expect(verdict.summary).toContain('1000 findings');
+    expect(classifyRun(evidence({ staging: many })).summary).toBe(verdict.summary);
+  });
+
+  it('names the first live writers and counts the others', () => {
+    const many = Array.from({ length: 25 }, (_, i) => aliveWriter(5000 + i));
+    const verdict = summarise(evidence({ staging: many }));
+    expect(verdict.state).toBe('RUNNING');
+    expect(verdict.totals.liveWriters).toBe(25);
+    expect(verdict.summary).toMatch(/PID 5000, .*5019 and 5 more\)/);
   });
 });
 

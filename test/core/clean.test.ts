@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
-import { type CleanContext, type CleanOptions, cleanPipeline } from '../../src/core/clean.js';
+import { AUDIT_BATCH, type CleanContext, type CleanOptions, cleanPipeline, REPORT_SAMPLE } from '../../src/core/clean.js';
 import { UsageError } from '../../src/core/errors.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { LockTimeoutError } from '../../src/core/lock.js';
@@ -493,8 +493,8 @@ describe('cleanPipeline when the audit log fills up midway', () => {
     const now = Date.now();
     const pids = deadPids(2);
     const paths: string[] = [];
-    for (let i = 0; i < 300; i++) {
-      const path = staged(`${dateKey(Date.parse('2024-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
+    for (let i = 0; i < AUDIT_BATCH + 44; i++) {
+      const path = staged(`${dateKey(Date.parse('2020-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
       await put(path, 'orphan', now, 2 * DAY);
       paths.push(path);
     }
@@ -515,12 +515,41 @@ describe('cleanPipeline when the audit log fills up midway', () => {
       }) as FileSystem['open'],
     };
     const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(full) }, settingsFor(), options());
-    expect(report.removed.map((f) => f.path)).toEqual(paths.slice(0, 256));
-    expect(report.failed.map((f) => f.path)).toEqual(paths.slice(256));
+    // The first batch (in listing order) went; the second, whose intents failed, stays.
+    const removed = report.removed.map((f) => f.path);
+    const failed = report.failed.map((f) => f.path);
+    expect([removed.length, failed.length]).toEqual([AUDIT_BATCH, 44]);
+    expect([...removed, ...failed].sort()).toEqual(paths);
     expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
-    for (const path of paths.slice(256)) expect(await exists(path)).toBe(true);
+    for (const path of failed) expect(await exists(path)).toBe(true);
     const records = await readAudit(fsp as FileSystem, log);
-    expect(records.filter((r) => r.op === 'intent').map((r) => r.path)).toEqual(paths.slice(0, 256));
+    expect(records.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual([...removed].sort());
     expect(await exists(join(stagingDir, '.crashdiag', '.clean.lock'))).toBe(false);
+  });
+});
+
+describe('cleanPipeline keeps totals, not a record per file', () => {
+  it('hands each removal to onRemoved and keeps none; kept files are listed up to REPORT_SAMPLE and counted', async () => {
+    const now = Date.now();
+    const [dead] = deadPids(1);
+    const young = REPORT_SAMPLE + 100;
+    for (let i = 0; i < young; i++) await put(staged(`${dateKey(Date.parse('2024-01-01'), i)}.${dead}.csv`), 'y', now, HOUR);
+    const old: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const path = staged(`${dateKey(Date.parse('2020-01-01'), i)}.${dead}.csv`);
+      await put(path, 'old', now, 2 * DAY);
+      old.push(path);
+    }
+    const streamed: string[] = [];
+    const seen: number[] = [];
+    const report = await cleanPipeline(janitorContext(), settingsFor(), options({
+      onRemoved: (file) => streamed.push(file.path),
+      onEntries: (n) => seen.push(n),
+    }));
+    expect(streamed.sort()).toEqual(old.sort());
+    expect([report.removed.length, report.files, report.bytes]).toEqual([0, 300, 900]);
+    expect([report.kept.length, report.keptCount, report.keptYounger]).toEqual([REPORT_SAMPLE, young, young]);
+    expect(report.failedCount).toBe(0);
+    expect(seen.at(-1)).toBeGreaterThanOrEqual(young + 300);
   });
 });

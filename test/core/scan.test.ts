@@ -1,7 +1,9 @@
 import { Volume } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
+import { classifyRun, KEPT_ANOMALIES } from '../../src/core/classify.js';
 import type { FileSystem } from '../../src/core/fs.js';
+import { probeRun } from '../../src/core/probe.js';
 import type { ProcessTable } from '../../src/core/process-table.js';
 import { datesBetween, type ScanResult, scanPipeline } from '../../src/core/scan.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
@@ -205,13 +207,14 @@ describe('scanPipeline over a fleet of runs in every state', () => {
       if (!found) throw new Error(`no run ${key}`);
       return found;
     };
-    expect(run('2026-04-18').orphans.map((o) => [o.path, o.bytes, o.writer])).toEqual([
-      [staged('2026-04-18.31337.csv'), 7, 'dead'],
-      [staged('2026-04-18.31338.csv'), 11, 'dead'],
-    ]);
-    expect(run('2026-04-20').orphans.map((o) => o.bytes)).toEqual([5]);
-    expect(run('2026-04-23').orphans.map((o) => [o.pid, o.writer])).toEqual([[LIVE_WRITER, 'alive']]);
-    expect(run('2026-04-16').orphans[0]?.writerReason).toMatch(/reused PID/);
+    // Totals only: scan keeps no record per file.
+    expect(run('2026-04-18').totals).toEqual({
+      orphanCount: 2, orphanBytes: 18, oldestOrphanAgeSeconds: expect.any(Number), liveWriters: 0, anomalyCount: 0,
+    });
+    expect(run('2026-04-20').totals.orphanBytes).toBe(5);
+    expect([run('2026-04-23').totals.liveWriters, run('2026-04-23').summary]).toEqual([1, expect.stringContaining(`PID ${LIVE_WRITER}`)]);
+    // A live PID that started after the file's last change, the file quiet: a reused PID, so an orphan.
+    expect([run('2026-04-16').state, run('2026-04-16').totals.orphanCount]).toEqual(['D', 1]);
     expect(run('2026-03-01').anomalies.map((a) => a.reason)).toEqual([
       expect.stringMatching(/symlink where a staging file should be/),
     ]);
@@ -221,7 +224,7 @@ describe('scanPipeline over a fleet of runs in every state', () => {
     expect(run('2026-04-22').anomalies.map((a) => a.reason)).toEqual([
       expect.stringMatching(/success marker without its output/),
     ]);
-    expect(run('2025-04-01').orphans[0]?.ageSeconds).toBe((NOW - at('2025-04-01T06:00:00Z')) / 1000);
+    expect(run('2025-04-01').totals.oldestOrphanAgeSeconds).toBe((NOW - at('2025-04-01T06:00:00Z')) / 1000);
     // Newest published: 2026-04-20's output (2026-04-21's has no marker, 2026-04-22's marker no output).
     expect(result.newestPublishedMs).toBe(at('2026-04-20T07:00:00Z'));
   });
@@ -484,5 +487,39 @@ describe('scanPipeline while a run finishes', () => {
     // Not A/B/C ("re-run"): the run completed while we looked.
     expect(states(result)).toEqual({ '2026-04-24': 'DONE' });
     expect(result.newestPublishedMs).toBeGreaterThan(0);
+  });
+});
+
+describe('scanPipeline: per-key totals folded while listing, never a record per file', () => {
+  it('600 dead orphans of three keys and 30 symlinks of a fourth: the verdicts diagnose gives, the findings kept capped and counted', async () => {
+    const entries: Record<string, Entry> = {};
+    for (const key of ['2026-04-01', '2026-04-02', '2026-04-03']) {
+      for (let pid = 1000; pid < 1200; pid++) entries[staged(`${key}.${pid}.csv`)] = { content: 'abc', mtimeMs: NOW - DAY };
+    }
+    for (let pid = 2000; pid < 2030; pid++)
+      entries[staged(`2026-04-05.${pid}.csv`)] = { symlinkTo: '/etc/passwd', mtimeMs: NOW };
+    const fs = volumeOf(entries).promises as unknown as FileSystem;
+    const ctx = { fs, processes, nowMs: NOW, clock: () => NOW };
+    const settings = settingsFor();
+    const seen: number[] = [];
+    const result = await scanPipeline(ctx, settings, {
+      sinceMs: 7 * DAY, daily: false, onEntries: (n) => seen.push(n),
+    });
+    expect(seen.at(-1)).toBe(630);
+    expect(result.runs).toHaveLength(4);
+    for (const run of result.runs) {
+      const diagnosis = classifyRun(await probeRun(ctx, settings, run.run));
+      expect([run.state, run.action, run.exitCode, run.summary])
+        .toEqual([diagnosis.state, diagnosis.action, diagnosis.exitCode, diagnosis.summary]);
+      expect(run.totals.orphanCount).toBe(diagnosis.orphans.filter((o) => o.writer === 'dead').length);
+      expect(run.totals.anomalyCount).toBe(diagnosis.anomalies.length);
+    }
+    const symlinks = result.runs.find((r) => r.run === '2026-04-05');
+    expect([symlinks?.state, symlinks?.totals.anomalyCount, symlinks?.anomalies.length])
+      .toEqual(['UNKNOWN', 30, KEPT_ANOMALIES]);
+    const orphans = result.runs.find((r) => r.run === '2026-04-02')?.totals;
+    expect(orphans).toEqual({
+      orphanCount: 200, orphanBytes: 600, oldestOrphanAgeSeconds: DAY / 1000, liveWriters: 0, anomalyCount: 0,
+    });
   });
 });

@@ -173,3 +173,18 @@ describe('renderDiagnosisHuman', () => {
     expect(text).toContain('…');
   });
 });
+
+describe('renderDiagnosisHuman: a key with many orphans', () => {
+  it('shows the first 20 files and a total, not a 100,000-row table, and no rm of 100,000 paths', () => {
+    const staging = Array.from({ length: 100_000 }, (_, i) => staged(100_000 + i, 3 * HOUR, GONE, { bytes: 10 }));
+    const text = render(evidence({ staging }));
+    // Files are shown by name under their directory, printed once.
+    const rows = text.split('\n').filter((line) => line.includes(`${KEY}.1`));
+    // 20 table rows and their 20 reason lines.
+    expect(rows).toHaveLength(40);
+    expect(text).toContain('... and 99980 more (99980 dead, 0 alive, 0 unknown; --json lists every one)');
+    expect(text).toContain('# 100000 orphans: too many to paste; --fix removes them one by one, --json lists every path');
+    expect(text).not.toContain('rm --');
+    expect(text.length).toBeLessThan(20_000);
+  });
+});

@@ -13,6 +13,7 @@ import { EXIT_CODES, EXIT_USAGE, STATES, type State } from '../../core/states.js
 import { DEFAULT_PIPELINE_LABEL } from '../../render/scan-rows.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { neighboursIn, readConfigFor, resolveNow, resolveSettings } from '../pipeline-options.js';
+import { progressLine } from '../progress.js';
 import { checkTimeZone, dailyDates, dateInZone, defaultTimeZone, resolveUntil } from '../scan-dates.js';
 import { checkAllFlags, type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
@@ -172,7 +173,7 @@ function stateFilter(flags: ScanFlags): ReadonlySet<State> | undefined {
  * only state besides DONE; a pipeline that could not be scanned gives 2 when
  * nothing scanned is worse than DONE.
  */
-export function scanExitCode(runs: readonly Diagnosis[], failures: number): number {
+export function scanExitCode(runs: ReadonlyArray<Pick<Diagnosis, 'state' | 'exitCode'>>, failures: number): number {
   const settled = Math.max(0, ...runs.filter((r) => r.state !== 'RUNNING').map((r) => r.exitCode));
   if (settled > 0) return settled;
   if (failures > 0) return EXIT_USAGE;
@@ -227,24 +228,30 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const dates = until === undefined ? undefined : dailyDates(nowMs, sinceMs, zone, until);
   const results: ScanResult[] = [];
   const failures: ScanFailure[] = [];
-  for (const target of targets) {
-    if (!('settings' in target)) {
-      failures.push(target);
-      continue;
+  const progress = progressLine(io, 'scan');
+  try {
+    for (const target of targets) {
+      if (!('settings' in target)) {
+        failures.push(target);
+        continue;
+      }
+      try {
+        results.push(
+          await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, target.settings, {
+            sinceMs,
+            daily: flags.daily === true,
+            ...(dates ? { dailyDates: dates } : {}),
+            onEntries: progress.update,
+          }),
+        );
+      } catch (error) {
+        // One pipeline alone: its error is the command's, as before.
+        if (!flags.all) throw error;
+        failures.push(failureOf(target.name, error));
+      }
     }
-    try {
-      results.push(
-        await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, target.settings, {
-          sinceMs,
-          daily: flags.daily === true,
-          ...(dates ? { dailyDates: dates } : {}),
-        }),
-      );
-    } catch (error) {
-      // One pipeline alone: its error is the command's, as before.
-      if (!flags.all) throw error;
-      failures.push(failureOf(target.name, error));
-    }
+  } finally {
+    progress.done();
   }
   const shown = wanted
     ? results.map((r) => ({ ...r, runs: r.runs.filter((run) => wanted.has(run.state)) }))
