@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
+const { version } = JSON.parse(readFileSync(new URL('package.json', import.meta.url), 'utf8')) as { version: string };
+
 export default defineConfig({
+  // What scripts/build.mjs puts into the bundle, so the source runs the same under test.
+  define: { CRASHDIAG_VERSION: JSON.stringify(version) },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -1,6 +1,9 @@
 // The contract scripts and orchestrators depend on: state names, action names
 // and exit codes. Changing any string or number here is a breaking change.
 
+/** The --json documents' version: a change a script must notice bumps it. */
+export const SCHEMA_VERSION = 1;
+
 export const STATES = [
   'DONE',
   'A/B/C',

@@ -1,9 +1,10 @@
 import { auditLogFor } from '../../core/audit.js';
 import { type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS } from '../../core/clean.js';
+import { DEFAULT_LOCK_TIMEOUT, DEFAULT_OLDER_THAN } from '../../core/defaults.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
 import { LockTimeoutError } from '../../core/lock.js';
-import { EXIT_CODES } from '../../core/states.js';
+import { EXIT_CODES, SCHEMA_VERSION } from '../../core/states.js';
 import { escapeText, formatBytes, plural } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
@@ -57,14 +58,14 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
       'Drop --now.',
     );
   }
-  const olderThanMs = parseDuration(flags.olderThan ?? '24h', '--older-than');
+  const olderThanMs = parseDuration(flags.olderThan ?? DEFAULT_OLDER_THAN, '--older-than');
   if (olderThanMs < MIN_CLEAN_THRESHOLD_MS && !flags.forceShortThreshold) {
     throw new UsageError(
-      `--older-than ${flags.olderThan} is under 1h: an in-flight write can look idle for minutes.`,
+      `--older-than ${flags.olderThan} is under ${formatDuration(MIN_CLEAN_THRESHOLD_MS)}: an in-flight write can look idle for minutes.`,
       'If you are sure, add --force-short-threshold.',
     );
   }
-  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? '30s', '--lock-timeout');
+  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
   const pipelines = await selectPipelines(flags, io);
   if (flags.auditLog !== undefined && pipelines.length > 1) {
     throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
@@ -99,14 +100,14 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
       io.stderr.write(`crashdiag: ${escapeText(error.message)}\n  ${hint}\n`);
       if (flags.json) {
         // A script parsing stdout still gets one object: what stopped it, with the exit code.
-        const body = { schemaVersion: 1, exitCode: EXIT_CODES.RUNNING, error: { code: 'lock-timeout', message: error.message, hint } };
+        const body = { schemaVersion: SCHEMA_VERSION, exitCode: EXIT_CODES.RUNNING, error: { code: 'lock-timeout', message: error.message, hint } };
         io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       }
       return EXIT_CODES.RUNNING;
     }
   }
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, pipelines: reports.map(jsonReport) }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ schemaVersion: SCHEMA_VERSION, pipelines: reports.map(jsonReport) }, null, 2)}\n`);
   } else {
     io.stdout.write(renderHuman(reports));
   }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
 import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
+import { DEFAULT_LOCK_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
@@ -88,7 +89,7 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   checkCombinations(flags);
   const runKey = validateRunKey(String(flags.runKey ?? ''));
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
-  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? '30s', '--lock-timeout');
+  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
   const settings = await settingsFromFlags(flags, io);
   const now = () => fixedNow ?? io.now();
   const invocation = invocationWords('diagnose', runKey, flags);

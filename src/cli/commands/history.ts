@@ -2,8 +2,10 @@ import { basename, dirname, resolve } from 'node:path';
 import { type AuditRecord, defaultAuditLog, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
 import { shellJoin } from '../../core/command-words.js';
 import { pickPipeline } from '../../core/config.js';
+import { DEFAULT_HISTORY_LIMIT } from '../../core/defaults.js';
 import { UsageError } from '../../core/errors.js';
 import { validateRunKey } from '../../core/run-key.js';
+import { SCHEMA_VERSION } from '../../core/states.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 
@@ -63,10 +65,10 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
   // A person reads outcomes; an intent stays in view only when no outcome followed it.
   if (!flags.json) records = unsettledIntentsOnly(records);
-  const limit = flags.limit ?? 50;
+  const limit = flags.limit ?? DEFAULT_HISTORY_LIMIT;
   records = records.slice(-limit);
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, auditLog: path, records }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ schemaVersion: SCHEMA_VERSION, auditLog: path, records }, null, 2)}\n`);
     return 0;
   }
   if (records.length === 0) {

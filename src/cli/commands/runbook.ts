@@ -4,7 +4,8 @@ import { pickPipeline, type PipelineConfig } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { FIELD_GUIDE, RUNBOOKS, STATES, type State } from '../../core/states.js';
 import type { CliIo } from '../io.js';
-import { DEFAULT_MARKER, DEFAULT_STAGING, type PipelineFlags, readConfigFor } from '../pipeline-options.js';
+import { DEFAULT_MARKER, DEFAULT_STAGING } from '../../core/defaults.js';
+import { type PipelineFlags, readConfigFor } from '../pipeline-options.js';
 import { installedPath } from '../runbook-files.js';
 
 // Loose spellings people type at 06:08: "abc", "d_race", "running".

@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
 import { pinnedPath } from '../../core/same-directory.js';
+import { DEFAULT_SINCE } from '../../core/defaults.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { errnoCode, isUsageError, UsageError } from '../../core/errors.js';
@@ -201,7 +202,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const format = flags.json ? 'json' : (flags.format ?? 'table');
   checkFlags(flags, format);
   const wanted = stateFilter(flags);
-  const sinceMs = parseDuration(flags.since ?? '7d', '--since');
+  const sinceMs = parseDuration(flags.since ?? DEFAULT_SINCE, '--since');
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const zone = flags.tz !== undefined ? checkTimeZone(flags.tz) : defaultTimeZone(io.env);
   const nowMs = fixedNow ?? io.now();
