@@ -4,8 +4,9 @@ import { DEFAULT_LOCK_TIMEOUT, DEFAULT_OLDER_THAN } from '../../core/defaults.js
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
 import { LockTimeoutError } from '../../core/lock.js';
-import { EXIT_CODES, SCHEMA_VERSION } from '../../core/states.js';
-import { escapeText, formatBytes, plural } from '../../render/format.js';
+import { EXIT_CODES } from '../../core/states.js';
+import { renderCleanHuman, renderCleanJson, renderCleanLockTimeoutJson } from '../../render/clean.js';
+import { escapeText } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
@@ -16,37 +17,6 @@ interface CleanFlags extends MultiPipelineFlags {
   json?: boolean;
   auditLog?: string;
   lockTimeout?: string;
-}
-
-function renderHuman(reports: readonly CleanReport[]): string {
-  const lines: string[] = [];
-  for (const report of reports) {
-    const verb = report.dryRun ? 'would free' : 'freed';
-    // Names and reasons come from disk and the config: escaped, they cannot drive the terminal.
-    const name = escapeText(report.pipeline ? `pipeline ${report.pipeline}` : report.stagingDir);
-    lines.push(
-      `${name}: ${verb} ${plural(report.files, 'file')}, ${formatBytes(report.bytes)} (orphans older than ${formatDuration(report.olderThanSeconds * 1000)})`,
-    );
-    for (const run of report.perRun)
-      lines.push(`  ${escapeText(run.run)}: ${plural(run.files, 'file')}, ${formatBytes(run.bytes)}`);
-    if (report.dryRun) for (const file of report.removed) lines.push(`  would remove ${escapeText(file.path)}`);
-    const special = report.kept.filter((k) => k.reason !== 'younger than the threshold');
-    for (const k of special) lines.push(`  kept ${escapeText(k.path)}: ${escapeText(k.reason)}`);
-    const young = report.kept.length - special.length;
-    if (young > 0) lines.push(`  kept ${plural(young, 'file')} younger than the threshold`);
-    for (const f of report.failed) lines.push(`  NOT removed ${escapeText(f.path)}: ${escapeText(f.reason)}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** A dry run removed nothing: its list is `wouldRemove`, so a script cannot read it as done. */
-function jsonReport(report: CleanReport): Record<string, unknown> {
-  if (!report.dryRun) return { ...report };
-  const { removed, ...rest } = report;
-  const entries: Array<[string, unknown]> = Object.entries(rest);
-  const at = entries.findIndex(([key]) => key === 'olderThanSeconds') + 1;
-  entries.splice(at, 0, ['wouldRemove', removed]);
-  return Object.fromEntries(entries);
 }
 
 export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
@@ -98,19 +68,11 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
       if (!(error instanceof LockTimeoutError)) throw error;
       const hint = 'Another janitor is at work; nothing was changed by this one.';
       io.stderr.write(`crashdiag: ${escapeText(error.message)}\n  ${hint}\n`);
-      if (flags.json) {
-        // A script parsing stdout still gets one object: what stopped it, with the exit code.
-        const body = { schemaVersion: SCHEMA_VERSION, exitCode: EXIT_CODES.RUNNING, error: { code: 'lock-timeout', message: error.message, hint } };
-        io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-      }
+      if (flags.json) io.stdout.write(renderCleanLockTimeoutJson(error.message, hint));
       return EXIT_CODES.RUNNING;
     }
   }
-  if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: SCHEMA_VERSION, pipelines: reports.map(jsonReport) }, null, 2)}\n`);
-  } else {
-    io.stdout.write(renderHuman(reports));
-  }
+  io.stdout.write(flags.json ? renderCleanJson(reports) : renderCleanHuman(reports));
   // Not 0 when an orphan that was to go is still there: a person must look (the report says which, and why).
   if (reports.some((r) => r.failed.length > 0)) {
     io.stderr.write('crashdiag: some orphans could not be removed (listed above); everything else was done.\n');
