@@ -13,6 +13,7 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, dateKey, exists, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
@@ -49,6 +50,7 @@ async function crashdiagInProcess(args: readonly string[], options: { cwd?: stri
     user: 'janitor-test',
     identity: ownIdentity(),
     ...realLockRuntime(),
+    runbooks: installedRunbooks(),
   });
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };
 }

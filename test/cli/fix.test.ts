@@ -21,6 +21,7 @@ import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publis
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 /**
  * The re-run job: a small staging-rename writer. It logs each invocation (so
@@ -1047,6 +1048,7 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
       user: 'oncall',
       identity: { uid: 0, gid: 0, groups: [] },
       ...realLockRuntime(),
+      runbooks: installedRunbooks(),
     };
     const code = await run(['diagnose', KEY, ...layoutFlags(), '--fix', ...args], io);
     return { code, stdout: stdout.join(''), stderr: stderr.join(''), events };

@@ -14,6 +14,7 @@ import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 import { ownIdentity } from '../support/identity.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 let root: string;
 let outDir: string;
@@ -39,6 +40,7 @@ async function crashdiag(args: readonly string[]): Promise<{ code: number; stdou
     user: 'tester',
     identity: ownIdentity(),
     ...realLockRuntime(),
+    runbooks: installedRunbooks(),
   };
   const code = await run([...args], io);
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };

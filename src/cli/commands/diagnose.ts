@@ -16,7 +16,6 @@ import { EXIT_CODES } from '../../core/states.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { type PipelineFlags, resolveNow, settingsFromFlags } from '../pipeline-options.js';
 import { escapeText } from '../../render/format.js';
-import { installedPath } from '../runbook-files.js';
 
 interface DiagnoseFlags extends PipelineFlags {
   runKey?: string;
@@ -193,7 +192,7 @@ async function humanView(job: DiagnoseJob, diagnosis: Diagnosis) {
 async function writeDiagnosis(job: DiagnoseJob, diagnosis: Diagnosis): Promise<void> {
   if (job.flags.json) {
     const { renderDiagnosisJson } = await import('../../render/json.js');
-    job.io.stdout.write(renderDiagnosisJson(diagnosis, installedPath));
+    job.io.stdout.write(renderDiagnosisJson(diagnosis, job.io.runbooks.pathOf));
   } else {
     job.io.stdout.write((await humanView(job, diagnosis)).diagnosisText);
   }
@@ -202,7 +201,7 @@ async function writeDiagnosis(job: DiagnoseJob, diagnosis: Diagnosis): Promise<v
 async function writeFixReport(job: DiagnoseJob, report: FixReport): Promise<void> {
   if (job.flags.json) {
     const { renderFixJson } = await import('../../render/json.js');
-    job.io.stdout.write(renderFixJson(report, installedPath));
+    job.io.stdout.write(renderFixJson(report, job.io.runbooks.pathOf));
   } else {
     const { human, chalk, diagnosisText } = await humanView(job, report.after);
     job.io.stdout.write(human.renderFixHuman(report, chalk));
@@ -216,7 +215,7 @@ async function writeLockTimeout({ flags, io, runKey }: DiagnoseJob, error: LockT
   if (flags.json) {
     // A gate that parses stdout still gets one object, in the diagnosis' shape.
     const { renderLockTimeoutJson } = await import('../../render/json.js');
-    io.stdout.write(renderLockTimeoutJson(runKey, error, installedPath));
+    io.stdout.write(renderLockTimeoutJson(runKey, error, io.runbooks.pathOf));
   }
   return EXIT_CODES.RUNNING;
 }
