@@ -10,5 +10,14 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // `npm run coverage`: the core, where the guarantees live, as the in-process tests exercise it
+    // (the spawned bundle is not measured). coverage/coverage-summary.json is for tools to read.
+    coverage: {
+      provider: 'v8',
+      include: ['src/core/**/*.ts'],
+      reporter: ['text-summary', 'json-summary'],
+      reportsDirectory: 'coverage',
+      thresholds: { lines: 90, branches: 85 },
+    },
   },
 });
