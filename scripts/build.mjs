@@ -13,7 +13,7 @@
 // not dist/: dist/ is what the package ships (the bin, its lazy parts and the
 // man page), and none of them is for users.
 
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,10 @@ const fresh = new URL(`dist.${process.pid}/`, root);
 const old = new URL(`dist.old.${process.pid}/`, root);
 const freshDev = new URL(`dist.dev.${process.pid}/`, root);
 const oldDev = new URL(`dist.dev.old.${process.pid}/`, root);
-const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
+const { version } = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
+// --version prints package.json's version: the source names it CRASHDIAG_VERSION.
+const versionDefine = { CRASHDIAG_VERSION: JSON.stringify(version) };
+const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning', define: versionDefine };
 
 // The parts of the bin only some runs need live in files of their own, so
 // the common path does not even parse them: yargs (help and error messages)
@@ -44,7 +47,7 @@ const cjs = {
   // loader for it cost more than the whole rest of the start-up.
   supported: { 'dynamic-import': false },
   // The runbook reader finds runbooks/ relative to its own file.
-  define: { 'import.meta.url': '__crashdiagUrl' },
+  define: { ...versionDefine, 'import.meta.url': '__crashdiagUrl' },
   banner: { js: 'const __crashdiagUrl = require(\'node:url\').pathToFileURL(__filename).href;' },
 };
 await build({

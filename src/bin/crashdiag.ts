@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
 import { createProcessTable } from '../core/process-table.js';
 import { currentIdentity } from './identity.js';
+import { installedRunbooks } from './runbook-files.js';
 
 // The only place that touches process.argv and process.exitCode. No
 // process.exit(): it can cut off JSON still being piped out.
@@ -48,6 +49,7 @@ void run(process.argv.slice(2), {
   // Loaded only when a cause of death is looked for.
   readKernelLog: async (sinceMs) => (await import('./kernel-log-reader.js')).createKernelLogReader()(sinceMs),
   statfs: (path) => promises.statfs(path),
+  runbooks: installedRunbooks(),
 }).then((code) => {
   process.exitCode = code;
 });

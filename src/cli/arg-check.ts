@@ -19,10 +19,6 @@ export function flagWords(args: readonly string[]): readonly string[] {
   return end < 0 ? args : args.slice(0, end);
 }
 
-export function asksForHelp(args: readonly string[]): boolean {
-  return flagWords(args).some((a) => HELP_FLAGS.has(a));
-}
-
 function unknownFlag(arg: string, command: CommandSpec | undefined): UsageError {
   const name = arg.replace(/^-+/, '').split('=')[0] ?? '';
   const flags = command

@@ -1,13 +1,17 @@
-import { DEFAULT_CONFIG_NAME } from '../core/config.js';
-import { DEFAULT_MAX_ATTEMPTS } from '../core/recovery.js';
-import { EXIT_BACKOFF, EXIT_CODES, STATES } from '../core/states.js';
 import {
-  CONFIG_SEARCH_DESCRIPTION,
+  DEFAULT_CONFIG_NAME,
   DEFAULT_FRESH_WITHIN,
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_LOCK_TIMEOUT,
   DEFAULT_MARKER,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_OLDER_THAN,
+  DEFAULT_SINCE,
   DEFAULT_STAGING,
   DEFAULT_STALE_AFTER,
-} from './pipeline-options.js';
+} from '../core/defaults.js';
+import { EXIT_BACKOFF, EXIT_CODES, STATES } from '../core/states.js';
+import { CONFIG_SEARCH_DESCRIPTION } from './pipeline-options.js';
 
 /**
  * Every command and flag, as data: the yargs parser (help, errors) and the
@@ -44,7 +48,10 @@ export interface CommandSpec {
   readonly epilogue?: string;
 }
 
-export const VERSION = '0.1.0';
+// package.json's version, put in by scripts/build.mjs and vitest.config.ts
+// (esbuild and vite `define`): the one place it is written is package.json.
+declare const CRASHDIAG_VERSION: string;
+export const VERSION: string = CRASHDIAG_VERSION;
 
 export const EXIT_CODE_HELP = `Exit codes:
 ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
@@ -165,7 +172,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'lock-timeout',
         type: 'string',
         describe: 'With --fix: how long to wait for another fixer of the same run key',
-        defaultDescription: '30s',
+        defaultDescription: DEFAULT_LOCK_TIMEOUT,
       },
       {
         name: 'audit-log',
@@ -214,7 +221,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         type: 'string',
         describe:
           'List runs whose output or marker changed within this window (orphans of any age are always listed)',
-        defaultDescription: '7d',
+        defaultDescription: DEFAULT_SINCE,
       },
       {
         name: 'daily',
@@ -262,7 +269,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'older-than',
         type: 'string',
         describe: 'Only orphans untouched this long',
-        defaultDescription: '24h',
+        defaultDescription: DEFAULT_OLDER_THAN,
       },
       { name: 'force-short-threshold', type: 'boolean', describe: 'Allow --older-than under 1h' },
       { name: 'dry-run', type: 'boolean', describe: 'List what would be removed; change nothing' },
@@ -277,7 +284,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'lock-timeout',
         type: 'string',
         describe: 'How long to wait for another janitor on the same staging directory',
-        defaultDescription: '30s',
+        defaultDescription: DEFAULT_LOCK_TIMEOUT,
       },
     ],
     epilogue: `Exit codes:
@@ -305,7 +312,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'staging-dir', type: 'string', describe: 'Read <staging-dir>/.crashdiag/audit.jsonl' },
       { name: 'audit-log', type: 'string', describe: 'Read this audit log' },
       { name: 'run', type: 'string', describe: 'Only this run key' },
-      { name: 'limit', type: 'number', describe: 'Show the last N actions', default: 50 },
+      { name: 'limit', type: 'number', describe: 'Show the last N actions', default: DEFAULT_HISTORY_LIMIT },
       { name: 'utc', type: 'boolean', describe: 'Times in UTC instead of the local zone ($TZ)' },
       { name: 'json', type: 'boolean', describe: 'Print JSON instead of a table (times as recorded, UTC)' },
     ],

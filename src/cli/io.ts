@@ -14,6 +14,13 @@ export interface OutputStream {
   readonly columns?: number;
 }
 
+/** The runbooks the package ships: read through here, so the CLI itself opens no file of its own. */
+export interface RunbookFiles {
+  /** Where a runbook (`runbooks/D.md`) is installed: JSON names the file itself, readable from any directory. */
+  pathOf(relative: string): string;
+  read(relative: string): Promise<string>;
+}
+
 /**
  * Everything the CLI touches in the outside world. The bin passes the real
  * process; tests pass their own, so no test needs to spawn for logic.
@@ -44,6 +51,7 @@ export interface CliIo extends LockRuntime {
   /** Why it died: the kernel log (OOM kills) and free space. Absent, those causes are not looked for. */
   readonly readKernelLog?: KernelLogReader;
   readonly statfs?: (path: string) => Promise<SpaceFacts>;
+  readonly runbooks: RunbookFiles;
   /** Where the machine-wide config is looked for; /etc/crashdiag when not set. */
   readonly systemConfigDir?: string;
 }

@@ -1,16 +1,18 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { checkRerunWords, splitCommandWords } from '../core/command-words.js';
-import { type ConfigFile, DEFAULT_CONFIG_NAME, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
+import { type ConfigFile, loadConfig, type PipelineConfig, pickPipeline } from '../core/config.js';
+import {
+  DEFAULT_CONFIG_NAME,
+  DEFAULT_FRESH_WITHIN,
+  DEFAULT_MARKER,
+  DEFAULT_STAGING,
+  DEFAULT_STALE_AFTER,
+} from '../core/defaults.js';
 import { checkDateRange, parseDuration } from '../core/duration.js';
 import { errnoCode, UsageError } from '../core/errors.js';
 import type { Neighbour, PipelineSettings } from '../core/settings.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from '../core/template.js';
 import type { CliIo } from './io.js';
-
-export const DEFAULT_STAGING = '{date}.{pid}.csv';
-export const DEFAULT_MARKER = '{final}.success';
-export const DEFAULT_FRESH_WITHIN = '6h';
-export const DEFAULT_STALE_AFTER = '15m';
 
 /** The flags every command that looks at a pipeline shares. */
 export interface PipelineFlags {

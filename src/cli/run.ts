@@ -1,5 +1,5 @@
 import { isUsageError, UsageError } from '../core/errors.js';
-import { EXIT_UNEXPECTED, EXIT_USAGE } from '../core/states.js';
+import { EXIT_UNEXPECTED, EXIT_USAGE, SCHEMA_VERSION } from '../core/states.js';
 import type { CommandSpec } from './command-specs.js';
 import { checkArgs, flagWords } from './arg-check.js';
 import { parseFast } from './fast-parse.js';
@@ -89,7 +89,7 @@ function reportError(error: unknown, io: CliIo, json: boolean): number {
   }
   if (json) {
     const body = {
-      schemaVersion: 1,
+      schemaVersion: SCHEMA_VERSION,
       exitCode,
       error: {
         code: usage ? 'usage' : 'unexpected',

@@ -65,6 +65,6 @@ export async function parseWithYargs(
       const repeated = command?.options.find((o) => !o.repeatable && Array.isArray(argv[o.name]));
       if (repeated) reject(new UsageError(`--${repeated.name} is given more than once; give it once.`));
       else resolve({ argv, output });
-    });
+    }).catch(reject); // the callback has the error already; without this, its rejection would go unhandled
   });
 }

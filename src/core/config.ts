@@ -5,8 +5,6 @@ import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from './template.js';
 
-export const DEFAULT_CONFIG_NAME = 'crashdiag.config.json';
-
 /** One pipeline's settings as written in the config file. */
 export interface PipelineConfig {
   readonly outDir?: string;

@@ -1,7 +1,8 @@
 import { type AttemptScope, readRecordedAttempts } from './attempts.js';
 import type { FileSystem } from './fs.js';
 import { checkInputs } from './inputs.js';
-import { DEFAULT_MAX_ATTEMPTS, type RecoveryEvidence, type RerunOutcome } from './recovery.js';
+import { DEFAULT_MAX_ATTEMPTS } from './defaults.js';
+import { type RecoveryEvidence, type RerunOutcome } from './recovery.js';
 import type { PipelineSettings } from './settings.js';
 
 export interface RecoveryRequest {

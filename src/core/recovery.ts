@@ -59,8 +59,6 @@ export interface RecoveryEvidence {
   readonly auditNote?: string;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 3;
-
 export function rerunFailed(outcome: Pick<RerunOutcome, 'exitStatus' | 'error'> | null): boolean {
   return outcome !== null && (outcome.exitStatus !== 0 || outcome.error !== undefined);
 }

@@ -70,15 +70,3 @@ export const RUNBOOKS: Readonly<Record<State, string>> = {
 };
 
 export const FIELD_GUIDE = 'runbooks/field-guide.md';
-
-/**
- * Orders states from "nothing to do" to "a person must look", so a scan can
- * sort worst first and pick the highest exit code.
- */
-export function severity(state: State): number {
-  return EXIT_CODES[state];
-}
-
-export function isState(value: string): value is State {
-  return (STATES as readonly string[]).includes(value);
-}

@@ -164,7 +164,6 @@ export interface StagingName {
 /** The staging file's name: `{date}.{pid}.csv`, optionally with `{host}`. */
 export interface StagingTemplate {
   readonly source: string;
-  readonly hasHost: boolean;
   /** A matcher for one run key: only names that match it are this run's. */
   matcherFor(runKey: string): (name: string) => StagingName | undefined;
   /** A matcher for any run key, for listing every run in one pass. */
@@ -223,7 +222,6 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
       );
     }
   }
-  const hasHost = count(parts, 'host') === 1;
   const keySeparator = keySeparatorOf(parts);
   const build = (datePattern: string): RegExp =>
     new RegExp(
@@ -259,7 +257,6 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
   checkFileName(substitute(parts, { date: 'x', pid: '1', host: 'h' }), flag);
   return {
     source: template,
-    hasHost,
     matcherFor(runKey) {
       if (keySeparator !== undefined && runKey.includes(keySeparator)) {
         throw new UsageError(

@@ -1,12 +1,11 @@
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { OutputStream } from '../cli/io.js';
 
 /**
  * Colour only for a person at a terminal. chalk's own detection ignores
  * NO_COLOR, so the decision is made here, from the stream we write to.
  */
 export function chalkFor(
-  stream: OutputStream,
+  stream: { readonly isTTY?: boolean },
   env: Readonly<Record<string, string | undefined>>,
 ): ChalkInstance {
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';

@@ -8,4 +8,5 @@ export { fitTable } from './fit.js';
 export { formatLocalTime } from './time.js';
 export { renderDiagnosisHuman } from './human-diagnosis.js';
 export { renderFixHuman } from './human-fix.js';
+export { renderHistoryHuman } from './human-history.js';
 export { renderScanHuman } from './scan.js';

@@ -1,9 +1,7 @@
 import type { Diagnosis } from '../core/diagnosis.js';
 import type { FixReport } from '../core/fix.js';
 import type { LockTimeoutError } from '../core/lock.js';
-import { EXIT_CODES, RUNBOOKS } from '../core/states.js';
-
-export const SCHEMA_VERSION = 1;
+import { EXIT_CODES, RUNBOOKS, SCHEMA_VERSION } from '../core/states.js';
 
 /** The --json form of a diagnosis: one object, stable field order, sorted paths. */
 export function renderDiagnosisJson(diagnosis: Diagnosis, runbookPath: RunbookPath = (r) => r): string {

@@ -1,5 +1,6 @@
 import type { Diagnosis } from '../core/diagnosis.js';
 import type { ScanResult } from '../core/scan.js';
+import { SCHEMA_VERSION } from '../core/states.js';
 
 /**
  * The name a pipeline given by flags alone (no config) goes by, in the JSON
@@ -71,5 +72,5 @@ export function renderScanJson(results: readonly ScanResult[], failures: readonl
     ...results.map((r) => ({ pipeline: pipelineLabel(r.pipeline), scanned: true, error: null })),
     ...failures.map((f) => ({ pipeline: f.pipeline, scanned: false, error: { message: f.message, hint: f.hint } })),
   ].sort((a, b) => a.pipeline.localeCompare(b.pipeline));
-  return `${JSON.stringify({ schemaVersion: 1, pipelines, runs: scanRows(results) }, null, 2)}\n`;
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, pipelines, runs: scanRows(results) }, null, 2)}\n`;
 }

@@ -13,6 +13,7 @@ import { treeOf } from '../support/file-tree.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 import { ownIdentity } from '../support/identity.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 /*
  * Attacks on the directory rules (same directory, published names of every
@@ -315,6 +316,7 @@ describe('the staging directory re-pointed between the listing and the removal',
       user: 'attacker',
       identity: ownIdentity(),
       ...realLockRuntime(),
+      runbooks: installedRunbooks(),
     };
   });
   const layout = ['--out-dir', 'a-out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
@@ -369,6 +371,7 @@ describe('--prom-file through a symlinked directory swung during the scan', () =
       user: 'attacker',
       identity: ownIdentity(),
       ...realLockRuntime(),
+      runbooks: installedRunbooks(),
     };
     const out = await treeOf(join(root, 'out'));
     const layout = ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
@@ -417,6 +420,7 @@ describe('--audit-log through a symlinked directory swung during the fix', () =>
       user: 'attacker',
       identity: ownIdentity(),
       ...realLockRuntime(),
+      runbooks: installedRunbooks(),
     };
     const out = await treeOf(join(root, 'out'));
     await run(['diagnose', K, ...layout, '--fix', '--audit-log', `logs/r_${K}.csv`], io);

@@ -30,6 +30,7 @@ import {
 } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 let root: string;
 let layout: Layout;
@@ -76,6 +77,7 @@ async function fixInProcess(
     user: 'attacker-test',
     identity: options.identity ?? { uid: 0, gid: 0, groups: [] },
     ...realLockRuntime(),
+    runbooks: installedRunbooks(),
   };
   const code = await run(['diagnose', KEY, ...(options.flags ?? layoutFlags()), '--fix', ...args], io);
   return { code, stdout: stdout.join(''), stderr: stderr.join(''), reruns };

@@ -4,17 +4,15 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/run.js';
 import { type AuditRecord, readAudit } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable, type ProcessTable } from '../../src/core/process-table.js';
 import type { Finished } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { snapshot, treeOf } from '../support/file-tree.js';
-import { ownIdentity } from '../support/identity.js';
-import { realLockRuntime } from '../support/lock-runtime.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 
 const FINAL = 'r_{date}.csv';
 const KEY = '2026-04-24';
@@ -34,28 +32,17 @@ const dataOf = async (dir: string) => (await snapshot(dir)).filter((line) => !li
 const layout = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final', FINAL];
 
 /** crashdiag in process, on the real disk, process table and clock. */
-async function crashdiag(
+function crashdiag(
   args: readonly string[],
   fs: FileSystem = fsp as FileSystem,
   processes: ProcessTable = createProcessTable(),
 ): Promise<Finished> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await run([...args], {
-    stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
-    stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
-    env: { NO_COLOR: '1' },
-    cwd: root,
+  return crashdiagInProcess(args, root, {
     fs,
     processes,
-    now: () => Date.now(),
-    sleep: (ms) => sleep(ms),
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-run in these tests' }),
     user: 'attacker-test',
-    identity: ownIdentity(),
-    ...realLockRuntime(),
   });
-  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 
 function hasCompiler(): boolean {

@@ -3,6 +3,7 @@ import type { FileSystem } from '../../src/core/fs.js';
 import type { ProcessTable } from '../../src/core/process-table.js';
 import { ownIdentity } from '../support/identity.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 /** A CliIo that records what the CLI writes; fs and processes are the test's. */
 export function recordingIo(
@@ -24,6 +25,7 @@ export function recordingIo(
     user: 'oncall',
     identity: ownIdentity(),
     ...realLockRuntime(),
+    runbooks: installedRunbooks(),
     ...overrides,
   };
   return { io, stdout: () => stdout.join(''), stderr: () => stderr.join('') };

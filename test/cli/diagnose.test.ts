@@ -14,6 +14,7 @@ import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 import { setTimes } from '../support/ctime.js';
@@ -917,6 +918,7 @@ describe('run(argv, io) in process', () => {
       user: 'oncall',
       identity: { uid: 0, gid: 0, groups: [] },
       ...realLockRuntime(),
+      runbooks: installedRunbooks(),
     };
     return { io, stdout: () => stdout.join(''), stderr: () => stderr.join('') };
   }

@@ -21,10 +21,11 @@ import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publis
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 /**
  * The re-run job: a small staging-rename writer. It logs each invocation (so
- * a test can count re-runs), can fail, sleep or hold while a file exists, and
+ * a test can count re-runs), can fail or hold while a file exists, and
  * prints a line on stdout (which must never reach a --json stream).
  */
 const JOB = `
@@ -33,7 +34,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 const { values: v } = parseArgs({
   options: Object.fromEntries(
-    ['date', 'out-dir', 'staging-dir', 'log', 'pid-file', 'sleep-ms', 'hold-while', 'exit'].map((k) => [k, { type: 'string' }]),
+    ['date', 'out-dir', 'staging-dir', 'log', 'pid-file', 'hold-while', 'exit'].map((k) => [k, { type: 'string' }]),
   ),
 });
 const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -49,7 +50,6 @@ if (v['pid-file']) {
   writeFileSync(v['pid-file'] + '.tmp', String(process.pid));
   renameSync(v['pid-file'] + '.tmp', v['pid-file']);
 }
-if (v['sleep-ms']) pause(Number(v['sleep-ms']));
 for (const end = Date.now() + 30000; v['hold-while'] && existsSync(v['hold-while']) && Date.now() < end; ) pause(20);
 writeSync(fd, 'more rows of ' + v.date + '\\n');
 fsyncSync(fd);
@@ -122,7 +122,6 @@ function layoutFlags(l: Layout = layout): string[] {
 
 interface JobOptions {
   pidFile?: string;
-  sleepMs?: number;
   holdWhile?: string;
   exit?: number;
 }
@@ -132,7 +131,6 @@ function jobRerun(options: JobOptions = {}): string {
   const words = [process.execPath, jobScript, '--date', '{date}', '--out-dir', layout.outDir];
   words.push('--staging-dir', layout.stagingDir, '--log', jobLog);
   if (options.pidFile) words.push('--pid-file', options.pidFile);
-  if (options.sleepMs) words.push('--sleep-ms', String(options.sleepMs));
   if (options.holdWhile) words.push('--hold-while', options.holdWhile);
   if (options.exit !== undefined) words.push('--exit', String(options.exit));
   // Quoted as a shell would read it ('{date}' included): crashdiag splits it the same way.
@@ -722,23 +720,29 @@ describe('--fix, concurrently', () => {
 
   it('a second fixer gives up after --lock-timeout while the first re-runs: exit 20, nothing changed', async () => {
     const pidFile = join(root, 'job.pid');
+    // The first fixer's re-run holds the lock until the test removes this file, however slow the others are.
+    const hold = join(root, 'hold');
+    await fs.writeFile(hold, '');
     const first = startCrashdiag([
       'diagnose',
       KEY,
       ...layoutFlags(),
       '--fix',
       '--rerun',
-      jobRerun({ pidFile, sleepMs: 3000 }),
+      jobRerun({ pidFile, holdWhile: hold }),
     ]);
     // Even if an assertion fails, the first fixer finishes before its directory is removed.
-    cleanups.push(async () => void (await first.finished));
+    cleanups.push(async () => {
+      await fs.rm(hold, { force: true });
+      await first.finished;
+    });
     await waitFor('the first fixer’s re-run to start', () => existsSync(pidFile));
     // A dead orphan that appears meanwhile: the second fixer would delete it if it did not wait.
     const [late] = (await plantOrphans(layout, 1)) as [string];
-    const started = Date.now();
     const second = await fix(['--lock-timeout', '1s', '--rerun', jobRerun()]);
     expect(second.code, outOf(second)).toBe(20);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    // It waited out --lock-timeout (by its own clock), then gave up.
+    expect(second.stderr).toMatch(/gave up after waiting [1-9]\d*s\./);
     expect(second.stderr).toContain('Another crashdiag --fix holds');
     expect(second.stderr).toContain('nothing was changed');
     expect(await exists(late)).toBe(true);
@@ -755,6 +759,7 @@ describe('--fix, concurrently', () => {
     });
     expect(await exists(late)).toBe(true);
     expect(jobRuns()).toHaveLength(1);
+    await fs.rm(hold);
     const firstDone = await first.finished;
     // The first publishes; the orphan that appeared under it is its business no more: D-race.
     expect(firstDone.code, outOf(firstDone)).toBe(12);
@@ -1043,6 +1048,7 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
       user: 'oncall',
       identity: { uid: 0, gid: 0, groups: [] },
       ...realLockRuntime(),
+      runbooks: installedRunbooks(),
     };
     const code = await run(['diagnose', KEY, ...layoutFlags(), '--fix', ...args], io);
     return { code, stdout: stdout.join(''), stderr: stderr.join(''), events };

@@ -80,6 +80,13 @@ describe('the npm package', () => {
     expect(human.stdout).toContain('runbook: crashdiag runbook D');
   });
 
+  it('prints package.json\'s version for --version: the build put it in, no copy in the source', async () => {
+    const { version } = JSON.parse(await fsp.readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const { code, stdout } = await runBin(join(prefix, 'bin', 'crashdiag'), ['--version'], { cwd: tmp });
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${version}\n`);
+  });
+
   it('runs `crashdiag runbook D` from another directory', async () => {
     const { code, stdout } = await runBin(join(prefix, 'bin', 'crashdiag'), ['runbook', 'D'], { cwd: tmp });
     expect(code).toBe(0);

@@ -61,6 +61,32 @@ describe('crashdiag runbook', () => {
   });
 });
 
+describe('runbooks come through io', () => {
+  const runbooks = {
+    pathOf: (relative: string) => `/opt/crashdiag/${relative}`,
+    read: async (relative: string) => `# ${relative} from io\n`,
+  };
+
+  it('`runbook D` prints what io.runbooks reads, and opens no file itself', async () => {
+    const { io, stdout } = recordingIo({ runbooks });
+    expect(await run(['runbook', 'D'], io)).toBe(0);
+    expect(stdout()).toBe('# runbooks/D.md from io\n');
+  });
+
+  it('a runbook io cannot read is a missing installation, named by io\'s path', async () => {
+    const { io, stderr } = recordingIo({ runbooks: { ...runbooks, read: async () => Promise.reject(new Error('ENOENT')) } });
+    expect(await run(['runbook', 'D'], io)).toBe(1);
+    expect(stderr()).toContain('runbook runbooks/D.md is missing from the installation (/opt/crashdiag/runbooks/D.md)');
+  });
+
+  it('diagnose --json names the runbook where io says it is installed', async () => {
+    const vol = Volume.fromJSON({ '/o/.keep': '', '/s/.keep': '' });
+    const { io, stdout } = recordingIo({ fs: vol.promises as unknown as FileSystem, runbooks });
+    await run(['diagnose', '2026-04-24', '--out-dir', '/o', '--staging-dir', '/s', '--final', 'r_{date}.csv', '--json'], io);
+    expect((JSON.parse(stdout()) as { runbook: string }).runbook).toMatch(/^\/opt\/crashdiag\/runbooks\/.+\.md$/);
+  });
+});
+
 describe('the process table', () => {
   it('reads a live process\'s command line from /proc', async () => {
     const writer = await startLiveProcess();

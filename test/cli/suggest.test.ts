@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/command-specs.js';
 import { run } from '../../src/cli/run.js';
@@ -23,10 +24,11 @@ describe('help and version', () => {
     },
   );
 
-  it.each([[['-V']], [['--version']]])('%j prints the version', async (args) => {
+  it.each([[['-V']], [['--version']]])('%j prints package.json\'s version', async (args) => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     const { code, stdout } = await cli(args);
     expect(code).toBe(0);
-    expect(stdout).toBe('0.1.0\n');
+    expect(stdout).toBe(`${version}\n`);
   });
 });
 

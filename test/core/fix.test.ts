@@ -444,11 +444,18 @@ describe('fixRun: one fixer at a time', () => {
         return { exitStatus: 0, signal: null };
       },
     });
-    const second = fixHarness(layout);
+    // The second fixer's first pause is its first wait for the lock: it signals, then pauses for real.
+    const { promise: secondWaiting, resolve: waiting } = deferred();
+    const second = fixHarness(layout, {
+      sleep: (ms) => {
+        waiting();
+        return sleep(ms);
+      },
+    });
     const firstFix = fixRun(first.ctx, withRerun(), KEY, options());
     await rerunStarted;
     const secondFix = fixRun(second.ctx, withRerun(), KEY, options());
-    await sleep(300);
+    await secondWaiting;
     finishRerun();
     const [a, b] = await Promise.all([firstFix, secondFix]);
     expect(a.before.state).toBe('D');

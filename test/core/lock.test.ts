@@ -61,6 +61,25 @@ function contextWith(overrides: Partial<LockContext> = {}): LockContext {
   };
 }
 
+/**
+ * A context whose pauses between looks at a held lock are recorded and cost
+ * no time: the clock moves by exactly what the lock asked to sleep. `waits`
+ * empty means the lock was had (or refused) at the first look.
+ */
+function countingWaits(overrides: Partial<LockContext> = {}) {
+  const waits: number[] = [];
+  let nowMs = Date.now();
+  const ctx = contextWith({
+    clock: () => nowMs,
+    sleep: async (ms) => {
+      waits.push(ms);
+      nowMs += ms;
+    },
+    ...overrides,
+  });
+  return { ctx, waits };
+}
+
 async function readLock(): Promise<LockHolder> {
   return JSON.parse(await fs.readFile(lockPath, 'utf8')) as LockHolder;
 }
@@ -99,21 +118,29 @@ describe('acquireLock', () => {
     expect(await exists(lockPath)).toBe(false);
   });
 
-  it('locks per run key: another key is not blocked', async () => {
+  it('locks per run key: another key is had at the first look, while the first key stays held', async () => {
     const first = await acquireLock(contextWith(), stagingDir, KEY, 1000);
-    const other = await acquireLock(contextWith(), stagingDir, '2026-04-23', 200);
+    const { ctx, waits } = countingWaits();
+    const other = await acquireLock(ctx, stagingDir, '2026-04-23', 200);
+    expect(waits).toEqual([]);
+    expect(other.path).toBe(lockPathFor(stagingDir, '2026-04-23'));
+    expect(await stillHeld(fs, first)).toBe(true);
+    expect(await stillHeld(fs, other)).toBe(true);
     await other.release();
     await first.release();
   });
 
   it('makes a second acquirer wait, then time out with LockTimeoutError, while the first holds', async () => {
     const first = await acquireLock(contextWith(), stagingDir, KEY, 1000);
-    const started = Date.now();
-    const error = await acquireLock(contextWith(), stagingDir, KEY, 300).catch((e: unknown) => e);
+    const { ctx, waits } = countingWaits();
+    const error = await acquireLock(ctx, stagingDir, KEY, 300).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockTimeoutError);
     const timeout = error as LockTimeoutError;
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
-    expect(timeout.waitedMs).toBeGreaterThanOrEqual(300);
+    // It looked again between pauses of at most 100 ms, and gave up once the pauses reached --lock-timeout.
+    expect(waits.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(100);
+    expect(waits.reduce((a, b) => a + b, 0)).toBe(300);
+    expect(timeout.waitedMs).toBe(300);
     expect(timeout.holder?.token).toBe(first.holder.token);
     expect(timeout.message).toContain(`PID ${process.pid}`);
     // The waiter left the holder's lock alone.
@@ -121,14 +148,31 @@ describe('acquireLock', () => {
     await first.release();
   });
 
-  it('hands the lock to a waiter once the holder releases it', async () => {
+  it('hands the lock to a waiter only once the holder releases it', async () => {
     const first = await acquireLock(contextWith(), stagingDir, KEY, 1000);
-    const waiter = acquireLock(contextWith(), stagingDir, KEY, 5000);
-    await sleep(250);
-    const releasedAt = Date.now();
+    const events: string[] = [];
+    const waiting = deferred();
+    const released = deferred();
+    // The waiter's pause between looks says "waiting", and ends only once the test has released.
+    const ctx = contextWith({
+      sleep: async () => {
+        events.push('waiting');
+        waiting.resolve();
+        await released.promise;
+      },
+    });
+    const waiter = acquireLock(ctx, stagingDir, KEY, 5000).then((lock) => {
+      events.push('acquired');
+      return lock;
+    });
+    await Promise.race([waiting.promise, waiter]);
+    expect(events).toEqual(['waiting']);
+    expect(await readLock()).toEqual(first.holder);
     await first.release();
+    events.push('released');
+    released.resolve();
     const second = await waiter;
-    expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
+    expect(events).toEqual(['waiting', 'released', 'acquired']);
     expect(await readLock()).toEqual(second.holder);
     await second.release();
   });
@@ -142,9 +186,10 @@ describe('acquireLock', () => {
     child.kill('SIGKILL');
     await exited; // reaped: its PID no longer answers
 
-    const started = Date.now();
-    const lock = await acquireLock(contextWith(), stagingDir, KEY, 5000);
-    expect(Date.now() - started).toBeLessThan(2000);
+    const { ctx, waits } = countingWaits();
+    const lock = await acquireLock(ctx, stagingDir, KEY, 5000);
+    // At once: a dead holder is not waited for.
+    expect(waits).toEqual([]);
     expect((await readLock()).token).toBe(lock.holder.token);
     // The dead lock was moved aside and removed, not left beside ours.
     expect(await stateDirEntries()).toEqual([`${KEY}.lock`]);
@@ -437,11 +482,11 @@ describe('taking over a stale lock: exactly one winner', () => {
 describe('a planted lock file', () => {
   const refusal = async (timeoutMs = 2000) => {
     const before = await snapshot(stagingDir);
-    const started = Date.now();
-    const error = await acquireLock(contextWith(), stagingDir, KEY, timeoutMs).catch((e: unknown) => e);
+    const { ctx, waits } = countingWaits();
+    const error = await acquireLock(ctx, stagingDir, KEY, timeoutMs).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     // Refused at the first look, not after waiting out --lock-timeout.
-    expect(Date.now() - started).toBeLessThan(timeoutMs);
+    expect(waits).toEqual([]);
     expect(await snapshot(stagingDir)).toEqual(before);
     return (error as Error).message;
   };

@@ -88,7 +88,6 @@ describe('compileStagingTemplate', () => {
     const matcher = template.matcherFor(KEY);
 
     it('reads the host beside the PID', () => {
-      expect(template.hasHost).toBe(true);
       expect(matcher('2026-04-24.batch-01.91247.csv')).toEqual({ runKey: KEY, pid: 91247, host: 'batch-01' });
       expect(matcher('2026-04-24.batch-01.example.com.7.csv')).toEqual({
         runKey: KEY,
@@ -117,10 +116,6 @@ describe('compileStagingTemplate', () => {
       expect(() => template.matcherFor('2026-04-24.retry')).toThrow(
         /"2026-04-24\.retry" contains "\.", which --staging "\{date\}\.\{host\}\.\{pid\}\.csv" also puts between the key and the host/,
       );
-    });
-
-    it('says when a template has no host', () => {
-      expect(compileStagingTemplate('{date}.{pid}.csv').hasHost).toBe(false);
     });
   });
 

@@ -6,6 +6,7 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { ownIdentity } from './identity.js';
 import { realLockRuntime } from './lock-runtime.js';
+import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 export interface InProcessRun {
   readonly code: number;
@@ -38,6 +39,7 @@ export async function crashdiagInProcess(
     user: 'tester',
     identity: ownIdentity(),
     ...realLockRuntime(),
+    runbooks: installedRunbooks(),
     ...overrides,
   };
   const code = await run([...args], io);

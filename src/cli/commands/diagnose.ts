@@ -2,19 +2,20 @@ import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
 import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
+import { DEFAULT_LOCK_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
-import { fixRun } from '../../core/fix.js';
+import { type FixContext, type FixReport, fixRun } from '../../core/fix.js';
 import { LockTimeoutError } from '../../core/lock.js';
 import { probeRun } from '../../core/probe.js';
 import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
+import type { PipelineSettings } from '../../core/settings.js';
 import { EXIT_CODES } from '../../core/states.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { type PipelineFlags, resolveNow, settingsFromFlags } from '../pipeline-options.js';
 import { escapeText } from '../../render/format.js';
-import { installedPath } from '../runbook-files.js';
 
 interface DiagnoseFlags extends PipelineFlags {
   runKey?: string;
@@ -83,111 +84,138 @@ function checkCombinations(flags: DiagnoseFlags): void {
     throw new UsageError('--audit-log is empty.');
 }
 
+/** One diagnose invocation, checked and resolved: what every step below shares. */
+interface DiagnoseJob {
+  readonly flags: DiagnoseFlags;
+  readonly io: CliIo;
+  readonly runKey: string;
+  readonly settings: PipelineSettings;
+  readonly auditLog: string;
+}
+
 export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as DiagnoseFlags;
   checkCombinations(flags);
   const runKey = validateRunKey(String(flags.runKey ?? ''));
-  const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
-  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? '30s', '--lock-timeout');
+  // The judged "now": --now when given, for reading only (checkCombinations keeps it from --fix).
+  const judgedNowMs = flags.now === undefined ? undefined : resolveNow(flags.now, io);
+  const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
   const settings = await settingsFromFlags(flags, io);
-  const now = () => fixedNow ?? io.now();
-  const invocation = invocationWords('diagnose', runKey, flags);
-  const where = { width: terminalWidth(io), localHost: io.processes.hostname };
-  const view = async () => {
-    const human = await import('../../render/human.js');
-    return { ...human, chalk: human.chalkFor(io.stdout, io.env) };
-  };
+  const job: DiagnoseJob = { flags, io, runKey, settings, auditLog: auditLogFor(flags.auditLog, settings, io.cwd) };
+  if (!flags.fix) {
+    const diagnosis = await diagnose(job, judgedNowMs ?? io.now());
+    await writeDiagnosis(job, diagnosis);
+    return diagnosis.exitCode;
+  }
+  const report = await fix(job, lockTimeoutMs);
+  if (report instanceof LockTimeoutError) return writeLockTimeout(job, report);
+  await writeFixReport(job, report);
+  return report.exitCode;
+}
 
-  const auditLog = auditLogFor(flags.auditLog, settings, io.cwd);
-  // Hook: why it died (causes.ts), beside the state; advice only, never the exit code.
+/** Look, then judge: the evidence on disk as of `nowMs`, its state, and why it died. */
+async function diagnose(job: DiagnoseJob, nowMs: number): Promise<Diagnosis> {
+  const { io, settings, runKey } = job;
+  const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
+  const recovery = await gatherRecovery(io.fs, settings, runKey, { auditLog: job.auditLog, retry: false, nowMs });
+  return withCauses(job, classifyRun({ ...evidence, recovery }));
+}
+
+/** Why it died (causes.ts), beside the state: advice only, never the exit code. */
+async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis): Promise<Diagnosis> {
+  const { io } = job;
   const witnesses = {
     fs: io.fs,
     ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
     ...(io.statfs ? { statfs: io.statfs } : {}),
   };
-  const withCauses = async (diagnosis: Diagnosis): Promise<Diagnosis> => {
-    const found = await findCauses(witnesses, settings, diagnosis);
-    return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
-  };
-  if (!flags.fix) {
-    const nowMs = now();
-    const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
-    const diagnosis = await withCauses(
-      classifyRun({
-        ...evidence,
-        recovery: await gatherRecovery(io.fs, settings, runKey, { auditLog, retry: false, nowMs }),
-      }),
-    );
-    if (flags.json) {
-      const { renderDiagnosisJson } = await import('../../render/json.js');
-      io.stdout.write(renderDiagnosisJson(diagnosis, installedPath));
-    } else {
-      const { renderDiagnosisHuman, chalk } = await view();
-      io.stdout.write(
-        renderDiagnosisHuman(
-          { diagnosis, pipeline: settings.pipeline, rerun: settings.rerun, invocation, ...where },
-          chalk,
-        ),
-      );
-    }
-    return diagnosis.exitCode;
-  }
+  const found = await findCauses(witnesses, job.settings, diagnosis);
+  return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
+}
 
-  const resolvePath = (path: string | undefined) => (path === undefined ? undefined : resolve(io.cwd, path));
-  let report: Awaited<ReturnType<typeof fixRun>>;
+/** Plan, act under the run's lock, and diagnose again; a LockTimeoutError when another fixer holds it. */
+async function fix(job: DiagnoseJob, lockTimeoutMs: number): Promise<FixReport | LockTimeoutError> {
+  const { flags, io, settings } = job;
+  let report: FixReport;
   try {
-    report = await fixRun(
-      {
-        fs: io.fs,
-        processes: io.processes,
-        clock: io.now,
-        sleep: io.sleep,
-        runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
-        user: io.user,
-        identity: io.identity,
-        pid: io.pid,
-        randomToken: io.randomToken,
-        every: io.every,
-        progress: (line) => {
-          if (!flags.json) io.stderr.write(`crashdiag: ${escapeText(line)}\n`);
-        },
-      },
-      settings,
-      runKey,
-      {
-        dryRun: flags.dryRun === true,
-        quarantineDir: resolvePath(flags.quarantine) ?? settings.quarantine,
-        lockTimeoutMs,
-        auditLog,
-        retry: flags.retry === true,
-      },
-    );
+    report = await fixRun(fixContextOf(job), settings, job.runKey, {
+      dryRun: flags.dryRun === true,
+      quarantineDir: flags.quarantine === undefined ? settings.quarantine : resolve(io.cwd, flags.quarantine),
+      lockTimeoutMs,
+      auditLog: job.auditLog,
+      retry: flags.retry === true,
+    });
   } catch (error) {
-    if (!(error instanceof LockTimeoutError)) throw error;
-    // Another fixer is acting on this run right now: for a gate that means "wait".
-    io.stderr.write(`crashdiag: ${escapeText(error.message)}\n  Try again once it finishes; nothing was changed.\n`);
-    if (flags.json) {
-      // A gate that parses stdout still gets one object, in the diagnosis' shape.
-      const { renderLockTimeoutJson } = await import('../../render/json.js');
-      io.stdout.write(renderLockTimeoutJson(runKey, error, installedPath));
-    }
-    return EXIT_CODES.RUNNING;
+    if (error instanceof LockTimeoutError) return error;
+    throw error;
   }
-  const after = await withCauses(report.after);
+  const after = await withCauses(job, report.after);
   // A dry run's "after" is its "before": one look for both.
-  report = { ...report, after, ...(report.dryRun ? { before: after } : {}) };
-  if (flags.json) {
-    const { renderFixJson } = await import('../../render/json.js');
-    io.stdout.write(renderFixJson(report, installedPath));
+  return { ...report, after, ...(report.dryRun ? { before: after } : {}) };
+}
+
+/** --fix acts on the real world: the wall clock (never --now), real processes, real commands. */
+function fixContextOf({ flags, io }: DiagnoseJob): FixContext {
+  return {
+    fs: io.fs,
+    processes: io.processes,
+    clock: io.now,
+    sleep: io.sleep,
+    runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
+    user: io.user,
+    identity: io.identity,
+    pid: io.pid,
+    randomToken: io.randomToken,
+    every: io.every,
+    progress: (line) => {
+      if (!flags.json) io.stderr.write(`crashdiag: ${escapeText(line)}\n`);
+    },
+  };
+}
+
+/** The human view of a diagnosis, and the renderers and colours to write the rest with. */
+async function humanView(job: DiagnoseJob, diagnosis: Diagnosis) {
+  const { flags, io, settings, runKey } = job;
+  const human = await import('../../render/human.js');
+  const chalk = human.chalkFor(io.stdout, io.env);
+  const view = {
+    diagnosis,
+    pipeline: settings.pipeline,
+    rerun: settings.rerun,
+    invocation: invocationWords('diagnose', runKey, flags),
+    width: terminalWidth(io),
+    localHost: io.processes.hostname,
+  };
+  return { human, chalk, diagnosisText: human.renderDiagnosisHuman(view, chalk) };
+}
+
+async function writeDiagnosis(job: DiagnoseJob, diagnosis: Diagnosis): Promise<void> {
+  if (job.flags.json) {
+    const { renderDiagnosisJson } = await import('../../render/json.js');
+    job.io.stdout.write(renderDiagnosisJson(diagnosis, job.io.runbooks.pathOf));
   } else {
-    const { renderFixHuman, renderDiagnosisHuman, chalk } = await view();
-    io.stdout.write(renderFixHuman(report, chalk));
-    io.stdout.write(
-      renderDiagnosisHuman(
-        { diagnosis: report.after, pipeline: settings.pipeline, rerun: settings.rerun, invocation, ...where },
-        chalk,
-      ),
-    );
+    job.io.stdout.write((await humanView(job, diagnosis)).diagnosisText);
   }
-  return report.exitCode;
+}
+
+async function writeFixReport(job: DiagnoseJob, report: FixReport): Promise<void> {
+  if (job.flags.json) {
+    const { renderFixJson } = await import('../../render/json.js');
+    job.io.stdout.write(renderFixJson(report, job.io.runbooks.pathOf));
+  } else {
+    const { human, chalk, diagnosisText } = await humanView(job, report.after);
+    job.io.stdout.write(human.renderFixHuman(report, chalk));
+    job.io.stdout.write(diagnosisText);
+  }
+}
+
+/** Another fixer is acting on this run right now: for a gate that means "wait". */
+async function writeLockTimeout({ flags, io, runKey }: DiagnoseJob, error: LockTimeoutError): Promise<number> {
+  io.stderr.write(`crashdiag: ${escapeText(error.message)}\n  Try again once it finishes; nothing was changed.\n`);
+  if (flags.json) {
+    // A gate that parses stdout still gets one object, in the diagnosis' shape.
+    const { renderLockTimeoutJson } = await import('../../render/json.js');
+    io.stdout.write(renderLockTimeoutJson(runKey, error, io.runbooks.pathOf));
+  }
+  return EXIT_CODES.RUNNING;
 }

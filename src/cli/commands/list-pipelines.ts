@@ -1,5 +1,6 @@
 import { directoryOverlaps } from '../../core/directory-rules.js';
 import { UsageError } from '../../core/errors.js';
+import { SCHEMA_VERSION } from '../../core/states.js';
 import type { CliIo } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 
@@ -34,7 +35,7 @@ export async function pipelinesCommand(argv: Record<string, unknown>, io: CliIo)
   const overlaps = await directoryOverlaps(io.fs, pipelines);
   if (flags.json) {
     const json = {
-      schemaVersion: 1,
+      schemaVersion: SCHEMA_VERSION,
       config: path,
       pipelines: pipelines.map((p) => ({
         name: p.pipeline,

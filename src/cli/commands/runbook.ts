@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { shellQuote, splitCommandWords } from '../../core/command-words.js';
 import { pickPipeline, type PipelineConfig } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { FIELD_GUIDE, RUNBOOKS, STATES, type State } from '../../core/states.js';
 import type { CliIo } from '../io.js';
-import { DEFAULT_MARKER, DEFAULT_STAGING, type PipelineFlags, readConfigFor } from '../pipeline-options.js';
-import { installedPath } from '../runbook-files.js';
+import { DEFAULT_MARKER, DEFAULT_STAGING } from '../../core/defaults.js';
+import { type PipelineFlags, readConfigFor } from '../pipeline-options.js';
 
 // Loose spellings people type at 06:08: "abc", "d_race", "running".
 const ALIASES: Readonly<Record<string, State | 'field-guide'>> = {
@@ -33,12 +32,11 @@ export function runbookFor(name: string): string {
   return state === 'field-guide' ? FIELD_GUIDE : RUNBOOKS[state];
 }
 
-async function readRunbook(relative: string): Promise<string> {
-  const path = installedPath(relative);
+async function readRunbook(io: CliIo, relative: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return await io.runbooks.read(relative);
   } catch {
-    throw new Error(`runbook ${relative} is missing from the installation (${path})`);
+    throw new Error(`runbook ${relative} is missing from the installation (${io.runbooks.pathOf(relative)})`);
   }
 }
 
@@ -146,7 +144,7 @@ async function layoutFrom(flags: PipelineFlags, io: CliIo): Promise<RunbookLayou
 
 export async function runbookCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const relative = runbookFor(String(argv.state ?? ''));
-  const text = await readRunbook(relative);
+  const text = await readRunbook(io, relative);
   const layout = await layoutFrom(argv as PipelineFlags, io);
   io.stdout.write(layout ? fillRunbook(text, layout) : text);
   return 0;

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { refuseWriteIntoOutputDirectory } from '../../core/directory-rules.js';
 import { pinnedPath } from '../../core/same-directory.js';
+import { DEFAULT_SINCE } from '../../core/defaults.js';
 import { checkDateRange, parseDuration } from '../../core/duration.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { errnoCode, isUsageError, UsageError } from '../../core/errors.js';
@@ -85,8 +85,9 @@ async function readHead(fs: FileSystem, path: string, bytes: number): Promise<st
  * file in the same directory (a name it ignores), fsynced, then renamed over
  * the target, so a scrape never reads half a file and nothing else is left.
  */
-async function writeAtomically(fs: FileSystem, path: string, text: string): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+async function writeAtomically(io: Pick<CliIo, 'fs' | 'pid' | 'randomToken'>, path: string, text: string): Promise<void> {
+  const { fs } = io;
+  const temp = join(dirname(path), `.${basename(path)}.${io.pid}.${io.randomToken()}.tmp`);
   try {
     const handle = await fs.open(temp, 'wx', 0o644);
     try {
@@ -202,7 +203,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const format = flags.json ? 'json' : (flags.format ?? 'table');
   checkFlags(flags, format);
   const wanted = stateFilter(flags);
-  const sinceMs = parseDuration(flags.since ?? '7d', '--since');
+  const sinceMs = parseDuration(flags.since ?? DEFAULT_SINCE, '--since');
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const zone = flags.tz !== undefined ? checkTimeZone(flags.tz) : defaultTimeZone(io.env);
   const nowMs = fixedNow ?? io.now();
@@ -260,7 +261,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   if (format === 'prom') {
     const { renderPrometheus } = await import('../../render/prom.js');
     const text = renderPrometheus(results, nowMs, failures);
-    if (promFile !== undefined) await writeAtomically(io.fs, promFile, text);
+    if (promFile !== undefined) await writeAtomically(io, promFile, text);
     else io.stdout.write(text);
   } else if (format === 'json') {
     const { renderScanJson } = await import('../../render/scan-rows.js');
