@@ -222,6 +222,18 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
       );
     }
   }
+  // A digit beside {pid} moves the PID's edge: with {date}1{pid}.csv,
+  // "K1123.csv" reads as key K, PID 123 and as key K1, PID 23. One name must
+  // never belong to two run keys, so the PID is fenced by non-digits.
+  const pidAt = parts.findIndex((p) => 'placeholder' in p && p.placeholder === 'pid');
+  const before = parts[pidAt - 1];
+  const after = parts[pidAt + 1];
+  if ((before && 'literal' in before && /\d$/.test(before.literal)) || (after && 'literal' in after && /^\d/.test(after.literal))) {
+    throw new UsageError(
+      `${flag} ${JSON.stringify(template)} puts a digit beside {pid}, so a name could be read with more than one PID and run key.`,
+      'Separate {pid} from digits with another character, e.g. {date}.{pid}.csv.',
+    );
+  }
   const keySeparator = keySeparatorOf(parts);
   const build = (datePattern: string): RegExp =>
     new RegExp(

@@ -132,6 +132,10 @@ describe('compileStagingTemplate', () => {
     ['..\\{date}.{pid}.csv', /path separator/],
     ['{date}{pid}.csv', /side by side/],
     ['{date}.{pid}{host}.csv', /side by side/],
+    // "K1123.csv" would read as key K, PID 123 and as key K1, PID 23.
+    ['{date}1{pid}.csv', /puts a digit beside \{pid\}/],
+    ['{date}.{pid}7.csv', /puts a digit beside \{pid\}/],
+    ['{date}-v2{pid}.csv', /puts a digit beside \{pid\}/],
     ['{date}.{pid}.csv}', /unmatched brace/],
     ['{date.{pid}.csv', /unmatched brace/],
     ['{date}.{pid}.{csv', /unmatched brace/],
