@@ -25,14 +25,13 @@ import type { PipelineSettings } from '../../src/core/settings.js';
 import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
-import { fixHarness } from '../support/fix-harness.js';
+import { fixHarness, fixOptions, settingsWithRerun } from '../support/fix-harness.js';
 import { NOBODY } from '../support/identity.js';
 import { startLiveProcess } from '../support/live-process.js';
 import { finalPathFor, KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { deferred } from '../support/deferred.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
-const RERUN = ['job', '--date', '{date}'];
 let root: string;
 let layout: Layout;
 
@@ -41,19 +40,8 @@ useTempLayout('crashdiag-fix-', (made) => {
   root = made.root;
 });
 
-function options(overrides: Partial<FixOptions> = {}): FixOptions {
-  return {
-    dryRun: false,
-    quarantineDir: undefined,
-    lockTimeoutMs: 5000,
-    auditLog: defaultAuditLog(layout.stagingDir),
-    ...overrides,
-  };
-}
-
-function withRerun(overrides: Partial<PipelineSettings> = {}): PipelineSettings {
-  return settingsFor(layout, { rerun: RERUN, ...overrides });
-}
+const options = (overrides: Partial<FixOptions> = {}): FixOptions => fixOptions(layout, overrides);
+const withRerun = (overrides: Partial<PipelineSettings> = {}): PipelineSettings => settingsWithRerun(layout, overrides);
 
 async function audit(): Promise<AuditRecord[]> {
   return readAudit(fs, defaultAuditLog(layout.stagingDir));

@@ -10,38 +10,25 @@ import { type FixOptions, fixRun } from '../../src/core/fix.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { deadPid } from '../support/dead-pids.js';
 import { treeOf } from '../support/file-tree.js';
-import { fixHarness } from '../support/fix-harness.js';
+import { fixHarness, fixOptions, settingsWithRerun } from '../support/fix-harness.js';
 import {
   HOUR_MS,
   KEY,
   plantOrphans,
   publish,
-  settingsFor,
   stagingPathFor,
   writeAged,
 } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
-const RERUN = ['job', '--date', '{date}'];
 let layout: Layout;
 
 useTempLayout('crashdiag-recovery-', (made) => {
   layout = made;
 });
 
-function options(overrides: Partial<FixOptions> = {}): FixOptions {
-  return {
-    dryRun: false,
-    quarantineDir: undefined,
-    lockTimeoutMs: 5000,
-    auditLog: defaultAuditLog(layout.stagingDir),
-    ...overrides,
-  };
-}
-
-function withRerun(overrides: Partial<PipelineSettings> = {}): PipelineSettings {
-  return settingsFor(layout, { rerun: RERUN, ...overrides });
-}
+const options = (overrides: Partial<FixOptions> = {}): FixOptions => fixOptions(layout, overrides);
+const withRerun = (overrides: Partial<PipelineSettings> = {}): PipelineSettings => settingsWithRerun(layout, overrides);
 
 /** A re-run that dies the way an OOM-killed job does: SIGKILL, its half-written staging file left behind. */
 async function dyingRerun() {

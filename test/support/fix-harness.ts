@@ -1,10 +1,12 @@
 import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CommandResult, FixContext } from '../../src/core/fix.js';
+import { defaultAuditLog } from '../../src/core/audit.js';
+import type { CommandResult, FixContext, FixOptions } from '../../src/core/fix.js';
+import type { PipelineSettings } from '../../src/core/settings.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { ownIdentity } from './identity.js';
 import { realLockRuntime } from './lock-runtime.js';
-import { publish } from './pipeline-files.js';
+import { publish, settingsFor } from './pipeline-files.js';
 import type { Layout } from './temp-layout.js';
 
 export interface FixHarness {
@@ -43,4 +45,23 @@ export function fixHarness(
     ...rest,
   };
   return { ctx, commands, progress };
+}
+
+/** The re-run the fix tests plan: pinned to the run key, as --rerun must be. */
+export const RERUN = ['job', '--date', '{date}'];
+
+/** The fix's options on a temp layout: a real run, no quarantine, the default audit log. */
+export function fixOptions(layout: Layout, overrides: Partial<FixOptions> = {}): FixOptions {
+  return {
+    dryRun: false,
+    quarantineDir: undefined,
+    lockTimeoutMs: 5000,
+    auditLog: defaultAuditLog(layout.stagingDir),
+    ...overrides,
+  };
+}
+
+/** The layout's pipeline, with RERUN as its re-run command. */
+export function settingsWithRerun(layout: Layout, overrides: Partial<PipelineSettings> = {}): PipelineSettings {
+  return settingsFor(layout, { rerun: RERUN, ...overrides });
 }
