@@ -10,7 +10,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // The pinned AWS SDK warns on every client under node 20 (it will need 22 from 2027): known, and noise in a test log.
+    // The pinned AWS SDK warns on every client under node 20 (it will need 22 from 2027): known,
+    // and noise in a test log.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     // `npm run coverage`: the core, where the guarantees live, as the in-process tests exercise it
     // (the spawned bundle is not measured). coverage/coverage-summary.json is for tools to read.
