@@ -2,18 +2,28 @@ import { spawn, spawnSync } from 'node:child_process';
 import { lstatSync, promises as fsp, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
-import { run } from '../../src/cli/run.js';
 import type { FileSystem } from '../../src/core/fs.js';
-import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { put } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
-import { ownIdentity } from '../support/identity.js';
-import { realLockRuntime } from '../support/lock-runtime.js';
-import { installedRunbooks } from '../../src/bin/runbook-files.js';
+import { crashdiagInProcess, type InProcessRun } from '../support/in-process.js';
+
+/** The real disk, except that `swing` runs before each lstat: the moment a file is first looked at. */
+function swingingAtLstat(swing: (path: string) => void): FileSystem {
+  return {
+    ...fsp,
+    lstat: ((path: string, ...rest: []) => {
+      swing(path);
+      return fsp.lstat(path, ...rest);
+    }) as FileSystem['lstat'],
+    lstatSync: ((path: string, ...rest: []) => {
+      swing(path);
+      return lstatSync(path, ...rest);
+    }) as FileSystem['lstatSync'],
+  };
+}
 
 /*
  * Attacks on the directory rules (same directory, published names of every
@@ -272,7 +282,7 @@ describe('markers that carry the run key', () => {
 describe('the staging directory re-pointed between the listing and the removal', () => {
   let name: string;
   let swung: boolean;
-  let io: CliIo;
+  let attacker: (args: readonly string[]) => Promise<InProcessRun>;
   beforeEach(async () => {
     for (const dir of ['out', 'stg-a', 'a-out']) await fsp.mkdir(join(root, dir));
     // The orphan in stg-a and a published output in out (run key K.<pid>, final '{date}.csv') share one name.
@@ -291,39 +301,14 @@ describe('the staging directory re-pointed between the listing and the removal',
       unlinkSync(link);
       symlinkSync(join(root, 'out'), link);
     };
-    const real = { ...fsp, lstatSync };
-    const fs: FileSystem = {
-      ...real,
-      lstat: ((path: string, ...rest: []) => {
-        swing(path);
-        return real.lstat(path, ...rest);
-      }) as FileSystem['lstat'],
-      lstatSync: ((path: string, ...rest: []) => {
-        swing(path);
-        return lstatSync(path, ...rest);
-      }) as FileSystem['lstatSync'],
-    };
-    io = {
-      stdout: { write: () => true, isTTY: false },
-      stderr: { write: () => true, isTTY: false },
-      env: { NO_COLOR: '1' },
-      cwd: root,
-      fs,
-      processes: createProcessTable(),
-      now: () => Date.now(),
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
-      user: 'attacker',
-      identity: ownIdentity(),
-      ...realLockRuntime(),
-      runbooks: installedRunbooks(),
-    };
+    const fs = swingingAtLstat(swing);
+    attacker = (args: readonly string[]) => crashdiagInProcess(args, root, { fs, user: 'attacker' });
   });
   const layout = ['--out-dir', 'a-out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
 
   it('clean through a symlinked staging dir removes nothing from the out-dir the symlink is swung to mid-run', async () => {
     const out = await treeOf(join(root, 'out'));
-    await run(['clean', ...layout, '--json'], io);
+    await attacker(['clean', ...layout, '--json']);
     expect(swung).toBe(true);
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
@@ -331,7 +316,7 @@ describe('the staging directory re-pointed between the listing and the removal',
   // Held: the lock, read again through the swung path before the unlink, is no longer ours.
   it('diagnose --fix through a symlinked staging dir swung mid-run removes nothing from that out-dir', async () => {
     const out = await treeOf(join(root, 'out'));
-    await run(['diagnose', K, ...layout, '--fix', '--json'], io);
+    await attacker(['diagnose', K, ...layout, '--fix', '--json']);
     expect(swung).toBe(true);
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
@@ -358,24 +343,10 @@ describe('--prom-file through a symlinked directory swung during the scan', () =
         return fsp.opendir(path, ...rest);
       }) as FileSystem['opendir'],
     };
-    const io: CliIo = {
-      stdout: { write: () => true, isTTY: false },
-      stderr: { write: () => true, isTTY: false },
-      env: { NO_COLOR: '1' },
-      cwd: root,
-      fs,
-      processes: createProcessTable(),
-      now: () => Date.now(),
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
-      user: 'attacker',
-      identity: ownIdentity(),
-      ...realLockRuntime(),
-      runbooks: installedRunbooks(),
-    };
+    const attacker = (args: readonly string[]) => crashdiagInProcess(args, root, { fs, user: 'attacker' });
     const out = await treeOf(join(root, 'out'));
     const layout = ['--out-dir', 'out', '--staging-dir', 'stg', '--final', 'r_{date}.csv'];
-    await run(['scan', ...layout, '--format', 'prom', '--prom-file', `textfile/r_${K}.csv`], io);
+    await attacker(['scan', ...layout, '--format', 'prom', '--prom-file', `textfile/r_${K}.csv`]);
     expect(swung).toBe(true);
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
@@ -396,34 +367,10 @@ describe('--audit-log through a symlinked directory swung during the fix', () =>
       unlinkSync(link);
       symlinkSync(join(root, 'out'), link);
     };
-    const fs: FileSystem = {
-      ...fsp,
-      lstat: ((path: string, ...rest: []) => {
-        swing(path);
-        return fsp.lstat(path, ...rest);
-      }) as FileSystem['lstat'],
-      lstatSync: ((path: string, ...rest: []) => {
-        swing(path);
-        return lstatSync(path, ...rest);
-      }) as FileSystem['lstatSync'],
-    };
-    const io: CliIo = {
-      stdout: { write: () => true, isTTY: false },
-      stderr: { write: () => true, isTTY: false },
-      env: { NO_COLOR: '1' },
-      cwd: root,
-      fs,
-      processes: createProcessTable(),
-      now: () => Date.now(),
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-runs here' }),
-      user: 'attacker',
-      identity: ownIdentity(),
-      ...realLockRuntime(),
-      runbooks: installedRunbooks(),
-    };
+    const fs = swingingAtLstat(swing);
+    const attacker = (args: readonly string[]) => crashdiagInProcess(args, root, { fs, user: 'attacker' });
     const out = await treeOf(join(root, 'out'));
-    await run(['diagnose', K, ...layout, '--fix', '--audit-log', `logs/r_${K}.csv`], io);
+    await attacker(['diagnose', K, ...layout, '--fix', '--audit-log', `logs/r_${K}.csv`]);
     expect(swung).toBe(true);
     expect(await treeOf(join(root, 'out'))).toEqual(out);
   });
