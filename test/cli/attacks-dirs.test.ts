@@ -3,6 +3,7 @@ import { lstatSync, promises as fsp, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../../src/core/fs.js';
+import { bindMountProblem, runBinWithBindMount } from '../support/bind-mount.js';
 import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { put } from '../support/disk.js';
@@ -47,28 +48,12 @@ afterEach(() => removeTempDir(root));
 
 const crashdiag = (args: readonly string[]): Promise<Finished> => runBin(built.bin, args, { cwd: root });
 
-function bindMountProblem(): string | undefined {
-  const script
-    = 'd=$(mktemp -d) && mkdir "$d/a" "$d/b" && unshare --mount --propagation private mount --bind "$d/a" "$d/b";'
-      + ' r=$?; rm -rf "$d"; exit $r';
-  const probe = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
-  if (probe.error) return `unshare cannot run: ${probe.error.message}`;
-  return probe.status === 0 ? undefined : `mount --bind fails here: ${probe.stderr.trim()}`;
-}
 const noBindMount = bindMountProblem();
 if (noBindMount) console.log(`skipping the bind-mount attacks: ${noBindMount}`);
 
-/** Runs the bin in a private mount namespace with `from` bind-mounted on `onto`: the mount dies with the run. */
-function withBindMount(from: string, onto: string, args: readonly string[]): Promise<Finished> {
-  return collectOutput(
-    spawn(
-      'unshare',
-      ['--mount', '--propagation', 'private', '/bin/sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"']
-        .concat('sh', from, onto, process.execPath, built.bin, ...args),
-      { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    ),
-  );
-}
+/** The bin with `from` bind-mounted on `onto`, for this run alone. */
+const withBindMount = (from: string, onto: string, args: readonly string[]): Promise<Finished> =>
+  runBinWithBindMount(built.bin, from, onto, args, root);
 
 async function writeConfig(config: unknown): Promise<void> {
   await fsp.writeFile(join(root, 'crashdiag.config.json'), JSON.stringify(config, null, 2));

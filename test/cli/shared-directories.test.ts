@@ -1,9 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/core/states.js';
-import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
+import { bindMountProblem, runBinWithBindMount } from '../support/bind-mount.js';
+import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { put } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
@@ -22,21 +22,7 @@ beforeEach(async () => {
 });
 afterEach(() => removeTempDir(root));
 
-/**
- * Whether this machine lets a test bind-mount in a private mount namespace
- * (root, unshare): the mount lives only as long as the crashdiag run inside
- * it, so a failed test never leaves a mount behind.
- */
-function bindMountProblem(): string | undefined {
-  const script
-    = 'd=$(mktemp -d) && mkdir "$d/a" "$d/b" && unshare --mount --propagation private mount --bind "$d/a" "$d/b";'
-      + ' r=$?; rm -rf "$d"; exit $r';
-  const probe = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
-  if (probe.error) return `unshare cannot run: ${probe.error.message}`;
-  return probe.status === 0 ? undefined : `mount --bind fails here: ${probe.stderr.trim()}`;
-}
 const noBindMount = bindMountProblem();
-const BIND_THEN_RUN = 'mount --bind "$1" "$2" && shift 2 && exec "$@"';
 if (noBindMount) console.log(`skipping the bind-mount tests: ${noBindMount}`);
 
 /** The run key K.<pid> published in out/ (with its marker) under a final '{date}.csv', days old. */
@@ -61,14 +47,7 @@ describe('one directory reached by two paths', () => {
     beforeEach(() => fsp.mkdir(stagingDir));
     // unshare runs the bin inside a private mount namespace with the bind mount in place.
     const inside = (args: readonly string[]): Promise<Finished> =>
-      collectOutput(
-        spawn(
-          'unshare',
-          ['--mount', '--propagation', 'private', '/bin/sh', '-c', BIND_THEN_RUN, 'sh', outDir, stagingDir]
-            .concat(process.execPath, built.bin, ...args),
-          { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-        ),
-      );
+      runBinWithBindMount(built.bin, outDir, stagingDir, args, root);
 
     it('diagnose --fix deletes nothing when a published output fits the staging template through a bind mount', async () => {
       const name = await publishedLookingLikeAnOrphan(outDir);
@@ -145,14 +124,7 @@ describe('--quarantine in an output directory under another name', () => {
     const quarantine = join(root, 'q');
     await fsp.mkdir(quarantine);
     const before = await treeOf(root);
-    const finished = await collectOutput(
-      spawn(
-        'unshare',
-        ['--mount', '--propagation', 'private', '/bin/sh', '-c', BIND_THEN_RUN, 'sh', outDir, quarantine]
-          .concat(process.execPath, built.bin, ...fixFlags(), '--quarantine', quarantine),
-        { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-      ),
-    );
+    const finished = await runBinWithBindMount(built.bin, outDir, quarantine, [...fixFlags(), '--quarantine', quarantine], root);
     expect(finished.stderr).toMatch(/^crashdiag: --quarantine .* overlaps the output directory/);
     expect(finished.code).toBe(2);
     expect(await treeOf(root)).toEqual(before);
