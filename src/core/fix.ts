@@ -191,10 +191,13 @@ export async function fixRun(
 }
 
 /** The boundaries every path is held against; with --quarantine, its directory checked (a usage error if unfit). */
-async function boundariesFor(job: FixJob, plan: FixPlan): Promise<Boundaries> {
+async function boundariesFor(job: FixJob): Promise<Boundaries> {
   const bounds = await readBoundaries(guardContextOf(job));
-  if (!plan.quarantineDir) return bounds;
-  const quarantineAccess = await checkQuarantine(job.ctx.fs, plan.quarantineDir, bounds, job.ctx.identity);
+  // Checked whether or not this state moves anything: an unfit --quarantine is
+  // a usage error (exit 2) in every state, not only when there are orphans.
+  const { quarantineDir } = job.options;
+  if (!quarantineDir) return bounds;
+  const quarantineAccess = await checkQuarantine(job.ctx.fs, quarantineDir, bounds, job.ctx.identity);
   return { ...bounds, quarantineAccess };
 }
 
@@ -218,7 +221,7 @@ async function checkAll(
 async function planOnly(job: FixJob): Promise<FixReport> {
   const before = await diagnose(job);
   const plan = planFix(before, job.settings.rerun, job.options.quarantineDir);
-  const bounds = await boundariesFor(job, plan);
+  const bounds = await boundariesFor(job);
   const { refused } = await checkAll(job, bounds, plan.removals);
   // As the real run: one refusal, and nothing is removed and nothing re-run.
   const acts = refused.length === 0;
@@ -261,8 +264,9 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const before = await diagnose(job);
   const plan = planFix(before, settings.rerun, options.quarantineDir);
   const audit = auditorFor(job, before);
+  // The quarantine first: a refusal must leave nothing behind, not even an empty audit log.
+  const bounds = await boundariesFor(job);
   if (plan.removals.length > 0 || plan.rerun) await checkAuditLog(ctx.fs, options.auditLog);
-  const bounds = await boundariesFor(job, plan);
   // Plan, check all, then act: one failed guard and nothing at all is removed.
   const { snapshots, refused } = await checkAll(job, bounds, plan.removals);
   if (refused.length > 0) return refusedReport(job, before, plan, refused, audit);

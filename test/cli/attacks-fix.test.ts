@@ -8,12 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
-import { run } from '../../src/cli/run.js';
 import { defaultAuditLog } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import type { Identity } from '../../src/core/permission.js';
-import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, type Exited, useBuiltBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, exists } from '../support/disk.js';
@@ -29,8 +26,7 @@ import {
   stagingPathFor,
 } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
-import { realLockRuntime } from '../support/lock-runtime.js';
-import { installedRunbooks } from '../../src/bin/runbook-files.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 
 let root: string;
 let layout: Layout;
@@ -57,18 +53,10 @@ async function fixInProcess(
   args: readonly string[],
   options: { fs?: FileSystem; identity?: Identity; rerun?: () => Promise<void>; flags?: readonly string[] } = {},
 ): Promise<InProcess> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
   const reruns: Array<readonly string[]> = [];
-  const io: CliIo = {
-    stdout: { write: (chunk: string) => stdout.push(chunk), isTTY: false },
-    stderr: { write: (chunk: string) => stderr.push(chunk), isTTY: false },
-    env: { NO_COLOR: '1' },
-    cwd: root,
-    fs: options.fs ?? { ...fs, lstatSync },
-    processes: createProcessTable(),
-    now: () => Date.now(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  const words = ['diagnose', KEY, ...(options.flags ?? layoutFlags()), '--fix', ...args];
+  const result = await crashdiagInProcess(words, root, {
+    ...(options.fs ? { fs: options.fs } : {}),
     runCommand: async (argv) => {
       reruns.push(argv);
       await options.rerun?.();
@@ -76,11 +64,8 @@ async function fixInProcess(
     },
     user: 'attacker-test',
     identity: options.identity ?? { uid: 0, gid: 0, groups: [] },
-    ...realLockRuntime(),
-    runbooks: installedRunbooks(),
-  };
-  const code = await run(['diagnose', KEY, ...(options.flags ?? layoutFlags()), '--fix', ...args], io);
-  return { code, stdout: stdout.join(''), stderr: stderr.join(''), reruns };
+  });
+  return { ...result, reruns };
 }
 
 function outOf(result: { code: number | null; stdout: string; stderr: string }): string {
@@ -141,6 +126,27 @@ async function ownedByNobody(paths: readonly string[]): Promise<void> {
 }
 
 describe('attacks on --quarantine', () => {
+  it('attack: --quarantine naming the output directory where nothing is to move (A/B/C): still exit 2, nothing created', async () => {
+    const before = await treeOf(root);
+    const result = await fixInProcess(['--quarantine', layout.outDir, '--rerun', 'job {date}']);
+    expectNoStack(result);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(result.stderr).toMatch(/^crashdiag: --quarantine .* overlaps the output directory/);
+    expect(result.reruns).toEqual([]);
+    // crashdiag's own lock directory aside (made to take the lock), the disk is as it was: no audit log either.
+    expect(await treeOf(root)).toEqual(before);
+    expect(await exists(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'))).toBe(false);
+  });
+
+  it('attack: --quarantine naming the output directory with an orphan to move: exit 2, and no audit log left behind', async () => {
+    await plantOrphans(layout, 1);
+    const before = await treeOf(root);
+    const result = await fixInProcess(['--quarantine', layout.outDir]);
+    expect(result.code, outOf(result)).toBe(2);
+    expect(await treeOf(root)).toEqual(before);
+    expect(await exists(join(layout.stagingDir, '.crashdiag', 'audit.jsonl'))).toBe(false);
+  });
+
   it('attack: a --quarantine under a directory nobody may search: exit 2, one sentence, the disk unchanged', async () => {
     await openToNobody();
     const orphans = await plantOrphans(layout, 2);
