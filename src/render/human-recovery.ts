@@ -1,11 +1,16 @@
 import type { ChalkInstance } from 'chalk';
 import { describeAttempt } from '../core/classify-recovery.js';
 import type { Diagnosis } from '../core/diagnosis.js';
+import { escapeText } from './format.js';
 
 // Attempts and causes listed one per line before a total: a crash loop left alone can have 100,000.
 const SHOWN = 20;
 
-/** The recovery loop's part of the on-call view: why it died, the attempts so far, the inputs. */
+/**
+ * The recovery loop's part of the on-call view: why it died, the attempts so
+ * far, the inputs. Kernel-log details (a process's name), notes, attempts and
+ * input paths come from outside: escaped, none can drive the terminal.
+ */
 export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance): string[] {
   const lines: string[] = [];
   const causes = diagnosis.causes ?? [];
@@ -16,10 +21,10 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
     for (const cause of causes.slice(0, SHOWN)) {
       const who = cause.pid === undefined ? '' : ` PID ${cause.pid}`;
       const when = cause.at === undefined ? '' : ` at ${cause.at}`;
-      lines.push(`  ${chalk.red(cause.kind)}${who}${when}: ${cause.detail}`);
+      lines.push(`  ${chalk.red(cause.kind)}${who}${escapeText(when)}: ${escapeText(cause.detail)}`);
     }
     if (causes.length > SHOWN) lines.push(`  ... and ${causes.length - SHOWN} more causes (--json lists every one)`);
-    for (const note of notes) lines.push(chalk.dim(`  note: ${note}`));
+    for (const note of notes) lines.push(chalk.dim(`  note: ${escapeText(note)}`));
   }
   const attempts = diagnosis.attempts;
   if (attempts && attempts.count > 0) {
@@ -30,19 +35,19 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
     for (const c of causes) if (c.pid !== undefined && !causeOf.has(c.pid)) causeOf.set(c.pid, c.kind);
     for (const attempt of attempts.list.slice(0, SHOWN)) {
       const cause = attempt.pid === null ? undefined : causeOf.get(attempt.pid);
-      lines.push(`  ${describeAttempt(attempt)}${cause ? `, ${cause}` : ''}`);
+      lines.push(`  ${escapeText(describeAttempt(attempt))}${cause ? `, ${cause}` : ''}`);
     }
     if (attempts.list.length > SHOWN)
       lines.push(`  ... and ${attempts.list.length - SHOWN} more attempts (--json lists every one)`);
   }
-  if (attempts?.note) lines.push(chalk.dim(`  note: ${attempts.note}`));
+  if (attempts?.note) lines.push(chalk.dim(`  note: ${escapeText(attempts.note)}`));
   const inputs = diagnosis.inputs ?? [];
   if (inputs.length > 0) {
     lines.push('');
     lines.push(chalk.bold('Inputs'));
     for (const input of inputs) {
       const mark = input.status === 'ok' ? chalk.green('ok') : chalk.red(input.status);
-      lines.push(`  ${mark} ${input.path}: ${input.detail}`);
+      lines.push(`  ${mark} ${escapeText(input.path)}: ${escapeText(input.detail)}`);
     }
   }
   if (diagnosis.retryAfterSeconds) {
