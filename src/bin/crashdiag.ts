@@ -17,6 +17,13 @@ process.on('unhandledRejection', (error) => {
   process.exitCode = 1;
 });
 
+// A reader that stops early (`crashdiag scan | head -1`) closes the pipe: the
+// rest of the output has nowhere to go, which is not an error of ours. The
+// command still finishes (a --fix is never cut short) and keeps its exit code.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 function currentUser(): string {
   try {
     return userInfo().username;
