@@ -143,6 +143,9 @@ export async function cleanPipeline(
   // judged by the most cautious of their rules.
   const here = await rulesForStagingDirectory(ctx.fs, pinned);
   type Planned = { readonly name: string; readonly match: StagingName };
+  // Paths by concatenation, not path.join per file: the names come from the listing and hold no slash.
+  const base = join(settings.stagingDir, '/');
+  const realBase = join(pinned.stagingDir, '/');
   const judge = (item: Planned, stats: LookedAt): Verdict => {
     const published = here.publishedAs(item.name);
     if (published !== undefined)
@@ -150,14 +153,12 @@ export async function cleanPipeline(
     // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
     if (item.name.includes('\uFFFD'))
       return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
-    return judgeOne(ctx, settings, pinned.stagingDir, options, item, here.writerRulesFor(item.name), stats);
+    const at = { path: base + item.name, realPath: realBase + item.name };
+    return judgeOne(ctx, settings, at, options, item.match, here.writerRulesFor(item.name), stats);
   };
   // Every file of a batch gets its one lstat here, synchronously where the
   // file system allows: no promise per file, and one batch is milliseconds,
   // so the lock's heartbeat still runs between batches.
-  // Paths by concatenation, not path.join per file: the names come from the listing and hold no slash.
-  const base = join(settings.stagingDir, '/');
-  const realBase = join(pinned.stagingDir, '/');
   const judgeBatch = async (batch: readonly Planned[]): Promise<Verdict[]> => {
     const look = ctx.fs.lstatSync;
     if (look) return batch.map((item) => judge(item, lookSync(look, realBase + item.name)));
@@ -270,7 +271,7 @@ export async function cleanPipeline(
       return undefined;
     });
   } finally {
-    await finish(ctx.fs, settings.stagingDir, tally.files > 0, log, outcomes, lock);
+    await finish(ctx.fs, pinned.stagingDir, tally.files > 0, log, outcomes, lock);
   }
   return tally.report(options);
 }
@@ -396,15 +397,12 @@ async function lookAt(fs: FileSystem, path: string): Promise<LookedAt> {
 function judgeOne(
   ctx: CleanContext,
   settings: PipelineSettings,
-  realStaging: string,
+  { path, realPath }: { readonly path: string; readonly realPath: string },
   options: CleanOptions,
-  { name, match }: { readonly name: string; readonly match: StagingName },
+  match: StagingName,
   rules: WriterRules,
   looked: LookedAt,
 ): Verdict {
-  // Names from the listing hold no slash: the paths are the directories' plus the name.
-  const path = join(settings.stagingDir, '/') + name;
-  const realPath = join(realStaging, '/') + name;
   if ('error' in looked) {
     const { error } = looked;
     if (errnoCode(error) === 'ENOENT') return { gone: true };

@@ -79,6 +79,7 @@ export async function rulesForStagingDirectory(
     }
     if (await isHere(neighbour.stagingDir)) stagers.push(neighbour);
   }
+  const ownRules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
   return {
     sharedWithOwnOutput,
     publishedAs(name) {
@@ -89,11 +90,15 @@ export async function rulesForStagingDirectory(
       return namesUnknownOf === undefined ? undefined : { runKey: undefined, pipeline: namesUnknownOf };
     },
     writerRulesFor(name) {
-      let rules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
-      const mine = settings.staging.matchAny(name);
+      // Asked once per file of a million-file scan: with no other pipeline
+      // staging here (the usual case) the answer is the pipeline's own rules.
+      if (stagers.length === 0) return ownRules;
+      let rules: WriterRules = ownRules;
+      let mine: ReturnType<PipelineSettings['staging']['matchAny']> | null = null;
       for (const other of stagers) {
         const theirs = other.staging.matchAny(name);
         if (!theirs) continue;
+        mine ??= settings.staging.matchAny(name);
         // Where the other pipeline reads the name as another writer (another
         // PID, or one on a host), this host's process table says nothing
         // about it: only age can rule that writer out.

@@ -455,7 +455,8 @@ async function removeAll(
     }
   }
   if (steps.some((s) => s.result === 'deleted' || s.result === 'quarantined')) {
-    await fsyncDirectory(ctx.fs, job.settings.stagingDir);
+    // The directory the removals went through, as resolved when the fix began.
+    await fsyncDirectory(ctx.fs, tools.bounds.realStaging);
   }
   if (stopped) ctx.progress(`stopped: ${stopped}; see the audit log`);
   return { steps, leftAlone, stopped };

@@ -55,11 +55,8 @@ export interface Boundaries {
   readonly realOut: string;
   /** The staging directory itself: a file's parent must be it, whatever path leads there. */
   readonly stagingIdentity: DirectoryIdentity | undefined;
-  readonly outIdentity: DirectoryIdentity | undefined;
   /** Every output directory of the config (this pipeline's first): nothing of staging's may end up in one. */
   readonly outIdentities: readonly DirectoryIdentity[];
-  /** Names that are published in the output directory, never to be removed. */
-  readonly protectedNames: ReadonlySet<string>;
   /** What every pipeline of the config says about names in the staging directory. */
   readonly here: StagingDirectoryRules;
   /** The staging directory's owner and mode: who may remove from it. */
@@ -69,18 +66,13 @@ export interface Boundaries {
 }
 
 export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
-  const { fs, settings, runKey } = ctx;
-  const finalName = settings.final.nameFor(runKey);
-  const names = new Set([finalName]);
-  if (settings.marker) names.add(settings.marker.nameFor(runKey, finalName));
+  const { fs, settings } = ctx;
   const realStaging = await fs.realpath(settings.stagingDir);
   return {
     realStaging,
     realOut: await fs.realpath(settings.outDir),
     stagingIdentity: await directoryIdentity(fs, settings.stagingDir),
-    outIdentity: await directoryIdentity(fs, settings.outDir),
     outIdentities: await outDirectoryIdentities(fs, settings),
-    protectedNames: names,
     here: await rulesForStagingDirectory(fs, settings),
     stagingAccess: ownedModeOf(await fs.lstat(realStaging)),
   };
@@ -112,9 +104,8 @@ export async function guardRemoval(
   // Where staging is also an output directory (this pipeline's or another's,
   // under any path), a name that could be any run's published output or
   // marker is never removed, even if it also fits the staging template
-  // ({date}.csv and {date}.{pid}.csv overlap).
-  if (bounds.here.sharedWithOwnOutput && bounds.protectedNames.has(name))
-    return { ok: false, reason: 'it is the published output or its marker' };
+  // ({date}.csv and {date}.{pid}.csv overlap). This run's own output and
+  // marker are among them whenever staging is its own output directory.
   const published = bounds.here.publishedAs(name);
   if (published !== undefined) return { ok: false, reason: publishedReason(published) };
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;

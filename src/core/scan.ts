@@ -21,7 +21,6 @@ import {
 import { memoizedRunKeyCheck } from './run-key.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
-import { sameDirectory } from './same-directory.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
 import { CLOCK_SLACK_MS } from './writer.js';
@@ -131,9 +130,7 @@ export async function scanPipeline(
 
   let listed: Array<{ name: string; match: OutRoles }> = [];
   // A pipeline that stages inside its output directory gets one listing of it, not two.
-  const shared
-    = settings.final.keyed
-      && (await sameDirectory(ctx.fs, settings.stagingDir, settings.outDir));
+  const shared = settings.final.keyed && here.sharedWithOwnOutput;
   if (shared) {
     await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
       const stagingMatch = stagingRole(name);
