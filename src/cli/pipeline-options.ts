@@ -55,6 +55,22 @@ export function resolveNow(flag: string | undefined, io: CliIo): number {
   return checkDateRange(ms, `--now ${flag}`);
 }
 
+/**
+ * --now with a command that removes files: refused. A fake clock makes a file
+ * written a second ago look long dead, and must never decide a deletion; a
+ * dry run shows what the real run would do, so it is refused too.
+ */
+export function refuseFakeClock(
+  flags: { readonly now?: string; readonly dryRun?: boolean },
+  command: string,
+  realRun: string,
+  hint: string,
+): void {
+  if (flags.now === undefined) return;
+  const dry = flags.dryRun ? ` --dry-run shows what the real ${realRun} would do, so it too` : '';
+  throw new UsageError(`--now is for reading only: ${command}${dry} judges every file against the real clock.`, hint);
+}
+
 function rejectEmpty(flags: PipelineFlags): void {
   for (const [flag, value] of [
     ['--out-dir', flags.outDir],

@@ -1,10 +1,10 @@
 import { isUsageError, UsageError } from '../core/errors.js';
-import { EXIT_UNEXPECTED, EXIT_USAGE, SCHEMA_VERSION } from '../core/states.js';
+import { EXIT_UNEXPECTED, EXIT_USAGE } from '../core/states.js';
 import type { CommandSpec } from './command-specs.js';
 import { checkArgs, flagWords } from './arg-check.js';
 import { parseFast } from './fast-parse.js';
 import { type CliIo, terminalWidth } from './io.js';
-import { escapeText } from '../render/format.js';
+import { escapeText, renderErrorJson } from '../render/format.js';
 
 export { VERSION } from './command-specs.js';
 
@@ -88,16 +88,13 @@ function reportError(error: unknown, io: CliIo, json: boolean): number {
     io.stderr.write(`crashdiag: unexpected error (a bug; nothing was guessed)\n${stack}\n`);
   }
   if (json) {
-    const body = {
-      schemaVersion: SCHEMA_VERSION,
-      exitCode,
-      error: {
+    io.stdout.write(
+      renderErrorJson(exitCode, {
         code: usage ? 'usage' : 'unexpected',
         message: usage ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
         hint: usage ? (error.hint ?? null) : 'A bug in crashdiag; the stack is on stderr.',
-      },
-    };
-    io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      }),
+    );
   }
   return exitCode;
 }

@@ -7,7 +7,7 @@ import { SCHEMA_VERSION } from '../core/states.js';
 interface Out {
   write(chunk: string): unknown;
 }
-import { escapeText, formatBytes, plural } from './format.js';
+import { escapeText, formatBytes, type JsonError, plural, renderErrorJson } from './format.js';
 
 /** What clean did (or, under --dry-run, would do), pipeline by pipeline, for a person. */
 export function renderCleanHuman(reports: readonly CleanReport[]): string {
@@ -43,7 +43,7 @@ export class CleanJsonStream {
   #pending = '';
   #pipelines = 0;
   #closed = false;
-  #failure: { exitCode: number; error: { code: string; message: string; hint: string } } | undefined;
+  #failure: { exitCode: number; error: JsonError } | undefined;
   /** Files written in the open pipeline's `removed`; undefined when none is open. */
   #files: number | undefined;
 
@@ -90,7 +90,7 @@ export class CleanJsonStream {
   }
 
   /** What stopped the janitor, with the exit code: one object, written once the stream closes. */
-  fail(exitCode: number, error: { code: string; message: string; hint: string }): void {
+  fail(exitCode: number, error: JsonError): void {
     this.#failure = { exitCode, error };
   }
 
@@ -99,7 +99,7 @@ export class CleanJsonStream {
     this.#closed = true;
     this.#flush();
     if (!this.#opened && this.#failure) {
-      this.#out.write(`${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...this.#failure }, null, 2)}\n`);
+      this.#out.write(renderErrorJson(this.#failure.exitCode, this.#failure.error));
       return;
     }
     this.#open();

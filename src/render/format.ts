@@ -1,4 +1,5 @@
 import type { ChalkInstance } from 'chalk';
+import { SCHEMA_VERSION } from '../core/states.js';
 
 /** The house table look: bold head and grey rules at a terminal, no rule between rows. */
 export function tableOptions(chalk: ChalkInstance) {
@@ -43,4 +44,19 @@ export function escapeText(text: string): string {
 /** "1 file", "2 files": a count with its noun. */
 export function plural(count: number, noun: string, nouns = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : nouns}`;
+}
+
+/** What a --json command failed with: the error's kind, its sentence and a hint. */
+export interface JsonError {
+  readonly code: string;
+  readonly message: string;
+  readonly hint: string | null;
+}
+
+/**
+ * The one object a --json command prints when it fails, so a script parsing
+ * stdout never meets an empty stream: the same exit code, and why.
+ */
+export function renderErrorJson(exitCode: number, error: JsonError): string {
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, exitCode, error }, null, 2)}\n`;
 }

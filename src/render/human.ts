@@ -1,11 +1,7 @@
 // Everything the human views need, behind one lazy import: chalk, cli-table3
 // and the renderers stay off the --json path (and, in the built bin, in a
 // file of their own that is only read when a person is looking).
-export { default as Table } from 'cli-table3';
 export { chalkFor } from './colour.js';
-export { escapeText, formatBytes, tableOptions } from './format.js';
-export { fitTable } from './fit.js';
-export { formatLocalTime } from './time.js';
 export { renderDiagnosisHuman } from './human-diagnosis.js';
 export { renderFixHuman } from './human-fix.js';
 export { renderHistoryHuman } from './human-history.js';

@@ -8,6 +8,7 @@ import { EXIT_CODES } from '../../core/states.js';
 import { CleanJsonStream, renderCleanHuman } from '../../render/clean.js';
 import { escapeText } from '../../render/format.js';
 import type { CliIo } from '../io.js';
+import { refuseFakeClock } from '../pipeline-options.js';
 import { progressLine } from '../progress.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
@@ -22,13 +23,7 @@ interface CleanFlags extends MultiPipelineFlags {
 
 export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as CleanFlags;
-  if (flags.now !== undefined) {
-    // A fake clock makes a file written a second ago look long dead: never let it decide a deletion.
-    throw new UsageError(
-      `--now is for reading only: clean${flags.dryRun ? ' --dry-run shows what the real clean would do, so it too' : ''} judges every file against the real clock.`,
-      'Drop --now.',
-    );
-  }
+  refuseFakeClock(flags, 'clean', 'clean', 'Drop --now.');
   const olderThanMs = parseDuration(flags.olderThan ?? DEFAULT_OLDER_THAN, '--older-than');
   if (olderThanMs < MIN_CLEAN_THRESHOLD_MS && !flags.forceShortThreshold) {
     throw new UsageError(

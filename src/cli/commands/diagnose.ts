@@ -14,7 +14,7 @@ import { validateRunKey } from '../../core/run-key.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import { EXIT_CODES } from '../../core/states.js';
 import { type CliIo, terminalWidth } from '../io.js';
-import { type PipelineFlags, resolveNow, settingsFromFlags } from '../pipeline-options.js';
+import { type PipelineFlags, refuseFakeClock, resolveNow, settingsFromFlags } from '../pipeline-options.js';
 import { escapeText } from '../../render/format.js';
 
 interface DiagnoseFlags extends PipelineFlags {
@@ -71,13 +71,7 @@ function checkCombinations(flags: DiagnoseFlags): void {
       }
     }
   }
-  if (flags.fix && flags.now !== undefined) {
-    // A fake clock makes a file written a second ago look long dead: never let it decide a deletion.
-    throw new UsageError(
-      `--now is for reading only: --fix${flags.dryRun ? ' --dry-run shows what the real run would do, so it too' : ''} judges every file against the real clock.`,
-      'Drop --now, or drop --fix to read the run as of that time.',
-    );
-  }
+  if (flags.fix) refuseFakeClock(flags, '--fix', 'run', 'Drop --now, or drop --fix to read the run as of that time.');
   if (flags.quarantine !== undefined && flags.quarantine.trim() === '')
     throw new UsageError('--quarantine is empty.');
   if (flags.auditLog !== undefined && flags.auditLog.trim() === '')

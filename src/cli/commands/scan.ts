@@ -198,6 +198,12 @@ function checkFlags(flags: ScanFlags, format: string): void {
   }
 }
 
+/** The zone that decides which date is today, and the last date --daily lists. */
+function dailyWindow(flags: ScanFlags, io: CliIo, nowMs: number): { zone: string; until: string } {
+  const zone = flags.tz !== undefined ? checkTimeZone(flags.tz) : defaultTimeZone(io.env);
+  return { zone, until: resolveUntil(flags.until, dateInZone(nowMs, zone)) };
+}
+
 export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as ScanFlags;
   const format = flags.json ? 'json' : (flags.format ?? 'table');
@@ -205,11 +211,11 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const wanted = stateFilter(flags);
   const sinceMs = parseDuration(flags.since ?? DEFAULT_SINCE, '--since');
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
-  const zone = flags.tz !== undefined ? checkTimeZone(flags.tz) : defaultTimeZone(io.env);
   const nowMs = fixedNow ?? io.now();
   // The window's first day must be a date a run key can name.
-  checkDateRange(nowMs - sinceMs, `--since ${flags.since ?? '7d'} back from ${new Date(nowMs).toISOString()}`);
-  const until = flags.daily ? resolveUntil(flags.until, dateInZone(nowMs, zone)) : undefined;
+  checkDateRange(nowMs - sinceMs, `--since ${flags.since ?? DEFAULT_SINCE} back from ${new Date(nowMs).toISOString()}`);
+  // Only --daily needs a zone (--tz and --until go with it alone): no Intl set-up on other scans.
+  const daily = flags.daily ? dailyWindow(flags, io, nowMs) : undefined;
   const targets = await scanTargets(flags, io);
   // With --all, a fixed-name pipeline is still scanned; only its dates are not listed.
   const [only] = targets;
@@ -226,7 +232,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
     await refuseWriteIntoOutputDirectory(io.fs, promFile, pipelines, 'metrics file');
     await checkMetricsTarget(io.fs, promFile);
   }
-  const dates = until === undefined ? undefined : dailyDates(nowMs, sinceMs, zone, until);
+  const dates = daily === undefined ? undefined : dailyDates(nowMs, sinceMs, daily.zone, daily.until);
   const results: ScanResult[] = [];
   const failures: ScanFailure[] = [];
   const progress = progressLine(io, 'scan');
