@@ -12,6 +12,7 @@ import { changedAtMtimeFs } from '../support/ctime.js';
 import { snapshot, treeOf } from '../support/file-tree.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
+import { untilQuietFor } from '../support/disk.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 
 const FINAL = 'r_{date}.csv';
@@ -119,8 +120,9 @@ describe.runIf(process.platform === 'linux' && hasCompiler())('attack: a writer 
   });
 
   it('clean keeps it whatever the threshold', async () => {
-    await leaderGoneWriterAlive();
-    await sleep(5);
+    const pid = await leaderGoneWriterAlive();
+    // Past --older-than 1ms by its last change (the ctime cannot be set back): wait for that, not for a guess.
+    await untilQuietFor(join(stagingDir, `${KEY}.${pid}.csv`), 2);
     const before = await dataOf(root);
     const result = await crashdiag(['clean', ...layout(), '--older-than', '1ms', '--force-short-threshold', '--json']);
     expect(result.code).toBe(0);

@@ -5,7 +5,7 @@ import { EXIT_CODES } from '../../src/core/states.js';
 import { bindMountProblem, runBinWithBindMount } from '../support/bind-mount.js';
 import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
-import { put } from '../support/disk.js';
+import { put, untilQuietFor } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
@@ -268,13 +268,3 @@ describe('crashdiag pipelines', () => {
     expect(finished.stderr).toMatch(/^crashdiag: No config file found; looked for .*crashdiag\.config\.json/);
   });
 });
-
-/** Waits (polling the file, not a fixed sleep) until its last change is at least `ms` old. */
-async function untilQuietFor(path: string, ms: number): Promise<void> {
-  for (;;) {
-    const stats = await fsp.stat(path);
-    const quietMs = Date.now() - Math.max(stats.mtimeMs, stats.ctimeMs);
-    if (quietMs >= ms) return;
-    await new Promise((resolve) => setTimeout(resolve, ms - quietMs + 10));
-  }
-}

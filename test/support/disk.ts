@@ -27,3 +27,13 @@ export async function age(path: string, nowMs: number, ageMs: number): Promise<v
 export function dateKey(ms: number, days: number): string {
   return new Date(ms + days * 86_400_000).toISOString().slice(0, 10);
 }
+
+/** Waits (polling the file, not a fixed sleep) until its last change is at least `ms` old. */
+export async function untilQuietFor(path: string, ms: number): Promise<void> {
+  for (;;) {
+    const stats = await fsp.stat(path);
+    const quietMs = Date.now() - Math.max(stats.mtimeMs, stats.ctimeMs);
+    if (quietMs >= ms) return;
+    await new Promise((resolve) => setTimeout(resolve, ms - quietMs + 10));
+  }
+}
