@@ -59,6 +59,13 @@ ${STATES.map((s) => `  ${String(EXIT_CODES[s]).padStart(2)}  ${s}`).join('\n')}
    2  usage or configuration error (nothing was read or changed)
    1  unexpected internal error`;
 
+export const CLEAN_EXIT_HELP = `Exit codes:
+   0  done: every orphan that was to go is gone
+  20  another janitor holds the lock; nothing was changed
+  30  some orphans could not be removed (permission denied...): listed with the reason; the rest was done
+   2  usage or configuration error, a planted lock or audit log (nothing was changed)
+   1  unexpected internal error`;
+
 export const SCAN_EXIT_HELP = `Exit code: the highest state code among the runs shown that are not RUNNING
 (0 when all are DONE), so a D is never hidden behind a live writer; 20 only
 when RUNNING is the only state besides DONE. Under --all, a pipeline that
@@ -287,12 +294,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         defaultDescription: DEFAULT_LOCK_TIMEOUT,
       },
     ],
-    epilogue: `Exit codes:
-   0  done: every orphan that was to go is gone
-  20  another janitor holds the lock; nothing was changed
-  30  some orphans could not be removed (permission denied...): listed with the reason; the rest was done
-   2  usage or configuration error, a planted lock or audit log (nothing was changed)
-   1  unexpected internal error`,
+    epilogue: CLEAN_EXIT_HELP,
   },
   {
     name: 'history',

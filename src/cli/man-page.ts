@@ -1,4 +1,4 @@
-import { COMMANDS, EXIT_CODE_HELP, type OptionSpec, SCAN_EXIT_HELP, VERSION } from './command-specs.js';
+import { CLEAN_EXIT_HELP, COMMANDS, EXIT_CODE_HELP, type OptionSpec, SCAN_EXIT_HELP, VERSION } from './command-specs.js';
 import { CONFIG_SEARCH_DESCRIPTION } from './pipeline-options.js';
 
 /** Text for roff: a backslash is doubled, and a line must not start with a dot or a quote. */
@@ -23,6 +23,9 @@ function option(o: OptionSpec): string {
  * crashdiag(1), from the same command table as --help and the parsers, so
  * the three never disagree. Built into dist/crashdiag.1 by scripts/build.mjs.
  */
+// Commands whose exit codes have their own paragraph under EXIT STATUS.
+const EXIT_STATUS_OF = new Set(['diagnose', 'scan', 'clean']);
+
 export function renderManPage(date: string): string {
   const lines = [
     `.TH CRASHDIAG 1 "${date}" "crashdiag ${VERSION}" "User Commands"`,
@@ -48,7 +51,8 @@ export function renderManPage(date: string): string {
     if (c.positional) lines.push(`.TP\n\\fI${roff(c.positional.name)}\\fR\n${roff(c.positional.describe)}.`);
     for (const o of c.options) if (!o.hidden) lines.push(option(o));
     lines.push('.TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nShow the help for the command.');
-    if (c.epilogue && c.name !== 'diagnose') lines.push('.PP', '.nf', roff(c.epilogue), '.fi');
+    // Exit codes are told once, under EXIT STATUS.
+    if (c.epilogue && !EXIT_STATUS_OF.has(c.name)) lines.push('.PP', '.nf', roff(c.epilogue), '.fi');
   }
   lines.push(
     '.SH EXIT STATUS',
@@ -61,7 +65,13 @@ export function renderManPage(date: string): string {
     roff(SCAN_EXIT_HELP),
     '.fi',
     '.PP',
-    roff('clean: 0, or 20 when another janitor holds the staging directory\'s lock. history, runbook, completion: 0. Every command: 2 for a usage or configuration error, 1 for a bug.'),
+    '.PP',
+    roff('clean:'),
+    '.nf',
+    roff(CLEAN_EXIT_HELP),
+    '.fi',
+    '.PP',
+    roff('history, runbook, pipelines, completion: 0. Every command: 2 for a usage or configuration error, 1 for a bug.'),
     '.SH FILES',
     roff(`The config file is found in this order: --config, else ${CONFIG_SEARCH_DESCRIPTION}.`),
     '.PP',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/cli/command-specs.js';
+import { CLEAN_EXIT_HELP, COMMANDS } from '../../src/cli/command-specs.js';
 import { completionScript } from '../../src/cli/completion.js';
 import { renderManPage } from '../../src/cli/man-page.js';
 import { run } from '../../src/cli/run.js';
@@ -76,6 +76,14 @@ describe('the man page', () => {
       for (const option of command.options.filter((o) => !o.hidden))
         expect(page).toContain(`\\fB\\-\\-${option.name.replace(/-/g, '\\-')}\\fR`);
     }
+  });
+
+  it('gives each command\'s exit codes once, and all of them (clean\'s 30 too)', () => {
+    const page = renderManPage('2026-11-30');
+    const status = page.slice(page.indexOf('.SH EXIT STATUS'), page.indexOf('.SH FILES'));
+    for (const line of CLEAN_EXIT_HELP.split('\n').slice(1)) expect(status).toContain(line.trim().replace(/-/g, '\\-'));
+    expect(page.split('another janitor holds the lock').length - 1).toBe(1);
+    expect(page.split('the highest state code among the runs').length - 1).toBe(1);
   });
 });
 
