@@ -110,6 +110,14 @@ export function checkArgs(args: readonly string[]): void {
     if (eq < 0 && value !== undefined) i++;
     if (value === undefined) {
       if (help) continue;
+      // "--lock-timeout -5s" is a flag with no value followed by a flag "-5s";
+      // "needs a value" alone would leave the user staring at the value given.
+      if (next !== undefined && next.length > 1 && !next.startsWith('--')) {
+        throw new UsageError(
+          `--${spec.name} needs a value, and ${JSON.stringify(next)} is read as a flag.`,
+          `A value that starts with "-" is written --${spec.name}=${next}. See crashdiag ${command.name} --help.`,
+        );
+      }
       throw new UsageError(`--${spec.name} needs a value.`, `See crashdiag ${command.name} --help.`);
     }
     checkValue(spec, value);

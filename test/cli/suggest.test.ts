@@ -103,4 +103,22 @@ describe('an unknown flag or value', () => {
     expect(code).toBe(2);
     expect(stderr).toContain('it goes with crashdiag diagnose');
   });
+
+  it.each([
+    [['diagnose', '2026-04-24', '--out-dir', 'o', '--lock-timeout', '-5s', '--fix'], '--lock-timeout'],
+    [['clean', '--out-dir', 'o', '--staging-dir', 's', '--older-than', '-2h'], '--older-than'],
+    [['scan', '--out-dir', 'o', '--staging-dir', 's', '--since', '-3d'], '--since'],
+  ])('a value after a space that starts with "-" (%j) is named as read as a flag, with the way to write it', async (args, flag) => {
+    const { code, stderr } = await cli(args);
+    expect(code).toBe(2);
+    const value = args[args.indexOf(flag) + 1] ?? '';
+    expect(stderr).toContain(`${flag} needs a value, and "${value}" is read as a flag.`);
+    expect(stderr).toContain(`${flag}=${value}`);
+  });
+
+  it('a flag with nothing after it still says only that it needs a value', async () => {
+    const { code, stderr } = await cli(['diagnose', '2026-04-24', '--out-dir']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--out-dir needs a value.');
+  });
 });
