@@ -412,6 +412,14 @@ describe('attacks that hold', () => {
     );
   });
 
+  it('--prom-file inside the out-dir is refused with a hint about metrics files, not the audit log\'s default place', async () => {
+    const layout = await dRace();
+    await expectRefused(
+      () => crashdiag(['scan', ...layout, '--format', 'prom', '--prom-file', 'out/crashdiag.prom']),
+      /^crashdiag: The metrics file .* is inside the output directory .*\n {2}Give --prom-file a path outside every output directory/,
+    );
+  });
+
   it.skipIf(noBindMount !== undefined)('--prom-file in a directory that is the out-dir through a bind mount is refused', async () => {
     await dRace();
     await fsp.mkdir(join(root, 'textfile'));

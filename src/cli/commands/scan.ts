@@ -229,7 +229,13 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const promFile = flags.promFile === undefined ? undefined : await pinnedPath(io.fs, resolve(io.cwd, flags.promFile));
   if (promFile !== undefined) {
     const pipelines = targets.flatMap((target) => ('settings' in target ? [target.settings] : []));
-    await refuseWriteIntoOutputDirectory(io.fs, promFile, pipelines, 'metrics file');
+    await refuseWriteIntoOutputDirectory(
+      io.fs,
+      promFile,
+      pipelines,
+      'metrics file',
+      'Give --prom-file a path outside every output directory, such as the node exporter\'s textfile collector directory.',
+    );
     await checkMetricsTarget(io.fs, promFile);
   }
   const dates = daily === undefined ? undefined : dailyDates(nowMs, sinceMs, daily.zone, daily.until);
