@@ -30,7 +30,7 @@ export interface PipelineFlags {
   rerun?: string;
   maxAttempts?: number;
   retryBackoff?: string;
-  input?: string;
+  input?: string | string[];
 }
 
 /** Parses --now, or reads the real clock. */
@@ -203,8 +203,10 @@ export function resolveSettings(
     throw new UsageError('--max-attempts must be a whole number, 0 or more (0 turns crash-loop detection off).');
   const backoff = flags.retryBackoff ?? fromConfig.retryBackoff;
   const retryBackoffMs = backoff === undefined ? undefined : parseDuration(backoff, '--retry-backoff');
-  if (flags.input !== undefined && flags.input.trim() === '') throw new UsageError('--input is empty.');
-  const inputs = flags.input !== undefined ? [absolute(flags.input)] : fromConfig.input;
+  // Several --input flags are several inputs, all checked; given on the command line they replace the config's list.
+  const inputFlags = flags.input === undefined ? undefined : [flags.input].flat();
+  if (inputFlags?.some((input) => input.trim() === '')) throw new UsageError('--input is empty.');
+  const inputs = inputFlags !== undefined ? inputFlags.map(absolute) : fromConfig.input;
   return {
     pipeline: pipelineName,
     outDir: absolute(outDir),

@@ -1137,6 +1137,18 @@ describe('the recovery loop, from the command line', () => {
     expect(result.stdout).toContain('Fix upstream first');
   });
 
+  it('--input given twice checks both: the second missing is BLOCKED, exit 16, named, the job never runs', async () => {
+    await plantOrphans(layout, 1);
+    await fs.mkdir(join(root, 'in'));
+    await fs.writeFile(join(root, 'in', `refunds_${KEY}.csv`), 'id,amount\n1,10\n');
+    const present = join(root, 'in', 'refunds_{date}.csv');
+    const missing = join(root, 'in', 'rates_{date}.csv');
+    const result = await fix(['--input', present, '--input', missing, '--rerun', jobRerun()]);
+    expect(result.code, outOf(result)).toBe(16);
+    expect(jobRuns()).toEqual([]);
+    expect(result.stdout).toContain(join(root, 'in', `rates_${KEY}.csv`));
+  });
+
   it('--retry-backoff: too early, nothing changes, exit 21 and retryAfterSeconds', async () => {
     const [orphan] = (await plantOrphans(layout, 1)) as [string];
     const before = await treeOf(root);
