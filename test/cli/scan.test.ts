@@ -294,6 +294,15 @@ describe('crashdiag scan --json', () => {
     expect(wide).toHaveLength(7);
   });
 
+  it.each(['0d', '0s'])('--since %s, an empty window, is exit 2 with the reason', async (since) => {
+    const l = await layout('refunds');
+    await fleet(l);
+    const finished = await scan([...flagsFor(l), '--since', since]);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toContain(`--since ${since} is an empty window`);
+    expect(finished.stdout).toBe('');
+  });
+
   it('passes --no-pid-check and --stale-after through to the writer verdicts', async () => {
     const l = await layout('refunds');
     const [dead] = deadPids(1);

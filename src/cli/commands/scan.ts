@@ -210,6 +210,12 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   checkFlags(flags, format);
   const wanted = stateFilter(flags);
   const sinceMs = parseDuration(flags.since ?? DEFAULT_SINCE, '--since');
+  if (sinceMs <= 0) {
+    throw new UsageError(
+      `--since ${flags.since ?? ''} is an empty window: no output could be listed.`,
+      'Give a window longer than zero, such as 1d (orphans of any age are listed whatever the window).',
+    );
+  }
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const nowMs = fixedNow ?? io.now();
   // The window's first day must be a date a run key can name.
