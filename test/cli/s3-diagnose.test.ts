@@ -254,7 +254,7 @@ describe('diagnose --fix on S3', () => {
     }
   });
 
-  it('attack: staging prefix == output prefix, and the published output fits the staging template: never deleted', async () => {
+  it('staging prefix == output prefix: the published output that fits the staging template is never planned nor deleted', async () => {
     const where = layout();
     const shared = { out: where.out, staging: where.out };
     // The output's own name reads as a staging name of PID 7 under '{date}.{pid}.csv'.
