@@ -12,7 +12,7 @@ import { deadPid } from '../support/dead-pids.js';
 import { snapshot } from '../support/file-tree.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 import { putText, requestsDuring, testClient } from '../support/s3-objects.js';
-import { s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
+import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
 import { useS3Server } from '../support/s3-server.js';
 
 const BUCKET = 'refunds-data';
@@ -234,7 +234,7 @@ describe('diagnose --fix on S3', () => {
     let before: string[] = [];
     // The first HEAD of the staging key is the last look before the DELETE: a new run rewrites it just then.
     let rewritten = false;
-    const proxy = await startS3Proxy(server().endpoint, async (request) => {
+    const proxy = await startS3Proxy(server().endpoint, async (request): Promise<ProxyDecision> => {
       if (!rewritten && request.method === 'HEAD' && request.url?.includes(`${RUN}.4242.csv`)) {
         rewritten = true;
         await put(key, 'a new run writes this, much longer');
@@ -328,6 +328,51 @@ describe('mixed layouts', () => {
     expect(fixed.json.state).toBe('DONE');
     expect(await keysUnder(where.staging)).toEqual([]);
     expect(await fsp.readFile(join(out, FINAL), 'utf8')).toBe('a,b\n');
+  });
+});
+
+describe('the human view and the config', () => {
+  it('shows s3:// paths and says the uploads cannot be listed, never "none"', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
+    const { stdout } = await crashdiag(layoutFlags(where));
+    expect(stdout).toContain(`s3://${BUCKET}/${where.staging}${RUN}.4242.csv`);
+    expect(stdout).toMatch(/Incomplete multipart uploads: 0\n.*note: incomplete multipart uploads under .* cannot be listed/);
+  });
+
+  it('a pipeline of the config with s3:// directories and the endpoint from its s3 block', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
+    const config = join(scratch, `config-${made}.json`);
+    await fsp.writeFile(config, JSON.stringify({
+      s3: { endpoint: server().endpoint, region: 'us-east-1' },
+      pipelines: {
+        refunds: {
+          outDir: `s3://${BUCKET}/${where.out}`,
+          stagingDir: `s3://${BUCKET}/${where.staging.replace(/\/$/, '')}`,
+          final: 'refunds_settled_{date}.csv',
+        },
+      },
+    }));
+    const env = { ...envFor(), AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' };
+    const { json } = await crashdiag(['--config', config, '--pipeline', 'refunds', '--json'], env);
+    expect(json.state).toBe('D');
+    expect(json.orphans[0].path).toBe(`s3://${BUCKET}/${where.staging}${RUN}.4242.csv`);
+  });
+});
+
+describe('not wired yet', () => {
+  it('--fix with a local staging directory and an S3 output prefix is refused, nothing changed', async () => {
+    const where = layout();
+    const staging = await fsp.mkdtemp(join(scratch, 'staging-'));
+    await fsp.writeFile(join(staging, `${RUN}.${deadPid()}.csv`), 'orphan');
+    await put(`${where.out}${FINAL}`, 'a,b\n');
+    const before = [...(await snapshot(staging)), ...(await bucketDisk(where))];
+    const { code, stderr } = await crashdiag(['--out-dir', `s3://${BUCKET}/${where.out}`, '--staging-dir', staging,
+      '--final', 'refunds_settled_{date}.csv', '--fix']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/not supported yet/);
+    expect([...(await snapshot(staging)), ...(await bucketDisk(where))]).toEqual(before);
   });
 });
 
