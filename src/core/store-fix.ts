@@ -379,7 +379,7 @@ async function abortAll(
     }
     try {
       const outcome = await found.store.abortUpload(found.upload);
-      steps.push(uploadStep(found, outcome === 'aborted' ? 'deleted' : 'already-gone', outcome));
+      steps.push(uploadStep(found, outcome === 'aborted' ? 'aborted' : 'already-gone', outcome));
       await tryAudit(audit, { op: outcome === 'aborted' ? 'abort' : 'gone', path, reason: `upload ${id}` });
     } catch (error) {
       if (!isStoreError(error)) throw error;
