@@ -14,6 +14,7 @@ import { crashdiagInProcess } from '../support/in-process.js';
 import { putText, requestsDuring, testClient } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
 import { useS3Server } from '../support/s3-server.js';
+import { s3LockPath } from '../../src/core/s3-state.js';
 
 const BUCKET = 'refunds-data';
 const RUN = '2026-04-24';
@@ -311,6 +312,43 @@ describe('diagnose --fix on S3', () => {
     const { json } = await crashdiag([...layoutFlags(where), '--fix', '--dry-run', '--json']);
     expect(json.fix.steps.map((s: { result: string }) => s.result)).toEqual(['planned']);
     expect(await bucketDisk(where)).toEqual(before);
+  });
+});
+
+describe('the local lock of an S3 prefix', () => {
+  it('another fixer on this host holds the run\'s lock (named by bucket and prefix): wait (RUNNING), the bucket unchanged', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
+    const lock = s3LockPath(join(scratch, 'state', 'crashdiag'), { bucket: BUCKET, prefix: where.staging }, RUN);
+    expect(lock).toContain(`s3-${BUCKET}-t${made}__staging-`);
+    await fsp.mkdir(join(lock, '..'), { recursive: true });
+    await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'other', since: new Date().toISOString() }));
+    const before = await bucketDisk(where);
+    try {
+      const { code, json } = await crashdiag([...layoutFlags(where), '--fix', '--json', '--lock-timeout', '0s']);
+      expect(json.state).toBe('RUNNING');
+      expect(json.lock.path).toBe(lock);
+      expect(code).toBe(json.exitCode);
+      expect(await bucketDisk(where)).toEqual(before);
+    } finally {
+      await fsp.rm(lock);
+    }
+  });
+});
+
+describe('pagination', () => {
+  it('lists every match across pages: 1,005 orphans in two ListObjectsV2 requests', async () => {
+    const where = layout();
+    const keys = Array.from({ length: 1005 }, (_, i) => `${where.staging}${RUN}.${300000 + i}.csv`);
+    await server().seed(BUCKET, keys, 'x');
+    let json: { state: string; orphans: unknown[] } | undefined;
+    const seen = await requestsDuring(server(), async () => {
+      json = (await crashdiag([...layoutFlags(where), '--json', '--now', new Date(Date.now() + 86_400_000).toISOString()])).json;
+    });
+    // 1,005 dead writers of one run key are 1,005 failed attempts: a crash loop.
+    expect(json?.state).toBe('CRASH-LOOP');
+    expect(json?.orphans).toHaveLength(1005);
+    expect(seen.filter((r) => r.method === 'GET' && r.url.includes('list-type=2'))).toHaveLength(2);
   });
 });
 
