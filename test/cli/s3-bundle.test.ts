@@ -77,4 +77,31 @@ describe('the S3 part is lazy', () => {
     expect(JSON.parse(stdout).state).toBe('DONE');
     expect(code).toBe(0);
   });
+
+  it('no credentials anywhere: one sentence naming the bucket and what to set, exit 2, no stack', async () => {
+    const { code, stdout, stderr } = await runBin(built.bin, [
+      'diagnose', '2026-04-24', '--out-dir', `s3://${BUCKET}/out/`, '--staging-dir', `s3://${BUCKET}/_staging/`,
+      '--final', 'refunds_settled_{date}.csv', '--timeout', '2s',
+    ], {
+      cwd: scratch,
+      env: {
+        AWS_ENDPOINT_URL_S3: server().endpoint,
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
+        AWS_SESSION_TOKEN: undefined,
+        AWS_PROFILE: undefined,
+        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: undefined,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined,
+        AWS_WEB_IDENTITY_TOKEN_FILE: undefined,
+        // No instance metadata service to wait for on a test machine.
+        AWS_EC2_METADATA_DISABLED: 'true',
+        HOME: scratch,
+        XDG_STATE_HOME: join(scratch, 'state'),
+      },
+    });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/No AWS credentials were found to .* bucket bundle-data/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
 });
