@@ -181,6 +181,23 @@ describe('diagnose names each state on S3', () => {
   });
 });
 
+describe('multipart uploads that cannot be listed', () => {
+  it('a reader denied ListMultipartUploads still gets the state, with a note, never "none"', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
+    const proxy = await startS3Proxy(server().endpoint, (request) =>
+      /[?&]uploads/.test(request.url ?? '') ? { status: 403, body: s3ErrorBody('AccessDenied', 'Access Denied') } : 'forward');
+    try {
+      const { json } = await crashdiag([...layoutFlags(where), '--json'], envFor(proxy.endpoint));
+      expect(json.state).toBe('D');
+      expect(json.uploads).toEqual([]);
+      expect(json.uploadNotes.join('\n')).toMatch(/cannot be listed.*Access was denied to list multipart uploads/);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('listing cost follows the matches, not the bucket', () => {
   it('lists only PREFIX + the key\'s literal start: one ListObjectsV2 for 2 matches among 1,500 other keys', async () => {
     const where = layout();
