@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { State } from '../../../src/core/states.js';
-import { FINAL_TEMPLATE, STAGING_TEMPLATE } from '../names.js';
+import { FINAL_TEMPLATE, S3_STAGING_TEMPLATE, STAGING_TEMPLATE } from '../names.js';
 import { type Finished, type RunOptions, runToExit } from './processes.js';
+import { s3Env } from './s3-workspace.js';
 import type { Workspace } from './workspace.js';
 
 /** The built binaries a harness drives, as a user would: separate processes. */
@@ -10,6 +11,8 @@ export interface Tools {
   node: string;
   crashdiag: string;
   pipeline: string;
+  /** The s3rver child (harness/s3rver.ts), run from the source tree: it is not bundled. */
+  s3rverChild: string;
 }
 
 /**
@@ -21,6 +24,7 @@ export function toolsIn(devDir: string, binDir = resolve(devDir, '..', 'dist')):
     node: process.execPath,
     crashdiag: resolve(binDir, 'crashdiag.cjs'),
     pipeline: resolve(devDir, 'refunds-pipeline.js'),
+    s3rverChild: resolve(devDir, '..', 'examples', 'refunds-pipeline', 'harness', 's3rver-child.mjs'),
   };
   for (const file of [tools.crashdiag, tools.pipeline]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
@@ -49,6 +53,11 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/** cleanEnv, plus what reaches the workspace's S3 site when it has one. */
+export function workspaceEnv(ws: Workspace, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return s3Env(ws, cleanEnv(extra));
+}
+
 export function pipelineArgs(ws: Workspace, key: string, journal: boolean): string[] {
   const args = [
     '--date',
@@ -73,7 +82,7 @@ export function runPipelineProcess(
   return runToExit(tools.node, [tools.pipeline, ...pipelineArgs(ws, key, journal)], {
     timeoutMs: 20_000,
     ...rest,
-    env: cleanEnv(env),
+    env: workspaceEnv(ws, env),
   });
 }
 
@@ -87,7 +96,7 @@ export function layoutFlags(ws: Workspace): string[] {
     '--final',
     FINAL_TEMPLATE,
     '--staging',
-    STAGING_TEMPLATE,
+    ws.s3 ? S3_STAGING_TEMPLATE : STAGING_TEMPLATE,
   ];
 }
 
@@ -110,7 +119,7 @@ export async function diagnose(
     tools.node,
     [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--json'],
     {
-      env: cleanEnv(),
+      env: workspaceEnv(ws),
       timeoutMs: 20_000,
     },
   );
@@ -127,7 +136,7 @@ export function fix(tools: Tools, ws: Workspace, key: string): Promise<Finished>
   return runToExit(
     tools.node,
     [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--fix', '--rerun', rerunCommand(tools, ws)],
-    { env: cleanEnv(), timeoutMs: 30_000 },
+    { env: workspaceEnv(ws), timeoutMs: 30_000 },
   );
 }
 
