@@ -37,6 +37,9 @@ const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'wa
 const lazyParts = [
   { source: /\/yargs-parser\.js$/, file: 'crashdiag-yargs', entry: 'src/cli/yargs-parser.ts' },
   { source: /\/render\/human\.js$/, file: 'crashdiag-human', entry: 'src/render/human.ts' },
+  // S3 (issue 12): the store code and the whole AWS SDK, bundled in, read
+  // only when a directory is an s3:// URL.
+  { source: /\/core\/s3-run\.js$/, file: 'crashdiag-s3', entry: 'src/core/s3-run.ts' },
 ];
 const cjs = {
   ...common,

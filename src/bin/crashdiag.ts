@@ -57,6 +57,11 @@ void run(process.argv.slice(2), {
   readKernelLog: async (sinceMs) => (await import('./kernel-log-reader.js')).createKernelLogReader()(sinceMs),
   statfs: (path) => promises.statfs(path),
   runbooks: installedRunbooks(),
+  loadS3: async () => {
+    // SDK 3.1175.0 warns on Node 20 about its releases after January 2027, which do not concern a pinned build.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    return import('../core/s3-run.js');
+  },
 }).then((code) => {
   process.exitCode = code;
 });

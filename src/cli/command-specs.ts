@@ -3,6 +3,7 @@ import {
   DEFAULT_FRESH_WITHIN,
   DEFAULT_HISTORY_LIMIT,
   DEFAULT_LOCK_TIMEOUT,
+  DEFAULT_S3_TIMEOUT,
   DEFAULT_MARKER,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_OLDER_THAN,
@@ -70,12 +71,12 @@ const GROUP = 'Pipeline layout:';
 const RECOVERY_GROUP = 'Recovery loop:';
 
 const PIPELINE_OPTIONS: readonly OptionSpec[] = [
-  { name: 'out-dir', type: 'string', group: GROUP, describe: 'Directory the job publishes its output into' },
+  { name: 'out-dir', type: 'string', group: GROUP, describe: 'Directory the job publishes its output into, or s3://BUCKET/PREFIX/ (diagnose)' },
   {
     name: 'staging-dir',
     type: 'string',
     group: GROUP,
-    describe: 'Directory the job writes its staging files in',
+    describe: 'Directory the job writes its staging files in, or s3://BUCKET/PREFIX/ (diagnose)',
   },
   {
     name: 'final',
@@ -178,7 +179,18 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'audit-log',
         type: 'string',
         describe: 'With --fix: where each action is appended as a JSON line',
-        defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl',
+        defaultDescription: '<staging-dir>/.crashdiag/audit.jsonl; for an s3:// staging prefix, $XDG_STATE_HOME/crashdiag/audit.jsonl',
+      },
+      {
+        name: 'abort-uploads',
+        type: 'boolean',
+        describe: 'With --fix, S3 only: also abort this run\'s incomplete multipart uploads initiated longer ago than --stale-after',
+      },
+      {
+        name: 'timeout',
+        type: 'string',
+        describe: 'S3 only: bound on each attempt of each request (the SDK retries on top)',
+        defaultDescription: DEFAULT_S3_TIMEOUT,
       },
       // The recovery loop (issue 10): attempts, crash loop, backoff, inputs.
       {

@@ -52,6 +52,12 @@ export interface CliIo extends LockRuntime {
   readonly readKernelLog?: KernelLogReader;
   readonly statfs?: (path: string) => Promise<SpaceFacts>;
   readonly runbooks: RunbookFiles;
+  /**
+   * Loads the S3 part (the AWS SDK inside), only when a directory is an
+   * s3:// URL; the bin silences the SDK's Node-version notice first. Absent,
+   * the CLI imports it itself (tests).
+   */
+  readonly loadS3?: () => Promise<typeof import('../core/s3-run.js')>;
   /** Where the machine-wide config is looked for; /etc/crashdiag when not set. */
   readonly systemConfigDir?: string;
 }

@@ -10,6 +10,7 @@ import {
 } from '../core/defaults.js';
 import { checkDateRange, parseDuration } from '../core/duration.js';
 import { errnoCode, UsageError } from '../core/errors.js';
+import { isS3Url, normalS3Dir } from '../core/s3-url.js';
 import type { Neighbour, PipelineSettings } from '../core/settings.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from '../core/template.js';
 import type { CliIo } from './io.js';
@@ -189,6 +190,7 @@ export function resolveSettings(
   const rerun
     = flags.rerun !== undefined ? checkRerunWords(splitCommandWords(flags.rerun, '--rerun')) : fromConfig.rerun;
   const absolute = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(cwd, path));
+  const directory = (path: string, flag: string) => (isS3Url(path) ? normalS3Dir(path, flag) : absolute(path));
   const freshWithinMs = parseDuration(
     flags.freshWithin ?? fromConfig.freshWithin ?? DEFAULT_FRESH_WITHIN,
     '--fresh-within',
@@ -207,8 +209,8 @@ export function resolveSettings(
   const inputs = flags.input !== undefined ? [absolute(flags.input)] : fromConfig.input;
   return {
     pipeline: pipelineName,
-    outDir: absolute(outDir),
-    stagingDir: absolute(stagingDir),
+    outDir: directory(outDir, '--out-dir'),
+    stagingDir: directory(stagingDir, '--staging-dir'),
     final: finalTemplate,
     staging: compileStagingTemplate(flags.staging ?? fromConfig.staging ?? DEFAULT_STAGING),
     marker,
@@ -288,7 +290,7 @@ export async function settingsFromFlags(flags: PipelineFlags, io: CliIo): Promis
     // The flags are checked before any I/O, the config read after.
     const settings = resolveSettings(flags, undefined, {}, io.cwd);
     const { config } = await readConfigFor(flags, io, false);
-    return { ...settings, neighbours: neighboursIn(config, undefined) };
+    return { ...settings, neighbours: neighboursIn(config, undefined), s3: config?.s3 };
   }
   const { path, config } = await readConfigFor(flags, io, true);
   const picked = pickPipeline(config, flags.pipeline, path);
@@ -299,5 +301,6 @@ export async function settingsFromFlags(flags: PipelineFlags, io: CliIo): Promis
       ...neighboursIn(config, flags.pipeline),
       ...asConfigured(flags, flags.pipeline, picked, settings),
     ],
+    s3: config?.s3,
   };
 }

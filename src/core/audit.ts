@@ -23,9 +23,9 @@ export interface AuditRecord {
   readonly pid: number;
   readonly pipeline: string | null;
   readonly run: string;
-  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'intent' | 'gone' | 'fail' | 'reset';
+  readonly op: 'delete' | 'quarantine' | 'rerun' | 'refuse' | 'skip' | 'intent' | 'gone' | 'fail' | 'reset' | 'abort';
   /** With op `intent`: what is about to be done to `path`. */
-  readonly intent?: 'delete' | 'quarantine';
+  readonly intent?: 'delete' | 'quarantine' | 'abort';
   readonly path?: string;
   readonly bytes?: number;
   /**

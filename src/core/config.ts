@@ -3,6 +3,8 @@ import { checkRerunWords, splitCommandWords } from './command-words.js';
 import { parseDuration } from './duration.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
+import type { S3Settings } from './s3-connection.js';
+import { isS3Url, normalS3Dir } from './s3-url.js';
 import { compileFinalTemplate, compileMarkerTemplate, compileStagingTemplate } from './template.js';
 
 /** One pipeline's settings as written in the config file. */
@@ -28,6 +30,8 @@ export interface PipelineConfig {
 export interface ConfigFile {
   readonly path: string;
   readonly pipelines: ReadonlyMap<string, PipelineConfig>;
+  /** The top-level `s3` block: one object store per config. */
+  readonly s3?: S3Settings;
 }
 
 type Check = (value: unknown, where: string) => unknown;
@@ -131,12 +135,13 @@ export async function loadConfig(
     throw new UsageError(`The config file ${path} must hold a JSON object with a "pipelines" object.`);
   }
   for (const key of Object.keys(raw)) {
-    if (key !== 'pipelines' && key !== '$schema') {
+    if (key !== 'pipelines' && key !== '$schema' && key !== 's3') {
       throw new UsageError(
-        `The config file ${path} has an unknown top-level key "${key}"; expected "pipelines".`,
+        `The config file ${path} has an unknown top-level key "${key}"; expected "pipelines" (and "s3").`,
       );
     }
   }
+  const s3 = Object.hasOwn(raw, 's3') ? s3SettingsOf((raw as { s3?: unknown }).s3, `${path}: s3`) : undefined;
   const pipelinesRaw = Object.hasOwn(raw, 'pipelines') ? (raw as { pipelines?: unknown }).pipelines : undefined;
   if (typeof pipelinesRaw !== 'object' || pipelinesRaw === null || Array.isArray(pipelinesRaw)) {
     throw new UsageError(`The config file ${path}: "pipelines" must be an object of named pipelines.`);
@@ -165,14 +170,36 @@ export async function loadConfig(
       }
       const checked = check(value, `${where}.${key}`);
       parsed[key] = DIR_KEYS.has(key)
-        ? resolve(base, checked as string)
+        ? directoryOf(checked as string, key, base, `${where}.${key}`)
         : key === 'input'
           ? (checked as string[]).map((template) => resolve(base, template))
           : checked;
     }
     pipelines.set(name, parsed as PipelineConfig);
   }
-  return { path, pipelines };
+  return { path, pipelines, ...(s3 === undefined ? {} : { s3 }) };
+}
+
+/** A configured directory: an s3:// URL in its one spelling, else a path relative to the config file. */
+function directoryOf(value: string, key: string, base: string, where: string): string {
+  if (!isS3Url(value)) return resolve(base, value);
+  // crashdiag's own records stay local: it appends to them, which S3 cannot do.
+  if (key === 'auditLog') throw new UsageError(`${where} must be a local path: the audit log is appended to, and stays local.`);
+  return normalS3Dir(value, where);
+}
+
+function s3SettingsOf(value: unknown, where: string): S3Settings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new UsageError(`${where} must be an object: {endpoint, region, forcePathStyle}.`);
+  const settings: { endpoint?: string; region?: string; forcePathStyle?: boolean } = {};
+  for (const [key, field] of Object.entries(value)) {
+    if (key === 'endpoint' || key === 'region') settings[key] = isString(field, `${where}.${key}`) as string;
+    else if (key === 'forcePathStyle') {
+      if (typeof field !== 'boolean') throw new UsageError(`${where}.forcePathStyle must be true or false.`);
+      settings.forcePathStyle = field;
+    } else throw new UsageError(`${where}.${key} is not a known setting.`, 'Known settings: endpoint, region, forcePathStyle.');
+  }
+  return settings;
 }
 
 export function pickPipeline(

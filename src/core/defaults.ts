@@ -10,6 +10,8 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_CONFIG_NAME = 'crashdiag.config.json';
 /** How long --fix and clean wait for another fixer or janitor. */
 export const DEFAULT_LOCK_TIMEOUT = '30s';
+/** --timeout: each attempt of each S3 request (the SDK retries on top). */
+export const DEFAULT_S3_TIMEOUT = '30s';
 /** scan: runs whose output or marker changed within this window. */
 export const DEFAULT_SINCE = '7d';
 /** clean: orphans untouched this long. */

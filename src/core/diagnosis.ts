@@ -18,6 +18,17 @@ export interface StagingFileReport {
   readonly writerCommand?: string;
 }
 
+/** A multipart upload never completed (S3 only): an invisible orphan that still costs money. */
+export interface UploadReport {
+  readonly path: string;
+  readonly uploadId: string;
+  /** ISO-8601, the server's clock. */
+  readonly initiated: string;
+  readonly ageSeconds: number;
+  /** Initiated longer ago than --stale-after: what --abort-uploads may abort. */
+  readonly stale: boolean;
+}
+
 export interface Anomaly {
   readonly path: string;
   readonly reason: string;
@@ -57,4 +68,8 @@ export interface Diagnosis {
   readonly causes?: readonly Cause[];
   /** What could not be looked at while looking for causes (an unreadable kernel log), and how to allow it. */
   readonly causeNotes?: readonly string[];
+  /** S3 only: incomplete multipart uploads for this run. Absent where there can be none (local). */
+  readonly uploads?: readonly UploadReport[];
+  /** S3 only: why the uploads could not be listed ("not known", never "none"). */
+  readonly uploadNotes?: readonly string[];
 }

@@ -4,7 +4,9 @@ import {
   publishedReason,
   rulesForStagingDirectory,
   type StagingDirectoryRules,
+  type WriterRules,
 } from './directory-rules.js';
+import type { EntryKind, PidCheck } from './evidence.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { type Identity, type OwnedMode, ownedModeOf, quarantinePermitted, removalPermitted } from './permission.js';
@@ -13,6 +15,7 @@ import { checkPid, kindOf } from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import { type DirectoryIdentity, directoryIdentity, sameIdentity } from './same-directory.js';
 import type { PipelineSettings } from './settings.js';
+import type { StagingName } from './template.js';
 import { judgeWriter } from './writer.js';
 
 export interface GuardContext {
@@ -98,37 +101,69 @@ export async function guardRemoval(
   if (!sameIdentity(parent, bounds.stagingIdentity)) {
     return { ok: false, reason: `it is not directly inside the staging directory ${bounds.realStaging}` };
   }
-  const match = ctx.settings.staging.matcherFor(ctx.runKey)(name);
-  if (!match)
-    return { ok: false, reason: `its name does not match the staging template for run ${ctx.runKey}` };
-  // Where staging is also an output directory (this pipeline's or another's,
-  // under any path), a name that could be any run's published output or
-  // marker is never removed, even if it also fits the staging template
-  // ({date}.csv and {date}.{pid}.csv overlap). This run's own output and
-  // marker are among them whenever staging is its own output directory.
-  const published = bounds.here.publishedAs(name);
-  if (published !== undefined) return { ok: false, reason: publishedReason(published) };
+  const named = nameRefusal(ctx, bounds.here, name);
+  if ('reason' in named) return { ok: false, reason: named.reason };
   let stats: Awaited<ReturnType<FileSystem['lstat']>>;
   try {
     stats = await ctx.fs.lstat(path);
   } catch (error) {
     return { ok: false, reason: `it cannot be examined (${errnoCode(error) ?? error})` };
   }
-  const kind = kindOf(stats);
-  if (kind !== 'file') return { ok: false, reason: `it is a ${kind}, not a regular file` };
-  const mtimeMs = Number(stats.mtimeMs);
-  const ctimeMs = Number(stats.ctimeMs);
-  const rules = bounds.here.writerRulesFor(name);
-  const judgement = judgeWriter(
-    { pid: match.pid, mtimeMs, ctimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
-    { ...ctx.settings, staleAfterMs: rules.staleAfterMs },
-    ctx.nowMs,
-  );
-  if (judgement.writer !== 'dead')
-    return { ok: false, reason: `its writer is ${judgement.writer}: ${judgement.reason}` };
+  const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
+  const refused = fileRefusal(ctx, bounds.here, name, named.match, kindOf(stats), times,
+    (rules) => checkPid(named.match, rules, ctx.processes));
+  if (refused) return { ok: false, reason: refused };
   const denied = permissionDenied(ctx.identity, bounds, ownedModeOf(stats));
   if (denied) return { ok: false, reason: denied };
   return { ok: true, snapshot: snapshotOf(stats) };
+}
+
+/**
+ * The rules on a name, whatever holds it (a directory or an S3 prefix): named
+ * by the staging template for this run key, and no pipeline's published
+ * output or marker. The one home of these rules: guardRemoval and
+ * guardStoreRemoval both ask it.
+ */
+export function nameRefusal(
+  ctx: Pick<GuardContext, 'settings' | 'runKey'>,
+  here: StagingDirectoryRules,
+  name: string,
+): { readonly match: StagingName } | { readonly reason: string } {
+  const match = ctx.settings.staging.matcherFor(ctx.runKey)(name);
+  if (!match) return { reason: `its name does not match the staging template for run ${ctx.runKey}` };
+  // Where staging is also an output directory (this pipeline's or another's,
+  // under any path), a name that could be any run's published output or
+  // marker is never removed, even if it also fits the staging template
+  // ({date}.csv and {date}.{pid}.csv overlap). This run's own output and
+  // marker are among them whenever staging is its own output directory.
+  const published = here.publishedAs(name);
+  if (published !== undefined) return { reason: publishedReason(published) };
+  return { match };
+}
+
+/**
+ * The rules on the file itself, whatever holds it: a regular file (a symlink
+ * is never followed), and a dead writer by the diagnose rules. `pidCheckOf`
+ * is the backend's answer to whether the PID in the name can be asked about.
+ */
+export function fileRefusal(
+  ctx: Pick<GuardContext, 'settings' | 'nowMs'>,
+  here: StagingDirectoryRules,
+  name: string,
+  match: StagingName,
+  kind: EntryKind,
+  times: { readonly mtimeMs: number; readonly ctimeMs: number },
+  pidCheckOf: (rules: WriterRules) => PidCheck,
+): string | undefined {
+  if (kind !== 'file') return `it is a ${kind}, not a regular file`;
+  const rules = here.writerRulesFor(name);
+  const judgement = judgeWriter(
+    { pid: match.pid, ...times, pidCheck: pidCheckOf(rules) },
+    { ...ctx.settings, staleAfterMs: rules.staleAfterMs },
+    ctx.nowMs,
+  );
+  if (judgement.writer !== 'dead') return `its writer is ${judgement.writer}: ${judgement.reason}`;
+  return undefined;
 }
 
 function permissionDenied(who: Identity, bounds: Boundaries, file: OwnedMode): string | undefined {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { formatDuration } from './duration.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
@@ -217,9 +217,16 @@ export async function acquireLock(
   runKey: string,
   timeoutMs: number,
 ): Promise<HeldLock> {
-  const dir = join(stagingDir, STATE_DIR);
-  await openStateDir(ctx.fs, dir);
-  const path = lockPathFor(stagingDir, runKey);
+  return acquireLockAt(ctx, lockPathFor(stagingDir, runKey), timeoutMs);
+}
+
+/**
+ * The same lock at a path of the caller's: for a staging directory that is
+ * not local (an S3 prefix), the lock lives in crashdiag's local state
+ * directory (s3-state.ts names it). Its directory is created, and must be one.
+ */
+export async function acquireLockAt(ctx: LockContext, path: string, timeoutMs: number): Promise<HeldLock> {
+  await openStateDir(ctx.fs, dirname(path));
   const holder: LockHolder = {
     pid: ctx.pid,
     host: ctx.processes.hostname,

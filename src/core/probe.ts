@@ -7,6 +7,7 @@ import type { FileSystem } from './fs.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { ProcessTable } from './process-table.js';
 import { memoizedRunKeyCheck } from './run-key.js';
+import { isS3Url } from './s3-url.js';
 import type { PipelineSettings } from './settings.js';
 import { MAX_PID, type StagingName } from './template.js';
 
@@ -86,6 +87,12 @@ function checkNameLength(name: string, flag: string): void {
 
 /** Checks that a configured directory exists and can be listed; a usage error otherwise. */
 export async function checkDirectory(fs: FileSystem, path: string, role: string): Promise<void> {
+  if (isS3Url(path)) {
+    throw new UsageError(
+      `The ${role} ${path} is an S3 prefix, which this command does not read yet.`,
+      'diagnose (and diagnose --fix) read S3 prefixes; use it per run key.',
+    );
+  }
   try {
     const stats = await fs.stat(path);
     if (!stats.isDirectory()) throw new UsageError(`The ${role} ${path} is not a directory.`);

@@ -81,3 +81,14 @@ export function parseS3Url(url: string, role = 'directory'): S3Location {
   if (problem) throw new UsageError(`The key prefix '${prefix}' in the ${role} ${url} ${problem}.`, hint);
   return { bucket, prefix };
 }
+
+/**
+ * The one spelling of an S3 directory in settings: `s3://BUCKET/PREFIX`, no
+ * trailing '/', as a local directory is spelled without one. Two spellings
+ * of one prefix (`s3://b/out` and `s3://b/out/`) become one string, so for
+ * S3 "the same directory" is string equality: same bucket, same prefix.
+ */
+export function normalS3Dir(url: string, role?: string): string {
+  const { bucket, prefix } = parseS3Url(url, role);
+  return s3UrlOf(bucket, prefix).replace(/\/$/, '');
+}

@@ -1,6 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
+import { isS3Url, normalS3Dir } from './s3-url.js';
 
 /**
  * What makes a directory itself: its device and inode. A bind mount, a
@@ -19,6 +20,9 @@ export interface DirectoryIdentity {
  * it too); undefined when it is not a directory or cannot be looked at.
  */
 export async function directoryIdentity(fs: FileSystem, path: string): Promise<DirectoryIdentity | undefined> {
+  // An S3 "directory" is its bucket and prefix: no alias of it can be seen
+  // from the client (access-point aliases of one bucket are not detected).
+  if (isS3Url(path)) return { dev: 's3', ino: normalS3Dir(path) };
   try {
     const stats = await fs.stat(path, { bigint: true });
     if (!stats.isDirectory()) return undefined;
@@ -39,6 +43,7 @@ export function sameIdentity(a: DirectoryIdentity | undefined, b: DirectoryIdent
  * only when they are the same path.
  */
 export async function sameDirectory(fs: FileSystem, a: string, b: string): Promise<boolean> {
+  if (isS3Url(a) || isS3Url(b)) return sameIdentity(await directoryIdentity(fs, a), await directoryIdentity(fs, b));
   if (resolve(a) === resolve(b)) return true;
   return sameIdentity(await directoryIdentity(fs, a), await directoryIdentity(fs, b));
 }

@@ -1,12 +1,13 @@
+import type { S3Settings } from './s3-connection.js';
 import type { FinalTemplate, MarkerTemplate, StagingTemplate } from './template.js';
 
 /** One pipeline's layout and rules, resolved from flags and config. */
 export interface PipelineSettings {
   /** The config pipeline's name, when one was picked. */
   readonly pipeline: string | undefined;
-  /** Absolute. */
+  /** Absolute, or `s3://BUCKET/PREFIX` (see normalS3Dir). */
   readonly outDir: string;
-  /** Absolute. */
+  /** Absolute, or `s3://BUCKET/PREFIX` (see normalS3Dir). */
   readonly stagingDir: string;
   readonly final: FinalTemplate;
   readonly staging: StagingTemplate;
@@ -33,6 +34,8 @@ export interface PipelineSettings {
    * action asks them too, since pipelines may share directories.
    */
   readonly neighbours?: readonly Neighbour[] | undefined;
+  /** The config's `s3` block, for s3:// directories. */
+  readonly s3?: S3Settings | undefined;
 }
 
 /**

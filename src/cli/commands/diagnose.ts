@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
 import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
-import { DEFAULT_LOCK_TIMEOUT } from '../../core/defaults.js';
+import { DEFAULT_LOCK_TIMEOUT, DEFAULT_S3_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
@@ -11,6 +11,8 @@ import { LockTimeoutError } from '../../core/lock.js';
 import { probeRun } from '../../core/probe.js';
 import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
+import { localStateDir, s3AuditLogPath } from '../../core/s3-state.js';
+import { isS3Url } from '../../core/s3-url.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import { EXIT_CODES } from '../../core/states.js';
 import { type CliIo, terminalWidth } from '../io.js';
@@ -26,6 +28,8 @@ interface DiagnoseFlags extends PipelineFlags {
   lockTimeout?: string;
   auditLog?: string;
   retry?: boolean;
+  timeout?: string;
+  abortUploads?: boolean;
 }
 
 /** Flags in the order a person would retype them, for the commands we print. */
@@ -65,6 +69,7 @@ function checkCombinations(flags: DiagnoseFlags): void {
       [flags.lockTimeout, '--lock-timeout'],
       [flags.auditLog, '--audit-log'],
       [flags.retry, '--retry'],
+      [flags.abortUploads, '--abort-uploads'],
     ] as const) {
       if (value !== undefined && value !== false) {
         throw new UsageError(`${flag} goes with --fix; without --fix, diagnose changes nothing.`);
@@ -76,6 +81,15 @@ function checkCombinations(flags: DiagnoseFlags): void {
     throw new UsageError('--quarantine is empty.');
   if (flags.auditLog !== undefined && flags.auditLog.trim() === '')
     throw new UsageError('--audit-log is empty.');
+  if (flags.auditLog !== undefined && isS3Url(flags.auditLog))
+    throw new UsageError('--audit-log must be a local path: the audit log is appended to, and stays local.');
+}
+
+/** --timeout: the bound on each attempt of each S3 request. */
+function timeoutOf(flags: DiagnoseFlags): number {
+  const ms = parseDuration(flags.timeout ?? DEFAULT_S3_TIMEOUT, '--timeout');
+  if (ms <= 0) throw new UsageError('--timeout must be longer than zero.');
+  return ms;
 }
 
 /** One diagnose invocation, checked and resolved: what every step below shares. */
@@ -94,7 +108,14 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   // The judged "now": --now when given, for reading only (checkCombinations keeps it from --fix).
   const judgedNowMs = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
+  const timeoutMs = timeoutOf(flags);
   const settings = await settingsFromFlags(flags, io);
+  if (isS3Url(settings.outDir) || isS3Url(settings.stagingDir)) {
+    return diagnoseOnS3({ flags, io, runKey, settings, auditLog: s3AuditLogOf(flags, settings, io) }, {
+      nowMs: judgedNowMs, lockTimeoutMs, timeoutMs,
+    });
+  }
+  refuseS3OnLocal(flags, settings);
   const job: DiagnoseJob = { flags, io, runKey, settings, auditLog: auditLogFor(flags.auditLog, settings, io.cwd) };
   if (!flags.fix) {
     const diagnosis = await diagnose(job, judgedNowMs ?? io.now());
@@ -105,6 +126,89 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   if (report instanceof LockTimeoutError) return writeLockTimeout(job, report);
   await writeFixReport(job, report);
   return report.exitCode;
+}
+
+/** On a local layout, the S3-only flags and an S3 quarantine mean a mistake: refused, before any I/O on the run. */
+function refuseS3OnLocal(flags: DiagnoseFlags, settings: PipelineSettings): void {
+  if (flags.abortUploads) {
+    throw new UsageError('--abort-uploads is for S3 prefixes: a local directory holds no multipart uploads.');
+  }
+  const quarantine = flags.quarantine ?? settings.quarantine;
+  if (flags.fix && quarantine !== undefined && isS3Url(quarantine)) {
+    throw new UsageError(
+      `The quarantine ${quarantine} is an S3 prefix, but the staging directory ${settings.stagingDir} is local; nothing was changed.`,
+      'Give --quarantine as a local directory.',
+    );
+  }
+}
+
+/** Where crashdiag keeps its lock and audit log for an S3 staging prefix: $XDG_STATE_HOME/crashdiag. */
+function stateDirOf(io: CliIo): string {
+  const home = io.env.HOME;
+  if (home === undefined && io.env.XDG_STATE_HOME === undefined) {
+    throw new UsageError(
+      'Neither XDG_STATE_HOME nor HOME is set, so there is no local place for the lock and audit log of an S3 staging prefix.',
+      'Set XDG_STATE_HOME (or HOME).',
+    );
+  }
+  return localStateDir(io.env, home ?? '/');
+}
+
+/** The audit log of a run with an S3 side: --audit-log, else the config's, else a local file (never in S3). */
+function s3AuditLogOf(flags: DiagnoseFlags, settings: PipelineSettings, io: CliIo): string {
+  if (flags.auditLog !== undefined || settings.auditLog !== undefined || !isS3Url(settings.stagingDir))
+    return auditLogFor(flags.auditLog, settings, io.cwd);
+  return s3AuditLogPath(stateDirOf(io));
+}
+
+/**
+ * diagnose and --fix when a directory is an s3:// URL: the same judgement,
+ * evidence and exit codes, through the store seam. The S3 part (and the SDK)
+ * is loaded here, and only here.
+ */
+async function diagnoseOnS3(
+  job: DiagnoseJob,
+  options: { readonly nowMs: number | undefined; readonly lockTimeoutMs: number; readonly timeoutMs: number },
+): Promise<number> {
+  const { flags, io, settings, runKey } = job;
+  const part = await (io.loadS3 ?? (() => import('../../core/s3-run.js')))();
+  const rawQuarantine = flags.fix ? (flags.quarantine ?? settings.quarantine) : undefined;
+  if (rawQuarantine !== undefined && !isS3Url(settings.stagingDir)) refuseS3OnLocal(flags, settings);
+  const quarantine = rawQuarantine === undefined || !isS3Url(settings.stagingDir)
+    ? undefined
+    : part.checkStoreQuarantine(settings, rawQuarantine);
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: options.timeoutMs, quarantine });
+  try {
+    if (!flags.fix) {
+      const looked = await part.diagnoseStoreRun(io, settings, opened.stores, runKey, {
+        auditLog: job.auditLog, retry: false, nowMs: options.nowMs ?? io.now(),
+      });
+      const diagnosis = await withCauses(job, looked.diagnosis);
+      await writeDiagnosis(job, diagnosis);
+      return diagnosis.exitCode;
+    }
+    let report: FixReport;
+    try {
+      report = await part.fixStoreRun(fixContextOf(job), settings, opened.stores, runKey, {
+        dryRun: flags.dryRun === true,
+        quarantineDir: quarantine,
+        lockTimeoutMs: options.lockTimeoutMs,
+        auditLog: job.auditLog,
+        retry: flags.retry === true,
+        abortUploads: flags.abortUploads === true,
+        stateDir: stateDirOf(io),
+      });
+    } catch (error) {
+      // Thrown by the separately bundled part: its class is not this bundle's.
+      if (error instanceof Error && error.name === 'LockTimeoutError') return writeLockTimeout(job, error as LockTimeoutError);
+      throw error;
+    }
+    const after = await withCauses(job, report.after);
+    await writeFixReport(job, { ...report, after, ...(report.dryRun ? { before: after } : {}) });
+    return report.exitCode;
+  } finally {
+    await opened.close();
+  }
 }
 
 /** Look, then judge: the evidence on disk as of `nowMs`, its state, and why it died. */
@@ -118,10 +222,12 @@ async function diagnose(job: DiagnoseJob, nowMs: number): Promise<Diagnosis> {
 /** Why it died (causes.ts), beside the state: advice only, never the exit code. */
 async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis): Promise<Diagnosis> {
   const { io } = job;
+  // Free space means nothing for an S3 prefix: only local directories are asked.
+  const local = !isS3Url(job.settings.outDir) && !isS3Url(job.settings.stagingDir);
   const witnesses = {
     fs: io.fs,
     ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
-    ...(io.statfs ? { statfs: io.statfs } : {}),
+    ...(io.statfs && local ? { statfs: io.statfs } : {}),
   };
   const found = await findCauses(witnesses, job.settings, diagnosis);
   return { ...diagnosis, causes: found.causes, causeNotes: found.notes };

@@ -1,0 +1,48 @@
+/*
+ * The S3 side of a run, in one module the bundle keeps apart
+ * (dist/crashdiag-s3.cjs, with the AWS SDK inside): the CLI imports it only
+ * when a directory is an s3:// URL, so a local run never reads it.
+ */
+import type { FileSystem } from './fs.js';
+import { LocalStore } from './local-store.js';
+import { S3Session } from './s3-store.js';
+import { isS3Url } from './s3-url.js';
+import type { PipelineSettings } from './settings.js';
+import type { FixStores } from './store-fix.js';
+import type { ObjectStore } from './store.js';
+
+export { diagnoseStoreRun, fixStoreRun, type FixStores, type StoreDiagnosis, type StoreFixOptions } from './store-fix.js';
+export { checkStoreQuarantine, guardStoreRemoval } from './store-guards.js';
+export { isStaleUpload, listStoreStaging, probeStoreRun, storeFacts, storePidCheck, uploadReports } from './store-probe.js';
+
+export interface OpenStoresOptions {
+  readonly fs: FileSystem;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** --timeout, per attempt of each request. */
+  readonly timeoutMs: number;
+  /** Checked already (checkStoreQuarantine): an s3:// directory. */
+  readonly quarantine?: string | undefined;
+}
+
+/** The stores of one run and the one S3 session behind them; `close` lets go of its sockets. */
+export interface OpenedStores {
+  readonly stores: FixStores;
+  close(): Promise<void>;
+}
+
+/** Opens each of the run's directories behind the store seam: one S3 session for every s3:// one. */
+export function openRunStores(settings: PipelineSettings, options: OpenStoresOptions): OpenedStores {
+  const session = new S3Session({
+    ...(settings.s3 === undefined ? {} : { settings: settings.s3 }),
+    env: options.env,
+    timeoutMs: options.timeoutMs,
+  });
+  const storeOf = (dir: string, role: string): ObjectStore =>
+    isS3Url(dir) ? session.store(dir, role) : new LocalStore(options.fs, dir);
+  const stores: FixStores = {
+    out: storeOf(settings.outDir, 'output directory'),
+    staging: storeOf(settings.stagingDir, 'staging directory'),
+    ...(options.quarantine === undefined ? {} : { quarantine: storeOf(options.quarantine, 'quarantine') }),
+  };
+  return { stores, close: () => session.close() };
+}
