@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { NO_JOURNAL, openJournal } from './journal.js';
 import { HOST_NAME } from './names.js';
 import { CRASH_POINTS, type CrashPoint, runPipeline, S3_CRASH_POINTS } from './pipeline.js';
-import { isS3Url, type ObjectWriter, openObjectWriter, parseS3Prefix } from './s3-objects.js';
+import { isS3Url, openObjectWriter, parseS3Prefix } from './s3-objects.js';
 
 const USAGE = `Usage: refunds-pipeline --date YYYY-MM-DD --input FILE --out-dir DIR --staging-dir DIR [--journal FILE]
 
@@ -122,9 +122,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const journal = options.journal ? await openJournal(options.journal, process.pid) : NO_JOURNAL;
-  let objects: ObjectWriter | undefined;
   try {
-    objects = options.s3 ? await openObjectWriter(process.env) : undefined;
     const result = await runPipeline({
       runDate: options.date,
       inputPath: options.input,
@@ -132,7 +130,7 @@ async function main(): Promise<number> {
       stagingDir: options.stagingDir,
       pid: process.pid,
       host: hostname(),
-      objects,
+      openObjects: options.s3 ? () => openObjectWriter(process.env) : undefined,
       journal,
       crashAt: options.crashAt,
       stepDelayMs: options.delay,
@@ -148,7 +146,6 @@ async function main(): Promise<number> {
     );
     return 0;
   } finally {
-    objects?.close();
     await journal.close();
   }
 }

@@ -25,8 +25,12 @@ export interface PipelineOptions {
   pid: number;
   /** S3 mode: the writer's host name, which goes into the staging key beside the PID. */
   host?: string;
-  /** S3 mode (out-dir and staging-dir are s3:// URLs): the bucket calls. */
-  objects?: ObjectWriter | undefined;
+  /**
+   * S3 mode (out-dir and staging-dir are s3:// URLs): the client for the
+   * bucket, set up before the first step, as a job sets up its clients at
+   * start-up (loading the SDK takes a few hundred ms; no request is sent).
+   */
+  openObjects?: (() => Promise<ObjectWriter>) | undefined;
   journal: Journal;
   /** Stop dead (SIGKILL, no cleanup) when this point is reached. */
   crashAt?: CrashPoint | undefined;
@@ -57,6 +61,8 @@ export interface PipelineResult {
 /** Writes are split so that a kill mid-write leaves a truncated staging file, as a real one would. */
 const WRITE_CHUNKS = 4;
 
+const pause = (ms: number) => (ms > 0 ? sleep(ms) : Promise.resolve());
+
 /** Held until the run ends, so the memory stays charged to the process. */
 const hoard: Buffer[] = [];
 
@@ -68,9 +74,20 @@ function hogMemory(mb: number): Buffer[] {
 }
 
 export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const objects = await options.openObjects?.();
+  try {
+    return await extractTransformLoad(options, objects);
+  } finally {
+    objects?.close();
+  }
+}
+
+async function extractTransformLoad(
+  options: PipelineOptions,
+  objects: ObjectWriter | undefined,
+): Promise<PipelineResult> {
   const { runDate, outDir, stagingDir, pid, journal, crashAt, crash } = options;
   const delayMs = options.stepDelayMs ?? 0;
-  const pause = (ms: number) => (ms > 0 ? sleep(ms) : Promise.resolve());
   const step = async (name: Step, details?: Record<string, unknown>) => {
     await journal.record(name, details);
     await pause(delayMs);
@@ -86,8 +103,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   await step('transformed', { settlements: settlements.length, bytes: output.length });
 
   if (crashAt === 'before-staging') crash();
-  if (options.objects) {
-    const load = { ...options, objects: options.objects, host: options.host ?? '', step, pause: () => pause(delayMs) };
+  if (objects) {
+    const load = { ...options, objects, host: options.host ?? '', step, pause: () => pause(delayMs) };
     const published = await loadToS3(load, output);
     return { ...published, settlements: settlements.length, bytes: output.length };
   }

@@ -8,7 +8,7 @@ import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-inp
 import { S3_CRASH_POINT_OUTCOMES } from '../../examples/refunds-pipeline/harness/expected-states.js';
 import { siteOf } from '../../examples/refunds-pipeline/harness/s3rver.js';
 import { closeS3Clients, createS3Workspace } from '../../examples/refunds-pipeline/harness/s3-workspace.js';
-import { runPipelineProcess } from '../../examples/refunds-pipeline/harness/tools.js';
+import { diagnose, fix, runPipelineProcess } from '../../examples/refunds-pipeline/harness/tools.js';
 import {
   describeDisk, hasMarker, makeTempRoot, readOutput, removeTree, stagingFilesFor, type Workspace,
 } from '../../examples/refunds-pipeline/harness/workspace.js';
@@ -110,7 +110,7 @@ describe('the refunds pipeline on S3, run clean', () => {
 describe.each(S3_CRASH_POINTS)('on S3, REFUNDS_CRASH_AT=%s', (point) => {
   const expected = S3_CRASH_POINT_OUTCOMES[point];
 
-  it(`stops at ${expected.lastStep}, leaving ${expected.orphans} staging object(s)`, async () => {
+  it(`leaves ${expected.state}, and --fix --rerun ends DONE with the clean bytes`, async () => {
     const ws = await workspace();
     const run = await runPipelineProcess(tools, ws, KEY, { journal: true, env: { REFUNDS_CRASH_AT: point } });
     expect(run.signal).toBe('SIGKILL');
@@ -122,5 +122,30 @@ describe.each(S3_CRASH_POINTS)('on S3, REFUNDS_CRASH_AT=%s', (point) => {
     const published = ['after-copy', 'after-delete', 'after-marker'].includes(point);
     expect(output?.toString('utf8')).toBe(published ? settleRefundsCsv(input, KEY) : undefined);
     expect(await hasMarker(ws, KEY)).toBe(point === 'after-marker');
+
+    const { finished, report } = await diagnose(tools, ws, KEY);
+    expect(report?.state, finished.stdout + finished.stderr).toBe(expected.state);
+    expect(finished.code).toBe(expected.exitCode);
+    expect(report?.action).toBe(expected.action);
+    // {host} in the key is this host, so the PID is asked about, as locally.
+    expect(report?.orphans.map((o) => [o.path, o.pid, o.writer])).toEqual(
+      Array.from({ length: expected.orphans }, () => [
+        `${ws.stagingDir}${s3StagingName(KEY, hostname(), run.pid)}`, run.pid, 'dead',
+      ]),
+    );
+
+    let fixed: Awaited<ReturnType<typeof fix>> | undefined;
+    const requests = await requestsDuring(server(), async () => {
+      fixed = await fix(tools, ws, KEY);
+    });
+    expect(fixed?.code, `${fixed?.stdout}${fixed?.stderr}`).toBe(0);
+    // DONE is left exactly as it was: --fix sends no request that writes.
+    const writes = requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
+    if (expected.action === 'none') expect(writes).toEqual([]);
+    else expect(writes.length).toBeGreaterThan(0);
+    expect((await readOutput(ws, KEY))?.toString('utf8')).toBe(settleRefundsCsv(input, KEY));
+    expect(await hasMarker(ws, KEY)).toBe(true);
+    expect(await stagingFilesFor(ws, KEY)).toEqual([]);
+    expect((await diagnose(tools, ws, KEY)).report?.state).toBe('DONE');
   });
 });

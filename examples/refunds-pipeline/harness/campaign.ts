@@ -7,7 +7,8 @@ import { createRandom } from '../random.js';
 import { settleRefundsCsv } from '../transform.js';
 import { allowedStates, type Mode } from './expected-states.js';
 import { createS3Workspace, type S3Site } from './s3-workspace.js';
-import { diagnose, fix, runPipelineProcess, type Tools } from './tools.js';
+import type { Finished } from './processes.js';
+import { diagnose, fix, runJournaledJob, runPipelineProcess, type Tools } from './tools.js';
 import {
   createWorkspace,
   describeDisk,
@@ -123,6 +124,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       tools,
       (i) => makeWorkspace(join(root, `timing-${i}`), join(inputs, `${KEYS[0]}.csv`)),
       options,
+      mode,
     );
 
     const indexes = options.only ? [options.only] : Array.from({ length: options.runs }, (_, i) => i + 1);
@@ -182,19 +184,41 @@ async function referenceOutput(tools: Tools, ws: Workspace, key: string, text: s
   return bytes;
 }
 
-/** The median paced run, spawn to reaped exit: the span kill moments are drawn from. */
+/**
+ * A paced run of the job, killed `killAtMs` into it. Locally the clock starts
+ * at the spawn; in S3 mode at the journal's first line (see runJournaledJob).
+ */
+async function runPaced(
+  tools: Tools,
+  ws: Workspace,
+  key: string,
+  stepDelayMs: number,
+  mode: Mode,
+  killAtMs?: number,
+): Promise<Finished> {
+  const env = { REFUNDS_STEP_DELAY_MS: String(stepDelayMs) };
+  if (mode === 's3') {
+    const run = await runJournaledJob(tools, ws, key, env, killAtMs);
+    return { ...run, ms: run.sinceStartMs ?? run.ms };
+  }
+  return runPipelineProcess(tools, ws, key, {
+    journal: true,
+    env,
+    ...(killAtMs === undefined ? {} : { killAfterMs: killAtMs }),
+  });
+}
+
+/** The median paced run, to its reaped exit: the span kill moments are drawn from. */
 async function measureCleanRun(
   tools: Tools,
   makeWorkspace: (index: number) => Promise<Workspace>,
   options: CampaignOptions,
+  mode: Mode,
 ): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
     const ws = await makeWorkspace(i);
-    const run = await runPipelineProcess(tools, ws, KEYS[0] as string, {
-      journal: true,
-      env: { REFUNDS_STEP_DELAY_MS: String(options.stepDelayMs) },
-    });
+    const run = await runPaced(tools, ws, KEYS[0] as string, options.stepDelayMs, mode);
     if (run.code !== 0) throw new Error(`a clean paced run failed: ${run.stderr}`);
     times.push(run.ms);
     await removeTree(ws.dir);
@@ -227,11 +251,7 @@ async function runKill(
     if (earlier.code !== 0) problems.push(`the earlier run failed: ${earlier.stderr.trim()}`);
   }
 
-  const run = await runPipelineProcess(tools, ws, key, {
-    journal: true,
-    env: { REFUNDS_STEP_DELAY_MS: String(stepDelayMs) },
-    killAfterMs: plan.killAtMs,
-  });
+  const run = await runPaced(tools, ws, key, stepDelayMs, mode, plan.killAtMs);
   outcome.killed = run.signal === 'SIGKILL';
   if (!outcome.killed && run.code !== 0)
     problems.push(`the run failed on its own (exit ${run.code}): ${run.stderr.trim()}`);
@@ -331,7 +351,7 @@ export function formatCampaignReport(result: CampaignResult): string {
   const killed = result.outcomes.filter((o) => o.killed).length;
   out.push(
     `kill -9 campaign${result.mode === 's3' ? ' on S3' : ''}: ${result.outcomes.length} runs (${killed} killed mid-run, ${result.outcomes.length - killed} finished first), seed ${options.seed}, ${options.jobs} at a time`,
-    `keys ${result.keys.join(', ')}; a clean paced run takes ${Math.round(result.cleanRunMs)} ms (${options.stepDelayMs} ms per step); kills drawn over 0-${Math.round(result.cleanRunMs * OVERSHOOT)} ms`,
+    `keys ${result.keys.join(', ')}; a clean paced run takes ${Math.round(result.cleanRunMs)} ms (${options.stepDelayMs} ms per step); kills drawn over 0-${Math.round(result.cleanRunMs * OVERSHOOT)} ms${result.mode === 's3' ? ' after the first journal line' : ''}`,
     '',
     line(head),
     line(widths.map((w) => '-'.repeat(w))),

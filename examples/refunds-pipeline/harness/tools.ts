@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { State } from '../../../src/core/states.js';
 import { FINAL_TEMPLATE, S3_STAGING_TEMPLATE, STAGING_TEMPLATE } from '../names.js';
-import { type Finished, type RunOptions, runToExit } from './processes.js';
+import { readJournal } from '../journal.js';
+import { type Finished, type RunOptions, runToExit, start } from './processes.js';
 import { s3Env } from './s3-workspace.js';
 import type { Workspace } from './workspace.js';
 
@@ -84,6 +86,45 @@ export function runPipelineProcess(
     ...rest,
     env: workspaceEnv(ws, env),
   });
+}
+
+/**
+ * Runs the job with its journal and, unless `killAtMs` is undefined, SIGKILLs
+ * it `killAtMs` after its first journal line appears (0: at once, before
+ * that). The S3 mode spends a few hundred ms loading the SDK before its first
+ * step; timed from the spawn, most random kills would land there. Resolves
+ * once the child is reaped, with the time from its first line to its exit.
+ */
+export async function runJournaledJob(
+  tools: Tools,
+  ws: Workspace,
+  key: string,
+  env: NodeJS.ProcessEnv,
+  killAtMs?: number,
+): Promise<Finished & { sinceStartMs: number | null }> {
+  const run = start(tools.node, [tools.pipeline, ...pipelineArgs(ws, key, true)], {
+    env: workspaceEnv(ws, env),
+    timeoutMs: 20_000,
+  });
+  let ended = false;
+  void run.finished.then(() => {
+    ended = true;
+  }, () => {});
+  let timer: NodeJS.Timeout | undefined;
+  let startedAt: number | null = null;
+  if (killAtMs === 0) {
+    run.child.kill('SIGKILL');
+  } else {
+    // The signal is the journal's first line; a poll of a file the job writes, not a guess at its timing.
+    while (!ended && (await readJournal(ws.journalPath)).length === 0) await sleep(2);
+    if (!ended) {
+      startedAt = performance.now();
+      if (killAtMs !== undefined) timer = setTimeout(() => run.child.kill('SIGKILL'), killAtMs);
+    }
+  }
+  const finished = await run.finished;
+  clearTimeout(timer);
+  return { ...finished, sinceStartMs: startedAt === null ? null : performance.now() - startedAt };
 }
 
 /** crashdiag's flags for this pipeline's layout. */
