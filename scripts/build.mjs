@@ -38,7 +38,9 @@ const lazyParts = [
   { source: /\/yargs-parser\.js$/, file: 'crashdiag-yargs', entry: 'src/cli/yargs-parser.ts' },
   { source: /\/render\/human\.js$/, file: 'crashdiag-human', entry: 'src/render/human.ts' },
   // S3 (issue 12): the store code and the whole AWS SDK, bundled in, read
-  // only when a directory is an s3:// URL.
+  // only when a directory is an s3:// URL. Bundled rather than left external,
+  // so an installed crashdiag needs no node_modules beside it and the SDK
+  // stays a devDependency (pinned at 3.1175.0, which supports Node 20).
   { source: /\/core\/s3-run\.js$/, file: 'crashdiag-s3', entry: 'src/core/s3-run.ts' },
 ];
 const cjs = {

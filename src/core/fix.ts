@@ -80,6 +80,8 @@ export interface FixOptions {
 export type StepResult
   = | 'deleted'
     | 'quarantined'
+    /** S3: an incomplete multipart upload aborted (--abort-uploads). */
+    | 'aborted'
     | 'already-gone'
     | 'left-alone'
     | 'planned'

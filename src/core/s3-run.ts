@@ -32,10 +32,24 @@ export interface OpenedStores {
 
 /** Opens each of the run's directories behind the store seam: one S3 session for every s3:// one. */
 export function openRunStores(settings: PipelineSettings, options: OpenStoresOptions): OpenedStores {
+  const { env } = options;
+  // Keys in the environment are read through the io, as everything else is
+  // (the bin passes process.env): the SDK's own chain (profiles, roles) otherwise.
+  const keys = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+    ? {
+        credentials: {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        },
+      }
+    : {};
+  const region = settings.s3?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const session = new S3Session({
-    ...(settings.s3 === undefined ? {} : { settings: settings.s3 }),
-    env: options.env,
+    settings: { ...settings.s3, ...(region === undefined ? {} : { region }) },
+    env,
     timeoutMs: options.timeoutMs,
+    ...keys,
   });
   const storeOf = (dir: string, role: string): ObjectStore =>
     isS3Url(dir) ? session.store(dir, role) : new LocalStore(options.fs, dir);

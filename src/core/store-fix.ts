@@ -2,7 +2,9 @@ import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
-import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory, rulesForStagingDirectory } from './directory-rules.js';
+import {
+  refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type StagingDirectoryRules,
+} from './directory-rules.js';
 import { isUsageError, UsageError } from './errors.js';
 import type { FixContext, FixOptions, FixReport, FixStep } from './fix.js';
 import type { Refusal } from './guards.js';
@@ -125,6 +127,8 @@ function look(job: StoreFixJob, rerun?: RerunOutcome | null): Promise<StoreDiagn
 interface Checked {
   readonly planned: Map<string, StoredFile>;
   readonly refused: Refusal[];
+  /** What every pipeline of the config says about names in the staging prefix: asked again before each delete. */
+  readonly here: StagingDirectoryRules;
 }
 
 async function checkAll(job: StoreFixJob, found: StoreRunLook, removals: readonly PlannedRemoval[]): Promise<Checked> {
@@ -141,7 +145,7 @@ async function checkAll(job: StoreFixJob, found: StoreRunLook, removals: readonl
     if (verdict.ok) planned.set(removal.path, verdict.entry);
     else refused.push({ path: removal.path, reason: verdict.reason });
   }
-  return { planned, refused };
+  return { planned, refused, here };
 }
 
 /** The uploads --abort-uploads acts on: stale ones, and only when no writer of the run is alive. */
@@ -211,11 +215,11 @@ async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
   const aborts = uploadsToAbort(job, before);
   const audit = auditorFor(job, before.diagnosis);
   if (plan.removals.length > 0 || plan.rerun || aborts.length > 0) await checkAuditLog(ctx.fs, options.auditLog);
-  const { planned, refused } = await checkAll(job, before.look, plan.removals);
+  const { planned, refused, here } = await checkAll(job, before.look, plan.removals);
   if (refused.length > 0) return refusedReport(job, before.diagnosis, plan, refused, audit);
 
   const output = await outputIdentity(job);
-  const removed = await removeAll(job, lock, plan.removals, planned, audit);
+  const removed = await removeAll(job, lock, plan.removals, { planned, here }, audit);
   const aborted: Removed = removed.stopped
     ? { steps: [], leftAlone: false, stopped: null }
     : await abortAll(job, lock, aborts, audit);
@@ -265,7 +269,7 @@ async function removeAll(
   job: StoreFixJob,
   lock: HeldLock,
   removals: readonly PlannedRemoval[],
-  planned: ReadonlyMap<string, StoredFile>,
+  checked: Pick<Checked, 'planned' | 'here'>,
   audit: Audit,
 ): Promise<Removed> {
   const { ctx } = job;
@@ -274,7 +278,7 @@ async function removeAll(
   let stopped: string | null = null;
   for (const removal of removals) {
     const { path, bytes, pid } = removal;
-    const entry = planned.get(path);
+    const entry = checked.planned.get(path);
     if (stopped) {
       steps.push({ path, bytes, pid, result: 'not-attempted', reason: 'the fix stopped at an earlier failure' });
       continue;
@@ -292,7 +296,7 @@ async function removeAll(
       stopped = `recording the intent to remove ${path} failed (${unrecorded}); it was not removed, the rest not attempted, nothing was re-run`;
       continue;
     }
-    const { step, record } = await removeOne(job, removal, entry);
+    const { step, record } = await removeOne(job, checked.here, removal, entry);
     steps.push(step);
     if (step.result === 'left-alone') leftAlone = true;
     if (step.result === 'failed') {
@@ -312,7 +316,12 @@ interface Outcome {
   readonly record: Parameters<Audit>[0];
 }
 
-async function removeOne(job: StoreFixJob, removal: PlannedRemoval, entry: StoredFile): Promise<Outcome> {
+async function removeOne(
+  job: StoreFixJob,
+  here: StagingDirectoryRules,
+  removal: PlannedRemoval,
+  entry: StoredFile,
+): Promise<Outcome> {
   const { ctx, settings, runKey, stores } = job;
   const { path, bytes, pid } = removal;
   const skip = (reason: string): Outcome => ({
@@ -320,7 +329,6 @@ async function removeOne(job: StoreFixJob, removal: PlannedRemoval, entry: Store
     record: { op: 'skip', path, bytes, writerPid: pid, reason },
   });
   // Every guard again, on the clock of now: a writer found alive since (its host's process table) stops it.
-  const here = await rulesForStagingDirectory(ctx.fs, settings);
   const guardCtx = { settings, runKey, nowMs: ctx.clock(), processes: ctx.processes };
   const verdict = guardStoreRemoval(guardCtx, here, stores.staging, entry);
   if (!verdict.ok) return skip(verdict.reason);
@@ -333,7 +341,7 @@ async function removeOne(job: StoreFixJob, removal: PlannedRemoval, entry: Store
       to = stores.quarantine.pathOf(entry.name);
     }
     const outcome = await stores.staging.removeIfUnchanged(entry);
-    if (outcome.outcome === 'refused') return skip(outcome.reason);
+    if (outcome.outcome === 'refused') return skip(to === undefined ? outcome.reason : `${outcome.reason}; a copy of it as planned is at ${to}`);
     if (outcome.outcome === 'gone') {
       return { step: { path, bytes, pid, result: 'already-gone' }, record: { op: 'gone', path, bytes, writerPid: pid } };
     }
@@ -379,7 +387,7 @@ async function abortAll(
     }
     try {
       const outcome = await found.store.abortUpload(found.upload);
-      steps.push(uploadStep(found, outcome === 'aborted' ? 'deleted' : 'already-gone', outcome));
+      steps.push(uploadStep(found, outcome === 'aborted' ? 'aborted' : 'already-gone', outcome));
       await tryAudit(audit, { op: outcome === 'aborted' ? 'abort' : 'gone', path, reason: `upload ${id}` });
     } catch (error) {
       if (!isStoreError(error)) throw error;

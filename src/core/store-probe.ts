@@ -204,7 +204,14 @@ async function uploadsOf(
   ];
   for (const [store, prefix, belongs] of asks) {
     if (store.backend !== 's3') continue;
-    const listing: UploadListing = await store.listUploads(prefix);
+    let listing: UploadListing;
+    try {
+      listing = await store.listUploads(prefix);
+    } catch (error) {
+      // A reader without s3:ListBucketMultipartUploads still gets the run's state; the gap is said.
+      if (!isStoreError(error)) throw error;
+      listing = { supported: false, reason: error.message };
+    }
     if (!listing.supported) {
       notes.push(`incomplete multipart uploads under ${store.location} cannot be listed, so whether any are left is not known: ${listing.reason}`);
       continue;

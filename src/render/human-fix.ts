@@ -7,6 +7,7 @@ import { stateColour } from './human-diagnosis.js';
 const RESULT_WORDS = {
   'deleted': 'deleted',
   'quarantined': 'quarantined',
+  'aborted': 'aborted (multipart upload)',
   'already-gone': 'already gone (another fixer got there first)',
   'left-alone': 'left alone',
   'planned': 'would remove',

@@ -50,9 +50,25 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
       lines.push(`  ${mark} ${escapeText(input.path)}: ${escapeText(input.detail)}`);
     }
   }
+  lines.push(...renderUploadsHuman(diagnosis, chalk));
   if (diagnosis.retryAfterSeconds) {
     lines.push('');
     lines.push(`${chalk.bold('Backoff:')} the next re-run is allowed in ${diagnosis.retryAfterSeconds}s`);
   }
+  return lines;
+}
+
+/** S3: multipart uploads never completed (invisible orphans), or why they could not be listed. */
+function renderUploadsHuman(diagnosis: Diagnosis, chalk: ChalkInstance): string[] {
+  const uploads = diagnosis.uploads ?? [];
+  const notes = diagnosis.uploadNotes ?? [];
+  if (uploads.length === 0 && notes.length === 0) return [];
+  const lines = ['', chalk.bold(`Incomplete multipart uploads: ${uploads.length}`)];
+  for (const upload of uploads.slice(0, SHOWN)) {
+    const stale = upload.stale ? chalk.red('stale') : chalk.yellow('recent');
+    lines.push(`  ${stale} ${escapeText(upload.path)} (started ${escapeText(upload.initiated)})`);
+  }
+  if (uploads.length > SHOWN) lines.push(`  ... and ${uploads.length - SHOWN} more uploads (--json lists every one)`);
+  for (const note of notes) lines.push(chalk.dim(`  note: ${escapeText(note)}`));
   return lines;
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_FRESH_WITHIN,
   DEFAULT_LOCK_TIMEOUT,
+  DEFAULT_S3_TIMEOUT,
   DEFAULT_MARKER,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_OLDER_THAN,
@@ -27,6 +28,7 @@ describe('the README states the defaults the code uses', () => {
     ['--fresh-within', `\`${DEFAULT_FRESH_WITHIN}\``],
     ['--stale-after', `\`${DEFAULT_STALE_AFTER}\``],
     ['--lock-timeout', `\`${DEFAULT_LOCK_TIMEOUT}\``],
+    ['--timeout', `\`${DEFAULT_S3_TIMEOUT}\``],
     ['--max-attempts', `config \`maxAttempts\`, ${DEFAULT_MAX_ATTEMPTS}`],
   ])('%s: %s', (flag, shown) => {
     expect(tableDefault(flag)).toBe(shown);
