@@ -22,7 +22,8 @@ const USAGE = `Usage: npm run crash-campaign -- [--s3] [--runs N] [--seed S] [--
   --jobs J           kills in flight at once (default 2)
   --step-delay-ms MS pacing of the killed runs (default 40)
   --only I           replay kill number I of this seed only
-  --keep-failures    keep the workspaces of failed kills
+  --keep-failures    keep the workspaces of failed kills (with --s3 the bucket goes
+                     with its server; the report lists the objects each failed kill left)
   --loops L          then L sequences of repeated kills of one key: attempts counted,
                      a crash loop never re-run, --retry recovers (default 5; 0: none;
                      local mode only)
