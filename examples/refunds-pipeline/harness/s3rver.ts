@@ -127,7 +127,13 @@ export async function startS3Server(
       await rm(directory, { recursive: true, force: true });
     },
   };
-  for (const bucket of buckets) await server.createBucket(bucket);
+  try {
+    for (const bucket of buckets) await server.createBucket(bucket);
+  } catch (error) {
+    // Nobody else holds the server yet: a failed start must not leave it, or its store, behind.
+    await server.stop();
+    throw error;
+  }
   return server;
 }
 
