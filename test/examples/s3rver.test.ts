@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startS3Server } from '../../examples/refunds-pipeline/harness/s3rver.js';
+import { startS3Server } from '../support/s3-server.js';
 
 let scratch: string;
 let savedTmpdir: string | undefined;
