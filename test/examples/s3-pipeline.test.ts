@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateRefundsCsv } from '../../examples/refunds-pipeline/generate-input.js';
 import { S3_CRASH_POINT_OUTCOMES } from '../../examples/refunds-pipeline/harness/expected-states.js';
 import { siteOf } from '../../examples/refunds-pipeline/harness/s3rver.js';
-import { closeS3Clients, createS3Workspace } from '../../examples/refunds-pipeline/harness/s3-workspace.js';
+import {
+  closeS3Clients, createS3Workspace, s3StagingObjects,
+} from '../../examples/refunds-pipeline/harness/s3-workspace.js';
 import { diagnose, fix, runPipelineProcess } from '../../examples/refunds-pipeline/harness/tools.js';
 import {
   describeDisk, hasMarker, makeTempRoot, readOutput, removeTree, stagingFilesFor, type Workspace,
@@ -145,7 +147,7 @@ describe.each(S3_CRASH_POINTS)('on S3, REFUNDS_CRASH_AT=%s', (point) => {
     else expect(writes.length).toBeGreaterThan(0);
     expect((await readOutput(ws, KEY))?.toString('utf8')).toBe(settleRefundsCsv(input, KEY));
     expect(await hasMarker(ws, KEY)).toBe(true);
-    expect(await stagingFilesFor(ws, KEY)).toEqual([]);
+    expect(await s3StagingObjects(ws.s3 as NonNullable<Workspace['s3']>)).toEqual([]);
     expect((await diagnose(tools, ws, KEY)).report?.state).toBe('DONE');
   });
 });

@@ -6,7 +6,7 @@ import { lastStep, readJournal, S3_STEPS, STEPS, type Step } from '../journal.js
 import { createRandom } from '../random.js';
 import { settleRefundsCsv } from '../transform.js';
 import { allowedStates, type Mode } from './expected-states.js';
-import { createS3Workspace, type S3Site } from './s3-workspace.js';
+import { createS3Workspace, type S3Site, s3StagingObjects } from './s3-workspace.js';
 import type { Finished } from './processes.js';
 import { diagnose, fix, runJournaledJob, runPipelineProcess, type Tools } from './tools.js';
 import {
@@ -299,7 +299,8 @@ async function runKill(
       `after --fix the output differs from a clean run's (${output.length} vs ${reference.length} bytes)`,
     );
   if (!(await hasMarker(ws, key))) problems.push('after --fix the success marker is missing');
-  const leftovers = await stagingFilesFor(ws, key);
+  // Each S3 kill has a staging prefix of its own, and crashdiag keeps nothing there: it must be empty.
+  const leftovers = ws.s3 ? await s3StagingObjects(ws.s3) : await stagingFilesFor(ws, key);
   if (leftovers.length > 0) problems.push(`after --fix staging still holds ${leftovers.join(', ')}`);
   if (diskAfterKill) problems.push(`disk after the kill:\n${diskAfterKill}`);
   return outcome;

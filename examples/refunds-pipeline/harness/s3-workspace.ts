@@ -135,6 +135,11 @@ export async function s3StagingObjectsFor(place: S3Place, key: string): Promise<
   return (await listKeys(place, place.stagingPrefix)).map((o) => o.name).filter((n) => isStagingNameFor(n, key));
 }
 
+/** Everything under the staging prefix, any run key: a recovered S3 workspace has nothing there at all. */
+export async function s3StagingObjects(place: S3Place): Promise<string[]> {
+  return (await listKeys(place, place.stagingPrefix)).map((o) => o.name);
+}
+
 /** A one-line-per-object picture of both prefixes, for failure reports and the demo. */
 export async function describeS3(place: S3Place): Promise<string[]> {
   const lines: string[] = [];
