@@ -17,7 +17,24 @@ export const STEPS = [
   'marked', // the success marker exists
   'done', // out/ fsynced: the publication survives a power loss
 ] as const;
-export type Step = (typeof STEPS)[number];
+
+/**
+ * The same journal in S3 mode, where there is no rename: the staging object
+ * appears whole in one PutObject, is copied to the final key, then deleted.
+ */
+export const S3_STEPS = [
+  'start',
+  'extracted',
+  'transformed',
+  'staged', // PutObject of <staging-prefix><key>.<host>.<pid>.csv answered: the object exists, whole
+  'copied', // CopyObject answered: the output exists under its final key, the staging object still does
+  'staging-deleted', // DeleteObject of the staging object answered; no marker yet
+  'marked', // PutObject of the marker answered
+  'done',
+] as const;
+
+export type Step = (typeof STEPS)[number] | (typeof S3_STEPS)[number];
+const KNOWN_STEPS: ReadonlySet<string> = new Set([...STEPS, ...S3_STEPS]);
 
 export interface JournalEntry {
   step: Step;
@@ -65,7 +82,7 @@ export async function readJournal(path: string): Promise<JournalEntry[]> {
     if (!line.endsWith('}')) continue;
     try {
       const entry = JSON.parse(line) as JournalEntry;
-      if ((STEPS as readonly string[]).includes(entry.step)) entries.push(entry);
+      if (KNOWN_STEPS.has(entry.step)) entries.push(entry);
     } catch {
       // a torn line is a step that did not complete
     }

@@ -2,13 +2,20 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatSettlements, parseRefunds } from './csv.js';
-import type { Journal } from './journal.js';
+import type { Journal, Step } from './journal.js';
 import { finalName, markerName, stagingName } from './names.js';
+import type { ObjectWriter } from './s3-objects.js';
+import { loadToS3 } from './s3-load.js';
 import { settleRefunds } from './transform.js';
 
 /** Where a run can be told to SIGKILL itself, for exact crash tests. */
 export const CRASH_POINTS = ['before-staging', 'mid-write', 'after-rename', 'after-marker'] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+/**
+ * The same in S3 mode. There is no mid-write there: a PutObject's object
+ * appears whole or not at all, so the orphan a kill leaves is a complete one.
+ */
+export const S3_CRASH_POINTS = ['before-staging', 'after-staging', 'after-copy', 'after-delete', 'after-marker'] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof S3_CRASH_POINTS)[number];
 
 export interface PipelineOptions {
   runDate: string;
@@ -16,6 +23,14 @@ export interface PipelineOptions {
   outDir: string;
   stagingDir: string;
   pid: number;
+  /** S3 mode: the writer's host name, which goes into the staging key beside the PID. */
+  host?: string;
+  /**
+   * S3 mode (out-dir and staging-dir are s3:// URLs): the client for the
+   * bucket, set up before the first step, as a job sets up its clients at
+   * start-up (loading the SDK takes a few hundred ms; no request is sent).
+   */
+  openObjects?: (() => Promise<ObjectWriter>) | undefined;
   journal: Journal;
   /** Stop dead (SIGKILL, no cleanup) when this point is reached. */
   crashAt?: CrashPoint | undefined;
@@ -46,6 +61,8 @@ export interface PipelineResult {
 /** Writes are split so that a kill mid-write leaves a truncated staging file, as a real one would. */
 const WRITE_CHUNKS = 4;
 
+const pause = (ms: number) => (ms > 0 ? sleep(ms) : Promise.resolve());
+
 /** Held until the run ends, so the memory stays charged to the process. */
 const hoard: Buffer[] = [];
 
@@ -57,10 +74,21 @@ function hogMemory(mb: number): Buffer[] {
 }
 
 export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const objects = await options.openObjects?.();
+  try {
+    return await extractTransformLoad(options, objects);
+  } finally {
+    objects?.close();
+  }
+}
+
+async function extractTransformLoad(
+  options: PipelineOptions,
+  objects: ObjectWriter | undefined,
+): Promise<PipelineResult> {
   const { runDate, outDir, stagingDir, pid, journal, crashAt, crash } = options;
   const delayMs = options.stepDelayMs ?? 0;
-  const pause = (ms: number) => (ms > 0 ? sleep(ms) : Promise.resolve());
-  const step: Journal['record'] = async (name, details) => {
+  const step = async (name: Step, details?: Record<string, unknown>) => {
     await journal.record(name, details);
     await pause(delayMs);
   };
@@ -75,6 +103,11 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   await step('transformed', { settlements: settlements.length, bytes: output.length });
 
   if (crashAt === 'before-staging') crash();
+  if (objects) {
+    const load = { ...options, objects, host: options.host ?? '', step, pause: () => pause(delayMs) };
+    const published = await loadToS3(load, output);
+    return { ...published, settlements: settlements.length, bytes: output.length };
+  }
   const stagingPath = join(stagingDir, stagingName(runDate, pid));
   // 'wx': a PID-named file that already exists is another writer's, never ours to reuse.
   const file = await open(stagingPath, 'wx');

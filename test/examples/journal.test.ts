@@ -4,9 +4,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   allowedStates,
   CRASH_POINT_OUTCOMES,
+  S3_CRASH_POINT_OUTCOMES,
 } from '../../examples/refunds-pipeline/harness/expected-states.js';
-import { lastStep, openJournal, readJournal, STEPS } from '../../examples/refunds-pipeline/journal.js';
-import { CRASH_POINTS } from '../../examples/refunds-pipeline/pipeline.js';
+import { lastStep, openJournal, readJournal, S3_STEPS, STEPS } from '../../examples/refunds-pipeline/journal.js';
+import { CRASH_POINTS, S3_CRASH_POINTS } from '../../examples/refunds-pipeline/pipeline.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 let dir: string;
@@ -61,5 +62,26 @@ describe('allowedStates', () => {
       const outcome = CRASH_POINT_OUTCOMES[point];
       expect(allowedStates(outcome.lastStep, false)).toContain(outcome.state);
     }
+  });
+
+  it('in S3 mode: the same ends, an unmarked output beside its orphan after the copy, and every self-kill point', () => {
+    expect(allowedStates(null, false, 's3')).toEqual(['A/B/C']);
+    expect(allowedStates('done', false, 's3')).toEqual(['DONE']);
+    expect(allowedStates('copied', false, 's3')).toEqual(['UNPUBLISHED']);
+    for (const step of [null, ...S3_STEPS]) {
+      for (const published of [false, true]) {
+        expect(allowedStates(step, published, 's3')).not.toContain('RUNNING');
+        expect(allowedStates(step, published, 's3')).not.toContain('UNKNOWN');
+      }
+    }
+    for (const point of S3_CRASH_POINTS) {
+      const outcome = S3_CRASH_POINT_OUTCOMES[point];
+      expect(allowedStates(outcome.lastStep, false, 's3')).toContain(outcome.state);
+    }
+  });
+
+  it('allows nothing for a step of the other mode: that journal is not this job\'s', () => {
+    expect(allowedStates('copied', false, 'local')).toEqual([]);
+    expect(allowedStates('renamed', false, 's3')).toEqual([]);
   });
 });

@@ -1,18 +1,19 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { EXIT_CODES, STATES, type State } from '../../../src/core/states.js';
 import { generateRefundsCsv } from '../generate-input.js';
-import { lastStep, readJournal, STEPS, type Step } from '../journal.js';
+import { lastStep, readJournal, S3_STEPS, STEPS, type Step } from '../journal.js';
 import { createRandom } from '../random.js';
 import { settleRefundsCsv } from '../transform.js';
-import { allowedStates } from './expected-states.js';
-import { diagnose, fix, runPipelineProcess, type Tools } from './tools.js';
+import { allowedStates, type Mode } from './expected-states.js';
+import { createS3Workspace, type S3Site, s3StagingObjects } from './s3-workspace.js';
+import type { Finished } from './processes.js';
+import { diagnose, fix, runJournaledJob, runPipelineProcess, type Tools } from './tools.js';
 import {
   createWorkspace,
   describeDisk,
-  exists,
+  hasMarker,
   makeTempRoot,
-  markerPath,
   readOutput,
   removeTree,
   stagingFilesFor,
@@ -31,6 +32,11 @@ export interface CampaignOptions {
   only?: number | undefined;
   /** Keep the workspaces of failed kills for a post-mortem. */
   keepFailures?: boolean;
+  /**
+   * S3 mode: out/ and staging are prefixes in this bucket (one pair per
+   * kill); the journal, the input and crashdiag's lock and audit log stay local.
+   */
+  site?: S3Site | undefined;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -49,7 +55,8 @@ export interface KillOutcome {
 }
 
 export interface CampaignResult {
-  options: Omit<CampaignOptions, 'tools' | 'onProgress'>;
+  options: Omit<CampaignOptions, 'tools' | 'onProgress' | 'site'>;
+  mode: Mode;
   keys: readonly string[];
   cleanRunMs: number;
   outcomes: KillOutcome[];
@@ -82,10 +89,18 @@ export function planKill(seed: string, index: number, cleanRunMs: number): Plan 
   return { index, key, publishedBefore, killAtMs };
 }
 
+/** A workspace for one run: local directories, or a pair of prefixes named after its directory. */
+function workspaceMaker(site: S3Site | undefined, root: string) {
+  return (dir: string, input: string): Promise<Workspace> =>
+    site ? createS3Workspace(dir, site, `${basename(root)}/${basename(dir)}`, input) : createWorkspace(dir, input);
+}
+
 export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
   const started = performance.now();
   const { tools, seed } = options;
-  const root = await makeTempRoot('refunds-campaign-');
+  const mode: Mode = options.site ? 's3' : 'local';
+  const root = await makeTempRoot(mode === 's3' ? 'refunds-s3-campaign-' : 'refunds-campaign-');
+  const makeWorkspace = workspaceMaker(options.site, root);
   const outcomes: KillOutcome[] = [];
   let keptSomething = false;
   try {
@@ -97,14 +112,19 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       await writeFile(join(inputs, `${key}.csv`), input);
       references.set(
         key,
-        await referenceOutput(tools, join(root, `reference-${key}`), join(inputs, `${key}.csv`), key, input),
+        await referenceOutput(
+          tools,
+          await makeWorkspace(join(root, `reference-${key}`), join(inputs, `${key}.csv`)),
+          key,
+          input,
+        ),
       );
     }
     const cleanRunMs = await measureCleanRun(
       tools,
-      join(root, 'timing'),
-      join(inputs, `${KEYS[0]}.csv`),
+      (i) => makeWorkspace(join(root, `timing-${i}`), join(inputs, `${KEYS[0]}.csv`)),
       options,
+      mode,
     );
 
     const indexes = options.only ? [options.only] : Array.from({ length: options.runs }, (_, i) => i + 1);
@@ -114,13 +134,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         const index = indexes[next++] as number;
         const plan = planKill(seed, index, cleanRunMs);
         const dir = join(root, `kill-${String(index).padStart(5, '0')}`);
-        const ws = await createWorkspace(dir, join(inputs, `${plan.key}.csv`));
+        const ws = await makeWorkspace(dir, join(inputs, `${plan.key}.csv`));
         const outcome = await runKill(
           tools,
           ws,
           plan,
           references.get(plan.key) as Buffer,
           options.stepDelayMs,
+          mode,
         );
         if (outcome.problems.length > 0 && options.keepFailures) {
           outcome.workspace = dir;
@@ -135,9 +156,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
     outcomes.sort((a, b) => a.index - b.index);
     const failed = outcomes.filter((o) => o.problems.length > 0).length;
-    const { tools: _tools, onProgress: _onProgress, ...shown } = options;
+    const { tools: _tools, onProgress: _onProgress, site: _site, ...shown } = options;
     return {
       options: shown,
+      mode,
       keys: KEYS,
       cleanRunMs,
       outcomes,
@@ -151,46 +173,67 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
 }
 
 /** A clean run's bytes, checked against the pure transform: the binary and the module must agree. */
-async function referenceOutput(
-  tools: Tools,
-  dir: string,
-  input: string,
-  key: string,
-  text: string,
-): Promise<Buffer> {
-  const ws = await createWorkspace(dir, input);
+async function referenceOutput(tools: Tools, ws: Workspace, key: string, text: string): Promise<Buffer> {
   const run = await runPipelineProcess(tools, ws, key);
   if (run.code !== 0) throw new Error(`the reference run for ${key} failed: ${run.stderr}`);
   const bytes = (await readOutput(ws, key)) as Buffer;
   if (!bytes.equals(Buffer.from(settleRefundsCsv(text, key)))) {
     throw new Error(`the pipeline's output for ${key} differs from the pure transform's`);
   }
-  await removeTree(dir);
+  await removeTree(ws.dir);
   return bytes;
 }
 
-/** The median paced run, spawn to reaped exit: the span kill moments are drawn from. */
+/**
+ * A paced run of the job, killed `killAtMs` into it. Locally the clock starts
+ * at the spawn; in S3 mode at the journal's first line (see runJournaledJob).
+ */
+async function runPaced(
+  tools: Tools,
+  ws: Workspace,
+  key: string,
+  stepDelayMs: number,
+  mode: Mode,
+  killAtMs?: number,
+): Promise<Finished> {
+  const env = { REFUNDS_STEP_DELAY_MS: String(stepDelayMs) };
+  if (mode === 's3') {
+    const run = await runJournaledJob(tools, ws, key, env, killAtMs);
+    return { ...run, ms: run.sinceStartMs ?? run.ms };
+  }
+  return runPipelineProcess(tools, ws, key, {
+    journal: true,
+    env,
+    ...(killAtMs === undefined ? {} : { killAfterMs: killAtMs }),
+  });
+}
+
+/** The median paced run, to its reaped exit: the span kill moments are drawn from. */
 async function measureCleanRun(
   tools: Tools,
-  dir: string,
-  input: string,
+  makeWorkspace: (index: number) => Promise<Workspace>,
   options: CampaignOptions,
+  mode: Mode,
 ): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const ws = await createWorkspace(join(dir, String(i)), input);
-    const run = await runPipelineProcess(tools, ws, KEYS[0] as string, {
-      journal: true,
-      env: { REFUNDS_STEP_DELAY_MS: String(options.stepDelayMs) },
-    });
+    const ws = await makeWorkspace(i);
+    const run = await runPaced(tools, ws, KEYS[0] as string, options.stepDelayMs, mode);
     if (run.code !== 0) throw new Error(`a clean paced run failed: ${run.stderr}`);
     times.push(run.ms);
+    await removeTree(ws.dir);
   }
-  await removeTree(dir);
   return times.sort((a, b) => a - b)[1] as number;
 }
 
-async function runKill(tools: Tools, ws: Workspace, plan: Plan, reference: Buffer, stepDelayMs: number) {
+async function runKill(
+  tools: Tools,
+  ws: Workspace,
+  plan: Plan,
+  reference: Buffer,
+  stepDelayMs: number,
+  mode: Mode,
+) {
   const { key, publishedBefore } = plan;
   const outcome: KillOutcome = {
     ...plan,
@@ -208,11 +251,7 @@ async function runKill(tools: Tools, ws: Workspace, plan: Plan, reference: Buffe
     if (earlier.code !== 0) problems.push(`the earlier run failed: ${earlier.stderr.trim()}`);
   }
 
-  const run = await runPipelineProcess(tools, ws, key, {
-    journal: true,
-    env: { REFUNDS_STEP_DELAY_MS: String(stepDelayMs) },
-    killAfterMs: plan.killAtMs,
-  });
+  const run = await runPaced(tools, ws, key, stepDelayMs, mode, plan.killAtMs);
   outcome.killed = run.signal === 'SIGKILL';
   if (!outcome.killed && run.code !== 0)
     problems.push(`the run failed on its own (exit ${run.code}): ${run.stderr.trim()}`);
@@ -221,12 +260,13 @@ async function runKill(tools: Tools, ws: Workspace, plan: Plan, reference: Buffe
   if (!outcome.killed && run.code === 0 && outcome.lastStep !== 'done') {
     problems.push(`the run exited 0 but its journal ends at ${outcome.lastStep ?? 'nothing'}`);
   }
-  outcome.allowed = allowedStates(outcome.lastStep, publishedBefore);
+  outcome.allowed = allowedStates(outcome.lastStep, publishedBefore, mode);
 
   const { finished, report } = await diagnose(tools, ws, key);
-  if (report === null) {
+  // An error document (a usage error, an unreachable endpoint) is JSON too, but no diagnosis.
+  if (report === null || !Array.isArray(report.orphans)) {
     problems.push(
-      `diagnose printed no JSON (exit ${finished.code}): ${finished.stdout.trim()} ${finished.stderr.trim()}`,
+      `diagnose printed no diagnosis (exit ${finished.code}): ${finished.stdout.trim()} ${finished.stderr.trim()}`,
     );
   } else {
     outcome.state = report.state;
@@ -258,14 +298,18 @@ async function runKill(tools: Tools, ws: Workspace, plan: Plan, reference: Buffe
     problems.push(
       `after --fix the output differs from a clean run's (${output.length} vs ${reference.length} bytes)`,
     );
-  if (!(await exists(markerPath(ws, key)))) problems.push('after --fix the success marker is missing');
-  const leftovers = await stagingFilesFor(ws, key);
+  if (!(await hasMarker(ws, key))) problems.push('after --fix the success marker is missing');
+  // Each S3 kill has a staging prefix of its own, and crashdiag keeps nothing there: it must be empty.
+  const leftovers = ws.s3 ? await s3StagingObjects(ws.s3) : await stagingFilesFor(ws, key);
   if (leftovers.length > 0) problems.push(`after --fix staging still holds ${leftovers.join(', ')}`);
   if (diskAfterKill) problems.push(`disk after the kill:\n${diskAfterKill}`);
   return outcome;
 }
 
-const ROW_STEPS: readonly (Step | null)[] = [null, ...STEPS];
+const ROW_STEPS: Readonly<Record<Mode, readonly (Step | null)[]>> = {
+  local: [null, ...STEPS],
+  s3: [null, ...S3_STEPS],
+};
 
 /** The (earlier run published × last journal step × state) table, failures, and the totals. */
 export function formatCampaignReport(result: CampaignResult): string {
@@ -279,7 +323,7 @@ export function formatCampaignReport(result: CampaignResult): string {
   const head = ['published before', 'last journal step', ...columns];
   const rows: string[][] = [];
   for (const publishedBefore of [false, true]) {
-    for (const step of ROW_STEPS) {
+    for (const step of ROW_STEPS[result.mode]) {
       const group = result.outcomes.filter(
         (o) => o.publishedBefore === publishedBefore && o.lastStep === step,
       );
@@ -307,8 +351,8 @@ export function formatCampaignReport(result: CampaignResult): string {
   const out: string[] = [];
   const killed = result.outcomes.filter((o) => o.killed).length;
   out.push(
-    `kill -9 campaign: ${result.outcomes.length} runs (${killed} killed mid-run, ${result.outcomes.length - killed} finished first), seed ${options.seed}, ${options.jobs} at a time`,
-    `keys ${result.keys.join(', ')}; a clean paced run takes ${Math.round(result.cleanRunMs)} ms (${options.stepDelayMs} ms per step); kills drawn over 0-${Math.round(result.cleanRunMs * OVERSHOOT)} ms`,
+    `kill -9 campaign${result.mode === 's3' ? ' on S3' : ''}: ${result.outcomes.length} runs (${killed} killed mid-run, ${result.outcomes.length - killed} finished first), seed ${options.seed}, ${options.jobs} at a time`,
+    `keys ${result.keys.join(', ')}; a clean paced run takes ${Math.round(result.cleanRunMs)} ms (${options.stepDelayMs} ms per step); kills drawn over 0-${Math.round(result.cleanRunMs * OVERSHOOT)} ms${result.mode === 's3' ? ' after the first journal line' : ''}`,
     '',
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
@@ -320,7 +364,7 @@ export function formatCampaignReport(result: CampaignResult): string {
       `FAIL kill ${o.index} (key ${o.key}, published before: ${o.publishedBefore ? 'yes' : 'no'}, kill at ${o.killAtMs} ms, last step ${o.lastStep ?? '(nothing)'}, state ${o.state ?? '-'})`,
       ...o.problems.map((p) => `  - ${p}`),
       ...(o.workspace ? [`  workspace kept: ${o.workspace}`] : []),
-      `  replay: npm run crash-campaign -- --seed ${options.seed} --only ${o.index} --step-delay-ms ${options.stepDelayMs}`,
+      `  replay: npm run crash-campaign -- ${result.mode === 's3' ? '--s3 ' : ''}--seed ${options.seed} --only ${o.index} --step-delay-ms ${options.stepDelayMs}`,
     );
   }
   out.push(`${result.passed} passed, ${result.failed} failed (${(result.wallMs / 1000).toFixed(1)} s)`);

@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { State } from '../../../src/core/states.js';
-import { FINAL_TEMPLATE, STAGING_TEMPLATE } from '../names.js';
-import { type Finished, type RunOptions, runToExit } from './processes.js';
+import { FINAL_TEMPLATE, S3_STAGING_TEMPLATE, STAGING_TEMPLATE } from '../names.js';
+import { readJournal } from '../journal.js';
+import { type Finished, type RunOptions, runToExit, start } from './processes.js';
+import { s3Env } from './s3-workspace.js';
 import type { Workspace } from './workspace.js';
 
 /** The built binaries a harness drives, as a user would: separate processes. */
@@ -10,6 +13,8 @@ export interface Tools {
   node: string;
   crashdiag: string;
   pipeline: string;
+  /** The s3rver child (harness/s3rver.ts), run from the source tree: it is not bundled. */
+  s3rverChild: string;
 }
 
 /**
@@ -21,6 +26,7 @@ export function toolsIn(devDir: string, binDir = resolve(devDir, '..', 'dist')):
     node: process.execPath,
     crashdiag: resolve(binDir, 'crashdiag.cjs'),
     pipeline: resolve(devDir, 'refunds-pipeline.js'),
+    s3rverChild: resolve(devDir, '..', 'examples', 'refunds-pipeline', 'harness', 's3rver-child.mjs'),
   };
   for (const file of [tools.crashdiag, tools.pipeline]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
@@ -49,6 +55,11 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/** cleanEnv, plus what reaches the workspace's S3 site when it has one. */
+export function workspaceEnv(ws: Workspace, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return s3Env(ws, cleanEnv(extra));
+}
+
 export function pipelineArgs(ws: Workspace, key: string, journal: boolean): string[] {
   const args = [
     '--date',
@@ -73,8 +84,47 @@ export function runPipelineProcess(
   return runToExit(tools.node, [tools.pipeline, ...pipelineArgs(ws, key, journal)], {
     timeoutMs: 20_000,
     ...rest,
-    env: cleanEnv(env),
+    env: workspaceEnv(ws, env),
   });
+}
+
+/**
+ * Runs the job with its journal and, unless `killAtMs` is undefined, SIGKILLs
+ * it `killAtMs` after its first journal line appears (0: at once, before
+ * that). The S3 mode spends a few hundred ms loading the SDK before its first
+ * step; timed from the spawn, most random kills would land there. Resolves
+ * once the child is reaped, with the time from its first line to its exit.
+ */
+export async function runJournaledJob(
+  tools: Tools,
+  ws: Workspace,
+  key: string,
+  env: NodeJS.ProcessEnv,
+  killAtMs?: number,
+): Promise<Finished & { sinceStartMs: number | null }> {
+  const run = start(tools.node, [tools.pipeline, ...pipelineArgs(ws, key, true)], {
+    env: workspaceEnv(ws, env),
+    timeoutMs: 20_000,
+  });
+  let ended = false;
+  void run.finished.then(() => {
+    ended = true;
+  }, () => {});
+  let timer: NodeJS.Timeout | undefined;
+  let startedAt: number | null = null;
+  if (killAtMs === 0) {
+    run.child.kill('SIGKILL');
+  } else {
+    // The signal is the journal's first line; a poll of a file the job writes, not a guess at its timing.
+    while (!ended && (await readJournal(ws.journalPath)).length === 0) await sleep(2);
+    if (!ended) {
+      startedAt = performance.now();
+      if (killAtMs !== undefined) timer = setTimeout(() => run.child.kill('SIGKILL'), killAtMs);
+    }
+  }
+  const finished = await run.finished;
+  clearTimeout(timer);
+  return { ...finished, sinceStartMs: startedAt === null ? null : performance.now() - startedAt };
 }
 
 /** crashdiag's flags for this pipeline's layout. */
@@ -87,7 +137,7 @@ export function layoutFlags(ws: Workspace): string[] {
     '--final',
     FINAL_TEMPLATE,
     '--staging',
-    STAGING_TEMPLATE,
+    ws.s3 ? S3_STAGING_TEMPLATE : STAGING_TEMPLATE,
   ];
 }
 
@@ -110,7 +160,7 @@ export async function diagnose(
     tools.node,
     [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--json'],
     {
-      env: cleanEnv(),
+      env: workspaceEnv(ws),
       timeoutMs: 20_000,
     },
   );
@@ -127,7 +177,7 @@ export function fix(tools: Tools, ws: Workspace, key: string): Promise<Finished>
   return runToExit(
     tools.node,
     [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--fix', '--rerun', rerunCommand(tools, ws)],
-    { env: cleanEnv(), timeoutMs: 30_000 },
+    { env: workspaceEnv(ws), timeoutMs: 30_000 },
   );
 }
 

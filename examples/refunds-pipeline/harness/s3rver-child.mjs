@@ -1,4 +1,4 @@
-// Runs s3rver in a process of its own for test/support/s3-server.ts. It is a
+// Runs s3rver in a process of its own for harness/s3rver.ts. It is a
 // child, not part of the test process, because s3rver's ListObjectsV2
 // continuation tokens use DES, which Node 17+ only offers under
 // --openssl-legacy-provider (without it every truncated page is a 500), and

@@ -1,0 +1,32 @@
+// The kill -9 campaign on S3 at a size that fits `npm test`:
+// `npm run crash-campaign -- --s3 --runs N` runs more.
+import { afterAll, describe, expect, it } from 'vitest';
+import { formatCampaignReport, runCampaign } from '../../examples/refunds-pipeline/harness/campaign.js';
+import { siteOf } from '../../examples/refunds-pipeline/harness/s3rver.js';
+import { closeS3Clients } from '../../examples/refunds-pipeline/harness/s3-workspace.js';
+import { useS3Server } from '../support/s3-server.js';
+import { builtTools } from './dist.js';
+
+const BUCKET = 'refunds-campaign';
+const server = useS3Server([BUCKET]);
+afterAll(closeS3Clients);
+
+describe('the kill -9 campaign on S3', () => {
+  it('finds a state the S3 journal allows after every one of 25 runs (at least 20 killed mid-run), and --fix --rerun always recovers', async () => {
+    const result = await runCampaign({
+      runs: 25,
+      seed: 'npm-test',
+      jobs: 3,
+      stepDelayMs: 30,
+      tools: builtTools(),
+      site: siteOf(server(), BUCKET),
+    });
+    const report = formatCampaignReport(result);
+    expect(result.failed, report).toBe(0);
+    expect(result.outcomes).toHaveLength(25);
+    expect(result.outcomes.filter((o) => o.killed).length, report).toBeGreaterThanOrEqual(20);
+    // A campaign whose kills all land in one step would prove little.
+    expect(new Set(result.outcomes.map((o) => o.lastStep)).size, report).toBeGreaterThanOrEqual(4);
+    expect(new Set(result.outcomes.map((o) => o.state)).size, report).toBeGreaterThanOrEqual(3);
+  }, 180_000);
+});
