@@ -66,10 +66,21 @@ function ageText(seconds: number | null): string {
 /** Files shown one per row (and findings one per line) before a total says how many more. */
 export const SHOWN_FILES = 20;
 
-/** An rm of the orphans to paste, while it fits on a screen; past that --fix, which re-checks each file, is the way. */
-function removeByHand(dead: readonly string[]): string {
-  if (dead.length <= SHOWN_FILES) return shellJoin(['rm', '--', ...dead]);
-  return `# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists every path`;
+/**
+ * The removal of the orphans to paste, while it fits on a screen; past that
+ * --fix, which re-checks each file, is the way. An object in S3 is removed
+ * with the AWS CLI, one object per command: rm cannot take a URL.
+ */
+function removeByHand(dead: readonly string[]): string[] {
+  if (dead.length > SHOWN_FILES) {
+    return [`# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists every path`];
+  }
+  const local = dead.filter((path) => !path.startsWith('s3://'));
+  const objects = dead.filter((path) => path.startsWith('s3://'));
+  return [
+    ...(local.length > 0 ? [shellJoin(['rm', '--', ...local])] : []),
+    ...objects.map((url) => shellJoin(['aws', 's3', 'rm', url])),
+  ];
 }
 
 function actionCommands(view: DiagnosisView): string[] {
@@ -86,9 +97,9 @@ function actionCommands(view: DiagnosisView): string[] {
     case 'rerun':
       return [shellJoin(fixWithRerun), 'or by hand:', rerun];
     case 'clean-then-rerun':
-      return [shellJoin(fixWithRerun), 'or by hand:', removeByHand(dead), rerun];
+      return [shellJoin(fixWithRerun), 'or by hand:', ...removeByHand(dead), rerun];
     case 'clean-only':
-      return [shellJoin(fix), 'or by hand:', removeByHand(dead)];
+      return [shellJoin(fix), 'or by hand:', ...removeByHand(dead)];
     case 'wait': {
       const alive = diagnosis.orphans.filter((o) => o.writer === 'alive');
       // A PID only means something on the host that judged it; age-judged files are watched instead.

@@ -174,6 +174,19 @@ describe('renderDiagnosisHuman', () => {
   });
 });
 
+describe('renderDiagnosisHuman: orphans in S3', () => {
+  it('D: the removal by hand is one `aws s3 rm` per object, never an rm of a URL', () => {
+    const inS3 = (pid: number) => {
+      const orphan = staged(pid, 3 * HOUR, GONE);
+      return { ...orphan, path: `s3://refunds-data/_staging/${orphan.name}` };
+    };
+    const text = render(evidence({ staging: [inS3(91247), inS3(91248)] }), ['job', '--date', '{date}']);
+    expect(text).toContain(`aws s3 rm s3://refunds-data/_staging/${KEY}.91247.csv`);
+    expect(text).toContain(`aws s3 rm s3://refunds-data/_staging/${KEY}.91248.csv`);
+    expect(text).not.toContain('rm --');
+  });
+});
+
 describe('renderDiagnosisHuman: a key with many orphans', () => {
   it('shows the first 20 files and a total, not a 100,000-row table, and no rm of 100,000 paths', () => {
     const staging = Array.from({ length: 100_000 }, (_, i) => staged(100_000 + i, 3 * HOUR, GONE, { bytes: 10 }));
