@@ -25,6 +25,7 @@ interface StatsLike {
   size: number | bigint;
   mtimeMs: number | bigint;
   ctimeMs?: number | bigint;
+  birthtimeMs?: number | bigint;
 }
 
 export function kindOf(stats: StatsLike): EntryKind {
@@ -61,6 +62,8 @@ function factsOf(path: string, stats: StatsLike): PathFacts {
     mtimeMs: Number(stats.mtimeMs),
     // Without a ctime (a source that keeps none), the mtime is the last change.
     ctimeMs: stats.ctimeMs === undefined ? undefined : Number(stats.ctimeMs),
+    // 0 where the file system keeps none: not a time.
+    birthtimeMs: Number(stats.birthtimeMs ?? 0) > 0 ? Number(stats.birthtimeMs) : undefined,
   };
 }
 
@@ -310,6 +313,7 @@ export async function describeStagingBatch(
       bytes: facts.bytes,
       mtimeMs: facts.mtimeMs,
       ctimeMs: facts.ctimeMs,
+      birthtimeMs: facts.birthtimeMs,
       error: facts.error,
       name: entry.name,
       pid: entry.match.pid,

@@ -5,7 +5,7 @@ import type { Diagnosis, StagingFileReport } from '../core/diagnosis.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../core/states.js';
 import { basename, dirname } from 'node:path';
-import { escapeText, formatBytes, plural } from './format.js';
+import { escapeText, formatBytes, JSON_LISTED, jsonLists, plural } from './format.js';
 import { type Cell, fitTable, shortenMiddle, wrapIndented } from './fit.js';
 import { renderRecoveryHuman } from './human-recovery.js';
 
@@ -69,7 +69,8 @@ export const SHOWN_FILES = 20;
 /** An rm of the orphans to paste, while it fits on a screen; past that --fix, which re-checks each file, is the way. */
 function removeByHand(dead: readonly string[]): string {
   if (dead.length <= SHOWN_FILES) return shellJoin(['rm', '--', ...dead]);
-  return `# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists every path`;
+  const listed = dead.length <= JSON_LISTED ? 'every path' : `the first ${JSON_LISTED} paths`;
+  return `# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists ${listed}`;
 }
 
 function actionCommands(view: DiagnosisView): string[] {
@@ -195,7 +196,7 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     const markerNote = !final.marker.exists ? 'missing' : odd.has(final.marker.path) ? 'see findings' : 'present';
     rows.push(['marker', name(final.marker.path), '', ageText(final.marker.ageSeconds ?? null), markerNote]);
   }
-  // The first files, then a total: a key with 100,000 orphans is not a 100,000-row table (--json lists every one).
+  // The first files, then a total: a key with 100,000 orphans is not a 100,000-row table.
   const shown = diagnosis.orphans.slice(0, SHOWN_FILES);
   const unshown = diagnosis.orphans.slice(SHOWN_FILES);
   for (const file of shown) {
@@ -205,7 +206,7 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     const count = (writer: string) => unshown.filter((o) => o.writer === writer).length;
     rows.push([
       'staging',
-      `... and ${unshown.length} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; --json lists every one)`,
+      `... and ${unshown.length} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; ${jsonLists(diagnosis.orphans.length)})`,
       formatBytes(unshown.reduce((n, o) => n + o.bytes, 0)),
       '',
       '',

@@ -5,6 +5,7 @@ import { classifyRun } from '../../core/classify.js';
 import { DEFAULT_LOCK_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
+import type { PathFacts } from '../../core/evidence.js';
 import { UsageError } from '../../core/errors.js';
 import { type FixContext, type FixReport, fixRun } from '../../core/fix.js';
 import { LockTimeoutError } from '../../core/lock.js';
@@ -112,18 +113,18 @@ async function diagnose(job: DiagnoseJob, nowMs: number): Promise<Diagnosis> {
   const { io, settings, runKey } = job;
   const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
   const recovery = await gatherRecovery(io.fs, settings, runKey, { auditLog: job.auditLog, retry: false, nowMs });
-  return withCauses(job, classifyRun({ ...evidence, recovery }));
+  return withCauses(job, classifyRun({ ...evidence, recovery }), evidence.staging);
 }
 
 /** Why it died (causes.ts), beside the state: advice only, never the exit code. */
-async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis): Promise<Diagnosis> {
+async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis, probed?: readonly PathFacts[]): Promise<Diagnosis> {
   const { io } = job;
   const witnesses = {
     fs: io.fs,
     ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
     ...(io.statfs ? { statfs: io.statfs } : {}),
   };
-  const found = await findCauses(witnesses, job.settings, diagnosis);
+  const found = await findCauses(witnesses, job.settings, diagnosis, probed);
   return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
 }
 
