@@ -86,11 +86,16 @@ async function publishedOutputs(
 interface DeathBound {
   readonly known: (attempt: Attempt) => number | undefined;
   readonly look: (attempt: Attempt) => Promise<number>;
+  /** A moment no later than any of theirs, without looking at a file; undefined where only looking tells. */
+  readonly earliest: (attempts: readonly Attempt[]) => number | undefined;
 }
 
 async function deathBounds(attempts: readonly Attempt[], bound: DeathBound): Promise<number[]> {
   const bounds = attempts.map(bound.known);
-  const unknown = bounds.flatMap((b, i) => (b === undefined ? [i] : []));
+  const unknown: number[] = [];
+  bounds.forEach((b, i) => {
+    if (b === undefined) unknown.push(i);
+  });
   // Bounded: a crash loop left alone can have 100,000 attempts, each a file to look at.
   const looked = await mapPool(unknown, IO_CONCURRENCY, (i) => bound.look(attempts[i] as Attempt));
   unknown.forEach((i, j) => {
@@ -99,7 +104,13 @@ async function deathBounds(attempts: readonly Attempt[], bound: DeathBound): Pro
   return bounds as number[];
 }
 
-/** oom-kill: the kernel log's record of each attempt's PID, no earlier than the attempt began. */
+const earliestOf = (bounds: readonly number[]) => bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+
+/**
+ * oom-kill: the kernel log's record of each attempt's PID, no earlier than
+ * the attempt began. Only the attempts whose PID the log names are bounded
+ * one by one: a crash loop's 100,000 are matched against a handful of kills.
+ */
 async function oomCauses(
   witnesses: CauseWitnesses,
   attempts: readonly Attempt[],
@@ -108,12 +119,20 @@ async function oomCauses(
   const withPid = attempts.filter((a) => a.pid !== null);
   if (withPid.length === 0) return { causes: [], notes: [] };
   if (!witnesses.readKernelLog) return { causes: [], notes: ['the kernel log was not consulted'] };
-  const bounds = await deathBounds(withPid, notBefore);
-  const log = await witnesses.readKernelLog(bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY));
+  const earliest = notBefore.earliest(withPid);
+  const all = earliest === undefined ? await deathBounds(withPid, notBefore) : undefined;
+  const log = await witnesses.readKernelLog(earliest ?? earliestOf(all ?? []));
   if ('unavailable' in log) return { causes: [], notes: [log.unavailable] };
   const kills = parseOomKills(log.lines, log.bootTimeMs);
-  const causes: Cause[] = [];
+  const killed = new Set(kills.map((kill) => kill.pid));
+  const named: number[] = [];
   withPid.forEach((attempt, i) => {
+    if (killed.has(attempt.pid as number)) named.push(i);
+  });
+  const suspects = named.map((i) => withPid[i] as Attempt);
+  const bounds = all ? named.map((i) => all[i] as number) : await deathBounds(suspects, notBefore);
+  const causes: Cause[] = [];
+  suspects.forEach((attempt, i) => {
     const kill = matchOomKill(kills, attempt.pid as number, bounds[i] as number);
     if (!kill) return;
     causes.push({
@@ -214,12 +233,17 @@ export async function findCauses(
   const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
   // A file's creation bounds its writer's death from below; without it, its last write does.
   // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
-  const orphanOf = new Map<number, number>();
-  diagnosis.orphans.forEach((o, i) => {
-    if (!orphanOf.has(o.pid)) orphanOf.set(o.pid, i);
-  });
+  let orphanOf: Map<number, number> | undefined;
   const pathOf = (attempt: Attempt) => {
-    const i = attempt.source === 'orphan' && attempt.pid !== null ? orphanOf.get(attempt.pid) : undefined;
+    if (attempt.source !== 'orphan' || attempt.pid === null) return undefined;
+    if (!orphanOf) {
+      const firsts = new Map<number, number>();
+      diagnosis.orphans.forEach((o, i) => {
+        if (!firsts.has(o.pid)) firsts.set(o.pid, i);
+      });
+      orphanOf = firsts;
+    }
+    const i = orphanOf.get(attempt.pid);
     return i === undefined ? undefined : { i, path: (diagnosis.orphans[i] as StagingFileReport).path };
   };
   // In a state where something died every staging file is an orphan, so the
@@ -242,6 +266,15 @@ export async function findCauses(
       } catch {
         return attempt.atMs;
       }
+    },
+    // No later than every bound: the earliest last write, and the earliest
+    // creation the probe saw (each orphan is among its files, or looked at).
+    earliest: (list) => {
+      if (probed.length !== diagnosis.orphans.length) return undefined;
+      let min = Number.POSITIVE_INFINITY;
+      for (const attempt of list) min = Math.min(min, attempt.atMs);
+      for (const facts of probed) if ((facts.birthtimeMs ?? 0) > 0) min = Math.min(min, facts.birthtimeMs as number);
+      return min;
     },
   };
   const oom = await oomCauses(witnesses, attempts, notBefore);

@@ -96,7 +96,7 @@ export function judgeStagingEntry(entry: StagingEntry, rules: JudgementRules, no
     entry.staleAfterMs === undefined ? rules : { ...rules, staleAfterMs: entry.staleAfterMs },
     nowMs,
   );
-  const file: StagingFileReport = {
+  const file: { -readonly [K in keyof StagingFileReport]: StagingFileReport[K] } = {
     path: entry.path,
     pid: entry.pid,
     host: entry.host ?? null,
@@ -105,11 +105,11 @@ export function judgeStagingEntry(entry: StagingEntry, rules: JudgementRules, no
     writer,
     writerReason: reason,
     writerJudgedBy: by,
-    // What the live process says it is, so a stray `sleep` holding a reused PID is not taken for the job.
-    ...(entry.pidCheck.checked && entry.pidCheck.facts.command !== undefined
-      ? { writerCommand: entry.pidCheck.facts.command }
-      : {}),
   };
+  // What the live process says it is, so a stray `sleep` holding a reused PID is not taken for the job.
+  // (Added, not spread: a spread per file was a tenth of judging 100,000 of them.)
+  if (entry.pidCheck.checked && entry.pidCheck.facts.command !== undefined)
+    file.writerCommand = entry.pidCheck.facts.command;
   return writer === 'unknown'
     ? { file, anomaly: { path: entry.path, reason: `the writer cannot be judged: ${reason}` } }
     : { file };
