@@ -154,6 +154,8 @@ export async function cleanPipeline(
       ahead.next(opened, judgeBatch(janitor, batch, await lookAtBatch(janitor, batch))));
     await ahead.drain();
   } finally {
+    // Stopped by an error: the append under way ends before the last outcomes are written after it.
+    await ahead.quiesce();
     await finish(janitor.ctx.fs, janitor.pinned.stagingDir, janitor.tally.files > 0, log, ahead.outcomes, lock);
   }
   return janitor.tally.report(janitor.options);
@@ -304,6 +306,11 @@ class WriteAhead {
   /** At the end of the listing: the last batch, once its intents are durable. */
   async drain(): Promise<void> {
     await this.#remove(await this.#settle());
+  }
+
+  /** Waits for the append under way, if any, removing nothing. */
+  async quiesce(): Promise<void> {
+    await this.#pending?.written;
   }
 
   /** The batch whose intents were being written, once they are durable; none when they could not be written. */
