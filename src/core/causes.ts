@@ -213,24 +213,10 @@ function bornBy(birthtimeMs: number, atMs: number): number {
 }
 
 /**
- * Why a run died, as far as the kernel log, the file systems, the audit log
- * and the inputs say. Read-only, and never fails a diagnosis for a witness
- * that cannot be asked.
+ * When each attempt's writer can have died at the earliest: its file's
+ * creation, as the probe saw it, or as a look now says; or its last write.
  */
-export async function findCauses(
-  witnesses: CauseWitnesses,
-  settings: PipelineSettings,
-  diagnosis: Diagnosis,
-  /**
-   * The staging files as the probe that made `diagnosis` saw them: their
-   * birth times, so a crash loop's 100,000 orphans are not looked at twice.
-   * A file not among them is looked at here.
-   */
-  probed: readonly PathFacts[] = [],
-): Promise<CauseFindings> {
-  if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
-  const attempts = diagnosis.attempts?.list ?? [];
-  const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
+function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly PathFacts[]): DeathBound {
   // A file's creation bounds its writer's death from below; without it, its last write does.
   // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
   let orphanOf: Map<number, number> | undefined;
@@ -250,7 +236,7 @@ export async function findCauses(
   // probe's list and the orphans line up one to one (both sorted by path):
   // no map of 100,000 paths. Where they do not, the file is looked at again.
   const probedAs = (i: number, path: string) => (probed[i]?.path === path ? probed[i] : undefined);
-  const notBefore: DeathBound = {
+  return {
     known: (attempt) => {
       const orphan = pathOf(attempt);
       if (orphan === undefined) return attempt.atMs;
@@ -261,7 +247,7 @@ export async function findCauses(
       try {
         const path = pathOf(attempt)?.path as string;
         // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
-        const stats = witnesses.fs.lstatSync ? (witnesses.fs.lstatSync(path) as Stats) : await witnesses.fs.lstat(path);
+        const stats = fs.lstatSync ? (fs.lstatSync(path) as Stats) : await fs.lstat(path);
         return bornBy(stats.birthtimeMs, attempt.atMs);
       } catch {
         return attempt.atMs;
@@ -277,6 +263,28 @@ export async function findCauses(
       return min;
     },
   };
+}
+
+/**
+ * Why a run died, as far as the kernel log, the file systems, the audit log
+ * and the inputs say. Read-only, and never fails a diagnosis for a witness
+ * that cannot be asked.
+ */
+export async function findCauses(
+  witnesses: CauseWitnesses,
+  settings: PipelineSettings,
+  diagnosis: Diagnosis,
+  /**
+   * The staging files as the probe that made `diagnosis` saw them: their
+   * birth times, so a crash loop's 100,000 orphans are not looked at twice.
+   * A file not among them is looked at here.
+   */
+  probed: readonly PathFacts[] = [],
+): Promise<CauseFindings> {
+  if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
+  const attempts = diagnosis.attempts?.list ?? [];
+  const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
+  const notBefore = deathBoundFor(witnesses.fs, diagnosis, probed);
   const oom = await oomCauses(witnesses, attempts, notBefore);
   const largest = outputs.reduce((n, o) => Math.max(n, o.bytes), 0);
   const disk = await diskCauses(witnesses, settings, largest);
