@@ -103,7 +103,7 @@ export function layoutUnder(root: string): Layout {
     orphans: {
       staging: join(root, 'orphans', 'staging'),
       out: join(root, 'orphans', 'out'),
-      pool: join(root, 'orphans', 'pool'),
+      pool: join(root, 'orphans', 'pool-per-orphan'),
       keys: ORPHAN_KEYS,
       perKey: ORPHANS_PER_KEY,
     },
@@ -221,13 +221,17 @@ export function ensureFixtures(layout: Layout, log: (line: string) => void): voi
     writeFileSync(`${final}.success`, '');
     writeFileSync(smallDone, FIXTURE_VERSION);
   }
-  const orphansDone = join(layout.root, 'orphans.complete');
+  // Its own marker: the pool of one file per key (orphans.complete) it replaces
+  // made every orphan of a key one inode, and the janitor's last look rightly
+  // keeps a file whose ctime moved when a sibling link was removed.
+  const orphansDone = join(layout.root, 'orphans-per-orphan.complete');
   if (!existsSync(orphansDone)) {
-    const { staging, out, pool, keys } = layout.orphans;
+    const { staging, out, pool, keys, perKey } = layout.orphans;
     mkdirSync(staging, { recursive: true });
     mkdirSync(out, { recursive: true });
     mkdirSync(pool, { recursive: true });
-    for (let k = 0; k < keys; k++) touch(join(pool, keyFor(k)), keyTime(k));
+    for (let k = 0; k < keys; k++)
+      for (let p = 0; p < perKey; p++) touch(join(pool, `${keyFor(k)}.${p}`), keyTime(k));
     writeFileSync(orphansDone, FIXTURE_VERSION);
   }
   ensureWorstFixtures(layout, log);
@@ -244,10 +248,12 @@ export function bigFixtureInfo(layout: Layout): { entries: number; keys: number 
 /**
  * Empties the orphan staging directory (and the janitor's own state, its
  * audit log and lock) and fills it again: keys x perKey dead writers' files,
- * each dated its run's day. They are hard links to one pool file per key:
+ * each dated its run's day. Each is a hard link to a pool file of its own:
  * on the disk this was written on, allocating 100,000 fresh inodes took a
  * minute or more, linking them takes a second. Both clean and its baseline
- * then drop links rather than free inodes, alike. Flushed to disk before
+ * then drop links rather than free inodes, alike. One inode per orphan, as a
+ * crash loop leaves them: removing a link changes its inode's ctime, and the
+ * janitor keeps a file that changed between its judgement and its unlink. Flushed to disk before
  * returning, so write-back does not land inside the next timing.
  */
 export function rebuildOrphans(layout: Layout, pids: readonly number[]): number {
@@ -257,7 +263,7 @@ export function rebuildOrphans(layout: Layout, pids: readonly number[]): number 
   for (const name of readdirSync(staging)) unlinkSync(join(staging, name));
   for (let k = 0; k < keys; k++) {
     const key = keyFor(k);
-    for (let p = 0; p < perKey; p++) linkSync(join(pool, key), join(staging, `${key}.${pids[p]}.csv`));
+    for (let p = 0; p < perKey; p++) linkSync(join(pool, `${key}.${p}`), join(staging, `${key}.${pids[p]}.csv`));
   }
   spawnSync('sync');
   return keys * perKey;

@@ -111,7 +111,50 @@ function openFailure(path: string, error: unknown): UsageError | undefined {
 export interface AuditLog {
   readonly path: string;
   append(records: readonly AuditRecord[]): Promise<void>;
+  /** The same for lines already made (removalLine): one write, then an fsync. */
+  appendLines(text: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What every record of one batch shares: one clock read, one user, host, process and pipeline. */
+export type RecordHead = Pick<AuditRecord, 'time' | 'user' | 'host' | 'pid' | 'pipeline'>;
+
+/** A removal's own fields, as its records write them. */
+export interface RemovedFileFields {
+  readonly path: string;
+  readonly bytes: number;
+  readonly mtime: string;
+  readonly writerPid: number;
+}
+
+/** The head of a batch's records, serialised once: `{"time":…,"pipeline":…` without its closing brace. */
+export function headText(head: RecordHead): string {
+  const { time, user, host, pid, pipeline } = head;
+  return JSON.stringify({ time, user, host, pid, pipeline }).slice(0, -1);
+}
+
+/** A removal's own fields, serialised once for its intent and its outcome: `,"path":…,"writerPid":…`. */
+export function fileFieldsText(file: RemovedFileFields | Pick<RemovedFileFields, 'path'>): string {
+  if (!('bytes' in file)) return `,"path":${JSON.stringify(file.path)}`;
+  return `,"path":${JSON.stringify(file.path)},"bytes":${file.bytes},"mtime":${JSON.stringify(file.mtime)},"writerPid":${file.writerPid}`;
+}
+
+/**
+ * One removal record (an intent or its outcome) as its JSON line: exactly
+ * `JSON.stringify({ ...head, run, op, intent, ...file, reason })`, from parts
+ * serialised once. The janitor writes two per file: JSON.stringify of each
+ * record was a sixth of its time over 100,000 orphans.
+ */
+export function removalLine(
+  head: string,
+  run: string,
+  op: 'intent' | 'delete' | 'quarantine' | 'gone' | 'skip' | 'fail',
+  intent: 'delete' | 'quarantine' | undefined,
+  file: string,
+  reason: string,
+): string {
+  const intentText = intent === undefined ? '' : `,"intent":"${intent}"`;
+  return `${head},"run":${JSON.stringify(run)},"op":"${op}"${intentText}${file},"reason":${JSON.stringify(reason)}}\n`;
 }
 
 /**
@@ -134,19 +177,20 @@ export async function openAuditLog(fs: FileSystem, path: string): Promise<AuditL
     await handle.close();
     throw error;
   }
+  const appendLines = async (text: string) => {
+    if (text === '') return;
+    // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
+    const { bytesWritten } = await handle.write(text);
+    // Writing the rest separately could interleave with another appender's line: a short write is a failure.
+    if (bytesWritten !== Buffer.byteLength(text)) {
+      throw Object.assign(new Error(`short write to the audit log ${path}`), { code: 'EIO' });
+    }
+    await handle.sync();
+  };
   return {
     path,
-    append: async (records) => {
-      if (records.length === 0) return;
-      // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
-      const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
-      const { bytesWritten } = await handle.write(text);
-      // Writing the rest separately could interleave with another appender's line: a short write is a failure.
-      if (bytesWritten !== Buffer.byteLength(text)) {
-        throw Object.assign(new Error(`short write to the audit log ${path}`), { code: 'EIO' });
-      }
-      await handle.sync();
-    },
+    append: (records) => appendLines(records.map((r) => `${JSON.stringify(r)}\n`).join('')),
+    appendLines,
     close: () => handle.close(),
   };
 }

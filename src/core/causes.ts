@@ -2,8 +2,9 @@
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
 import type { Stats } from 'node:fs';
-import type { Diagnosis } from './diagnosis.js';
+import type { Diagnosis, StagingFileReport } from './diagnosis.js';
 import { errnoCode } from './errors.js';
+import type { PathFacts } from './evidence.js';
 import type { FileSystem } from './fs.js';
 import { describeOomKill, type KernelLogReader, matchOomKill, parseOomKills } from './kernel-log.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
@@ -81,22 +82,57 @@ async function publishedOutputs(
   return found.sort((a, b) => b.mtimeMs - a.mtimeMs);
 }
 
-/** oom-kill: the kernel log's record of each attempt's PID, no earlier than the attempt began. */
+/** The earliest moment each attempt's writer can have died: known already, or found by looking at its file. */
+interface DeathBound {
+  readonly known: (attempt: Attempt) => number | undefined;
+  readonly look: (attempt: Attempt) => Promise<number>;
+  /** A moment no later than any of theirs, without looking at a file; undefined where only looking tells. */
+  readonly earliest: (attempts: readonly Attempt[]) => number | undefined;
+}
+
+async function deathBounds(attempts: readonly Attempt[], bound: DeathBound): Promise<number[]> {
+  const bounds = attempts.map(bound.known);
+  const unknown: number[] = [];
+  bounds.forEach((b, i) => {
+    if (b === undefined) unknown.push(i);
+  });
+  // Bounded: a crash loop left alone can have 100,000 attempts, each a file to look at.
+  const looked = await mapPool(unknown, IO_CONCURRENCY, (i) => bound.look(attempts[i] as Attempt));
+  unknown.forEach((i, j) => {
+    bounds[i] = looked[j];
+  });
+  return bounds as number[];
+}
+
+const earliestOf = (bounds: readonly number[]) => bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+
+/**
+ * oom-kill: the kernel log's record of each attempt's PID, no earlier than
+ * the attempt began. Only the attempts whose PID the log names are bounded
+ * one by one: a crash loop's 100,000 are matched against a handful of kills.
+ */
 async function oomCauses(
   witnesses: CauseWitnesses,
   attempts: readonly Attempt[],
-  notBefore: (attempt: Attempt) => Promise<number>,
+  notBefore: DeathBound,
 ): Promise<CauseFindings> {
   const withPid = attempts.filter((a) => a.pid !== null);
   if (withPid.length === 0) return { causes: [], notes: [] };
   if (!witnesses.readKernelLog) return { causes: [], notes: ['the kernel log was not consulted'] };
-  // Bounded: a crash loop left alone can have 100,000 attempts, each a file to look at.
-  const bounds = await mapPool(withPid, IO_CONCURRENCY, notBefore);
-  const log = await witnesses.readKernelLog(bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY));
+  const earliest = notBefore.earliest(withPid);
+  const all = earliest === undefined ? await deathBounds(withPid, notBefore) : undefined;
+  const log = await witnesses.readKernelLog(earliest ?? earliestOf(all ?? []));
   if ('unavailable' in log) return { causes: [], notes: [log.unavailable] };
   const kills = parseOomKills(log.lines, log.bootTimeMs);
-  const causes: Cause[] = [];
+  const killed = new Set(kills.map((kill) => kill.pid));
+  const named: number[] = [];
   withPid.forEach((attempt, i) => {
+    if (killed.has(attempt.pid as number)) named.push(i);
+  });
+  const suspects = named.map((i) => withPid[i] as Attempt);
+  const bounds = all ? named.map((i) => all[i] as number) : await deathBounds(suspects, notBefore);
+  const causes: Cause[] = [];
+  suspects.forEach((attempt, i) => {
     const kill = matchOomKill(kills, attempt.pid as number, bounds[i] as number);
     if (!kill) return;
     causes.push({
@@ -171,6 +207,64 @@ function rerunCause(attempts: readonly Attempt[]): Cause[] {
   ];
 }
 
+/** The earliest its writer can have died: the file's creation where known (0: not kept), else its last write. */
+function bornBy(birthtimeMs: number, atMs: number): number {
+  return birthtimeMs > 0 ? Math.min(birthtimeMs, atMs) : atMs;
+}
+
+/**
+ * When each attempt's writer can have died at the earliest: its file's
+ * creation, as the probe saw it, or as a look now says; or its last write.
+ */
+function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly PathFacts[]): DeathBound {
+  // A file's creation bounds its writer's death from below; without it, its last write does.
+  // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
+  let orphanOf: Map<number, number> | undefined;
+  const pathOf = (attempt: Attempt) => {
+    if (attempt.source !== 'orphan' || attempt.pid === null) return undefined;
+    if (!orphanOf) {
+      const firsts = new Map<number, number>();
+      diagnosis.orphans.forEach((o, i) => {
+        if (!firsts.has(o.pid)) firsts.set(o.pid, i);
+      });
+      orphanOf = firsts;
+    }
+    const i = orphanOf.get(attempt.pid);
+    return i === undefined ? undefined : { i, path: (diagnosis.orphans[i] as StagingFileReport).path };
+  };
+  // In a state where something died every staging file is an orphan, so the
+  // probe's list and the orphans line up one to one (both sorted by path):
+  // no map of 100,000 paths. Where they do not, the file is looked at again.
+  const probedAs = (i: number, path: string) => (probed[i]?.path === path ? probed[i] : undefined);
+  return {
+    known: (attempt) => {
+      const orphan = pathOf(attempt);
+      if (orphan === undefined) return attempt.atMs;
+      const looked = probedAs(orphan.i, orphan.path);
+      return looked?.status === 'present' ? bornBy(looked.birthtimeMs ?? 0, attempt.atMs) : undefined;
+    },
+    look: async (attempt) => {
+      try {
+        const path = pathOf(attempt)?.path as string;
+        // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
+        const stats = fs.lstatSync ? (fs.lstatSync(path) as Stats) : await fs.lstat(path);
+        return bornBy(stats.birthtimeMs, attempt.atMs);
+      } catch {
+        return attempt.atMs;
+      }
+    },
+    // No later than every bound: the earliest last write, and the earliest
+    // creation the probe saw (each orphan is among its files, or looked at).
+    earliest: (list) => {
+      if (probed.length !== diagnosis.orphans.length) return undefined;
+      let min = Number.POSITIVE_INFINITY;
+      for (const attempt of list) min = Math.min(min, attempt.atMs);
+      for (const facts of probed) if ((facts.birthtimeMs ?? 0) > 0) min = Math.min(min, facts.birthtimeMs as number);
+      return min;
+    },
+  };
+}
+
 /**
  * Why a run died, as far as the kernel log, the file systems, the audit log
  * and the inputs say. Read-only, and never fails a diagnosis for a witness
@@ -180,25 +274,17 @@ export async function findCauses(
   witnesses: CauseWitnesses,
   settings: PipelineSettings,
   diagnosis: Diagnosis,
+  /**
+   * The staging files as the probe that made `diagnosis` saw them: their
+   * birth times, so a crash loop's 100,000 orphans are not looked at twice.
+   * A file not among them is looked at here.
+   */
+  probed: readonly PathFacts[] = [],
 ): Promise<CauseFindings> {
   if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
   const attempts = diagnosis.attempts?.list ?? [];
   const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
-  // A file's creation bounds its writer's death from below; without it, its last write does.
-  // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
-  const orphanOf = new Map<number, string>();
-  for (const o of diagnosis.orphans) if (!orphanOf.has(o.pid)) orphanOf.set(o.pid, o.path);
-  const notBefore = async (attempt: Attempt): Promise<number> => {
-    const path = attempt.pid === null ? undefined : orphanOf.get(attempt.pid);
-    if (attempt.source !== 'orphan' || path === undefined) return attempt.atMs;
-    try {
-      // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
-      const stats = witnesses.fs.lstatSync ? (witnesses.fs.lstatSync(path) as Stats) : await witnesses.fs.lstat(path);
-      return stats.birthtimeMs > 0 ? Math.min(stats.birthtimeMs, attempt.atMs) : attempt.atMs;
-    } catch {
-      return attempt.atMs;
-    }
-  };
+  const notBefore = deathBoundFor(witnesses.fs, diagnosis, probed);
   const oom = await oomCauses(witnesses, attempts, notBefore);
   const largest = outputs.reduce((n, o) => Math.max(n, o.bytes), 0);
   const disk = await diskCauses(witnesses, settings, largest);

@@ -42,6 +42,16 @@ export function describeAttempt(attempt: Attempt): string {
   ].join(' ');
 }
 
+// The CRASH-LOOP summary names this many attempts, then says how many more:
+// a crash loop left alone for weeks has 100,000, all under `attempts`.
+const NAMED_ATTEMPTS = 20;
+
+function namedAttempts(list: readonly Attempt[]): string {
+  const named = list.slice(0, NAMED_ATTEMPTS).map(describeAttempt).join('; ');
+  const more = list.length - NAMED_ATTEMPTS;
+  return more > 0 ? `${named}; and ${more} more` : named;
+}
+
 /**
  * The recovery loop's states over the disk's: RERUN-FAILED, then BLOCKED,
  * then CRASH-LOOP, then the backoff. Pure. Called only when the disk's state
@@ -98,7 +108,7 @@ export function judgeRecovery(
     return verdict(
       'CRASH-LOOP',
       'fix-root-cause',
-      `This run key has failed ${list.length} times without publishing (--max-attempts ${max}): ${list.map(describeAttempt).join('; ')}. Another re-run would most likely die the same way: fix the cause, then re-run with --fix --retry. --fix deletes the orphans and re-runs nothing.`,
+      `This run key has failed ${list.length} times without publishing (--max-attempts ${max}): ${namedAttempts(list)}. Another re-run would most likely die the same way: fix the cause, then re-run with --fix --retry. --fix deletes the orphans and re-runs nothing.`,
     );
   }
   const wait = retryAfterSeconds(list, recovery.backoffMs, nowMs);

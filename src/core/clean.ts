@@ -1,11 +1,12 @@
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { type AuditLog, type AuditRecord, openAuditLog, precheckAuditLog } from './audit.js';
+import { type AuditLog, fileFieldsText, headText, openAuditLog, precheckAuditLog, removalLine } from './audit.js';
 import {
   publishedReason,
   refuseLockInOutputDirectory,
   refuseWriteIntoOutputDirectory,
   rulesForStagingDirectory,
+  type StagingDirectoryRules,
   type WriterRules,
 } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
@@ -89,19 +90,23 @@ export const YOUNGER = 'younger than the threshold';
 // also commits the file system's journal, the batch's unlinks with it (10-30
 // ms on the bench's disk): with batches of 256 the fsyncs were most of the
 // janitor's wall time over 100,000 orphans. Larger batches cost memory (8,192
-// peaked near 200 MiB), so 1,024. A janitor killed midway leaves at most one
-// batch of intents without outcomes, never a removal unrecorded.
+// peaked near 200 MiB, 4,096 near 160 MiB with one batch written ahead), so
+// 1,024. A janitor killed midway leaves at most two batches of intents
+// without outcomes (the one being removed, the one written ahead), never a
+// removal unrecorded.
 export const AUDIT_BATCH = 1024;
 
 /** A file judged to go: as listed, and the real path it is removed by. */
 interface Doomed extends CleanedFile {
   readonly run: string;
   readonly realPath: string;
-  /** Its mtime (ISO-8601), for the record: the evidence's age once it is gone. */
-  readonly mtime: string;
+  /** Its fields for its records (path, bytes, its mtime: the evidence's age once it is gone), serialised once. */
+  readonly fields: string;
   /** The file as judged: right before the unlink it must still be this very file. */
   readonly snapshot: FileSnapshot;
 }
+
+type RemovalResult = 'deleted' | 'gone' | { kept: string } | { failed: string };
 
 type Verdict
   = | { readonly go: Doomed }
@@ -113,10 +118,11 @@ type Verdict
  * The orphan janitor: removes dead-writer staging files older than a
  * threshold, for every run key, with the fixer's guards. The plan is the
  * listing (names checked against the template, all inside the staging
- * directory by construction). Batch by batch, each file then gets exactly one
- * lstat, and that look decides: a regular file, old enough, its writer dead
- * by the diagnose rules. Anything else is kept. The batch's intents are
- * recorded and fsynced, then its files removed, then their outcomes recorded.
+ * directory by construction). Batch by batch, each file gets one lstat, and
+ * that look decides: a regular file, old enough, its writer dead by the
+ * diagnose rules. Anything else is kept. The batch's intents are recorded and
+ * fsynced, then each file is looked at once more and removed if it is still
+ * the very file judged, then the outcomes are recorded.
  */
 export async function cleanPipeline(
   ctx: CleanContext,
@@ -124,6 +130,58 @@ export async function cleanPipeline(
   options: CleanOptions,
 ): Promise<CleanReport> {
   if (options.olderThanMs < 0) throw new UsageError('--older-than must not be negative.');
+  const janitor = await prepareJanitor(ctx, settings, options);
+  if (options.dryRun) {
+    await listCandidates(janitor, async (batch) => {
+      for (const f of judgeBatch(janitor, batch, await lookAtBatch(janitor, batch))) janitor.tally.remove(f);
+    });
+    return janitor.tally.report(janitor.options);
+  }
+  // Before the lock and the state directory exist: a planted log is refused with the disk as it was.
+  await precheckAuditLog(janitor.ctx.fs, janitor.options.auditLog);
+  // One janitor per staging directory; fixers of single keys re-check every
+  // file themselves, and ENOENT is success for both.
+  const lockContext = lockContextOf(janitor.ctx, settings);
+  const lock = await acquireLock(lockContext, settings.stagingDir, '.clean', options.lockTimeoutMs);
+  let log: AuditLog | undefined;
+  const ahead = new WriteAhead(janitor);
+  try {
+    log = await openAuditLog(janitor.ctx.fs, janitor.options.auditLog);
+    const opened = log;
+    // The listing is read while files go: an entry unlinked meanwhile is
+    // either not listed or found gone at its lstat, and never listed twice.
+    await listCandidates(janitor, async (batch) =>
+      ahead.next(opened, judgeBatch(janitor, batch, await lookAtBatch(janitor, batch))));
+    await ahead.drain();
+  } finally {
+    // Stopped by an error: the append under way ends before the last outcomes are written after it.
+    await ahead.quiesce();
+    await finish(janitor.ctx.fs, janitor.pinned.stagingDir, janitor.tally.files > 0, log, ahead.outcomes, lock);
+  }
+  return janitor.tally.report(janitor.options);
+}
+
+type Planned = { readonly name: string; readonly match: StagingName };
+
+/** One janitor run's fixed facts: its context, the staging directory pinned to its real path, its rules, its tally. */
+interface Janitor {
+  readonly ctx: CleanContext;
+  readonly settings: PipelineSettings;
+  /** With the audit log's path pinned. */
+  readonly options: CleanOptions;
+  /** The settings with the staging directory's real path, resolved once. */
+  readonly pinned: PipelineSettings;
+  readonly here: StagingDirectoryRules;
+  /** `<staging-dir>/` as given, for reports; and as resolved, for every look and removal. */
+  readonly base: string;
+  readonly realBase: string;
+  readonly tally: Tally;
+  /** `janitor: older than Ns`, the reason every record gives. */
+  readonly why: string;
+}
+
+/** Every check that comes before the first look at a file; what the rest of the run needs. */
+async function prepareJanitor(ctx: CleanContext, settings: PipelineSettings, options: CleanOptions): Promise<Janitor> {
   // A dead PID stays dead and a live one is kept either way: one question per PID is enough.
   ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
@@ -138,142 +196,184 @@ export async function cleanPipeline(
   // path, resolved once: a symlink on the way swung elsewhere mid-run (a
   // deploy) must not turn a listed name into a file of another directory.
   const pinned = { ...settings, stagingDir: await ctx.fs.realpath(settings.stagingDir) };
-  // Where staging is also an output directory (this pipeline's or another's),
-  // published names are never candidates; a name another pipeline stages is
-  // judged by the most cautious of their rules.
-  const here = await rulesForStagingDirectory(ctx.fs, pinned);
-  type Planned = { readonly name: string; readonly match: StagingName };
-  // Paths by concatenation, not path.join per file: the names come from the listing and hold no slash.
-  const base = join(settings.stagingDir, '/');
-  const realBase = join(pinned.stagingDir, '/');
-  const judge = (item: Planned, stats: LookedAt): Verdict => {
-    const published = here.publishedAs(item.name);
-    if (published !== undefined)
-      return { keep: published.runKey === undefined ? publishedReason(published) : 'a published output or marker' };
-    // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
-    if (item.name.includes('\uFFFD'))
-      return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
-    const at = { path: base + item.name, realPath: realBase + item.name };
-    return judgeOne(ctx, settings, at, options, item.match, here.writerRulesFor(item.name), stats);
+  return {
+    ctx,
+    settings,
+    options,
+    pinned,
+    // Where staging is also an output directory (this pipeline's or another's),
+    // published names are never candidates; a name another pipeline stages is
+    // judged by the most cautious of their rules.
+    here: await rulesForStagingDirectory(ctx.fs, pinned),
+    // Paths by concatenation, not path.join per file: the names come from the listing and hold no slash.
+    base: join(settings.stagingDir, '/'),
+    realBase: join(pinned.stagingDir, '/'),
+    tally: new Tally(settings, options.onRemoved),
+    why: `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`,
   };
-  // Every file of a batch gets its one lstat here, synchronously where the
-  // file system allows: no promise per file, and one batch is milliseconds,
-  // so the lock's heartbeat still runs between batches.
-  const judgeBatch = async (batch: readonly Planned[]): Promise<Verdict[]> => {
-    const look = ctx.fs.lstatSync;
-    if (look) return batch.map((item) => judge(item, lookSync(look, realBase + item.name)));
-    return mapPool(batch, IO_CONCURRENCY, async (item) =>
-      judge(item, await lookAt(ctx.fs, realBase + item.name)));
-  };
+}
 
-  const tally = new Tally(settings, options.onRemoved);
-  const sortVerdicts = (items: readonly Planned[], verdicts: readonly Verdict[]) => {
-    const doomed: Doomed[] = [];
-    verdicts.forEach((verdict, index) => {
-      const path = base + (items[index]?.name ?? '');
-      if ('go' in verdict) doomed.push(verdict.go);
-      else if ('keep' in verdict) tally.keep(path, verdict.keep);
-      else if ('fail' in verdict) tally.fail(path, verdict.fail);
-    });
-    return doomed;
-  };
-  // Each batch in name order: a small directory's report and audit lines read sorted.
-  const list = (onBatch: (batch: Planned[]) => Promise<void | 'stop'>) =>
-    listAllStaging(ctx.fs, pinned, (batch) => onBatch(batch.sort((a, b) => (a.name < b.name ? -1 : 1))), {
-      onEntries: options.onEntries,
-      batchSize: AUDIT_BATCH,
-    });
-
-  if (options.dryRun) {
-    await list(async (batch) => {
-      for (const f of sortVerdicts(batch, await judgeBatch(batch))) tally.remove(f);
-    });
-    return tally.report(options);
-  }
-
-  // Before the lock and the state directory exist: a planted log is refused with the disk as it was.
-  await precheckAuditLog(ctx.fs, options.auditLog);
-  // One janitor per staging directory; fixers of single keys re-check every
-  // file themselves, and ENOENT is success for both.
-  const lock = await acquireLock(
-    lockContextOf(ctx, settings),
-    settings.stagingDir,
-    '.clean',
-    options.lockTimeoutMs,
-  );
-  // One time per batch of records, written together: a clock read and a date per record was a tenth of the run.
-  let recordedAt = '';
-  const stamp = () => {
-    recordedAt = new Date(ctx.clock()).toISOString();
-  };
-  const record = (run: string, fields: Partial<AuditRecord> & Pick<AuditRecord, 'op'>): AuditRecord => ({
-    time: recordedAt,
-    user: ctx.user,
-    host: ctx.processes.hostname,
-    pid: ctx.pid,
-    pipeline: settings.pipeline ?? null,
-    run,
-    ...fields,
+/** Lists the candidates a batch at a time, each batch in name order: a small directory's report and log read sorted. */
+function listCandidates(janitor: Janitor, onBatch: (batch: Planned[]) => Promise<void | 'stop'>): Promise<void> {
+  const inOrder = (batch: Planned[]) => onBatch(batch.sort((a, b) => (a.name < b.name ? -1 : 1)));
+  return listAllStaging(janitor.ctx.fs, janitor.pinned, inOrder, {
+    onEntries: janitor.options.onEntries,
+    batchSize: AUDIT_BATCH,
   });
-  const why = `janitor: older than ${Math.round(options.olderThanMs / 1000)}s`;
-  let log: AuditLog | undefined;
-  let outcomes: AuditRecord[] = [];
-  const { unlinkSync, lstatSync } = ctx.fs;
-  const removeAll = async (doomed: readonly Doomed[]) =>
-    unlinkSync && lstatSync
-      ? doomed.map((f) => removeOneSync(lstatSync, unlinkSync, f))
-      : mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(ctx.fs, f));
-  try {
-    log = await openAuditLog(ctx.fs, options.auditLog);
-    const opened = log;
-    // The listing is read while files go: an entry unlinked meanwhile is
-    // either not listed or found gone at its lstat, and never listed twice.
-    await list(async (batch) => {
-      const doomed = sortVerdicts(batch, await judgeBatch(batch));
-      if (doomed.length === 0) return;
-      const file = (f: Doomed) => ({ path: f.path, bytes: f.bytes, mtime: f.mtime, writerPid: f.pid });
-      stamp();
-      // Write-ahead: the last batch's outcomes and this batch's intents, one write, one fsync, then the unlinks.
-      try {
-        await opened.append([
-          ...outcomes,
-          ...doomed.map((f) => record(f.run, { op: 'intent', intent: 'delete', ...file(f), reason: why })),
-        ]);
-      } catch (error) {
-        // A full disk, say: what cannot be recorded is not removed, and the janitor stops here.
-        const code = errnoCode(error);
-        if (!code) throw error;
-        const reason = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
-        for (const f of doomed) tally.fail(f.path, reason);
-        // The last batch's outcomes went with that write: its intents stand alone, as after a crash.
-        outcomes = [];
-        return 'stop';
-      }
-      outcomes = [];
-      const results = await removeAll(doomed);
-      stamp();
-      results.forEach((result, index) => {
-        const f = doomed[index];
-        if (!f) return;
-        if (result === 'deleted') {
-          tally.remove(f);
-          outcomes.push(record(f.run, { op: 'delete', ...file(f), reason: why }));
-        } else if (result === 'gone') {
-          outcomes.push(record(f.run, { op: 'gone', path: f.path, reason: 'already removed by someone else' }));
-        } else if ('kept' in result) {
-          tally.keep(f.path, result.kept);
-          outcomes.push(record(f.run, { op: 'skip', ...file(f), reason: result.kept }));
-        } else {
-          tally.fail(f.path, result.failed);
-          outcomes.push(record(f.run, { op: 'fail', ...file(f), reason: result.failed }));
-        }
-      });
-      return undefined;
-    });
-  } finally {
-    await finish(ctx.fs, pinned.stagingDir, tally.files > 0, log, outcomes, lock);
+}
+
+/**
+ * Every file of a batch gets its one look here, synchronously where the file
+ * system allows: no promise per file, and one batch is milliseconds, so the
+ * lock's heartbeat still runs between batches.
+ */
+async function lookAtBatch(janitor: Janitor, batch: readonly Planned[]): Promise<LookedAt[]> {
+  const { fs } = janitor.ctx;
+  const look = fs.lstatSync;
+  if (look) return batch.map((item) => lookSync(look, janitor.realBase + item.name));
+  return mapPool(batch, IO_CONCURRENCY, (item) => lookAt(fs, janitor.realBase + item.name));
+}
+
+/** Judges a looked-at batch: the files to remove; the kept and failed ones go to the tally. */
+function judgeBatch(janitor: Janitor, batch: readonly Planned[], looks: readonly LookedAt[]): Doomed[] {
+  const { here, tally, base } = janitor;
+  const doomed: Doomed[] = [];
+  batch.forEach((item, index) => {
+    const verdict = judgeListed(janitor, item, here, looks[index] as LookedAt);
+    if ('go' in verdict) doomed.push(verdict.go);
+    else if ('keep' in verdict) tally.keep(base + item.name, verdict.keep);
+    else if ('fail' in verdict) tally.fail(base + item.name, verdict.fail);
+  });
+  return doomed;
+}
+
+function judgeListed(janitor: Janitor, item: Planned, here: StagingDirectoryRules, looked: LookedAt): Verdict {
+  const published = here.publishedAs(item.name);
+  if (published !== undefined)
+    return { keep: published.runKey === undefined ? publishedReason(published) : 'a published output or marker' };
+  // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
+  if (item.name.includes('\uFFFD'))
+    return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
+  const at = { path: janitor.base + item.name, realPath: janitor.realBase + item.name };
+  return judgeOne(janitor, at, item.match, here.writerRulesFor(item.name), looked);
+}
+
+/**
+ * The write-ahead log of the removals, one batch ahead: a batch's intents are
+ * written and fsynced while the listing reads and judges the next batch and
+ * the batch before is removed, so the wait on the disk's journal overlaps the
+ * janitor's own work. A file is only ever removed after its intent is durable
+ * (its batch's append has completed), and its outcome is written with a later
+ * append, or at the end.
+ */
+class WriteAhead {
+  readonly #janitor: Janitor;
+  /** Outcome lines not yet written: they go with the next append. */
+  outcomes = '';
+  /** The batch whose intents are being made durable, and that append: it settles to its error, if any. */
+  #pending: { readonly doomed: readonly Doomed[]; readonly written: Promise<unknown> } | undefined;
+  /** Why the janitor stopped: an append failed. */
+  #stopped: string | undefined;
+  #head = '';
+
+  constructor(janitor: Janitor) {
+    this.#janitor = janitor;
   }
-  return tally.report(options);
+
+  /** Takes a judged batch: writes its intents, and removes the batch before it once that one's are durable. */
+  async next(log: AuditLog, doomed: readonly Doomed[]): Promise<void | 'stop'> {
+    if (doomed.length === 0) return undefined;
+    // The batch before may go only once its own intents are durable.
+    const ready = await this.#settle();
+    if (this.#stopped !== undefined) {
+      this.#fail(doomed, this.#stopped);
+      return 'stop';
+    }
+    this.#stamp();
+    const { why } = this.#janitor;
+    // The outcomes so far go with this write; if it fails they are lost, their
+    // intents standing alone, as after a crash.
+    let text = this.outcomes;
+    for (const f of doomed) text += removalLine(this.#head, f.run, 'intent', 'delete', f.fields, why);
+    this.outcomes = '';
+    // Settled to a value, never left rejected while the removals below run.
+    const written = log.appendLines(text).then(() => undefined, (error: unknown) => error);
+    this.#pending = { doomed, written };
+    await this.#remove(ready);
+    return undefined;
+  }
+
+  /** At the end of the listing: the last batch, once its intents are durable. */
+  async drain(): Promise<void> {
+    await this.#remove(await this.#settle());
+  }
+
+  /** Waits for the append under way, if any, removing nothing. */
+  async quiesce(): Promise<void> {
+    await this.#pending?.written;
+  }
+
+  /** The batch whose intents were being written, once they are durable; none when they could not be written. */
+  async #settle(): Promise<readonly Doomed[]> {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (!pending) return [];
+    const error = await pending.written;
+    if (error === undefined) return pending.doomed;
+    // A full disk, say: what cannot be recorded is not removed, and the janitor stops here.
+    const code = errnoCode(error);
+    if (!code) throw error;
+    this.#stopped = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
+    this.#fail(pending.doomed, this.#stopped);
+    return [];
+  }
+
+  #fail(doomed: readonly Doomed[], reason: string): void {
+    for (const f of doomed) this.#janitor.tally.fail(f.path, reason);
+  }
+
+  async #remove(doomed: readonly Doomed[]): Promise<void> {
+    if (doomed.length === 0) return;
+    const { ctx, tally, why } = this.#janitor;
+    const results = await removeAll(ctx.fs, doomed);
+    this.#stamp();
+    let text = '';
+    results.forEach((result, index) => {
+      const f = doomed[index] as Doomed;
+      if (result === 'deleted') {
+        tally.remove(f);
+        text += removalLine(this.#head, f.run, 'delete', undefined, f.fields, why);
+      } else if (result === 'gone') {
+        text += removalLine(this.#head, f.run, 'gone', undefined, fileFieldsText({ path: f.path }), 'already removed by someone else');
+      } else if ('kept' in result) {
+        tally.keep(f.path, result.kept);
+        text += removalLine(this.#head, f.run, 'skip', undefined, f.fields, result.kept);
+      } else {
+        tally.fail(f.path, result.failed);
+        text += removalLine(this.#head, f.run, 'fail', undefined, f.fields, result.failed);
+      }
+    });
+    this.outcomes += text;
+  }
+
+  /** One time per batch of records, written together: a clock read and a date per record was a tenth of the run. */
+  #stamp(): void {
+    const { ctx, settings } = this.#janitor;
+    this.#head = headText({
+      time: new Date(ctx.clock()).toISOString(),
+      user: ctx.user,
+      host: ctx.processes.hostname,
+      pid: ctx.pid,
+      pipeline: settings.pipeline ?? null,
+    });
+  }
+}
+
+function removeAll(fs: FileSystem, doomed: readonly Doomed[]): Promise<RemovalResult[]> | RemovalResult[] {
+  const { unlinkSync, lstatSync } = fs;
+  return unlinkSync && lstatSync
+    ? doomed.map((f) => removeOneSync(lstatSync, unlinkSync, f))
+    : mapPool(doomed, IO_CONCURRENCY, (f) => removeOne(fs, f));
 }
 
 /**
@@ -286,14 +386,14 @@ async function finish(
   stagingDir: string,
   removedAny: boolean,
   log: AuditLog | undefined,
-  outcomes: readonly AuditRecord[],
+  outcomes: string,
   lock: HeldLock,
 ): Promise<void> {
   const steps = [
     async () => {
       if (removedAny) await fsyncDirectory(fs, stagingDir);
     },
-    async () => log?.append(outcomes),
+    async () => log?.appendLines(outcomes),
     async () => log?.close(),
     () => lock.release(),
   ];
@@ -395,10 +495,8 @@ async function lookAt(fs: FileSystem, path: string): Promise<LookedAt> {
 
 /** The one look at a file: whether it goes. */
 function judgeOne(
-  ctx: CleanContext,
-  settings: PipelineSettings,
+  janitor: Janitor,
   { path, realPath }: { readonly path: string; readonly realPath: string },
-  options: CleanOptions,
   match: StagingName,
   rules: WriterRules,
   looked: LookedAt,
@@ -411,26 +509,30 @@ function judgeOne(
   const { stats } = looked;
   const kind = kindOf(stats);
   if (kind !== 'file') return { keep: `a ${kind}, not a regular file: left for a person` };
+  const { ctx, settings, options } = janitor;
   const nowMs = ctx.clock();
   const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
   // Aged by its last change, not its mtime alone: an mtime can be set into the past.
   const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);
   if (ageMs < options.olderThanMs) return { keep: YOUNGER };
   const judgement = judgeWriter(
-    { pid: match.pid, ...times, pidCheck: checkPid(match, rules, ctx.processes) },
-    { ...settings, staleAfterMs: rules.staleAfterMs },
+    { pid: match.pid, mtimeMs: times.mtimeMs, ctimeMs: times.ctimeMs, pidCheck: checkPid(match, rules, ctx.processes) },
+    // The two rules judgeWriter reads, not a copy of every setting per file.
+    { freshWithinMs: settings.freshWithinMs, staleAfterMs: rules.staleAfterMs },
     nowMs,
   );
   if (judgement.writer !== 'dead') return { keep: `writer ${judgement.writer}: ${judgement.reason}` };
+  const bytes = Number(stats.size);
+  const mtime = new Date(times.mtimeMs).toISOString();
   return {
     go: {
       path,
-      bytes: Number(stats.size),
+      bytes,
       pid: match.pid,
       ageSeconds: Math.round(ageMs / 1000),
       run: match.runKey,
       realPath,
-      mtime: new Date(times.mtimeMs).toISOString(),
+      fields: fileFieldsText({ path, bytes, mtime, writerPid: match.pid }),
       snapshot: snapshotOf(stats),
     },
   };
@@ -443,7 +545,7 @@ function judgeOne(
  * ENOENT is success (another janitor or fixer got there first); another
  * errno is the file's failure, not the run's.
  */
-async function removeOne(fs: FileSystem, f: Doomed): Promise<'deleted' | 'gone' | { kept: string } | { failed: string }> {
+async function removeOne(fs: FileSystem, f: Doomed): Promise<RemovalResult> {
   try {
     const changed = changeSince(f.snapshot, snapshotOf(await fs.lstat(f.realPath)));
     if (changed !== undefined) return { kept: changed };
@@ -466,13 +568,12 @@ function unlinkFailure(error: unknown): 'gone' | { failed: string } {
   };
 }
 
-/** The same, without a promise, where the file system offers a synchronous unlink. */
 /** removeOne without a promise per file, where the file system offers synchronous calls. */
 function removeOneSync(
   lstat: NonNullable<FileSystem['lstatSync']>,
   unlink: NonNullable<FileSystem['unlinkSync']>,
   f: Doomed,
-): 'deleted' | 'gone' | { kept: string } | { failed: string } {
+): RemovalResult {
   try {
     // Looked at again right before its unlink: it must be the very file judged.
     const changed = changeSince(f.snapshot, snapshotOf(lstat(f.realPath) as Stats));

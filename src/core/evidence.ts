@@ -17,6 +17,12 @@ export interface PathFacts {
    * where the mtime may have been set into the past (cp -p, curl -R).
    */
   readonly ctimeMs?: number;
+  /**
+   * When the file was created, where the file system says (statx): what
+   * bounds its writer's death from below for the causes, kept from this one
+   * look so they need not lstat every orphan again.
+   */
+  readonly birthtimeMs?: number;
   /** Why it could not be read (status 'unreadable'). */
   readonly error?: string;
 }

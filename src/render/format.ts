@@ -1,6 +1,19 @@
 import type { ChalkInstance } from 'chalk';
 import { SCHEMA_VERSION } from '../core/states.js';
 
+/**
+ * The most staging files, and failed attempts, a diagnosis' JSON lists; past
+ * that it lists the first ones and says how many there are. A crash loop left
+ * alone for weeks has 100,000 of each: 40 MB of JSON that took longer to write
+ * than the diagnosis took to make, for a gate that reads the state.
+ */
+export const JSON_LISTED = 1000;
+
+/** What a human view's "... and N more" says --json shows of a list of `count`. */
+export function jsonLists(count: number): string {
+  return count <= JSON_LISTED ? '--json lists every one' : `--json lists the first ${JSON_LISTED} and the totals`;
+}
+
 /** The house table look: bold head and grey rules at a terminal, no rule between rows. */
 export function tableOptions(chalk: ChalkInstance) {
   return {

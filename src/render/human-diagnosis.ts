@@ -5,7 +5,7 @@ import type { Diagnosis, StagingFileReport } from '../core/diagnosis.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../core/states.js';
 import { basename, dirname } from 'node:path';
-import { escapeText, formatBytes, plural } from './format.js';
+import { escapeText, formatBytes, JSON_LISTED, jsonLists, plural } from './format.js';
 import { type Cell, fitTable, shortenMiddle, wrapIndented } from './fit.js';
 import { renderRecoveryHuman } from './human-recovery.js';
 
@@ -73,7 +73,8 @@ export const SHOWN_FILES = 20;
  */
 function removeByHand(dead: readonly string[]): string[] {
   if (dead.length > SHOWN_FILES) {
-    return [`# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists every path`];
+    const listed = dead.length <= JSON_LISTED ? 'every path' : `the first ${JSON_LISTED} paths`;
+    return [`# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists ${listed}`];
   }
   const local = dead.filter((path) => !path.startsWith('s3://'));
   const objects = dead.filter((path) => path.startsWith('s3://'));
@@ -206,7 +207,7 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     const markerNote = !final.marker.exists ? 'missing' : odd.has(final.marker.path) ? 'see findings' : 'present';
     rows.push(['marker', name(final.marker.path), '', ageText(final.marker.ageSeconds ?? null), markerNote]);
   }
-  // The first files, then a total: a key with 100,000 orphans is not a 100,000-row table (--json lists every one).
+  // The first files, then a total: a key with 100,000 orphans is not a 100,000-row table.
   const shown = diagnosis.orphans.slice(0, SHOWN_FILES);
   const unshown = diagnosis.orphans.slice(SHOWN_FILES);
   for (const file of shown) {
@@ -216,7 +217,7 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     const count = (writer: string) => unshown.filter((o) => o.writer === writer).length;
     rows.push([
       'staging',
-      `... and ${unshown.length} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; --json lists every one)`,
+      `... and ${unshown.length} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; ${jsonLists(diagnosis.orphans.length)})`,
       formatBytes(unshown.reduce((n, o) => n + o.bytes, 0)),
       '',
       '',

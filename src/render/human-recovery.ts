@@ -1,7 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { describeAttempt } from '../core/classify-recovery.js';
 import type { Diagnosis } from '../core/diagnosis.js';
-import { escapeText } from './format.js';
+import { escapeText, jsonLists } from './format.js';
 
 // Attempts and causes listed one per line before a total: a crash loop left alone can have 100,000.
 const SHOWN = 20;
@@ -38,7 +38,7 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
       lines.push(`  ${escapeText(describeAttempt(attempt))}${cause ? `, ${cause}` : ''}`);
     }
     if (attempts.list.length > SHOWN)
-      lines.push(`  ... and ${attempts.list.length - SHOWN} more attempts (--json lists every one)`);
+      lines.push(`  ... and ${attempts.list.length - SHOWN} more attempts (${jsonLists(attempts.list.length)})`);
   }
   if (attempts?.note) lines.push(chalk.dim(`  note: ${escapeText(attempts.note)}`));
   const inputs = diagnosis.inputs ?? [];

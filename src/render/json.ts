@@ -2,10 +2,37 @@ import type { Diagnosis } from '../core/diagnosis.js';
 import type { FixReport } from '../core/fix.js';
 import type { LockTimeoutError } from '../core/lock.js';
 import { EXIT_CODES, RUNBOOKS, SCHEMA_VERSION } from '../core/states.js';
+import { JSON_LISTED } from './format.js';
+
+/** The first JSON_LISTED orphans (by path), and the totals of all of them. */
+function boundedOrphans(orphans: Diagnosis['orphans']) {
+  const listed = Math.min(orphans.length, JSON_LISTED);
+  const totals = { count: orphans.length, listed, bytes: 0, dead: 0, alive: 0, unknown: 0 };
+  for (const o of orphans) {
+    totals.bytes += o.bytes;
+    totals[o.writer]++;
+  }
+  return { orphans: orphans.length > JSON_LISTED ? orphans.slice(0, JSON_LISTED) : orphans, orphanTotals: totals };
+}
+
+/** The JSON's view of the model: the same fields in the same order, long lists bounded, each with its total. */
+function diagnosisBody(diagnosis: Diagnosis, runbookPath: RunbookPath) {
+  // Field order is the documented one: orphans and their totals where orphans always were.
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries({ schemaVersion: SCHEMA_VERSION, ...diagnosis })) {
+    if (key === 'orphans') Object.assign(body, boundedOrphans(diagnosis.orphans));
+    else if (key === 'attempts' && diagnosis.attempts) {
+      const { count, max, list, ...note } = diagnosis.attempts;
+      const listed = Math.min(list.length, JSON_LISTED);
+      body.attempts = { count, max, list: list.slice(0, JSON_LISTED), listed, ...note };
+    } else body[key] = key === 'runbook' ? runbookPath(diagnosis.runbook) : value;
+  }
+  return body;
+}
 
 /** The --json form of a diagnosis: one object, stable field order, sorted paths. */
 export function renderDiagnosisJson(diagnosis: Diagnosis, runbookPath: RunbookPath = (r) => r): string {
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...diagnosis, runbook: runbookPath(diagnosis.runbook) }, null, 2)}\n`;
+  return `${JSON.stringify(diagnosisBody(diagnosis, runbookPath), null, 2)}\n`;
 }
 
 /** Where a runbook (`runbooks/D.md`) is installed: JSON names the file itself, readable from any directory. */
@@ -39,8 +66,8 @@ export function renderFixJson(report: FixReport, runbookPath: RunbookPath = (r) 
     rerunSkipped: report.rerunSkipped,
     rerunMissing: plan.rerunMissing,
   };
-  const after = { ...report.after, runbook: runbookPath(report.after.runbook) };
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...after, exitCode: report.exitCode, fix }, null, 2)}\n`;
+  const after = { ...diagnosisBody(report.after, runbookPath), exitCode: report.exitCode, fix };
+  return `${JSON.stringify(after, null, 2)}\n`;
 }
 
 /** --fix --json when another fixer held the run's lock past --lock-timeout: "wait", and who holds it. */

@@ -9,9 +9,12 @@ import {
   appendAudit,
   checkAuditLog,
   defaultAuditLog,
+  fileFieldsText,
+  headText,
   openAuditLog,
   precheckAuditLog,
   readAudit,
+  removalLine,
   unsettledIntentsOnly,
 } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
@@ -277,5 +280,25 @@ describe('the audit trail of a fix', () => {
     await fixD(log);
     expect((await readAudit(fs, log)).map((r) => r.op)).toEqual(['intent', 'delete', 'intent', 'delete', 'rerun']);
     expect(await exists(defaultAuditLog(layout.stagingDir))).toBe(false);
+  });
+});
+
+describe('removalLine: the janitor\'s records, serialised from parts', () => {
+  // Quotes, backslashes, control and bidi characters, a lone surrogate, non-ASCII: what a path on disk may hold.
+  const odd = '/data/_st"ag\\ing/2026-04-24.\u001b[2J\u202e\ud800é.91247.csv';
+  const head = { time: '2026-04-24T06:08:00.000Z', user: 'ops "on call"', host: 'batch-01', pid: 4242, pipeline: null };
+
+  it.each([
+    ['intent', 'delete', { path: odd, bytes: 18234, mtime: '2026-04-24T06:02:11.000Z', writerPid: 91247 }],
+    ['delete', undefined, { path: odd, bytes: 0, mtime: '2026-04-24T06:02:11.000Z', writerPid: 91247 }],
+    ['gone', undefined, { path: odd }],
+    ['fail', undefined, { path: odd, bytes: 7, mtime: '2026-04-24T06:02:11.000Z', writerPid: 1 }],
+  ] as const)('a %s record is the line JSON.stringify makes of it', (op, intent, file) => {
+    const run = '2026-04-24\u202e';
+    const reason = 'janitor: older than 86400s \\ "quoted"';
+    const record = { ...head, run, op, ...(intent === undefined ? {} : { intent }), ...file, reason };
+    const line = removalLine(headText(head), run, op, intent, fileFieldsText(file), reason);
+    expect(line).toBe(`${JSON.stringify(record)}\n`);
+    expect(JSON.parse(line)).toEqual(record);
   });
 });

@@ -1,6 +1,6 @@
 // Why it died, on real directories with injected witnesses: a kernel log (as
 // a reader returns it), statfs figures, the audit log and the inputs.
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendAudit, defaultAuditLog } from '../../src/core/audit.js';
@@ -20,6 +20,7 @@ useTempLayout('crashdiag-causes-', (made) => {
   layout = made;
 });
 
+const HOUR = 3_600_000;
 const PLENTY: SpaceFacts = { bavail: 900_000, blocks: 1_000_000, bsize: 4096 };
 
 async function diagnosis(settings: PipelineSettings = settingsFor(layout)) {
@@ -131,6 +132,36 @@ describe('findCauses', () => {
     expect(found.causes).toEqual([
       { kind: 'input-missing', detail: `the input ${join(layout.root, 'in', `refunds_${KEY}.csv`)} does not exist` },
     ]);
+  });
+
+  it('takes each orphan’s birth time from the probe’s look: a crash loop’s files are not looked at twice', async () => {
+    const settings = settingsFor(layout);
+    const pids = [deadPid(), deadPid()].sort((a, b) => String(a).localeCompare(String(b)));
+    for (const pid of pids) await fs.writeFile(stagingPathFor(layout, pid), 'partial');
+    const nowMs = Date.now();
+    const evidence = await probeRun({ fs, processes: createProcessTable(), nowMs }, settings, KEY);
+    const auditLog = defaultAuditLog(layout.stagingDir);
+    const recovery = await gatherRecovery(fs, settings, KEY, { auditLog, retry: false, nowMs });
+    const diagnosed = classifyRun({ ...evidence, recovery });
+    const looked: string[] = [];
+    const counting = {
+      ...fs,
+      lstat: async (path: string) => (looked.push(path), fs.lstat(path)),
+      lstatSync: ((path: string) => (looked.push(path), lstatSync(path))) as typeof lstatSync,
+    } as unknown as typeof fs;
+    const [first, second] = evidence.staging.map((e) => e.birthtimeMs ?? nowMs);
+    const lines = [
+      oomLine(pids[0] as number, (first as number) + 1000),
+      oomLine(pids[1] as number, (second as number) - HOUR),
+    ];
+    const log: KernelLog = { source: 'journalctl -k', lines, bootTimeMs: null };
+    const found = await findCauses({ ...witnesses(log), fs: counting }, settings, diagnosed, evidence.staging);
+    expect(looked.filter((p) => p.startsWith(layout.stagingDir))).toEqual([]);
+    // The same answers as a second look would give: the kill after the file's creation, not the one before it.
+    expect(found.causes.filter((c) => c.kind === 'oom-kill').map((c) => c.pid)).toEqual([pids[0]]);
+    // Without the probe's facts, each orphan is looked at.
+    await findCauses({ ...witnesses(log), fs: counting }, settings, diagnosed);
+    expect(looked.filter((p) => p.startsWith(layout.stagingDir))).toHaveLength(2);
   });
 
   it('looks for nothing when the run is DONE', async () => {

@@ -417,8 +417,8 @@ describe('cleanPipeline records before it removes', () => {
     return paths.sort();
   }
 
-  it('writes and fsyncs each removal\'s intent before the unlink, and its outcome after (600 orphans, 3 batches)', async () => {
-    const paths = await orphans(600);
+  it('writes and fsyncs each removal\'s intent before the unlink, and its outcome after (three batches, one written ahead)', async () => {
+    const paths = await orphans(2 * AUDIT_BATCH + 100);
     const log = defaultAuditLog(stagingDir);
     const { fs, calls } = recording(log);
     const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(fs) }, settingsFor(), options());
@@ -434,7 +434,7 @@ describe('cleanPipeline records before it removes', () => {
       });
     }
     // Batched: one fsync of the log per batch of intents, plus the last outcomes; the staging directory once.
-    expect(calls.filter((c) => c === 'fsync log').length).toBeLessThanOrEqual(Math.ceil(paths.length / 256) + 1);
+    expect(calls.filter((c) => c === 'fsync log').length).toBeLessThanOrEqual(Math.ceil(paths.length / AUDIT_BATCH) + 1);
     expect(calls.filter((c) => c === 'fsync staging')).toHaveLength(1);
     const lastUnlink = Math.max(...paths.map((path) => calls.indexOf(`unlink ${path}`)));
     expect(calls.lastIndexOf('fsync log')).toBeGreaterThan(lastUnlink);

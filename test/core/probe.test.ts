@@ -125,8 +125,9 @@ describe('probeRun', () => {
       nowMs: NOW,
       rules: { freshWithinMs: 6 * HOUR, staleAfterMs: 15 * MINUTE },
       finalKeyed: true,
-      final: { path: FINAL, status: 'present', kind: 'file', bytes: 8, mtimeMs: NOW - 2 * HOUR, ctimeMs: NOW - 2 * HOUR },
-      marker: { path: MARKER, status: 'present', kind: 'file', bytes: 0, mtimeMs: NOW - 2 * HOUR + MINUTE, ctimeMs: NOW - 2 * HOUR + MINUTE },
+      // The birth time is memfs's clock, not the one the helper sets: only its presence is ours.
+      final: { path: FINAL, status: 'present', kind: 'file', bytes: 8, mtimeMs: NOW - 2 * HOUR, ctimeMs: NOW - 2 * HOUR, birthtimeMs: expect.any(Number) },
+      marker: { path: MARKER, status: 'present', kind: 'file', bytes: 0, mtimeMs: NOW - 2 * HOUR + MINUTE, ctimeMs: NOW - 2 * HOUR + MINUTE, birthtimeMs: expect.any(Number) },
       staging: [
         {
           path: staged('2026-04-24.91247.csv'),
@@ -135,6 +136,7 @@ describe('probeRun', () => {
           bytes: 7,
           mtimeMs: NOW - 5 * MINUTE,
           ctimeMs: NOW - 5 * MINUTE,
+          birthtimeMs: expect.any(Number),
           name: '2026-04-24.91247.csv',
           pid: 91247,
           host: undefined,

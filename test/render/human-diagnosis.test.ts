@@ -195,8 +195,8 @@ describe('renderDiagnosisHuman: a key with many orphans', () => {
     const rows = text.split('\n').filter((line) => line.includes(`${KEY}.1`));
     // 20 table rows and their 20 reason lines.
     expect(rows).toHaveLength(40);
-    expect(text).toContain('... and 99980 more (99980 dead, 0 alive, 0 unknown; --json lists every one)');
-    expect(text).toContain('# 100000 orphans: too many to paste; --fix removes them one by one, --json lists every path');
+    expect(text).toContain('... and 99980 more (99980 dead, 0 alive, 0 unknown; --json lists the first 1000 and the totals)');
+    expect(text).toContain('# 100000 orphans: too many to paste; --fix removes them one by one, --json lists the first 1000 paths');
     expect(text).not.toContain('rm --');
     expect(text.length).toBeLessThan(20_000);
   });

@@ -5,6 +5,7 @@ import { classifyRun } from '../../core/classify.js';
 import { DEFAULT_LOCK_TIMEOUT, DEFAULT_S3_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
+import type { PathFacts } from '../../core/evidence.js';
 import { UsageError } from '../../core/errors.js';
 import { type FixContext, type FixReport, fixRun } from '../../core/fix.js';
 import { LockTimeoutError } from '../../core/lock.js';
@@ -216,11 +217,11 @@ async function diagnose(job: DiagnoseJob, nowMs: number): Promise<Diagnosis> {
   const { io, settings, runKey } = job;
   const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
   const recovery = await gatherRecovery(io.fs, settings, runKey, { auditLog: job.auditLog, retry: false, nowMs });
-  return withCauses(job, classifyRun({ ...evidence, recovery }));
+  return withCauses(job, classifyRun({ ...evidence, recovery }), evidence.staging);
 }
 
 /** Why it died (causes.ts), beside the state: advice only, never the exit code. */
-async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis): Promise<Diagnosis> {
+async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis, probed?: readonly PathFacts[]): Promise<Diagnosis> {
   const { io } = job;
   // Free space means nothing for an S3 prefix: only local directories are asked.
   const local = !isS3Url(job.settings.outDir) && !isS3Url(job.settings.stagingDir);
@@ -229,7 +230,7 @@ async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis): Promise<Diagn
     ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
     ...(io.statfs && local ? { statfs: io.statfs } : {}),
   };
-  const found = await findCauses(witnesses, job.settings, diagnosis);
+  const found = await findCauses(witnesses, job.settings, diagnosis, probed);
   return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
 }
 
