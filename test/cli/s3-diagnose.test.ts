@@ -205,7 +205,7 @@ describe('listing cost follows the matches, not the bucket', () => {
     await server().seed(BUCKET, others, 'old');
     await put(`${where.staging}${RUN}.4242.csv`, 'a', 3600);
     await put(`${where.staging}${RUN}.4243.csv`, 'b', 3600);
-    let json: { state: string; orphans: unknown[] } | undefined;
+    let json: { state: string; orphans: unknown[]; orphanTotals: { count: number; listed: number } } | undefined;
     const seen = await requestsDuring(server(), async () => {
       json = (await crashdiag([...layoutFlags(where), '--json'])).json;
     });
@@ -358,13 +358,15 @@ describe('pagination', () => {
     const where = layout();
     const keys = Array.from({ length: 1005 }, (_, i) => `${where.staging}${RUN}.${300000 + i}.csv`);
     await server().seed(BUCKET, keys, 'x');
-    let json: { state: string; orphans: unknown[] } | undefined;
+    let json: { state: string; orphans: unknown[]; orphanTotals: { count: number; listed: number } } | undefined;
     const seen = await requestsDuring(server(), async () => {
       json = (await crashdiag([...layoutFlags(where), '--json', '--now', new Date(Date.now() + 86_400_000).toISOString()])).json;
     });
     // 1,005 dead writers of one run key are 1,005 failed attempts: a crash loop.
     expect(json?.state).toBe('CRASH-LOOP');
-    expect(json?.orphans).toHaveLength(1005);
+    // The JSON lists the first 1,000 and counts them all.
+    expect(json?.orphanTotals).toMatchObject({ count: 1005, listed: 1000 });
+    expect(json?.orphans).toHaveLength(1000);
     expect(seen.filter((r) => r.method === 'GET' && r.url.includes('list-type=2'))).toHaveLength(2);
   });
 });
