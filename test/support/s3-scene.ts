@@ -26,8 +26,24 @@ export function useS3Scene(bucket: string) {
     await fsp.rm(scratch, { recursive: true, force: true });
   });
   let made = 0;
+  const env = (endpoint = server().endpoint): Record<string, string> => ({
+    NO_COLOR: '1',
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    XDG_STATE_HOME: join(scratch, 'state'),
+    HOME: scratch,
+  });
+  /** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
+  const age = async (key: string, seconds: number): Promise<void> => {
+    const parts = key.split('/');
+    const last = parts.pop() as string;
+    const file = join(server().directory, bucket, ...parts, `${last}._S3rver_object`);
+    const then = new Date(Date.now() - seconds * 1000);
+    await fsp.utimes(file, then, then);
+  };
 
-  const scene = {
+  return {
     bucket,
     server: (): S3TestServer => server(),
     scratch: () => scratch,
@@ -37,29 +53,13 @@ export function useS3Scene(bucket: string) {
       made += 1;
       return `t${made}/`;
     },
-    env(endpoint = server().endpoint): Record<string, string> {
-      return {
-        NO_COLOR: '1',
-        AWS_ENDPOINT_URL_S3: endpoint,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        XDG_STATE_HOME: join(scratch, 'state'),
-        HOME: scratch,
-      };
-    },
+    env,
     url: (key: string) => `s3://${bucket}/${key}`,
-    /** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
-    async age(key: string, seconds: number): Promise<void> {
-      const parts = key.split('/');
-      const last = parts.pop() as string;
-      const file = join(server().directory, bucket, ...parts, `${last}._S3rver_object`);
-      const then = new Date(Date.now() - seconds * 1000);
-      await fsp.utimes(file, then, then);
-    },
+    age,
     async put(key: string, body: string, ageSeconds = 0): Promise<void> {
       if (!client) throw new Error('useS3Scene: no client');
       await putText(client, bucket, key, body);
-      if (ageSeconds > 0) await scene.age(key, ageSeconds);
+      if (ageSeconds > 0) await age(key, ageSeconds);
     },
     /** Keys and ETags under a prefix, as the server lists them (up to 1,000). */
     async keysUnder(prefix: string): Promise<string[]> {
@@ -69,8 +69,8 @@ export function useS3Scene(bucket: string) {
     },
     /** A test root as the server keeps it: every key's bytes, size and time. "Unchanged" means equal. */
     disk: (root: string): Promise<string[]> => snapshot(join(server().directory, bucket, root.replace(/\/$/, ''))),
-    async run(args: readonly string[], env = scene.env()) {
-      const result = await crashdiagInProcess(args, scratch, { env });
+    async run(args: readonly string[], runEnv = env()) {
+      const result = await crashdiagInProcess(args, scratch, { env: runEnv });
       const json = result.stdout.startsWith('{') ? JSON.parse(result.stdout) : undefined;
       return { ...result, json };
     },
@@ -79,5 +79,4 @@ export function useS3Scene(bucket: string) {
       return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     },
   };
-  return scene;
 }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { readAudit, unsettledIntentsOnly } from '../../core/audit.js';
+import { type AuditRecord, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
 import { pickPipeline } from '../../core/config.js';
 import { DEFAULT_HISTORY_LIMIT } from '../../core/defaults.js';
 import { UsageError } from '../../core/errors.js';
@@ -8,7 +8,7 @@ import { renderHistoryJson, renderNoHistory } from '../../render/history.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
 import { auditLogOf } from '../s3-options.js';
-import { isS3Url } from '../../core/s3-url.js';
+import { isS3Url, normalS3Dir } from '../../core/s3-url.js';
 
 interface HistoryFlags {
   pipeline?: string;
@@ -46,6 +46,14 @@ async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
   throw new UsageError('Name the audit log: --pipeline NAME, --staging-dir DIR or --audit-log FILE.');
 }
 
+/**
+ * Every S3 staging prefix shares one local audit log: --staging-dir picks
+ * the records about its own objects (and its re-runs and resets).
+ */
+function aboutPrefix(dir: string): (record: AuditRecord) => boolean {
+  return (record) => record.path?.startsWith(`${dir}/`) === true || record.stagingDir === dir;
+}
+
 /** The audit log as a table (or JSON lines as an array): what was done, by whom, when. */
 export async function historyCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as HistoryFlags;
@@ -58,6 +66,8 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
   if (flags.run !== undefined) records = records.filter((r) => r.run === flags.run);
   if (flags.pipeline !== undefined)
     records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
+  else if (flags.auditLog === undefined && flags.stagingDir !== undefined && isS3Url(flags.stagingDir))
+    records = records.filter(aboutPrefix(normalS3Dir(flags.stagingDir)));
   // A person reads outcomes; an intent stays in view only when no outcome followed it.
   if (!flags.json) records = unsettledIntentsOnly(records);
   const limit = flags.limit ?? DEFAULT_HISTORY_LIMIT;
