@@ -39,7 +39,8 @@ async function everyState(root: string, done = 0): Promise<Record<string, string
   const out = `${root}out/`;
   const staging = `${root}_staging/`;
   const keys = datesBetween(Date.now() - (done + 10) * DAY, Date.now() - DAY);
-  const [kDone, kD, kRace, kRunning, kUnpublished, ...more] = keys as [string, string, string, string, string, ...string[]];
+  type Keys = [string, string, string, string, string, ...string[]];
+  const [kDone, kD, kRace, kRunning, kUnpublished, ...more] = keys as Keys;
   const published = async (key: string) => {
     await scene.put(`${out}refunds_${key}.csv`, 'a,b\n');
     await scene.put(`${out}refunds_${key}.csv.success`, '');
@@ -155,7 +156,8 @@ describe('scan --all mixes local and S3 pipelines', () => {
       },
     }));
     const { code, json } = await scene.run(['scan', '--all', '--config', config, '--since', '30d', '--json']);
-    const scanned = Object.fromEntries(json.pipelines.map((p: { pipeline: string; scanned: boolean }) => [p.pipeline, p.scanned]));
+    type Scanned = { pipeline: string; scanned: boolean };
+    const scanned = Object.fromEntries(json.pipelines.map((p: Scanned) => [p.pipeline, p.scanned]));
     expect(scanned).toEqual({ ledger: true, lost: false, refunds: true });
     expect(json.pipelines.find((p: { pipeline: string }) => p.pipeline === 'lost').error.message).toMatch(/no-such-bucket does not exist/);
     const runs = json.runs as Row[];
@@ -166,7 +168,7 @@ describe('scan --all mixes local and S3 pipelines', () => {
     // The endpoint unreachable: every S3 pipeline is reported alone, the local one still scanned.
     const away = await scene.run(['scan', '--all', '--config', config, '--since', '30d', '--json', '--timeout', '5s'],
       scene.env('http://127.0.0.1:9'));
-    const flags = Object.fromEntries(away.json.pipelines.map((p: { pipeline: string; scanned: boolean }) => [p.pipeline, p.scanned]));
+    const flags = Object.fromEntries(away.json.pipelines.map((p: Scanned) => [p.pipeline, p.scanned]));
     expect(flags).toEqual({ ledger: true, lost: false, refunds: false });
     expect(away.code).toBe(2);
     expect(away.stderr).toMatch(/pipeline refunds was not scanned: Cannot reach the S3 endpoint/);
