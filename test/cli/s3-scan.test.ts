@@ -174,3 +174,20 @@ describe('scan --all mixes local and S3 pipelines', () => {
     expect(away.stderr).toMatch(/pipeline refunds was not scanned: Cannot reach the S3 endpoint/);
   });
 });
+
+describe('mixed layouts', () => {
+  it('a local staging directory beside an S3 output prefix: the local listing and lstat, the outputs from the prefix', async () => {
+    const root = scene.root();
+    const staging = await fsp.mkdtemp(join(scene.scratch(), 'staging-'));
+    const orphan = join(staging, `2026-04-22.${deadPid()}.csv`);
+    await fsp.writeFile(orphan, 'orphan');
+    const then = new Date(Date.now() - 3_600_000);
+    await fsp.utimes(orphan, then, then);
+    await scene.put(`${root}out/refunds_2026-04-23.csv`, 'a,b\n');
+    await scene.put(`${root}out/refunds_2026-04-23.csv.success`, '');
+    const flags = ['--out-dir', scene.url(`${root}out/`), '--staging-dir', staging, '--final', 'refunds_{date}.csv'];
+    const { json } = await scene.run(['scan', ...flags, '--since', '30d', '--json']);
+    const byRun = Object.fromEntries((json.runs as Row[]).map((r) => [r.run, r.state]));
+    expect(byRun).toEqual({ '2026-04-22': 'D', '2026-04-23': 'DONE' });
+  });
+});

@@ -1,6 +1,7 @@
 import {
   type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS,
 } from '../../core/clean.js';
+import { isS3Url } from '../../core/s3-url.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import { DEFAULT_LOCK_TIMEOUT, DEFAULT_OLDER_THAN } from '../../core/defaults.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
@@ -54,6 +55,8 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
   }
   const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
   const timeoutMs = s3TimeoutOf(flags.timeout);
+  if (flags.auditLog !== undefined && isS3Url(flags.auditLog))
+    throw new UsageError('--audit-log must be a local path: the audit log is appended to, and stays local.');
   const pipelines = await selectPipelines(flags, io);
   if (flags.auditLog !== undefined && pipelines.length > 1) {
     throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
