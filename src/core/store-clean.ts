@@ -6,6 +6,7 @@ import {
 } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import { acquireLockAt, type HeldLock, lockContextOf, stillHeld } from './lock.js';
+import { mapPool } from './pool.js';
 import { checkDirectory } from './probe.js';
 import { memoizedProcessTable } from './process-table.js';
 import { memoizedRunKeyCheck } from './run-key.js';
@@ -175,6 +176,12 @@ function cleaned(f: Doomed) {
   return { path: f.path, bytes: f.entry.bytes, pid: f.match.pid, ageSeconds: f.ageSeconds, run: f.match.runKey };
 }
 
+// DELETEs in flight at once within a page: each is a HEAD and a DELETE, tens
+// of milliseconds apiece against S3, so one at a time took minutes per
+// 10,000 orphans; a few in flight keep a failure's blast radius to a few
+// requests (those already started when one fails still run to their outcome).
+const DELETE_CONCURRENCY = 8;
+
 /** Removes judged objects a batch at a time: intents first, then each DELETE, outcomes with the next batch. */
 class Janitor {
   outcomes: AuditRecord[] = [];
@@ -241,18 +248,18 @@ class Janitor {
       return 'stop';
     }
     this.outcomes = [];
-    for (const [index, f] of doomed.entries()) {
-      const stop = await this.#removeOne(f);
-      if (stop) {
-        const rest = `not attempted: the janitor stopped at ${f.path} (${stop})`;
-        for (const left of doomed.slice(index + 1)) {
-          tally.fail(left.path, rest);
-          this.outcomes.push(this.#record(left.match.runKey, { op: 'skip', ...this.#file(left), reason: rest }));
-        }
-        return 'stop';
+    let stopped: string | undefined;
+    await mapPool(doomed, DELETE_CONCURRENCY, async (f) => {
+      if (stopped !== undefined) {
+        const rest = `not attempted: the janitor stopped at an earlier failure (${stopped})`;
+        tally.fail(f.path, rest);
+        this.outcomes.push(this.#record(f.match.runKey, { op: 'skip', ...this.#file(f), reason: rest }));
+        return;
       }
-    }
-    return undefined;
+      const stop = await this.#removeOne(f);
+      if (stop !== undefined) stopped ??= `${f.path}: ${stop}`;
+    });
+    return stopped === undefined ? undefined : 'stop';
   }
 
   /** One DELETE, if every guard still passes now and the object is the one listed; returns why to stop, if so. */

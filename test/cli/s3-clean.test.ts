@@ -178,19 +178,29 @@ describe('clean on an S3 staging prefix', () => {
     }
   });
 
-  it('a DELETE the server refuses: that object is a failure (exit 30, audited), the janitor stops there', async () => {
+  it('DELETEs the server refuses: failures (exit 30); the janitor stops, every intent gets its outcome, the bucket unchanged', async () => {
     const root = scene.root();
-    const key = `${root}_staging/2026-04-20.${deadPid()}.csv`;
-    await scene.put(key, 'orphan', 3 * HOUR);
+    const keys = Array.from({ length: 30 }, (_, i) => `${root}_staging/2026-04-${String(10 + (i % 10))}.${600000 + i}.csv`);
+    await scene.server().seed(BUCKET, keys, 'orphan');
+    for (const key of keys) await scene.age(key, 3 * HOUR);
+    const before = await scene.disk(root);
     const proxy = await startS3Proxy(scene.server().endpoint, (request) =>
       request.method === 'DELETE' ? { status: 403, body: s3ErrorBody('AccessDenied', 'Access Denied') } : 'forward');
     try {
       const { code, json } = await clean([...layoutFlags(root), '--older-than', '2h', '--json'], scene.env(proxy.endpoint));
       expect(code).toBe(30);
-      expect(json.pipelines[0]?.failed[0]?.path).toBe(scene.url(key));
-      const ops = (await scene.auditLines()).filter((l) => l.path === scene.url(key)).map((l) => l.op);
-      expect(ops).toEqual(['intent', 'fail']);
-      expect((await scene.keysUnder(root)).map((k) => k.split(' ')[0])).toEqual([key]);
+      expect(json.pipelines[0]?.removed).toEqual([]);
+      expect(json.pipelines[0]?.failed).toHaveLength(30);
+      const lines = (await scene.auditLines()).filter((l) => String(l.path).startsWith(scene.url(`${root}_staging/`)));
+      for (const key of keys) {
+        const [intent, outcome, ...more] = lines.filter((l) => l.path === scene.url(key)).map((l) => l.op);
+        expect(intent).toBe('intent');
+        expect(['fail', 'skip']).toContain(outcome);
+        expect(more).toEqual([]);
+      }
+      // Stopped at the first refusal: those already in flight fail too, the rest are not attempted.
+      expect(lines.filter((l) => l.op === 'skip').length).toBeGreaterThan(0);
+      expect(await scene.disk(root)).toEqual(before);
     } finally {
       await proxy.close();
     }
