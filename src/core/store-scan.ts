@@ -285,7 +285,9 @@ async function summariseStaging(
     }, { onEntries: options.onEntries });
     return folded;
   }
-  await listPages(store, roles.stagingPrefix, 'staging prefix', (page, seen) => {
+  // One listing for both kinds of name when the prefix is shared: the start they have in common.
+  const prefix = outputs ? commonStart([roles.stagingPrefix, roles.outPrefix]) : roles.stagingPrefix;
+  await listPages(store, prefix, 'staging prefix', (page, seen) => {
     for (const entry of page) {
       const match = roles.staging(entry.name);
       if (match) fold(match.runKey, describeStoreEntry(ctx, settings, here, store, entry, match));

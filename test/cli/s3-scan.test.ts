@@ -122,6 +122,15 @@ describe('scan on S3 prefixes', () => {
     }
   });
 
+  it('the table: one row per run, and the note that the uploads cannot be listed (never "none")', async () => {
+    const root = scene.root();
+    const k = await everyState(root);
+    const { stdout } = await scene.run(['scan', ...layoutFlags(root), '--since', '30d']);
+    expect(stdout).toMatch(new RegExp(`${k.kD}\\s.*\\sD\\s`));
+    expect(stdout).toMatch(/5 runs: /);
+    expect(stdout).toMatch(/note \(default\): incomplete multipart uploads under s3:\/\/scan-data\/t\d+\/_staging\/ cannot be listed/);
+  });
+
   it('metrics: orphan count and bytes of an S3 pipeline, from the same listings', async () => {
     const root = scene.root();
     await everyState(root);

@@ -64,4 +64,21 @@ describe('scan through the store seam', () => {
     expect(byRun).toEqual({ '2026-04-24': 'UNKNOWN', '2026-04-23': 'D' });
     expect(result.runs.find((r) => r.run === '2026-04-24')?.totals.orphanCount).toBe(0);
   });
+
+  it('one prefix whose staging names start otherwise than its outputs: the one listing is sent with what both share', async () => {
+    const both = new MemoryStore('s3://bkt/data/');
+    both.put('refunds_2026-04-24.csv', 5, now - 2 * HOUR);
+    both.put('refunds_2026-04-24.csv.success', 0, now - 2 * HOUR);
+    both.put('tmp_2026-04-23.99.csv', 3, now - 2 * HOUR);
+    const asked: string[] = [];
+    const list = both.list.bind(both);
+    both.list = (prefix: string) => {
+      asked.push(prefix);
+      return list(prefix);
+    };
+    const result = await scan(both, both, { staging: 'tmp_{date}.{pid}.csv' });
+    expect(asked).toEqual(['']);
+    const byRun = Object.fromEntries(result.runs.map((r) => [r.run, r.state]));
+    expect(byRun).toEqual({ '2026-04-24': 'DONE', '2026-04-23': 'D' });
+  });
 });
