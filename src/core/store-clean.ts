@@ -16,7 +16,7 @@ import { pinnedPath } from './same-directory.js';
 import type { PipelineSettings } from './settings.js';
 import { guardStoreRemoval } from './store-guards.js';
 import type { RunStores } from './store-probe.js';
-import { commonStart } from './store-scan.js';
+import { stagingListingPrefix } from './store-names.js';
 import { isStoreError, type ObjectStore, type StoredFile, type StoreEntry } from './store.js';
 import type { StagingName } from './template.js';
 
@@ -70,7 +70,7 @@ export async function cleanStorePipeline(
   const here = await rulesForStagingDirectory(ctx.fs, settings);
   const tally = new Tally(settings, options.onRemoved);
   const judge = judgeWith(ctx, settings, here, staging, options);
-  const prefix = commonStart([settings.staging.prefixFor('0'), settings.staging.prefixFor('1')]);
+  const prefix = stagingListingPrefix(settings);
 
   if (options.dryRun) {
     await eachPage(staging, settings.staging, prefix, tally, options, (page) => {

@@ -5,7 +5,8 @@ import { promises as fsp } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
 import { createProcessTable } from '../../src/core/process-table.js';
-import { commonStart, scanStorePipeline } from '../../src/core/store-scan.js';
+import { commonStart } from '../../src/core/store-names.js';
+import { scanStorePipeline } from '../../src/core/store-scan.js';
 import { MemoryStore } from '../support/memory-store.js';
 
 const HOUR = 3_600_000;
