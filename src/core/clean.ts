@@ -409,7 +409,7 @@ async function finish(
 }
 
 /** What the janitor did, as totals per run and bounded samples: flat memory whatever the number of files. */
-class Tally {
+export class Tally {
   readonly #settings: PipelineSettings;
   readonly #onRemoved: ((file: CleanedFile) => void) | undefined;
   readonly removed: CleanedFile[] = [];
@@ -427,7 +427,7 @@ class Tally {
     this.#onRemoved = onRemoved;
   }
 
-  remove(f: Doomed): void {
+  remove(f: CleanedFile & { readonly run: string }): void {
     const file = fileOf(f);
     if (this.#onRemoved) this.#onRemoved(file);
     else this.removed.push(file);

@@ -13,6 +13,8 @@ import type { ObjectStore } from './store.js';
 
 export { diagnoseStoreRun, fixStoreRun, type FixStores, type StoreDiagnosis, type StoreFixOptions } from './store-fix.js';
 export { checkStoreQuarantine, guardStoreRemoval } from './store-guards.js';
+export { cleanStorePipeline, type StoreCleanOptions } from './store-clean.js';
+export { scanStorePipeline } from './store-scan.js';
 export { isStaleUpload, listStoreStaging, probeStoreRun, storeFacts, storePidCheck, uploadReports } from './store-probe.js';
 
 export interface OpenStoresOptions {

@@ -51,6 +51,8 @@ export interface ScanResult {
   /** Newest mtime among published outputs (with their markers), epoch ms. */
   readonly newestPublishedMs: number | undefined;
   readonly durationMs: number;
+  /** What could not be told about the pipeline as a whole (S3: uploads that cannot be listed), never read as "none". */
+  readonly notes?: readonly string[];
 }
 
 interface OutEntry {

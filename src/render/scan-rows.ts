@@ -32,6 +32,8 @@ export interface ScanRow {
   readonly liveWriters: number;
   readonly anomalies: number;
   readonly summary: string;
+  /** S3 only: incomplete multipart uploads of this run, where the server lists them. */
+  readonly incompleteUploads?: number;
 }
 
 /** One row per run, worst first across every pipeline. */
@@ -52,6 +54,7 @@ export function scanRows(results: readonly ScanResult[]): ScanRow[] {
         liveWriters: totals.liveWriters,
         anomalies: totals.anomalyCount,
         summary: run.summary,
+        ...(run.uploads === undefined ? {} : { incompleteUploads: run.uploads.length }),
       };
     }),
   );
@@ -69,7 +72,12 @@ export function scanRows(results: readonly ScanResult[]): ScanRow[] {
  */
 export function renderScanJson(results: readonly ScanResult[], failures: readonly ScanFailureRow[] = []): string {
   const pipelines = [
-    ...results.map((r) => ({ pipeline: pipelineLabel(r.pipeline), scanned: true, error: null })),
+    ...results.map((r) => ({
+      pipeline: pipelineLabel(r.pipeline),
+      scanned: true,
+      error: null,
+      ...(r.notes === undefined ? {} : { notes: r.notes }),
+    })),
     ...failures.map((f) => ({ pipeline: f.pipeline, scanned: false, error: { message: f.message, hint: f.hint } })),
   ].sort((a, b) => a.pipeline.localeCompare(b.pipeline));
   return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, pipelines, runs: scanRows(results) }, null, 2)}\n`;

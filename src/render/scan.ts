@@ -4,7 +4,7 @@ import type { ScanResult } from '../core/scan.js';
 import { type Cell, fitTable, wrapIndented } from './fit.js';
 import { escapeText, formatBytes, plural } from './format.js';
 import { stateColour } from './human-diagnosis.js';
-import { type ScanFailureRow, scanRows } from './scan-rows.js';
+import { pipelineLabel, type ScanFailureRow, scanRows } from './scan-rows.js';
 
 const age = (seconds: number | null) => (seconds === null ? '-' : formatDuration(seconds * 1000));
 
@@ -58,6 +58,10 @@ export function renderScanHuman(
   for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
   const tally = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
   const lines = [table, `${plural(rows.length, 'run')}${tally ? `: ${tally}` : ''}`];
+  for (const result of results) {
+    for (const note of result.notes ?? [])
+      lines.push(wrapIndented(`note (${escapeText(pipelineLabel(result.pipeline))}): ${escapeText(note)}`, width, '', '  '));
+  }
   for (const f of failures) {
     lines.push(chalk.magenta(wrapIndented(`pipeline ${f.pipeline} was not scanned: ${f.message}`, width, '', '  ')));
     if (f.hint) lines.push(wrapIndented(f.hint, width, '  '));

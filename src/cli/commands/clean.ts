@@ -1,5 +1,8 @@
-import { auditLogFor } from '../../core/audit.js';
-import { type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS } from '../../core/clean.js';
+import {
+  type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS,
+} from '../../core/clean.js';
+import { isS3Url } from '../../core/s3-url.js';
+import type { PipelineSettings } from '../../core/settings.js';
 import { DEFAULT_LOCK_TIMEOUT, DEFAULT_OLDER_THAN } from '../../core/defaults.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
@@ -10,6 +13,7 @@ import { escapeText } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { refuseFakeClock } from '../pipeline-options.js';
 import { progressLine } from '../progress.js';
+import { auditLogOf, hasS3Side, loadS3Part, s3TimeoutOf, stateDirOf } from '../s3-options.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
 interface CleanFlags extends MultiPipelineFlags {
@@ -19,6 +23,24 @@ interface CleanFlags extends MultiPipelineFlags {
   json?: boolean;
   auditLog?: string;
   lockTimeout?: string;
+  timeout?: string;
+}
+
+/** The janitor for a pipeline with an s3:// directory: the S3 part loaded for it alone, its session closed after. */
+async function cleanOnS3(
+  io: CliIo,
+  ctx: CleanContext,
+  settings: PipelineSettings,
+  options: CleanOptions,
+  timeoutMs: number,
+): Promise<CleanReport> {
+  const part = await loadS3Part(io);
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs });
+  try {
+    return await part.cleanStorePipeline(ctx, settings, opened.stores, { ...options, stateDir: stateDirOf(io) });
+  } finally {
+    await opened.close();
+  }
 }
 
 export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
@@ -32,6 +54,9 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
     );
   }
   const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
+  const timeoutMs = s3TimeoutOf(flags.timeout);
+  if (flags.auditLog !== undefined && isS3Url(flags.auditLog))
+    throw new UsageError('--audit-log must be a local path: the audit log is appended to, and stays local.');
   const pipelines = await selectPipelines(flags, io);
   if (flags.auditLog !== undefined && pipelines.length > 1) {
     throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
@@ -44,41 +69,43 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
   try {
     for (const settings of pipelines) {
       const dryRun = flags.dryRun === true;
-      const report = await cleanPipeline(
-        {
-          fs: io.fs,
-          processes: io.processes,
-          clock: io.now,
-          sleep: io.sleep,
-          user: io.user,
-          pid: io.pid,
-          randomToken: io.randomToken,
-          every: io.every,
-        },
-        settings,
-        {
-          olderThanMs,
-          dryRun,
-          auditLog: auditLogFor(flags.auditLog, settings, io.cwd),
-          lockTimeoutMs,
-          onRemoved: json
-            ? (file) => json.removed(settings, dryRun, olderThanMs, file)
-            : (file) => {
-                if (dryRun) io.stdout.write(`  would remove ${escapeText(file.path)}\n`);
-              },
-          onEntries: progress.update,
-        },
-      );
+      const ctx: CleanContext = {
+        fs: io.fs,
+        processes: io.processes,
+        clock: io.now,
+        sleep: io.sleep,
+        user: io.user,
+        pid: io.pid,
+        randomToken: io.randomToken,
+        every: io.every,
+      };
+      const options: CleanOptions = {
+        olderThanMs,
+        dryRun,
+        auditLog: auditLogOf(flags.auditLog, settings, io),
+        lockTimeoutMs,
+        onRemoved: json
+          ? (file) => json.removed(settings, dryRun, olderThanMs, file)
+          : (file) => {
+              if (dryRun) io.stdout.write(`  would remove ${escapeText(file.path)}\n`);
+            },
+        onEntries: progress.update,
+      };
+      const report = hasS3Side(settings)
+        ? await cleanOnS3(io, ctx, settings, options, timeoutMs)
+        : await cleanPipeline(ctx, settings, options);
       reports.push(report);
       if (json) json.finish(report);
       else io.stdout.write(renderCleanHuman([report]));
     }
   } catch (error) {
-    if (!(error instanceof LockTimeoutError)) throw error;
+    // Thrown by the separately bundled S3 part too, whose class is not this bundle's.
+    if (!(error instanceof LockTimeoutError) && !(error instanceof Error && error.name === 'LockTimeoutError')) throw error;
     const hint = 'Another janitor is at work; nothing was changed by this one.';
-    io.stderr.write(`crashdiag: ${escapeText(error.message)}\n  ${hint}\n`);
+    const message = (error as Error).message;
+    io.stderr.write(`crashdiag: ${escapeText(message)}\n  ${hint}\n`);
     // A script parsing stdout still gets one object: what stopped it, with the exit code.
-    json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message: error.message, hint });
+    json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message, hint });
     return EXIT_CODES.RUNNING;
   } finally {
     progress.done();

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
 import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
-import { DEFAULT_LOCK_TIMEOUT, DEFAULT_S3_TIMEOUT } from '../../core/defaults.js';
+import { DEFAULT_LOCK_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import type { PathFacts } from '../../core/evidence.js';
@@ -12,12 +12,12 @@ import { LockTimeoutError } from '../../core/lock.js';
 import { probeRun } from '../../core/probe.js';
 import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
-import { localStateDir, s3AuditLogPath } from '../../core/s3-state.js';
 import { isS3Url } from '../../core/s3-url.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import { EXIT_CODES } from '../../core/states.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { type PipelineFlags, refuseFakeClock, resolveNow, settingsFromFlags } from '../pipeline-options.js';
+import { auditLogOf, loadS3Part, s3TimeoutOf, stateDirOf } from '../s3-options.js';
 import { escapeText } from '../../render/format.js';
 
 interface DiagnoseFlags extends PipelineFlags {
@@ -86,13 +86,6 @@ function checkCombinations(flags: DiagnoseFlags): void {
     throw new UsageError('--audit-log must be a local path: the audit log is appended to, and stays local.');
 }
 
-/** --timeout: the bound on each attempt of each S3 request. */
-function timeoutOf(flags: DiagnoseFlags): number {
-  const ms = parseDuration(flags.timeout ?? DEFAULT_S3_TIMEOUT, '--timeout');
-  if (ms <= 0) throw new UsageError('--timeout must be longer than zero.');
-  return ms;
-}
-
 /** One diagnose invocation, checked and resolved: what every step below shares. */
 interface DiagnoseJob {
   readonly flags: DiagnoseFlags;
@@ -109,10 +102,10 @@ export async function diagnoseCommand(argv: Record<string, unknown>, io: CliIo):
   // The judged "now": --now when given, for reading only (checkCombinations keeps it from --fix).
   const judgedNowMs = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const lockTimeoutMs = parseDuration(flags.lockTimeout ?? DEFAULT_LOCK_TIMEOUT, '--lock-timeout');
-  const timeoutMs = timeoutOf(flags);
+  const timeoutMs = s3TimeoutOf(flags.timeout);
   const settings = await settingsFromFlags(flags, io);
   if (isS3Url(settings.outDir) || isS3Url(settings.stagingDir)) {
-    return diagnoseOnS3({ flags, io, runKey, settings, auditLog: s3AuditLogOf(flags, settings, io) }, {
+    return diagnoseOnS3({ flags, io, runKey, settings, auditLog: auditLogOf(flags.auditLog, settings, io) }, {
       nowMs: judgedNowMs, lockTimeoutMs, timeoutMs,
     });
   }
@@ -143,25 +136,6 @@ function refuseS3OnLocal(flags: DiagnoseFlags, settings: PipelineSettings): void
   }
 }
 
-/** Where crashdiag keeps its lock and audit log for an S3 staging prefix: $XDG_STATE_HOME/crashdiag. */
-function stateDirOf(io: CliIo): string {
-  const home = io.env.HOME;
-  if (home === undefined && io.env.XDG_STATE_HOME === undefined) {
-    throw new UsageError(
-      'Neither XDG_STATE_HOME nor HOME is set, so there is no local place for the lock and audit log of an S3 staging prefix.',
-      'Set XDG_STATE_HOME (or HOME).',
-    );
-  }
-  return localStateDir(io.env, home ?? '/');
-}
-
-/** The audit log of a run with an S3 side: --audit-log, else the config's, else a local file (never in S3). */
-function s3AuditLogOf(flags: DiagnoseFlags, settings: PipelineSettings, io: CliIo): string {
-  if (flags.auditLog !== undefined || settings.auditLog !== undefined || !isS3Url(settings.stagingDir))
-    return auditLogFor(flags.auditLog, settings, io.cwd);
-  return s3AuditLogPath(stateDirOf(io));
-}
-
 /**
  * diagnose and --fix when a directory is an s3:// URL: the same judgement,
  * evidence and exit codes, through the store seam. The S3 part (and the SDK)
@@ -172,7 +146,7 @@ async function diagnoseOnS3(
   options: { readonly nowMs: number | undefined; readonly lockTimeoutMs: number; readonly timeoutMs: number },
 ): Promise<number> {
   const { flags, io, settings, runKey } = job;
-  const part = await (io.loadS3 ?? (() => import('../../core/s3-run.js')))();
+  const part = await loadS3Part(io);
   const rawQuarantine = flags.fix ? (flags.quarantine ?? settings.quarantine) : undefined;
   if (rawQuarantine !== undefined && !isS3Url(settings.stagingDir)) refuseS3OnLocal(flags, settings);
   const quarantine = rawQuarantine === undefined || !isS3Url(settings.stagingDir)

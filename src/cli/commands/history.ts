@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { defaultAuditLog, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
+import { type AuditRecord, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
 import { pickPipeline } from '../../core/config.js';
 import { DEFAULT_HISTORY_LIMIT } from '../../core/defaults.js';
 import { UsageError } from '../../core/errors.js';
@@ -7,6 +7,8 @@ import { validateRunKey } from '../../core/run-key.js';
 import { renderHistoryJson, renderNoHistory } from '../../render/history.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { readConfigFor } from '../pipeline-options.js';
+import { auditLogOf } from '../s3-options.js';
+import { isS3Url, normalS3Dir } from '../../core/s3-url.js';
 
 interface HistoryFlags {
   pipeline?: string;
@@ -19,6 +21,11 @@ interface HistoryFlags {
   utc?: boolean;
 }
 
+/** A staging directory as given: an s3:// prefix as it is, a local path resolved. */
+function stagingDirOf(flag: string, io: CliIo): string {
+  return isS3Url(flag) ? flag : resolve(io.cwd, flag);
+}
+
 async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
   if (flags.auditLog !== undefined) return resolve(io.cwd, flags.auditLog);
   if (flags.pipeline !== undefined) {
@@ -26,16 +33,25 @@ async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
     const pipeline = pickPipeline(config, flags.pipeline, path);
     if (pipeline.auditLog) return pipeline.auditLog;
     const stagingDir
-      = flags.stagingDir !== undefined ? resolve(io.cwd, flags.stagingDir) : pipeline.stagingDir;
+      = flags.stagingDir !== undefined ? stagingDirOf(flags.stagingDir, io) : pipeline.stagingDir;
     if (stagingDir === undefined) {
       throw new UsageError(
         `Pipeline "${flags.pipeline}" sets no stagingDir, so its audit log cannot be found.`,
       );
     }
-    return defaultAuditLog(stagingDir);
+    return auditLogOf(undefined, { stagingDir }, io);
   }
-  if (flags.stagingDir !== undefined) return defaultAuditLog(resolve(io.cwd, flags.stagingDir));
+  if (flags.stagingDir !== undefined)
+    return auditLogOf(undefined, { stagingDir: stagingDirOf(flags.stagingDir, io) }, io);
   throw new UsageError('Name the audit log: --pipeline NAME, --staging-dir DIR or --audit-log FILE.');
+}
+
+/**
+ * Every S3 staging prefix shares one local audit log: --staging-dir picks
+ * the records about its own objects (and its re-runs and resets).
+ */
+function aboutPrefix(dir: string): (record: AuditRecord) => boolean {
+  return (record) => record.path?.startsWith(`${dir}/`) === true || record.stagingDir === dir;
 }
 
 /** The audit log as a table (or JSON lines as an array): what was done, by whom, when. */
@@ -50,6 +66,8 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
   if (flags.run !== undefined) records = records.filter((r) => r.run === flags.run);
   if (flags.pipeline !== undefined)
     records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
+  else if (flags.auditLog === undefined && flags.stagingDir !== undefined && isS3Url(flags.stagingDir))
+    records = records.filter(aboutPrefix(normalS3Dir(flags.stagingDir)));
   // A person reads outcomes; an intent stays in view only when no outcome followed it.
   if (!flags.json) records = unsettledIntentsOnly(records);
   const limit = flags.limit ?? DEFAULT_HISTORY_LIMIT;

@@ -7,13 +7,14 @@ import { checkDateRange, parseDuration } from '../../core/duration.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { errnoCode, isUsageError, UsageError } from '../../core/errors.js';
 import type { FileSystem } from '../../core/fs.js';
-import { type ScanResult, scanPipeline } from '../../core/scan.js';
+import { type ScanOptions, type ScanResult, scanPipeline } from '../../core/scan.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import { EXIT_CODES, EXIT_USAGE, STATES, type State } from '../../core/states.js';
 import { DEFAULT_PIPELINE_LABEL } from '../../render/scan-rows.js';
 import { type CliIo, terminalWidth } from '../io.js';
 import { neighboursIn, readConfigFor, resolveNow, resolveSettings } from '../pipeline-options.js';
 import { progressLine } from '../progress.js';
+import { hasS3Side, loadS3Part, s3TimeoutOf } from '../s3-options.js';
 import { checkTimeZone, dailyDates, dateInZone, defaultTimeZone, resolveUntil } from '../scan-dates.js';
 import { checkAllFlags, type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
@@ -27,6 +28,7 @@ interface ScanFlags extends MultiPipelineFlags {
   json?: boolean;
   format?: string;
   promFile?: string;
+  timeout?: string;
 }
 
 /**
@@ -204,6 +206,26 @@ function dailyWindow(flags: ScanFlags, io: CliIo, nowMs: number): { zone: string
   return { zone, until: resolveUntil(flags.until, dateInZone(nowMs, zone)) };
 }
 
+/**
+ * One pipeline with an s3:// directory, through the store seam: the S3 part
+ * (and the SDK) is loaded for it alone, its session closed after.
+ */
+async function scanOnS3(
+  io: CliIo,
+  settings: PipelineSettings,
+  options: ScanOptions,
+  at: { readonly nowMs: number; readonly timeoutMs: number },
+): Promise<ScanResult> {
+  const part = await loadS3Part(io);
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: at.timeoutMs });
+  try {
+    const ctx = { fs: io.fs, processes: io.processes, nowMs: at.nowMs, clock: io.now };
+    return await part.scanStorePipeline(ctx, settings, opened.stores, options);
+  } finally {
+    await opened.close();
+  }
+}
+
 export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const flags = argv as ScanFlags;
   const format = flags.json ? 'json' : (flags.format ?? 'table');
@@ -216,6 +238,7 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
       'Give a window longer than zero, such as 1d (orphans of any age are listed whatever the window).',
     );
   }
+  const timeoutMs = s3TimeoutOf(flags.timeout);
   const fixedNow = flags.now === undefined ? undefined : resolveNow(flags.now, io);
   const nowMs = fixedNow ?? io.now();
   // The window's first day must be a date a run key can name.
@@ -254,14 +277,18 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
         failures.push(target);
         continue;
       }
+      const options: ScanOptions = {
+        sinceMs,
+        daily: flags.daily === true,
+        ...(dates ? { dailyDates: dates } : {}),
+        onEntries: progress.update,
+      };
+      const ctx = { fs: io.fs, processes: io.processes, nowMs, clock: io.now };
       try {
         results.push(
-          await scanPipeline({ fs: io.fs, processes: io.processes, nowMs, clock: io.now }, target.settings, {
-            sinceMs,
-            daily: flags.daily === true,
-            ...(dates ? { dailyDates: dates } : {}),
-            onEntries: progress.update,
-          }),
+          hasS3Side(target.settings)
+            ? await scanOnS3(io, target.settings, options, { nowMs, timeoutMs })
+            : await scanPipeline(ctx, target.settings, options),
         );
       } catch (error) {
         // One pipeline alone: its error is the command's, as before.

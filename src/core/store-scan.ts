@@ -1,0 +1,218 @@
+import {
+  classifySummary,
+  emptyStagingSummary,
+  foldStagingEntry,
+  judgeStagingEntry,
+  type RunVerdict,
+  type StagingSummary,
+} from './classify.js';
+import { rulesForStagingDirectory, type StagingDirectoryRules } from './directory-rules.js';
+import { UsageError } from './errors.js';
+import type { PathFacts, StagingEntry } from './evidence.js';
+import { checkDirectory, describeStagingBatch, listInBatches, listMatching, lstatFacts, runEvidence } from './probe.js';
+import { memoizedProcessTable } from './process-table.js';
+import { datesBetween, type ScanOptions, type ScanResult } from './scan.js';
+import type { PipelineSettings } from './settings.js';
+import { commonStart, type NamingRules, namingRules } from './store-names.js';
+import { describeStoreEntry, type RunStores, type StoreProbeContext, storeFacts } from './store-probe.js';
+import { entryFacts, NewestPublished, OutputsByKey, uploadsByKey, withUploads } from './store-scan-parts.js';
+import { isStoreError, type ObjectStore, type StoreEntry } from './store.js';
+
+/**
+ * scan for a pipeline with an S3 side. One listing of the staging prefix and
+ * one of the output prefix (one in all when they are the same prefix), each
+ * sent with the longest literal every name starts with, so the cost follows
+ * the pipeline's keys, not the bucket's. Each page is folded into per-key
+ * summaries as it comes (never a record per object), outputs and markers are
+ * read off the listing (no HeadObject per key), and the same classifier
+ * judges every key. A local side (a local staging directory beside an S3
+ * output prefix, or the reverse) is listed as the local scan lists it.
+ */
+export async function scanStorePipeline(
+  ctx: StoreProbeContext & { readonly clock: () => number },
+  settings: PipelineSettings,
+  stores: RunStores,
+  options: ScanOptions,
+): Promise<ScanResult> {
+  const started = ctx.clock();
+  ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
+  for (const [store, role] of [[stores.out, 'output directory'], [stores.staging, 'staging directory']] as const)
+    if (store.backend === 'local') await checkDirectory(ctx.fs, store.location, role);
+  const roles = namingRules(settings);
+  const here = await rulesForStagingDirectory(ctx.fs, settings);
+  const outputs = new OutputsByKey();
+  const shared = settings.final.keyed && here.sharedWithOwnOutput;
+  const alsoOutputs = shared ? outputs : undefined;
+  const staging = await summariseStaging(ctx, settings, here, stores.staging, roles, alsoOutputs, options);
+  if (settings.final.keyed && !shared) await listOutputs(ctx, stores.out, roles, outputs);
+  outputs.dropPhantoms();
+
+  const facts = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
+    const finalName = settings.final.nameFor(key);
+    const markerName = settings.marker?.nameFor(key, finalName);
+    // Keyed names were all listed: what the listing did not show is not there.
+    if (settings.final.keyed && !staging.vanished.has(key)) {
+      const found = outputs.get(key);
+      return {
+        final: found?.final ?? { path: stores.out.pathOf(finalName), status: 'missing' },
+        marker: markerName === undefined ? null : (found?.marker ?? { path: stores.out.pathOf(markerName), status: 'missing' }),
+      };
+    }
+    return { final: await look(finalName), marker: markerName === undefined ? null : await look(markerName) };
+  };
+  // A fixed-name output is shared by every run key: each name is looked at once.
+  const looked = new Map<string, Promise<PathFacts>>();
+  const look = (name: string): Promise<PathFacts> => {
+    let found = looked.get(name);
+    if (!found) {
+      found = stores.out.backend === 'local' ? lstatFacts(ctx.fs, stores.out.pathOf(name)) : storeFacts(stores.out, name);
+      looked.set(name, found);
+    }
+    return found;
+  };
+
+  const keys = new Set([...staging.summaries.keys(), ...staging.vanished]);
+  const published = new NewestPublished(settings.final.keyed);
+  const windowStart = ctx.nowMs - options.sinceMs;
+  for (const key of outputs.keys()) {
+    const { final, marker } = await facts(key);
+    const changed = Math.max(final.mtimeMs ?? Number.NEGATIVE_INFINITY, marker?.mtimeMs ?? Number.NEGATIVE_INFINITY);
+    if (changed >= windowStart) keys.add(key);
+    published.note(final, marker);
+  }
+  if (options.daily && settings.final.keyed) {
+    for (const date of options.dailyDates ?? datesBetween(windowStart, ctx.nowMs))
+      if (!outputs.has(date)) keys.add(date);
+  }
+  if (!settings.final.keyed) {
+    // As the local scan: the fixed-name output is looked at whether or not any key is in view.
+    const finalName = settings.final.nameFor('');
+    const markerFixed = settings.marker === null
+      || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
+    for (const key of markerFixed ? [''] : keys) {
+      const { final, marker } = await facts(key);
+      published.note(final, marker);
+    }
+  }
+
+  const uploads = await uploadsByKey(settings, stores, roles, ctx.nowMs);
+  const runs: RunVerdict[] = [];
+  for (const key of keys) {
+    const { final, marker } = await facts(key);
+    if (staging.vanished.has(key)) published.note(final, marker);
+    const verdict = classifySummary({
+      ...runEvidence(settings, key, ctx.nowMs, { final, marker, staging: [] }),
+      staging: staging.summaries.get(key) ?? emptyStagingSummary(),
+    });
+    runs.push(withUploads(verdict, uploads, key));
+  }
+  runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
+  return {
+    pipeline: settings.pipeline,
+    runs,
+    newestPublishedMs: published.newestMs,
+    durationMs: ctx.clock() - started,
+    ...(uploads.notes.length === 0 ? {} : { notes: uploads.notes }),
+  };
+}
+
+interface StagingFolded {
+  readonly summaries: Map<string, StagingSummary>;
+  /** Local staging only: keys with a file gone between the listing and its lstat (most likely renamed into place). */
+  readonly vanished: Set<string>;
+}
+
+/** Every staging entry of every key, judged and folded into its key's summary while listing. */
+async function summariseStaging(
+  ctx: StoreProbeContext,
+  settings: PipelineSettings,
+  here: StagingDirectoryRules,
+  store: ObjectStore,
+  roles: NamingRules,
+  outputs: OutputsByKey | undefined,
+  options: Pick<ScanOptions, 'onEntries'>,
+): Promise<StagingFolded> {
+  const folded: StagingFolded = { summaries: new Map(), vanished: new Set() };
+  const rules = { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs };
+  const fold = (key: string, entry: StagingEntry) => {
+    let summary = folded.summaries.get(key);
+    if (!summary) {
+      summary = emptyStagingSummary();
+      folded.summaries.set(key, summary);
+    }
+    foldStagingEntry(summary, judgeStagingEntry(entry, rules, ctx.nowMs));
+  };
+  if (store.backend === 'local') {
+    // A local staging directory beside an S3 output prefix: the local scan's own listing and lstat.
+    await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', (name) => roles.staging(name), async (batch) => {
+      const described = await describeStagingBatch(ctx, settings, here, batch);
+      described.forEach((entry, index) => {
+        const key = batch[index]?.match.runKey ?? '';
+        if (entry.status === 'missing') folded.vanished.add(key);
+        else fold(key, entry);
+      });
+    }, { onEntries: options.onEntries });
+    return folded;
+  }
+  // One listing for both kinds of name when the prefix is shared: the start they have in common.
+  const prefix = outputs ? commonStart([roles.stagingPrefix, roles.outPrefix]) : roles.stagingPrefix;
+  await listPages(store, prefix, 'staging prefix', (page, seen) => {
+    for (const entry of page) {
+      const match = roles.staging(entry.name);
+      if (match) fold(match.runKey, describeStoreEntry(ctx, settings, here, store, entry, match));
+      const out = outputs ? roles.outputs(entry.name) : undefined;
+      if (out) outputs?.add(entry.name, out, entryFacts(store, entry));
+    }
+    options.onEntries?.(seen);
+  });
+  return folded;
+}
+
+/** The output prefix's (or directory's) outputs and markers of every key. */
+async function listOutputs(
+  ctx: StoreProbeContext,
+  store: ObjectStore,
+  roles: NamingRules,
+  outputs: OutputsByKey,
+): Promise<void> {
+  if (store.backend === 'local') {
+    for (const { name, match } of await listMatching(ctx.fs, store.location, 'output directory', (n) => roles.outputs(n)))
+      outputs.add(name, match, await lstatFacts(ctx.fs, store.pathOf(name)));
+    return;
+  }
+  await listPages(store, roles.outPrefix, 'output prefix', (page) => {
+    for (const entry of page) {
+      const out = roles.outputs(entry.name);
+      if (out) outputs.add(entry.name, out, entryFacts(store, entry));
+    }
+  });
+}
+
+/**
+ * Every page of one listing, handed over as it comes. A listing that fails
+ * after a page leaves every key of the prefix unknown (a key's objects may
+ * sit on both sides of the failure): the pipeline is not scanned, with the
+ * reason, never judged on a part.
+ */
+async function listPages(
+  store: ObjectStore,
+  prefix: string,
+  role: string,
+  onPage: (page: readonly StoreEntry[], seen: number) => void,
+): Promise<void> {
+  let pages = 0;
+  let seen = 0;
+  try {
+    for await (const page of store.list(prefix)) {
+      pages += 1;
+      seen += page.length;
+      onPage(page, seen);
+    }
+  } catch (error) {
+    if (!isStoreError(error) || (error.afterPages === 0 && pages === 0)) throw error;
+    throw new UsageError(
+      `The listing of the ${role} ${store.location} failed after ${Math.max(pages, error.afterPages)} page${pages === 1 ? '' : 's'}, so what it holds is not known: ${error.message}`,
+      'Nothing was judged on a part of the listing; scan again once the store answers.',
+    );
+  }
+}
