@@ -226,11 +226,16 @@ async function scanOnS3(
   }
 }
 
-export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
-  const flags = argv as ScanFlags;
-  const format = flags.json ? 'json' : (flags.format ?? 'table');
-  checkFlags(flags, format);
-  const wanted = stateFilter(flags);
+/** What a scan looks at: its clock, window, --daily dates, and the metrics file. */
+interface ScanPlan {
+  readonly nowMs: number;
+  readonly sinceMs: number;
+  readonly timeoutMs: number;
+  readonly dates: readonly string[] | undefined;
+}
+
+/** The window back from now (--since, --now) and, with --daily, the dates that should have run. */
+function scanWindow(flags: ScanFlags, io: CliIo): ScanPlan {
   const sinceMs = parseDuration(flags.since ?? DEFAULT_SINCE, '--since');
   if (sinceMs <= 0) {
     throw new UsageError(
@@ -245,29 +250,38 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   checkDateRange(nowMs - sinceMs, `--since ${flags.since ?? DEFAULT_SINCE} back from ${new Date(nowMs).toISOString()}`);
   // Only --daily needs a zone (--tz and --until go with it alone): no Intl set-up on other scans.
   const daily = flags.daily ? dailyWindow(flags, io, nowMs) : undefined;
-  const targets = await scanTargets(flags, io);
-  // With --all, a fixed-name pipeline is still scanned; only its dates are not listed.
-  const [only] = targets;
-  if (flags.daily && !flags.all && only && 'settings' in only && !only.settings.final.keyed) {
-    throw new UsageError(
-      `--daily needs an output name that carries the run key; ${JSON.stringify(only.settings.final.source)} has no {date}.`,
-      'A fixed-name output cannot say which dates ran: scan without --daily.',
-    );
-  }
-  // Written where it is checked, whatever a symlink on the way points at by the end of the scan.
-  const promFile = flags.promFile === undefined ? undefined : await pinnedPath(io.fs, resolve(io.cwd, flags.promFile));
-  if (promFile !== undefined) {
-    const pipelines = targets.flatMap((target) => ('settings' in target ? [target.settings] : []));
-    await refuseWriteIntoOutputDirectory(
-      io.fs,
-      promFile,
-      pipelines,
-      'metrics file',
-      'Give --prom-file a path outside every output directory, such as the node exporter\'s textfile collector directory.',
-    );
-    await checkMetricsTarget(io.fs, promFile);
-  }
   const dates = daily === undefined ? undefined : dailyDates(nowMs, sinceMs, daily.zone, daily.until);
+  return { nowMs, sinceMs, timeoutMs, dates };
+}
+
+/**
+ * --prom-file, pinned where it is checked (whatever a symlink on the way points
+ * at by the end of the scan): never in an output directory, never over a file
+ * crashdiag did not write.
+ */
+async function metricsTarget(flags: ScanFlags, io: CliIo, targets: readonly Target[]): Promise<string | undefined> {
+  if (flags.promFile === undefined) return undefined;
+  const promFile = await pinnedPath(io.fs, resolve(io.cwd, flags.promFile));
+  const pipelines = targets.flatMap((target) => ('settings' in target ? [target.settings] : []));
+  await refuseWriteIntoOutputDirectory(
+    io.fs,
+    promFile,
+    pipelines,
+    'metrics file',
+    'Give --prom-file a path outside every output directory, such as the node exporter\'s textfile collector directory.',
+  );
+  await checkMetricsTarget(io.fs, promFile);
+  return promFile;
+}
+
+/** Each pipeline in turn, local or S3; under --all one that cannot be scanned is a failure of its own. */
+async function scanTargetsInTurn(
+  flags: ScanFlags,
+  io: CliIo,
+  targets: readonly Target[],
+  plan: ScanPlan,
+): Promise<{ results: ScanResult[]; failures: ScanFailure[] }> {
+  const { nowMs, sinceMs, timeoutMs, dates } = plan;
   const results: ScanResult[] = [];
   const failures: ScanFailure[] = [];
   const progress = progressLine(io, 'scan');
@@ -299,14 +313,21 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   } finally {
     progress.done();
   }
-  const shown = wanted
-    ? results.map((r) => ({ ...r, runs: r.runs.filter((run) => wanted.has(run.state)) }))
-    : results;
-  const exitCode = scanExitCode(shown.flatMap((r) => r.runs), failures.length);
+  return { results, failures };
+}
+
+/** The table, JSON or metrics of what was scanned; the failures on stderr. */
+async function writeScan(
+  io: CliIo,
+  format: string,
+  scanned: { results: ScanResult[]; failures: ScanFailure[]; shown: ScanResult[] },
+  at: { nowMs: number; promFile: string | undefined },
+): Promise<void> {
+  const { results, failures, shown } = scanned;
   if (format === 'prom') {
     const { renderPrometheus } = await import('../../render/prom.js');
-    const text = renderPrometheus(results, nowMs, failures);
-    if (promFile !== undefined) await writeAtomically(io, promFile, text);
+    const text = renderPrometheus(results, at.nowMs, failures);
+    if (at.promFile !== undefined) await writeAtomically(io, at.promFile, text);
     else io.stdout.write(text);
   } else if (format === 'json') {
     const { renderScanJson } = await import('../../render/scan-rows.js');
@@ -318,5 +339,28 @@ export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Pro
   for (const failure of failures) {
     io.stderr.write(`crashdiag: pipeline ${failure.pipeline} was not scanned: ${failure.message}\n`);
   }
-  return exitCode;
+}
+
+export async function scanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const flags = argv as ScanFlags;
+  const format = flags.json ? 'json' : (flags.format ?? 'table');
+  checkFlags(flags, format);
+  const wanted = stateFilter(flags);
+  const plan = scanWindow(flags, io);
+  const targets = await scanTargets(flags, io);
+  // With --all, a fixed-name pipeline is still scanned; only its dates are not listed.
+  const [only] = targets;
+  if (flags.daily && !flags.all && only && 'settings' in only && !only.settings.final.keyed) {
+    throw new UsageError(
+      `--daily needs an output name that carries the run key; ${JSON.stringify(only.settings.final.source)} has no {date}.`,
+      'A fixed-name output cannot say which dates ran: scan without --daily.',
+    );
+  }
+  const promFile = await metricsTarget(flags, io, targets);
+  const { results, failures } = await scanTargetsInTurn(flags, io, targets, plan);
+  const shown = wanted
+    ? results.map((r) => ({ ...r, runs: r.runs.filter((run) => wanted.has(run.state)) }))
+    : results;
+  await writeScan(io, format, { results, failures, shown }, { nowMs: plan.nowMs, promFile });
+  return scanExitCode(shown.flatMap((r) => r.runs), failures.length);
 }
