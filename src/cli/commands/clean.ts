@@ -43,8 +43,8 @@ async function cleanOnS3(
   }
 }
 
-export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
-  const flags = argv as CleanFlags;
+/** The flags every pipeline of this clean shares, checked before any pipeline is read. */
+function cleanLimits(flags: CleanFlags): { olderThanMs: number; lockTimeoutMs: number; timeoutMs: number } {
   refuseFakeClock(flags, 'clean', 'clean', 'Drop --now.');
   const olderThanMs = parseDuration(flags.olderThan ?? DEFAULT_OLDER_THAN, '--older-than');
   if (olderThanMs < MIN_CLEAN_THRESHOLD_MS && !flags.forceShortThreshold) {
@@ -57,6 +57,62 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
   const timeoutMs = s3TimeoutOf(flags.timeout);
   if (flags.auditLog !== undefined && isS3Url(flags.auditLog))
     throw new UsageError('--audit-log must be a local path: the audit log is appended to, and stays local.');
+  return { olderThanMs, lockTimeoutMs, timeoutMs };
+}
+
+/** One pipeline's janitor, local or S3; each removed file goes to the JSON stream (or a dry run's line) as it goes. */
+async function cleanOne(
+  flags: CleanFlags,
+  io: CliIo,
+  settings: PipelineSettings,
+  limits: ReturnType<typeof cleanLimits>,
+  out: { json: CleanJsonStream | undefined; onEntries: (count: number) => void },
+): Promise<CleanReport> {
+  const { olderThanMs, lockTimeoutMs, timeoutMs } = limits;
+  const { json } = out;
+  const dryRun = flags.dryRun === true;
+  const ctx: CleanContext = {
+    fs: io.fs,
+    processes: io.processes,
+    clock: io.now,
+    sleep: io.sleep,
+    user: io.user,
+    pid: io.pid,
+    randomToken: io.randomToken,
+    every: io.every,
+  };
+  const options: CleanOptions = {
+    olderThanMs,
+    dryRun,
+    auditLog: auditLogOf(flags.auditLog, settings, io),
+    lockTimeoutMs,
+    onRemoved: json
+      ? (file) => json.removed(settings, dryRun, olderThanMs, file)
+      : (file) => {
+          if (dryRun) io.stdout.write(`  would remove ${escapeText(file.path)}\n`);
+        },
+    onEntries: out.onEntries,
+  };
+  return hasS3Side(settings)
+    ? await cleanOnS3(io, ctx, settings, options, timeoutMs)
+    : await cleanPipeline(ctx, settings, options);
+}
+
+/** Another janitor holds the lock: said on stderr and, under --json, as the stream's last word; exit 20. */
+function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined): number {
+  // Thrown by the separately bundled S3 part too, whose class is not this bundle's.
+  if (!(error instanceof LockTimeoutError) && !(error instanceof Error && error.name === 'LockTimeoutError')) throw error;
+  const hint = 'Another janitor is at work; nothing was changed by this one.';
+  const message = (error as Error).message;
+  io.stderr.write(`crashdiag: ${escapeText(message)}\n  ${hint}\n`);
+  // A script parsing stdout still gets one object: what stopped it, with the exit code.
+  json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message, hint });
+  return EXIT_CODES.RUNNING;
+}
+
+export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const flags = argv as CleanFlags;
+  const limits = cleanLimits(flags);
   const pipelines = await selectPipelines(flags, io);
   if (flags.auditLog !== undefined && pipelines.length > 1) {
     throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
@@ -68,45 +124,13 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
   const progress = progressLine(io, 'clean');
   try {
     for (const settings of pipelines) {
-      const dryRun = flags.dryRun === true;
-      const ctx: CleanContext = {
-        fs: io.fs,
-        processes: io.processes,
-        clock: io.now,
-        sleep: io.sleep,
-        user: io.user,
-        pid: io.pid,
-        randomToken: io.randomToken,
-        every: io.every,
-      };
-      const options: CleanOptions = {
-        olderThanMs,
-        dryRun,
-        auditLog: auditLogOf(flags.auditLog, settings, io),
-        lockTimeoutMs,
-        onRemoved: json
-          ? (file) => json.removed(settings, dryRun, olderThanMs, file)
-          : (file) => {
-              if (dryRun) io.stdout.write(`  would remove ${escapeText(file.path)}\n`);
-            },
-        onEntries: progress.update,
-      };
-      const report = hasS3Side(settings)
-        ? await cleanOnS3(io, ctx, settings, options, timeoutMs)
-        : await cleanPipeline(ctx, settings, options);
+      const report = await cleanOne(flags, io, settings, limits, { json, onEntries: progress.update });
       reports.push(report);
       if (json) json.finish(report);
       else io.stdout.write(renderCleanHuman([report]));
     }
   } catch (error) {
-    // Thrown by the separately bundled S3 part too, whose class is not this bundle's.
-    if (!(error instanceof LockTimeoutError) && !(error instanceof Error && error.name === 'LockTimeoutError')) throw error;
-    const hint = 'Another janitor is at work; nothing was changed by this one.';
-    const message = (error as Error).message;
-    io.stderr.write(`crashdiag: ${escapeText(message)}\n  ${hint}\n`);
-    // A script parsing stdout still gets one object: what stopped it, with the exit code.
-    json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message, hint });
-    return EXIT_CODES.RUNNING;
+    return lockedOut(error, io, json);
   } finally {
     progress.done();
     // Valid JSON whatever happened: what was done so far, closed.
