@@ -17,6 +17,12 @@ export interface PathFacts {
    * where the mtime may have been set into the past (cp -p, curl -R).
    */
   readonly ctimeMs?: number;
+  /**
+   * Set when the times say only when it was started, not when it was last
+   * written (an S3 object made by a multipart upload): why. Its last change
+   * may be as late as now.
+   */
+  readonly lastChangeUnknown?: string;
   /** Why it could not be read (status 'unreadable'). */
   readonly error?: string;
 }
