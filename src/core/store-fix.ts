@@ -405,6 +405,20 @@ async function outputIdentity(job: StoreFixJob): Promise<string | undefined> {
   return entry?.kind === 'file' ? `${entry.version}:${entry.bytes}:${entry.mtimeMs}` : entry?.kind;
 }
 
+/**
+ * Whether the output is not the one found before the removals. An output that
+ * cannot be looked at now counts as replaced: the removals are done, and a
+ * failure here must end in a report of them, never in a bare error.
+ */
+async function outputReplaced(job: StoreFixJob, before: string | undefined): Promise<boolean> {
+  try {
+    return (await outputIdentity(job)) !== before;
+  } catch (error) {
+    if (!isStoreError(error)) throw error;
+    return true;
+  }
+}
+
 interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
   readonly current?: Diagnosis;
 }
@@ -422,7 +436,7 @@ async function rerunStep(
   const argv = plan.rerun;
   if (found.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
   const now = await diagnoseAgain(job, found.before);
-  const notNeeded = rerunStillNeeded(plan, now, (await outputIdentity(job)) !== found.output);
+  const notNeeded = rerunStillNeeded(plan, now, await outputReplaced(job, found.output));
   const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
   if (skipped) {
     ctx.progress(`not re-running: ${skipped}`);
