@@ -144,14 +144,7 @@ function refuseS3OnLocal(flags: DiagnoseFlags, settings: PipelineSettings): void
 
 /** Where crashdiag keeps its lock and audit log for an S3 staging prefix: $XDG_STATE_HOME/crashdiag. */
 function stateDirOf(io: CliIo): string {
-  const home = io.env.HOME;
-  if (home === undefined && io.env.XDG_STATE_HOME === undefined) {
-    throw new UsageError(
-      'Neither XDG_STATE_HOME nor HOME is set, so there is no local place for the lock and audit log of an S3 staging prefix.',
-      'Set XDG_STATE_HOME (or HOME).',
-    );
-  }
-  return localStateDir(io.env, home ?? '/');
+  return localStateDir(io.env, io.env.HOME);
 }
 
 /** The audit log of a run with an S3 side: --audit-log, else the config's, else a local file (never in S3). */
