@@ -60,7 +60,11 @@ export class S3Session {
    * an object written a second ago as hours old, and call its writer dead.
    * The offset is measured once, from the first answer's Date header, so two
    * looks at one object always agree; it errs towards "younger" (the Date
-   * header is cut to the second and read after the trip back).
+   * header is cut to the second and read after the trip back). It is only
+   * ever applied to make objects younger: a host whose clock runs behind
+   * reads them as younger than they are, or changed in the future (UNKNOWN),
+   * and a Date header that is not the store's own clock (a proxy's) can never
+   * make an object look older than this host's clock says.
    */
   onThisClock(serverMs: number): number {
     return serverMs + (this.#offsetMs ?? 0);
@@ -71,7 +75,7 @@ export class S3Session {
     const serverMs = Date.parse(date);
     if (Number.isNaN(serverMs)) return;
     const offset = this.#clock() - serverMs;
-    this.#offsetMs = Math.abs(offset) <= CLOCK_GRAIN_MS ? 0 : Math.ceil(offset / 1000) * 1000;
+    this.#offsetMs = offset <= CLOCK_GRAIN_MS ? 0 : Math.ceil(offset / 1000) * 1000;
   }
 
   /** A store for `s3://BUCKET/PREFIX/`; a malformed URL is a usage error. */
