@@ -332,8 +332,9 @@ async function removeOne(
   const guardCtx = { settings, runKey, nowMs: ctx.clock(), processes: ctx.processes };
   const verdict = guardStoreRemoval(guardCtx, here, stores.staging, entry);
   if (!verdict.ok) return skip(verdict.reason);
+  // Set once the copy is made: from then on, whatever happens says where it is.
+  let to: string | undefined;
   try {
-    let to: string | undefined;
     if (stores.quarantine) {
       const copied = await stores.staging.copy(entry, stores.quarantine, entry.name);
       // No copy, no delete: the evidence is never lost on the way to quarantine.
@@ -356,9 +357,11 @@ async function removeOne(
     return { step: { path, bytes, pid, result: 'deleted' }, record: { op: 'delete', path, bytes, writerPid: pid } };
   } catch (error) {
     if (!isStoreError(error)) throw error;
+    // A copy already made stays: the person (and the next fix, which finds the target taken) must know where.
+    const reason = to === undefined ? error.message : `${error.message}; a copy of it as planned is at ${to}`;
     return {
-      step: { path, bytes, pid, result: 'failed', reason: error.message },
-      record: { op: 'fail', path, bytes, writerPid: pid, reason: error.message },
+      step: { path, bytes, pid, result: 'failed', reason, ...(to === undefined ? {} : { to }) },
+      record: { op: 'fail', path, bytes, writerPid: pid, reason, ...(to === undefined ? {} : { to }) },
     };
   }
 }

@@ -352,3 +352,127 @@ describe('attacks through another pipeline of the config', () => {
     expect(await bucketDisk(where)).toEqual(before);
   });
 });
+
+describe('attacks on the quarantine', () => {
+  it('attack: the copy is made, then the DELETE is denied: the fix stops (exit 30) and says where the copy is', async () => {
+    const where = layout();
+    const key = `${where.staging}${RUN}.4242.csv`;
+    await put(key, 'evidence', HOUR);
+    const quarantine = `s3://${BUCKET}/${where.top}/_quarantine/`;
+    const proxy = await startS3Proxy(server().endpoint, (request): ProxyDecision =>
+      request.method === 'DELETE' ? { status: 403, body: s3ErrorBody('AccessDenied', 'Access Denied') } : 'forward');
+    try {
+      const { code, json } = await crashdiag([...layoutFlags(where), '--fix', '--json', '--quarantine', quarantine],
+        envFor(proxy.endpoint));
+      expect(code).toBe(30);
+      expect(json.fix.steps[0]).toMatchObject({ result: 'failed', to: `${quarantine}${RUN}.4242.csv` });
+      expect(json.fix.steps[0].reason).toMatch(new RegExp(`Access was denied.*a copy of it as planned is at ${quarantine}`));
+      const disk = (await bucketDisk(where)).join('\n');
+      expect(disk).toContain(`_staging/${RUN}.4242.csv._S3rver_object`);
+      expect(disk).toContain(`_quarantine/${RUN}.4242.csv._S3rver_object`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('attack: the quarantine is another pipeline\'s output prefix (config, another spelling): refused before anything is done', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
+    const config = join(scratch, `config-${made}.json`);
+    await fsp.writeFile(config, JSON.stringify({
+      pipelines: {
+        a: { outDir: `s3://${BUCKET}/${where.out}`, stagingDir: `s3://${BUCKET}/${where.staging}`, final: 'refunds_settled_{date}.csv' },
+        b: { outDir: `s3://${BUCKET}/${where.top}/b-out`, stagingDir: `s3://${BUCKET}/${where.top}/b-staging/`, final: 'b_{date}.csv' },
+      },
+    }));
+    const before = await bucketDisk(where);
+    const { code, stderr } = await crashdiag(['--config', config, '--pipeline', 'a', '--fix',
+      '--quarantine', `S3://${BUCKET}/${where.top}/b-out/quarantine`]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/under the output prefix s3:\/\/attack-data\/a\d+\/b-out/);
+    expect(await bucketDisk(where)).toEqual(before);
+  });
+});
+
+describe('attacks through timeouts', () => {
+  it('attack: the server never answers a DELETE (--timeout 1s): the fix stops, exit 30, the bucket untouched', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
+    const before = await bucketDisk(where);
+    const proxy = await startS3Proxy(server().endpoint, (request) =>
+      request.method === 'DELETE' ? new Promise<ProxyDecision>(() => undefined) : 'forward');
+    try {
+      const { code, json, stderr } = await crashdiag([...layoutFlags(where), '--fix', '--json', '--timeout', '1s'],
+        envFor(proxy.endpoint));
+      expect(stderr).not.toMatch(/\n\s+at /);
+      expect(code).toBe(30);
+      expect(json.fix.steps[0]).toMatchObject({ result: 'failed' });
+      expect(json.fix.steps[0].reason).toMatch(/did not answer within 1s/);
+      expect(await bucketDisk(where)).toEqual(before);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('attacks through names and prefixes', () => {
+  it('attack: run keys with +, : and a non-ASCII letter, beside a key with a space where the + is: only this run\'s objects go', async () => {
+    const where = layout();
+    const runKey = '2026-04-24+r1:é';
+    await put(`${where.staging}${runKey}.4242.csv`, 'orphan', HOUR);
+    await put(`${where.staging}2026-04-24 r1:é.4243.csv`, 'not this run\'s: a space, not a +', HOUR);
+    await put(`${where.staging}2026-04-24%2Br1:é.4244.csv`, 'not this run\'s: the + percent-encoded', HOUR);
+    const { json } = await crashdiag([...layoutFlags(where), '--fix', '--json'], envFor(), {}, runKey);
+    expect(json.fix.steps).toEqual([
+      { path: `s3://${BUCKET}/${where.staging}${runKey}.4242.csv`, bytes: 6, pid: 4242, result: 'deleted' },
+    ]);
+    const disk = (await bucketDisk(where)).join('\n');
+    expect(disk).not.toContain('4242.csv');
+    expect(disk).toContain('4243.csv');
+    expect(disk).toContain('4244.csv');
+  });
+
+  it('attack: --staging-dir s3://b/stg (no slash) beside stg-x/ and stgKEY objects: neither is listed nor removed', async () => {
+    const where = layout();
+    const staging = `${where.top}/stg`;
+    await put(`${staging}-x/${RUN}.4242.csv`, 'another prefix', HOUR);
+    await put(`${staging}${RUN}.4243.csv`, 'a key that only starts like the prefix', HOUR);
+    const before = await bucketDisk(where);
+    const { json } = await crashdiag(['--out-dir', `s3://${BUCKET}/${where.out}`, '--staging-dir', `s3://${BUCKET}/${staging}`,
+      '--final', 'refunds_settled_{date}.csv', '--fix', '--json']);
+    expect(json.state).toBe('A/B/C');
+    expect(json.fix.steps).toEqual([]);
+    expect(await bucketDisk(where)).toEqual(before);
+  });
+
+  it('attack: a "directory" named like a staging file (stg/KEY.123.csv/part-0) beside a dead orphan: UNKNOWN, nothing removed', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.123.csv/part-0`, 'a deeper key', HOUR);
+    await put(`${where.staging}${RUN}.4242.csv`, '', HOUR);
+    const before = await bucketDisk(where);
+    const { code, json } = await crashdiag([...layoutFlags(where), '--fix', '--json']);
+    expect(json.state).toBe('UNKNOWN');
+    expect(code).toBe(30);
+    expect(json.anomalies).toContainEqual({
+      path: `s3://${BUCKET}/${where.staging}${RUN}.123.csv`,
+      reason: 'a directory where a staging file should be; it is never followed or deleted',
+    });
+    expect(json.fix.steps).toEqual([]);
+    expect(await bucketDisk(where)).toEqual(before);
+  });
+});
+
+describe('attacks on crashdiag\'s own writes beside an S3 staging prefix', () => {
+  it('attack: --audit-log inside the local output directory of a mixed layout: refused (exit 2), the published file and the bucket unchanged', async () => {
+    const where = layout();
+    const out = await fsp.mkdtemp(join(scratch, 'out-'));
+    await fsp.writeFile(join(out, FINAL), 'a,b\n');
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
+    const before = [...(await snapshot(out)), ...(await bucketDisk(where))];
+    const { code, stderr } = await crashdiag(['--out-dir', out, '--staging-dir', `s3://${BUCKET}/${where.staging}`,
+      '--final', 'refunds_settled_{date}.csv', '--no-marker', '--fix', '--audit-log', join(out, FINAL)]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/audit log .* is inside the output directory/);
+    expect([...(await snapshot(out)), ...(await bucketDisk(where))]).toEqual(before);
+  });
+});
