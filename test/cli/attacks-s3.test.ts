@@ -415,6 +415,19 @@ describe('attacks through timeouts', () => {
   });
 });
 
+describe('attacks through --timeout', () => {
+  it('attack: --timeout 30d, past what a timer can hold: refused in one sentence, never a 1 ms timeout on every request', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
+    const refused = await crashdiag([...layoutFlags(where), '--timeout', '30d']);
+    expect(refused.stderr).not.toMatch(/did not answer/);
+    expect(refused.stderr).toMatch(/--timeout 30d is longer than 24h/);
+    expect(refused.code).toBe(2);
+    const longest = await crashdiag([...layoutFlags(where), '--json', '--timeout', '24h']);
+    expect(longest.json.state).toBe('D');
+  });
+});
+
 describe('attacks through names and prefixes', () => {
   it('attack: run keys with +, : and a non-ASCII letter, beside a key with a space where the + is: only this run\'s objects go', async () => {
     const where = layout();

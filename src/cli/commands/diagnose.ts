@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
 import { findCauses } from '../../core/causes.js';
 import { classifyRun } from '../../core/classify.js';
-import { DEFAULT_LOCK_TIMEOUT, DEFAULT_S3_TIMEOUT } from '../../core/defaults.js';
+import { DEFAULT_LOCK_TIMEOUT, DEFAULT_S3_TIMEOUT, MAX_S3_TIMEOUT } from '../../core/defaults.js';
 import type { Diagnosis } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
@@ -85,10 +85,17 @@ function checkCombinations(flags: DiagnoseFlags): void {
     throw new UsageError('--audit-log must be a local path: the audit log is appended to, and stays local.');
 }
 
+const MAX_S3_TIMEOUT_MS = parseDuration(MAX_S3_TIMEOUT, '--timeout');
+
 /** --timeout: the bound on each attempt of each S3 request. */
 function timeoutOf(flags: DiagnoseFlags): number {
   const ms = parseDuration(flags.timeout ?? DEFAULT_S3_TIMEOUT, '--timeout');
   if (ms <= 0) throw new UsageError('--timeout must be longer than zero.');
+  // Node's timers hold 2^31-1 ms (24.8 days), and the SDK sets some at twice
+  // the timeout: past that they fire after 1 ms, and every request "timed out".
+  if (ms > MAX_S3_TIMEOUT_MS) {
+    throw new UsageError(`--timeout ${flags.timeout} is longer than ${MAX_S3_TIMEOUT}, the most a request is waited for.`, `Give at most --timeout ${MAX_S3_TIMEOUT}.`);
+  }
   return ms;
 }
 
