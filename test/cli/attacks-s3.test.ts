@@ -298,6 +298,20 @@ describe('attacks on the local lock and audit log of an S3 prefix', () => {
     expect([...(await bucketDisk(where)), ...(await snapshot(scratch)).filter((l) => !l.includes('/state/'))]).toEqual(before);
   });
 
+  it('attack: XDG_STATE_HOME under a regular file (no lock or log can be made there): one sentence, exit 2, the bucket unchanged', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
+    const file = join(scratch, `not-a-directory-${made}`);
+    await fsp.writeFile(file, 'x');
+    const before = await bucketDisk(where);
+    const { code, stderr } = await crashdiag([...layoutFlags(where), '--fix'], { ...envFor(), XDG_STATE_HOME: join(file, 'state') });
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(stderr).not.toMatch(/unexpected/);
+    expect(code).toBe(2);
+    expect(await bucketDisk(where)).toEqual(before);
+    expect(await fsp.readFile(file, 'utf8')).toBe('x');
+  });
+
   it('attack: the same prefix spelled four ways (S3://, no trailing slash, config, flags) takes one lock: a second fixer waits', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
