@@ -389,6 +389,31 @@ describe('attacks on the quarantine', () => {
     }
   });
 
+  it('attack: a quarantine copy of that name already exists: never overwritten, the orphan left alone, no re-run', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'this orphan', HOUR);
+    await put(`${where.top}/_quarantine/${RUN}.4242.csv`, 'an earlier quarantined copy', HOUR);
+    const before = await bucketDisk(where);
+    const rerun = rerunRecorder();
+    const { code, json } = await crashdiag([...layoutFlags(where), '--rerun', 'job --date {date}', '--fix', '--json',
+      '--quarantine', `s3://${BUCKET}/${where.top}/_quarantine`], envFor(), { runCommand: rerun.runCommand });
+    expect(json.fix.steps[0]).toMatchObject({ result: 'left-alone' });
+    expect(json.fix.steps[0].reason).toMatch(/already exists/);
+    expect(json.state).toBe('D');
+    expect(code).toBe(11);
+    expect(rerun.started).toEqual([]);
+    expect(await bucketDisk(where)).toEqual(before);
+  });
+
+  it('attack: the quarantine in another bucket (with dots): the copy lands there, byte for byte, then the orphan goes', async () => {
+    const where = layout();
+    await put(`${where.staging}${RUN}.4242.csv`, 'evidence', HOUR);
+    const { json } = await crashdiag([...layoutFlags(where), '--fix', '--json', '--quarantine', `s3://${LONG_BUCKET}/${where.top}/q/`]);
+    expect(json.fix.steps[0]).toMatchObject({ result: 'quarantined', to: `s3://${LONG_BUCKET}/${where.top}/q/${RUN}.4242.csv` });
+    expect(await fsp.readFile(backingFile(`${where.top}/q/${RUN}.4242.csv`, LONG_BUCKET), 'utf8')).toBe('evidence');
+    await expect(fsp.access(backingFile(`${where.staging}${RUN}.4242.csv`))).rejects.toThrow(/ENOENT/);
+  });
+
   it('attack: the quarantine is another pipeline\'s output prefix (config, another spelling): refused before anything is done', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
