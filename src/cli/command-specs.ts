@@ -10,6 +10,7 @@ import {
   DEFAULT_SINCE,
   DEFAULT_STAGING,
   DEFAULT_STALE_AFTER,
+  MAX_S3_TIMEOUT,
 } from '../core/defaults.js';
 import { EXIT_BACKOFF, EXIT_CODES, STATES } from '../core/states.js';
 import { CONFIG_SEARCH_DESCRIPTION } from './pipeline-options.js';
@@ -196,7 +197,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         name: 'timeout',
         type: 'string',
-        describe: 'S3 only: bound on each attempt of each request (the SDK retries on top)',
+        describe: `S3 only: bound on each attempt of each request (the SDK retries on top), at most ${MAX_S3_TIMEOUT}`,
         defaultDescription: DEFAULT_S3_TIMEOUT,
       },
       // The recovery loop (issue 10): attempts, crash loop, backoff, inputs.

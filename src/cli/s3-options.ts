@@ -1,5 +1,5 @@
 import { auditLogFor } from '../core/audit.js';
-import { DEFAULT_S3_TIMEOUT } from '../core/defaults.js';
+import { DEFAULT_S3_TIMEOUT, MAX_S3_TIMEOUT } from '../core/defaults.js';
 import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
 import { localStateDir, s3AuditLogPath } from '../core/s3-state.js';
@@ -21,19 +21,21 @@ export function loadS3Part(io: Pick<CliIo, 'loadS3'>): Promise<typeof import('..
 export function s3TimeoutOf(flag: string | undefined): number {
   const ms = parseDuration(flag ?? DEFAULT_S3_TIMEOUT, '--timeout');
   if (ms <= 0) throw new UsageError('--timeout must be longer than zero.');
+  // Node's timers hold 2^31-1 ms (24.8 days), and the SDK sets some at twice
+  // the timeout: past that they fire after 1 ms, and every request "timed out".
+  if (ms > parseDuration(MAX_S3_TIMEOUT, '--timeout')) {
+    throw new UsageError(
+      `--timeout ${flag ?? ''} is longer than ${MAX_S3_TIMEOUT}, the most a request is waited for.`,
+      `Give at most --timeout ${MAX_S3_TIMEOUT}.`,
+    );
+  }
   return ms;
 }
 
 /** Where crashdiag keeps its lock and audit log for an S3 staging prefix: $XDG_STATE_HOME/crashdiag. */
 export function stateDirOf(io: Pick<CliIo, 'env'>): string {
-  const home = io.env.HOME;
-  if (home === undefined && io.env.XDG_STATE_HOME === undefined) {
-    throw new UsageError(
-      'Neither XDG_STATE_HOME nor HOME is set, so there is no local place for the lock and audit log of an S3 staging prefix.',
-      'Set XDG_STATE_HOME (or HOME).',
-    );
-  }
-  return localStateDir(io.env, home ?? '/');
+  // Both unset, or relative, is refused there: a lock relative to the working directory excludes no one.
+  return localStateDir(io.env, io.env.HOME);
 }
 
 /**

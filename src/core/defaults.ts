@@ -12,6 +12,8 @@ export const DEFAULT_CONFIG_NAME = 'crashdiag.config.json';
 export const DEFAULT_LOCK_TIMEOUT = '30s';
 /** --timeout: each attempt of each S3 request (the SDK retries on top). */
 export const DEFAULT_S3_TIMEOUT = '30s';
+/** --timeout at most: twice it must still fit a Node timer (2^31-1 ms). */
+export const MAX_S3_TIMEOUT = '24h';
 /** scan: runs whose output or marker changed within this window. */
 export const DEFAULT_SINCE = '7d';
 /** clean: orphans untouched this long. */

@@ -23,6 +23,12 @@ export interface PathFacts {
    * look so they need not lstat every orphan again.
    */
   readonly birthtimeMs?: number;
+  /**
+   * Set when the times say only when it was started, not when it was last
+   * written (an S3 object made by a multipart upload): why. Its last change
+   * may be as late as now.
+   */
+  readonly lastChangeUnknown?: string;
   /** Why it could not be read (status 'unreadable'). */
   readonly error?: string;
 }

@@ -152,7 +152,7 @@ export function fileRefusal(
   name: string,
   match: StagingName,
   kind: EntryKind,
-  times: { readonly mtimeMs: number; readonly ctimeMs: number },
+  times: { readonly mtimeMs: number; readonly ctimeMs: number; readonly lastChangeUnknown?: string | undefined },
   pidCheckOf: (rules: WriterRules) => PidCheck,
 ): string | undefined {
   if (kind !== 'file') return `it is a ${kind}, not a regular file`;

@@ -195,7 +195,13 @@ async function openStateDir(fs: FileSystem, dir: string): Promise<void> {
   } catch (error) {
     if (!['EEXIST', 'ENOTDIR'].includes(errnoCode(error) ?? '')) throw cannotUse(dir, 'create', error) ?? error;
   }
-  const stats = await fs.lstat(dir);
+  let stats: Awaited<ReturnType<FileSystem['lstat']>>;
+  try {
+    stats = await fs.lstat(dir);
+  } catch (error) {
+    // A file on the way up ($XDG_STATE_HOME under a file): ENOTDIR from mkdir, again here.
+    throw cannotUse(dir, 'create', error) ?? error;
+  }
   if (!stats.isDirectory()) {
     throw new UsageError(
       `${dir} is ${stats.isSymbolicLink() ? 'a symlink' : 'not a directory'}; crashdiag keeps its lock and audit log there and will not follow it out of the staging directory.`,

@@ -21,11 +21,16 @@ export interface S3SessionOptions {
   readonly maxAttempts?: number;
   /** Explicit credentials (tests); otherwise the SDK's standard chain. */
   readonly credentials?: S3ClientConfig['credentials'];
+  /** This host's clock (ms since the epoch), which every time read from the server is put on. */
+  readonly clock?: () => number;
 }
 
 export const DEFAULT_S3_TIMEOUT_MS = 30_000;
 // S3 serves at most 1,000 keys per page whatever is asked.
 const MAX_PAGE_SIZE = 1000;
+// The server's Date header has whole seconds and arrives after a network
+// trip: a difference within this is its grain, not a skewed clock.
+const CLOCK_GRAIN_MS = 2000;
 
 /**
  * One connection to S3 (one lazily created client) serving every prefix of
@@ -36,13 +41,41 @@ export class S3Session {
   readonly endpoint: string;
   readonly timeoutMs: number;
   readonly #options: S3SessionOptions;
+  readonly #clock: () => number;
   #client: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
+  #offsetMs: number | undefined;
 
   constructor(options: S3SessionOptions = {}) {
     this.#options = options;
     this.connection = resolveS3Connection(options.settings ?? {}, options.env ?? {});
     this.endpoint = describeEndpoint(this.connection);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * A time the server gave (LastModified, an upload's initiation) on this
+   * host's clock, which ages are judged by. The server's clock is the one
+   * that dated the object: a host whose clock runs ahead would otherwise read
+   * an object written a second ago as hours old, and call its writer dead.
+   * The offset is measured once, from the first answer's Date header, so two
+   * looks at one object always agree; it errs towards "younger" (the Date
+   * header is cut to the second and read after the trip back). It is only
+   * ever applied to make objects younger: a host whose clock runs behind
+   * reads them as younger than they are, or changed in the future (UNKNOWN),
+   * and a Date header that is not the store's own clock (a proxy's) can never
+   * make an object look older than this host's clock says.
+   */
+  onThisClock(serverMs: number): number {
+    return serverMs + (this.#offsetMs ?? 0);
+  }
+
+  #noteServerDate(date: unknown): void {
+    if (this.#offsetMs !== undefined || typeof date !== 'string') return;
+    const serverMs = Date.parse(date);
+    if (Number.isNaN(serverMs)) return;
+    const offset = this.#clock() - serverMs;
+    this.#offsetMs = offset <= CLOCK_GRAIN_MS ? 0 : Math.ceil(offset / 1000) * 1000;
   }
 
   /** A store for `s3://BUCKET/PREFIX/`; a malformed URL is a usage error. */
@@ -79,6 +112,22 @@ export class S3Session {
   }
 
   #newClient(sdk: Sdk): S3Client {
+    const client = this.#configuredClient(sdk);
+    // Innermost, so every answer's Date header is seen, error answers included.
+    client.middlewareStack.add((next) => async (args) => {
+      try {
+        const result = await next(args);
+        this.#noteServerDate(headersOf(result.response)?.date);
+        return result;
+      } catch (error) {
+        this.#noteServerDate(headersOf((error as { $response?: unknown }).$response)?.date);
+        throw error;
+      }
+    }, { step: 'deserialize', priority: 'low', name: 'crashdiagServerClock' });
+    return client;
+  }
+
+  #configuredClient(sdk: Sdk): S3Client {
     const { endpoint, region, forcePathStyle } = this.connection;
     const timeout = this.timeoutMs;
     return new sdk.S3Client({
@@ -126,6 +175,7 @@ export class S3Store implements ObjectStore {
     const keyPrefix = this.prefix + namePrefix;
     const pageSize = Math.min(options.pageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
     let token: string | undefined;
+    const tokens = new Set<string>();
     let pages = 0;
     do {
       const page = await this.#session.send(S3_OPERATIONS.list, this.bucket, (sdk, client) => client.send(
@@ -148,6 +198,11 @@ export class S3Store implements ObjectStore {
       pages += 1;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !token) throw this.#badAnswer('said the listing goes on but gave no continuation token', pages);
+      // A server that hands out a token twice would list forever (and grow the list without end).
+      if (token !== undefined && tokens.has(token)) {
+        throw this.#badAnswer('gave the same continuation token twice, so its listing would never end', pages);
+      }
+      if (token !== undefined) tokens.add(token);
       if (entries.length > 0) yield entries;
     } while (token !== undefined);
   }
@@ -161,10 +216,22 @@ export class S3Store implements ObjectStore {
       return this.#fileOf(key, head.ContentLength, head.LastModified, head.ETag, 0);
     } catch (error) {
       // HEAD answers carry no body: a missing key and a missing bucket are
-      // both a bare 404. Either way nothing is there to act on.
-      if (answered(error, 404)) return undefined;
+      // both a bare 404. Either way no object is there to act on.
+      if (answered(error, 404)) return this.#directoryAt(name);
       throw error;
     }
+  }
+
+  /**
+   * Keys under `name/` make `name` a directory, as readdir would show one:
+   * Spark and Hadoop write an output as `NAME/part-00000` and `NAME/_SUCCESS`,
+   * and such an output must never read as missing (a re-run would write over it).
+   */
+  async #directoryAt(name: string): Promise<StoreEntry | undefined> {
+    const page = await this.#session.send(S3_OPERATIONS.list, this.bucket, (sdk, client) => client.send(
+      new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}${name}/`, MaxKeys: 1 }),
+    ));
+    return (page.KeyCount ?? 0) > 0 || (page.Contents ?? []).length > 0 ? { kind: 'directory', name } : undefined;
   }
 
   async removeIfUnchanged(planned: StoreEntry): Promise<RemoveOutcome> {
@@ -244,7 +311,8 @@ export class S3Store implements ObjectStore {
             throw this.#badAnswer('listed a multipart upload without its key, id or start time', 1);
           }
           const name = this.#nameOf(upload.Key, 1);
-          uploads.push({ name, uploadId: upload.UploadId, initiatedMs: upload.Initiated.getTime() });
+          const initiatedMs = this.#session.onThisClock(upload.Initiated.getTime());
+          uploads.push({ name, uploadId: upload.UploadId, initiatedMs });
         }
         keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
         uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
@@ -285,7 +353,11 @@ export class S3Store implements ObjectStore {
     if (bytes === undefined || modified === undefined || etag === undefined) {
       throw this.#badAnswer(`described ${this.pathOf(name)} without its size, time or ETag`, pages);
     }
-    return { kind: 'file', name, bytes, mtimeMs: modified.getTime(), etag, version: etag };
+    const mtimeMs = this.#session.onThisClock(modified.getTime());
+    return {
+      kind: 'file', name, bytes, mtimeMs, etag, version: etag,
+      ...(MULTIPART_ETAG.test(etag) ? { lastChangeUnknown: MULTIPART_DATE } : {}),
+    };
   }
 
   #directoryOf(prefix: string | undefined, pages: number): StoreEntry {
@@ -300,6 +372,20 @@ export class S3Store implements ObjectStore {
       pages,
     );
   }
+}
+
+// An object a multipart upload made has an ETag of its parts' digests and
+// their count ("...-3"), and S3 dates it from the upload's initiation, not its
+// completion ("Working with object metadata": Last-Modified). An upload that
+// took an hour and completed a second ago reads as an hour old, while its
+// writer may be copying it to the output key.
+const MULTIPART_ETAG = /-\d+"?$/;
+const MULTIPART_DATE = 'it was uploaded in parts, and S3 dates such an object from the start of its upload, so when it was last written is not known';
+
+/** The raw answer's headers, where the SDK kept them. */
+function headersOf(response: unknown): Record<string, string> | undefined {
+  const headers = (response as { headers?: unknown } | undefined)?.headers;
+  return typeof headers === 'object' && headers !== null ? headers as Record<string, string> : undefined;
 }
 
 /**

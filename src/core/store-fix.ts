@@ -332,8 +332,9 @@ async function removeOne(
   const guardCtx = { settings, runKey, nowMs: ctx.clock(), processes: ctx.processes };
   const verdict = guardStoreRemoval(guardCtx, here, stores.staging, entry);
   if (!verdict.ok) return skip(verdict.reason);
+  // Set once the copy is made: from then on, whatever happens says where it is.
+  let to: string | undefined;
   try {
-    let to: string | undefined;
     if (stores.quarantine) {
       const copied = await stores.staging.copy(entry, stores.quarantine, entry.name);
       // No copy, no delete: the evidence is never lost on the way to quarantine.
@@ -356,9 +357,11 @@ async function removeOne(
     return { step: { path, bytes, pid, result: 'deleted' }, record: { op: 'delete', path, bytes, writerPid: pid } };
   } catch (error) {
     if (!isStoreError(error)) throw error;
+    // A copy already made stays: the person (and the next fix, which finds the target taken) must know where.
+    const reason = to === undefined ? error.message : `${error.message}; a copy of it as planned is at ${to}`;
     return {
-      step: { path, bytes, pid, result: 'failed', reason: error.message },
-      record: { op: 'fail', path, bytes, writerPid: pid, reason: error.message },
+      step: { path, bytes, pid, result: 'failed', reason, ...(to === undefined ? {} : { to }) },
+      record: { op: 'fail', path, bytes, writerPid: pid, reason, ...(to === undefined ? {} : { to }) },
     };
   }
 }
@@ -405,6 +408,20 @@ async function outputIdentity(job: StoreFixJob): Promise<string | undefined> {
   return entry?.kind === 'file' ? `${entry.version}:${entry.bytes}:${entry.mtimeMs}` : entry?.kind;
 }
 
+/**
+ * Whether the output is not the one found before the removals. An output that
+ * cannot be looked at now counts as replaced: the removals are done, and a
+ * failure here must end in a report of them, never in a bare error.
+ */
+async function outputReplaced(job: StoreFixJob, before: string | undefined): Promise<boolean> {
+  try {
+    return (await outputIdentity(job)) !== before;
+  } catch (error) {
+    if (!isStoreError(error)) throw error;
+    return true;
+  }
+}
+
 interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
   readonly current?: Diagnosis;
 }
@@ -422,7 +439,7 @@ async function rerunStep(
   const argv = plan.rerun;
   if (found.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
   const now = await diagnoseAgain(job, found.before);
-  const notNeeded = rerunStillNeeded(plan, now, (await outputIdentity(job)) !== found.output);
+  const notNeeded = rerunStillNeeded(plan, now, await outputReplaced(job, found.output));
   const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
   if (skipped) {
     ctx.progress(`not re-running: ${skipped}`);

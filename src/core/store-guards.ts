@@ -28,7 +28,9 @@ export function guardStoreRemoval(
   }
   const named = nameRefusal(ctx, here, entry.name);
   if ('reason' in named) return { ok: false, reason: named.reason };
-  const times = entry.kind === 'file' ? { mtimeMs: entry.mtimeMs, ctimeMs: entry.mtimeMs } : { mtimeMs: 0, ctimeMs: 0 };
+  const times = entry.kind === 'file'
+    ? { mtimeMs: entry.mtimeMs, ctimeMs: entry.mtimeMs, lastChangeUnknown: entry.lastChangeUnknown }
+    : { mtimeMs: 0, ctimeMs: 0 };
   const refused = fileRefusal(ctx, here, entry.name, named.match, entry.kind, times,
     (rules) => storePidCheck(staging.backend, named.match, rules, ctx.processes));
   if (refused) return { ok: false, reason: refused };

@@ -86,6 +86,7 @@ export function describeStoreEntry(
     mtimeMs: file?.mtimeMs,
     // No client can set LastModified: it is as honest a "last change" as a ctime.
     ctimeMs: file?.mtimeMs,
+    ...(file?.lastChangeUnknown === undefined ? {} : { lastChangeUnknown: file.lastChangeUnknown }),
     name: entry.name,
     pid: match.pid,
     host: match.host,

@@ -53,10 +53,12 @@ export interface StoredFile {
   readonly kind: 'file';
   readonly name: string;
   readonly bytes: number;
-  /** Local: the mtime. S3: LastModified, which no client can set. */
+  /** Local: the mtime. S3: LastModified (which no client can set), on this host's clock. */
   readonly mtimeMs: number;
   /** S3 only: the ETag, quotes included, as the server sent it. */
   readonly etag?: string;
+  /** S3: set (why) when mtimeMs is when its upload started, not when it was last written (multipart). */
+  readonly lastChangeUnknown?: string;
   /**
    * What must be unchanged for a removal to go ahead, read only by the
    * backend that made it: (dev, ino, ctime) locally, the ETag on S3.

@@ -15,8 +15,8 @@ export interface WriterJudgement {
 // calling a process "started after the file was written".
 export const CLOCK_SLACK_MS = 1000;
 
-/** The times a writer is judged by: what lstat said about the file. */
-export type FileTimes = Pick<StagingEntry, 'mtimeMs' | 'ctimeMs'>;
+/** The times a writer is judged by: what lstat (or the object store) said about the file. */
+export type FileTimes = Pick<StagingEntry, 'mtimeMs' | 'ctimeMs' | 'lastChangeUnknown'>;
 
 /**
  * When the file last changed: the later of its mtime and ctime. ctime, not
@@ -55,7 +55,7 @@ function changedText(times: FileTimes, nowMs: number): string {
  * handed over): only quiet plus a later start rules it out.
  */
 export function judgeWriter(
-  entry: Pick<StagingEntry, 'pid' | 'mtimeMs' | 'ctimeMs' | 'pidCheck'>,
+  entry: Pick<StagingEntry, 'pid' | 'mtimeMs' | 'ctimeMs' | 'lastChangeUnknown' | 'pidCheck'>,
   rules: JudgementRules,
   nowMs: number,
 ): WriterJudgement {
@@ -66,10 +66,21 @@ export function judgeWriter(
     if (!facts.exists) return { writer: 'dead', by: 'pid', reason: `PID ${entry.pid} is not running` };
     if (facts.zombie)
       return { writer: 'dead', by: 'pid', reason: `PID ${entry.pid} has exited (a zombie not yet reaped)` };
+    if (entry.lastChangeUnknown !== undefined) {
+      // Its last write may be as late as now: nothing proves a live PID is not its writer.
+      return { writer: 'alive', by: 'pid', reason: `PID ${entry.pid} is running, and ${entry.lastChangeUnknown}` };
+    }
     if (facts.startMs !== undefined) return judgeLivePid(entry, facts.startMs, changedMs, rules, nowMs);
     return judgeLivePidByAge(entry, rules, nowMs);
   }
-  return judgeByAge(entry, rules, nowMs, check.why);
+  const byAge = judgeByAge(entry, rules, nowMs, check.why);
+  if (byAge.writer !== 'dead' || entry.lastChangeUnknown === undefined) return byAge;
+  // Old by its start is not old by its last write: a writer may have finished it a second ago.
+  return {
+    writer: 'unknown',
+    by: 'age',
+    reason: `${check.why}; started ${formatDuration(nowMs - changedMs)} ago, but ${entry.lastChangeUnknown}, so its age cannot rule out a live writer`,
+  };
 }
 
 /**

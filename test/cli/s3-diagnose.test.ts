@@ -13,7 +13,7 @@ import { snapshot } from '../support/file-tree.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 import { putText, requestsDuring, testClient } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
-import { useS3Server } from '../support/s3-server.js';
+import { type LoggedRequest, useS3Server } from '../support/s3-server.js';
 import { s3LockPath } from '../../src/core/s3-state.js';
 
 const BUCKET = 'refunds-data';
@@ -88,6 +88,14 @@ async function keysUnder(prefix: string): Promise<string[]> {
 /** A test's part of the bucket as the server keeps it: every key's bytes, size and time. "Unchanged" means equal. */
 function bucketDisk(where: Layout): Promise<string[]> {
   return snapshot(join(server().directory, BUCKET, where.out.split('/')[0] as string));
+}
+
+/** The key prefixes of the ListObjectsV2 requests among `seen`, sorted. */
+function listedPrefixes(seen: readonly LoggedRequest[]): string[] {
+  return seen
+    .filter((r) => r.method === 'GET' && r.url.includes('list-type=2'))
+    .map((r) => new URL(r.url, 'http://x').searchParams.get('prefix') ?? '')
+    .sort();
 }
 
 async function auditLines(): Promise<Array<Record<string, unknown>>> {
@@ -211,10 +219,10 @@ describe('listing cost follows the matches, not the bucket', () => {
     });
     expect(json?.state).toBe('D');
     expect(json?.orphans).toHaveLength(2);
-    const lists = seen.filter((r) => r.method === 'GET' && r.url.includes('list-type=2'));
-    expect(lists).toHaveLength(1);
-    const prefix = new URL(lists[0]?.url ?? '', 'http://x').searchParams.get('prefix');
-    expect(prefix).toBe(`${where.staging}${RUN}.`);
+    const prefixes = listedPrefixes(seen);
+    // One for the staging names; one each, a key at most, for whether the
+    // missing output and marker are "directories" of parts.
+    expect(prefixes).toEqual([`${where.staging}${RUN}.`, `${where.out}${FINAL}.success/`, `${where.out}${FINAL}/`]);
   });
 });
 
@@ -367,7 +375,7 @@ describe('pagination', () => {
     // The JSON lists the first 1,000 and counts them all.
     expect(json?.orphanTotals).toMatchObject({ count: 1005, listed: 1000 });
     expect(json?.orphans).toHaveLength(1000);
-    expect(seen.filter((r) => r.method === 'GET' && r.url.includes('list-type=2'))).toHaveLength(2);
+    expect(listedPrefixes(seen).filter((p) => p.startsWith(where.staging))).toHaveLength(2);
   });
 });
 

@@ -12,6 +12,26 @@ describe('local state for S3 pipelines', () => {
     expect(localStateDir(env, '/home/oncall')).toBe(expected);
   });
 
+  it.each([
+    [{}, ''],
+    [{}, 'relative/home'],
+    [{ XDG_STATE_HOME: 'relative/state' }, undefined],
+    [{ XDG_STATE_HOME: '' }, undefined],
+  ])('attack: %o with HOME %o: refused, never a directory relative to wherever it was started', (env, home) => {
+    expect(() => localStateDir(env, home)).toThrow(/Neither XDG_STATE_HOME nor HOME is an absolute path/);
+  });
+
+  it('attack: the longest bucket, a long prefix and a 128-character run key of 4-byte characters: the lock name fits, with room for its side files', () => {
+    const bucket = `long.bucket.${'x'.repeat(47)}.end`;
+    const key = '\u{1F600}'.repeat(128);
+    const path = s3LockPath('/s', { bucket, prefix: `${'p'.repeat(300)}/` }, key);
+    expect(Buffer.byteLength(basename(path))).toBeLessThanOrEqual(200);
+    expect(basename(path)).toMatch(/^s3-long\.bucket\.x+\.end-p+-[0-9a-f]{16}-(\u{1F600})+-[0-9a-f]{16}\.lock$/u);
+    // Keys that share their first bytes stay apart.
+    expect(s3LockPath('/s', { bucket, prefix: 'p/' }, `${'k'.repeat(127)}a`))
+      .not.toBe(s3LockPath('/s', { bucket, prefix: 'p/' }, `${'k'.repeat(127)}b`));
+  });
+
   it('names the lock after bucket, prefix and run key, readable by a person', () => {
     const path = s3LockPath('/s/crashdiag', { bucket: 'refunds-data', prefix: 'jobs/refunds/_staging/' }, '2026-04-24');
     expect(path).toMatch(/^\/s\/crashdiag\/locks\/s3-refunds-data-jobs_refunds__staging-[0-9a-f]{16}-2026-04-24\.lock$/);

@@ -20,6 +20,8 @@ interface Row {
   /** How long ago the mtime and the ctime are (negative: ahead); ctime absent means the source has none. */
   readonly mtimeAgo: number;
   readonly ctimeAgo?: number;
+  /** Its times say when it was started, not last written (an S3 object made by a multipart upload). */
+  readonly lastChangeUnknown?: string;
   readonly pidCheck: PidCheck;
   readonly writer: WriterVerdict;
   readonly by: 'pid' | 'age';
@@ -172,6 +174,48 @@ const ROWS: readonly Row[] = [
     by: 'age',
     reason: /1d in the future/,
   },
+  // An S3 object a multipart upload made is dated from the upload's start: it
+  // may have been completed a second ago, and its writer be copying it now.
+  {
+    situation: 'dated from its upload\'s start an hour ago, no PID to ask: cannot be judged, never dead',
+    mtimeAgo: HOUR,
+    ctimeAgo: HOUR,
+    lastChangeUnknown: 'it was uploaded in parts',
+    pidCheck: NO_PID_CHECK,
+    writer: 'unknown',
+    by: 'age',
+    reason: /started 1h ago, but it was uploaded in parts, so its age cannot rule out a live writer/,
+  },
+  {
+    situation: 'dated from its upload\'s start a minute ago, no PID to ask: alive, as any young file',
+    mtimeAgo: MINUTE,
+    ctimeAgo: MINUTE,
+    lastChangeUnknown: 'it was uploaded in parts',
+    pidCheck: NO_PID_CHECK,
+    writer: 'alive',
+    by: 'age',
+    reason: /modified 1m ago, within 15m/,
+  },
+  {
+    situation: 'dated from its upload\'s start, a live PID that started after it: may be its writer, alive',
+    mtimeAgo: DAY,
+    ctimeAgo: DAY,
+    lastChangeUnknown: 'it was uploaded in parts',
+    pidCheck: runningSince(NOW - HOUR),
+    writer: 'alive',
+    by: 'pid',
+    reason: /PID 91247 is running, and it was uploaded in parts/,
+  },
+  {
+    situation: 'dated from its upload\'s start, its PID gone: dead, as any file',
+    mtimeAgo: SECOND,
+    ctimeAgo: SECOND,
+    lastChangeUnknown: 'it was uploaded in parts',
+    pidCheck: GONE,
+    writer: 'dead',
+    by: 'pid',
+    reason: /PID 91247 is not running/,
+  },
 ];
 
 describe('judgeWriter', () => {
@@ -181,6 +225,7 @@ describe('judgeWriter', () => {
         pid: 91247,
         mtimeMs: NOW - row.mtimeAgo,
         ...(row.ctimeAgo === undefined ? {} : { ctimeMs: NOW - row.ctimeAgo }),
+        ...(row.lastChangeUnknown === undefined ? {} : { lastChangeUnknown: row.lastChangeUnknown }),
         pidCheck: row.pidCheck,
       },
       RULES,

@@ -35,7 +35,7 @@ async function cleanOnS3(
   timeoutMs: number,
 ): Promise<CleanReport> {
   const part = await loadS3Part(io);
-  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs });
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs, clock: io.now });
   try {
     return await part.cleanStorePipeline(ctx, settings, opened.stores, { ...options, stateDir: stateDirOf(io) });
   } finally {

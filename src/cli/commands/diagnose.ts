@@ -152,7 +152,9 @@ async function diagnoseOnS3(
   const quarantine = rawQuarantine === undefined || !isS3Url(settings.stagingDir)
     ? undefined
     : part.checkStoreQuarantine(settings, rawQuarantine);
-  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: options.timeoutMs, quarantine });
+  const opened = part.openRunStores(settings, {
+    fs: io.fs, env: io.env, timeoutMs: options.timeoutMs, clock: io.now, quarantine,
+  });
   try {
     if (!flags.fix) {
       const looked = await part.diagnoseStoreRun(io, settings, opened.stores, runKey, {

@@ -217,7 +217,7 @@ async function scanOnS3(
   at: { readonly nowMs: number; readonly timeoutMs: number },
 ): Promise<ScanResult> {
   const part = await loadS3Part(io);
-  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: at.timeoutMs });
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: at.timeoutMs, clock: io.now });
   try {
     const ctx = { fs: io.fs, processes: io.processes, nowMs: at.nowMs, clock: io.now };
     return await part.scanStorePipeline(ctx, settings, opened.stores, options);
