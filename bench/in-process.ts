@@ -101,7 +101,7 @@ export async function countScan(
   const { fs, counts } = countingFileSystem();
   const started = performance.now();
   const result = await scanPipeline(
-    { fs, processes: createProcessTable(), nowMs: Date.now(), clock: Date.now },
+    { fs, processes: createProcessTable(), nowMs: Date.now(), wallClock: Date.now },
     settingsFor(outDir, stagingDir),
     { sinceMs: 7 * 86_400_000, daily: false },
   );
@@ -136,7 +136,7 @@ export async function countClean(
     {
       fs,
       processes: createProcessTable(),
-      clock: Date.now,
+      wallClock: Date.now,
       sleep: (ms) => sleep(ms),
       user: 'bench',
       ...realLockRuntime(),

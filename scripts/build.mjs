@@ -96,7 +96,7 @@ try {
   const generator = join(scratch, 'man-page.cjs');
   await build({ ...common, entryPoints: ['src/cli/man-page.ts'], outfile: generator, format: 'cjs' });
   const { renderManPage } = createRequire(import.meta.url)(generator);
-  // The date of the build's source, not of the machine's clock: the same commit builds the same page.
+  // The date of the build's source, not of the machine's wallClock: the same commit builds the same page.
   const date = process.env.SOURCE_DATE_EPOCH
     ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toISOString().slice(0, 10)
     : new Date().toISOString().slice(0, 10);

@@ -1,10 +1,5 @@
-import type { SpaceFacts } from '../core/causes.js';
+import type { Deps } from '../core/deps.js';
 import type { CommandRunner } from '../core/fix.js';
-import type { FileSystem } from '../core/fs.js';
-import type { Identity } from '../core/permission.js';
-import type { LockRuntime } from '../core/lock.js';
-import type { KernelLogReader } from '../core/kernel-log.js';
-import type { ProcessTable } from '../core/process-table.js';
 
 /** An output stream: what the renderers write to. */
 export interface OutputStream {
@@ -25,16 +20,15 @@ export interface RunbookFiles {
  * Everything the CLI touches in the outside world. The bin passes the real
  * process; tests pass their own, so no test needs to spawn for logic.
  */
-export interface CliIo extends LockRuntime {
+export interface CliIo
+  extends Pick<Deps, 'fs' | 'processes' | 'sleep' | 'user' | 'identity' | 'pid' | 'randomToken' | 'every'>,
+  Pick<Deps, 'readKernelLog' | 'statfs'> {
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  /** The real clock; --now replaces it for reading, never for --fix or clean. */
+  /** The wall clock (Deps.wallClock); --now replaces it for reading, never for --fix or clean. */
   readonly now: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
   /**
    * Runs a re-run command without a shell. `stdoutToStderr` keeps a child's
    * output out of a --json stream.
@@ -44,13 +38,6 @@ export interface CliIo extends LockRuntime {
     env: Readonly<Record<string, string>>,
     stdoutToStderr: boolean,
   ) => ReturnType<CommandRunner>;
-  /** Who is acting, for the audit log. */
-  readonly user: string;
-  /** Who is acting, for permissions: which removals the kernel will allow. */
-  readonly identity: Identity;
-  /** Why it died: the kernel log (OOM kills) and free space. Absent, those causes are not looked for. */
-  readonly readKernelLog?: KernelLogReader;
-  readonly statfs?: (path: string) => Promise<SpaceFacts>;
   readonly runbooks: RunbookFiles;
   /**
    * Loads the S3 part (the AWS SDK inside), only when a directory is an

@@ -1,12 +1,13 @@
 // Why a run died: what each witness (the kernel log, the file systems, the
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
+import type { Deps } from './deps.js';
 import type { Stats } from 'node:fs';
 import type { Diagnosis, StagingFileReport } from './diagnosis.js';
 import { errnoCode } from './errors.js';
 import type { PathFacts } from './evidence.js';
 import type { FileSystem } from './fs.js';
-import { describeOomKill, type KernelLogReader, matchOomKill, parseOomKills } from './kernel-log.js';
+import { describeOomKill, matchOomKill, parseOomKills } from './kernel-log.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { Attempt } from './recovery.js';
 import type { PipelineSettings } from './settings.js';
@@ -36,12 +37,8 @@ export interface SpaceFacts {
   readonly bsize: number;
 }
 
-export interface CauseWitnesses {
-  readonly fs: FileSystem;
-  /** Absent: the kernel log is not consulted (and a note says so). */
-  readonly readKernelLog?: KernelLogReader;
-  readonly statfs?: (path: string) => Promise<SpaceFacts>;
-}
+/** What causes are read from: the disk, the kernel log and free space (absent: not consulted, a note says so). */
+export type CauseWitnesses = Pick<Deps, 'fs' | 'readKernelLog' | 'statfs'>;
 
 export interface CauseFindings {
   readonly causes: Cause[];

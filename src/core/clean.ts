@@ -360,7 +360,7 @@ class WriteAhead {
   #stamp(): void {
     const { ctx, settings } = this.#janitor;
     this.#head = headText({
-      time: new Date(ctx.clock()).toISOString(),
+      time: new Date(ctx.wallClock()).toISOString(),
       user: ctx.user,
       host: ctx.processes.hostname,
       pid: ctx.pid,
@@ -510,7 +510,7 @@ function judgeOne(
   const kind = kindOf(stats);
   if (kind !== 'file') return { keep: `a ${kind}, not a regular file: left for a person` };
   const { ctx, settings, options } = janitor;
-  const nowMs = ctx.clock();
+  const nowMs = ctx.wallClock();
   const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
   // Aged by its last change, not its mtime alone: an mtime can be set into the past.
   const ageMs = nowMs - (lastChangeMs(times) ?? nowMs);

@@ -1,3 +1,4 @@
+import type { Deps } from './deps.js';
 import { basename, join } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
@@ -15,11 +16,9 @@ import {
   readBoundaries,
   recheckRemoval,
 } from './guards.js';
-import { acquireLock, lockContextOf, lockPathFor, type HeldLock, type LockRuntime, stillHeld } from './lock.js';
-import type { Identity } from './permission.js';
+import { acquireLock, lockContextOf, lockPathFor, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
 import { compareText, probeRun } from './probe.js';
-import type { ProcessTable } from './process-table.js';
 import { pinnedPath } from './same-directory.js';
 import {
   checkQuarantine,
@@ -50,23 +49,14 @@ export type CommandRunner = (
   env: Readonly<Record<string, string>>,
 ) => Promise<CommandResult>;
 
-/** `pid`, `randomToken` and `every` (a timer) are the lock's: see LockRuntime. */
-export interface FixContext extends LockRuntime {
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  /**
-   * The real clock: every age a removal is judged by, the audit log's times,
-   * lock waits. Never --now: a fake clock would make a fresh file look dead.
-   */
-  readonly clock: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly runCommand: CommandRunner;
-  readonly user: string;
-  /** Who removes: every removal must be permitted to them before the first one happens. */
-  readonly identity: Identity;
-  /** Progress lines for a person, as each step happens. */
-  readonly progress: (line: string) => void;
-}
+/**
+ * The fixer's narrowing of Deps. It judges every removal on the wall clock,
+ * never --now; `pid`, `randomToken` and `every` (a timer) are the lock's.
+ */
+export type FixContext = Pick<
+  Deps,
+  'fs' | 'processes' | 'wallClock' | 'sleep' | 'runCommand' | 'user' | 'identity' | 'progress' | 'pid' | 'randomToken' | 'every'
+>;
 
 export interface FixOptions {
   readonly dryRun: boolean;
@@ -136,7 +126,7 @@ function guardContextOf(job: FixJob): GuardContext {
   return {
     fs: ctx.fs,
     processes: ctx.processes,
-    nowMs: ctx.clock(),
+    nowMs: ctx.wallClock(),
     settings,
     runKey,
     identity: ctx.identity,
@@ -153,7 +143,7 @@ type RecoveryAsk = Omit<RecoveryRequest, 'nowMs'>;
  */
 async function diagnose(job: FixJob, rerun?: RerunOutcome | null): Promise<Diagnosis> {
   const { ctx, settings, runKey, options } = job;
-  const nowMs = ctx.clock();
+  const nowMs = ctx.wallClock();
   const evidence = await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs }, settings, runKey);
   const ask: RecoveryAsk = rerun === undefined
     ? { auditLog: options.auditLog, retry: options.retry === true }
@@ -257,7 +247,7 @@ function auditorFor(job: FixJob, before: Diagnosis): Audit {
     stateBefore: before.state,
   };
   return (record) =>
-    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.clock()).toISOString() }]);
+    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.wallClock()).toISOString() }]);
 }
 
 async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
@@ -656,10 +646,10 @@ async function rerunIfStillNeeded(
     return { rerun: null, rerunSkipped: skipped, current: now };
   }
   ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
-  const startedMs = ctx.clock();
+  const startedMs = ctx.wallClock();
   const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
   const startedAt = new Date(startedMs).toISOString();
-  const durationMs = Math.max(0, ctx.clock() - startedMs);
+  const durationMs = Math.max(0, ctx.wallClock() - startedMs);
   await audit({
     op: 'rerun',
     command: argv,

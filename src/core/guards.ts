@@ -1,3 +1,4 @@
+import type { Deps } from './deps.js';
 import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
 import {
   outDirectoryIdentities,
@@ -12,20 +13,15 @@ import type { FileSystem } from './fs.js';
 import { type Identity, type OwnedMode, ownedModeOf, quarantinePermitted, removalPermitted } from './permission.js';
 import type { PlannedRemoval } from './plan.js';
 import { checkPid, kindOf } from './probe.js';
-import type { ProcessTable } from './process-table.js';
 import { type DirectoryIdentity, directoryIdentity, sameIdentity } from './same-directory.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
 import { judgeWriter } from './writer.js';
 
-export interface GuardContext {
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  readonly nowMs: number;
+/** The guards' narrowing of Deps (`nowMs`: the wall clock, read right before the removal) and what is removed. */
+export interface GuardContext extends Pick<Deps, 'fs' | 'processes' | 'nowMs' | 'identity'> {
   readonly settings: PipelineSettings;
   readonly runKey: string;
-  /** Who will remove: each removal must be permitted to them before the first one happens. */
-  readonly identity: Identity;
 }
 
 /** The identity a file had when every guard passed; the last re-check compares against it. */

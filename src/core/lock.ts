@@ -1,3 +1,4 @@
+import type { Deps } from './deps.js';
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -5,7 +6,6 @@ import { dirname, join } from 'node:path';
 import { formatDuration } from './duration.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import type { ProcessTable } from './process-table.js';
 import { type FileTimes, judgeWriter } from './writer.js';
 
 /** Where crashdiag keeps its own files inside a staging directory. */
@@ -19,21 +19,10 @@ export interface LockHolder {
 }
 
 /** The process facts a lock needs, passed in so that tests can drive them without spawning or waiting. */
-export interface LockRuntime {
-  /** This process's PID, written into the lock so others can ask whether its holder lives. */
-  readonly pid: number;
-  /** A fresh random hex token: tells a lock apart from a successor that reuses its inode. */
-  readonly randomToken: () => string;
-  /** Calls `fn` every `ms` until the returned function is called; must not keep the process alive. */
-  readonly every: (ms: number, fn: () => void) => () => void;
-}
+export type LockRuntime = Pick<Deps, 'pid' | 'randomToken' | 'every'>;
 
-export interface LockContext extends LockRuntime {
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  /** The real clock: lock waits and staleness are about now, not --now. */
-  readonly clock: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
+/** A lock waits and judges staleness on the wall clock, never --now. */
+export interface LockContext extends LockRuntime, Pick<Deps, 'fs' | 'processes' | 'wallClock' | 'sleep'> {
   /** A lock untouched this long, held from another host, has no live holder. */
   readonly staleAfterMs: number;
 }
@@ -43,8 +32,8 @@ export function lockContextOf(
   ctx: Omit<LockContext, 'staleAfterMs'>,
   settings: { readonly staleAfterMs: number },
 ): LockContext {
-  const { fs, processes, clock, sleep, pid, randomToken, every } = ctx;
-  return { fs, processes, clock, sleep, pid, randomToken, every, staleAfterMs: settings.staleAfterMs };
+  const { fs, processes, wallClock, sleep, pid, randomToken, every } = ctx;
+  return { fs, processes, wallClock, sleep, pid, randomToken, every, staleAfterMs: settings.staleAfterMs };
 }
 
 export interface HeldLock {
@@ -175,7 +164,7 @@ async function readLockFile(fs: FileSystem, path: string): Promise<SeenLock | un
 
 /** A lock's holder is alive by the same rules as a staging file's writer, judged by the lock file's own last change. */
 function holderAlive(ctx: LockContext, holder: LockHolder | undefined, times: FileTimes): boolean {
-  const nowMs = ctx.clock();
+  const nowMs = ctx.wallClock();
   const rules = { freshWithinMs: 0, staleAfterMs: ctx.staleAfterMs };
   const pidCheck
     = holder && holder.host === ctx.processes.hostname && Number.isSafeInteger(holder.pid)
@@ -237,9 +226,9 @@ export async function acquireLockAt(ctx: LockContext, path: string, timeoutMs: n
     pid: ctx.pid,
     host: ctx.processes.hostname,
     token: ctx.randomToken(),
-    since: new Date(ctx.clock()).toISOString(),
+    since: new Date(ctx.wallClock()).toISOString(),
   };
-  const started = ctx.clock();
+  const started = ctx.wallClock();
   let lastSeen: LockHolder | undefined;
   let lateRetries = 0;
   for (;;) {
@@ -252,7 +241,7 @@ export async function acquireLockAt(ctx: LockContext, path: string, timeoutMs: n
       = !current
         || (!holderAlive(ctx, current.holder, { mtimeMs: current.mtimeMs, ctimeMs: current.ctimeMs })
           && (await takeOverStale(ctx, path, current, holder)));
-    const waited = ctx.clock() - started;
+    const waited = ctx.wallClock() - started;
     // --lock-timeout holds even while the lock keeps changing hands: past it, only a few last tries.
     if (changed && (waited < timeoutMs || ++lateRetries <= 3)) continue;
     if (waited >= timeoutMs) throw new LockTimeoutError(path, lastSeen, waited);
@@ -264,7 +253,7 @@ function holdLock(ctx: LockContext, path: string, holder: LockHolder, handle: Fi
   // Holders on other hosts are judged by the lock's age: keep it young while
   // we work. Through our own handle: a name swapped under us is never touched.
   const stop = ctx.every(heartbeatPeriod(ctx.staleAfterMs), () => {
-    const t = new Date(ctx.clock());
+    const t = new Date(ctx.wallClock());
     handle.utimes(t, t).catch(() => {});
   });
   return {

@@ -1,3 +1,4 @@
+import type { Deps } from './deps.js';
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { rulesForStagingDirectory, type StagingDirectoryRules, type WriterRules } from './directory-rules.js';
@@ -11,13 +12,8 @@ import { isS3Url } from './s3-url.js';
 import type { PipelineSettings } from './settings.js';
 import { MAX_PID, type StagingName } from './template.js';
 
-/** What the core needs from the outside world to look at a run. */
-export interface ProbeContext {
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  /** The clock every age is measured against (epoch ms). */
-  readonly nowMs: number;
-}
+/** What the core needs from the outside world to look at a run: the disk, the process table, and the judged now. */
+export type ProbeContext = Pick<Deps, 'fs' | 'processes' | 'nowMs'>;
 
 interface StatsLike {
   isFile(): boolean;

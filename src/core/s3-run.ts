@@ -23,7 +23,7 @@ export interface OpenStoresOptions {
   /** --timeout, per attempt of each request. */
   readonly timeoutMs: number;
   /** This host's real clock: the server's times are put on it (never --now: that is a judged time, not a clock). */
-  readonly clock: () => number;
+  readonly wallClock: () => number;
   /** Checked already (checkStoreQuarantine): an s3:// directory. */
   readonly quarantine?: string | undefined;
 }
@@ -53,7 +53,7 @@ export function openRunStores(settings: PipelineSettings, options: OpenStoresOpt
     settings: { ...settings.s3, ...(region === undefined ? {} : { region }) },
     env,
     timeoutMs: options.timeoutMs,
-    clock: options.clock,
+    wallClock: options.wallClock,
     ...keys,
   });
   const storeOf = (dir: string, role: string): ObjectStore =>

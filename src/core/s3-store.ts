@@ -22,7 +22,7 @@ export interface S3SessionOptions {
   /** Explicit credentials (tests); otherwise the SDK's standard chain. */
   readonly credentials?: S3ClientConfig['credentials'];
   /** This host's clock (ms since the epoch), which every time read from the server is put on. */
-  readonly clock?: () => number;
+  readonly wallClock?: () => number;
 }
 
 export const DEFAULT_S3_TIMEOUT_MS = 30_000;
@@ -50,7 +50,7 @@ export class S3Session {
     this.connection = resolveS3Connection(options.settings ?? {}, options.env ?? {});
     this.endpoint = describeEndpoint(this.connection);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS;
-    this.#clock = options.clock ?? Date.now;
+    this.#clock = options.wallClock ?? Date.now;
   }
 
   /**

@@ -85,11 +85,11 @@ export function datesBetween(fromMs: number, toMs: number): string[] {
  * (filling in the dates with nothing on disk), classify.
  */
 export async function scanPipeline(
-  ctx: ProbeContext & { readonly clock: () => number },
+  ctx: ProbeContext & { readonly wallClock: () => number },
   settings: PipelineSettings,
   options: ScanOptions,
 ): Promise<ScanResult> {
-  const started = ctx.clock();
+  const started = ctx.wallClock();
   ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
@@ -98,7 +98,7 @@ export async function scanPipeline(
   const keys = await keysInView(ctx, settings, options, staging, outputs);
   const runs = await classifyRuns(ctx, settings, keys, staging, outputs);
   const { newestPublishedMs } = outputs;
-  return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.clock() - started };
+  return { pipeline: settings.pipeline, runs, newestPublishedMs, durationMs: ctx.wallClock() - started };
 }
 
 /** What one listing of the staging directory (and, where it is the same, the output directory) found. */

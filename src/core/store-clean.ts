@@ -160,7 +160,7 @@ function judgeWith(
     if (published !== undefined)
       return { keep: published.runKey === undefined ? publishedReason(published) : 'a published output or marker' };
     if (entry.kind !== 'file') return { keep: `a ${entry.kind}, not a plain object: left for a person` };
-    const nowMs = ctx.clock();
+    const nowMs = ctx.wallClock();
     // LastModified: the server's clock, which no client can set back.
     const ageMs = nowMs - entry.mtimeMs;
     if (ageMs < options.olderThanMs) return { keep: YOUNGER };
@@ -211,7 +211,7 @@ class Janitor {
   #record(run: string, fields: Partial<AuditRecord> & Pick<AuditRecord, 'op'>): AuditRecord {
     const ctx = this.#ctx;
     return {
-      time: new Date(ctx.clock()).toISOString(),
+      time: new Date(ctx.wallClock()).toISOString(),
       user: ctx.user,
       host: ctx.processes.hostname,
       pid: ctx.pid,
@@ -267,7 +267,7 @@ class Janitor {
     const run = f.match.runKey;
     const tally = this.#tally;
     const ctx = this.#ctx;
-    const guardCtx = { settings: this.#settings, runKey: run, nowMs: ctx.clock(), processes: ctx.processes };
+    const guardCtx = { settings: this.#settings, runKey: run, nowMs: ctx.wallClock(), processes: ctx.processes };
     const verdict = guardStoreRemoval(guardCtx, this.#here, this.#staging, f.entry);
     if (!verdict.ok) {
       tally.keep(f.path, verdict.reason);

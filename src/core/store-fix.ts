@@ -118,7 +118,7 @@ function look(job: StoreFixJob, rerun?: RerunOutcome | null): Promise<StoreDiagn
   return diagnoseStoreRun(ctx, settings, stores, runKey, {
     auditLog: options.auditLog,
     retry,
-    nowMs: ctx.clock(),
+    nowMs: ctx.wallClock(),
     ...(rerun === undefined ? {} : { rerun }),
   });
 }
@@ -134,7 +134,7 @@ interface Checked {
 async function checkAll(job: StoreFixJob, found: StoreRunLook, removals: readonly PlannedRemoval[]): Promise<Checked> {
   const { ctx, settings, runKey, stores } = job;
   const here = await rulesForStagingDirectory(ctx.fs, settings);
-  const guardCtx = { settings, runKey, nowMs: ctx.clock(), processes: ctx.processes };
+  const guardCtx = { settings, runKey, nowMs: ctx.wallClock(), processes: ctx.processes };
   const planned = new Map<string, StoredFile>();
   const refused: Refusal[] = [];
   for (const removal of removals) {
@@ -153,7 +153,7 @@ function uploadsToAbort(job: StoreFixJob, before: StoreDiagnosis): FoundUpload[]
   if (!job.options.abortUploads) return [];
   // A live writer may still be uploading parts to an upload started long ago.
   if (before.diagnosis.state === 'RUNNING' || before.diagnosis.state === 'UNKNOWN') return [];
-  const nowMs = job.ctx.clock();
+  const nowMs = job.ctx.wallClock();
   return before.look.uploads.filter((u) => isStaleUpload(u.upload, job.settings.staleAfterMs, nowMs));
 }
 
@@ -204,7 +204,7 @@ function auditorFor(job: StoreFixJob, before: Diagnosis): Audit {
     stateBefore: before.state,
   };
   return (record) =>
-    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.clock()).toISOString() }]);
+    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.wallClock()).toISOString() }]);
 }
 
 async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
@@ -329,7 +329,7 @@ async function removeOne(
     record: { op: 'skip', path, bytes, writerPid: pid, reason },
   });
   // Every guard again, on the clock of now: a writer found alive since (its host's process table) stops it.
-  const guardCtx = { settings, runKey, nowMs: ctx.clock(), processes: ctx.processes };
+  const guardCtx = { settings, runKey, nowMs: ctx.wallClock(), processes: ctx.processes };
   const verdict = guardStoreRemoval(guardCtx, here, stores.staging, entry);
   if (!verdict.ok) return skip(verdict.reason);
   // Set once the copy is made: from then on, whatever happens says where it is.
@@ -447,10 +447,10 @@ async function rerunStep(
     return { rerun: null, rerunSkipped: skipped, current: now };
   }
   ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
-  const startedMs = ctx.clock();
+  const startedMs = ctx.wallClock();
   const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
   const startedAt = new Date(startedMs).toISOString();
-  const durationMs = Math.max(0, ctx.clock() - startedMs);
+  const durationMs = Math.max(0, ctx.wallClock() - startedMs);
   await audit({
     op: 'rerun',
     command: argv,

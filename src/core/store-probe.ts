@@ -1,7 +1,7 @@
+import type { Deps } from './deps.js';
 import { rulesForStagingDirectory, type StagingDirectoryRules, type WriterRules } from './directory-rules.js';
 import type { UploadReport } from './diagnosis.js';
 import type { PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
-import type { FileSystem } from './fs.js';
 import { checkDirectory, checkPid, compareText, describeStagingEntries, listMatching, lstatFacts, runEvidence } from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
@@ -16,12 +16,8 @@ import type { StagingName } from './template.js';
  * probe does, so classify, plan and render stay unaware of the backend; the
  * local probe keeps its own tuned path and is not routed through here.
  */
-export interface StoreProbeContext {
-  /** For a local side (a local output or staging directory beside an S3 one). */
-  readonly fs: FileSystem;
-  readonly processes: ProcessTable;
-  readonly nowMs: number;
-}
+/** The store probe's narrowing of Deps; `fs` is for a local side (a local directory beside an S3 one). */
+export type StoreProbeContext = Pick<Deps, 'fs' | 'processes' | 'nowMs'>;
 
 /** The two directories of a run, each local or S3. */
 export interface RunStores {

@@ -29,12 +29,12 @@ import { isStoreError, type ObjectStore, type StoreEntry } from './store.js';
  * output prefix, or the reverse) is listed as the local scan lists it.
  */
 export async function scanStorePipeline(
-  ctx: StoreProbeContext & { readonly clock: () => number },
+  ctx: StoreProbeContext & { readonly wallClock: () => number },
   settings: PipelineSettings,
   stores: RunStores,
   options: ScanOptions,
 ): Promise<ScanResult> {
-  const started = ctx.clock();
+  const started = ctx.wallClock();
   ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   for (const [store, role] of [[stores.out, 'output directory'], [stores.staging, 'staging directory']] as const)
     if (store.backend === 'local') await checkDirectory(ctx.fs, store.location, role);
@@ -111,7 +111,7 @@ export async function scanStorePipeline(
     pipeline: settings.pipeline,
     runs,
     newestPublishedMs: published.newestMs,
-    durationMs: ctx.clock() - started,
+    durationMs: ctx.wallClock() - started,
     ...(uploads.notes.length === 0 ? {} : { notes: uploads.notes }),
   };
 }

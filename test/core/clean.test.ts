@@ -43,7 +43,7 @@ function janitorContext(): CleanContext {
     // Orphans are aged with utimes; this disk reports them as last changed then.
     fs: changedAtMtimeFs(fsp as FileSystem),
     processes: createProcessTable(),
-    clock: () => Date.now(),
+    wallClock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     user: 'janitor-test',
     ...realLockRuntime(),
@@ -266,7 +266,7 @@ describe('cleanPipeline and live writers', () => {
     expect(await treeOf(root)).toEqual(before);
     // Two days on, past the threshold by its last change: the live writer still keeps it.
     const later = await cleanPipeline(
-      { ...janitorContext(), clock: () => Date.now() + 2 * DAY, fs: fsp as FileSystem },
+      { ...janitorContext(), wallClock: () => Date.now() + 2 * DAY, fs: fsp as FileSystem },
       settingsFor(),
       options(),
     );

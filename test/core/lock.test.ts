@@ -53,7 +53,7 @@ function contextWith(overrides: Partial<LockContext> = {}): LockContext {
   return {
     fs: agedFs,
     processes,
-    clock: () => Date.now(),
+    wallClock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     staleAfterMs: 15 * 60_000,
     ...realLockRuntime(),
@@ -70,7 +70,7 @@ function countingWaits(overrides: Partial<LockContext> = {}) {
   const waits: number[] = [];
   let nowMs = Date.now();
   const ctx = contextWith({
-    clock: () => nowMs,
+    wallClock: () => nowMs,
     sleep: async (ms) => {
       waits.push(ms);
       nowMs += ms;

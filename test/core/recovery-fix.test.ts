@@ -171,7 +171,7 @@ describe('--retry-backoff', () => {
     const [orphan] = (await plantOrphans(layout, 1)) as [string];
     const writtenMs = (await fs.stat(orphan)).mtimeMs;
     const before = await treeOf(layout.root);
-    const { ctx, commands } = fixHarness(layout, { clock: () => writtenMs + 4 * 60_000 });
+    const { ctx, commands } = fixHarness(layout, { wallClock: () => writtenMs + 4 * 60_000 });
     const report = await fixRun(ctx, withRerun({ retryBackoffMs: 10 * 60_000 }), KEY, options());
     expect(report.exitCode).toBe(21);
     expect(report.before.action).toBe('wait');
@@ -184,7 +184,7 @@ describe('--retry-backoff', () => {
   it('once DURATION has passed since the first failure, cleans and re-runs', async () => {
     const [orphan] = (await plantOrphans(layout, 1)) as [string];
     const writtenMs = (await fs.stat(orphan)).mtimeMs;
-    const { ctx, commands } = fixHarness(layout, { clock: () => writtenMs + 11 * 60_000 });
+    const { ctx, commands } = fixHarness(layout, { wallClock: () => writtenMs + 11 * 60_000 });
     const report = await fixRun(ctx, withRerun({ retryBackoffMs: 10 * 60_000 }), KEY, options());
     expect(commands).toHaveLength(1);
     expect(report.exitCode).toBe(0);
@@ -195,7 +195,7 @@ describe('--retry-backoff', () => {
     const t = Date.now() - HOUR_MS;
     await writeAged(a, 'first', HOUR_MS + 60 * 60_000);
     await writeAged(b, 'second', HOUR_MS);
-    const { ctx, commands } = fixHarness(layout, { clock: () => t + 30 * 60_000 });
+    const { ctx, commands } = fixHarness(layout, { wallClock: () => t + 30 * 60_000 });
     const report = await fixRun(ctx, withRerun({ retryBackoffMs: 10 * 60_000 }), KEY, options());
     expect(report.exitCode).toBe(21);
     expect(report.before.retryAfterSeconds).toBeGreaterThanOrEqual(20 * 60 - 1);

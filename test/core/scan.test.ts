@@ -110,7 +110,7 @@ async function scan(
   options: { sinceMs?: number; daily?: boolean } = {},
   table: ProcessTable = processes,
 ): Promise<ScanResult> {
-  return scanPipeline({ fs, processes: table, nowMs: NOW, clock: () => NOW }, settings, {
+  return scanPipeline({ fs, processes: table, nowMs: NOW, wallClock: () => NOW }, settings, {
     sinceMs: options.sinceMs ?? 7 * DAY,
     daily: options.daily ?? false,
   });
@@ -499,7 +499,7 @@ describe('scanPipeline: per-key totals folded while listing, never a record per 
     for (let pid = 2000; pid < 2030; pid++)
       entries[staged(`2026-04-05.${pid}.csv`)] = { symlinkTo: '/etc/passwd', mtimeMs: NOW };
     const fs = volumeOf(entries).promises as unknown as FileSystem;
-    const ctx = { fs, processes, nowMs: NOW, clock: () => NOW };
+    const ctx = { fs, processes, nowMs: NOW, wallClock: () => NOW };
     const settings = settingsFor();
     const seen: number[] = [];
     const result = await scanPipeline(ctx, settings, {

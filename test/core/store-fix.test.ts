@@ -26,7 +26,7 @@ function context(): FixContext {
   return {
     fs: fsp,
     processes: createProcessTable(),
-    clock: () => Date.now(),
+    wallClock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     runCommand: () => Promise.resolve({ exitStatus: null, signal: null, error: 'no commands here' }),
     user: 'tester',

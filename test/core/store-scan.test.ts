@@ -15,7 +15,7 @@ const now = Date.parse('2026-04-25T06:00:00Z');
 function scan(out: MemoryStore, staging: MemoryStore, flags: Record<string, unknown> = {}) {
   const settings = resolveSettings(
     { outDir: out.location, stagingDir: staging.location, final: 'refunds_{date}.csv', ...flags }, undefined, {}, '/');
-  const ctx = { fs: fsp, processes: createProcessTable(), nowMs: now, clock: () => now };
+  const ctx = { fs: fsp, processes: createProcessTable(), nowMs: now, wallClock: () => now };
   return scanStorePipeline(ctx, settings, { out, staging }, { sinceMs: 30 * 24 * HOUR, daily: false });
 }
 

@@ -46,7 +46,7 @@ async function scanOf(
       processes,
       nowMs: NOW,
       // The scan reads the clock when it starts and when it ends.
-      clock: () => (clockReads++ === 0 ? NOW : NOW + durationMs),
+      wallClock: () => (clockReads++ === 0 ? NOW : NOW + durationMs),
     },
     settings,
     { sinceMs: 7 * DAY, daily },

@@ -30,7 +30,7 @@ export function fixHarness(
   const ctx: FixContext = {
     fs,
     processes: createProcessTable(),
-    clock: () => Date.now(),
+    wallClock: () => Date.now(),
     sleep: (ms) => sleep(ms),
     runCommand: async (argv, env) => {
       commands.push({ argv, env });

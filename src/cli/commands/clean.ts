@@ -35,7 +35,7 @@ async function cleanOnS3(
   timeoutMs: number,
 ): Promise<CleanReport> {
   const part = await loadS3Part(io);
-  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs, clock: io.now });
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs, wallClock: io.now });
   try {
     return await part.cleanStorePipeline(ctx, settings, opened.stores, { ...options, stateDir: stateDirOf(io) });
   } finally {
@@ -74,7 +74,7 @@ async function cleanOne(
   const ctx: CleanContext = {
     fs: io.fs,
     processes: io.processes,
-    clock: io.now,
+    wallClock: io.now,
     sleep: io.sleep,
     user: io.user,
     pid: io.pid,

@@ -153,7 +153,7 @@ async function diagnoseOnS3(
     ? undefined
     : part.checkStoreQuarantine(settings, rawQuarantine);
   const opened = part.openRunStores(settings, {
-    fs: io.fs, env: io.env, timeoutMs: options.timeoutMs, clock: io.now, quarantine,
+    fs: io.fs, env: io.env, timeoutMs: options.timeoutMs, wallClock: io.now, quarantine,
   });
   try {
     if (!flags.fix) {
@@ -236,7 +236,7 @@ function fixContextOf({ flags, io }: DiagnoseJob): FixContext {
   return {
     fs: io.fs,
     processes: io.processes,
-    clock: io.now,
+    wallClock: io.now,
     sleep: io.sleep,
     runCommand: (words, env) => io.runCommand(words, env, flags.json === true),
     user: io.user,

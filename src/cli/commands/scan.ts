@@ -217,9 +217,9 @@ async function scanOnS3(
   at: { readonly nowMs: number; readonly timeoutMs: number },
 ): Promise<ScanResult> {
   const part = await loadS3Part(io);
-  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: at.timeoutMs, clock: io.now });
+  const opened = part.openRunStores(settings, { fs: io.fs, env: io.env, timeoutMs: at.timeoutMs, wallClock: io.now });
   try {
-    const ctx = { fs: io.fs, processes: io.processes, nowMs: at.nowMs, clock: io.now };
+    const ctx = { fs: io.fs, processes: io.processes, nowMs: at.nowMs, wallClock: io.now };
     return await part.scanStorePipeline(ctx, settings, opened.stores, options);
   } finally {
     await opened.close();
@@ -297,7 +297,7 @@ async function scanTargetsInTurn(
         ...(dates ? { dailyDates: dates } : {}),
         onEntries: progress.update,
       };
-      const ctx = { fs: io.fs, processes: io.processes, nowMs, clock: io.now };
+      const ctx = { fs: io.fs, processes: io.processes, nowMs, wallClock: io.now };
       try {
         results.push(
           hasS3Side(target.settings)
