@@ -268,16 +268,34 @@ describe('acquireLock', () => {
     let holding = 0;
     let most = 0;
     const order: string[] = [];
+    // Each pause is an acquirer that found the lock taken and waits to look again.
+    let pauses = 0;
+    let released = 0;
+    const woken: Array<() => void> = [];
+    const wake = () => {
+      for (const resolve of woken.splice(0)) resolve();
+    };
+    const ctx = contextWith({
+      sleep: (ms) => {
+        pauses++;
+        wake();
+        return sleep(ms);
+      },
+    });
     await Promise.all(
       Array.from({ length: 8 }, async () => {
-        const lock = await acquireLock(contextWith(), stagingDir, KEY, 10_000);
+        const lock = await acquireLock(ctx, stagingDir, KEY, 10_000);
         holding++;
         most = Math.max(most, holding);
-        await sleep(15);
+        // Held until another acquirer has run into it (or none is left to): contention, not a guess at a duration.
+        const pausesBefore = pauses;
+        while (pauses === pausesBefore && released < 7) await new Promise<void>((resolve) => woken.push(resolve));
         expect(await stillHeld(fs, lock)).toBe(true);
         order.push(lock.holder.token);
         holding--;
         await lock.release();
+        released++;
+        wake();
       }),
     );
     expect(most).toBe(1);
