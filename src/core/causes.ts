@@ -1,7 +1,6 @@
 // Why a run died: what each witness (the kernel log, the file systems, the
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
-import type { Stats } from 'node:fs';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode } from './errors.js';
 import type { FileSystem } from './fs.js';
@@ -193,7 +192,7 @@ export async function findCauses(
     if (attempt.source !== 'orphan' || path === undefined) return attempt.atMs;
     try {
       // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
-      const stats = witnesses.fs.lstatSync ? (witnesses.fs.lstatSync(path) as Stats) : await witnesses.fs.lstat(path);
+      const stats = witnesses.fs.lstatSync ? witnesses.fs.lstatSync(path) : await witnesses.fs.lstat(path);
       return stats.birthtimeMs > 0 ? Math.min(stats.birthtimeMs, attempt.atMs) : attempt.atMs;
     } catch {
       return attempt.atMs;

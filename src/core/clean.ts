@@ -305,6 +305,7 @@ async function finish(
       first ??= error;
     }
   }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a step threw, rethrown as it was
   if (first !== undefined) throw first;
 }
 
@@ -379,7 +380,7 @@ type StatsOf = Stats;
 
 function lookSync(lstat: NonNullable<FileSystem['lstatSync']>, path: string): LookedAt {
   try {
-    return { stats: lstat(path) as Stats };
+    return { stats: lstat(path) };
   } catch (error) {
     return { error };
   }
@@ -387,7 +388,7 @@ function lookSync(lstat: NonNullable<FileSystem['lstatSync']>, path: string): Lo
 
 async function lookAt(fs: FileSystem, path: string): Promise<LookedAt> {
   try {
-    return { stats: (await fs.lstat(path)) as StatsOf };
+    return { stats: await fs.lstat(path) };
   } catch (error) {
     return { error };
   }
@@ -475,7 +476,7 @@ function removeOneSync(
 ): 'deleted' | 'gone' | { kept: string } | { failed: string } {
   try {
     // Looked at again right before its unlink: it must be the very file judged.
-    const changed = changeSince(f.snapshot, snapshotOf(lstat(f.realPath) as Stats));
+    const changed = changeSince(f.snapshot, snapshotOf(lstat(f.realPath)));
     if (changed !== undefined) return { kept: changed };
     unlink(f.realPath);
     return 'deleted';

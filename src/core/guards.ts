@@ -112,7 +112,7 @@ export async function guardRemoval(
   try {
     stats = await ctx.fs.lstat(path);
   } catch (error) {
-    return { ok: false, reason: `it cannot be examined (${errnoCode(error) ?? error})` };
+    return { ok: false, reason: `it cannot be examined (${errnoCode(error) ?? String(error)})` };
   }
   const kind = kindOf(stats);
   if (kind !== 'file') return { ok: false, reason: `it is a ${kind}, not a regular file` };

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { CleanReport } from '../../src/core/clean.js';
-import type { FileSystem } from '../../src/core/fs.js';
 import { collectOutput, type Finished, useBuiltBin } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPids } from '../support/dead-pids.js';
@@ -31,7 +30,7 @@ const FINAL = 'refunds_settled_{date}.csv';
  */
 function janitorInProcess(args: readonly string[], options: { cwd?: string } = {}): Promise<Finished> {
   return crashdiagInProcess(args, options.cwd ?? root, {
-    fs: changedAtMtimeFs(fsp as FileSystem),
+    fs: changedAtMtimeFs(fsp),
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'clean runs no commands' }),
     user: 'janitor-test',
   });

@@ -1006,7 +1006,7 @@ describe('run(argv, io) in process', () => {
       lstat: async () => {
         throw Object.assign(new Error('EINVAL: simulated'), { code: 'EINVAL' });
       },
-    } as FileSystem;
+    };
     const { io, stdout, stderr } = fakeIo(broken, noProcesses);
     expect(await run(['diagnose', KEY, ...FLAGS], io)).toBe(1);
     expect(stdout()).toBe('');

@@ -47,7 +47,7 @@ beforeEach(async () => {
 afterEach(() => removeTempDir(root));
 
 // Planted locks are aged with utimes; this disk reports them as last changed then.
-const agedFs = changedAtMtimeFs(fs as FileSystem);
+const agedFs = changedAtMtimeFs(fs);
 
 function contextWith(overrides: Partial<LockContext> = {}): LockContext {
   return {
@@ -226,7 +226,7 @@ describe('acquireLock', () => {
       // The raw disk: the lock's mtime says an hour, its ctime says just now.
       await plantLock({ pid: live.pid, token: 'live-backdated' }, HOUR_MS);
       const before = await fs.readFile(lockPath, 'utf8');
-      const error = await acquireLock(contextWith({ fs: fs as FileSystem }), stagingDir, KEY, 300).catch(
+      const error = await acquireLock(contextWith({ fs: fs }), stagingDir, KEY, 300).catch(
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(LockTimeoutError);
