@@ -12,7 +12,7 @@ export interface OutputStream {
 /** The runbooks the package ships: read through here, so the CLI itself opens no file of its own. */
 export interface RunbookFiles {
   /** Where a runbook (`runbooks/D.md`) is installed: JSON names the file itself, readable from any directory. */
-  pathOf(relative: string): string;
+  readonly pathOf: (relative: string) => string;
   read(relative: string): Promise<string>;
 }
 

@@ -2,7 +2,6 @@
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
 import type { Deps } from './deps.js';
-import type { Stats } from 'node:fs';
 import type { Diagnosis, StagingFileReport } from './diagnosis.js';
 import { errnoCode } from './errors.js';
 import type { PathFacts } from './evidence.js';
@@ -244,7 +243,7 @@ function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly Pa
       try {
         const path = pathOf(attempt)?.path as string;
         // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
-        const stats = fs.lstatSync ? (fs.lstatSync(path) as Stats) : await fs.lstat(path);
+        const stats = fs.lstatSync ? (fs.lstatSync(path)) : await fs.lstat(path);
         return bornBy(stats.birthtimeMs, attempt.atMs);
       } catch {
         return attempt.atMs;

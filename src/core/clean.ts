@@ -322,6 +322,7 @@ class WriteAhead {
     if (error === undefined) return pending.doomed;
     // A full disk, say: what cannot be recorded is not removed, and the janitor stops here.
     const code = errnoCode(error);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the audit write's own failure, rethrown
     if (!code) throw error;
     this.#stopped = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
     this.#fail(pending.doomed, this.#stopped);
@@ -405,6 +406,7 @@ async function finish(
       first ??= error;
     }
   }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a step threw, rethrown as it was
   if (first !== undefined) throw first;
 }
 
@@ -479,7 +481,7 @@ type StatsOf = Stats;
 
 function lookSync(lstat: NonNullable<FileSystem['lstatSync']>, path: string): LookedAt {
   try {
-    return { stats: lstat(path) as Stats };
+    return { stats: lstat(path) };
   } catch (error) {
     return { error };
   }
@@ -487,7 +489,7 @@ function lookSync(lstat: NonNullable<FileSystem['lstatSync']>, path: string): Lo
 
 async function lookAt(fs: FileSystem, path: string): Promise<LookedAt> {
   try {
-    return { stats: (await fs.lstat(path)) as StatsOf };
+    return { stats: await fs.lstat(path) };
   } catch (error) {
     return { error };
   }
@@ -576,7 +578,7 @@ function removeOneSync(
 ): RemovalResult {
   try {
     // Looked at again right before its unlink: it must be the very file judged.
-    const changed = changeSince(f.snapshot, snapshotOf(lstat(f.realPath) as Stats));
+    const changed = changeSince(f.snapshot, snapshotOf(lstat(f.realPath)));
     if (changed !== undefined) return { kept: changed };
     unlink(f.realPath);
     return 'deleted';

@@ -81,7 +81,7 @@ const PIPELINE_KEYS: Readonly<Record<keyof PipelineConfig, Check>> = {
   rerun: (value, where) => {
     if (typeof value === 'string') return checkRerunWords(splitCommandWords(value, where), where);
     if (Array.isArray(value) && value.length > 0 && value.every((w) => typeof w === 'string')) {
-      return checkRerunWords(value as string[], where);
+      return checkRerunWords(value, where);
     }
     throw new UsageError(`${where} must be a command string or a non-empty array of words.`);
   },
@@ -157,7 +157,7 @@ export async function loadConfig(
       throw new UsageError(`${where} must be an object.`);
     }
     const parsed: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(settings)) {
+    for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
       // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
       const check = Object.hasOwn(PIPELINE_KEYS, key) ? PIPELINE_KEYS[key as keyof PipelineConfig] : undefined;
       if (!check) {
@@ -175,7 +175,7 @@ export async function loadConfig(
           ? (checked as string[]).map((template) => resolve(base, template))
           : checked;
     }
-    pipelines.set(name, parsed as PipelineConfig);
+    pipelines.set(name, parsed);
   }
   return { path, pipelines, ...(s3 === undefined ? {} : { s3 }) };
 }

@@ -103,7 +103,7 @@ export async function guardRemoval(
   try {
     stats = await ctx.fs.lstat(path);
   } catch (error) {
-    return { ok: false, reason: `it cannot be examined (${errnoCode(error) ?? error})` };
+    return { ok: false, reason: `it cannot be examined (${errnoCode(error) ?? String(error)})` };
   }
   const times = { mtimeMs: Number(stats.mtimeMs), ctimeMs: Number(stats.ctimeMs) };
   const refused = fileRefusal(ctx, bounds.here, name, named.match, kindOf(stats), times,

@@ -307,5 +307,6 @@ async function finish(log: AuditLog | undefined, outcomes: readonly AuditRecord[
       first ??= error;
     }
   }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a step threw, rethrown as it was
   if (first !== undefined) throw first;
 }

@@ -38,7 +38,7 @@ export function renderHistoryHuman(auditLog: string, records: readonly AuditReco
   if (dirs.size === 1 && onlyDir !== undefined) lines.push(`directory: ${escapeText(onlyDir)}`);
   const shown = (record: AuditRecord) =>
     dirs.size === 1 && record.path !== undefined ? { ...record, path: basename(record.path) } : record;
-  const cell = (value: unknown) => (value === undefined || value === null ? '' : escapeText(String(value)));
+  const cell = (value: string | number | null | undefined) => (value === undefined || value === null ? '' : escapeText(String(value)));
   const rows = records.map((r) => [
     // A time that is not one (a hand-edited or planted line) is shown as written, escaped.
     Number.isNaN(Date.parse(r.time)) ? cell(r.time) : formatLocalTime(Date.parse(r.time), view.timeZone),

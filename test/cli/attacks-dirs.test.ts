@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../../src/core/fs.js';
 import { bindMountProblem, runBinWithBindMount } from '../support/bind-mount.js';
-import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
+import { collectOutput, type Finished, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
 import { put } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
@@ -46,7 +46,7 @@ beforeEach(async () => {
 });
 afterEach(() => removeTempDir(root));
 
-const crashdiag = (args: readonly string[]): Promise<Finished> => runBin(built.bin, args, { cwd: root });
+const crashdiag = (args: readonly string[]): Promise<Finished> => crashdiagInProcess(args, root);
 
 const noBindMount = bindMountProblem();
 if (noBindMount) console.log(`skipping the bind-mount attacks: ${noBindMount}`);

@@ -35,7 +35,7 @@ const layout = () => ['--out-dir', outDir, '--staging-dir', stagingDir, '--final
 /** crashdiag in process, on the real disk, process table and clock. */
 function crashdiag(
   args: readonly string[],
-  fs: FileSystem = fsp as FileSystem,
+  fs: FileSystem = fsp,
   processes: ProcessTable = createProcessTable(),
 ): Promise<Finished> {
   return crashdiagInProcess(args, root, {
@@ -188,10 +188,10 @@ describe('attack: a file rewritten between the janitor\'s look and its unlink', 
     const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
     // The next attempt starts as the intents are being made durable: it opens the same name and writes.
     let rewritten = false;
-    const base = changedAtMtimeFs(fsp as FileSystem);
+    const base = changedAtMtimeFs(fsp);
     const fs: FileSystem = {
       ...base,
-      open: (async (...args: Parameters<FileSystem['open']>) => {
+      open: async (...args: Parameters<FileSystem['open']>) => {
         const handle = await base.open(...args);
         if (args[0] !== log) return handle;
         const sync = handle.sync.bind(handle);
@@ -203,7 +203,7 @@ describe('attack: a file rewritten between the janitor\'s look and its unlink', 
           return sync();
         };
         return handle;
-      }) as FileSystem['open'],
+      },
     };
     const result = await crashdiag(['clean', ...layout(), '--no-pid-check', '--json'], fs);
     expect(rewritten).toBe(true);
@@ -215,7 +215,7 @@ describe('attack: a file rewritten between the janitor\'s look and its unlink', 
     };
     expect(report.pipelines[0]?.removed.map((f) => f.path)).toEqual([other]);
     expect(report.pipelines[0]?.kept).toEqual([{ path: orphan, reason: expect.stringMatching(/changed since/) as string }]);
-    const records = await readAudit(fsp as FileSystem, log);
+    const records = await readAudit(fsp, log);
     const about = (path: string) => records.filter((r: AuditRecord) => r.path === path).map((r) => r.op);
     expect(about(orphan)).toEqual(['intent', 'skip']);
     expect(about(other)).toEqual(['intent', 'delete']);
@@ -283,7 +283,7 @@ describe('attack: a running writer whose start time cannot be read (/proc mounte
   it('its file, quiet for two days (a stalled writer), is not deleted by diagnose --fix: UNKNOWN, the disk unchanged byte for byte', async () => {
     await stalledWriterFile();
     const before = await dataOf(root);
-    const result = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--json'], changedAtMtimeFs(fsp as FileSystem), hidden);
+    const result = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--json'], changedAtMtimeFs(fsp), hidden);
     expect(result.code).toBe(30);
     expect(JSON.parse(result.stdout)).toMatchObject({ state: 'UNKNOWN', orphans: [{ pid: WRITER, writer: 'unknown' }] });
     expect(await dataOf(root)).toEqual(before);
@@ -292,7 +292,7 @@ describe('attack: a running writer whose start time cannot be read (/proc mounte
   it('nor by clean', async () => {
     const path = await stalledWriterFile();
     const before = await dataOf(root);
-    const result = await crashdiag(['clean', ...layout(), '--json'], changedAtMtimeFs(fsp as FileSystem), hidden);
+    const result = await crashdiag(['clean', ...layout(), '--json'], changedAtMtimeFs(fsp), hidden);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as {
       pipelines: Array<{ files: number; kept: Array<{ path: string; reason: string }> }>;
@@ -318,7 +318,7 @@ describe('held: a lock name that is a hard link to a published output', () => {
     await fsp.writeFile(orphan, 'dead\n');
     await fsp.utimes(orphan, old, old);
     const before = await snapshot(outDir);
-    const result = await crashdiag(['clean', ...layout(), '--json'], changedAtMtimeFs(fsp as FileSystem));
+    const result = await crashdiag(['clean', ...layout(), '--json'], changedAtMtimeFs(fsp));
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ pipelines: [{ removed: [{ path: orphan }] }] });
     expect(await snapshot(outDir)).toEqual(before);

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { CleanReport } from '../../src/core/clean.js';
-import type { FileSystem } from '../../src/core/fs.js';
-import { collectOutput, type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
+import { collectOutput, type Finished, useBuiltBin } from '../support/built-bin.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPids } from '../support/dead-pids.js';
 import { age, dateKey, exists, put } from '../support/disk.js';
@@ -31,7 +30,7 @@ const FINAL = 'refunds_settled_{date}.csv';
  */
 function janitorInProcess(args: readonly string[], options: { cwd?: string } = {}): Promise<Finished> {
   return crashdiagInProcess(args, options.cwd ?? root, {
-    fs: changedAtMtimeFs(fsp as FileSystem),
+    fs: changedAtMtimeFs(fsp),
     runCommand: async () => ({ exitStatus: null, signal: null, error: 'clean runs no commands' }),
     user: 'janitor-test',
   });
@@ -629,12 +628,12 @@ describe('crashdiag history after a clean', () => {
     // An intent a SIGKILL left without its outcome.
     const cut = { ...(await auditLines())[0], time: new Date(now).toISOString(), pid: 4_242_424, path: staged('2026-03-09.77.csv') };
     await fsp.appendFile(auditLog(), `${JSON.stringify(cut)}\n`);
-    const shown = await runBin(built.bin, ['history', '--staging-dir', stagingDir], { cwd: root });
+    const shown = await crashdiagInProcess(['history', '--staging-dir', stagingDir], root);
     expect(shown.code).toBe(0);
     expect(shown.stdout.match(/ delete /g)).toHaveLength(1);
     expect(shown.stdout.match(/ intent /g)).toHaveLength(1);
     expect(shown.stdout).toContain('no outcome recorded');
-    const json = JSON.parse((await runBin(built.bin, ['history', '--staging-dir', stagingDir, '--json'], { cwd: root })).stdout) as {
+    const json = JSON.parse((await crashdiagInProcess(['history', '--staging-dir', stagingDir, '--json'], root)).stdout) as {
       records: AuditRecord[];
     };
     expect(json.records.map((r) => r.op)).toEqual(['intent', 'delete', 'intent']);

@@ -2,11 +2,9 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/core/states.js';
-import { runBin, useBuiltBin } from '../support/built-bin.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
-
-const built = useBuiltBin();
 
 let layout: Layout;
 beforeEach(async () => {
@@ -18,7 +16,7 @@ const PIPELINE = '"outDir": "out", "stagingDir": "_staging", "final": "r_{date}.
 
 async function withConfig(text: string) {
   await fsp.writeFile(join(layout.root, 'crashdiag.config.json'), text);
-  return runBin(built.bin, ['diagnose', '2026-04-24', '--pipeline', 'p'], { cwd: layout.root });
+  return crashdiagInProcess(['diagnose', '2026-04-24', '--pipeline', 'p'], layout.root);
 }
 
 describe('config keys that live on Object.prototype, through the CLI', () => {
@@ -38,9 +36,7 @@ describe('config keys that live on Object.prototype, through the CLI', () => {
 
   it('--pipeline constructor is not found on Object.prototype', async () => {
     await fsp.writeFile(join(layout.root, 'crashdiag.config.json'), `{"pipelines": {"p": {${PIPELINE}}}}`);
-    const finished = await runBin(built.bin, ['diagnose', '2026-04-24', '--pipeline', 'constructor'], {
-      cwd: layout.root,
-    });
+    const finished = await crashdiagInProcess(['diagnose', '2026-04-24', '--pipeline', 'constructor'], layout.root);
     expect(finished.code).toBe(2);
     expect(finished.stderr).toMatch(/has no pipeline named "constructor"/);
   });

@@ -10,6 +10,7 @@ import { run } from '../../src/cli/run.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import type { ProcessTable } from '../../src/core/process-table.js';
 import { type Finished, runBin } from '../support/built-bin.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { type LiveProcess, startLiveProcess } from '../support/live-process.js';
@@ -19,7 +20,7 @@ import { removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
 import { setTimes } from '../support/ctime.js';
 
-/** `npm test` builds before vitest runs: these tests run the bundle a user gets. */
+/** `npm test` builds before vitest runs: the tests marked so run the bundle a user gets. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'dist', 'crashdiag.cjs');
 
@@ -34,8 +35,13 @@ const DAY = 24 * HOUR;
 const NOW = Math.floor((Date.now() + 30 * DAY) / 1000) * 1000;
 const NOW_ISO = new Date(NOW).toISOString();
 
-/** Runs the built bin in its own process, as a user would: NO_COLOR=1, stdout a pipe. */
+/** crashdiag ARGS through run(argv, io), on the real disk and process table: the bin's logic without a spawn. */
 function crashdiag(args: readonly string[], cwd: string): Promise<Finished> {
+  return crashdiagInProcess(args, cwd);
+}
+
+/** Runs the built bin in its own process, as a user would: NO_COLOR=1, stdout a pipe. */
+function crashdiagBin(args: readonly string[], cwd: string): Promise<Finished> {
   return runBin(BIN, args, { cwd });
 }
 
@@ -104,7 +110,8 @@ async function liveProcess(): Promise<number> {
 
 /** The PID of a real process that was SIGKILLed and reaped: what an OOM kill leaves behind. */
 async function killedProcessPid(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  // sleep, not node: any real process will do, and a node start-up costs ten times as much.
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
   await once(child, 'spawn');
   const pid = child.pid as number;
   child.kill('SIGKILL');
@@ -510,7 +517,8 @@ describe('crashdiag diagnose (human view)', () => {
   it('names the state, the safe action with the exact rm command, and the runbook, without colour', async () => {
     const pid = await killedProcessPid();
     await put(stagedPath(pid), 'partial', 3 * MINUTE);
-    const { code, stdout, stderr } = await crashdiag(['diagnose', KEY, ...layout(), '--now', NOW_ISO], root);
+    // The built bin: colour off for NO_COLOR and a pipe, as a user's shell would run it.
+    const { code, stdout, stderr } = await crashdiagBin(['diagnose', KEY, ...layout(), '--now', NOW_ISO], root);
     expect(code).toBe(11);
     expect(stderr).toBe('');
     expect(stdout).toMatch(/^\s+D\s+/m);
@@ -861,7 +869,8 @@ describe('crashdiag runbook and --help', () => {
   });
 
   it.each([[['--help']], [['diagnose', '--help']]])('%j lists the exit codes', async (args) => {
-    const { code, stdout } = await crashdiag(args, root);
+    // The built bin: help comes from the lazily loaded yargs part of the bundle.
+    const { code, stdout } = await crashdiagBin(args, root);
     expect(code).toBe(0);
     for (const line of [
       ' 0  DONE',
@@ -999,7 +1008,7 @@ describe('run(argv, io) in process', () => {
       lstat: async () => {
         throw Object.assign(new Error('EINVAL: simulated'), { code: 'EINVAL' });
       },
-    } as FileSystem;
+    };
     const { io, stdout, stderr } = fakeIo(broken, noProcesses);
     expect(await run(['diagnose', KEY, ...FLAGS], io)).toBe(1);
     expect(stdout()).toBe('');

@@ -1,6 +1,6 @@
-// `crashdiag diagnose KEY --fix`, the built binary in its own process, on real
-// directories, with real jobs as the re-run, real concurrent fixers and a real
-// SIGKILL. Every refusal asserts that the files are still there.
+// `crashdiag diagnose KEY --fix` on real directories, with real jobs as the
+// re-run, real concurrent fixers (the built binary, each in its own process)
+// and a real SIGKILL. Every refusal asserts that the files are still there.
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { shellJoin } from '../../src/core/command-words.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, copyBuiltBin, type Exited } from '../support/built-bin.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 import { deadPid } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
@@ -112,7 +113,19 @@ function startCrashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   return { child, finished: collectOutput(child, 40_000), exited };
 }
 
-function crashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Exited> {
+/**
+ * crashdiag ARGS through run(argv, io) in this process, its re-runs real processes
+ * started as the bin starts them: what the bin does, without a node start-up per test.
+ * Where a fixer must be a process of its own (a PID of its own for the lock, a
+ * SIGKILL), the tests start the built bin.
+ */
+async function crashdiag(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Exited> {
+  const result = await crashdiagInProcess(args, root, {}, { commandEnv: { ...process.env, ...env } });
+  return { ...result, signal: null };
+}
+
+/** The built bin in its own process, to its end. */
+function crashdiagBin(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Exited> {
   return startCrashdiag(args, env).finished;
 }
 
@@ -139,6 +152,11 @@ function jobRerun(options: JobOptions = {}): string {
 
 function fix(extra: readonly string[] = []): Promise<Exited> {
   return crashdiag(['diagnose', KEY, ...layoutFlags(), '--fix', ...extra]);
+}
+
+/** --fix by the built bin, in a process of its own. */
+function fixInOwnProcess(extra: readonly string[] = []): Promise<Exited> {
+  return crashdiagBin(['diagnose', KEY, ...layoutFlags(), '--fix', ...extra]);
 }
 
 /** Each re-run the job saw: its PID and arguments. */
@@ -685,7 +703,10 @@ describe('--fix, concurrently', () => {
     await plantBystanders(layout, { prefixLookAlike: true });
     const bystanders = await treeWithout(orphans);
     // Four dead writers would be a crash loop; this is about eight fixers, not about attempts.
-    const results = await Promise.all(Array.from({ length: 8 }, () => fix(['--max-attempts', '0', ...extra])));
+    // Eight processes, eight PIDs: the lock tells fixers apart by PID.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => fixInOwnProcess(['--max-attempts', '0', ...extra])),
+    );
     for (const path of orphans) expect(await exists(path)).toBe(false);
     return { results, bystanders };
   }

@@ -209,7 +209,7 @@ describe('crashdiag history', () => {
       open: async (path: unknown) => {
         throw Object.assign(new Error(`EACCES: permission denied, open '${String(path)}'`), { code: 'EACCES' });
       },
-    } as FileSystem;
+    };
     for (const json of [[], ['--json']]) {
       const { code, stdout, stderr } = await history(['--staging-dir', STAGING, ...json], denied);
       expect(code).toBe(2);

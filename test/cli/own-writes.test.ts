@@ -2,8 +2,8 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { METRICS_HEADER } from '../../src/render/prom.js';
-import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
 import { deadPid } from '../support/dead-pids.js';
+import { crashdiagInProcess, type InProcessRun as Finished } from '../support/in-process.js';
 import { put } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
 import { removeTempDir } from '../support/temp-dir.js';
@@ -12,8 +12,6 @@ import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 const DAY = 86_400_000;
 const K = '2026-04-24';
 const FINAL = 'r_{date}.csv';
-
-const built = useBuiltBin();
 
 let layout: Layout;
 let now: number;
@@ -25,7 +23,7 @@ afterEach(() => removeTempDir(layout.root));
 
 const flags = () => ['--out-dir', layout.outDir, '--staging-dir', layout.stagingDir, '--final', FINAL];
 const published = () => join(layout.outDir, `r_${K}.csv`);
-const crashdiag = (args: readonly string[]): Promise<Finished> => runBin(built.bin, args, { cwd: layout.root });
+const crashdiag = (args: readonly string[]): Promise<Finished> => crashdiagInProcess(args, layout.root);
 
 /** K published, plus a dead orphan beside it: a D-race that --fix and clean would act on, and record. */
 async function dRace(): Promise<void> {

@@ -4,6 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES, STATES, type State } from '../../src/core/states.js';
 import { METRICS_HEADER } from '../../src/render/prom.js';
 import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 import { deadPids } from '../support/dead-pids.js';
 import { dateKey, put } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
@@ -104,8 +105,9 @@ async function fleet(l: Layout): Promise<Record<string, State>> {
   };
 }
 
+/** crashdiag scan through run(argv, io); the colour test runs the built bin. */
 function scan(args: readonly string[], cwd = root): Promise<Finished> {
-  return runBin(built.bin, ['scan', '--now', nowIso, ...args], { cwd });
+  return crashdiagInProcess(['scan', '--now', nowIso, ...args], cwd);
 }
 
 function rowsOf(finished: Finished): ScanRow[] {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/core/states.js';
 import { bindMountProblem, runBinWithBindMount } from '../support/bind-mount.js';
-import { type Finished, runBin, useBuiltBin } from '../support/built-bin.js';
+import { type Finished, useBuiltBin } from '../support/built-bin.js';
+import { crashdiagInProcess } from '../support/in-process.js';
 import { deadPid } from '../support/dead-pids.js';
 import { put, untilQuietFor } from '../support/disk.js';
 import { treeOf } from '../support/file-tree.js';
@@ -84,7 +85,7 @@ describe('one directory reached by two paths', () => {
 
     it('diagnose through a symlinked staging dir neither calls a published output D-race nor prints rm', async () => {
       const name = await publishedLookingLikeAnOrphan(outDir);
-      const finished = await runBin(built.bin, ['diagnose', K, ...flags()], { cwd: root });
+      const finished = await crashdiagInProcess(['diagnose', K, ...flags()], root);
       expect(finished.stdout).not.toMatch(/D-race/);
       expect(finished.stdout).not.toMatch(/rm --/);
       expect(finished.stdout).toContain(name);
@@ -94,9 +95,9 @@ describe('one directory reached by two paths', () => {
     it('diagnose --fix and clean through a symlinked staging dir delete nothing', async () => {
       await publishedLookingLikeAnOrphan(outDir);
       const before = await treeOf(root);
-      const fixed = await runBin(built.bin, ['diagnose', K, ...flags(), '--fix'], { cwd: root });
+      const fixed = await crashdiagInProcess(['diagnose', K, ...flags(), '--fix'], root);
       expect(fixed.stderr).not.toMatch(/unexpected error/);
-      const cleaned = await runBin(built.bin, ['clean', ...flags()], { cwd: root });
+      const cleaned = await crashdiagInProcess(['clean', ...flags()], root);
       expect(cleaned.code).toBe(0);
       expect(await treeOf(root)).toEqual(before);
     });
@@ -135,9 +136,7 @@ describe('--quarantine in an output directory under another name', () => {
       pipelines: { other: { outDir: 'other-out', stagingDir: 'other-stg', final: 'o_{date}.csv' } },
     });
     const before = await treeOf(root);
-    const finished = await runBin(built.bin, [...fixFlags(), '--quarantine', join(root, 'other-out', 'q')], {
-      cwd: root,
-    });
+    const finished = await crashdiagInProcess([...fixFlags(), '--quarantine', join(root, 'other-out', 'q')], root);
     expect(finished.stderr).toMatch(/^crashdiag: --quarantine .* overlaps the output directory/);
     expect(finished.code).toBe(2);
     expect(await treeOf(root)).toEqual(before);
@@ -159,17 +158,17 @@ describe('pipelines that share directories', () => {
     await put(join(root, 'shared', 'report.4242.csv'), 'published by b\n', now, 3 * DAY);
     await put(join(root, 'shared', 'report.4242.csv.success'), '', now, 3 * DAY);
     const before = await treeOf(root);
-    const all = await runBin(built.bin, ['clean', '--all', '--json'], { cwd: root });
+    const all = await crashdiagInProcess(['clean', '--all', '--json'], root);
     expect(all.stderr).toBe('');
     expect(all.code).toBe(0);
-    const onlyA = await runBin(built.bin, ['clean', '--pipeline', 'a'], { cwd: root });
+    const onlyA = await crashdiagInProcess(['clean', '--pipeline', 'a'], root);
     expect(onlyA.code).toBe(0);
-    const fixA = await runBin(built.bin, ['diagnose', 'report', '--pipeline', 'a', '--fix'], { cwd: root });
+    const fixA = await crashdiagInProcess(['diagnose', 'report', '--pipeline', 'a', '--fix'], root);
     expect(fixA.stderr).not.toMatch(/unexpected error/);
     expect(await treeOf(root)).toEqual(before);
     // Read-only, too: b's output is not a's orphan.
     const seen = JSON.parse(
-      (await runBin(built.bin, ['diagnose', 'report', '--pipeline', 'a', '--json'], { cwd: root })).stdout,
+      (await crashdiagInProcess(['diagnose', 'report', '--pipeline', 'a', '--json'], root)).stdout,
     );
     expect(seen.orphans).toEqual([]);
     expect(JSON.stringify(seen.anomalies)).toMatch(/published name for run 4242 of pipeline b/);
@@ -186,12 +185,10 @@ describe('pipelines that share directories', () => {
     // Written in another PID namespace: its PID means nothing here, and is not running here.
     const inFlight = join(root, 'stg', `${K}.${deadPid()}.csv`);
     await fsp.writeFile(inFlight, 'payouts, half written\n');
-    const payouts = await runBin(built.bin, ['diagnose', K, '--pipeline', 'payouts', '--json'], { cwd: root });
+    const payouts = await crashdiagInProcess(['diagnose', K, '--pipeline', 'payouts', '--json'], root);
     expect(JSON.parse(payouts.stdout).state).toBe('RUNNING');
     const before = await treeOf(root);
-    const refunds = await runBin(built.bin, ['diagnose', K, '--pipeline', 'refunds', '--fix', '--json'], {
-      cwd: root,
-    });
+    const refunds = await crashdiagInProcess(['diagnose', K, '--pipeline', 'refunds', '--fix', '--json'], root);
     expect(JSON.parse(refunds.stdout).state).toBe('RUNNING');
     expect(refunds.code).toBe(EXIT_CODES.RUNNING);
     expect(await treeOf(root)).toEqual(before);
@@ -217,10 +214,9 @@ describe('pipelines that share directories', () => {
     await fsp.writeFile(path, 'payouts, slow\n');
     await untilQuietFor(path, 1500);
     const before = await treeOf(root);
-    const finished = await runBin(
-      built.bin,
+    const finished = await crashdiagInProcess(
       ['clean', '--pipeline', 'refunds', '--older-than', '1s', '--force-short-threshold', '--json'],
-      { cwd: root },
+      root,
     );
     expect(finished.code).toBe(0);
     const report = JSON.parse(finished.stdout).pipelines[0];
@@ -242,7 +238,7 @@ describe('crashdiag pipelines', () => {
         c: { outDir: 'c-out', stagingDir: 'c-staging', final: 'c_{date}.csv' },
       },
     });
-    const human = await runBin(built.bin, ['pipelines'], { cwd: root });
+    const human = await crashdiagInProcess(['pipelines'], root);
     expect(human.stderr).toBe('');
     expect(human.code).toBe(0);
     expect(human.stdout).toContain(`config: ${join(root, 'crashdiag.config.json')}`);
@@ -250,7 +246,7 @@ describe('crashdiag pipelines', () => {
     const warnings = human.stdout.split('\n').filter((line) => line.startsWith('warning:'));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/pipelines a and b share a directory: a's staging-dir .*shared is b's out-dir .*shared-link/);
-    const json = await runBin(built.bin, ['pipelines', '--json'], { cwd: root });
+    const json = await crashdiagInProcess(['pipelines', '--json'], root);
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout);
     expect(parsed.pipelines.map((p: { name: string }) => p.name)).toEqual(['a', 'b', 'c']);
@@ -263,7 +259,7 @@ describe('crashdiag pipelines', () => {
   });
 
   it('exits 2 in one sentence when there is no config file', async () => {
-    const finished = await runBin(built.bin, ['pipelines'], { cwd: root });
+    const finished = await crashdiagInProcess(['pipelines'], root);
     expect(finished.code).toBe(2);
     expect(finished.stderr).toMatch(/^crashdiag: No config file found; looked for .*crashdiag\.config\.json/);
   });

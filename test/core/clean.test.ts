@@ -41,7 +41,7 @@ function settingsFor(flags: Parameters<typeof resolveSettings>[0] = {}): Pipelin
 function janitorContext(): CleanContext {
   return {
     // Orphans are aged with utimes; this disk reports them as last changed then.
-    fs: changedAtMtimeFs(fsp as FileSystem),
+    fs: changedAtMtimeFs(fsp),
     processes: createProcessTable(),
     wallClock: () => Date.now(),
     sleep: (ms) => sleep(ms),
@@ -160,7 +160,7 @@ describe('cleanPipeline on a staging directory of many runs', () => {
 
   it('appends one audit line per deletion, after its intent', async () => {
     const report = await cleanPipeline(janitorContext(), settingsFor(), options());
-    const all = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    const all = await readAudit(fsp, defaultAuditLog(stagingDir));
     const records = all.filter((r) => r.op === 'delete');
     expect(records.map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
     expect(all.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual(report.removed.map((f) => f.path));
@@ -266,7 +266,7 @@ describe('cleanPipeline and live writers', () => {
     expect(await treeOf(root)).toEqual(before);
     // Two days on, past the threshold by its last change: the live writer still keeps it.
     const later = await cleanPipeline(
-      { ...janitorContext(), wallClock: () => Date.now() + 2 * DAY, fs: fsp as FileSystem },
+      { ...janitorContext(), wallClock: () => Date.now() + 2 * DAY, fs: fsp },
       settingsFor(),
       options(),
     );
@@ -360,7 +360,7 @@ describe('two janitors at once', () => {
     const removed = [...first.removed, ...second.removed].map((f) => f.path);
     expect(removed.sort()).toEqual(expected.sort());
     expect(new Set(removed).size).toBe(removed.length);
-    const records = await readAudit(fsp as FileSystem, defaultAuditLog(stagingDir));
+    const records = await readAudit(fsp, defaultAuditLog(stagingDir));
     expect(records.filter((r) => r.op === 'delete').map((r) => r.path).sort()).toEqual(expected.sort());
     expect(await fsp.readdir(stagingDir)).toEqual(['.crashdiag']);
   });
@@ -482,7 +482,7 @@ describe('cleanPipeline records before it removes', () => {
     expect(report.removed.map((f) => f.path)).toEqual(paths.filter((p) => p !== victim));
     expect(report.failed).toEqual([{ path: victim, reason: expect.stringMatching(/^could not be removed \(EPERM\)/) }]);
     expect(await exists(victim as string)).toBe(true);
-    const records = await readAudit(fsp as FileSystem, log);
+    const records = await readAudit(fsp, log);
     expect(records.filter((r) => r.path === victim).map((r) => r.op)).toEqual(['intent', 'fail']);
     expect(calls).toContain('fsync staging');
   });
@@ -522,7 +522,7 @@ describe('cleanPipeline when the audit log fills up midway', () => {
     expect([...removed, ...failed].sort()).toEqual(paths);
     expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
     for (const path of failed) expect(await exists(path)).toBe(true);
-    const records = await readAudit(fsp as FileSystem, log);
+    const records = await readAudit(fsp, log);
     expect(records.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual([...removed].sort());
     expect(await exists(join(stagingDir, '.crashdiag', '.clean.lock'))).toBe(false);
   });

@@ -296,7 +296,7 @@ describe('fixRun: plan, check all, then act', () => {
       ...fs,
       unlink: async (path) => {
         await fs.unlink(path);
-        events.push(`unlink ${path}`);
+        events.push(`unlink ${String(path)}`);
       },
       open: (async (path: string, flags?: string | number, mode?: number) => {
         const handle = await fs.open(path, flags, mode);
@@ -672,10 +672,10 @@ function unlinkFailsOn(n: number, code: string, events: string[] = []): FileSyst
     ...fs,
     unlink: async (path) => {
       if (String(path).startsWith(`${layout.stagingDir}/`) && !String(path).includes('.crashdiag') && ++seen === n) {
-        throw Object.assign(new Error(`${code}: operation not permitted, unlink '${path}'`), { code });
+        throw Object.assign(new Error(`${code}: operation not permitted, unlink '${String(path)}'`), { code });
       }
       await fs.unlink(path);
-      events.push(`unlink ${path}`);
+      events.push(`unlink ${String(path)}`);
     },
     open: (async (path: string, flags?: string | number, mode?: number) => {
       const handle = await fs.open(path, flags, mode);

@@ -14,7 +14,6 @@ import {
 import { createProcessTable } from '../../src/core/process-table.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileFinalTemplate } from '../../src/core/template.js';
-import type { FileSystem } from '../../src/core/fs.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPid } from '../support/dead-pids.js';
 import { NOBODY, ownIdentity } from '../support/identity.js';
@@ -35,7 +34,7 @@ useTempLayout('crashdiag-fix-', (made) => {
 function contextFor(settings: PipelineSettings = settingsFor(layout)): GuardContext {
   // Orphans are aged with utimes; this disk reports them as last changed then.
   return {
-    fs: changedAtMtimeFs(fs as FileSystem),
+    fs: changedAtMtimeFs(fs),
     processes,
     nowMs: Date.now(),
     settings,

@@ -47,7 +47,7 @@ beforeEach(async () => {
 afterEach(() => removeTempDir(root));
 
 // Planted locks are aged with utimes; this disk reports them as last changed then.
-const agedFs = changedAtMtimeFs(fs as FileSystem);
+const agedFs = changedAtMtimeFs(fs);
 
 function contextWith(overrides: Partial<LockContext> = {}): LockContext {
   return {
@@ -226,7 +226,7 @@ describe('acquireLock', () => {
       // The raw disk: the lock's mtime says an hour, its ctime says just now.
       await plantLock({ pid: live.pid, token: 'live-backdated' }, HOUR_MS);
       const before = await fs.readFile(lockPath, 'utf8');
-      const error = await acquireLock(contextWith({ fs: fs as FileSystem }), stagingDir, KEY, 300).catch(
+      const error = await acquireLock(contextWith({ fs: fs }), stagingDir, KEY, 300).catch(
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(LockTimeoutError);
@@ -268,16 +268,34 @@ describe('acquireLock', () => {
     let holding = 0;
     let most = 0;
     const order: string[] = [];
+    // Each pause is an acquirer that found the lock taken and waits to look again.
+    let pauses = 0;
+    let released = 0;
+    const woken: Array<() => void> = [];
+    const wake = () => {
+      for (const resolve of woken.splice(0)) resolve();
+    };
+    const ctx = contextWith({
+      sleep: (ms) => {
+        pauses++;
+        wake();
+        return sleep(ms);
+      },
+    });
     await Promise.all(
       Array.from({ length: 8 }, async () => {
-        const lock = await acquireLock(contextWith(), stagingDir, KEY, 10_000);
+        const lock = await acquireLock(ctx, stagingDir, KEY, 10_000);
         holding++;
         most = Math.max(most, holding);
-        await sleep(15);
+        // Held until another acquirer has run into it (or none is left to): contention, not a guess at a duration.
+        const pausesBefore = pauses;
+        while (pauses === pausesBefore && released < 7) await new Promise<void>((resolve) => woken.push(resolve));
         expect(await stillHeld(fs, lock)).toBe(true);
         order.push(lock.holder.token);
         holding--;
         await lock.release();
+        released++;
+        wake();
       }),
     );
     expect(most).toBe(1);
@@ -677,16 +695,10 @@ describe('racing fixers as real processes', () => {
     const outDir = join(root, 'out');
     await fs.mkdir(outDir);
     const log = join(root, 'holders.log');
-    const holderScript = join(root, 'holder.cjs');
+    const holderScript = join(root, 'holder.sh');
     // The re-run runs under the lock: it records when it starts and ends, and holds a moment in between.
-    await fs.writeFile(
-      holderScript,
-      `const fs = require('node:fs');
-fs.appendFileSync(process.argv[2], 'enter ' + process.pid + '\\n');
-Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-fs.appendFileSync(process.argv[2], 'exit ' + process.pid + '\\n');
-`,
-    );
+    // A shell script, not node: the re-runs run one at a time, so their start-ups add up.
+    await fs.writeFile(holderScript, 'echo "enter $$" >> "$1"\nsleep 0.02\necho "exit $$" >> "$1"\n');
     for (let round = 0; round < 2; round++) {
       await fs.rm(log, { force: true });
       await plantLock({ pid: deadPid(), token: `dead-${round}` });
@@ -708,7 +720,7 @@ fs.appendFileSync(process.argv[2], 'exit ' + process.pid + '\\n');
               '--lock-timeout',
               '120s',
               '--rerun',
-              `${process.execPath} ${holderScript} ${log} {date}`,
+              `/bin/sh ${holderScript} ${log} {date}`,
             ],
             { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
           ),

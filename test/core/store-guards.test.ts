@@ -16,7 +16,7 @@ const noFs = new Proxy({}, { get: () => () => Promise.reject(new Error('fs used 
 const processes: ProcessTable = {
   hostname: 'here',
   inspect: () => ({ exists: false, zombie: false }),
-} as unknown as ProcessTable;
+};
 
 function settingsFor(out: string, staging: string, final = 'refunds_settled_{date}.csv') {
   return resolveSettings({ outDir: out, stagingDir: staging, final }, undefined, {}, '/');
@@ -45,7 +45,7 @@ describe('guardStoreRemoval', () => {
     ['a key below the prefix', object('2026-04-24.4242.csv/part-0'), /not directly inside/],
     ['another run key', object('2026-04-23.4242.csv'), /does not match the staging template/],
     ['a young object (writer may be alive)', object('2026-04-24.4242.csv', 1000), /writer is alive/],
-    ['a "directory" of keys', { kind: 'directory', name: '2026-04-24.4242.csv' } as StoreEntry, /not a regular file/],
+    ['a "directory" of keys', { kind: 'directory' as const, name: '2026-04-24.4242.csv' }, /not a regular file/],
   ])('refuses %s', async (_, entry, reason) => {
     const verdict = await guard(settingsFor('s3://bkt/out/', 's3://bkt/s/'), entry);
     expect(verdict).toMatchObject({ ok: false, reason: expect.stringMatching(reason) });

@@ -1,21 +1,25 @@
 // The kill -9 campaign at a size that fits `npm test`; the README gives a
-// 1,000-kill run's figures and the command to repeat it.
+// 1,000-kill run's figures and the command to repeat it. The jobs are the
+// built pipeline, really SIGKILLed; crashdiag runs in process (its bin, spawned,
+// is crash-steps.test.ts's), so a kill costs its job's time, not three node start-ups.
 import { describe, expect, it } from 'vitest';
 import { formatCampaignReport, runCampaign } from '../../examples/refunds-pipeline/harness/campaign.js';
 import {
   formatCrashLoopReport,
   runCrashLoopCampaign,
 } from '../../examples/refunds-pipeline/harness/crash-loop-campaign.js';
-import { builtTools } from './dist.js';
+import { builtPipelineInProcessCrashdiag } from './dist.js';
 
 describe('the kill -9 campaign', () => {
   it('finds a state the journal allows after every one of 50 kills, and --fix --rerun always recovers', async () => {
     const result = await runCampaign({
       runs: 50,
       seed: 'npm-test',
-      jobs: 2,
+      // Four kills in flight: each waits mostly on its paced job, not on the CPU, and each has
+      // a workspace of its own, so more at once changes the wall time, not what a kill proves.
+      jobs: 4,
       stepDelayMs: 40,
-      tools: builtTools(),
+      tools: builtPipelineInProcessCrashdiag(),
     });
     const report = formatCampaignReport(result);
     expect(result.failed, report).toBe(0);
@@ -28,7 +32,7 @@ describe('the kill -9 campaign', () => {
 
 describe('repeated kills of one key', () => {
   it('counts every failed attempt (cleaning does not forget), never re-runs a crash loop, and --retry recovers', async () => {
-    const outcomes = await runCrashLoopCampaign({ sequences: 2, seed: 'npm-test', tools: builtTools() });
+    const outcomes = await runCrashLoopCampaign({ sequences: 2, seed: 'npm-test', tools: builtPipelineInProcessCrashdiag() });
     expect(outcomes.filter((o) => o.problems.length > 0), formatCrashLoopReport(outcomes)).toEqual([]);
     // At least one sequence must reach the loop and try to re-run it.
     const reachesLoop = outcomes.some((o) => {

@@ -35,13 +35,13 @@ export function changedAtMtimeFs(fs: FileSystem): FileSystem {
     stat: (async (...args: Parameters<FileSystem['stat']>) =>
       changedAtMtime(await fs.stat(...args))) as FileSystem['stat'],
     // An open file's own fstat too: the lock and the audit log are checked on the open handle.
-    open: (async (...args: Parameters<FileSystem['open']>) => {
+    open: async (...args: Parameters<FileSystem['open']>) => {
       const handle = await fs.open(...args);
       const fstat = handle.stat.bind(handle);
       return Object.assign(handle, {
         stat: async (...options: Parameters<typeof fstat>) => changedAtMtime(await fstat(...options)),
       });
-    }) as FileSystem['open'],
+    },
     ...(fs.lstatSync
       ? { lstatSync: ((...args: Parameters<NonNullable<FileSystem['lstatSync']>>) => {
           const stats = (fs.lstatSync as (...a: unknown[]) => Stats | undefined)(...args);

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
 
 export interface LiveProcess {
@@ -28,14 +27,16 @@ export async function startLiveProcess(): Promise<LiveProcess> {
 
 /**
  * One live writer for the tests of the calling file or describe block: started
- * before them all, then given a moment, so that a file written by a test is
- * written after it started; stopped after them all.
+ * before them all, so that a file written by a test is written after it
+ * started; stopped after them all. No pause is needed after the 'spawn' event:
+ * the process has been forked by then, and the start time the process table
+ * reads for it (boot time in whole seconds plus clock ticks, both rounded down)
+ * is never later than that.
  */
 export function useLiveWriter(): { readonly pid: number } {
   let writer: LiveProcess | undefined;
   beforeAll(async () => {
     writer = await startLiveProcess();
-    await sleep(50);
   });
   afterAll(async () => {
     await writer?.stop();

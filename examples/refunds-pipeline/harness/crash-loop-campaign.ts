@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { generateRefundsCsv } from '../generate-input.js';
 import { createRandom } from '../random.js';
 import { settleRefundsCsv } from '../transform.js';
-import { runToExit } from './processes.js';
-import { cleanEnv, layoutFlags, rerunCommand, runPipelineProcess, type Tools } from './tools.js';
+import { layoutFlags, rerunCommand, runCrashdiag, runPipelineProcess, type Tools } from './tools.js';
 import {
   createWorkspace,
   makeTempRoot,
@@ -57,8 +56,8 @@ interface Counted {
 }
 
 async function crashdiag(tools: Tools, ws: Workspace, extra: string[], env: NodeJS.ProcessEnv = {}): Promise<Counted> {
-  const run = await runToExit(tools.node, [tools.crashdiag, 'diagnose', KEY, ...layoutFlags(ws), '--json', ...extra], {
-    env: cleanEnv(env),
+  const run = await runCrashdiag(tools, ['diagnose', KEY, ...layoutFlags(ws), '--json', ...extra], {
+    env,
     timeoutMs: 30_000,
   });
   try {

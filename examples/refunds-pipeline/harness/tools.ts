@@ -8,6 +8,19 @@ import { type Finished, type RunOptions, runToExit, start } from './processes.js
 import { s3Env } from './s3-workspace.js';
 import type { Workspace } from './workspace.js';
 
+/** crashdiag's exit and output: from its own process, or from run(argv, io) in this one. */
+export type CrashdiagResult = Pick<Finished, 'code' | 'stdout' | 'stderr'>;
+
+/**
+ * Runs crashdiag with these arguments and this environment (the re-run it
+ * starts inherits it). Without one, the harness spawns the built bin.
+ */
+export type CrashdiagRunner = (
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+) => Promise<CrashdiagResult>;
+
 /** The built binaries a harness drives, as a user would: separate processes. */
 export interface Tools {
   node: string;
@@ -15,6 +28,11 @@ export interface Tools {
   pipeline: string;
   /** The s3rver child (harness/s3rver.ts), run from the source tree: it is not bundled. */
   s3rverChild: string;
+  /**
+   * The tests run crashdiag in process here: the jobs it diagnoses are still
+   * real processes, really SIGKILLed, and a spawn per diagnosis only costs time.
+   */
+  runCrashdiag?: CrashdiagRunner | undefined;
 }
 
 /**
@@ -151,19 +169,26 @@ export function shellQuote(word: string): string {
   return /^[\w@%+=:,./{}-]+$/.test(word) ? word : `'${word.replaceAll('\'', `'\\''`)}'`;
 }
 
+/** crashdiag ARGS, through the tools' runner, or the built bin in its own process. */
+export function runCrashdiag(
+  tools: Tools,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<CrashdiagResult> {
+  const env = cleanEnv(options.env);
+  if (tools.runCrashdiag) return tools.runCrashdiag(args, env, options.timeoutMs);
+  return runToExit(tools.node, [tools.crashdiag, ...args], { env, timeoutMs: options.timeoutMs });
+}
+
 export async function diagnose(
   tools: Tools,
   ws: Workspace,
   key: string,
-): Promise<{ finished: Finished; report: DiagnoseReport | null }> {
-  const finished = await runToExit(
-    tools.node,
-    [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--json'],
-    {
-      env: workspaceEnv(ws),
-      timeoutMs: 20_000,
-    },
-  );
+): Promise<{ finished: CrashdiagResult; report: DiagnoseReport | null }> {
+  const finished = await runCrashdiag(tools, ['diagnose', key, ...layoutFlags(ws), '--json'], {
+    env: s3Env(ws, {}),
+    timeoutMs: 20_000,
+  });
   let report: DiagnoseReport | null = null;
   try {
     report = JSON.parse(finished.stdout) as DiagnoseReport;
@@ -173,12 +198,11 @@ export async function diagnose(
   return { finished, report };
 }
 
-export function fix(tools: Tools, ws: Workspace, key: string): Promise<Finished> {
-  return runToExit(
-    tools.node,
-    [tools.crashdiag, 'diagnose', key, ...layoutFlags(ws), '--fix', '--rerun', rerunCommand(tools, ws)],
-    { env: workspaceEnv(ws), timeoutMs: 30_000 },
-  );
+export function fix(tools: Tools, ws: Workspace, key: string): Promise<CrashdiagResult> {
+  return runCrashdiag(tools, ['diagnose', key, ...layoutFlags(ws), '--fix', '--rerun', rerunCommand(tools, ws)], {
+    env: s3Env(ws, {}),
+    timeoutMs: 30_000,
+  });
 }
 
 export function distDirFrom(repoRoot: string): string {

@@ -103,7 +103,7 @@ function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined)
   // Thrown by the separately bundled S3 part too, whose class is not this bundle's.
   if (!(error instanceof LockTimeoutError) && !(error instanceof Error && error.name === 'LockTimeoutError')) throw error;
   const hint = 'Another janitor is at work; nothing was changed by this one.';
-  const message = (error as Error).message;
+  const message = (error).message;
   io.stderr.write(`crashdiag: ${escapeText(message)}\n  ${hint}\n`);
   // A script parsing stdout still gets one object: what stopped it, with the exit code.
   json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message, hint });

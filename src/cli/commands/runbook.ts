@@ -128,8 +128,8 @@ async function layoutFrom(flags: PipelineFlags, io: CliIo): Promise<RunbookLayou
     const { path, config } = await readConfigFor(flags, io, true);
     fromConfig = pickPipeline(config, flags.pipeline, path);
   }
-  const { resolve } = await import('node:path');
-  const dir = (value: string | undefined) => (value === undefined ? undefined : resolve(io.cwd, value));
+  const path = await import('node:path');
+  const dir = (value: string | undefined) => (value === undefined ? undefined : path.resolve(io.cwd, value));
   const layout: RunbookLayout = {
     pipeline: flags.pipeline,
     outDir: dir(flags.outDir) ?? fromConfig.outDir,
@@ -143,9 +143,9 @@ async function layoutFrom(flags: PipelineFlags, io: CliIo): Promise<RunbookLayou
 }
 
 export async function runbookCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
-  const relative = runbookFor(String(argv.state ?? ''));
+  const relative = runbookFor(typeof argv.state === 'string' ? argv.state : '');
   const text = await readRunbook(io, relative);
-  const layout = await layoutFrom(argv as PipelineFlags, io);
+  const layout = await layoutFrom(argv, io);
   io.stdout.write(layout ? fillRunbook(text, layout) : text);
   return 0;
 }
