@@ -1,11 +1,12 @@
-// The kill -9 campaign on S3 at a size that fits `npm test`:
+// The kill -9 campaign on S3 at a size that fits `npm test` (crashdiag in
+// process, as in crash-campaign.test.ts; the jobs are real processes, really killed):
 // `npm run crash-campaign -- --s3 --runs N` runs more.
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatCampaignReport, runCampaign } from '../../examples/refunds-pipeline/harness/campaign.js';
 import { siteOf } from '../../examples/refunds-pipeline/harness/s3rver.js';
 import { closeS3Clients } from '../../examples/refunds-pipeline/harness/s3-workspace.js';
 import { useS3Server } from '../support/s3-server.js';
-import { builtTools } from './dist.js';
+import { builtPipelineInProcessCrashdiag } from './dist.js';
 
 const BUCKET = 'refunds-campaign';
 const server = useS3Server([BUCKET]);
@@ -16,9 +17,9 @@ describe('the kill -9 campaign on S3', () => {
     const result = await runCampaign({
       runs: 25,
       seed: 'npm-test',
-      jobs: 3,
+      jobs: 4,
       stepDelayMs: 30,
-      tools: builtTools(),
+      tools: builtPipelineInProcessCrashdiag(),
       site: siteOf(server(), BUCKET),
     });
     const report = formatCampaignReport(result);
