@@ -20,11 +20,12 @@ import { S3_CRASH_POINTS } from '../../examples/refunds-pipeline/pipeline.js';
 import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import { requestsDuring } from '../support/s3-objects.js';
 import { useS3Server } from '../support/s3-server.js';
-import { builtTools } from './dist.js';
+import { builtPipelineInProcessCrashdiag } from './dist.js';
 
 const KEY = '2026-04-24';
 const BUCKET = 'refunds';
-const tools = builtTools();
+// crashdiag in process (its built bin on S3 is s3-bundle.test.ts's); the job is the built pipeline, a real process.
+const tools = builtPipelineInProcessCrashdiag();
 const server = useS3Server([BUCKET]);
 let root: string;
 let input: string;
