@@ -301,3 +301,20 @@ describe('history of one S3 pipeline', () => {
     expect(paths).not.toContain(scene.url(theirs));
   });
 });
+
+describe('scan\'s view of an output written as a folder of parts', () => {
+  it('attack: yesterday\'s output written as out/NAME/part-00000 (as Spark writes it): scan shows the run UNKNOWN, as diagnose does, never leaves it out (exit 0)', async () => {
+    const root = scene.root();
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await scene.put(`${root}out/refunds_${yesterday}.csv/part-00000`, 'a,b\n');
+    await scene.put(`${root}out/refunds_${yesterday}.csv/_SUCCESS`, '');
+    const diagnosed = await scene.run(['diagnose', yesterday, ...layoutFlags(root), '--json']);
+    expect(diagnosed.json.state).toBe('UNKNOWN');
+    for (const window of [['--since', '30d'], ['--daily', '--since', '3d']]) {
+      const scanned = await scene.run(['scan', ...layoutFlags(root), ...window, '--json']);
+      const rows = scanned.json.runs as Array<{ run: string; state: string }>;
+      expect(rows.find((r) => r.run === yesterday)?.state).toBe('UNKNOWN');
+      expect(scanned.code).toBe(30);
+    }
+  });
+});
