@@ -318,3 +318,55 @@ describe('scan\'s view of an output written as a folder of parts', () => {
     }
   });
 });
+
+describe('what the janitor takes for a published output', () => {
+  it('attack: neighbours by spelling and nesting: b publishes into S3://…/stg (no slash), c into stg/nested/, d into stg-x/: only a\'s own orphan goes', async () => {
+    const root = scene.root();
+    const own = `${root}stg/2026-04-20.${deadPid()}.csv`;
+    await scene.put(own, 'a\'s orphan', 3 * HOUR);
+    // Each fits a's staging template '{date}.{pid}.csv'; each is another pipeline's published output.
+    await scene.put(`${root}stg/2026-04-20.55.csv`, 'b\'s published output', 3 * HOUR);
+    await scene.put(`${root}stg/2026-04-20.55.csv.success`, '', 3 * HOUR);
+    await scene.put(`${root}stg/nested/2026-04-20.66.csv`, 'c\'s published output', 3 * HOUR);
+    await scene.put(`${root}stg-x/2026-04-20.77.csv`, 'd\'s published output', 3 * HOUR);
+    const config = join(scene.scratch(), `neighbours-${root.replace('/', '')}.json`);
+    const other = (outDir: string, final: string) => ({ outDir, stagingDir: scene.url(`${root}other-staging/`), final });
+    await fsp.writeFile(config, JSON.stringify({
+      pipelines: {
+        a: { outDir: scene.url(`${root}out/`), stagingDir: scene.url(`${root}stg`), final: 'a_{date}.csv' },
+        b: other(`S3://${BUCKET}/${root}stg`, '{date}.55.csv'),
+        c: other(scene.url(`${root}stg/nested/`), '{date}.66.csv'),
+        d: other(scene.url(`${root}stg-x/`), '{date}.77.csv'),
+      },
+    }));
+    const before = (await scene.disk(root)).filter((l) => !l.includes(own.split('/').pop() as string));
+    const { code, json } = await clean(['--config', config, '--pipeline', 'a', '--older-than', '2h', '--json']);
+    expect(code).toBe(0);
+    expect(json.pipelines[0]?.removed.map((r) => r.path)).toEqual([scene.url(own)]);
+    expect(await scene.disk(root)).toEqual(before);
+  });
+
+  it('attack: an output written as a folder of parts in a prefix that is staging too, and a folder named like a staging file: neither touched', async () => {
+    const root = scene.root();
+    const dir = `${root}data/`;
+    await scene.put(`${dir}2026-04-20.7.csv/part-00000`, 'a,b\n', 3 * HOUR);
+    await scene.put(`${dir}2026-04-20.7.csv/_SUCCESS`, '', 3 * HOUR);
+    await scene.put(`${dir}2026-04-19.${deadPid()}.csv/part-00000`, 'a folder, not an orphan', 3 * HOUR);
+    const before = await scene.disk(root);
+    const { code, json } = await clean(['--out-dir', scene.url(dir), '--staging-dir', scene.url(dir), '--final', '{date}.7.csv',
+      '--older-than', '2h', '--json']);
+    expect(code).toBe(0);
+    expect(json.pipelines[0]?.removed).toEqual([]);
+    expect(await scene.disk(root)).toEqual(before);
+  });
+
+  it('attack: clean --timeout 30d, past what a timer can hold: refused in one sentence before any request, the bucket unchanged', async () => {
+    const root = scene.root();
+    await scene.put(`${root}_staging/2026-04-20.${deadPid()}.csv`, 'orphan', 3 * HOUR);
+    const before = await scene.disk(root);
+    const { code, stderr } = await clean([...layoutFlags(root), '--older-than', '2h', '--timeout', '30d']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--timeout 30d is longer than 24h/);
+    expect(await scene.disk(root)).toEqual(before);
+  });
+});
