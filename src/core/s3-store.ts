@@ -177,6 +177,7 @@ export class S3Store implements ObjectStore {
     let token: string | undefined;
     const tokens = new Set<string>();
     let pages = 0;
+    let lastKey: Buffer | undefined;
     do {
       const page = await this.#session.send(S3_OPERATIONS.list, this.bucket, (sdk, client) => client.send(
         new sdk.ListObjectsV2Command({
@@ -195,6 +196,8 @@ export class S3Store implements ObjectStore {
         ...(page.Contents ?? []).map((o) => this.#fileOf(o.Key, o.Size, o.LastModified, o.ETag, pages)),
         ...(page.CommonPrefixes ?? []).map((common) => this.#directoryOf(common.Prefix, pages)),
       ];
+      const keys = page.Contents?.map((o) => o.Key);
+      lastKey = this.#keysGoOn(lastKey, keys, page.CommonPrefixes?.map((c) => c.Prefix), pages);
       pages += 1;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !token) throw this.#badAnswer('said the listing goes on but gave no continuation token', pages);
@@ -205,6 +208,33 @@ export class S3Store implements ObjectStore {
       if (token !== undefined) tokens.add(token);
       if (entries.length > 0) yield entries;
     } while (token !== undefined);
+  }
+
+  /**
+   * S3 lists keys in ascending UTF-8 byte order, each page after the one
+   * before: a page that starts at or before where the last one ended is the
+   * server going round (a new token each time, the same keys again), which
+   * would list forever, counting every key again. Returns where this page ends.
+   */
+  #keysGoOn(
+    lastKey: Buffer | undefined,
+    keys: ReadonlyArray<string | undefined> | undefined,
+    prefixes: ReadonlyArray<string | undefined> | undefined,
+    pages: number,
+  ): Buffer | undefined {
+    let end = lastKey;
+    for (const sorted of [keys ?? [], prefixes ?? []]) {
+      const first = sorted[0];
+      const last = sorted.at(-1);
+      if (first === undefined || last === undefined) continue;
+      if (lastKey !== undefined && Buffer.compare(Buffer.from(first), lastKey) <= 0) {
+        const again = this.pathOf(first.slice(this.prefix.length));
+        throw this.#badAnswer(`listed ${again} again, or went back to it, on page ${pages + 1}, so its listing would never end`, pages);
+      }
+      const lastBytes = Buffer.from(last);
+      if (end === undefined || Buffer.compare(lastBytes, end) > 0) end = lastBytes;
+    }
+    return end;
   }
 
   async stat(name: string): Promise<StoreEntry | undefined> {

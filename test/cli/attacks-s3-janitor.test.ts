@@ -370,3 +370,34 @@ describe('what the janitor takes for a published output', () => {
     expect(await scene.disk(root)).toEqual(before);
   });
 });
+
+describe('a listing that goes round in circles', () => {
+  it('attack: a server that hands out a new continuation token each time but the same keys again: scan and clean stop at the second page, not after the test\'s cap', async () => {
+    const root = scene.root();
+    const page = (n: number) => `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>${BUCKET}</Name>`
+      + `<Prefix>${root}_staging/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>`
+      + `<NextContinuationToken>token-${n}</NextContinuationToken><Contents><Key>${root}_staging/2026-04-19.4000.csv</Key>`
+      + '<LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"0f"</ETag><Size>1</Size></Contents></ListBucketResult>';
+    let pages = 0;
+    const { proxy } = await watched((method, url) => {
+      const prefix = new URL(url, 'http://x').searchParams.get('prefix');
+      if (method !== 'GET' || !url.includes('list-type=2') || prefix !== `${root}_staging/`) return 'forward';
+      pages += 1;
+      // Past a few dozen pages the loop is proven; end it so a failing run does not run forever.
+      if (pages > 50) return { status: 500, body: 'the test stops here' };
+      return { status: 200, body: page(pages) };
+    });
+    try {
+      const scanned = await scene.run(['scan', ...layoutFlags(root), '--since', '30d', '--json'], scene.env(proxy.endpoint));
+      expect(pages).toBeLessThanOrEqual(2);
+      expect(scanned.code).toBe(2);
+      expect(scanned.stderr).toMatch(/listed .* again|back/);
+      pages = 0;
+      const cleaned = await clean([...layoutFlags(root), '--older-than', '2h', '--json'], scene.env(proxy.endpoint));
+      expect(pages).toBeLessThanOrEqual(2);
+      expect(cleaned.code).toBe(30);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
