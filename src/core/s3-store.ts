@@ -326,6 +326,8 @@ export class S3Store implements ObjectStore {
     const uploads: IncompleteUpload[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
+    const markers = new Set<string>();
+    let pages = 0;
     try {
       do {
         const page = await this.#session.send(S3_OPERATIONS.listUploads, this.bucket, (sdk, client) => client.send(
@@ -344,8 +346,16 @@ export class S3Store implements ObjectStore {
           const initiatedMs = this.#session.onThisClock(upload.Initiated.getTime());
           uploads.push({ name, uploadId: upload.UploadId, initiatedMs });
         }
+        pages += 1;
         keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
         uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+        // A list that goes on without saying where, or from where it was before, is never read as the whole.
+        if (page.IsTruncated && !keyMarker) throw this.#badAnswer('said its list of multipart uploads goes on but gave no marker', pages);
+        const marker = `${keyMarker ?? ''}\u0000${uploadIdMarker ?? ''}`;
+        if (keyMarker !== undefined && markers.has(marker)) {
+          throw this.#badAnswer('gave the same multipart upload marker twice, so its list would never end', pages);
+        }
+        markers.add(marker);
       } while (keyMarker !== undefined);
     } catch (error) {
       if (error instanceof StoreError && error.failure === 'unsupported') return { supported: false, reason: error.message };

@@ -401,3 +401,51 @@ describe('a listing that goes round in circles', () => {
     }
   });
 });
+
+describe('an upload listing that goes round in circles', () => {
+  it('attack: ListMultipartUploads answers the same NextKeyMarker again and again: scan stops at the second page with a note, not after the test\'s cap', async () => {
+    const root = scene.root();
+    await scene.put(`${root}_staging/2026-04-20.${deadPid()}.csv`, 'orphan', 3 * HOUR);
+    const page = (n: number) => `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>${BUCKET}</Bucket>`
+      + `<NextKeyMarker>${root}_staging/2026-04-20.4000.csv</NextKeyMarker><NextUploadIdMarker>same</NextUploadIdMarker>`
+      + '<MaxUploads>1000</MaxUploads><IsTruncated>true</IsTruncated>'
+      + `<Upload><Key>${root}_staging/2026-04-20.${4000 + n}.csv</Key><UploadId>u${n}</UploadId>`
+      + '<Initiated>2026-01-01T00:00:00.000Z</Initiated></Upload></ListMultipartUploadsResult>';
+    let pages = 0;
+    const { proxy } = await watched((method, url) => {
+      if (method !== 'GET' || !/[?&]uploads(=|&|$)/.test(url)) return 'forward';
+      pages += 1;
+      if (pages > 50) return { status: 500, body: 'the test stops here' };
+      return { status: 200, body: page(pages) };
+    });
+    try {
+      const scanned = await scene.run(['scan', ...layoutFlags(root), '--since', '30d', '--json'], scene.env(proxy.endpoint));
+      expect(pages).toBeLessThanOrEqual(3);
+      expect(JSON.stringify(scanned.json.pipelines)).toMatch(/cannot be listed/);
+      expect((scanned.json.runs as Array<{ state: string }>)[0]?.state).toBe('D');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('attack: ListMultipartUploads says it goes on but gives no marker: never read as the whole list', async () => {
+    const root = scene.root();
+    await scene.put(`${root}_staging/2026-04-20.${deadPid()}.csv`, 'orphan', 3 * HOUR);
+    // One page for each prefix asked, within it, that says more follow and not where.
+    const body = (prefix: string) => `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>${BUCKET}</Bucket>`
+      + '<MaxUploads>1000</MaxUploads><IsTruncated>true</IsTruncated>'
+      + `<Upload><Key>${prefix}2026-04-20.4001.csv</Key><UploadId>u1</UploadId>`
+      + '<Initiated>2026-01-01T00:00:00.000Z</Initiated></Upload></ListMultipartUploadsResult>';
+    const { proxy } = await watched((method, url) => method === 'GET' && /[?&]uploads(=|&|$)/.test(url)
+      ? { status: 200, body: body(new URL(url, 'http://x').searchParams.get('prefix') ?? '') }
+      : 'forward');
+    try {
+      const scanned = await scene.run(['scan', ...layoutFlags(root), '--since', '30d', '--json'], scene.env(proxy.endpoint));
+      const notes = JSON.stringify(scanned.json.pipelines);
+      expect(notes).toMatch(new RegExp(`uploads under s3://${BUCKET}/${root}_staging/ cannot be listed`));
+      expect(notes).toMatch(new RegExp(`uploads under s3://${BUCKET}/${root}out/ cannot be listed`));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
