@@ -15,7 +15,7 @@ import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPid } from '../support/dead-pids.js';
 import { snapshot } from '../support/file-tree.js';
 import { crashdiagInProcess } from '../support/in-process.js';
-import { type ProxyDecision, startS3Proxy } from '../support/s3-proxy.js';
+import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
 import { useS3Scene } from '../support/s3-scene.js';
 
 const BUCKET = 'janitor-data';
@@ -446,6 +446,39 @@ describe('an upload listing that goes round in circles', () => {
       expect(notes).toMatch(new RegExp(`uploads under s3://${BUCKET}/${root}out/ cannot be listed`));
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe('clean --all: what the exit code may hide', () => {
+  it('attack: the first pipeline\'s DELETE is refused (a failure), the second is locked by another janitor: exit 30, not 20 ("nothing was changed")', async () => {
+    const root = scene.root();
+    const first = `${root}a-stg/2026-04-20.${deadPid()}.csv`;
+    await scene.put(first, 'a\'s orphan', 3 * HOUR);
+    await scene.put(`${root}b-stg/2026-04-20.${deadPid()}.csv`, 'b\'s orphan', 3 * HOUR);
+    const lock = s3LockPath(scene.stateDir(), { bucket: BUCKET, prefix: `${root}b-stg/` }, '.clean');
+    await fsp.mkdir(join(lock, '..'), { recursive: true });
+    await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'other', since: new Date().toISOString() }));
+    const config = join(scene.scratch(), `locked-${root.replace('/', '')}.json`);
+    await fsp.writeFile(config, JSON.stringify({
+      pipelines: {
+        a: { outDir: scene.url(`${root}a-out/`), stagingDir: scene.url(`${root}a-stg/`), final: 'a_{date}.csv' },
+        b: { outDir: scene.url(`${root}b-out/`), stagingDir: scene.url(`${root}b-stg/`), final: 'b_{date}.csv' },
+      },
+    }));
+    const before = await scene.disk(root);
+    const { proxy } = await watched((method) =>
+      method === 'DELETE' ? { status: 403, body: s3ErrorBody('AccessDenied', 'Access Denied') } : 'forward');
+    try {
+      const { code, json } = await clean(['--all', '--config', config, '--older-than', '2h', '--lock-timeout', '0s', '--json'],
+        scene.env(proxy.endpoint));
+      expect(json.pipelines[0]?.failed[0]?.path).toBe(scene.url(first));
+      expect(json.exitCode).toBe(30);
+      expect(code).toBe(30);
+      expect(await scene.disk(root)).toEqual(before);
+    } finally {
+      await proxy.close();
+      await fsp.rm(lock);
     }
   });
 });

@@ -120,15 +120,24 @@ function stoppedInStream(error: unknown, io: CliIo, json: CleanJsonStream): numb
   return exitCode;
 }
 
-/** Another janitor holds the lock: said on stderr and, under --json, as the stream's last word; exit 20. */
-function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined): number {
+/**
+ * Another janitor holds the lock: said on stderr and, under --json, as the
+ * stream's last word; exit 20 ("wait, then try again"), unless a pipeline
+ * cleaned before it had failures: those are a person's to look at, and 30
+ * must not be hidden behind a wait.
+ */
+function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined, done: readonly CleanReport[]): number {
   if (!isLockTimeout(error)) throw error;
-  const hint = 'Another janitor is at work; nothing was changed by this one.';
+  const failedBefore = done.some((r) => r.failedCount > 0);
+  const hint = failedBefore
+    ? 'Another janitor is at work on this pipeline; a pipeline before it has orphans that could not be removed (listed above).'
+    : 'Another janitor is at work; nothing was changed by this one.';
   const message = (error as Error).message;
   io.stderr.write(`crashdiag: ${escapeText(message)}\n  ${hint}\n`);
+  const exitCode = failedBefore ? EXIT_CODES.UNKNOWN : EXIT_CODES.RUNNING;
   // A script parsing stdout still gets one object: what stopped it, with the exit code.
-  json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message, hint });
-  return EXIT_CODES.RUNNING;
+  json?.fail(exitCode, { code: 'lock-timeout', message, hint });
+  return exitCode;
 }
 
 /**
@@ -193,7 +202,7 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
     }
   } catch (error) {
     if (json?.opened && !isLockTimeout(error)) return stoppedInStream(error, io, json);
-    return lockedOut(error, io, json);
+    return lockedOut(error, io, json, reports);
   } finally {
     progress.done();
     // Valid JSON whatever happened: what was done so far, closed.
