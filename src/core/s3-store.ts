@@ -212,9 +212,12 @@ export class S3Store implements ObjectStore {
 
   /**
    * S3 lists keys in ascending UTF-8 byte order, each page after the one
-   * before: a page that starts at or before where the last one ended is the
+   * before: an object on a page at or before where the last page ended is the
    * server going round (a new token each time, the same keys again), which
-   * would list forever, counting every key again. Returns where this page ends.
+   * would list forever, counting every object again. A "directory" (common
+   * prefix) may be named again at the start of the next page: some
+   * S3-compatible servers do that when a page ends inside one, harmlessly.
+   * Returns where this page ends.
    */
   #keysGoOn(
     lastKey: Buffer | undefined,
@@ -223,11 +226,12 @@ export class S3Store implements ObjectStore {
     pages: number,
   ): Buffer | undefined {
     let end = lastKey;
-    for (const sorted of [keys ?? [], prefixes ?? []]) {
+    for (const [sorted, repeatable] of [[keys ?? [], false], [prefixes ?? [], true]] as const) {
       const first = sorted[0];
       const last = sorted.at(-1);
       if (first === undefined || last === undefined) continue;
-      if (lastKey !== undefined && Buffer.compare(Buffer.from(first), lastKey) <= 0) {
+      const order = lastKey === undefined ? 1 : Buffer.compare(Buffer.from(first), lastKey);
+      if (order < 0 || (order === 0 && !repeatable)) {
         const again = this.pathOf(first.slice(this.prefix.length));
         throw this.#badAnswer(`listed ${again} again, or went back to it, on page ${pages + 1}, so its listing would never end`, pages);
       }

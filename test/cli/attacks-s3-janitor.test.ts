@@ -402,6 +402,33 @@ describe('a listing that goes round in circles', () => {
   });
 });
 
+describe('a listing that names a "directory" again', () => {
+  it('a server that names the last page\'s common prefix again at the start of the next (as some S3-compatible ones do): no false alarm', async () => {
+    const root = scene.root();
+    const p = `${root}_staging/`;
+    const head = `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>${BUCKET}</Name><Prefix>${p}</Prefix><MaxKeys>1000</MaxKeys>`;
+    const folder = `<CommonPrefixes><Prefix>${p}2026-04-19.4000.csv/</Prefix></CommonPrefixes>`;
+    const first = `${head}<KeyCount>1</KeyCount><IsTruncated>true</IsTruncated>`
+      + `<NextContinuationToken>t1</NextContinuationToken>${folder}</ListBucketResult>`;
+    const second = `${head}<KeyCount>2</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>${p}2026-04-20.4001.csv</Key>`
+      + `<LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"0f"</ETag><Size>1</Size></Contents>${folder}</ListBucketResult>`;
+    const { proxy } = await watched((method, url) => {
+      const query = new URL(url, 'http://x').searchParams;
+      if (method !== 'GET' || !url.includes('list-type=2') || query.get('prefix') !== p) return 'forward';
+      return { status: 200, body: query.get('continuation-token') === 't1' ? second : first };
+    });
+    try {
+      const scanned = await scene.run(['scan', ...layoutFlags(root), '--since', '30d', '--json'], scene.env(proxy.endpoint));
+      const rows = scanned.json.runs as Array<{ run: string; state: string }>;
+      const byRun = Object.fromEntries(rows.map((r) => [r.run, r.state]));
+      expect(byRun).toEqual({ '2026-04-19': 'UNKNOWN', '2026-04-20': 'D' });
+      expect(scanned.code).toBe(30);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('an upload listing that goes round in circles', () => {
   it('attack: ListMultipartUploads answers the same NextKeyMarker again and again: scan stops at the second page with a note, not after the test\'s cap', async () => {
     const root = scene.root();
