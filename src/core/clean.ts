@@ -586,3 +586,15 @@ function removeOneSync(
     return unlinkFailure(error);
   }
 }
+
+/**
+ * A pipeline of `clean --all` that could not be cleaned at all (its bucket
+ * missing, its directory gone, its audit log planted): one failure naming
+ * its staging directory and why, so the other pipelines are still cleaned and
+ * the run's exit code says a person must look.
+ */
+export function notCleanedReport(settings: PipelineSettings, options: CleanOptions, reason: string): CleanReport {
+  const tally = new Tally(settings, undefined);
+  tally.fail(settings.stagingDir, `not cleaned: ${reason}`);
+  return tally.report(options);
+}

@@ -177,6 +177,7 @@ export class S3Store implements ObjectStore {
     let token: string | undefined;
     const tokens = new Set<string>();
     let pages = 0;
+    let lastKey: Buffer | undefined;
     do {
       const page = await this.#session.send(S3_OPERATIONS.list, this.bucket, (sdk, client) => client.send(
         new sdk.ListObjectsV2Command({
@@ -195,6 +196,8 @@ export class S3Store implements ObjectStore {
         ...(page.Contents ?? []).map((o) => this.#fileOf(o.Key, o.Size, o.LastModified, o.ETag, pages)),
         ...(page.CommonPrefixes ?? []).map((common) => this.#directoryOf(common.Prefix, pages)),
       ];
+      const keys = page.Contents?.map((o) => o.Key);
+      lastKey = this.#keysGoOn(lastKey, keys, page.CommonPrefixes?.map((c) => c.Prefix), pages);
       pages += 1;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !token) throw this.#badAnswer('said the listing goes on but gave no continuation token', pages);
@@ -205,6 +208,37 @@ export class S3Store implements ObjectStore {
       if (token !== undefined) tokens.add(token);
       if (entries.length > 0) yield entries;
     } while (token !== undefined);
+  }
+
+  /**
+   * S3 lists keys in ascending UTF-8 byte order, each page after the one
+   * before: an object on a page at or before where the last page ended is the
+   * server going round (a new token each time, the same keys again), which
+   * would list forever, counting every object again. A "directory" (common
+   * prefix) may be named again at the start of the next page: some
+   * S3-compatible servers do that when a page ends inside one, harmlessly.
+   * Returns where this page ends.
+   */
+  #keysGoOn(
+    lastKey: Buffer | undefined,
+    keys: ReadonlyArray<string | undefined> | undefined,
+    prefixes: ReadonlyArray<string | undefined> | undefined,
+    pages: number,
+  ): Buffer | undefined {
+    let end = lastKey;
+    for (const [sorted, repeatable] of [[keys ?? [], false], [prefixes ?? [], true]] as const) {
+      const first = sorted[0];
+      const last = sorted.at(-1);
+      if (first === undefined || last === undefined) continue;
+      const order = lastKey === undefined ? 1 : Buffer.compare(Buffer.from(first), lastKey);
+      if (order < 0 || (order === 0 && !repeatable)) {
+        const again = this.pathOf(first.slice(this.prefix.length));
+        throw this.#badAnswer(`listed ${again} again, or went back to it, on page ${pages + 1}, so its listing would never end`, pages);
+      }
+      const lastBytes = Buffer.from(last);
+      if (end === undefined || Buffer.compare(lastBytes, end) > 0) end = lastBytes;
+    }
+    return end;
   }
 
   async stat(name: string): Promise<StoreEntry | undefined> {
@@ -296,6 +330,8 @@ export class S3Store implements ObjectStore {
     const uploads: IncompleteUpload[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
+    const markers = new Set<string>();
+    let pages = 0;
     try {
       do {
         const page = await this.#session.send(S3_OPERATIONS.listUploads, this.bucket, (sdk, client) => client.send(
@@ -314,8 +350,16 @@ export class S3Store implements ObjectStore {
           const initiatedMs = this.#session.onThisClock(upload.Initiated.getTime());
           uploads.push({ name, uploadId: upload.UploadId, initiatedMs });
         }
+        pages += 1;
         keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
         uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+        // A list that goes on without saying where, or from where it was before, is never read as the whole.
+        if (page.IsTruncated && !keyMarker) throw this.#badAnswer('said its list of multipart uploads goes on but gave no marker', pages);
+        const marker = `${keyMarker ?? ''}\u0000${uploadIdMarker ?? ''}`;
+        if (keyMarker !== undefined && markers.has(marker)) {
+          throw this.#badAnswer('gave the same multipart upload marker twice, so its list would never end', pages);
+        }
+        markers.add(marker);
       } while (keyMarker !== undefined);
     } catch (error) {
       if (error instanceof StoreError && error.failure === 'unsupported') return { supported: false, reason: error.message };

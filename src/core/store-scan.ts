@@ -77,7 +77,11 @@ export async function scanStorePipeline(
   for (const key of outputs.keys()) {
     const { final, marker } = await facts(key);
     const changed = Math.max(final.mtimeMs ?? Number.NEGATIVE_INFINITY, marker?.mtimeMs ?? Number.NEGATIVE_INFINITY);
-    if (changed >= windowStart) keys.add(key);
+    // An output or marker that is a "directory" of keys (NAME/part-00000, as
+    // Spark writes one) has no time on S3: it is in view whatever the window,
+    // as diagnose calls it UNKNOWN; left out, scan said nothing (exit 0).
+    const timeless = [final, marker].some((f) => f?.status === 'present' && f.mtimeMs === undefined);
+    if (changed >= windowStart || timeless) keys.add(key);
     published.note(final, marker);
   }
   if (options.daily && settings.final.keyed) {

@@ -96,6 +96,11 @@ export class CleanJsonStream {
     this.#failure = { exitCode, error };
   }
 
+  /** Whether any of the document is written: an error must then go inside it, never as a second document after it. */
+  get opened(): boolean {
+    return this.#opened;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -104,6 +109,8 @@ export class CleanJsonStream {
       this.#out.write(renderErrorJson(this.#failure.exitCode, this.#failure.error));
       return;
     }
+    // Nothing written and nothing to say: the caller's error document is the one stdout gets.
+    if (!this.#opened) return;
     this.#open();
     // A pipeline cut off midway (an unexpected error) still closes: its removals so far are listed.
     if (this.#files !== undefined) this.#out.write('\n      ]}');

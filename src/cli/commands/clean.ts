@@ -1,13 +1,13 @@
 import {
-  type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS,
+  type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, MIN_CLEAN_THRESHOLD_MS, notCleanedReport,
 } from '../../core/clean.js';
 import { isS3Url } from '../../core/s3-url.js';
 import type { PipelineSettings } from '../../core/settings.js';
 import { DEFAULT_LOCK_TIMEOUT, DEFAULT_OLDER_THAN } from '../../core/defaults.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
-import { UsageError } from '../../core/errors.js';
+import { isUsageError, UsageError } from '../../core/errors.js';
 import { LockTimeoutError } from '../../core/lock.js';
-import { EXIT_CODES } from '../../core/states.js';
+import { EXIT_CODES, EXIT_UNEXPECTED, EXIT_USAGE } from '../../core/states.js';
 import { CleanJsonStream, renderCleanHuman } from '../../render/clean.js';
 import { escapeText } from '../../render/format.js';
 import type { CliIo } from '../io.js';
@@ -98,16 +98,85 @@ async function cleanOne(
     : await cleanPipeline(ctx, settings, options);
 }
 
-/** Another janitor holds the lock: said on stderr and, under --json, as the stream's last word; exit 20. */
-function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined): number {
+function isLockTimeout(error: unknown): boolean {
   // Thrown by the separately bundled S3 part too, whose class is not this bundle's.
-  if (!(error instanceof LockTimeoutError) && !(error instanceof Error && error.name === 'LockTimeoutError')) throw error;
-  const hint = 'Another janitor is at work; nothing was changed by this one.';
-  const message = (error).message;
+  return error instanceof LockTimeoutError || (error instanceof Error && error.name === 'LockTimeoutError');
+}
+
+/**
+ * An error after part of the JSON was written (pipelines done, files removed):
+ * it goes inside that document, as its last word, so stdout stays one valid
+ * JSON document; stderr gets the sentence (or the stack), as for any error.
+ */
+function stoppedInStream(error: unknown, io: CliIo, json: CleanJsonStream): number {
+  const usage = isUsageError(error);
+  const exitCode = usage ? EXIT_USAGE : EXIT_UNEXPECTED;
+  const message = error instanceof Error ? error.message : String(error);
+  if (usage) io.stderr.write(`crashdiag: ${escapeText(message)}\n${error.hint ? `  ${escapeText(error.hint)}\n` : ''}`);
+  else io.stderr.write(`crashdiag: unexpected error (a bug; nothing was guessed)\n${error instanceof Error ? (error.stack ?? message) : message}\n`);
+  json.fail(exitCode, usage
+    ? { code: 'usage', message, hint: error.hint ?? null }
+    : { code: 'unexpected', message: `unexpected error: ${message}`, hint: 'A bug in crashdiag; the stack is on stderr.' });
+  return exitCode;
+}
+
+/**
+ * Another janitor holds the lock: said on stderr and, under --json, as the
+ * stream's last word; exit 20 ("wait, then try again"), unless a pipeline
+ * cleaned before it had failures: those are a person's to look at, and 30
+ * must not be hidden behind a wait.
+ */
+function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined, done: readonly CleanReport[]): number {
+  if (!isLockTimeout(error)) throw error;
+  const failedBefore = done.some((r) => r.failedCount > 0);
+  const hint = failedBefore
+    ? 'Another janitor is at work on this pipeline; a pipeline before it has orphans that could not be removed (listed above).'
+    : 'Another janitor is at work; nothing was changed by this one.';
+  const message = (error as Error).message;
   io.stderr.write(`crashdiag: ${escapeText(message)}\n  ${hint}\n`);
+  const exitCode = failedBefore ? EXIT_CODES.UNKNOWN : EXIT_CODES.RUNNING;
   // A script parsing stdout still gets one object: what stopped it, with the exit code.
-  json?.fail(EXIT_CODES.RUNNING, { code: 'lock-timeout', message, hint });
-  return EXIT_CODES.RUNNING;
+  json?.fail(exitCode, { code: 'lock-timeout', message, hint });
+  return exitCode;
+}
+
+/**
+ * What every pipeline needs from this host before any of them acts: the
+ * audit log's place and, for an S3 side, the local state directory (its lock).
+ * Asked of all first, so `--all` never cleans one pipeline and then finds that
+ * the next cannot be cleaned from here at all (exit 2 means nothing was changed).
+ */
+function refuseWithoutLocalState(flags: CleanFlags, io: CliIo, pipelines: readonly PipelineSettings[]): void {
+  for (const settings of pipelines) {
+    auditLogOf(flags.auditLog, settings, io);
+    if (hasS3Side(settings)) stateDirOf(io);
+  }
+}
+
+/**
+ * One pipeline of several: one that cannot be cleaned at all (its bucket
+ * missing, its directory gone) is that pipeline's failure, said on stderr and
+ * in its report, and the others are still cleaned; the exit code is then 30,
+ * never 2 (which says nothing was changed). Alone, it is the usual exit 2.
+ */
+function cleanOneOf(
+  count: number,
+  settings: PipelineSettings,
+  io: CliIo,
+  limits: ReturnType<typeof cleanLimits>,
+  dryRun: boolean,
+): (clean: () => Promise<CleanReport>) => Promise<CleanReport> {
+  return async (clean) => {
+    try {
+      return await clean();
+    } catch (error) {
+      if (count === 1 || !isUsageError(error)) throw error;
+      const name = settings.pipeline ?? settings.stagingDir;
+      io.stderr.write(`crashdiag: pipeline ${escapeText(name)} was not cleaned: ${escapeText(error.message)}\n`);
+      const options = { olderThanMs: limits.olderThanMs, dryRun, auditLog: '', lockTimeoutMs: limits.lockTimeoutMs };
+      return notCleanedReport(settings, options, error.message);
+    }
+  };
 }
 
 export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
@@ -117,6 +186,7 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
   if (flags.auditLog !== undefined && pipelines.length > 1) {
     throw new UsageError('--audit-log names one file; with --all each pipeline keeps its own log.');
   }
+  refuseWithoutLocalState(flags, io, pipelines);
   const reports: CleanReport[] = [];
   // Each removed file is written as it goes (JSON), or not kept (human, where
   // a dry run lists them as they come): memory stays flat whatever their number.
@@ -124,13 +194,15 @@ export async function cleanCommand(argv: Record<string, unknown>, io: CliIo): Pr
   const progress = progressLine(io, 'clean');
   try {
     for (const settings of pipelines) {
-      const report = await cleanOne(flags, io, settings, limits, { json, onEntries: progress.update });
+      const report = await cleanOneOf(pipelines.length, settings, io, limits, flags.dryRun === true)(
+        () => cleanOne(flags, io, settings, limits, { json, onEntries: progress.update }));
       reports.push(report);
       if (json) json.finish(report);
       else io.stdout.write(renderCleanHuman([report]));
     }
   } catch (error) {
-    return lockedOut(error, io, json);
+    if (json?.opened && !isLockTimeout(error)) return stoppedInStream(error, io, json);
+    return lockedOut(error, io, json, reports);
   } finally {
     progress.done();
     // Valid JSON whatever happened: what was done so far, closed.

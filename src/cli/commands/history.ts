@@ -26,12 +26,26 @@ function stagingDirOf(flag: string, io: CliIo): string {
   return isS3Url(flag) ? flag : resolve(io.cwd, flag);
 }
 
-async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
-  if (flags.auditLog !== undefined) return resolve(io.cwd, flags.auditLog);
+/**
+ * The log to read and, where it is the local log every S3 staging prefix
+ * shares, the prefix whose records are this pipeline's: a pipeline's history
+ * never shows another prefix's deletions (fixed from flags, or by a pipeline
+ * of the same name in another config).
+ */
+async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<{ path: string; prefix?: string }> {
+  if (flags.auditLog !== undefined) return { path: resolve(io.cwd, flags.auditLog) };
+  const stagingDir = await stagingDirFor(flags, io);
+  if (typeof stagingDir !== 'string') return stagingDir;
+  const path = auditLogOf(undefined, { stagingDir }, io);
+  return isS3Url(stagingDir) ? { path, prefix: normalS3Dir(stagingDir) } : { path };
+}
+
+/** The staging directory whose default log is read, or the pipeline's own log when its config names one. */
+async function stagingDirFor(flags: HistoryFlags, io: CliIo): Promise<string | { path: string }> {
   if (flags.pipeline !== undefined) {
     const { path, config } = await readConfigFor(flags, io, true);
     const pipeline = pickPipeline(config, flags.pipeline, path);
-    if (pipeline.auditLog) return pipeline.auditLog;
+    if (pipeline.auditLog) return { path: pipeline.auditLog };
     const stagingDir
       = flags.stagingDir !== undefined ? stagingDirOf(flags.stagingDir, io) : pipeline.stagingDir;
     if (stagingDir === undefined) {
@@ -39,10 +53,9 @@ async function auditLogPath(flags: HistoryFlags, io: CliIo): Promise<string> {
         `Pipeline "${flags.pipeline}" sets no stagingDir, so its audit log cannot be found.`,
       );
     }
-    return auditLogOf(undefined, { stagingDir }, io);
+    return stagingDir;
   }
-  if (flags.stagingDir !== undefined)
-    return auditLogOf(undefined, { stagingDir: stagingDirOf(flags.stagingDir, io) }, io);
+  if (flags.stagingDir !== undefined) return stagingDirOf(flags.stagingDir, io);
   throw new UsageError('Name the audit log: --pipeline NAME, --staging-dir DIR or --audit-log FILE.');
 }
 
@@ -61,13 +74,12 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
   if (flags.limit !== undefined && (!Number.isSafeInteger(flags.limit) || flags.limit < 1)) {
     throw new UsageError('--limit takes a whole number of at least 1.');
   }
-  const path = await auditLogPath(flags, io);
+  const { path, prefix } = await auditLogPath(flags, io);
   let records = await readAudit(io.fs, path);
   if (flags.run !== undefined) records = records.filter((r) => r.run === flags.run);
   if (flags.pipeline !== undefined)
     records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
-  else if (flags.auditLog === undefined && flags.stagingDir !== undefined && isS3Url(flags.stagingDir))
-    records = records.filter(aboutPrefix(normalS3Dir(flags.stagingDir)));
+  if (prefix !== undefined) records = records.filter(aboutPrefix(prefix));
   // A person reads outcomes; an intent stays in view only when no outcome followed it.
   if (!flags.json) records = unsettledIntentsOnly(records);
   const limit = flags.limit ?? DEFAULT_HISTORY_LIMIT;
