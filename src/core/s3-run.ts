@@ -22,7 +22,7 @@ export interface OpenStoresOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** --timeout, per attempt of each request. */
   readonly timeoutMs: number;
-  /** This host's real wallClock: the server's times are put on it (never --now: that is a judged time, not a clock). */
+  /** This host's real clock: the server's times are put on it (never --now: that is a judged time, not a clock). */
   readonly wallClock: () => number;
   /** Checked already (checkStoreQuarantine): an s3:// directory. */
   readonly quarantine?: string | undefined;

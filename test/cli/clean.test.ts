@@ -258,7 +258,7 @@ describe('crashdiag clean: short thresholds', () => {
 
   it('with --force-short-threshold deletes past the short threshold, never a live writer\'s file', async () => {
     const [dead] = deadPids(1);
-    // Aged against the real wallClock: clean has no --now.
+    // Aged against the real clock: clean has no --now.
     await put(staged(`2026-03-01.${dead}.csv`), 'died 105 minutes ago', now, 105 * MINUTE);
     await put(staged(`2026-03-02.${dead}.csv`), 'died 70 minutes ago', now, 70 * MINUTE);
     // Written now, by a process that started before: its writer, alive.
