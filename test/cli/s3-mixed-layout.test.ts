@@ -13,6 +13,7 @@ import type { FileSystem } from '../../src/core/fs.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPid, deadPids } from '../support/dead-pids.js';
 import { snapshot } from '../support/file-tree.js';
+import { runBin, useBuiltBin } from '../support/built-bin.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 import { putText, testClient } from '../support/s3-objects.js';
 import { useS3Server } from '../support/s3-server.js';
@@ -22,6 +23,7 @@ const RUN = '2026-04-24';
 const FINAL = `refunds_settled_${RUN}.csv`;
 const HOUR = 3600;
 const server = useS3Server([BUCKET]);
+const built = useBuiltBin();
 
 let client: S3Client;
 let scratch: string;
@@ -260,12 +262,16 @@ describe('diagnose --fix on a local staging directory beside an S3 output prefix
     await put(`${where.out}${FINAL}.success`, '');
     const bucket = await bucketOnly(where);
     // resolve('s3://b/p') is <cwd>/s3:/b/p: a path comparison would read this local file as "in the output".
+    // The built bin, so that the working directory is scratch for path.resolve too.
     const spelled = join(scratch, 's3:', BUCKET, where.out);
     await fsp.mkdir(spelled, { recursive: true });
-    const { code, json } = await crashdiag(
+    const { code, stdout, stderr } = await runBin(
+      built.bin,
       ['diagnose', RUN, ...layoutFlags(where), '--fix', '--json', '--audit-log', join(spelled, 'audit.jsonl')],
+      { cwd: scratch, env: { ...envFor(), AWS_EC2_METADATA_DISABLED: 'true' } },
     );
-    expect(code).toBe(0);
+    expect(code, stderr).toBe(0);
+    const json = JSON.parse(stdout);
     expect(json.fix.steps.map((s: { result: string }) => s.result)).toEqual(['deleted']);
     expect((await fsp.readFile(join(spelled, 'audit.jsonl'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
     expect(await bucketOnly(where)).toEqual(bucket);
