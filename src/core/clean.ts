@@ -16,6 +16,7 @@ import { changeSince, type FileSnapshot, snapshotOf } from './guards.js';
 import { acquireLock, type HeldLock, lockContextOf, lockPathFor } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
+import { isS3Url } from './s3-url.js';
 import { pinnedPath } from './same-directory.js';
 import { checkDirectory, checkPid, kindOf, listAllStaging } from './probe.js';
 import type { PipelineSettings } from './settings.js';
@@ -187,7 +188,8 @@ async function prepareJanitor(ctx: CleanContext, settings: PipelineSettings, opt
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
   // Read below to keep published names out of a shared directory: a missing
   // one is a layout mistake to report, as scan and diagnose do, not a crash.
-  await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  // An S3 output prefix shares nothing with a local directory: nothing to read there.
+  if (!isS3Url(settings.outDir)) await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   // Appended to where it is checked, whatever a symlink on the way points at later.
   options = { ...options, auditLog: await pinnedPath(ctx.fs, options.auditLog) };
   await refuseWriteIntoOutputDirectory(ctx.fs, options.auditLog, [settings], 'audit log');

@@ -1,6 +1,7 @@
 import { UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { dirname, resolve } from 'node:path';
+import { isS3Url } from './s3-url.js';
 import { type DirectoryIdentity, directoryIdentity, sameDirectory, sameIdentity } from './same-directory.js';
 import type { Neighbour, PipelineSettings } from './settings.js';
 import { type FinalTemplate, type MarkerTemplate, publishedRunOf } from './template.js';
@@ -167,7 +168,9 @@ export async function refuseWriteIntoOutputDirectory(
   const target = resolve(path);
   const parent = await directoryIdentity(fs, dirname(target));
   for (const dir of pipelines.flatMap(outDirsOf)) {
-    if (dirname(target) === resolve(dir) || sameIdentity(parent, await directoryIdentity(fs, dir))) {
+    // An S3 output prefix holds no local path: only its identity ({dev: 's3'}) is compared, and never matches.
+    const byPath = !isS3Url(dir) && dirname(target) === resolve(dir);
+    if (byPath || sameIdentity(parent, await directoryIdentity(fs, dir))) {
       throw new UsageError(
         `The ${what} ${target} is inside the output directory ${dir}, where published files live; crashdiag never writes there, and nothing was changed.`,
         hint,

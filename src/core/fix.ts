@@ -18,7 +18,7 @@ import {
 } from './guards.js';
 import { acquireLock, lockContextOf, lockPathFor, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
-import { compareText, probeRun } from './probe.js';
+import { compareText, type OutputSide, probeRun } from './probe.js';
 import { pinnedPath } from './same-directory.js';
 import {
   checkQuarantine,
@@ -117,6 +117,8 @@ interface FixJob {
   readonly settings: PipelineSettings;
   readonly runKey: string;
   readonly options: FixOptions;
+  /** Set when the output is not in a local directory (an S3 output prefix): where its facts come from. */
+  readonly output: OutputSide | undefined;
 }
 
 type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
@@ -144,7 +146,7 @@ type RecoveryAsk = Omit<RecoveryRequest, 'nowMs'>;
 async function diagnose(job: FixJob, rerun?: RerunOutcome | null): Promise<Diagnosis> {
   const { ctx, settings, runKey, options } = job;
   const nowMs = ctx.wallClock();
-  const evidence = await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs }, settings, runKey);
+  const evidence = await probeRun({ fs: ctx.fs, processes: ctx.processes, nowMs }, settings, runKey, job.output);
   const ask: RecoveryAsk = rerun === undefined
     ? { auditLog: options.auditLog, retry: options.retry === true }
     : { auditLog: options.auditLog, retry: false, rerun };
@@ -155,16 +157,21 @@ async function diagnose(job: FixJob, rerun?: RerunOutcome | null): Promise<Diagn
  * Performs the safe action for one run key: lock, diagnose afresh, plan, run
  * every guard on every path, then act, re-checking each file right before it
  * goes; diagnose again and re-run if the state still calls for it; diagnose again.
+ * `output`, for an output that is not a local directory (an S3 output prefix
+ * beside this local staging directory), only says what is published and
+ * whether it was replaced: the staging directory, the lock, the guards and
+ * every removal stay the local ones.
  */
 export async function fixRun(
   ctx: FixContext,
   settings: PipelineSettings,
   runKey: string,
   options: FixOptions,
+  output?: OutputSide,
 ): Promise<FixReport> {
   // Appended to where it is checked, whatever a symlink on the way points at later.
   const auditLog = await pinnedPath(ctx.fs, options.auditLog);
-  const job: FixJob = { ctx, settings, runKey, options: { ...options, auditLog } };
+  const job: FixJob = { ctx, settings, runKey, options: { ...options, auditLog }, output };
   // Before anything else, dry run included: the same answer either way.
   await refuseWriteIntoOutputDirectory(ctx.fs, auditLog, [settings], 'audit log');
   await refuseLockInOutputDirectory(ctx.fs, lockPathFor(settings.stagingDir, runKey), settings);
@@ -266,7 +273,7 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const quarantine = plan.quarantineDir
     ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds, ctx.identity)
     : undefined;
-  const output = await outputIdentity(ctx.fs, before.final.path);
+  const output = await outputIdentityOf(job, before.final.path);
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
   if (removed.stopped) return stoppedReport(job, report, removed.stopped);
@@ -598,6 +605,26 @@ async function outputIdentity(fs: FileSystem, path: string): Promise<string | un
   }
 }
 
+/** The output's identity through its side: the local lstat, or the output store's (ETag, size, LastModified). */
+function outputIdentityOf(job: FixJob, path: string): Promise<string | undefined> {
+  const { output, settings, runKey } = job;
+  return output ? output.identity(settings.final.nameFor(runKey)) : outputIdentity(job.ctx.fs, path);
+}
+
+/**
+ * Whether the output is not the one found before the removals. One that
+ * cannot be looked at now (the output store does not answer) counts as
+ * replaced: the removals are done, and the report of them must still come out.
+ */
+async function outputReplacedSince(job: FixJob, path: string, before: string | undefined): Promise<boolean> {
+  try {
+    return (await outputIdentityOf(job, path)) !== before;
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    return true;
+  }
+}
+
 /** What the removals left, for the re-run step. */
 interface AfterRemovals {
   /** The diagnosis the fix was planned from. */
@@ -636,7 +663,7 @@ async function rerunIfStillNeeded(
   const { ctx, runKey, settings } = job;
   const now = await diagnoseAgain(job, found.before);
   const { argv, output } = found;
-  const outputReplaced = (await outputIdentity(ctx.fs, now.final.path)) !== output;
+  const outputReplaced = await outputReplacedSince(job, now.final.path, output);
   const notNeeded = rerunStillNeeded(plan, now, outputReplaced);
   // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
   const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');

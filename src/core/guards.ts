@@ -14,6 +14,7 @@ import { type Identity, type OwnedMode, ownedModeOf, quarantinePermitted, remova
 import type { PlannedRemoval } from './plan.js';
 import { checkPid, kindOf } from './probe.js';
 import { type DirectoryIdentity, directoryIdentity, sameIdentity } from './same-directory.js';
+import { isS3Url } from './s3-url.js';
 import type { PipelineSettings } from './settings.js';
 import type { StagingName } from './template.js';
 import { judgeWriter } from './writer.js';
@@ -51,7 +52,8 @@ export function isInside(child: string, parent: string): boolean {
 /** The resolved directories every path is held against, read once per fix. */
 export interface Boundaries {
   readonly realStaging: string;
-  readonly realOut: string;
+  /** Undefined for an S3 output prefix: no local path is ever inside it. */
+  readonly realOut: string | undefined;
   /** The staging directory itself: a file's parent must be it, whatever path leads there. */
   readonly stagingIdentity: DirectoryIdentity | undefined;
   /** Every output directory of the config (this pipeline's first): nothing of staging's may end up in one. */
@@ -69,7 +71,7 @@ export async function readBoundaries(ctx: GuardContext): Promise<Boundaries> {
   const realStaging = await fs.realpath(settings.stagingDir);
   return {
     realStaging,
-    realOut: await fs.realpath(settings.outDir),
+    realOut: isS3Url(settings.outDir) ? undefined : await fs.realpath(settings.outDir),
     stagingIdentity: await directoryIdentity(fs, settings.stagingDir),
     outIdentities: await outDirectoryIdentities(fs, settings),
     here: await rulesForStagingDirectory(fs, settings),

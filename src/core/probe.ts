@@ -342,6 +342,18 @@ export function compareText(a: string, b: string): number {
 }
 
 /**
+ * Where a run's output and marker are looked at when they are not in a local
+ * output directory (an S3 output prefix beside a local staging directory):
+ * the staging side, and every removal guard, stay the local ones.
+ */
+export interface OutputSide {
+  /** The output or marker `name` as path facts; a missing one is a fact, not an error. */
+  facts(name: string): Promise<PathFacts>;
+  /** What identifies the output `name` now (undefined: none there), to tell whether it was replaced meanwhile. */
+  identity(name: string): Promise<string | undefined>;
+}
+
+/**
  * Looks at one run key. Staging is read before the output and the output
  * before its marker, the order a writer creates them in, so a run finishing
  * while we look shows up as its staging file vanishing, not as an output
@@ -351,8 +363,9 @@ export async function probeRun(
   ctx: ProbeContext,
   settings: PipelineSettings,
   runKey: string,
+  output?: OutputSide,
 ): Promise<RunEvidence> {
-  await checkDirectory(ctx.fs, settings.outDir, 'output directory');
+  if (!output) await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
   const matcher = settings.staging.matcherFor(runKey);
   // Names that are not UTF-8 but start like this key's are reported, not dropped.
@@ -374,10 +387,9 @@ export async function probeRun(
   const finalName = settings.final.nameFor(runKey);
   checkNameLength(finalName, '--final');
   if (settings.marker) checkNameLength(settings.marker.nameFor(runKey, finalName), '--marker');
-  const final = await lstatFacts(ctx.fs, join(settings.outDir, finalName));
-  const marker = settings.marker
-    ? await lstatFacts(ctx.fs, join(settings.outDir, settings.marker.nameFor(runKey, finalName)))
-    : null;
+  const facts = (name: string) => (output ? output.facts(name) : lstatFacts(ctx.fs, join(settings.outDir, name)));
+  const final = await facts(finalName);
+  const marker = settings.marker ? await facts(settings.marker.nameFor(runKey, finalName)) : null;
   return runEvidence(settings, runKey, ctx.nowMs, { final, marker, staging });
 }
 

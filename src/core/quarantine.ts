@@ -17,9 +17,10 @@ async function checkOverlap(fs: FileSystem, dir: string, real: string, bounds: B
   // By identity as well as by path: a bind mount or a symlink can put an
   // output directory (this pipeline's or another's) under another name.
   const identity = await directoryIdentity(fs, real);
-  let overlaps = isInside(real, bounds.realOut) || isInside(bounds.realOut, real);
+  const { realOut } = bounds;
+  let overlaps = realOut !== undefined && (isInside(real, realOut) || isInside(realOut, real));
   for (const out of bounds.outIdentities) overlaps ||= await isWithinDirectory(fs, real, out);
-  overlaps ||= await isWithinDirectory(fs, bounds.realOut, identity);
+  if (realOut !== undefined) overlaps ||= await isWithinDirectory(fs, realOut, identity);
   if (overlaps) {
     throw new UsageError(
       `--quarantine ${dir} overlaps the output directory: orphans must never be published.`,

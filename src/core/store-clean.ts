@@ -1,5 +1,5 @@
 import { type AuditLog, type AuditRecord, openAuditLog, precheckAuditLog } from './audit.js';
-import { type CleanContext, type CleanOptions, type CleanReport, Tally, YOUNGER } from './clean.js';
+import { type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, Tally, YOUNGER } from './clean.js';
 import {
   publishedReason, refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory, rulesForStagingDirectory,
   type StagingDirectoryRules,
@@ -55,12 +55,9 @@ export async function cleanStorePipeline(
 ): Promise<CleanReport> {
   if (options.olderThanMs < 0) throw new UsageError('--older-than must not be negative.');
   const staging = stores.staging;
-  if (staging.backend !== 's3') {
-    throw new UsageError(
-      `clean with a local staging directory and an S3 output prefix is not supported yet (${settings.outDir}); nothing was changed.`,
-      'scan reads that layout; remove the orphans it lists with diagnose --fix per run key once that is supported, or by hand.',
-    );
-  }
+  // A local staging directory beside an S3 output prefix: the local janitor, whose
+  // every look and removal is local; the output prefix holds none of its names.
+  if (staging.backend !== 's3') return cleanPipeline(ctx, settings, options);
   ctx = { ...ctx, processes: memoizedProcessTable(ctx.processes) };
   if (stores.out.backend === 'local') await checkDirectory(ctx.fs, stores.out.location, 'output directory');
   const auditLog = await pinnedPath(ctx.fs, options.auditLog);

@@ -6,7 +6,7 @@ import {
   refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type StagingDirectoryRules,
 } from './directory-rules.js';
 import { isUsageError, UsageError } from './errors.js';
-import type { FixContext, FixOptions, FixReport, FixStep } from './fix.js';
+import { type FixContext, type FixOptions, type FixReport, type FixStep, fixRun } from './fix.js';
 import type { Refusal } from './guards.js';
 import { acquireLockAt, type HeldLock, lockContextOf, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
@@ -19,8 +19,10 @@ import { parseS3Url } from './s3-url.js';
 import type { PipelineSettings } from './settings.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
 import { guardStoreRemoval } from './store-guards.js';
-import { type FoundUpload, isStaleUpload, probeStoreRun, type RunStores, type StoreRunLook, uploadReports }
-  from './store-probe.js';
+import {
+  type FoundUpload, isStaleUpload, probeStoreRun, type RunStores, storeIdentity, storeOutputSide, type StoreRunLook,
+  uploadReports,
+} from './store-probe.js';
 import { isStoreError, type ObjectStore, type StoredFile } from './store.js';
 
 /** The stores a fix acts through; the quarantine, when given, already checked (checkStoreQuarantine). */
@@ -91,12 +93,7 @@ export async function fixStoreRun(
   runKey: string,
   options: StoreFixOptions,
 ): Promise<FixReport> {
-  if (stores.staging.backend !== 's3') {
-    throw new UsageError(
-      `--fix with a local staging directory and an S3 output prefix is not supported yet (${settings.outDir}); nothing was changed.`,
-      'Run diagnose without --fix to see the state, and remove the orphans it lists by hand.',
-    );
-  }
+  if (stores.staging.backend !== 's3') return fixLocalStaging(ctx, settings, stores, runKey, options);
   // Appended to where it is checked, whatever a symlink on the way points at later.
   const auditLog = await pinnedPath(ctx.fs, options.auditLog);
   const job: StoreFixJob = { ctx, settings, stores, runKey, options: { ...options, auditLog } };
@@ -110,6 +107,35 @@ export async function fixStoreRun(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * A local staging directory beside an S3 output prefix: the local fixer does
+ * every removal (its lock and audit log beside staging, its guards, the
+ * permission check, the write-ahead intent, the directory fsync); the output
+ * store only says what is published, and whether the output was replaced
+ * (ETag, size, LastModified) between the plan and the re-run.
+ */
+function fixLocalStaging(
+  ctx: FixContext,
+  settings: PipelineSettings,
+  stores: FixStores,
+  runKey: string,
+  options: StoreFixOptions,
+): Promise<FixReport> {
+  if (options.abortUploads) {
+    throw new UsageError(
+      `--abort-uploads acts on uploads under an S3 staging prefix; the staging directory ${settings.stagingDir} is local, and nothing was changed.`,
+      'Drop --abort-uploads; abort an upload under the output prefix by hand once no writer can be uploading it.',
+    );
+  }
+  if (stores.quarantine) {
+    throw new UsageError(
+      `The quarantine ${stores.quarantine.location} is an S3 prefix, but the staging directory ${settings.stagingDir} is local; nothing was changed.`,
+      'Give --quarantine as a local directory.',
+    );
+  }
+  return fixRun(ctx, settings, runKey, options, storeOutputSide(stores.out));
 }
 
 function look(job: StoreFixJob, rerun?: RerunOutcome | null): Promise<StoreDiagnosis> {
@@ -403,9 +429,8 @@ async function abortAll(
 }
 
 /** The output's identity through its store (undefined: none there), to tell whether it was replaced meanwhile. */
-async function outputIdentity(job: StoreFixJob): Promise<string | undefined> {
-  const entry = await job.stores.out.stat(job.settings.final.nameFor(job.runKey));
-  return entry?.kind === 'file' ? `${entry.version}:${entry.bytes}:${entry.mtimeMs}` : entry?.kind;
+function outputIdentity(job: StoreFixJob): Promise<string | undefined> {
+  return storeIdentity(job.stores.out, job.settings.final.nameFor(job.runKey));
 }
 
 /**

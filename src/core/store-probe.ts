@@ -2,7 +2,9 @@ import type { Deps } from './deps.js';
 import { rulesForStagingDirectory, type StagingDirectoryRules, type WriterRules } from './directory-rules.js';
 import type { UploadReport } from './diagnosis.js';
 import type { PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
-import { checkDirectory, checkPid, compareText, describeStagingEntries, listMatching, lstatFacts, runEvidence } from './probe.js';
+import {
+  checkDirectory, checkPid, compareText, describeStagingEntries, listMatching, lstatFacts, type OutputSide, runEvidence,
+} from './probe.js';
 import type { ProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
 import {
@@ -149,6 +151,24 @@ export async function storeFacts(store: ObjectStore, name: string): Promise<Path
   if (!entry) return { path, status: 'missing' };
   if (entry.kind !== 'file') return { path, status: 'present', kind: entry.kind };
   return { path, status: 'present', kind: 'file', bytes: entry.bytes, mtimeMs: entry.mtimeMs, ctimeMs: entry.mtimeMs };
+}
+
+/**
+ * An output store as the local fixer's output side: the output's and the
+ * marker's facts by HeadObject, and its identity (ETag, size, LastModified),
+ * so "replaced since it was planned" compares the object, not an inode.
+ */
+export function storeOutputSide(store: ObjectStore): OutputSide {
+  return {
+    facts: (name) => storeFacts(store, name),
+    identity: (name) => storeIdentity(store, name),
+  };
+}
+
+/** What identifies an object now (undefined: none there): a rewrite changes its ETag or LastModified. */
+export async function storeIdentity(store: ObjectStore, name: string): Promise<string | undefined> {
+  const entry = await store.stat(name);
+  return entry?.kind === 'file' ? `${entry.version}:${entry.bytes}:${entry.mtimeMs}` : entry?.kind;
 }
 
 /**

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { s3LockPath } from '../../src/core/s3-state.js';
 import { deadPid } from '../support/dead-pids.js';
-import { snapshot } from '../support/file-tree.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
 import { useS3Scene } from '../support/s3-scene.js';
 
@@ -204,22 +203,6 @@ describe('clean on an S3 staging prefix', () => {
     } finally {
       await proxy.close();
     }
-  });
-
-  it('a local staging directory beside an S3 output prefix is refused (exit 2), nothing changed', async () => {
-    const root = scene.root();
-    const staging = await fsp.mkdtemp(join(scene.scratch(), 'staging-'));
-    const orphan = join(staging, `2026-04-20.${deadPid()}.csv`);
-    await fsp.writeFile(orphan, 'orphan');
-    const then = new Date(Date.now() - 3 * HOUR * 1000);
-    await fsp.utimes(orphan, then, then);
-    await scene.put(`${root}out/refunds_2026-04-20.csv`, 'a,b\n');
-    const before = [...(await snapshot(staging)), ...(await scene.disk(root))];
-    const { code, stderr } = await clean(['--out-dir', scene.url(`${root}out/`), '--staging-dir', staging,
-      '--final', 'refunds_{date}.csv', '--older-than', '2h']);
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/not supported yet/);
-    expect([...(await snapshot(staging)), ...(await scene.disk(root))]).toEqual(before);
   });
 
   it('no such bucket: one sentence, exit 2, no stack', async () => {

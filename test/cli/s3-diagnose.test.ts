@@ -426,21 +426,6 @@ describe('the human view and the config', () => {
   });
 });
 
-describe('not wired yet', () => {
-  it('--fix with a local staging directory and an S3 output prefix is refused, nothing changed', async () => {
-    const where = layout();
-    const staging = await fsp.mkdtemp(join(scratch, 'staging-'));
-    await fsp.writeFile(join(staging, `${RUN}.${deadPid()}.csv`), 'orphan');
-    await put(`${where.out}${FINAL}`, 'a,b\n');
-    const before = [...(await snapshot(staging)), ...(await bucketDisk(where))];
-    const { code, stderr } = await crashdiag(['--out-dir', `s3://${BUCKET}/${where.out}`, '--staging-dir', staging,
-      '--final', 'refunds_settled_{date}.csv', '--fix']);
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/not supported yet/);
-    expect([...(await snapshot(staging)), ...(await bucketDisk(where))]).toEqual(before);
-  });
-});
-
 describe('errors are one sentence naming the bucket or endpoint, exit 2', () => {
   it('no such bucket', async () => {
     const { code, stderr } = await crashdiag([

@@ -13,7 +13,7 @@ import { escapeText } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { refuseFakeClock } from '../pipeline-options.js';
 import { progressLine } from '../progress.js';
-import { auditLogOf, hasS3Side, loadS3Part, s3TimeoutOf, stateDirOf } from '../s3-options.js';
+import { auditLogOf, loadS3Part, s3TimeoutOf, stateDirOf } from '../s3-options.js';
 import { type MultiPipelineFlags, selectPipelines } from './pipelines.js';
 
 interface CleanFlags extends MultiPipelineFlags {
@@ -93,7 +93,8 @@ async function cleanOne(
         },
     onEntries: out.onEntries,
   };
-  return hasS3Side(settings)
+  // A local staging directory is cleaned by the local janitor whatever the output is: it needs no S3 part.
+  return isS3Url(settings.stagingDir)
     ? await cleanOnS3(io, ctx, settings, options, timeoutMs)
     : await cleanPipeline(ctx, settings, options);
 }

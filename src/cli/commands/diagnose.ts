@@ -152,6 +152,8 @@ async function diagnoseOnS3(
   const quarantine = rawQuarantine === undefined || !isS3Url(settings.stagingDir)
     ? undefined
     : part.checkStoreQuarantine(settings, rawQuarantine);
+  // A local staging directory (beside an S3 output prefix) is fixed by the local fixer: a local quarantine, as there.
+  const quarantineDir = isS3Url(settings.stagingDir) ? quarantine : localQuarantineOf(job);
   const opened = part.openRunStores(settings, {
     fs: io.fs, env: io.env, timeoutMs: options.timeoutMs, wallClock: io.now, quarantine,
   });
@@ -168,7 +170,7 @@ async function diagnoseOnS3(
     try {
       report = await part.fixStoreRun(fixContextOf(job), settings, opened.stores, runKey, {
         dryRun: flags.dryRun === true,
-        quarantineDir: quarantine,
+        quarantineDir,
         lockTimeoutMs: options.lockTimeoutMs,
         auditLog: job.auditLog,
         retry: flags.retry === true,
@@ -212,12 +214,12 @@ async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis, probed?: reado
 
 /** Plan, act under the run's lock, and diagnose again; a LockTimeoutError when another fixer holds it. */
 async function fix(job: DiagnoseJob, lockTimeoutMs: number): Promise<FixReport | LockTimeoutError> {
-  const { flags, io, settings } = job;
+  const { flags, settings } = job;
   let report: FixReport;
   try {
     report = await fixRun(fixContextOf(job), settings, job.runKey, {
       dryRun: flags.dryRun === true,
-      quarantineDir: flags.quarantine === undefined ? settings.quarantine : resolve(io.cwd, flags.quarantine),
+      quarantineDir: localQuarantineOf(job),
       lockTimeoutMs,
       auditLog: job.auditLog,
       retry: flags.retry === true,
@@ -229,6 +231,11 @@ async function fix(job: DiagnoseJob, lockTimeoutMs: number): Promise<FixReport |
   const after = await withCauses(job, report.after);
   // A dry run's "after" is its "before": one look for both.
   return { ...report, after, ...(report.dryRun ? { before: after } : {}) };
+}
+
+/** --quarantine as a local directory: the flag against the working directory, else the config's. */
+function localQuarantineOf({ flags, io, settings }: DiagnoseJob): string | undefined {
+  return flags.quarantine === undefined ? settings.quarantine : resolve(io.cwd, flags.quarantine);
 }
 
 /** --fix acts on the real world: the wall clock (never --now), real processes, real commands. */
