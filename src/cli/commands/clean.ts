@@ -143,14 +143,14 @@ function lockedOut(error: unknown, io: CliIo, json: CleanJsonStream | undefined,
 
 /**
  * What every pipeline needs from this host before any of them acts: the
- * audit log's place and, for an S3 side, the local state directory (its lock).
+ * audit log's place and, for an S3 staging prefix, the local state directory (its lock).
  * Asked of all first, so `--all` never cleans one pipeline and then finds that
  * the next cannot be cleaned from here at all (exit 2 means nothing was changed).
  */
 function refuseWithoutLocalState(flags: CleanFlags, io: CliIo, pipelines: readonly PipelineSettings[]): void {
   for (const settings of pipelines) {
     auditLogOf(flags.auditLog, settings, io);
-    if (hasS3Side(settings)) stateDirOf(io);
+    if (isS3Url(settings.stagingDir)) stateDirOf(io); // the S3 janitor's lock and log
   }
 }
 
