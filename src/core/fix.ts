@@ -18,7 +18,7 @@ import {
 } from './guards.js';
 import { acquireLock, lockContextOf, lockPathFor, type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
-import { compareText, type OutputSide, probeRun } from './probe.js';
+import { type OutputSide, probeRun } from './probe.js';
 import { pinnedPath } from './same-directory.js';
 import {
   checkQuarantine,
@@ -30,7 +30,7 @@ import {
 import type { RerunOutcome } from './recovery.js';
 import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { PipelineSettings } from './settings.js';
-import { EXIT_CODES, RUNBOOKS } from './states.js';
+import { type Audit, diagnoseAgain, type LookAgain, outcomeOf, refusedReport, stoppedReport } from './fix-reports.js';
 
 export interface CommandResult {
   readonly exitStatus: number | null;
@@ -121,8 +121,6 @@ interface FixJob {
   readonly output: OutputSide | undefined;
 }
 
-type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
-
 function guardContextOf(job: FixJob): GuardContext {
   const { ctx, settings, runKey } = job;
   return {
@@ -137,6 +135,11 @@ function guardContextOf(job: FixJob): GuardContext {
 
 /** The recovery loop's part of a diagnosis: where the attempts are recorded, whether --retry forgave them. */
 type RecoveryAsk = Omit<RecoveryRequest, 'nowMs'>;
+
+/** The fix reports' second look at a local run. */
+function againOf(job: FixJob): LookAgain {
+  return { stagingDir: job.settings.stagingDir, progress: job.ctx.progress, look: (rerun) => diagnose(job, rerun) };
+}
 
 /**
  * Diagnoses the run as it is now, attempts included. Before the fix acts,
@@ -268,7 +271,7 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   if (plan.removals.length > 0 || plan.rerun) await checkAuditLog(ctx.fs, options.auditLog);
   // Plan, check all, then act: one failed guard and nothing at all is removed.
   const { snapshots, refused } = await checkAll(job, bounds, plan.removals);
-  if (refused.length > 0) return refusedReport(job, before, plan, refused, audit);
+  if (refused.length > 0) return refusedReport(againOf(job), before, plan, refused, audit);
 
   const quarantine = plan.quarantineDir
     ? await prepareQuarantine(ctx.fs, plan.quarantineDir, bounds, ctx.identity)
@@ -276,7 +279,7 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const output = await outputIdentityOf(job, before.final.path);
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
-  if (removed.stopped) return stoppedReport(job, report, removed.stopped);
+  if (removed.stopped) return stoppedReport(againOf(job), report, removed.stopped);
   // --retry is recorded after the clean-up, so the orphans it removed stay
   // counted before the reset and none after it.
   if (options.retry && !removed.leftAlone && (plan.removals.length > 0 || plan.rerun)) {
@@ -289,110 +292,11 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
   // found under the lock is the answer. A re-run held back was decided on a
   // diagnosis made a moment ago: that is what is there now.
-  const after = nothingDone ? before : (current ?? (await diagnoseAgain(job, before, outcomeOf(rerun.rerun))));
+  const after = nothingDone ? before : (current ?? (await diagnoseAgain(againOf(job), before, outcomeOf(rerun.rerun))));
   return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
 }
 
 /** How the re-run ended, for the recovery loop's count of attempts. */
-function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
-  if (!rerun?.result) return null;
-  const { exitStatus, signal, error } = rerun.result;
-  return { argv: rerun.argv, exitStatus, signal, ...(error === undefined ? {} : { error }) };
-}
-
-/**
- * The disk looked at again once the fix has acted (or refused, or stopped).
- * If it cannot be (its permissions changed midway, which may be why a
- * removal failed), UNKNOWN, with what was found before, its staging files no
- * longer vouched for: the report of what was done must still come out, not
- * give way to a usage error, and nothing is re-run on it. `rerun` as for diagnose.
- */
-async function diagnoseAgain(job: FixJob, before: Diagnosis, rerun?: RerunOutcome | null): Promise<Diagnosis> {
-  try {
-    return await diagnose(job, rerun);
-  } catch (error) {
-    if (!isUsageError(error)) throw error;
-    const why = `it cannot be looked at again: ${error.message}`;
-    return {
-      ...before,
-      state: 'UNKNOWN',
-      action: 'investigate',
-      exitCode: EXIT_CODES.UNKNOWN,
-      orphans: [],
-      summary: `The run ${why}`,
-      anomalies: [...before.anomalies, { path: job.settings.stagingDir, reason: why }],
-      runbook: RUNBOOKS.UNKNOWN,
-    };
-  }
-}
-
-/** A diagnosis a person must look at, whatever the disk looks like now: state, action and code agree. */
-async function investigateNow(
-  job: FixJob,
-  before: Diagnosis,
-  why: string,
-  anomalies: readonly Refusal[],
-): Promise<Diagnosis> {
-  const now = await diagnoseAgain(job, before, null);
-  return {
-    ...now,
-    state: 'UNKNOWN',
-    action: 'investigate',
-    exitCode: EXIT_CODES.UNKNOWN,
-    summary: `${why} ${now.summary}`,
-    anomalies: [...now.anomalies, ...anomalies].sort((a, b) => compareText(a.path, b.path)),
-    runbook: RUNBOOKS.UNKNOWN,
-  };
-}
-
-async function refusedReport(
-  job: FixJob,
-  before: Diagnosis,
-  plan: FixPlan,
-  refused: readonly Refusal[],
-  audit: Audit,
-): Promise<FixReport> {
-  for (const r of refused) await audit({ op: 'refuse', path: r.path, reason: r.reason });
-  job.ctx.progress(
-    `refused: ${refused.length} of ${plan.removals.length} paths failed a safety check; nothing was removed`,
-  );
-  // The disk moved under the diagnosis, or a removal is not ours to make:
-  // whatever it looks like now, a person must look.
-  const after = await investigateNow(
-    job,
-    before,
-    `--fix refused to act: ${refused.length} planned removal${refused.length === 1 ? '' : 's'} failed a safety check when re-examined, so nothing was removed.`,
-    refused,
-  );
-  return {
-    dryRun: false,
-    before,
-    plan,
-    refused,
-    steps: [],
-    stopped: null,
-    rerun: null,
-    rerunSkipped: null,
-    after,
-    exitCode: after.exitCode,
-  };
-}
-
-async function stoppedReport(
-  job: FixJob,
-  report: Pick<FixReport, 'dryRun' | 'before' | 'plan' | 'refused' | 'steps'>,
-  stopped: string,
-): Promise<FixReport> {
-  const failed = report.steps.filter((s) => s.result === 'failed');
-  const after = await investigateNow(
-    job,
-    report.before,
-    `--fix stopped midway: ${stopped}.`,
-    failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
-  );
-  return { ...report, stopped, rerun: null, rerunSkipped: null, after, exitCode: after.exitCode };
-}
-
 interface RemovalTools {
   readonly bounds: Boundaries;
   readonly snapshots: ReadonlyMap<string, FileSnapshot>;
@@ -661,7 +565,7 @@ async function rerunIfStillNeeded(
   audit: Audit,
 ): Promise<RerunStep> {
   const { ctx, runKey, settings } = job;
-  const now = await diagnoseAgain(job, found.before);
+  const now = await diagnoseAgain(againOf(job), found.before);
   const { argv, output } = found;
   const outputReplaced = await outputReplacedSince(job, now.final.path, output);
   const notNeeded = rerunStillNeeded(plan, now, outputReplaced);

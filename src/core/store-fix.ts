@@ -1,4 +1,4 @@
-import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
+import { appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
@@ -10,20 +10,19 @@ import { type FixContext, type FixOptions, type FixReport, type FixStep, fixRun 
 import type { Refusal } from './guards.js';
 import { acquireLockAt, type HeldLock, lockContextOf, stillHeld } from './lock.js';
 import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
-import { compareText } from './probe.js';
 import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { RerunOutcome } from './recovery.js';
 import { s3LockPath } from './s3-state.js';
 import { pinnedPath } from './same-directory.js';
 import { parseS3Url } from './s3-url.js';
 import type { PipelineSettings } from './settings.js';
-import { EXIT_CODES, RUNBOOKS } from './states.js';
 import { guardStoreRemoval } from './store-guards.js';
 import {
   type FoundUpload, isStaleUpload, probeStoreRun, type RunStores, storeIdentity, storeOutputSide, type StoreRunLook,
   uploadReports,
 } from './store-probe.js';
 import { isStoreError, type ObjectStore, type StoredFile } from './store.js';
+import { type Audit, diagnoseAgain, type LookAgain, outcomeOf, refusedReport, stoppedReport } from './fix-reports.js';
 
 /** The stores a fix acts through; the quarantine, when given, already checked (checkStoreQuarantine). */
 export interface FixStores extends RunStores {
@@ -50,8 +49,6 @@ interface StoreFixJob {
   readonly runKey: string;
   readonly options: StoreFixOptions;
 }
-
-type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
 
 /**
  * Looks at one run through the stores and judges it: the same classifier as
@@ -136,6 +133,12 @@ function fixLocalStaging(
     );
   }
   return fixRun(ctx, settings, runKey, options, storeOutputSide(stores.out));
+}
+
+/** The fix reports' second look at a run with an S3 side. */
+function againOf(job: StoreFixJob): LookAgain {
+  const lookAgain = async (rerun: RerunOutcome | null | undefined) => (await look(job, rerun ?? null)).diagnosis;
+  return { stagingDir: job.settings.stagingDir, progress: job.ctx.progress, look: lookAgain };
 }
 
 function look(job: StoreFixJob, rerun?: RerunOutcome | null): Promise<StoreDiagnosis> {
@@ -242,7 +245,7 @@ async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
   const audit = auditorFor(job, before.diagnosis);
   if (plan.removals.length > 0 || plan.rerun || aborts.length > 0) await checkAuditLog(ctx.fs, options.auditLog);
   const { planned, refused, here } = await checkAll(job, before.look, plan.removals);
-  if (refused.length > 0) return refusedReport(job, before.diagnosis, plan, refused, audit);
+  if (refused.length > 0) return refusedReport(againOf(job), before.diagnosis, plan, refused, audit);
 
   const output = await outputIdentity(job);
   const removed = await removeAll(job, lock, plan.removals, { planned, here }, audit);
@@ -252,7 +255,7 @@ async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
   const steps = [...removed.steps, ...aborted.steps];
   const stopped = removed.stopped ?? aborted.stopped;
   const report = { dryRun: false, before: before.diagnosis, plan, refused, steps };
-  if (stopped) return stoppedReport(job, report, stopped);
+  if (stopped) return stoppedReport(againOf(job), report, stopped);
   if (options.retry && !removed.leftAlone && (plan.removals.length > 0 || plan.rerun)) {
     await audit({ op: 'reset', stagingDir: settings.stagingDir, reason: '--retry: the cause is declared fixed' });
   }
@@ -261,7 +264,7 @@ async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
   const nothingDone = steps.length === 0 && rerun.rerun === null && !rerun.current;
   const after = nothingDone
     ? before.diagnosis
-    : (rerun.current ?? (await diagnoseAgain(job, before.diagnosis, outcomeOf(rerun.rerun))));
+    : (rerun.current ?? (await diagnoseAgain(againOf(job), before.diagnosis, outcomeOf(rerun.rerun))));
   const { rerunSkipped } = rerun;
   return { ...report, stopped: null, rerun: rerun.rerun, rerunSkipped, after, exitCode: after.exitCode };
 }
@@ -463,7 +466,7 @@ async function rerunStep(
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
   const argv = plan.rerun;
   if (found.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
-  const now = await diagnoseAgain(job, found.before);
+  const now = await diagnoseAgain(againOf(job), found.before);
   const notNeeded = rerunStillNeeded(plan, now, await outputReplaced(job, found.output));
   const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
   if (skipped) {
@@ -488,82 +491,4 @@ async function rerunStep(
     ...(result.pid === undefined ? {} : { childPid: result.pid }),
   });
   return { rerun: { argv, result, startedAt, durationMs }, rerunSkipped: null };
-}
-
-function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
-  if (!rerun?.result) return null;
-  const { exitStatus, signal, error } = rerun.result;
-  return { argv: rerun.argv, exitStatus, signal, ...(error === undefined ? {} : { error }) };
-}
-
-/** Looked at again; if the store cannot answer now, UNKNOWN with what was found before. */
-async function diagnoseAgain(job: StoreFixJob, before: Diagnosis, rerun?: RerunOutcome | null): Promise<Diagnosis> {
-  try {
-    return (await look(job, rerun ?? null)).diagnosis;
-  } catch (error) {
-    if (!isUsageError(error)) throw error;
-    const why = `it cannot be looked at again: ${error.message}`;
-    return {
-      ...before,
-      state: 'UNKNOWN',
-      action: 'investigate',
-      exitCode: EXIT_CODES.UNKNOWN,
-      orphans: [],
-      summary: `The run ${why}`,
-      anomalies: [...before.anomalies, { path: job.settings.stagingDir, reason: why }],
-      runbook: RUNBOOKS.UNKNOWN,
-    };
-  }
-}
-
-async function investigateNow(
-  job: StoreFixJob,
-  before: Diagnosis,
-  why: string,
-  anomalies: readonly Refusal[],
-): Promise<Diagnosis> {
-  const now = await diagnoseAgain(job, before, null);
-  return {
-    ...now,
-    state: 'UNKNOWN',
-    action: 'investigate',
-    exitCode: EXIT_CODES.UNKNOWN,
-    summary: `${why} ${now.summary}`,
-    anomalies: [...now.anomalies, ...anomalies].sort((a, b) => compareText(a.path, b.path)),
-    runbook: RUNBOOKS.UNKNOWN,
-  };
-}
-
-async function refusedReport(
-  job: StoreFixJob,
-  before: Diagnosis,
-  plan: FixPlan,
-  refused: readonly Refusal[],
-  audit: Audit,
-): Promise<FixReport> {
-  for (const r of refused) await audit({ op: 'refuse', path: r.path, reason: r.reason });
-  job.ctx.progress(`refused: ${refused.length} of ${plan.removals.length} paths failed a safety check; nothing was removed`);
-  const after = await investigateNow(
-    job,
-    before,
-    `--fix refused to act: ${refused.length} planned removal${refused.length === 1 ? '' : 's'} failed a safety check when re-examined, so nothing was removed.`,
-    refused,
-  );
-  const nothing = { steps: [], stopped: null, rerun: null, rerunSkipped: null };
-  return { dryRun: false, before, plan, refused, ...nothing, after, exitCode: after.exitCode };
-}
-
-async function stoppedReport(
-  job: StoreFixJob,
-  report: Pick<FixReport, 'dryRun' | 'before' | 'plan' | 'refused' | 'steps'>,
-  stopped: string,
-): Promise<FixReport> {
-  const failed = report.steps.filter((s) => s.result === 'failed');
-  const after = await investigateNow(
-    job,
-    report.before,
-    `--fix stopped midway: ${stopped}.`,
-    failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
-  );
-  return { ...report, stopped, rerun: null, rerunSkipped: null, after, exitCode: after.exitCode };
 }

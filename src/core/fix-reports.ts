@@ -1,0 +1,118 @@
+import type { AuditRecord } from './audit.js';
+import type { Diagnosis } from './diagnosis.js';
+import { isUsageError } from './errors.js';
+import type { FixReport } from './fix.js';
+import type { Refusal } from './guards.js';
+import type { FixPlan } from './plan.js';
+import { compareText } from './probe.js';
+import type { RerunOutcome } from './recovery.js';
+import { EXIT_CODES, RUNBOOKS } from './states.js';
+
+/** Appends one record to the audit log of the fix (and fsyncs it). */
+export type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
+
+/**
+ * What the fix reports need of a fix, whatever its backend (a directory, an
+ * S3 prefix): where it cleans, where progress goes, and a second look.
+ */
+export interface LookAgain {
+  readonly stagingDir: string;
+  readonly progress: (line: string) => void;
+  /** The run diagnosed again (with the re-run's outcome, if one was made); a UsageError if it cannot be looked at. */
+  readonly look: (rerun: RerunOutcome | null | undefined) => Promise<Diagnosis>;
+}
+
+/** What the re-run's report says of how it ended, as the recovery rules read it. */
+export function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
+  if (!rerun?.result) return null;
+  const { exitStatus, signal, error } = rerun.result;
+  return { argv: rerun.argv, exitStatus, signal, ...(error === undefined ? {} : { error }) };
+}
+
+/**
+ * The run looked at again once the fix has acted (or refused, or stopped).
+ * If it cannot be (its permissions changed midway, which may be why a
+ * removal failed; a store that stopped answering), UNKNOWN, with what was
+ * found before, its staging files no longer vouched for: the report of what
+ * was done must still come out, not give way to a usage error, and nothing
+ * is re-run on it. `rerun` as for diagnose.
+ */
+export async function diagnoseAgain(
+  again: LookAgain,
+  before: Diagnosis,
+  rerun?: RerunOutcome | null,
+): Promise<Diagnosis> {
+  try {
+    return await again.look(rerun);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    const why = `it cannot be looked at again: ${error.message}`;
+    return {
+      ...before,
+      state: 'UNKNOWN',
+      action: 'investigate',
+      exitCode: EXIT_CODES.UNKNOWN,
+      orphans: [],
+      summary: `The run ${why}`,
+      anomalies: [...before.anomalies, { path: again.stagingDir, reason: why }],
+      runbook: RUNBOOKS.UNKNOWN,
+    };
+  }
+}
+
+/** A diagnosis a person must look at, whatever the run looks like now: state, action and code agree. */
+async function investigateNow(
+  again: LookAgain,
+  before: Diagnosis,
+  why: string,
+  anomalies: readonly Refusal[],
+): Promise<Diagnosis> {
+  const now = await diagnoseAgain(again, before, null);
+  return {
+    ...now,
+    state: 'UNKNOWN',
+    action: 'investigate',
+    exitCode: EXIT_CODES.UNKNOWN,
+    summary: `${why} ${now.summary}`,
+    anomalies: [...now.anomalies, ...anomalies].sort((a, b) => compareText(a.path, b.path)),
+    runbook: RUNBOOKS.UNKNOWN,
+  };
+}
+
+/** A removal failed its check when re-examined: every refusal on record, nothing removed, a person must look. */
+export async function refusedReport(
+  again: LookAgain,
+  before: Diagnosis,
+  plan: FixPlan,
+  refused: readonly Refusal[],
+  audit: Audit,
+): Promise<FixReport> {
+  for (const r of refused) await audit({ op: 'refuse', path: r.path, reason: r.reason });
+  again.progress(`refused: ${refused.length} of ${plan.removals.length} paths failed a safety check; nothing was removed`);
+  // The run moved under the diagnosis, or a removal is not ours to make:
+  // whatever it looks like now, a person must look.
+  const after = await investigateNow(
+    again,
+    before,
+    `--fix refused to act: ${refused.length} planned removal${refused.length === 1 ? '' : 's'} failed a safety check when re-examined, so nothing was removed.`,
+    refused,
+  );
+  const nothing = { steps: [], stopped: null, rerun: null, rerunSkipped: null };
+  return { dryRun: false, before, plan, refused, ...nothing, after, exitCode: after.exitCode };
+}
+
+/** A removal failed midway: what was done and what failed, no re-run, a person must look. */
+export async function stoppedReport(
+  again: LookAgain,
+  report: Pick<FixReport, 'dryRun' | 'before' | 'plan' | 'refused' | 'steps'>,
+  stopped: string,
+): Promise<FixReport> {
+  const failed = report.steps.filter((s) => s.result === 'failed');
+  const after = await investigateNow(
+    again,
+    report.before,
+    `--fix stopped midway: ${stopped}.`,
+    failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
+  );
+  return { ...report, stopped, rerun: null, rerunSkipped: null, after, exitCode: after.exitCode };
+}
