@@ -15,6 +15,7 @@ import { snapshot } from '../support/file-tree.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 import { putText, testClient } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
+import { s3TestEnv } from '../support/s3-scene.js';
 import { useS3Server } from '../support/s3-server.js';
 
 const BUCKET = 'attack-data';
@@ -45,14 +46,7 @@ function layout() {
 type Layout = ReturnType<typeof layout>;
 
 function envFor(endpoint = server().endpoint): Record<string, string> {
-  return {
-    NO_COLOR: '1',
-    AWS_ENDPOINT_URL_S3: endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    XDG_STATE_HOME: join(scratch, 'state'),
-    HOME: scratch,
-  };
+  return s3TestEnv(endpoint, scratch);
 }
 
 function layoutFlags(where: Layout, bucket = BUCKET): string[] {

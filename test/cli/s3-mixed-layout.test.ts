@@ -16,6 +16,7 @@ import { snapshot } from '../support/file-tree.js';
 import { runBin, useBuiltBin } from '../support/built-bin.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 import { putText, testClient } from '../support/s3-objects.js';
+import { s3TestEnv } from '../support/s3-scene.js';
 import { useS3Server } from '../support/s3-server.js';
 
 const BUCKET = 'mixed-data';
@@ -49,14 +50,7 @@ async function layout() {
 type Layout = Awaited<ReturnType<typeof layout>>;
 
 function envFor(): Record<string, string> {
-  return {
-    NO_COLOR: '1',
-    AWS_ENDPOINT_URL_S3: server().endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    XDG_STATE_HOME: join(scratch, 'state'),
-    HOME: scratch,
-  };
+  return s3TestEnv(server().endpoint, scratch);
 }
 
 function layoutFlags(where: Layout): string[] {

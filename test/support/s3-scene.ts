@@ -9,6 +9,21 @@ import { putText, testClient } from './s3-objects.js';
 import { type S3TestServer, useS3Server } from './s3-server.js';
 
 /**
+ * crashdiag's environment for an S3 test: the server's endpoint and built-in
+ * key, and its lock and audit log under the test's scratch directory.
+ */
+export function s3TestEnv(endpoint: string, scratch: string): Record<string, string> {
+  return {
+    NO_COLOR: '1',
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    XDG_STATE_HOME: join(scratch, 'state'),
+    HOME: scratch,
+  };
+}
+
+/**
  * One bucket on a real s3rver for a test file, a scratch directory (config,
  * state, local sides) and the helpers the S3 CLI tests share: objects put and
  * aged, the bucket read back as keys and ETags and as the server's own files.
@@ -26,14 +41,7 @@ export function useS3Scene(bucket: string) {
     await fsp.rm(scratch, { recursive: true, force: true });
   });
   let made = 0;
-  const env = (endpoint = server().endpoint): Record<string, string> => ({
-    NO_COLOR: '1',
-    AWS_ENDPOINT_URL_S3: endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    XDG_STATE_HOME: join(scratch, 'state'),
-    HOME: scratch,
-  });
+  const env = (endpoint = server().endpoint): Record<string, string> => s3TestEnv(endpoint, scratch);
   /** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
   const age = async (key: string, seconds: number): Promise<void> => {
     const parts = key.split('/');
