@@ -22,7 +22,7 @@ import { memoizedRunKeyCheck } from './run-key.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
 import type { PipelineSettings } from './settings.js';
-import type { StagingName } from './template.js';
+import { markerNameIsShared, type StagingName } from './template.js';
 import { CLOCK_SLACK_MS } from './writer.js';
 
 export interface ScanOptions {
@@ -239,9 +239,10 @@ class OutputLooks {
     const entry = template.keyed ? (this.outByKey.get(key) ?? {}) : undefined;
     const final = await this.#look(join(outDir, finalName), entry ? entry.final !== undefined : undefined);
     const markerName = markerTemplate?.nameFor(key, finalName);
-    const marker = markerName === undefined
-      ? null
-      : await this.#look(join(outDir, markerName), entry ? entry.marker !== undefined : undefined);
+    // A marker every key shares (`_SUCCESS`) is no key's in the listing: look at it (once).
+    const shared = markerNameIsShared(template, markerTemplate);
+    const listedMarker = entry && !shared ? entry.marker !== undefined : undefined;
+    const marker = markerName === undefined ? null : await this.#look(join(outDir, markerName), listedMarker);
     return { final, marker };
   }
 

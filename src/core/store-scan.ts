@@ -17,6 +17,7 @@ import { commonStart, type NamingRules, namingRules } from './store-names.js';
 import { describeStoreEntry, type RunStores, type StoreProbeContext, storeFacts } from './store-probe.js';
 import { entryFacts, NewestPublished, OutputsByKey, uploadsByKey, withUploads } from './store-scan-parts.js';
 import { isStoreError, type ObjectStore, type StoreEntry } from './store.js';
+import { markerNameIsShared } from './template.js';
 
 /**
  * scan for a pipeline with an S3 side. One listing of the staging prefix and
@@ -47,6 +48,7 @@ export async function scanStorePipeline(
   if (settings.final.keyed && !shared) await listOutputs(ctx, stores.out, roles, outputs);
   outputs.dropPhantoms();
 
+  const markerShared = markerNameIsShared(settings.final, settings.marker);
   const facts = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
     const finalName = settings.final.nameFor(key);
     const markerName = settings.marker?.nameFor(key, finalName);
@@ -55,7 +57,12 @@ export async function scanStorePipeline(
       const found = outputs.get(key);
       return {
         final: found?.final ?? { path: stores.out.pathOf(finalName), status: 'missing' },
-        marker: markerName === undefined ? null : (found?.marker ?? { path: stores.out.pathOf(markerName), status: 'missing' }),
+        marker: markerName === undefined
+          ? null
+          // A marker every key shares (`_SUCCESS`) is no key's in the listing: looked at (once).
+          : markerShared
+            ? await look(markerName)
+            : (found?.marker ?? { path: stores.out.pathOf(markerName), status: 'missing' }),
       };
     }
     return { final: await look(finalName), marker: markerName === undefined ? null : await look(markerName) };

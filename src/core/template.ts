@@ -112,6 +112,15 @@ export interface MarkerTemplate {
   runKeyOf(name: string, final: FinalTemplate): string | undefined;
 }
 
+/**
+ * Whether every run key's marker has the one name (`_SUCCESS`, not
+ * `{final}.success`): a listing then cannot say whose it is, and it must be
+ * looked at for every key, as diagnose does.
+ */
+export function markerNameIsShared(final: FinalTemplate, marker: MarkerTemplate | null): boolean {
+  return marker !== null && marker.nameFor('0', final.nameFor('0')) === marker.nameFor('1', final.nameFor('1'));
+}
+
 export function compileMarkerTemplate(template: string, flag = '--marker'): MarkerTemplate {
   const parts = parseTemplate(template, flag, ['final', 'date']);
   checkFileName(substitute(parts, { final: 'x', date: 'x' }), flag);

@@ -75,6 +75,19 @@ describe('scan on S3 prefixes', () => {
     expect(json.pipelines[0].notes[0]).toMatch(/multipart uploads under .* cannot be listed/);
   });
 
+  it('a marker every key shares (_SUCCESS) beside keyed outputs: the state diagnose names (DONE), not UNPUBLISHED', async () => {
+    const root = scene.root();
+    const key = datesBetween(Date.now() - 2 * DAY, Date.now() - DAY)[0] as string;
+    await scene.put(`${root}out/refunds_${key}.csv`, 'a,b\n', 60);
+    await scene.put(`${root}out/_SUCCESS`, '');
+    const flags = [...layoutFlags(root), '--marker', '_SUCCESS'];
+    const scanned = await scene.run(['scan', ...flags, '--since', '30d', '--json']);
+    const diagnosed = await scene.run(['diagnose', key, ...flags, '--json']);
+    expect(diagnosed.json.state).toBe('DONE');
+    expect((scanned.json.runs as Row[]).map((r) => [r.run, r.state])).toEqual([[key, 'DONE']]);
+    expect(scanned.code).toBe(0);
+  });
+
   it('cost follows the prefixes, not the bucket: two listings, each of the pipeline\'s prefix and literal start, no HEAD per key', async () => {
     const root = scene.root();
     await everyState(root, 50);

@@ -305,6 +305,19 @@ describe('crashdiag scan --json', () => {
     expect(finished.stdout).toBe('');
   });
 
+  it('a marker every key shares (_SUCCESS) beside keyed outputs: the state diagnose names, DONE or UNPUBLISHED', async () => {
+    const l = await layout('shared-marker');
+    const key = dateKey(now, -1);
+    await put(output(l, key), 'id,amount\n1,10\n', now, 2 * MINUTE);
+    const flags = [...flagsFor(l), '--marker', '_SUCCESS'];
+    const unpublished = await scan([...flags, '--json']);
+    expect(statesOf(rowsOf(unpublished))).toEqual({ [key]: 'UNPUBLISHED' });
+    await put(join(l.outDir, '_SUCCESS'), '', now, MINUTE);
+    const done = await scan([...flags, '--json']);
+    expect(statesOf(rowsOf(done))).toEqual({ [key]: 'DONE' });
+    expect(done.code).toBe(0);
+  });
+
   it('passes --no-pid-check and --stale-after through to the writer verdicts', async () => {
     const l = await layout('refunds');
     const [dead] = deadPids(1);
