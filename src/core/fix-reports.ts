@@ -1,9 +1,12 @@
 import type { AuditRecord } from './audit.js';
+import { shellJoin } from './command-words.js';
+import type { Deps } from './deps.js';
 import type { Diagnosis } from './diagnosis.js';
 import { isUsageError } from './errors.js';
 import type { FixReport } from './fix.js';
 import type { Refusal } from './guards.js';
-import type { FixPlan } from './plan.js';
+import { type HeldLock, stillHeld } from './lock.js';
+import { type FixPlan, rerunStillNeeded } from './plan.js';
 import { compareText } from './probe.js';
 import type { RerunOutcome } from './recovery.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
@@ -12,7 +15,10 @@ import { EXIT_CODES, RUNBOOKS } from './states.js';
 export type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
 
 /**
- * What the fix reports need of a fix, whatever its backend (a directory, an
+ * The shared steps of both fixers (a local run; a run with an S3 side): the
+ * second look, the re-run, and the reports of a refused or stopped fix.
+ *
+ * What they need of a fix, whatever its backend (a directory, an
  * S3 prefix): where it cleans, where progress goes, and a second look.
  */
 export interface LookAgain {
@@ -115,4 +121,56 @@ export async function stoppedReport(
     failed.map((s) => ({ path: s.path, reason: s.reason ?? 'its removal failed' })),
   );
   return { ...report, stopped, rerun: null, rerunSkipped: null, after, exitCode: after.exitCode };
+}
+
+export interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
+  /** Set when nothing was started after this diagnosis: what is there now. */
+  readonly current?: Diagnosis;
+}
+
+/** What the re-run needs beyond the second look: the run key, the command runner, the clock, the lock's file system. */
+export type Rerunner = LookAgain & { readonly runKey: string } & Pick<Deps, 'fs' | 'runCommand' | 'wallClock'>;
+
+/**
+ * Right before the re-run, under the lock: diagnose again and start it only
+ * if the removals left what they should have (see rerunStillNeeded) and the
+ * lock is still ours. Otherwise nothing is started, and the skip is recorded
+ * with the state found. `outputReplaced` says whether the published output
+ * is no longer the one found before the removals (by inode locally, by ETag on S3).
+ */
+export async function rerunIfStillNeeded(
+  job: Rerunner,
+  lock: HeldLock,
+  plan: FixPlan,
+  found: { readonly before: Diagnosis; readonly argv: readonly string[] },
+  outputReplaced: (now: Diagnosis) => Promise<boolean>,
+  audit: Audit,
+): Promise<RerunStep> {
+  const { runKey, argv } = { runKey: job.runKey, argv: found.argv };
+  const now = await diagnoseAgain(job, found.before);
+  const notNeeded = rerunStillNeeded(plan, now, await outputReplaced(now));
+  // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
+  const skipped = notNeeded ?? ((await stillHeld(job.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
+  if (skipped) {
+    job.progress(`not re-running: ${skipped}`);
+    await audit({ op: 'skip', command: argv, reason: skipped });
+    return { rerun: null, rerunSkipped: skipped, current: now };
+  }
+  job.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
+  const startedMs = job.wallClock();
+  const result = await job.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
+  const startedAt = new Date(startedMs).toISOString();
+  const durationMs = Math.max(0, job.wallClock() - startedMs);
+  await audit({
+    op: 'rerun',
+    command: argv,
+    exitStatus: result.exitStatus,
+    signal: result.signal,
+    ...(result.error ? { reason: result.error } : {}),
+    stagingDir: job.stagingDir,
+    startedAt,
+    durationMs,
+    ...(result.pid === undefined ? {} : { childPid: result.pid }),
+  });
+  return { rerun: { argv, result, startedAt, durationMs }, rerunSkipped: null };
 }

@@ -3,7 +3,6 @@ import { basename, join } from 'node:path';
 import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory } from './directory-rules.js';
-import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
 import { errnoCode, isUsageError } from './errors.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
@@ -17,7 +16,7 @@ import {
   recheckRemoval,
 } from './guards.js';
 import { acquireLock, lockContextOf, lockPathFor, type HeldLock, stillHeld } from './lock.js';
-import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
+import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { type OutputSide, probeRun } from './probe.js';
 import { pinnedPath } from './same-directory.js';
 import {
@@ -30,7 +29,17 @@ import {
 import type { RerunOutcome } from './recovery.js';
 import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { PipelineSettings } from './settings.js';
-import { type Audit, diagnoseAgain, type LookAgain, outcomeOf, refusedReport, stoppedReport } from './fix-reports.js';
+import {
+  type Audit,
+  diagnoseAgain,
+  type LookAgain,
+  outcomeOf,
+  type Rerunner,
+  rerunIfStillNeeded,
+  type RerunStep,
+  refusedReport,
+  stoppedReport,
+} from './fix-reports.js';
 
 export interface CommandResult {
   readonly exitStatus: number | null;
@@ -139,6 +148,12 @@ type RecoveryAsk = Omit<RecoveryRequest, 'nowMs'>;
 /** The fix reports' second look at a local run. */
 function againOf(job: FixJob): LookAgain {
   return { stagingDir: job.settings.stagingDir, progress: job.ctx.progress, look: (rerun) => diagnose(job, rerun) };
+}
+
+/** The shared re-run step's view of a local fix. */
+function rerunnerOf(job: FixJob): Rerunner {
+  const { fs, runCommand, wallClock } = job.ctx;
+  return { ...againOf(job), runKey: job.runKey, fs, runCommand, wallClock };
 }
 
 /**
@@ -493,11 +508,6 @@ async function isGone(fs: FileSystem, path: string): Promise<boolean> {
   }
 }
 
-interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
-  /** Set when nothing was started after this diagnosis: what is there now. */
-  readonly current?: Diagnosis;
-}
-
 /** The published output's identity (undefined: none there), to tell whether it was replaced or rewritten meanwhile. */
 async function outputIdentity(fs: FileSystem, path: string): Promise<string | undefined> {
   try {
@@ -548,49 +558,6 @@ async function rerunStep(
 ): Promise<RerunStep> {
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
   if (after.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
-  return rerunIfStillNeeded(job, lock, plan, { ...after, argv: plan.rerun }, audit);
-}
-
-/**
- * Right before the re-run, under the lock: diagnose again and start it only
- * if the removals left what they should have (see rerunStillNeeded) and the
- * lock is still ours. Otherwise nothing is started, and the skip is recorded
- * with the state found.
- */
-async function rerunIfStillNeeded(
-  job: FixJob,
-  lock: HeldLock,
-  plan: FixPlan,
-  found: AfterRemovals & { readonly argv: readonly string[] },
-  audit: Audit,
-): Promise<RerunStep> {
-  const { ctx, runKey, settings } = job;
-  const now = await diagnoseAgain(againOf(job), found.before);
-  const { argv, output } = found;
-  const outputReplaced = await outputReplacedSince(job, now.final.path, output);
-  const notNeeded = rerunStillNeeded(plan, now, outputReplaced);
-  // The re-run rewrites the published output: like each removal, it happens only while the lock is still ours.
-  const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
-  if (skipped) {
-    ctx.progress(`not re-running: ${skipped}`);
-    await audit({ op: 'skip', command: argv, reason: skipped });
-    return { rerun: null, rerunSkipped: skipped, current: now };
-  }
-  ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
-  const startedMs = ctx.wallClock();
-  const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
-  const startedAt = new Date(startedMs).toISOString();
-  const durationMs = Math.max(0, ctx.wallClock() - startedMs);
-  await audit({
-    op: 'rerun',
-    command: argv,
-    exitStatus: result.exitStatus,
-    signal: result.signal,
-    ...(result.error ? { reason: result.error } : {}),
-    stagingDir: settings.stagingDir,
-    startedAt,
-    durationMs,
-    ...(result.pid === undefined ? {} : { childPid: result.pid }),
-  });
-  return { rerun: { argv, result, startedAt, durationMs }, rerunSkipped: null };
+  const replaced = (now: Diagnosis) => outputReplacedSince(job, now.final.path, after.output);
+  return rerunIfStillNeeded(rerunnerOf(job), lock, plan, { before: after.before, argv: plan.rerun }, replaced, audit);
 }

@@ -1,6 +1,5 @@
 import { appendAudit, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
-import { shellJoin } from './command-words.js';
 import type { Diagnosis } from './diagnosis.js';
 import {
   refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory, rulesForStagingDirectory, type StagingDirectoryRules,
@@ -9,7 +8,7 @@ import { isUsageError, UsageError } from './errors.js';
 import { type FixContext, type FixOptions, type FixReport, type FixStep, fixRun } from './fix.js';
 import type { Refusal } from './guards.js';
 import { acquireLockAt, type HeldLock, lockContextOf, stillHeld } from './lock.js';
-import { type FixPlan, type PlannedRemoval, planFix, rerunStillNeeded } from './plan.js';
+import { type FixPlan, type PlannedRemoval, planFix } from './plan.js';
 import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { RerunOutcome } from './recovery.js';
 import { s3LockPath } from './s3-state.js';
@@ -22,7 +21,16 @@ import {
   uploadReports,
 } from './store-probe.js';
 import { isStoreError, type ObjectStore, type StoredFile } from './store.js';
-import { type Audit, diagnoseAgain, type LookAgain, outcomeOf, refusedReport, stoppedReport } from './fix-reports.js';
+import {
+  type Audit,
+  diagnoseAgain,
+  type LookAgain,
+  outcomeOf,
+  rerunIfStillNeeded,
+  type RerunStep,
+  refusedReport,
+  stoppedReport,
+} from './fix-reports.js';
 
 /** The stores a fix acts through; the quarantine, when given, already checked (checkStoreQuarantine). */
 export interface FixStores extends RunStores {
@@ -450,10 +458,6 @@ async function outputReplaced(job: StoreFixJob, before: string | undefined): Pro
   }
 }
 
-interface RerunStep extends Pick<FixReport, 'rerun' | 'rerunSkipped'> {
-  readonly current?: Diagnosis;
-}
-
 /** As a local fix: decided again right before, under the lock; started only if still needed. */
 async function rerunStep(
   job: StoreFixJob,
@@ -462,33 +466,10 @@ async function rerunStep(
   found: { readonly before: Diagnosis; readonly leftAlone: boolean; readonly output: string | undefined },
   audit: Audit,
 ): Promise<RerunStep> {
-  const { ctx, runKey, settings } = job;
   if (!plan.rerun) return { rerun: null, rerunSkipped: null };
-  const argv = plan.rerun;
   if (found.leftAlone) return { rerun: null, rerunSkipped: 'a planned removal was left alone (see the steps)' };
-  const now = await diagnoseAgain(againOf(job), found.before);
-  const notNeeded = rerunStillNeeded(plan, now, await outputReplaced(job, found.output));
-  const skipped = notNeeded ?? ((await stillHeld(ctx.fs, lock)) ? undefined : 'the fix lock was lost before the re-run');
-  if (skipped) {
-    ctx.progress(`not re-running: ${skipped}`);
-    await audit({ op: 'skip', command: argv, reason: skipped });
-    return { rerun: null, rerunSkipped: skipped, current: now };
-  }
-  ctx.progress(`re-running for ${runKey}: ${shellJoin(argv)}`);
-  const startedMs = ctx.wallClock();
-  const result = await ctx.runCommand(argv, { CRASHDIAG_RUN_KEY: runKey });
-  const startedAt = new Date(startedMs).toISOString();
-  const durationMs = Math.max(0, ctx.wallClock() - startedMs);
-  await audit({
-    op: 'rerun',
-    command: argv,
-    exitStatus: result.exitStatus,
-    signal: result.signal,
-    ...(result.error ? { reason: result.error } : {}),
-    stagingDir: settings.stagingDir,
-    startedAt,
-    durationMs,
-    ...(result.pid === undefined ? {} : { childPid: result.pid }),
-  });
-  return { rerun: { argv, result, startedAt, durationMs }, rerunSkipped: null };
+  const { fs, runCommand, wallClock } = job.ctx;
+  const rerunner = { ...againOf(job), runKey: job.runKey, fs, runCommand, wallClock };
+  const replaced = () => outputReplaced(job, found.output);
+  return rerunIfStillNeeded(rerunner, lock, plan, { before: found.before, argv: plan.rerun }, replaced, audit);
 }
