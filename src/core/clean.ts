@@ -157,7 +157,11 @@ export async function cleanPipeline(
   } finally {
     // Stopped by an error: the append under way ends before the last outcomes are written after it.
     await ahead.quiesce();
-    await finish(janitor.ctx.fs, janitor.pinned.stagingDir, janitor.tally.files > 0, log, ahead.outcomes, lock);
+    const { ctx, pinned, tally } = janitor;
+    const unrecorded = await finish(ctx.fs, pinned.stagingDir, tally.files > 0, log, ahead.outcomes, lock);
+    // The files are gone and their intents on record; what is missing is the
+    // word that they went. A person must look (exit 30), but it is no bug.
+    if (unrecorded !== undefined) janitor.tally.fail(janitor.options.auditLog, unrecorded);
   }
   return janitor.tally.report(janitor.options);
 }
@@ -382,26 +386,52 @@ function removeAll(fs: FileSystem, doomed: readonly Doomed[]): Promise<RemovalRe
 /**
  * Makes what was done durable and recorded, also when the run stopped midway:
  * the removals (fsync of the staging directory), then their outcomes; then
- * lets go of the log and the lock. Each step is tried whatever the others did.
+ * lets go of the log and the lock.
  */
-async function finish(
+function finish(
   fs: FileSystem,
   stagingDir: string,
   removedAny: boolean,
   log: AuditLog | undefined,
   outcomes: string,
   lock: HeldLock,
-): Promise<void> {
-  const steps = [
-    async () => {
+): Promise<string | undefined> {
+  return finishJanitor({
+    durable: async () => {
       if (removedAny) await fsyncDirectory(fs, stagingDir);
     },
-    async () => log?.appendLines(outcomes),
-    async () => log?.close(),
-    () => lock.release(),
-  ];
+    record: async () => log?.appendLines(outcomes),
+    close: async () => log?.close(),
+    release: () => lock.release(),
+  });
+}
+
+/**
+ * A janitor's last steps, local or S3, each tried whatever the others did:
+ * make the removals durable, record their outcomes, close the log, let go of
+ * the lock. An outcome the file system refused to record (a full disk) is
+ * returned as the reason, not thrown: the removals it records happened, each
+ * after its intent was on record, and a person must look (exit 30), but it is
+ * no bug. Anything else is rethrown once every step was tried.
+ */
+export async function finishJanitor(steps: {
+  readonly durable?: () => Promise<void>;
+  readonly record: () => Promise<unknown>;
+  readonly close: () => Promise<unknown>;
+  readonly release: () => Promise<unknown>;
+}): Promise<string | undefined> {
+  let unrecorded: string | undefined;
+  const record = async () => {
+    try {
+      await steps.record();
+    } catch (error) {
+      const code = errnoCode(error);
+      if (!code) throw error;
+      unrecorded = `the outcomes of the last removals could not be written to the audit log (${code}); each removal's intent is on record`;
+    }
+  };
   let first: unknown;
-  for (const step of steps) {
+  for (const step of [steps.durable ?? (async () => {}), record, steps.close, steps.release]) {
     try {
       await step();
     } catch (error) {
@@ -410,6 +440,7 @@ async function finish(
   }
   // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a step threw, rethrown as it was
   if (first !== undefined) throw first;
+  return unrecorded;
 }
 
 /** What the janitor did, as totals per run and bounded samples: flat memory whatever the number of files. */

@@ -1,5 +1,5 @@
 import { type AuditLog, type AuditRecord, openAuditLog, precheckAuditLog } from './audit.js';
-import { type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, Tally, YOUNGER } from './clean.js';
+import { type CleanContext, type CleanOptions, type CleanReport, cleanPipeline, finishJanitor, Tally, YOUNGER } from './clean.js';
 import {
   publishedReason, refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory, rulesForStagingDirectory,
   type StagingDirectoryRules,
@@ -99,7 +99,13 @@ export async function cleanStorePipeline(
       return janitor.removeBatch(opened, lock, doomed);
     });
   } finally {
-    await finish(log, janitor.outcomes, lock);
+    const opened = log;
+    const unrecorded = await finishJanitor({
+      record: async () => opened?.append(janitor.outcomes),
+      close: async () => opened?.close(),
+      release: () => lock.release(),
+    });
+    if (unrecorded !== undefined) tally.fail(auditLog, unrecorded);
   }
   return tally.report(options);
 }
@@ -291,19 +297,4 @@ class Janitor {
       return error.message;
     }
   }
-}
-
-/** The outcomes recorded, then the log and the lock let go: each step tried whatever the others did. */
-async function finish(log: AuditLog | undefined, outcomes: readonly AuditRecord[], lock: HeldLock): Promise<void> {
-  const steps = [async () => log?.append(outcomes), async () => log?.close(), () => lock.release()];
-  let first: unknown;
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (error) {
-      first ??= error;
-    }
-  }
-  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a step threw, rethrown as it was
-  if (first !== undefined) throw first;
 }

@@ -528,6 +528,41 @@ describe('cleanPipeline when the audit log fills up midway', () => {
   });
 });
 
+describe('cleanPipeline when the disk fills at the very end', () => {
+  it('attack: the last outcomes cannot be written (ENOSPC): the files went after their intents; a failure naming the log, no throw', async () => {
+    const now = Date.now();
+    const [pid] = deadPids(1);
+    const paths = [0, 1, 2].map((i) => staged(`${dateKey(Date.parse('2020-01-01'), i)}.${pid}.csv`));
+    for (const path of paths) await put(path, 'orphan', now, 2 * DAY);
+    const log = defaultAuditLog(stagingDir);
+    let appends = 0;
+    const fullAtTheEnd: FileSystem = {
+      ...(fsp as FileSystem),
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        const handle = await fsp.open(path, flags, mode);
+        if (path !== log) return handle;
+        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+        (handle as { write: unknown }).write = async (text: string) => {
+          // The first append is the batch's intents; the second, its outcomes.
+          if (++appends === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          return write(text);
+        };
+        return handle;
+      }) as FileSystem['open'],
+    };
+    const ctx = { ...janitorContext(), fs: changedAtMtimeFs(fullAtTheEnd) };
+    const report = await cleanPipeline(ctx, settingsFor(), options());
+    expect(report.removed.map((f) => f.path).sort()).toEqual([...paths].sort());
+    for (const path of paths) expect(await exists(path)).toBe(false);
+    expect(report.failedCount).toBe(1);
+    const reason = expect.stringMatching(/outcomes .* could not be written .*ENOSPC.*intent is on record/) as unknown;
+    expect(report.failed).toEqual([{ path: log, reason }]);
+    const records = await readAudit(fsp, log);
+    expect(records.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual([...paths].sort());
+    expect(await exists(join(stagingDir, '.crashdiag', '.clean.lock'))).toBe(false);
+  });
+});
+
 describe('cleanPipeline keeps totals, not a record per file', () => {
   it('hands each removal to onRemoved and keeps none; kept files are listed up to REPORT_SAMPLE and counted', async () => {
     const now = Date.now();
