@@ -500,20 +500,7 @@ describe('cleanPipeline when the audit log fills up midway', () => {
     }
     paths.sort();
     const log = defaultAuditLog(stagingDir);
-    let appends = 0;
-    const full: FileSystem = {
-      ...(fsp as FileSystem),
-      open: (async (path: string, flags?: string | number, mode?: number) => {
-        const handle = await fsp.open(path, flags, mode);
-        if (path !== log) return handle;
-        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
-        (handle as { write: unknown }).write = async (text: string) => {
-          if (++appends === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-          return write(text);
-        };
-        return handle;
-      }) as FileSystem['open'],
-    };
+    const full = auditLogFullAt(log, 2);
     const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(full) }, settingsFor(), options());
     // The first batch (in listing order) went; the second, whose intents failed, stays.
     const removed = report.removed.map((f) => f.path);
@@ -528,6 +515,24 @@ describe('cleanPipeline when the audit log fills up midway', () => {
   });
 });
 
+/** The real disk, but the audit log's `failing`-th append fails as on a full disk. */
+function auditLogFullAt(log: string, failing: number): FileSystem {
+  let appends = 0;
+  return {
+    ...(fsp as FileSystem),
+    open: (async (path: string, flags?: string | number, mode?: number) => {
+      const handle = await fsp.open(path, flags, mode);
+      if (path !== log) return handle;
+      const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+      (handle as { write: unknown }).write = async (text: string) => {
+        if (++appends === failing) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return write(text);
+      };
+      return handle;
+    }) as FileSystem['open'],
+  };
+}
+
 describe('cleanPipeline when the disk fills at the very end', () => {
   it('attack: the last outcomes cannot be written (ENOSPC): the files went after their intents; a failure naming the log, no throw', async () => {
     const now = Date.now();
@@ -535,21 +540,8 @@ describe('cleanPipeline when the disk fills at the very end', () => {
     const paths = [0, 1, 2].map((i) => staged(`${dateKey(Date.parse('2020-01-01'), i)}.${pid}.csv`));
     for (const path of paths) await put(path, 'orphan', now, 2 * DAY);
     const log = defaultAuditLog(stagingDir);
-    let appends = 0;
-    const fullAtTheEnd: FileSystem = {
-      ...(fsp as FileSystem),
-      open: (async (path: string, flags?: string | number, mode?: number) => {
-        const handle = await fsp.open(path, flags, mode);
-        if (path !== log) return handle;
-        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
-        (handle as { write: unknown }).write = async (text: string) => {
-          // The first append is the batch's intents; the second, its outcomes.
-          if (++appends === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-          return write(text);
-        };
-        return handle;
-      }) as FileSystem['open'],
-    };
+    // The first append is the batch's intents; the second, its outcomes.
+    const fullAtTheEnd = auditLogFullAt(log, 2);
     const ctx = { ...janitorContext(), fs: changedAtMtimeFs(fullAtTheEnd) };
     const report = await cleanPipeline(ctx, settingsFor(), options());
     expect(report.removed.map((f) => f.path).sort()).toEqual([...paths].sort());
