@@ -40,6 +40,39 @@ export async function scanStorePipeline(
   for (const [store, role] of [[stores.out, 'output directory'], [stores.staging, 'staging directory']] as const)
     if (store.backend === 'local') await checkDirectory(ctx.fs, store.location, role);
   const roles = namingRules(settings);
+  const { staging, outputs } = await listAndFold(ctx, settings, stores, roles, options);
+  const facts = outputFactsOf(ctx, settings, stores.out, outputs, staging.vanished);
+  const published = new NewestPublished(settings.final.keyed);
+  const keys = await keysInView(ctx, settings, { staging, outputs, facts, published }, options);
+  const uploads = await uploadsByKey(settings, stores, roles, ctx.nowMs);
+  const runs: RunVerdict[] = [];
+  for (const key of keys) {
+    const { final, marker } = await facts(key);
+    if (staging.vanished.has(key)) published.note(final, marker);
+    const verdict = classifySummary({
+      ...runEvidence(settings, key, ctx.nowMs, { final, marker, staging: [] }),
+      staging: staging.summaries.get(key) ?? emptyStagingSummary(),
+    });
+    runs.push(withUploads(verdict, uploads, key));
+  }
+  runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
+  return {
+    pipeline: settings.pipeline,
+    runs,
+    newestPublishedMs: published.newestMs,
+    durationMs: ctx.wallClock() - started,
+    ...(uploads.notes.length === 0 ? {} : { notes: uploads.notes }),
+  };
+}
+
+/** The staging listing folded per run key, and the outputs and markers (one listing when the prefix is shared). */
+async function listAndFold(
+  ctx: StoreProbeContext,
+  settings: PipelineSettings,
+  stores: RunStores,
+  roles: NamingRules,
+  options: ScanOptions,
+): Promise<{ staging: StagingFolded; outputs: OutputsByKey }> {
   const here = await rulesForStagingDirectory(ctx.fs, settings);
   const outputs = new OutputsByKey();
   const shared = settings.final.keyed && here.sharedWithOwnOutput;
@@ -47,39 +80,65 @@ export async function scanStorePipeline(
   const staging = await summariseStaging(ctx, settings, here, stores.staging, roles, alsoOutputs, options);
   if (settings.final.keyed && !shared) await listOutputs(ctx, stores.out, roles, outputs);
   outputs.dropPhantoms();
+  return { staging, outputs };
+}
 
+type OutputFactsOf = (key: string) => Promise<{ final: PathFacts; marker: PathFacts | null }>;
+
+/**
+ * A run key's output and marker: keyed names from the listing (what it did
+ * not show is not there), except a key whose staging file vanished meanwhile
+ * and a marker every key shares; a fixed name looked at once for all keys.
+ */
+function outputFactsOf(
+  ctx: StoreProbeContext,
+  settings: PipelineSettings,
+  out: ObjectStore,
+  outputs: OutputsByKey,
+  vanished: ReadonlySet<string>,
+): OutputFactsOf {
+  const looked = new Map<string, Promise<PathFacts>>();
+  const look = (name: string): Promise<PathFacts> => {
+    let found = looked.get(name);
+    if (!found) {
+      found = out.backend === 'local' ? lstatFacts(ctx.fs, out.pathOf(name)) : storeFacts(out, name);
+      looked.set(name, found);
+    }
+    return found;
+  };
   const markerShared = markerNameIsShared(settings.final, settings.marker);
-  const facts = async (key: string): Promise<{ final: PathFacts; marker: PathFacts | null }> => {
+  return async (key) => {
     const finalName = settings.final.nameFor(key);
     const markerName = settings.marker?.nameFor(key, finalName);
-    // Keyed names were all listed: what the listing did not show is not there.
-    if (settings.final.keyed && !staging.vanished.has(key)) {
+    if (settings.final.keyed && !vanished.has(key)) {
       const found = outputs.get(key);
       return {
-        final: found?.final ?? { path: stores.out.pathOf(finalName), status: 'missing' },
+        final: found?.final ?? { path: out.pathOf(finalName), status: 'missing' },
         marker: markerName === undefined
           ? null
           // A marker every key shares (`_SUCCESS`) is no key's in the listing: looked at (once).
           : markerShared
             ? await look(markerName)
-            : (found?.marker ?? { path: stores.out.pathOf(markerName), status: 'missing' }),
+            : (found?.marker ?? { path: out.pathOf(markerName), status: 'missing' }),
       };
     }
     return { final: await look(finalName), marker: markerName === undefined ? null : await look(markerName) };
   };
-  // A fixed-name output is shared by every run key: each name is looked at once.
-  const looked = new Map<string, Promise<PathFacts>>();
-  const look = (name: string): Promise<PathFacts> => {
-    let found = looked.get(name);
-    if (!found) {
-      found = stores.out.backend === 'local' ? lstatFacts(ctx.fs, stores.out.pathOf(name)) : storeFacts(stores.out, name);
-      looked.set(name, found);
-    }
-    return found;
-  };
+}
 
+/**
+ * The run keys a scan shows: every key with a staging object, every key whose
+ * output or marker changed within the window (or has no time: a folder of
+ * parts), and with --daily every date of the window; the newest publish noted.
+ */
+async function keysInView(
+  ctx: StoreProbeContext,
+  settings: PipelineSettings,
+  found: { staging: StagingFolded; outputs: OutputsByKey; facts: OutputFactsOf; published: NewestPublished },
+  options: ScanOptions,
+): Promise<Set<string>> {
+  const { staging, outputs, facts, published } = found;
   const keys = new Set([...staging.summaries.keys(), ...staging.vanished]);
-  const published = new NewestPublished(settings.final.keyed);
   const windowStart = ctx.nowMs - options.sinceMs;
   for (const key of outputs.keys()) {
     const { final, marker } = await facts(key);
@@ -105,26 +164,7 @@ export async function scanStorePipeline(
       published.note(final, marker);
     }
   }
-
-  const uploads = await uploadsByKey(settings, stores, roles, ctx.nowMs);
-  const runs: RunVerdict[] = [];
-  for (const key of keys) {
-    const { final, marker } = await facts(key);
-    if (staging.vanished.has(key)) published.note(final, marker);
-    const verdict = classifySummary({
-      ...runEvidence(settings, key, ctx.nowMs, { final, marker, staging: [] }),
-      staging: staging.summaries.get(key) ?? emptyStagingSummary(),
-    });
-    runs.push(withUploads(verdict, uploads, key));
-  }
-  runs.sort((a, b) => b.exitCode - a.exitCode || (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
-  return {
-    pipeline: settings.pipeline,
-    runs,
-    newestPublishedMs: published.newestMs,
-    durationMs: ctx.wallClock() - started,
-    ...(uploads.notes.length === 0 ? {} : { notes: uploads.notes }),
-  };
+  return keys;
 }
 
 interface StagingFolded {
