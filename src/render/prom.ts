@@ -19,7 +19,71 @@ export const LEGACY_METRICS_START = '# HELP crashdiag_';
 interface Metric {
   readonly name: string;
   readonly help: string;
-  readonly samples: ReadonlyArray<[Record<string, string>, number]>;
+  readonly samples: ReadonlyArray<readonly [Readonly<Record<string, string>>, number]>;
+}
+
+type Sample = readonly [Readonly<Record<string, string>>, number];
+
+/** The gauges with one sample per scanned pipeline, in the order they are written. */
+const PER_PIPELINE: ReadonlyArray<{
+  readonly name: string;
+  readonly help: string;
+  readonly value: (result: ScanResult, nowMs: number) => number;
+}> = [
+  {
+    name: 'crashdiag_orphan_files',
+    help: 'Staging files whose writer is dead.',
+    value: (r) => r.runs.reduce((n, run) => n + run.totals.orphanCount, 0),
+  },
+  {
+    name: 'crashdiag_orphan_bytes',
+    help: 'Bytes held by staging files whose writer is dead.',
+    value: (r) => r.runs.reduce((n, run) => n + run.totals.orphanBytes, 0),
+  },
+  {
+    name: 'crashdiag_oldest_orphan_age_seconds',
+    help: 'Age of the oldest dead-writer staging file (0 when none).',
+    value: (r) => r.runs.reduce((n, run) => Math.max(n, run.totals.oldestOrphanAgeSeconds ?? 0), 0),
+  },
+  {
+    name: 'crashdiag_last_published_timestamp_seconds',
+    help: 'Modification time of the newest published output (with its marker), Unix seconds; 0 when none.',
+    value: (r) => (r.newestPublishedMs === undefined ? 0 : Math.floor(r.newestPublishedMs / 1000)),
+  },
+  {
+    name: 'crashdiag_scan_duration_seconds',
+    help: 'How long the scan of the pipeline took.',
+    value: (r) => r.durationMs / 1000,
+  },
+  {
+    name: 'crashdiag_scan_timestamp_seconds',
+    help: 'When the scan ran, Unix seconds.',
+    value: (_, nowMs) => Math.floor(nowMs / 1000),
+  },
+];
+
+/** Run keys per pipeline and state, every state listed (zeros included). */
+function runsMetric(results: readonly ScanResult[]): Metric {
+  const samples: Sample[] = results.flatMap((result) => {
+    const pipeline = pipelineLabel(result.pipeline);
+    return STATES.map((state): Sample => [{ pipeline, state }, result.runs.filter((r) => r.state === state).length]);
+  });
+  return { name: 'crashdiag_runs', help: 'Run keys in each state, as of the last scan.', samples };
+}
+
+/** 1 per pipeline scanned, 0 per pipeline that could not be, by pipeline name. */
+function successMetric(results: readonly ScanResult[], failures: readonly ScanFailureRow[]): Metric {
+  const scannedOrNot = new Map<string, number>([
+    ...results.map((r): [string, number] => [pipelineLabel(r.pipeline), 1]),
+    ...failures.map((f): [string, number] => [f.pipeline, 0]),
+  ]);
+  return {
+    name: 'crashdiag_scan_success',
+    help: '1 when the pipeline was scanned, 0 when it could not be (missing directory, bad setting).',
+    samples: [...scannedOrNot]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([pipeline, value]): Sample => [{ pipeline }, value]),
+  };
 }
 
 /**
@@ -32,74 +96,15 @@ export function renderPrometheus(
   nowMs: number,
   failures: readonly ScanFailureRow[] = [],
 ): string {
-  const success: Metric = {
-    name: 'crashdiag_scan_success',
-    help: '1 when the pipeline was scanned, 0 when it could not be (missing directory, bad setting).',
-    samples: [],
-  };
   const metrics: Metric[] = [
-    { name: 'crashdiag_runs', help: 'Run keys in each state, as of the last scan.', samples: [] },
-    { name: 'crashdiag_orphan_files', help: 'Staging files whose writer is dead.', samples: [] },
-    {
-      name: 'crashdiag_orphan_bytes',
-      help: 'Bytes held by staging files whose writer is dead.',
-      samples: [],
-    },
-    {
-      name: 'crashdiag_oldest_orphan_age_seconds',
-      help: 'Age of the oldest dead-writer staging file (0 when none).',
-      samples: [],
-    },
-    {
-      name: 'crashdiag_last_published_timestamp_seconds',
-      help: 'Modification time of the newest published output (with its marker), Unix seconds; 0 when none.',
-      samples: [],
-    },
-    { name: 'crashdiag_scan_duration_seconds', help: 'How long the scan of the pipeline took.', samples: [] },
-    { name: 'crashdiag_scan_timestamp_seconds', help: 'When the scan ran, Unix seconds.', samples: [] },
+    runsMetric(results),
+    ...PER_PIPELINE.map(({ name, help, value }): Metric => ({
+      name,
+      help,
+      samples: results.map((result): Sample => [{ pipeline: pipelineLabel(result.pipeline) }, value(result, nowMs)]),
+    })),
+    successMetric(results, failures),
   ];
-  const [runs, files, bytes, oldest, published, duration, scanned] = metrics as [
-    Metric,
-    Metric,
-    Metric,
-    Metric,
-    Metric,
-    Metric,
-    Metric,
-  ];
-  const push = (metric: Metric, labels: Record<string, string>, value: number) =>
-    (metric.samples as Array<[Record<string, string>, number]>).push([labels, value]);
-  const scannedOrNot = new Map<string, number>([
-    ...results.map((r): [string, number] => [pipelineLabel(r.pipeline), 1]),
-    ...failures.map((f): [string, number] => [f.pipeline, 0]),
-  ]);
-  for (const [pipeline, value] of [...scannedOrNot].sort(([a], [b]) => a.localeCompare(b)))
-    (success.samples as Array<[Record<string, string>, number]>).push([{ pipeline }, value]);
-  metrics.push(success);
-  for (const result of results) {
-    const pipeline = pipelineLabel(result.pipeline);
-    for (const state of STATES)
-      push(runs, { pipeline, state }, result.runs.filter((r) => r.state === state).length);
-    const totals = result.runs.map((r) => r.totals);
-    push(files, { pipeline }, totals.reduce((n, t) => n + t.orphanCount, 0));
-    push(
-      bytes,
-      { pipeline },
-      totals.reduce((n, t) => n + t.orphanBytes, 0),
-    );
-    push(
-      oldest,
-      { pipeline },
-      totals.reduce((n, t) => Math.max(n, t.oldestOrphanAgeSeconds ?? 0), 0),
-    );
-    push(
-      published,
-      { pipeline },
-      result.newestPublishedMs === undefined ? 0 : Math.floor(result.newestPublishedMs / 1000),
-    );
-    push(duration, { pipeline }, result.durationMs / 1000);
-    push(scanned, { pipeline }, Math.floor(nowMs / 1000));
-  }
   const lines: string[] = [METRICS_HEADER];
   for (const metric of metrics) {
     lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} gauge`);
