@@ -1,5 +1,4 @@
 import type { Deps } from './deps.js';
-import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -310,7 +309,8 @@ const MAX_CLAIM_DEPTH = 3;
 
 /** A claim's name says which lock it claims: this lock file, with this content, in this inode. */
 function claimPathFor(path: string, judged: SeenLock): string {
-  const id = createHash('sha256').update(`${judged.ino}\n${judged.text}`).digest('hex').slice(0, 16);
+  // node:crypto on demand: a read-only diagnose, which loads this module, never takes a lock.
+  const id = process.getBuiltinModule('node:crypto').createHash('sha256').update(`${judged.ino}\n${judged.text}`).digest('hex').slice(0, 16);
   return `${path}.takeover.${id}`;
 }
 

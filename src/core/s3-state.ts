@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import { UsageError } from './errors.js';
 import type { S3Location } from './s3-url.js';
@@ -32,7 +31,8 @@ const MAX_LOCK_NAME_BYTES = 200;
 const MAX_KEY_BYTES = 96;
 
 function hashOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  // node:crypto on demand: it is in the main bundle, and a local run never names an S3 lock.
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 /** `text` cut to at most `bytes` bytes of UTF-8, never inside a character. */
