@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../cli/run.js';
 import { createProcessTable } from '../core/process-table.js';
+import type { Identity } from '../core/permission.js';
 import { currentIdentity } from './identity.js';
 import { installedRunbooks } from './runbook-files.js';
 
@@ -31,6 +32,9 @@ function currentUser(): string {
   }
 }
 
+// Who acts, for the permission checks: read from /proc once, and only by what removes.
+let identity: Identity | undefined;
+
 // No top-level await: the bin is bundled as CommonJS, which starts faster on node 20.
 void run(process.argv.slice(2), {
   stdout: process.stdout,
@@ -44,7 +48,9 @@ void run(process.argv.slice(2), {
   // child_process loads only when a re-run actually happens.
   runCommand: async (...args) => (await import('./command-runner.js')).runCommand(...args),
   user: currentUser(),
-  identity: currentIdentity(),
+  get identity() {
+    return (identity ??= currentIdentity());
+  },
   pid: process.pid,
   // node:crypto is loaded only by what takes a lock: a plain diagnose never pays for it.
   randomToken: () => process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex'),
