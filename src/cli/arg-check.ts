@@ -59,6 +59,14 @@ export function checkArgs(args: readonly string[]): void {
   const words = flagWords(args);
   const help = words.some((a) => HELP_FLAGS.has(a));
   const version = words.some((a) => VERSION_FLAGS.has(a));
+  const command = commandOf(args, help || version);
+  if (!command) return;
+  const positionals = checkFlags(args, command, help);
+  if (!help && !version) checkPositionals(command, positionals);
+}
+
+/** The command the first word names; undefined for a bare --help or --version. */
+function commandOf(args: readonly string[], helpOrVersion: boolean): CommandSpec | undefined {
   const [first] = args;
   if (first === undefined) {
     throw new UsageError(
@@ -67,7 +75,7 @@ export function checkArgs(args: readonly string[]): void {
     );
   }
   if (first.startsWith('-')) {
-    if (help || version) return;
+    if (helpOrVersion) return undefined;
     throw unknownFlag(first, undefined);
   }
   const command = COMMANDS.find((c) => c.name === first);
@@ -78,6 +86,11 @@ export function checkArgs(args: readonly string[]): void {
       hint ?? `The commands are ${listed(COMMANDS.map((c) => c.name))}; see crashdiag --help.`,
     );
   }
+  return command;
+}
+
+/** Every flag known to the command, with a value where it takes one; the positionals, in order. */
+function checkFlags(args: readonly string[], command: CommandSpec, help: boolean): string[] {
   const options = new Map<string, OptionSpec>();
   for (const option of command.options) {
     options.set(option.name, option);
@@ -108,21 +121,26 @@ export function checkArgs(args: readonly string[]): void {
     const next = args[i + 1];
     const value = eq >= 0 ? arg.slice(eq + 1) : next !== undefined && !next.startsWith('-') ? next : undefined;
     if (eq < 0 && value !== undefined) i++;
-    if (value === undefined) {
-      if (help) continue;
-      // "--lock-timeout -5s" is a flag with no value followed by a flag "-5s";
-      // "needs a value" alone would leave the user staring at the value given.
-      if (next !== undefined && next.length > 1 && !next.startsWith('--')) {
-        throw new UsageError(
-          `--${spec.name} needs a value, and ${JSON.stringify(next)} is read as a flag.`,
-          `A value that starts with "-" is written --${spec.name}=${next}. See crashdiag ${command.name} --help.`,
-        );
-      }
-      throw new UsageError(`--${spec.name} needs a value.`, `See crashdiag ${command.name} --help.`);
-    }
-    checkValue(spec, value);
+    if (value !== undefined) checkValue(spec, value);
+    else if (!help) throw missingValue(spec, command, next);
   }
-  if (help || version) return;
+  return positionals;
+}
+
+function missingValue(spec: OptionSpec, command: CommandSpec, next: string | undefined): UsageError {
+  // "--lock-timeout -5s" is a flag with no value followed by a flag "-5s";
+  // "needs a value" alone would leave the user staring at the value given.
+  if (next !== undefined && next.length > 1 && !next.startsWith('--')) {
+    return new UsageError(
+      `--${spec.name} needs a value, and ${JSON.stringify(next)} is read as a flag.`,
+      `A value that starts with "-" is written --${spec.name}=${next}. See crashdiag ${command.name} --help.`,
+    );
+  }
+  return new UsageError(`--${spec.name} needs a value.`, `See crashdiag ${command.name} --help.`);
+}
+
+/** The run key where one is needed, and nothing more. */
+function checkPositionals(command: CommandSpec, positionals: readonly string[]): void {
   const { positional } = command;
   if (positional && !positional.optional && positionals.length === 0) {
     throw new UsageError(
