@@ -173,23 +173,28 @@ function writerCell(file: StagingFileReport, view: DiagnosisView, chalk: ChalkIn
  * terminal; each staging file's reason and, for a live process, its command
  * line, so a stray `sleep` holding a reused PID is not taken for the job.
  */
-function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
+/** The directories the evidence is in, one line each, and how a path is shown under them. */
+function directoriesOf(view: DiagnosisView): { lines: string[]; name: (path: string) => string } {
   const { diagnosis } = view;
-  const { final } = diagnosis;
-  const lines: string[] = [];
-  const outDir = dirname(final.path);
+  const outDir = dirname(diagnosis.final.path);
   const stagingDirs = [
     ...new Set([...diagnosis.orphans, ...diagnosis.anomalies].map((o) => dirname(o.path))),
   ].filter((dir) => dir !== outDir);
   const dirWidth = view.width === undefined ? Number.POSITIVE_INFINITY : view.width - 16;
   const dirLine = (label: string, dir: string) => `  ${label.padEnd(12)} ${shortenMiddle(escapeText(dir), dirWidth)}`;
   const shared = stagingDirs.length === 0 && diagnosis.orphans.length > 0;
-  lines.push(dirLine(shared ? 'directory:' : 'output dir:', outDir));
+  const lines = [dirLine(shared ? 'directory:' : 'output dir:', outDir)];
   for (const dir of stagingDirs) lines.push(dirLine('staging dir:', dir));
   // A name is shown alone where its directory is printed above it; every name
   // comes from the disk, so it is escaped: none can drive the terminal.
   const printed = new Set([outDir, ...stagingDirs]);
-  const name = (path: string) => escapeText(printed.has(dirname(path)) ? basename(path) : path);
+  return { lines, name: (path) => escapeText(printed.has(dirname(path)) ? basename(path) : path) };
+}
+
+/** The table's rows: the output, its marker, the first staging files and a total of the rest. */
+function evidenceRows(view: DiagnosisView, chalk: ChalkInstance, name: (path: string) => string): Cell[][] {
+  const { diagnosis } = view;
+  const { final } = diagnosis;
   // A keyed output that is a directory or a symlink is not "an earlier run":
   // the findings below say what it is.
   const odd = new Set(diagnosis.anomalies.map((a) => a.path));
@@ -208,11 +213,10 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     rows.push(['marker', name(final.marker.path), '', ageText(final.marker.ageSeconds ?? null), markerNote]);
   }
   // The first files, then a total: a key with 100,000 orphans is not a 100,000-row table.
-  const shown = diagnosis.orphans.slice(0, SHOWN_FILES);
-  const unshown = diagnosis.orphans.slice(SHOWN_FILES);
-  for (const file of shown) {
+  for (const file of diagnosis.orphans.slice(0, SHOWN_FILES)) {
     rows.push(['staging', name(file.path), formatBytes(file.bytes), ageText(file.ageSeconds), writerCell(file, view, chalk)]);
   }
+  const unshown = diagnosis.orphans.slice(SHOWN_FILES);
   if (unshown.length > 0) {
     const count = (writer: string) => unshown.filter((o) => o.writer === writer).length;
     rows.push([
@@ -223,21 +227,14 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
       '',
     ]);
   }
-  lines.push(
-    fitTable(
-      [
-        { head: '' },
-        { head: 'file', shrink: 'middle', min: 16 },
-        { head: 'size' },
-        { head: 'age' },
-        { head: 'writer', shrink: 'wrap', min: 14 },
-      ],
-      rows,
-      chalk,
-      view.width,
-    ),
-  );
-  for (const file of shown) {
+  return rows;
+}
+
+/** Under the table: why each shown writer was judged so, a total, and the findings. */
+function evidenceNotes(view: DiagnosisView, chalk: ChalkInstance, name: (path: string) => string): string[] {
+  const { diagnosis } = view;
+  const lines: string[] = [];
+  for (const file of diagnosis.orphans.slice(0, SHOWN_FILES)) {
     lines.push(chalk.dim(wrapIndented(`${name(file.path)}: ${escapeText(file.writerReason)}`, view.width, '  ', '    ')));
     if (file.writerCommand !== undefined)
       lines.push(chalk.dim(wrapIndented(`command: ${escapeText(file.writerCommand)}`, view.width, '    ', '      ')));
@@ -259,4 +256,17 @@ function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
     if (more > 0) lines.push(`  ... and ${more} more findings (--json lists every one)`);
   }
   return lines;
+}
+
+function evidenceLines(view: DiagnosisView, chalk: ChalkInstance): string[] {
+  const { lines, name } = directoriesOf(view);
+  const columns = [
+    { head: '' },
+    { head: 'file', shrink: 'middle', min: 16 },
+    { head: 'size' },
+    { head: 'age' },
+    { head: 'writer', shrink: 'wrap', min: 14 },
+  ] as const;
+  lines.push(fitTable(columns, evidenceRows(view, chalk, name), chalk, view.width));
+  return [...lines, ...evidenceNotes(view, chalk, name)];
 }
