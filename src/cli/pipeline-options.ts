@@ -154,14 +154,12 @@ export async function readConfigFor(flags: PipelineFlags, io: CliIo, needed: boo
   return { path: searched[0] as string, config: undefined };
 }
 
-/** Merges flags over the named pipeline over the defaults, and checks it all. */
-export function resolveSettings(
+/** The three places every layout needs, from the flags or the pipeline's config; missing, said with where to set it. */
+function requiredLayout(
   flags: PipelineFlags,
   pipelineName: string | undefined,
   fromConfig: PipelineConfig,
-  cwd: string,
-): PipelineSettings {
-  rejectEmpty(flags);
+): { outDir: string; stagingDir: string; final: string } {
   const outDir = flags.outDir ?? fromConfig.outDir;
   const stagingDir = flags.stagingDir ?? fromConfig.stagingDir;
   const final = flags.final ?? fromConfig.final;
@@ -178,6 +176,15 @@ export function resolveSettings(
       hint,
     );
   }
+  return { outDir, stagingDir, final };
+}
+
+/** The output's name and its marker's (null: --no-marker), which must not name the output itself. */
+function outputNames(
+  flags: PipelineFlags,
+  fromConfig: PipelineConfig,
+  final: string,
+): Pick<PipelineSettings, 'final' | 'marker'> {
   const markerFlag = flags.marker;
   if (markerFlag === true)
     throw new UsageError('--marker needs a template, e.g. --marker \'{final}.success\'.');
@@ -187,10 +194,11 @@ export function resolveSettings(
   if (marker && marker.nameFor('k', finalTemplate.nameFor('k')) === finalTemplate.nameFor('k')) {
     throw new UsageError(`--marker ${JSON.stringify(markerSource)} names the output itself.`);
   }
-  const rerun
-    = flags.rerun !== undefined ? checkRerunWords(splitCommandWords(flags.rerun, '--rerun')) : fromConfig.rerun;
-  const absolute = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(cwd, path));
-  const directory = (path: string, flag: string) => (isS3Url(path) ? normalS3Dir(path, flag) : absolute(path));
+  return { final: finalTemplate, marker };
+}
+
+/** How writers and outputs are judged by age. */
+function ageLimits(flags: PipelineFlags, fromConfig: PipelineConfig): Pick<PipelineSettings, 'freshWithinMs' | 'staleAfterMs'> {
   const freshWithinMs = parseDuration(
     flags.freshWithin ?? fromConfig.freshWithin ?? DEFAULT_FRESH_WITHIN,
     '--fresh-within',
@@ -200,6 +208,15 @@ export function resolveSettings(
     '--stale-after',
   );
   if (staleAfterMs <= 0) throw new UsageError('--stale-after must be longer than zero.');
+  return { freshWithinMs, staleAfterMs };
+}
+
+/** The recovery loop's settings: attempts before a crash loop, the backoff, the inputs a re-run reads. */
+function recoverySettings(
+  flags: PipelineFlags,
+  fromConfig: PipelineConfig,
+  absolute: (path: string) => string,
+): Pick<PipelineSettings, 'maxAttempts' | 'retryBackoffMs' | 'inputs'> {
   const maxAttempts = flags.maxAttempts ?? fromConfig.maxAttempts;
   if (maxAttempts !== undefined && (!Number.isInteger(maxAttempts) || maxAttempts < 0))
     throw new UsageError('--max-attempts must be a whole number, 0 or more (0 turns crash-loop detection off).');
@@ -209,22 +226,37 @@ export function resolveSettings(
   const inputFlags = flags.input === undefined ? undefined : [flags.input].flat();
   if (inputFlags?.some((input) => input.trim() === '')) throw new UsageError('--input is empty.');
   const inputs = inputFlags !== undefined ? inputFlags.map(absolute) : fromConfig.input;
+  return { maxAttempts, retryBackoffMs, inputs };
+}
+
+/** Merges flags over the named pipeline over the defaults, and checks it all. */
+export function resolveSettings(
+  flags: PipelineFlags,
+  pipelineName: string | undefined,
+  fromConfig: PipelineConfig,
+  cwd: string,
+): PipelineSettings {
+  rejectEmpty(flags);
+  const { outDir, stagingDir, final } = requiredLayout(flags, pipelineName, fromConfig);
+  const names = outputNames(flags, fromConfig, final);
+  const rerun
+    = flags.rerun !== undefined ? checkRerunWords(splitCommandWords(flags.rerun, '--rerun')) : fromConfig.rerun;
+  const absolute = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(cwd, path));
+  const directory = (path: string, flag: string) => (isS3Url(path) ? normalS3Dir(path, flag) : absolute(path));
+  const ages = ageLimits(flags, fromConfig);
+  const recovery = recoverySettings(flags, fromConfig, absolute);
   return {
     pipeline: pipelineName,
     outDir: directory(outDir, '--out-dir'),
     stagingDir: directory(stagingDir, '--staging-dir'),
-    final: finalTemplate,
+    ...names,
     staging: compileStagingTemplate(flags.staging ?? fromConfig.staging ?? DEFAULT_STAGING),
-    marker,
-    freshWithinMs,
-    staleAfterMs,
+    ...ages,
     pidCheck: flags.pidCheck ?? fromConfig.pidCheck ?? true,
     rerun,
     quarantine: fromConfig.quarantine,
     auditLog: fromConfig.auditLog,
-    maxAttempts,
-    retryBackoffMs,
-    inputs,
+    ...recovery,
   };
 }
 

@@ -13,7 +13,7 @@ import type { CliIo } from '../../src/cli/io.js';
 import { s3LockPath } from '../../src/core/s3-state.js';
 import { snapshot } from '../support/file-tree.js';
 import { crashdiagInProcess } from '../support/in-process.js';
-import { putText, testClient } from '../support/s3-objects.js';
+import { ageS3rverObject, putText, s3rverFile, testClient } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
 import { s3TestEnv } from '../support/s3-scene.js';
 import { useS3Server } from '../support/s3-server.js';
@@ -64,20 +64,17 @@ async function crashdiag(args: readonly string[], env = envFor(), overrides: Par
 
 /** Where s3rver keeps an object: its LastModified is that file's mtime. */
 function backingFile(key: string, bucket = BUCKET): string {
-  const parts = key.split('/');
-  const last = parts.pop() as string;
-  return join(server().directory, bucket, ...parts, `${last}._S3rver_object`);
+  return s3rverFile(server(), bucket, key);
 }
 
 /** Sets an object's LastModified `seconds` into the past (negative: the future). */
-async function age(key: string, seconds: number, bucket = BUCKET): Promise<void> {
-  const then = new Date(Date.now() - seconds * 1000);
-  await fsp.utimes(backingFile(key, bucket), then, then);
+function age(key: string, seconds: number, bucket = BUCKET, bytes?: number): Promise<void> {
+  return ageS3rverObject(server(), bucket, key, seconds, bytes);
 }
 
 async function put(key: string, body: string, ageSeconds = 0, bucket = BUCKET): Promise<void> {
   await putText(client, bucket, key, body);
-  if (ageSeconds !== 0) await age(key, ageSeconds, bucket);
+  if (ageSeconds !== 0) await age(key, ageSeconds, bucket, Buffer.byteLength(body));
 }
 
 /** A test's part of the bucket as the server keeps it: every key's bytes, size and time. */

@@ -11,7 +11,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { deadPid } from '../support/dead-pids.js';
 import { snapshot } from '../support/file-tree.js';
 import { crashdiagInProcess } from '../support/in-process.js';
-import { putText, requestsDuring, testClient } from '../support/s3-objects.js';
+import { ageS3rverObject, putText, requestsDuring, testClient } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
 import { s3TestEnv } from '../support/s3-scene.js';
 import { type LoggedRequest, useS3Server } from '../support/s3-server.js';
@@ -60,17 +60,13 @@ async function crashdiag(args: readonly string[], env = envFor()) {
 }
 
 /** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
-async function age(key: string, seconds: number): Promise<void> {
-  const parts = key.split('/');
-  const last = parts.pop() as string;
-  const file = join(server().directory, BUCKET, ...parts, `${last}._S3rver_object`);
-  const then = new Date(Date.now() - seconds * 1000);
-  await fsp.utimes(file, then, then);
+function age(key: string, seconds: number, bytes?: number): Promise<void> {
+  return ageS3rverObject(server(), BUCKET, key, seconds, bytes);
 }
 
 async function put(key: string, body: string, ageSeconds = 0): Promise<void> {
   await putText(client, BUCKET, key, body);
-  if (ageSeconds > 0) await age(key, ageSeconds);
+  if (ageSeconds > 0) await age(key, ageSeconds, Buffer.byteLength(body));
 }
 
 /** Keys and ETags under a prefix, as the server lists them. */

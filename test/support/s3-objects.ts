@@ -1,3 +1,6 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
@@ -48,4 +51,45 @@ export async function requestsDuring(server: S3TestServer, action: () => Promise
   const before = (await server.requests()).length;
   await action();
   return (await server.requests()).slice(before);
+}
+
+/** Where s3rver keeps an object: its LastModified is that file's mtime. */
+export function s3rverFile(server: S3TestServer, bucket: string, key: string): string {
+  const parts = key.split('/');
+  const last = parts.pop() as string;
+  return join(server.directory, bucket, ...parts, `${last}._S3rver_object`);
+}
+
+/**
+ * Sets an object's LastModified `seconds` into the past (negative: the
+ * future). s3rver answers a PUT before its write to the backing file has
+ * landed (it resolves on the stream it pipes from, not on the file's close),
+ * and a write landing after the utimes made the object new again: a flake
+ * under load. So the file is first waited for to hold all `bytes` and to be
+ * open in the server no more.
+ */
+export async function ageS3rverObject(
+  server: S3TestServer,
+  bucket: string,
+  key: string,
+  seconds: number,
+  bytes?: number,
+): Promise<void> {
+  const file = s3rverFile(server, bucket, key);
+  for (;;) {
+    const size = await fsp.stat(file).then((s) => s.size, () => -1);
+    if (size >= 0 && (bytes === undefined || size === bytes) && !(await openIn(server.pid, file))) break;
+    await sleep(2);
+  }
+  const then = new Date(Date.now() - seconds * 1000);
+  await fsp.utimes(file, then, then);
+}
+
+/** Whether process `pid` holds `file` open, read from /proc/PID/fd. */
+async function openIn(pid: number, file: string): Promise<boolean> {
+  const fds = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  for (const fd of fds) {
+    if ((await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === file) return true;
+  }
+  return false;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { snapshot } from './file-tree.js';
 import { crashdiagInProcess } from './in-process.js';
-import { putText, testClient } from './s3-objects.js';
+import { ageS3rverObject, putText, testClient } from './s3-objects.js';
 import { type S3TestServer, useS3Server } from './s3-server.js';
 
 /**
@@ -43,13 +43,8 @@ export function useS3Scene(bucket: string) {
   let made = 0;
   const env = (endpoint = server().endpoint): Record<string, string> => s3TestEnv(endpoint, scratch);
   /** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
-  const age = async (key: string, seconds: number): Promise<void> => {
-    const parts = key.split('/');
-    const last = parts.pop() as string;
-    const file = join(server().directory, bucket, ...parts, `${last}._S3rver_object`);
-    const then = new Date(Date.now() - seconds * 1000);
-    await fsp.utimes(file, then, then);
-  };
+  const age = (key: string, seconds: number, bytes?: number): Promise<void> =>
+    ageS3rverObject(server(), bucket, key, seconds, bytes);
 
   return {
     bucket,
@@ -67,7 +62,7 @@ export function useS3Scene(bucket: string) {
     async put(key: string, body: string, ageSeconds = 0): Promise<void> {
       if (!client) throw new Error('useS3Scene: no client');
       await putText(client, bucket, key, body);
-      if (ageSeconds > 0) await age(key, ageSeconds);
+      if (ageSeconds > 0) await age(key, ageSeconds, Buffer.byteLength(body));
     },
     /** Keys and ETags under a prefix, as the server lists them (up to 1,000). */
     async keysUnder(prefix: string): Promise<string[]> {

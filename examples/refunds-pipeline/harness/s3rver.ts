@@ -62,6 +62,8 @@ export interface S3TestServer {
   readonly port: number;
   /** Where s3rver keeps buckets and objects. */
   readonly directory: string;
+  /** The server's process: what it still holds open can be asked of /proc. */
+  readonly pid: number;
   createBucket(name: string): Promise<void>;
   /** Every request the server has seen, in arrival order. */
   requests(): Promise<readonly LoggedRequest[]>;
@@ -103,6 +105,7 @@ export async function startS3Server(
     endpoint,
     port,
     directory,
+    pid: child.pid as number,
     async createBucket(name) {
       // s3rver lets unsigned requests through; no client is needed to set up.
       const response = await fetch(`${endpoint}/${name}`, { method: 'PUT' });
