@@ -1,18 +1,43 @@
-import type { AuditRecord } from './audit.js';
+import { type AuditRecord, appendAudit } from './audit.js';
 import { shellJoin } from './command-words.js';
 import type { Deps } from './deps.js';
 import type { Diagnosis } from './diagnosis.js';
 import { isUsageError } from './errors.js';
-import type { FixReport } from './fix.js';
+import type { FixContext, FixReport } from './fix.js';
 import type { Refusal } from './guards.js';
 import { type HeldLock, stillHeld } from './lock.js';
 import { type FixPlan, rerunStillNeeded } from './plan.js';
 import { compareText } from './probe.js';
+import type { PipelineSettings } from './settings.js';
 import type { RerunOutcome } from './recovery.js';
 import { EXIT_CODES, RUNBOOKS } from './states.js';
 
 /** Appends one record to the audit log of the fix (and fsyncs it). */
 export type Audit = (record: Partial<AuditRecord> & Pick<AuditRecord, 'op'>) => Promise<void>;
+
+/** The fix's audit log: every record says who, where, which run and its state before, and when (the wall clock). */
+export function auditorFor(
+  job: {
+    readonly ctx: Pick<FixContext, 'fs' | 'user' | 'processes' | 'pid' | 'wallClock'>;
+    readonly settings: Pick<PipelineSettings, 'pipeline'>;
+    readonly runKey: string;
+    readonly options: { readonly auditLog: string };
+  },
+  before: Diagnosis,
+): Audit {
+  const { ctx, settings, runKey, options } = job;
+  const base = {
+    time: '',
+    user: ctx.user,
+    host: ctx.processes.hostname,
+    pid: ctx.pid,
+    pipeline: settings.pipeline ?? null,
+    run: runKey,
+    stateBefore: before.state,
+  };
+  return (record) =>
+    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.wallClock()).toISOString() }]);
+}
 
 /**
  * The shared steps of both fixers (a local run; a run with an S3 side): the

@@ -1,6 +1,6 @@
 import type { Deps } from './deps.js';
 import { basename, join } from 'node:path';
-import { type AuditRecord, appendAudit, checkAuditLog } from './audit.js';
+import { type AuditRecord, checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import { refuseLockInOutputDirectory, refuseWriteIntoOutputDirectory } from './directory-rules.js';
 import type { Diagnosis } from './diagnosis.js';
@@ -31,6 +31,7 @@ import { gatherRecovery, type RecoveryRequest } from './recovery-probe.js';
 import type { PipelineSettings } from './settings.js';
 import {
   type Audit,
+  auditorFor,
   diagnoseAgain,
   type LookAgain,
   outcomeOf,
@@ -258,21 +259,6 @@ async function planOnly(job: FixJob): Promise<FixReport> {
     after: before,
     exitCode: before.exitCode,
   };
-}
-
-function auditorFor(job: FixJob, before: Diagnosis): Audit {
-  const { ctx, settings, runKey, options } = job;
-  const base = {
-    time: '',
-    user: ctx.user,
-    host: ctx.processes.hostname,
-    pid: ctx.pid,
-    pipeline: settings.pipeline ?? null,
-    run: runKey,
-    stateBefore: before.state,
-  };
-  return (record) =>
-    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.wallClock()).toISOString() }]);
 }
 
 async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {

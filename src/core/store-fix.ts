@@ -1,4 +1,4 @@
-import { appendAudit, checkAuditLog } from './audit.js';
+import { checkAuditLog } from './audit.js';
 import { classifyRun } from './classify.js';
 import type { Diagnosis } from './diagnosis.js';
 import {
@@ -23,6 +23,7 @@ import {
 import { isStoreError, type ObjectStore, type StoredFile } from './store.js';
 import {
   type Audit,
+  auditorFor,
   diagnoseAgain,
   type LookAgain,
   outcomeOf,
@@ -227,21 +228,6 @@ function uploadStep(found: FoundUpload, result: FixStep['result'], reason?: stri
     result,
     ...(reason === undefined ? {} : { reason: `multipart upload ${found.upload.uploadId}: ${reason}` }),
   };
-}
-
-function auditorFor(job: StoreFixJob, before: Diagnosis): Audit {
-  const { ctx, settings, runKey, options } = job;
-  const base = {
-    time: '',
-    user: ctx.user,
-    host: ctx.processes.hostname,
-    pid: ctx.pid,
-    pipeline: settings.pipeline ?? null,
-    run: runKey,
-    stateBefore: before.state,
-  };
-  return (record) =>
-    appendAudit(ctx.fs, options.auditLog, [{ ...base, ...record, time: new Date(ctx.wallClock()).toISOString() }]);
 }
 
 async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
