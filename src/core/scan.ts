@@ -210,6 +210,8 @@ type OutputFacts = { final: PathFacts; marker: PathFacts | null };
 class OutputLooks {
   readonly #ctx: ProbeContext;
   readonly #settings: PipelineSettings;
+  /** A marker every key shares (`_SUCCESS`) is no key's in the listing: it is looked at (once). */
+  readonly #markerShared: boolean;
   readonly outByKey: ReadonlyMap<string, OutEntry>;
   /** A fixed-name output is shared by every run key: each path is looked at once. */
   readonly #looked = new Map<string, Promise<PathFacts>>();
@@ -219,6 +221,7 @@ class OutputLooks {
   constructor(ctx: ProbeContext, settings: PipelineSettings, outByKey: ReadonlyMap<string, OutEntry>) {
     this.#ctx = ctx;
     this.#settings = settings;
+    this.#markerShared = markerNameIsShared(settings.final, settings.marker);
     this.outByKey = outByKey;
   }
 
@@ -239,9 +242,7 @@ class OutputLooks {
     const entry = template.keyed ? (this.outByKey.get(key) ?? {}) : undefined;
     const final = await this.#look(join(outDir, finalName), entry ? entry.final !== undefined : undefined);
     const markerName = markerTemplate?.nameFor(key, finalName);
-    // A marker every key shares (`_SUCCESS`) is no key's in the listing: look at it (once).
-    const shared = markerNameIsShared(template, markerTemplate);
-    const listedMarker = entry && !shared ? entry.marker !== undefined : undefined;
+    const listedMarker = entry && !this.#markerShared ? entry.marker !== undefined : undefined;
     const marker = markerName === undefined ? null : await this.#look(join(outDir, markerName), listedMarker);
     return { final, marker };
   }
