@@ -319,10 +319,7 @@ async function classifyRuns(
     // The fixed-name output is there whether or not any key is in view: a
     // healthy pipeline with an empty staging directory must not report "never
     // published". Only a marker named after the key needs keys to be found.
-    const finalName = settings.final.nameFor('');
-    const markerFixed
-      = settings.marker === null
-        || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
+    const markerFixed = settings.marker === null || markerNameIsShared(settings.final, settings.marker);
     for (const key of markerFixed ? [''] : keys) outputs.notePublished(await outputs.factsFor(key));
   }
   for (const key of keys) {

@@ -156,9 +156,7 @@ async function keysInView(
   }
   if (!settings.final.keyed) {
     // As the local scan: the fixed-name output is looked at whether or not any key is in view.
-    const finalName = settings.final.nameFor('');
-    const markerFixed = settings.marker === null
-      || settings.marker.nameFor('a', finalName) === settings.marker.nameFor('b', finalName);
+    const markerFixed = settings.marker === null || markerNameIsShared(settings.final, settings.marker);
     for (const key of markerFixed ? [''] : keys) {
       const { final, marker } = await facts(key);
       published.note(final, marker);
