@@ -54,7 +54,7 @@ export interface LookAgain {
 }
 
 /** What the re-run's report says of how it ended, as the recovery rules read it. */
-export function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
+function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
   if (!rerun?.result) return null;
   const { exitStatus, signal, error } = rerun.result;
   return { argv: rerun.argv, exitStatus, signal, ...(error === undefined ? {} : { error }) };
@@ -68,7 +68,7 @@ export function outcomeOf(rerun: FixReport['rerun']): RerunOutcome | null {
  * was done must still come out, not give way to a usage error, and nothing
  * is re-run on it. `rerun` as for diagnose.
  */
-export async function diagnoseAgain(
+async function diagnoseAgain(
   again: LookAgain,
   before: Diagnosis,
   rerun?: RerunOutcome | null,
@@ -133,7 +133,7 @@ export async function refusedReport(
 }
 
 /** A removal failed midway: what was done and what failed, no re-run, a person must look. */
-export async function stoppedReport(
+async function stoppedReport(
   again: LookAgain,
   report: Pick<FixReport, 'dryRun' | 'before' | 'plan' | 'refused' | 'steps'>,
   stopped: string,
@@ -198,4 +198,31 @@ export async function rerunIfStillNeeded(
     ...(result.pid === undefined ? {} : { childPid: result.pid }),
   });
   return { rerun: { argv, result, startedAt, durationMs }, rerunSkipped: null };
+}
+
+/**
+ * What both fixers do once the removals are over: stop there if one failed;
+ * else record --retry, re-run if still needed, and look again.
+ */
+export async function concludeFix(
+  again: LookAgain,
+  report: Pick<FixReport, 'dryRun' | 'before' | 'plan' | 'refused' | 'steps'>,
+  done: { readonly stopped?: string | null; readonly leftAlone: boolean; readonly retry: boolean | undefined },
+  rerunStep: () => Promise<RerunStep>,
+  audit: Audit,
+): Promise<FixReport> {
+  if (done.stopped) return stoppedReport(again, report, done.stopped);
+  const { before, plan, steps } = report;
+  // --retry is recorded after the clean-up, so the orphans it removed stay
+  // counted before the reset and none after it.
+  if (done.retry && !done.leftAlone && (plan.removals.length > 0 || plan.rerun)) {
+    await audit({ op: 'reset', stagingDir: again.stagingDir, reason: '--retry: the cause is declared fixed' });
+  }
+  const { current, ...rerun } = await rerunStep();
+  const nothingDone = steps.length === 0 && rerun.rerun === null && !current;
+  // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
+  // found under the lock is the answer. A re-run held back was decided on a
+  // diagnosis made a moment ago: that is what is there now.
+  const after = nothingDone ? before : (current ?? (await diagnoseAgain(again, before, outcomeOf(rerun.rerun))));
+  return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
 }

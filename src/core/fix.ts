@@ -32,14 +32,12 @@ import type { PipelineSettings } from './settings.js';
 import {
   type Audit,
   auditorFor,
-  diagnoseAgain,
+  concludeFix,
   type LookAgain,
-  outcomeOf,
   type Rerunner,
   rerunIfStillNeeded,
   type RerunStep,
   refusedReport,
-  stoppedReport,
 } from './fix-reports.js';
 
 export interface CommandResult {
@@ -280,21 +278,9 @@ async function fixLocked(job: FixJob, lock: HeldLock): Promise<FixReport> {
   const output = await outputIdentityOf(job, before.final.path);
   const removed = await removeAll(job, lock, plan.removals, { bounds, snapshots, quarantine, audit });
   const report = { dryRun: false, before, plan, refused, steps: removed.steps };
-  if (removed.stopped) return stoppedReport(againOf(job), report, removed.stopped);
-  // --retry is recorded after the clean-up, so the orphans it removed stay
-  // counted before the reset and none after it.
-  if (options.retry && !removed.leftAlone && (plan.removals.length > 0 || plan.rerun)) {
-    await audit({ op: 'reset', stagingDir: settings.stagingDir, reason: '--retry: the cause is declared fixed' });
-  }
-
   const removals = { before, leftAlone: removed.leftAlone, output };
-  const { current, ...rerun } = await rerunStep(job, lock, plan, removals, audit);
-  const nothingDone = removed.steps.length === 0 && rerun.rerun === null && !current;
-  // Nothing done (DONE, RUNNING, UNKNOWN, a re-run with no command): the state
-  // found under the lock is the answer. A re-run held back was decided on a
-  // diagnosis made a moment ago: that is what is there now.
-  const after = nothingDone ? before : (current ?? (await diagnoseAgain(againOf(job), before, outcomeOf(rerun.rerun))));
-  return { ...report, stopped: null, ...rerun, after, exitCode: after.exitCode };
+  const done = { stopped: removed.stopped, leftAlone: removed.leftAlone, retry: options.retry };
+  return concludeFix(againOf(job), report, done, () => rerunStep(job, lock, plan, removals, audit), audit);
 }
 
 /** How the re-run ended, for the recovery loop's count of attempts. */

@@ -24,13 +24,11 @@ import { isStoreError, type ObjectStore, type StoredFile } from './store.js';
 import {
   type Audit,
   auditorFor,
-  diagnoseAgain,
+  concludeFix,
   type LookAgain,
-  outcomeOf,
   rerunIfStillNeeded,
   type RerunStep,
   refusedReport,
-  stoppedReport,
 } from './fix-reports.js';
 
 /** The stores a fix acts through; the quarantine, when given, already checked (checkStoreQuarantine). */
@@ -249,18 +247,9 @@ async function fixLocked(job: StoreFixJob, lock: HeldLock): Promise<FixReport> {
   const steps = [...removed.steps, ...aborted.steps];
   const stopped = removed.stopped ?? aborted.stopped;
   const report = { dryRun: false, before: before.diagnosis, plan, refused, steps };
-  if (stopped) return stoppedReport(againOf(job), report, stopped);
-  if (options.retry && !removed.leftAlone && (plan.removals.length > 0 || plan.rerun)) {
-    await audit({ op: 'reset', stagingDir: settings.stagingDir, reason: '--retry: the cause is declared fixed' });
-  }
   const found = { before: before.diagnosis, leftAlone: removed.leftAlone, output };
-  const rerun = await rerunStep(job, lock, plan, found, audit);
-  const nothingDone = steps.length === 0 && rerun.rerun === null && !rerun.current;
-  const after = nothingDone
-    ? before.diagnosis
-    : (rerun.current ?? (await diagnoseAgain(againOf(job), before.diagnosis, outcomeOf(rerun.rerun))));
-  const { rerunSkipped } = rerun;
-  return { ...report, stopped: null, rerun: rerun.rerun, rerunSkipped, after, exitCode: after.exitCode };
+  const done = { stopped, leftAlone: removed.leftAlone, retry: options.retry };
+  return concludeFix(againOf(job), report, done, () => rerunStep(job, lock, plan, found, audit), audit);
 }
 
 /** Appends one record; returns why it could not be written. */
