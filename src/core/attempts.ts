@@ -17,6 +17,8 @@ export interface DeadOrphan {
   readonly pid: number;
   readonly bytes: number;
   readonly mtimeMs: number;
+  /** Its creation, where the file system keeps one: what bounds its writer's death from below (causes). */
+  readonly bornMs?: number | undefined;
 }
 
 /**
@@ -138,28 +140,39 @@ function ranWhile(atMs: number, from: number, to: number): boolean {
 
 /**
  * Every failed attempt at a run key since it last succeeded, oldest first,
- * one per writer: dead writers' staging files still on disk (one per PID),
- * orphans the log says were removed, and failed re-runs, a re-run counted
- * once with the orphan it left (same PID, or written while it ran). Pure.
+ * one per writer: dead writers' staging files still on disk (one per PID:
+ * last seen at its latest write, with the bytes of all its files, in
+ * whatever order they were met), orphans the log says were removed, and
+ * failed re-runs, a re-run counted once with the orphan it left (same PID,
+ * or written while it ran). Pure.
  */
 export function countAttempts(
   onDisk: readonly DeadOrphan[],
   recovery: Pick<RecoveryEvidence, 'recorded' | 'sinceMs'>,
 ): Attempt[] {
   const orphans: Attempt[] = [];
-  const seen = new Set<number>();
+  const indexOf = new Map<number, number>();
   for (const orphan of onDisk) {
     // An orphan last written before a reset is an attempt the reset forgave.
     if (recovery.sinceMs !== null && orphan.mtimeMs < recovery.sinceMs) continue;
-    if (seen.has(orphan.pid)) continue;
-    seen.add(orphan.pid);
-    orphans.push({ atMs: orphan.mtimeMs, pid: orphan.pid, bytes: orphan.bytes, ended: null, source: 'orphan' });
+    const at = indexOf.get(orphan.pid);
+    const seen = at === undefined ? undefined : orphans[at];
+    if (at === undefined || seen === undefined) {
+      indexOf.set(orphan.pid, orphans.length);
+      orphans.push({ atMs: orphan.mtimeMs, pid: orphan.pid, bytes: orphan.bytes, ended: null, source: 'orphan' });
+    } else {
+      orphans[at] = {
+        ...seen,
+        atMs: Math.max(seen.atMs, orphan.mtimeMs),
+        bytes: (seen.bytes ?? 0) + orphan.bytes,
+      };
+    }
   }
   for (const attempt of recovery.recorded) {
-    if (attempt.source !== 'removed-orphan' || attempt.pid === null || seen.has(attempt.pid)) continue;
+    if (attempt.source !== 'removed-orphan' || attempt.pid === null || indexOf.has(attempt.pid)) continue;
     // The janitor may remove, after a reset, an orphan written before it.
     if (recovery.sinceMs !== null && attempt.atMs < recovery.sinceMs) continue;
-    seen.add(attempt.pid);
+    indexOf.set(attempt.pid, orphans.length);
     orphans.push(attempt);
   }
   const reruns: Attempt[] = [];
@@ -167,7 +180,7 @@ export function countAttempts(
     if (rerun.source !== 'rerun') continue;
     // Its own PID first; failing that (a wrapper script wrote under another
     // PID), an orphan last written while it ran.
-    const byPid = rerun.pid === null ? -1 : orphans.findIndex((o) => o.pid === rerun.pid);
+    const byPid = rerun.pid === null ? -1 : (indexOf.get(rerun.pid) ?? -1);
     const index = byPid >= 0
       ? byPid
       : orphans.findIndex((o) => o.ended === null && ranWhile(o.atMs, rerun.startedAtMs ?? rerun.atMs, rerun.atMs));

@@ -2,9 +2,9 @@
 // audit log, the inputs) says. Only reads; a witness that cannot be asked is a
 // note, never an error: causes are advice, the state is the disk's.
 import type { Deps } from './deps.js';
-import type { Diagnosis, StagingFileReport } from './diagnosis.js';
+import type { DeadOrphan } from './attempts.js';
+import type { Diagnosis } from './diagnosis.js';
 import { errnoCode } from './errors.js';
-import type { PathFacts } from './evidence.js';
 import type { FileSystem } from './fs.js';
 import { describeOomKill, matchOomKill, parseOomKills } from './kernel-log.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
@@ -208,40 +208,43 @@ function bornBy(birthtimeMs: number, atMs: number): number {
   return birthtimeMs > 0 ? Math.min(birthtimeMs, atMs) : atMs;
 }
 
+/** By PID, the earliest creation the probe saw of its writer's files (0: none kept). */
+function bornByPid(probed: readonly DeadOrphan[]): Map<number, number> {
+  const born = new Map<number, number>();
+  for (const orphan of probed) {
+    const at = orphan.bornMs !== undefined && orphan.bornMs > 0 ? orphan.bornMs : 0;
+    const seen = born.get(orphan.pid);
+    born.set(orphan.pid, seen === undefined || seen === 0 ? at : at === 0 ? seen : Math.min(seen, at));
+  }
+  return born;
+}
+
 /**
- * When each attempt's writer can have died at the earliest: its file's
+ * When each attempt's writer can have died at the earliest: its files'
  * creation, as the probe saw it, or as a look now says; or its last write.
  */
-function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly PathFacts[]): DeathBound {
-  // A file's creation bounds its writer's death from below; without it, its last write does.
-  // By PID, the first orphan of each, as a search would find it: a search per attempt was quadratic.
-  let orphanOf: Map<number, number> | undefined;
-  const pathOf = (attempt: Attempt) => {
-    if (attempt.source !== 'orphan' || attempt.pid === null) return undefined;
-    if (!orphanOf) {
-      const firsts = new Map<number, number>();
-      diagnosis.orphans.forEach((o, i) => {
-        if (!firsts.has(o.pid)) firsts.set(o.pid, i);
-      });
-      orphanOf = firsts;
-    }
-    const i = orphanOf.get(attempt.pid);
-    return i === undefined ? undefined : { i, path: (diagnosis.orphans[i] as StagingFileReport).path };
-  };
-  // In a state where something died every staging file is an orphan, so the
-  // probe's list and the orphans line up one to one (both sorted by path):
-  // no map of 100,000 paths. Where they do not, the file is looked at again.
-  const probedAs = (i: number, path: string) => (probed[i]?.path === path ? probed[i] : undefined);
+function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly DeadOrphan[] | undefined): DeathBound {
+  // Built only when asked: for the few attempts the kernel log names.
+  let born: Map<number, number> | undefined;
+  let pathOf: Map<number, string> | undefined;
+  const orphanOf = (attempt: Attempt) => (attempt.source === 'orphan' && attempt.pid !== null ? attempt.pid : undefined);
   return {
     known: (attempt) => {
-      const orphan = pathOf(attempt);
-      if (orphan === undefined) return attempt.atMs;
-      const looked = probedAs(orphan.i, orphan.path);
-      return looked?.status === 'present' ? bornBy(looked.birthtimeMs ?? 0, attempt.atMs) : undefined;
+      const pid = orphanOf(attempt);
+      if (pid === undefined) return attempt.atMs;
+      if (!probed) return undefined;
+      born ??= bornByPid(probed);
+      // A file's creation bounds its writer's death from below; without it, its last write does.
+      const at = born.get(pid);
+      return at === undefined ? undefined : bornBy(at, attempt.atMs);
     },
     look: async (attempt) => {
+      const pid = orphanOf(attempt);
+      // By PID, the first orphan of each (a search per attempt was quadratic over 100,000).
+      pathOf ??= new Map([...diagnosis.orphans].reverse().map((o) => [o.pid, o.path]));
+      const path = pid === undefined ? undefined : pathOf.get(pid);
+      if (path === undefined) return attempt.atMs;
       try {
-        const path = pathOf(attempt)?.path as string;
         // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
         const stats = fs.lstatSync ? (fs.lstatSync(path)) : await fs.lstat(path);
         return bornBy(stats.birthtimeMs, attempt.atMs);
@@ -250,12 +253,12 @@ function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly Pa
       }
     },
     // No later than every bound: the earliest last write, and the earliest
-    // creation the probe saw (each orphan is among its files, or looked at).
+    // creation the probe saw of a dead writer's file (each orphan attempt's files are among them).
     earliest: (list) => {
-      if (probed.length !== diagnosis.orphans.length) return undefined;
+      if (!probed && list.some((attempt) => orphanOf(attempt) !== undefined)) return undefined;
       let min = Number.POSITIVE_INFINITY;
       for (const attempt of list) min = Math.min(min, attempt.atMs);
-      for (const facts of probed) if ((facts.birthtimeMs ?? 0) > 0) min = Math.min(min, facts.birthtimeMs as number);
+      for (const orphan of probed ?? []) if ((orphan.bornMs ?? 0) > 0) min = Math.min(min, orphan.bornMs as number);
       return min;
     },
   };
@@ -271,11 +274,11 @@ export async function findCauses(
   settings: PipelineSettings,
   diagnosis: Diagnosis,
   /**
-   * The staging files as the probe that made `diagnosis` saw them: their
-   * birth times, so a crash loop's 100,000 orphans are not looked at twice.
-   * A file not among them is looked at here.
+   * The dead writers' files as the probe that made `diagnosis` saw them
+   * (StagingFold.deadOrphans): their birth times, so a crash loop's 100,000
+   * orphans are not looked at twice. Without them, each is looked at here.
    */
-  probed: readonly PathFacts[] = [],
+  probed?: readonly DeadOrphan[],
 ): Promise<CauseFindings> {
   if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
   const attempts = diagnosis.attempts?.list ?? [];

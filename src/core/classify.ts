@@ -1,6 +1,6 @@
 import type { DeadOrphan } from './attempts.js';
 import { judgeRecovery } from './classify-recovery.js';
-import type { Anomaly, Diagnosis, StagingFileReport } from './diagnosis.js';
+import type { Anomaly, Diagnosis, OrphanTotals, StagingFileReport } from './diagnosis.js';
 import { formatDuration } from './duration.js';
 import type { JudgementRules, PathFacts, RunEvidence, StagingEntry } from './evidence.js';
 import { type Action, EXIT_CODES, RUNBOOKS, type State } from './states.js';
@@ -176,10 +176,78 @@ export interface StagingTotals {
 }
 
 /** A run judged from its staging summary: a Diagnosis without the per-file list. */
-export type RunVerdict = Omit<Diagnosis, 'orphans'> & { readonly totals: StagingTotals };
+export type RunVerdict = Omit<Diagnosis, 'orphans' | 'orphanTotals'> & { readonly totals: StagingTotals };
 
 /** The evidence for one run with its staging entries already folded into a summary. */
 export type SummarisedRunEvidence = Omit<RunEvidence, 'staging' | 'recovery'> & { readonly staging: StagingSummary };
+
+/**
+ * A run's staging files as they are judged one by one, in any order: the
+ * summary the state rules read, the reports of the first `keep` files by
+ * path, every file's totals, and what the recovery loop counts of each dead
+ * writer's file. Memory grows with `keep` and the dead orphans' small
+ * records, not with a report per file: a crash loop's 100,000 orphans are
+ * folded as the probe looks at them.
+ */
+export interface StagingFold {
+  readonly summary: StagingSummary;
+  /** Reports of the files met so far that may be among the first `keep` by path; unsorted. */
+  files: StagingFileReport[];
+  readonly totals: { -readonly [K in keyof OrphanTotals]: OrphanTotals[K] };
+  readonly deadOrphans: DeadOrphan[];
+  readonly keep: number;
+  /** Once `files` has been cut to `keep`: the last path kept. A later file past it is only counted. */
+  cutAt: string | undefined;
+}
+
+/** An empty fold that keeps a report for the first `keep` files by path. */
+export function newStagingFold(keep = Number.POSITIVE_INFINITY): StagingFold {
+  return {
+    summary: emptyStagingSummary(Number.POSITIVE_INFINITY),
+    files: [],
+    totals: { count: 0, listed: 0, bytes: 0, dead: 0, alive: 0, unknown: 0 },
+    deadOrphans: [],
+    keep,
+    cutAt: undefined,
+  };
+}
+
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/** Keeps the first `keep` files of the fold by path, sorted. */
+function cutFiles(fold: StagingFold): void {
+  fold.files.sort(byPath);
+  if (fold.files.length > fold.keep) {
+    fold.files.length = fold.keep;
+    fold.cutAt = fold.files.at(-1)?.path;
+  }
+}
+
+/** Judges one staging entry and adds it to the fold. Pure. */
+export function foldRunEntry(fold: StagingFold, entry: StagingEntry, rules: JudgementRules, nowMs: number): void {
+  const judged = judgeStagingEntry(entry, rules, nowMs);
+  foldStagingEntry(fold.summary, judged);
+  const file = judged.file;
+  if (!file) return;
+  const { totals } = fold;
+  totals.count++;
+  totals.bytes += file.bytes;
+  totals[file.writer]++;
+  // The first `keep` by path, whatever the order they come in: cut to `keep` each time twice as many are held.
+  if (fold.cutAt === undefined || file.path < fold.cutAt) {
+    fold.files.push(file);
+    if (fold.files.length >= 2 * fold.keep) cutFiles(fold);
+  }
+  // What the recovery loop counts as failed attempts, met on the way: no second pass over 100,000 files.
+  if (file.writer === 'dead') {
+    fold.deadOrphans.push({
+      pid: file.pid,
+      bytes: file.bytes,
+      mtimeMs: entry.mtimeMs ?? nowMs,
+      bornMs: entry.birthtimeMs,
+    });
+  }
+}
 
 /**
  * Names the state a run key is in. Pure: every fact, the clock included, is
@@ -187,25 +255,20 @@ export type SummarisedRunEvidence = Omit<RunEvidence, 'staging' | 'recovery'> & 
  * per-file judgements are folded into the same summary scan classifies.
  */
 export function classifyRun(evidence: RunEvidence): Diagnosis {
-  const summary = emptyStagingSummary(Number.POSITIVE_INFINITY);
-  const files: StagingFileReport[] = [];
-  // What the recovery loop counts as failed attempts, met on the way: no second pass over 100,000 files.
-  const deadOrphans: DeadOrphan[] = [];
-  for (const entry of evidence.staging) {
-    const judged = judgeStagingEntry(entry, evidence.rules, evidence.nowMs);
-    foldStagingEntry(summary, judged);
-    const file = judged.file;
-    if (!file) continue;
-    files.push(file);
-    if (file.writer === 'dead')
-      deadOrphans.push({ pid: file.pid, bytes: file.bytes, mtimeMs: entry.mtimeMs ?? evidence.nowMs });
-  }
-  const verdict = classifySummary({ ...evidence, staging: summary });
+  const fold = newStagingFold();
+  for (const entry of evidence.staging) foldRunEntry(fold, entry, evidence.rules, evidence.nowMs);
+  return classifyFolded(evidence, fold);
+}
+
+/** classifyRun over staging entries already folded, as the probe looked at them. Pure. */
+export function classifyFolded(evidence: Omit<RunEvidence, 'staging'>, fold: StagingFold): Diagnosis {
+  cutFiles(fold);
+  const verdict = classifySummary({ ...evidence, staging: fold.summary });
   let { state, action, summary: text, exitCode } = verdict;
   let recovered: Partial<Diagnosis> = {};
   // Hook: the recovery loop (classify-recovery.ts). RUNNING and UNKNOWN win over it.
   if (evidence.recovery && state !== 'RUNNING' && state !== 'UNKNOWN') {
-    const judged = judgeRecovery({ state, action, summary: text }, evidence.recovery, deadOrphans, evidence.nowMs);
+    const judged = judgeRecovery({ state, action, summary: text }, evidence.recovery, fold.deadOrphans, evidence.nowMs);
     ({ state, action, summary: text, exitCode } = judged);
     recovered = {
       attempts: judged.attempts,
@@ -221,7 +284,8 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
     exitCode,
     summary: text,
     final: verdict.final,
-    orphans: files,
+    orphans: fold.files,
+    orphanTotals: { ...fold.totals, listed: fold.files.length },
     anomalies: verdict.anomalies,
     runbook: RUNBOOKS[state],
     ...recovered,

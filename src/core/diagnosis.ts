@@ -18,6 +18,38 @@ export interface StagingFileReport {
   readonly writerCommand?: string;
 }
 
+/**
+ * What every staging file of the run key adds up to, listed or not: a crash
+ * loop's 100,000 orphans are counted here, and only the first
+ * LISTED_FILES of them are reports in `orphans`.
+ */
+export interface OrphanTotals {
+  /** Every staging file of the run key (the reports in `orphans`, and those beyond them). */
+  readonly count: number;
+  /** How many of them `orphans` holds: the first by path. */
+  readonly listed: number;
+  readonly bytes: number;
+  readonly dead: number;
+  readonly alive: number;
+  readonly unknown: number;
+}
+
+/** The totals of a complete list of staging files. */
+export function orphanTotalsOf(files: readonly StagingFileReport[]): OrphanTotals {
+  const totals = { count: files.length, listed: files.length, bytes: 0, dead: 0, alive: 0, unknown: 0 };
+  for (const file of files) {
+    totals.bytes += file.bytes;
+    totals[file.writer]++;
+  }
+  return totals;
+}
+
+/**
+ * The staging files a read-only diagnosis keeps one report each for, the first
+ * by path; the rest are only counted (OrphanTotals). --fix keeps every one.
+ */
+export const LISTED_FILES = 1000;
+
 /** A multipart upload never completed (S3 only): an invisible orphan that still costs money. */
 export interface UploadReport {
   readonly path: string;
@@ -56,8 +88,13 @@ export interface Diagnosis {
       readonly ageSeconds?: number | null;
     } | null;
   };
-  /** Every staging file for the run key, sorted by path, with its writer's verdict. */
+  /**
+   * The staging files for the run key, sorted by path, with their writers'
+   * verdicts: every one, or the first `orphanTotals.listed` where the
+   * diagnosis was asked to list fewer (a read-only look at a crash loop).
+   */
   readonly orphans: readonly StagingFileReport[];
+  readonly orphanTotals: OrphanTotals;
   readonly anomalies: readonly Anomaly[];
   readonly runbook: string;
   // The recovery loop's facts: present when they were gathered (diagnose, --fix), absent from scan.

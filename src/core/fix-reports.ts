@@ -1,7 +1,7 @@
 import { type AuditRecord, appendAudit } from './audit.js';
 import { shellJoin } from './command-words.js';
 import type { Deps } from './deps.js';
-import type { Diagnosis } from './diagnosis.js';
+import { type Diagnosis, orphanTotalsOf } from './diagnosis.js';
 import { isUsageError } from './errors.js';
 import type { FixContext, FixReport } from './fix.js';
 import type { Refusal } from './guards.js';
@@ -84,6 +84,7 @@ async function diagnoseAgain(
       action: 'investigate',
       exitCode: EXIT_CODES.UNKNOWN,
       orphans: [],
+      orphanTotals: orphanTotalsOf([]),
       summary: `The run ${why}`,
       anomalies: [...before.anomalies, { path: again.stagingDir, reason: why }],
       runbook: RUNBOOKS.UNKNOWN,

@@ -5,6 +5,7 @@ import { rulesForStagingDirectory, type StagingDirectoryRules, type WriterRules 
 import { errnoCode, UsageError } from './errors.js';
 import type { EntryKind, PathFacts, PidCheck, RunEvidence, StagingEntry } from './evidence.js';
 import type { FileSystem } from './fs.js';
+import { foldRunEntry, newStagingFold, type StagingFold } from './classify.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import type { ProcessTable } from './process-table.js';
 import { memoizedRunKeyCheck } from './run-key.js';
@@ -273,7 +274,7 @@ export function checkPid(
   return { checked: true, facts: processes.inspect(name.pid) };
 }
 
-/** Stats the staging entries for one run key, in bounded parallel. */
+/** Stats the staging entries for one run key, sorted by path, vanished ones left out. */
 export async function describeStagingEntries(
   ctx: ProbeContext,
   settings: PipelineSettings,
@@ -365,32 +366,77 @@ export async function probeRun(
   runKey: string,
   output?: OutputSide,
 ): Promise<RunEvidence> {
+  const staging: StagingEntry[] = [];
+  const rest = await probeRunInto(ctx, settings, runKey, output, (entry) => {
+    staging.push(entry);
+  });
+  return { ...rest, staging: staging.sort((a, b) => compareText(a.path, b.path)) };
+}
+
+/**
+ * probeRun with each staging entry judged as soon as it is looked at, in the
+ * order the directory lists them: the evidence but its staging entries, and
+ * their fold (classify.ts), which keeps a report for the first `keep` files
+ * by path and totals for every one. What a read-only diagnose uses: nothing
+ * is held per file but a dead writer's small record, so a crash loop's
+ * 100,000 orphans cost their listing and their lstats, and little more.
+ */
+export async function probeRunFolded(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  runKey: string,
+  keep: number,
+): Promise<{ evidence: Omit<RunEvidence, 'staging'>; fold: StagingFold }> {
+  const fold = newStagingFold(keep);
+  const rules = { freshWithinMs: settings.freshWithinMs, staleAfterMs: settings.staleAfterMs };
+  const evidence = await probeRunInto(ctx, settings, runKey, undefined, (entry) => {
+    foldRunEntry(fold, entry, rules, ctx.nowMs);
+  });
+  return { evidence, fold };
+}
+
+/**
+ * The look both probes share: each staging entry handed to `onEntry` as soon
+ * as it is looked at, in listing order (vanished ones left out), the rest of
+ * the evidence returned.
+ */
+async function probeRunInto(
+  ctx: ProbeContext,
+  settings: PipelineSettings,
+  runKey: string,
+  output: OutputSide | undefined,
+  onEntry: (entry: StagingEntry) => void,
+): Promise<Omit<RunEvidence, 'staging'>> {
   if (!output) await checkDirectory(ctx.fs, settings.outDir, 'output directory');
   await checkDirectory(ctx.fs, settings.stagingDir, 'staging directory');
+  const here = await rulesForStagingDirectory(ctx.fs, settings);
   const matcher = settings.staging.matcherFor(runKey);
   // Names that are not UTF-8 but start like this key's are reported, not dropped.
   const prefix = settings.staging.prefixFor(runKey);
   const suspects = new Set<string>();
-  const listed = await listMatching(ctx.fs, settings.stagingDir, 'staging directory', (name) => {
+  const match = (name: string) => {
     // Most of a million names end here, at one startsWith, as in the matcher itself.
     if (prefix !== '' && !name.startsWith(prefix)) return undefined;
-    const match = matcher(name);
-    if (match === undefined && name.includes(REPLACEMENT) && (prefix !== '' || name.includes(runKey)))
+    const found = matcher(name);
+    if (found === undefined && name.includes(REPLACEMENT) && (prefix !== '' || name.includes(runKey)))
       suspects.add(name);
-    return match;
+    return found;
+  };
+  await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', match, async (batch) => {
+    for (const entry of await describeStagingBatch(ctx, settings, here, batch)) {
+      // An entry that vanished between listing and lstat was renamed or cleaned: not ours any more.
+      if (entry.status !== 'missing') onEntry(entry);
+    }
   });
-  const described = await describeStagingEntries(ctx, settings, listed);
-  const undecodable = await undecodableEntries(ctx.fs, settings.stagingDir, suspects);
-  const staging = undecodable.length === 0
-    ? described
-    : [...described, ...undecodable].sort((a, b) => compareText(a.path, b.path));
+  for (const entry of await undecodableEntries(ctx.fs, settings.stagingDir, suspects)) onEntry(entry);
   const finalName = settings.final.nameFor(runKey);
   checkNameLength(finalName, '--final');
   if (settings.marker) checkNameLength(settings.marker.nameFor(runKey, finalName), '--marker');
   const facts = (name: string) => (output ? output.facts(name) : lstatFacts(ctx.fs, join(settings.outDir, name)));
   const final = await facts(finalName);
   const marker = settings.marker ? await facts(settings.marker.nameFor(runKey, finalName)) : null;
-  return runEvidence(settings, runKey, ctx.nowMs, { final, marker, staging });
+  const { staging: _none, ...evidence } = runEvidence(settings, runKey, ctx.nowMs, { final, marker, staging: [] });
+  return evidence;
 }
 
 /** Assembles what the disk said about one run key with the pipeline's rules, for the classifier. */

@@ -1,4 +1,5 @@
 import type { ChalkInstance } from 'chalk';
+import { LISTED_FILES } from '../core/diagnosis.js';
 import { SCHEMA_VERSION } from '../core/states.js';
 
 /**
@@ -7,7 +8,7 @@ import { SCHEMA_VERSION } from '../core/states.js';
  * alone for weeks has 100,000 of each: 40 MB of JSON that took longer to write
  * than the diagnosis took to make, for a gate that reads the state.
  */
-export const JSON_LISTED = 1000;
+export const JSON_LISTED = LISTED_FILES;
 
 /** What a human view's "... and N more" says --json shows of a list of `count`. */
 export function jsonLists(count: number): string {

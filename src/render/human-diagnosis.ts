@@ -71,10 +71,11 @@ export const SHOWN_FILES = 20;
  * --fix, which re-checks each file, is the way. An object in S3 is removed
  * with the AWS CLI, one object per command: rm cannot take a URL.
  */
-function removeByHand(dead: readonly string[]): string[] {
-  if (dead.length > SHOWN_FILES) {
-    const listed = dead.length <= JSON_LISTED ? 'every path' : `the first ${JSON_LISTED} paths`;
-    return [`# ${dead.length} orphans: too many to paste; --fix removes them one by one, --json lists ${listed}`];
+function removeByHand(dead: readonly string[], deadCount: number): string[] {
+  // Counted from the totals: the files listed may be the first of many more.
+  if (deadCount > SHOWN_FILES || deadCount > dead.length) {
+    const listed = deadCount <= JSON_LISTED ? 'every path' : `the first ${JSON_LISTED} paths`;
+    return [`# ${deadCount} orphans: too many to paste; --fix removes them one by one, --json lists ${listed}`];
   }
   const local = dead.filter((path) => !path.startsWith('s3://'));
   const objects = dead.filter((path) => path.startsWith('s3://'));
@@ -98,9 +99,9 @@ function actionCommands(view: DiagnosisView): string[] {
     case 'rerun':
       return [shellJoin(fixWithRerun), 'or by hand:', rerun];
     case 'clean-then-rerun':
-      return [shellJoin(fixWithRerun), 'or by hand:', ...removeByHand(dead), rerun];
+      return [shellJoin(fixWithRerun), 'or by hand:', ...removeByHand(dead, diagnosis.orphanTotals.dead), rerun];
     case 'clean-only':
-      return [shellJoin(fix), 'or by hand:', ...removeByHand(dead)];
+      return [shellJoin(fix), 'or by hand:', ...removeByHand(dead, diagnosis.orphanTotals.dead)];
     case 'wait': {
       const alive = diagnosis.orphans.filter((o) => o.writer === 'alive');
       // A PID only means something on the host that judged it; age-judged files are watched instead.
@@ -182,7 +183,7 @@ function directoriesOf(view: DiagnosisView): { lines: string[]; name: (path: str
   ].filter((dir) => dir !== outDir);
   const dirWidth = view.width === undefined ? Number.POSITIVE_INFINITY : view.width - 16;
   const dirLine = (label: string, dir: string) => `  ${label.padEnd(12)} ${shortenMiddle(escapeText(dir), dirWidth)}`;
-  const shared = stagingDirs.length === 0 && diagnosis.orphans.length > 0;
+  const shared = stagingDirs.length === 0 && diagnosis.orphanTotals.count > 0;
   const lines = [dirLine(shared ? 'directory:' : 'output dir:', outDir)];
   for (const dir of stagingDirs) lines.push(dirLine('staging dir:', dir));
   // A name is shown alone where its directory is printed above it; every name
@@ -216,13 +217,16 @@ function evidenceRows(view: DiagnosisView, chalk: ChalkInstance, name: (path: st
   for (const file of diagnosis.orphans.slice(0, SHOWN_FILES)) {
     rows.push(['staging', name(file.path), formatBytes(file.bytes), ageText(file.ageSeconds), writerCell(file, view, chalk)]);
   }
-  const unshown = diagnosis.orphans.slice(SHOWN_FILES);
-  if (unshown.length > 0) {
-    const count = (writer: string) => unshown.filter((o) => o.writer === writer).length;
+  // The rest from the totals: past the shown rows, the list may hold only the first of them.
+  const totals = diagnosis.orphanTotals;
+  const shown = diagnosis.orphans.slice(0, SHOWN_FILES);
+  const unshown = totals.count - shown.length;
+  if (unshown > 0) {
+    const count = (writer: 'dead' | 'alive' | 'unknown') => totals[writer] - shown.filter((o) => o.writer === writer).length;
     rows.push([
       'staging',
-      `... and ${unshown.length} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; ${jsonLists(diagnosis.orphans.length)})`,
-      formatBytes(unshown.reduce((n, o) => n + o.bytes, 0)),
+      `... and ${unshown} more (${count('dead')} dead, ${count('alive')} alive, ${count('unknown')} unknown; ${jsonLists(totals.count)})`,
+      formatBytes(totals.bytes - shown.reduce((n, o) => n + o.bytes, 0)),
       '',
       '',
     ]);
@@ -239,11 +243,11 @@ function evidenceNotes(view: DiagnosisView, chalk: ChalkInstance, name: (path: s
     if (file.writerCommand !== undefined)
       lines.push(chalk.dim(wrapIndented(`command: ${escapeText(file.writerCommand)}`, view.width, '    ', '      ')));
   }
-  if (diagnosis.orphans.length > 1) {
-    const dead = diagnosis.orphans.filter((o) => o.writer === 'dead');
+  const totals = diagnosis.orphanTotals;
+  if (totals.count > 1) {
     lines.push(
       chalk.dim(
-        `  ${plural(diagnosis.orphans.length, 'staging file')}, ${dead.length} with a dead writer, ${formatBytes(dead.reduce((n, o) => n + o.bytes, 0))} in all`,
+        `  ${plural(totals.count, 'staging file')}, ${totals.dead} with a dead writer, ${formatBytes(totals.bytes)} in all`,
       ),
     );
   }

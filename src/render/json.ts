@@ -4,15 +4,14 @@ import type { LockTimeoutError } from '../core/lock.js';
 import { EXIT_CODES, RUNBOOKS, SCHEMA_VERSION } from '../core/states.js';
 import { JSON_LISTED } from './format.js';
 
-/** The first JSON_LISTED orphans (by path), and the totals of all of them. */
-function boundedOrphans(orphans: Diagnosis['orphans']) {
-  const listed = Math.min(orphans.length, JSON_LISTED);
-  const totals = { count: orphans.length, listed, bytes: 0, dead: 0, alive: 0, unknown: 0 };
-  for (const o of orphans) {
-    totals.bytes += o.bytes;
-    totals[o.writer]++;
-  }
-  return { orphans: orphans.length > JSON_LISTED ? orphans.slice(0, JSON_LISTED) : orphans, orphanTotals: totals };
+/** The first JSON_LISTED orphans (by path), and the totals of all of them, listed or not. */
+function boundedOrphans(diagnosis: Diagnosis) {
+  const { orphans, orphanTotals } = diagnosis;
+  const listed = Math.min(orphanTotals.listed, JSON_LISTED);
+  return {
+    orphans: orphans.length > listed ? orphans.slice(0, listed) : orphans,
+    orphanTotals: { ...orphanTotals, listed },
+  };
 }
 
 /** The JSON's view of the model: the same fields in the same order, long lists bounded, each with its total. */
@@ -20,7 +19,8 @@ function diagnosisBody(diagnosis: Diagnosis, runbookPath: RunbookPath) {
   // Field order is the documented one: orphans and their totals where orphans always were.
   const body: Record<string, unknown> = {};
   for (const [key, value] of Object.entries({ schemaVersion: SCHEMA_VERSION, ...diagnosis })) {
-    if (key === 'orphans') Object.assign(body, boundedOrphans(diagnosis.orphans));
+    if (key === 'orphans') Object.assign(body, boundedOrphans(diagnosis));
+    else if (key === 'orphanTotals') continue;
     else if (key === 'attempts' && diagnosis.attempts) {
       const { count, max, list, ...note } = diagnosis.attempts;
       const listed = Math.min(list.length, JSON_LISTED);

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendAudit, defaultAuditLog } from '../../src/core/audit.js';
 import { type CauseWitnesses, findCauses, type SpaceFacts } from '../../src/core/causes.js';
-import { classifyRun } from '../../src/core/classify.js';
+import { classifyFolded, classifyRun } from '../../src/core/classify.js';
 import type { KernelLog } from '../../src/core/kernel-log.js';
 import { createProcessTable } from '../../src/core/process-table.js';
-import { probeRun } from '../../src/core/probe.js';
+import { probeRun, probeRunFolded } from '../../src/core/probe.js';
 import { gatherRecovery } from '../../src/core/recovery-probe.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { deadPid } from '../support/dead-pids.js';
@@ -139,28 +139,33 @@ describe('findCauses', () => {
     const pids = [deadPid(), deadPid()].sort((a, b) => String(a).localeCompare(String(b)));
     for (const pid of pids) await fs.writeFile(stagingPathFor(layout, pid), 'partial');
     const nowMs = Date.now();
-    const evidence = await probeRun({ fs, processes: createProcessTable(), nowMs }, settings, KEY);
+    const { evidence, fold } = await probeRunFolded({ fs, processes: createProcessTable(), nowMs }, settings, KEY, 1);
     const auditLog = defaultAuditLog(layout.stagingDir);
     const recovery = await gatherRecovery(fs, settings, KEY, { auditLog, retry: false, nowMs });
-    const diagnosed = classifyRun({ ...evidence, recovery });
+    const diagnosed = classifyFolded({ ...evidence, recovery }, fold);
+    // Listed: the first file only; both are attempts, each with the birth time the probe saw.
+    expect(diagnosed.orphans).toHaveLength(1);
+    expect(diagnosed.attempts?.count).toBe(2);
     const looked: string[] = [];
     const counting = {
       ...fs,
       lstat: async (path: string) => (looked.push(path), fs.lstat(path)),
       lstatSync: ((path: string) => (looked.push(path), lstatSync(path))) as typeof lstatSync,
     } as unknown as typeof fs;
-    const [first, second] = evidence.staging.map((e) => e.birthtimeMs ?? nowMs);
+    const [first, second] = fold.deadOrphans.map((d) => d.bornMs ?? nowMs);
     const lines = [
       oomLine(pids[0] as number, (first as number) + 1000),
       oomLine(pids[1] as number, (second as number) - HOUR),
     ];
     const log: KernelLog = { source: 'journalctl -k', lines, bootTimeMs: null };
-    const found = await findCauses({ ...witnesses(log), fs: counting }, settings, diagnosed, evidence.staging);
+    const found = await findCauses({ ...witnesses(log), fs: counting }, settings, diagnosed, fold.deadOrphans);
     expect(looked.filter((p) => p.startsWith(layout.stagingDir))).toEqual([]);
     // The same answers as a second look would give: the kill after the file's creation, not the one before it.
     expect(found.causes.filter((c) => c.kind === 'oom-kill').map((c) => c.pid)).toEqual([pids[0]]);
-    // Without the probe's facts, each orphan is looked at.
-    await findCauses({ ...witnesses(log), fs: counting }, settings, diagnosed);
+    // Without the probe's facts, each orphan is looked at (each one listed: the full diagnosis).
+    await findCauses({ ...witnesses(log), fs: counting }, settings, classifyRun({
+      ...(await probeRun({ fs, processes: createProcessTable(), nowMs }, settings, KEY)), recovery,
+    }));
     expect(looked.filter((p) => p.startsWith(layout.stagingDir))).toHaveLength(2);
   });
 

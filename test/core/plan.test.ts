@@ -1,6 +1,6 @@
 // planFix is pure: one row per state, and the rules that hold across them.
 import { describe, expect, it } from 'vitest';
-import type { Diagnosis, StagingFileReport } from '../../src/core/diagnosis.js';
+import { type Diagnosis, orphanTotalsOf, type StagingFileReport } from '../../src/core/diagnosis.js';
 import { planFix, rerunStillNeeded } from '../../src/core/plan.js';
 import { type Action, EXIT_CODES, RUNBOOKS, type State } from '../../src/core/states.js';
 
@@ -37,6 +37,7 @@ function diagnosis(state: State, action: Action, orphans: StagingFileReport[] = 
       marker: null,
     },
     orphans,
+    orphanTotals: orphanTotalsOf(orphans),
     anomalies: [],
     runbook: RUNBOOKS[state],
   };

@@ -1,15 +1,15 @@
 import { resolve } from 'node:path';
 import { auditLogFor } from '../../core/audit.js';
 import { findCauses } from '../../core/causes.js';
-import { classifyRun } from '../../core/classify.js';
+import type { DeadOrphan } from '../../core/attempts.js';
+import { classifyFolded } from '../../core/classify.js';
 import { DEFAULT_LOCK_TIMEOUT } from '../../core/defaults.js';
-import type { Diagnosis } from '../../core/diagnosis.js';
+import { type Diagnosis, LISTED_FILES } from '../../core/diagnosis.js';
 import { parseDuration } from '../../core/duration.js';
-import type { PathFacts } from '../../core/evidence.js';
 import { UsageError } from '../../core/errors.js';
 import { type FixContext, type FixReport, fixRun } from '../../core/fix.js';
 import { LockTimeoutError } from '../../core/lock.js';
-import { probeRun } from '../../core/probe.js';
+import { probeRunFolded } from '../../core/probe.js';
 import { gatherRecovery } from '../../core/recovery-probe.js';
 import { validateRunKey } from '../../core/run-key.js';
 import { isS3Url } from '../../core/s3-url.js';
@@ -193,13 +193,16 @@ async function diagnoseOnS3(
 /** Look, then judge: the evidence on disk as of `nowMs`, its state, and why it died. */
 async function diagnose(job: DiagnoseJob, nowMs: number): Promise<Diagnosis> {
   const { io, settings, runKey } = job;
-  const evidence = await probeRun({ fs: io.fs, processes: io.processes, nowMs }, settings, runKey);
+  // Judged as they are looked at: a report for the files the views list, totals for all of them.
+  const { evidence, fold } = await probeRunFolded(
+    { fs: io.fs, processes: io.processes, nowMs }, settings, runKey, LISTED_FILES,
+  );
   const recovery = await gatherRecovery(io.fs, settings, runKey, { auditLog: job.auditLog, retry: false, nowMs });
-  return withCauses(job, classifyRun({ ...evidence, recovery }), evidence.staging);
+  return withCauses(job, classifyFolded({ ...evidence, recovery }, fold), fold.deadOrphans);
 }
 
 /** Why it died (causes.ts), beside the state: advice only, never the exit code. */
-async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis, probed?: readonly PathFacts[]): Promise<Diagnosis> {
+async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis, probed?: readonly DeadOrphan[]): Promise<Diagnosis> {
   const { io } = job;
   // Free space means nothing for an S3 prefix: only local directories are asked.
   const local = !isS3Url(job.settings.outDir) && !isS3Url(job.settings.stagingDir);
