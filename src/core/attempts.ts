@@ -175,6 +175,13 @@ export function countAttempts(
     indexOf.set(attempt.pid, orphans.length);
     orphans.push(attempt);
   }
+  // In time order (then PID), whatever order the files were met in: a re-run
+  // without a PID of its own is matched with the first orphan written while it ran.
+  orphans.sort(byTime);
+  indexOf.clear();
+  orphans.forEach((o, i) => {
+    if (o.pid !== null) indexOf.set(o.pid, i);
+  });
   const reruns: Attempt[] = [];
   for (const rerun of recovery.recorded) {
     if (rerun.source !== 'rerun') continue;
@@ -188,8 +195,10 @@ export function countAttempts(
     if (own) orphans[index] = { ...own, ended: own.ended ?? rerun.ended };
     else reruns.push({ atMs: rerun.atMs, pid: rerun.pid, bytes: null, ended: rerun.ended, source: 'rerun' });
   }
-  return [...orphans, ...reruns].sort((a, b) => a.atMs - b.atMs || (a.pid ?? 0) - (b.pid ?? 0));
+  return [...orphans, ...reruns].sort(byTime);
 }
+
+const byTime = (a: Attempt, b: Attempt) => a.atMs - b.atMs || (a.pid ?? 0) - (b.pid ?? 0);
 
 /**
  * --retry-backoff: no re-run sooner than DURATION after the first failed

@@ -126,7 +126,7 @@ export interface StagingSummary {
   /** The oldest dead-writer file's age (by its mtime); null without one. */
   oldestDeadAgeSeconds: number | null;
   aliveCount: number;
-  /** The first live writers' PIDs, for the summary line. */
+  /** The lowest live writers' PIDs (NAMED_LIVE_PIDS at most), in order, for the summary line. */
   alivePids: number[];
   anomalyCount: number;
   /** The first `anomalyCap` findings met, unsorted. */
@@ -161,7 +161,13 @@ export function foldStagingEntry(summary: StagingSummary, judged: JudgedStagingE
     summary.oldestDeadAgeSeconds = Math.max(summary.oldestDeadAgeSeconds ?? file.ageSeconds, file.ageSeconds);
   } else if (file.writer === 'alive') {
     summary.aliveCount++;
-    if (summary.alivePids.length < NAMED_LIVE_PIDS) summary.alivePids.push(file.pid);
+    // The lowest PIDs, in order, whatever order the files come in: the same summary from every listing.
+    const named = summary.alivePids;
+    if (named.length < NAMED_LIVE_PIDS || file.pid < (named.at(-1) ?? 0)) {
+      named.push(file.pid);
+      named.sort((a, b) => a - b);
+      if (named.length > NAMED_LIVE_PIDS) named.pop();
+    }
   }
 }
 

@@ -131,6 +131,20 @@ describe('attempts recorded in a real audit log', () => {
 });
 
 describe('countAttempts: disk and log together, one attempt per writer', () => {
+  it('attack: a writer that left two files is one attempt, last seen at its latest write, with all its bytes, in any order', () => {
+    const files = [
+      { pid: 31, bytes: 5, mtimeMs: T0 + 2 * MIN },
+      { pid: 32, bytes: 7, mtimeMs: T0 + MIN },
+      { pid: 31, bytes: 11, mtimeMs: T0 + 4 * MIN },
+    ];
+    const expected = [
+      { atMs: T0 + MIN, pid: 32, bytes: 7, ended: null, source: 'orphan' },
+      { atMs: T0 + 4 * MIN, pid: 31, bytes: 16, ended: null, source: 'orphan' },
+    ];
+    expect(countAttempts(files, { recorded: [], sinceMs: null })).toEqual(expected);
+    expect(countAttempts([...files].reverse(), { recorded: [], sinceMs: null })).toEqual(expected);
+  });
+
   it('an orphan still on disk whose removal was also recorded (left alone, or re-created) counts once', () => {
     const { recorded, sinceMs } = attemptsFromAudit([removal(11, 10)], scope());
     const attempts = countAttempts([{ pid: 11, bytes: 5, mtimeMs: T0 }, { pid: 12, bytes: 6, mtimeMs: T0 }], {

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
+  classifyFolded,
   classifyRun,
   classifySummary,
   emptyStagingSummary,
+  foldRunEntry,
   foldStagingEntry,
   judgeStagingEntry,
   KEPT_ANOMALIES,
+  newStagingFold,
 } from '../../src/core/classify.js';
 import type { RunEvidence } from '../../src/core/evidence.js';
 import { type Action, EXIT_CODES, RUNBOOKS, STATES, type State } from '../../src/core/states.js';
@@ -951,5 +954,68 @@ describe('classifyRun: --retry-backoff (exit 21, not a state)', () => {
     );
     expect(diagnosis.state).toBe('CRASH-LOOP');
     expect(diagnosis.exitCode).toBe(15);
+  });
+});
+
+/** A fixed shuffle (no randomness in tests): the order a hashed directory lists names in. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  let state = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    const j = state % (i + 1);
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/** What a read-only diagnose does: judge each entry in listing order into a fold that lists `keep`. */
+function folded(input: RunEvidence, keep: number, seed: number) {
+  const fold = newStagingFold(keep);
+  for (const entry of shuffled(input.staging, seed)) foldRunEntry(fold, entry, input.rules, input.nowMs);
+  return classifyFolded(input, fold);
+}
+
+describe('classifyFolded: a diagnosis judged while listing, in any order, listing only the first files', () => {
+  it.each(ROWS)('$situation: the same diagnosis as classifyRun, whatever the listing order', (row) => {
+    const full = classifyRun(row.evidence);
+    for (const seed of [1, 2, 3]) expect(folded(row.evidence, Number.POSITIVE_INFINITY, seed)).toEqual(full);
+  });
+
+  it('attack: 2,500 files listed in hash order keep the first 1,000 by path, and count every one', () => {
+    const dead = Array.from({ length: 2000 }, (_, i) => staged(100_000 + i, 2 * HOUR, GONE, { bytes: 10 }));
+    const alive = Array.from({ length: 500 }, (_, i) => staged(300_000 + i, MINUTE, runningSince(10 * MINUTE), { bytes: 1 }));
+    const input = evidence({ staging: [...dead, ...alive].sort((a, b) => (a.path < b.path ? -1 : 1)) });
+    const full = classifyRun(input);
+    for (const seed of [7, 8]) {
+      const diagnosis = folded(input, 1000, seed);
+      expect(diagnosis.orphans).toEqual(full.orphans.slice(0, 1000));
+      expect(diagnosis.orphanTotals).toEqual({ count: 2500, listed: 1000, bytes: 20_500, dead: 2000, alive: 500, unknown: 0 });
+      const { orphans: _a, orphanTotals: _b, ...rest } = diagnosis;
+      const { orphans: _c, orphanTotals: _d, ...fullRest } = full;
+      expect(rest).toEqual(fullRest);
+    }
+  });
+
+  it('attack: the listed files never include one past the first `keep` by path, however late the small names come', () => {
+    const files = Array.from({ length: 50 }, (_, i) => staged(5000 + i, 2 * HOUR, GONE));
+    const input = evidence({ staging: files });
+    const fold = newStagingFold(3);
+    // Largest names first: every cut must make room for the smaller ones met later.
+    for (const entry of [...files].reverse()) foldRunEntry(fold, entry, input.rules, input.nowMs);
+    const diagnosis = classifyFolded(input, fold);
+    expect(diagnosis.orphans.map((o) => o.pid)).toEqual([5000, 5001, 5002]);
+    expect(diagnosis.orphanTotals.listed).toBe(3);
+    expect(diagnosis.orphanTotals.count).toBe(50);
+  });
+
+  it('a crash loop judged while listing counts 1,200 attempts, whatever the order, and lists the oldest first', () => {
+    const files = Array.from({ length: 1200 }, (_, i) => staged(10_000 + i, DAY - i * SECOND, GONE));
+    const input = evidence({ staging: files, recovery: recovery() });
+    const full = classifyRun(input);
+    const diagnosis = folded(input, 1000, 11);
+    expect(diagnosis.state).toBe('CRASH-LOOP');
+    expect(diagnosis.attempts).toEqual(full.attempts);
+    expect(diagnosis.summary).toBe(full.summary);
   });
 });

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
-import { classifyRun } from '../../src/core/classify.js';
+import { classifyFolded, classifyRun, foldRunEntry, newStagingFold } from '../../src/core/classify.js';
 import type { RunEvidence } from '../../src/core/evidence.js';
 import { renderDiagnosisHuman } from '../../src/render/human-diagnosis.js';
 import {
@@ -199,5 +199,26 @@ describe('renderDiagnosisHuman: a key with many orphans', () => {
     expect(text).toContain('# 100000 orphans: too many to paste; --fix removes them one by one, --json lists the first 1000 paths');
     expect(text).not.toContain('rm --');
     expect(text.length).toBeLessThan(20_000);
+  });
+
+  it('attack: a diagnosis that lists only the first files never pastes an rm of some of the orphans', () => {
+    const input = evidence({ staging: Array.from({ length: 10 }, (_, i) => staged(4000 + i, 3 * HOUR, GONE, { bytes: 10 })) });
+    const fold = newStagingFold(3);
+    for (const entry of input.staging) foldRunEntry(fold, entry, input.rules, input.nowMs);
+    const text = renderDiagnosisHuman(
+      {
+        diagnosis: classifyFolded(input, fold),
+        pipeline: undefined,
+        rerun: undefined,
+        invocation: ['crashdiag', 'diagnose', KEY],
+        width: undefined,
+        localHost: 'batch-01',
+      },
+      plain,
+    );
+    expect(text).not.toContain('rm --');
+    expect(text).toContain('# 10 orphans: too many to paste');
+    expect(text).toContain('... and 7 more (7 dead, 0 alive, 0 unknown');
+    expect(text).toContain('10 staging files, 10 with a dead writer, 100 B in all');
   });
 });
