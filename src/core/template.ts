@@ -48,7 +48,7 @@ function parseTemplate(template: string, flag: string, allowed: readonly Placeho
   return parts;
 }
 
-function count(parts: Part[], name: Placeholder): number {
+function count(parts: readonly Part[], name: Placeholder): number {
   return parts.filter((p) => 'placeholder' in p && p.placeholder === name).length;
 }
 
@@ -184,6 +184,12 @@ export interface StagingTemplate {
 const HOST_PATTERN = '[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?';
 const HOST_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
 
+/** The literal a run key may not hold, and where it stands among the template's parts. */
+interface KeySeparator {
+  readonly text: string;
+  readonly at: number;
+}
+
 /**
  * The literal that separates {date} from the side of the name where {host}
  * is, when a host name could hold it: then so must no run key, or a name
@@ -198,15 +204,16 @@ const HOST_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
  * needs no rule. Also when {pid} sits between them: `K.1.2.h.csv` under
  * `{date}.{pid}.{host}.csv` is K from host 2.h, or K.1 from host h.
  */
-function keySeparatorOf(parts: readonly Part[]): string | undefined {
+function keySeparatorOf(parts: readonly Part[]): KeySeparator | undefined {
   const index = (name: Placeholder) => parts.findIndex((p) => 'placeholder' in p && p.placeholder === name);
   const date = index('date');
   const host = index('host');
   if (host < 0) return undefined;
-  const beside = parts[host > date ? date + 1 : date - 1];
+  const at = host > date ? date + 1 : date - 1;
+  const beside = parts[at];
   // Placeholders are never side by side, so a literal is always there.
   if (!beside || !('literal' in beside)) return undefined;
-  return HOST_CHARACTERS.test(beside.literal) ? beside.literal : undefined;
+  return HOST_CHARACTERS.test(beside.literal) ? { text: beside.literal, at } : undefined;
 }
 
 /**
@@ -267,29 +274,43 @@ function stagingPattern(parts: readonly Part[], datePattern: string): RegExp {
 /** A match of a staging pattern as a staging name, or undefined when its key or PID cannot be one. */
 function stagingNameOf(
   match: RegExpExecArray | null,
-  keySeparator: string | undefined,
+  keySeparator: KeySeparator | undefined,
   runKey?: string,
 ): StagingName | undefined {
   const groups = match?.groups;
   if (!groups) return undefined;
   const key = runKey ?? groups.date;
   if (key === undefined || groups.pid === undefined) return undefined;
-  if (keySeparator !== undefined && key.includes(keySeparator)) return undefined;
+  if (keySeparator !== undefined && key.includes(keySeparator.text)) return undefined;
   const pid = Number(groups.pid);
   if (pid > MAX_PID) return undefined;
   return { runKey: key, pid, host: groups.host };
 }
 
-/** Refuses a run key that holds the literal between {date} and {host} (see keySeparatorOf). */
-function refuseKeyHoldingSeparator(runKey: string, keySeparator: string | undefined, template: string, flag: string): void {
-  if (keySeparator === undefined || !runKey.includes(keySeparator)) return;
+/**
+ * Refuses a run key that holds the literal between {date} and {host} (see
+ * keySeparatorOf). The hint's template changes that one literal and nothing
+ * else, so it still names the job's files.
+ */
+function refuseKeyHoldingSeparator(
+  runKey: string,
+  keySeparator: KeySeparator | undefined,
+  parts: readonly Part[],
+  template: string,
+  flag: string,
+): void {
+  if (keySeparator === undefined || !runKey.includes(keySeparator.text)) return;
+  const separator = JSON.stringify(keySeparator.text);
+  const suggested = parts
+    .map((p, i) => (i === keySeparator.at ? '@' : 'literal' in p ? p.literal : `{${p.placeholder}}`))
+    .join('');
   throw new UsageError(
-    `The run key ${JSON.stringify(runKey)} contains ${JSON.stringify(keySeparator)}, which ${flag} ${JSON.stringify(template)} also puts between the key and the host: a file name could belong to two run keys.`,
-    `Use a run key without ${JSON.stringify(keySeparator)}, or a separator no host name holds, e.g. ${JSON.stringify(template.replace(`{date}${keySeparator}`, '{date}@').replace(`${keySeparator}{date}`, '@{date}'))}.`,
+    `The run key ${JSON.stringify(runKey)} contains ${separator}, which ${flag} ${JSON.stringify(template)} also puts between the key and the host: a file name could belong to two run keys.`,
+    `Use a run key without ${separator}, or a separator no host name holds, e.g. ${JSON.stringify(suggested)}.`,
   );
 }
 
-/** The literal text every staging name for `runKey` starts with: the leading literal, and the key when {date} follows it. */
+/** The literal text every staging name for `runKey` starts with: the leading literal, the key if {date} is next. */
 function stagingPrefixFor(parts: readonly Part[], runKey: string): string {
   const first = parts[0];
   const leading = first && 'literal' in first ? first.literal : '';
@@ -316,7 +337,7 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
   return {
     source: template,
     matcherFor(runKey) {
-      refuseKeyHoldingSeparator(runKey, keySeparator, template, flag);
+      refuseKeyHoldingSeparator(runKey, keySeparator, parts, template, flag);
       const pattern = stagingPattern(parts, escapeRegExp(runKey));
       const prefix = stagingPrefixFor(parts, runKey);
       return (name) => (name.startsWith(prefix) ? stagingNameOf(pattern.exec(name), keySeparator, runKey) : undefined);
