@@ -1,4 +1,4 @@
-import { COMMANDS, camelCase, type OptionSpec } from './command-specs.js';
+import { COMMANDS, camelCase, type CommandSpec, type OptionSpec } from './command-specs.js';
 
 /**
  * Parses the plain, common command lines without loading yargs (which costs
@@ -13,24 +13,7 @@ export function parseFast(args: readonly string[]): Record<string, unknown> | un
   if (!command) return undefined;
   const options = new Map<string, OptionSpec>(command.options.map((o) => [o.name, o]));
   const parsed: Record<string, unknown> = { _: [command.name] };
-  const seen = new Set<string>();
-  const repeated = new Map<string, unknown[]>();
-  const set = (spec: OptionSpec, value: unknown): boolean => {
-    if (spec.repeatable) {
-      // As yargs does: one value alone, several as an array.
-      const values = [...(repeated.get(spec.name) ?? []), value];
-      repeated.set(spec.name, values);
-      seen.add(spec.name);
-      parsed[camelCase(spec.name)] = values.length === 1 ? value : values;
-      parsed[spec.name] = parsed[camelCase(spec.name)];
-      return true;
-    }
-    if (seen.has(spec.name)) return false;
-    seen.add(spec.name);
-    parsed[camelCase(spec.name)] = value;
-    parsed[spec.name] = value;
-    return true;
-  };
+  const { set, seen } = optionRecorder(parsed);
   let positional: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i] as string;
@@ -61,6 +44,42 @@ export function parseFast(args: readonly string[]): Record<string, unknown> | un
       if (!/^\d+$/.test(value) || !set(spec, Number(value))) return undefined;
     } else if (!set(spec, value)) return undefined;
   }
+  return withPositionalAndDefaults(command, parsed, positional, seen);
+}
+
+/**
+ * Sets an option's value under both its names, as yargs does; false for a
+ * second value of an option that takes one (yargs' error message is wanted).
+ */
+function optionRecorder(parsed: Record<string, unknown>) {
+  const seen = new Set<string>();
+  const repeated = new Map<string, unknown[]>();
+  const set = (spec: OptionSpec, value: unknown): boolean => {
+    if (spec.repeatable) {
+      // As yargs does: one value alone, several as an array.
+      const values = [...(repeated.get(spec.name) ?? []), value];
+      repeated.set(spec.name, values);
+      seen.add(spec.name);
+      parsed[camelCase(spec.name)] = values.length === 1 ? value : values;
+      parsed[spec.name] = parsed[camelCase(spec.name)];
+      return true;
+    }
+    if (seen.has(spec.name)) return false;
+    seen.add(spec.name);
+    parsed[camelCase(spec.name)] = value;
+    parsed[spec.name] = value;
+    return true;
+  };
+  return { set, seen: seen as ReadonlySet<string> };
+}
+
+/** The parse with the positional and the defaults of options not given; undefined without a required positional. */
+function withPositionalAndDefaults(
+  command: CommandSpec,
+  parsed: Record<string, unknown>,
+  positional: string | undefined,
+  seen: ReadonlySet<string>,
+): Record<string, unknown> | undefined {
   if (command.positional) {
     if (positional === undefined && !command.positional.optional) return undefined;
     if (positional !== undefined) {

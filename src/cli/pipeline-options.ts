@@ -101,11 +101,6 @@ export function configSearchPath(io: Pick<CliIo, 'cwd' | 'env' | 'systemConfigDi
   return paths;
 }
 
-/**
- * The config file in play: --config, else $CRASHDIAG_CONFIG (either must
- * exist), else the first of the search path that exists. `path` is the file
- * in use, or when there is none the first place looked.
- */
 /** Whether a search-path entry can be looked at at all: not behind a directory this user may not search. */
 async function reachable(io: CliIo, path: string): Promise<boolean> {
   try {
@@ -117,6 +112,12 @@ async function reachable(io: CliIo, path: string): Promise<boolean> {
   }
 }
 
+/**
+ * The config file in play: --config, else $CRASHDIAG_CONFIG (either must
+ * exist), else the first of the search path that exists. `path` is the file
+ * in use, or when there is none the first place looked. `needed`: no config
+ * found is a usage error, saying where it looked.
+ */
 export async function readConfigFor(flags: PipelineFlags, io: CliIo, needed: boolean) {
   const named = flags.config ?? (io.env.CRASHDIAG_CONFIG || undefined);
   if (named !== undefined) {

@@ -52,6 +52,32 @@ function namedAttempts(list: readonly Attempt[]): string {
   return more > 0 ? `${named}; and ${more} more` : named;
 }
 
+/** What every recovery verdict reports, whatever state it names: the attempts, the inputs, the re-run. */
+function recoveryFacts(list: readonly Attempt[], recovery: RecoveryEvidence) {
+  return {
+    attempts: {
+      count: list.length,
+      max: recovery.maxAttempts,
+      list,
+      ...(recovery.auditNote === undefined ? {} : { note: recovery.auditNote }),
+    },
+    inputs: recovery.inputs,
+    retryAfterSeconds: null,
+    rerun: recovery.rerun,
+  };
+}
+
+/** A verdict naming `state`, with the facts every one reports; the exit code is the state's unless given. */
+function verdictWith(facts: ReturnType<typeof recoveryFacts>) {
+  return (state: State, action: Action, summary: string, exitCode = EXIT_CODES[state]) => ({
+    ...facts,
+    state,
+    action,
+    summary,
+    exitCode,
+  });
+}
+
 /**
  * The recovery loop's states over the disk's: RERUN-FAILED, then BLOCKED,
  * then CRASH-LOOP, then the backoff. Pure. Called only when the disk's state
@@ -68,24 +94,7 @@ export function judgeRecovery(
 ): RecoveryVerdict {
   const list = countAttempts(deadOrphans, recovery);
   const max = recovery.maxAttempts;
-  const base = {
-    attempts: {
-      count: list.length,
-      max,
-      list,
-      ...(recovery.auditNote === undefined ? {} : { note: recovery.auditNote }),
-    },
-    inputs: recovery.inputs,
-    retryAfterSeconds: null,
-    rerun: recovery.rerun,
-  };
-  const verdict = (state: State, action: Action, summary: string, exitCode = EXIT_CODES[state]) => ({
-    ...base,
-    state,
-    action,
-    summary,
-    exitCode,
-  });
+  const verdict = verdictWith(recoveryFacts(list, recovery));
 
   if (recovery.rerun && rerunFailed(recovery.rerun)) {
     return verdict(

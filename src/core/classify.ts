@@ -3,7 +3,7 @@ import { judgeRecovery } from './classify-recovery.js';
 import type { Anomaly, Diagnosis, OrphanTotals, StagingFileReport } from './diagnosis.js';
 import { formatDuration } from './duration.js';
 import type { JudgementRules, PathFacts, RunEvidence, StagingEntry } from './evidence.js';
-import { type Action, EXIT_CODES, RUNBOOKS, type State } from './states.js';
+import { EXIT_CODES, RUNBOOKS } from './states.js';
 import { CLOCK_SLACK_MS, judgeWriter } from './writer.js';
 
 const KIND_WORDS = {
@@ -298,13 +298,21 @@ export function classifyFolded(evidence: Omit<RunEvidence, 'staging'>, fold: Sta
   };
 }
 
-/** Names the state of a run from its staging summary: the one set of state rules, for diagnose and scan alike. */
-export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
-  const { nowMs, rules, final, marker, staging } = evidence;
-  const anomalies = [...outputAnomalies(evidence), ...staging.anomalies];
-  const anomalyCount = anomalies.length - staging.anomalies.length + staging.anomalyCount;
-  anomalies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+/** What the output and its marker say about this run, before any state is named. */
+interface OutputFacts {
+  /** The output's age; undefined when its time is unknown. */
+  readonly finalAgeMs: number | undefined;
+  /** Changed within --fresh-within; null when its time is unknown. */
+  readonly fresh: boolean | null;
+  readonly finalIsFile: boolean;
+  /** The output is this run's: its name carries the key, or it is fresh. */
+  readonly belongsToRun: boolean;
+  /** No marker is expected, or one vouches for this output. */
+  readonly markerVouches: boolean;
+}
 
+function judgeOutput(evidence: SummarisedRunEvidence): OutputFacts {
+  const { nowMs, rules, final, marker } = evidence;
   const finalAgeMs = final.mtimeMs === undefined ? undefined : nowMs - final.mtimeMs;
   const fresh = finalAgeMs === undefined ? null : finalAgeMs <= rules.freshWithinMs;
   const finalIsFile = isRegularFile(final);
@@ -315,52 +323,94 @@ export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
     = marker === null
       || (isRegularFile(marker)
         && (evidence.finalKeyed || (marker.mtimeMs ?? 0) + CLOCK_SLACK_MS >= (final.mtimeMs ?? 0)));
+  return { finalAgeMs, fresh, finalIsFile, belongsToRun, markerVouches };
+}
 
-  const dead = staging.deadCount;
-  const finalName = final.path;
+/** Every finding about the output and the staging entries, sorted by path, and how many there were in all. */
+function collectAnomalies(evidence: SummarisedRunEvidence): { anomalies: Anomaly[]; anomalyCount: number } {
+  const { staging } = evidence;
+  const anomalies = [...outputAnomalies(evidence), ...staging.anomalies];
+  const anomalyCount = anomalies.length - staging.anomalies.length + staging.anomalyCount;
+  anomalies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { anomalies, anomalyCount };
+}
 
-  let state: State;
-  let action: Action;
-  let summary: string;
+type Named = Pick<RunVerdict, 'state' | 'action' | 'summary'>;
+
+/** RUNNING or UNKNOWN, which win over all the disk's shape says: a live writer, or anything outside the model. */
+function nameUnsettled(staging: StagingSummary, anomalyCount: number): Named | undefined {
   if (staging.aliveCount > 0) {
-    state = 'RUNNING';
-    action = 'wait';
     const more = staging.aliveCount - staging.alivePids.length;
-    summary = `A writer is still alive (PID ${staging.alivePids.join(', ')}${more > 0 ? ` and ${more} more` : ''}): this run is in progress, not crashed. Touch nothing.`;
-  } else if (anomalyCount > 0) {
-    state = 'UNKNOWN';
-    action = 'investigate';
-    summary = `Something here is outside the staging-rename model (${anomalyCount} finding${anomalyCount === 1 ? '' : 's'}); a person must look before anything is changed.`;
-  } else if (belongsToRun && markerVouches) {
-    if (dead > 0) {
-      state = 'D-race';
-      action = 'clean-only';
-      summary = `The output is published, but ${dead} orphaned staging file${dead === 1 ? '' : 's'} with a dead writer remain: delete them; do not re-run.`;
-    } else {
-      state = 'DONE';
-      action = 'none';
-      summary = `The output is published${marker ? ' with its success marker' : ''} and nothing is left in staging: this run completed.`;
-    }
-  } else if (belongsToRun) {
-    state = 'UNPUBLISHED';
-    action = dead > 0 ? 'clean-then-rerun' : 'rerun';
+    return {
+      state: 'RUNNING',
+      action: 'wait',
+      summary: `A writer is still alive (PID ${staging.alivePids.join(', ')}${more > 0 ? ` and ${more} more` : ''}): this run is in progress, not crashed. Touch nothing.`,
+    };
+  }
+  if (anomalyCount > 0) {
+    return {
+      state: 'UNKNOWN',
+      action: 'investigate',
+      summary: `Something here is outside the staging-rename model (${anomalyCount} finding${anomalyCount === 1 ? '' : 's'}); a person must look before anything is changed.`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The state the disk's shape names, in the order its rules win: published
+ * (with or without orphans), unpublished, orphans alone, nothing.
+ */
+function nameByShape(evidence: SummarisedRunEvidence, output: OutputFacts): Named {
+  const { staging, marker, final, rules } = evidence;
+  const dead = staging.deadCount;
+  const orphans = `${dead} orphaned staging file${dead === 1 ? '' : 's'}`;
+  if (output.belongsToRun && output.markerVouches) {
+    return dead > 0
+      ? {
+          state: 'D-race',
+          action: 'clean-only',
+          summary: `The output is published, but ${orphans} with a dead writer remain: delete them; do not re-run.`,
+        }
+      : {
+          state: 'DONE',
+          action: 'none',
+          summary: `The output is published${marker ? ' with its success marker' : ''} and nothing is left in staging: this run completed.`,
+        };
+  }
+  if (output.belongsToRun) {
     const why
       = marker?.status === 'missing'
         ? 'its success marker is missing'
         : 'its success marker is older than the output, left by an earlier publish';
-    summary = `The output exists but ${why}: downstream treats it as not published. Re-run pinned to the same run key${dead > 0 ? ' after deleting the orphans' : ''}.`;
-  } else if (dead > 0) {
-    state = 'D';
-    action = 'clean-then-rerun';
-    summary = `The run died while writing: ${dead} orphaned staging file${dead === 1 ? '' : 's'} with a dead writer and no published output. Delete the orphans, then re-run.`;
-  } else {
-    state = 'A/B/C';
-    action = 'rerun';
-    summary = finalIsFile
-      ? `The output ${finalName} is ${formatDuration(finalAgeMs ?? 0)} old, older than ${formatDuration(rules.freshWithinMs)}: it belongs to an earlier run. Nothing of this run is on disk: re-run it.`
-      : 'Nothing of this run is on disk (it crashed before writing, or never ran): re-run it, pinned to the same run key.';
+    return {
+      state: 'UNPUBLISHED',
+      action: dead > 0 ? 'clean-then-rerun' : 'rerun',
+      summary: `The output exists but ${why}: downstream treats it as not published. Re-run pinned to the same run key${dead > 0 ? ' after deleting the orphans' : ''}.`,
+    };
   }
+  if (dead > 0) {
+    return {
+      state: 'D',
+      action: 'clean-then-rerun',
+      summary: `The run died while writing: ${orphans} with a dead writer and no published output. Delete the orphans, then re-run.`,
+    };
+  }
+  return {
+    state: 'A/B/C',
+    action: 'rerun',
+    summary: output.finalIsFile
+      ? `The output ${final.path} is ${formatDuration(output.finalAgeMs ?? 0)} old, older than ${formatDuration(rules.freshWithinMs)}: it belongs to an earlier run. Nothing of this run is on disk: re-run it.`
+      : 'Nothing of this run is on disk (it crashed before writing, or never ran): re-run it, pinned to the same run key.',
+  };
+}
 
+/** Names the state of a run from its staging summary: the one set of state rules, for diagnose and scan alike. */
+export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
+  const { nowMs, final, marker, staging } = evidence;
+  const { anomalies, anomalyCount } = collectAnomalies(evidence);
+  const output = judgeOutput(evidence);
+  const { state, action, summary } = nameUnsettled(staging, anomalyCount) ?? nameByShape(evidence, output);
   return {
     run: evidence.runKey,
     state,
@@ -372,8 +422,8 @@ export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
       exists: final.status === 'present',
       bytes: final.bytes ?? null,
       ageSeconds: ageSeconds(final, nowMs),
-      fresh,
-      belongsToRun,
+      fresh: output.fresh,
+      belongsToRun: output.belongsToRun,
       marker: marker
         ? { path: marker.path, exists: marker.status === 'present', ageSeconds: ageSeconds(marker, nowMs) }
         : null,

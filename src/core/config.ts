@@ -104,12 +104,8 @@ const PIPELINE_KEYS: Readonly<Record<keyof PipelineConfig, Check>> = {
 
 const DIR_KEYS = new Set(['outDir', 'stagingDir', 'quarantine', 'auditLog']);
 
-/** Reads and validates a config file; relative paths in it are relative to the file. */
-export async function loadConfig(
-  fs: FileSystem,
-  path: string,
-  required: boolean,
-): Promise<ConfigFile | undefined> {
+/** The config file's text; undefined when an optional one does not exist. Known failures are one sentence. */
+async function readConfigText(fs: FileSystem, path: string, required: boolean): Promise<string | undefined> {
   let text: string;
   try {
     text = await fs.readFile(path, 'utf8');
@@ -124,7 +120,11 @@ export async function loadConfig(
     throw error;
   }
   // Editors on Windows save UTF-8 with a byte-order mark; JSON.parse refuses it.
-  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  return text.startsWith('\uFEFF') ? text.slice(1) : text;
+}
+
+/** The file's top-level object, with no key but "pipelines", "$schema" and "s3". */
+function topLevelOf(text: string, path: string): object {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -141,7 +141,41 @@ export async function loadConfig(
       );
     }
   }
-  const s3 = Object.hasOwn(raw, 's3') ? s3SettingsOf((raw as { s3?: unknown }).s3, `${path}: s3`) : undefined;
+  return raw;
+}
+
+/** The check for a pipeline setting; an unknown key is refused, with the setting it may have meant. */
+function checkFor(key: string, where: string): Check {
+  // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
+  const check = Object.hasOwn(PIPELINE_KEYS, key) ? PIPELINE_KEYS[key as keyof PipelineConfig] : undefined;
+  if (check) return check;
+  const known = Object.keys(PIPELINE_KEYS);
+  const near = known.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+  throw new UsageError(
+    `${where}.${key} is not a known setting${near ? ` (did you mean ${near}?)` : ''}.`,
+    `Known settings: ${known.join(', ')}.`,
+  );
+}
+
+/** One pipeline's settings, each checked, with its paths made absolute against `base` (the file's directory). */
+function pipelineOf(settings: unknown, where: string, base: string): PipelineConfig {
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    throw new UsageError(`${where} must be an object.`);
+  }
+  const parsed: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
+    const checked = checkFor(key, where)(value, `${where}.${key}`);
+    parsed[key] = DIR_KEYS.has(key)
+      ? directoryOf(checked as string, key, base, `${where}.${key}`)
+      : key === 'input'
+        ? (checked as string[]).map((template) => resolve(base, template))
+        : checked;
+  }
+  return parsed;
+}
+
+/** Every named pipeline of the file's "pipelines" object. */
+function pipelinesOf(raw: object, path: string): Map<string, PipelineConfig> {
   const pipelinesRaw = Object.hasOwn(raw, 'pipelines') ? (raw as { pipelines?: unknown }).pipelines : undefined;
   if (typeof pipelinesRaw !== 'object' || pipelinesRaw === null || Array.isArray(pipelinesRaw)) {
     throw new UsageError(`The config file ${path}: "pipelines" must be an object of named pipelines.`);
@@ -153,30 +187,22 @@ export async function loadConfig(
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
       throw new UsageError(`${where}: a pipeline name may use letters, digits, '.', '_' and '-'.`);
     }
-    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
-      throw new UsageError(`${where} must be an object.`);
-    }
-    const parsed: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
-      // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
-      const check = Object.hasOwn(PIPELINE_KEYS, key) ? PIPELINE_KEYS[key as keyof PipelineConfig] : undefined;
-      if (!check) {
-        const known = Object.keys(PIPELINE_KEYS);
-        const near = known.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
-        throw new UsageError(
-          `${where}.${key} is not a known setting${near ? ` (did you mean ${near}?)` : ''}.`,
-          `Known settings: ${known.join(', ')}.`,
-        );
-      }
-      const checked = check(value, `${where}.${key}`);
-      parsed[key] = DIR_KEYS.has(key)
-        ? directoryOf(checked as string, key, base, `${where}.${key}`)
-        : key === 'input'
-          ? (checked as string[]).map((template) => resolve(base, template))
-          : checked;
-    }
-    pipelines.set(name, parsed);
+    pipelines.set(name, pipelineOf(settings, where, base));
   }
+  return pipelines;
+}
+
+/** Reads and validates a config file; relative paths in it are relative to the file. */
+export async function loadConfig(
+  fs: FileSystem,
+  path: string,
+  required: boolean,
+): Promise<ConfigFile | undefined> {
+  const text = await readConfigText(fs, path, required);
+  if (text === undefined) return undefined;
+  const raw = topLevelOf(text, path);
+  const s3 = Object.hasOwn(raw, 's3') ? s3SettingsOf((raw as { s3?: unknown }).s3, `${path}: s3`) : undefined;
+  const pipelines = pipelinesOf(raw, path);
   return { path, pipelines, ...(s3 === undefined ? {} : { s3 }) };
 }
 

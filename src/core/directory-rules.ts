@@ -47,17 +47,20 @@ interface Publisher {
   readonly marker: MarkerTemplate | null;
 }
 
-/**
- * The one home of "is this name a published output or marker of any
- * pipeline here" and "which liveness rules apply to this file": probe, scan,
- * guards and clean all ask it. Directories are compared by identity, so a
- * pipeline whose output directory is this staging directory under another
- * name (bind mount, symlink, a second NFS path) counts.
- */
-export async function rulesForStagingDirectory(
-  fs: FileSystem,
-  settings: PipelineSettings,
-): Promise<StagingDirectoryRules> {
+/** The pipelines that publish into, or stage in, one staging directory. */
+interface DirectoryNeighbours {
+  readonly sharedWithOwnOutput: boolean;
+  readonly publishers: readonly Publisher[];
+  /**
+   * A pipeline that publishes here under names only its flags give: any name
+   * here may be its published output, so none is ever an orphan.
+   */
+  readonly namesUnknownOf: string | undefined;
+  readonly stagers: readonly Neighbour[];
+}
+
+/** Who publishes into and who stages in the staging directory, every directory compared by identity. */
+async function neighboursOfStaging(fs: FileSystem, settings: PipelineSettings): Promise<DirectoryNeighbours> {
   const here = await directoryIdentity(fs, settings.stagingDir);
   const isHere = async (dir: string | undefined): Promise<boolean> => {
     if (dir === undefined) return false;
@@ -69,8 +72,6 @@ export async function rulesForStagingDirectory(
     ? [{ pipeline: undefined, final: settings.final, marker: settings.marker }]
     : [];
   const stagers: Neighbour[] = [];
-  // A pipeline that publishes here under names only its flags give: any name
-  // here may be its published output, so none is ever an orphan.
   let namesUnknownOf: string | undefined;
   for (const neighbour of settings.neighbours ?? []) {
     if (await isHere(neighbour.outDir)) {
@@ -80,6 +81,54 @@ export async function rulesForStagingDirectory(
     }
     if (await isHere(neighbour.stagingDir)) stagers.push(neighbour);
   }
+  return { sharedWithOwnOutput, publishers, namesUnknownOf, stagers };
+}
+
+/** The most cautious of `own` and the rules of every other pipeline whose staging name fits `name`. */
+function strictestWriterRules(
+  settings: PipelineSettings,
+  own: WriterRules,
+  stagers: readonly Neighbour[],
+  name: string,
+): WriterRules {
+  let rules = own;
+  let mine: ReturnType<PipelineSettings['staging']['matchAny']> | null = null;
+  for (const other of stagers) {
+    const theirs = other.staging.matchAny(name);
+    if (!theirs) continue;
+    mine ??= settings.staging.matchAny(name);
+    // Where the other pipeline reads the name as another writer (another
+    // PID, or one on a host), this host's process table says nothing
+    // about it: only age can rule that writer out.
+    const otherWriter = mine !== undefined && (theirs.pid !== mine.pid || theirs.host !== mine.host);
+    const pidCheck = other.pidCheck && !otherWriter;
+    const turnedOff = rules.pidCheck && !pidCheck;
+    const why = turnedOff && otherWriter
+      ? `pipeline ${other.pipeline} stages files of this name in the same directory and reads it as PID ${theirs.pid}${theirs.host === undefined ? '' : ` on host ${theirs.host}`}, a writer this process table cannot rule out`
+      : rules.pidCheckOffWhy;
+    const offBy = turnedOff ? other.pipeline : rules.pidCheckOffBy;
+    rules = {
+      pidCheck: rules.pidCheck && pidCheck,
+      staleAfterMs: Math.max(rules.staleAfterMs, other.staleAfterMs),
+      ...(offBy === undefined ? {} : { pidCheckOffBy: offBy }),
+      ...(why === undefined ? {} : { pidCheckOffWhy: why }),
+    };
+  }
+  return rules;
+}
+
+/**
+ * The one home of "is this name a published output or marker of any
+ * pipeline here" and "which liveness rules apply to this file": probe, scan,
+ * guards and clean all ask it. Directories are compared by identity, so a
+ * pipeline whose output directory is this staging directory under another
+ * name (bind mount, symlink, a second NFS path) counts.
+ */
+export async function rulesForStagingDirectory(
+  fs: FileSystem,
+  settings: PipelineSettings,
+): Promise<StagingDirectoryRules> {
+  const { sharedWithOwnOutput, publishers, namesUnknownOf, stagers } = await neighboursOfStaging(fs, settings);
   const ownRules: WriterRules = { pidCheck: settings.pidCheck, staleAfterMs: settings.staleAfterMs };
   return {
     sharedWithOwnOutput,
@@ -90,35 +139,10 @@ export async function rulesForStagingDirectory(
       }
       return namesUnknownOf === undefined ? undefined : { runKey: undefined, pipeline: namesUnknownOf };
     },
-    writerRulesFor(name) {
-      // Asked once per file of a million-file scan: with no other pipeline
-      // staging here (the usual case) the answer is the pipeline's own rules.
-      if (stagers.length === 0) return ownRules;
-      let rules: WriterRules = ownRules;
-      let mine: ReturnType<PipelineSettings['staging']['matchAny']> | null = null;
-      for (const other of stagers) {
-        const theirs = other.staging.matchAny(name);
-        if (!theirs) continue;
-        mine ??= settings.staging.matchAny(name);
-        // Where the other pipeline reads the name as another writer (another
-        // PID, or one on a host), this host's process table says nothing
-        // about it: only age can rule that writer out.
-        const otherWriter = mine !== undefined && (theirs.pid !== mine.pid || theirs.host !== mine.host);
-        const pidCheck = other.pidCheck && !otherWriter;
-        const turnedOff = rules.pidCheck && !pidCheck;
-        const why = turnedOff && otherWriter
-          ? `pipeline ${other.pipeline} stages files of this name in the same directory and reads it as PID ${theirs.pid}${theirs.host === undefined ? '' : ` on host ${theirs.host}`}, a writer this process table cannot rule out`
-          : rules.pidCheckOffWhy;
-        const offBy = turnedOff ? other.pipeline : rules.pidCheckOffBy;
-        rules = {
-          pidCheck: rules.pidCheck && pidCheck,
-          staleAfterMs: Math.max(rules.staleAfterMs, other.staleAfterMs),
-          ...(offBy === undefined ? {} : { pidCheckOffBy: offBy }),
-          ...(why === undefined ? {} : { pidCheckOffWhy: why }),
-        };
-      }
-      return rules;
-    },
+    // Asked once per file of a million-file scan: with no other pipeline
+    // staging here (the usual case) the answer is the pipeline's own rules.
+    writerRulesFor: (name) =>
+      stagers.length === 0 ? ownRules : strictestWriterRules(settings, ownRules, stagers, name),
   };
 }
 

@@ -75,82 +75,93 @@ const kb = (text: string, name: string): number | null => {
   return m ? Number(m[1]) : null;
 };
 
+/** One line of the kernel log that speaks of an OOM kill, read. */
+export type OomLine
+  = | {
+    /** The victim's cgroup, said before the headline (`oom-kill:` from 4.19, `Task in` before). */
+    readonly kind: 'cgroup';
+    readonly cgroup: string;
+    readonly constraint: string | null;
+    /** The victim's PID, where the line names it. */
+    readonly pid: number | null;
+  }
+  | { readonly kind: 'headline'; readonly pid: number; readonly comm: string; readonly memcg: boolean; readonly rest: string }
+  /** `Killed process N (comm) total-vm:...`: before 5.1, the figures on a line of their own. */
+  | { readonly kind: 'figures'; readonly pid: number; readonly comm: string; readonly rest: string };
+
+/** What one line (its time stamp taken off) says of an OOM kill; undefined when it says nothing of one. */
+export function readOomLine(text: string): OomLine | undefined {
+  let m = OOM_KILL.exec(text);
+  if (m) return { kind: 'cgroup', constraint: m[1] ?? null, cgroup: m[2] ?? '', pid: Number(m[4]) };
+  m = TASK_IN.exec(text);
+  if (m) return { kind: 'cgroup', constraint: null, cgroup: m[1] ?? '', pid: null };
+  m = HEADLINE.exec(text);
+  if (m) {
+    return { kind: 'headline', pid: Number(m[2]), comm: m[3] ?? '', memcg: m[1] === 'Memory cgroup out of memory', rest: m[4] ?? '' };
+  }
+  m = KILLED.exec(text);
+  if (m) return { kind: 'figures', pid: Number(m[1]), comm: m[2] ?? '', rest: m[3] ?? '' };
+  return undefined;
+}
+
+/** Adds what a line says of a kill: to the last kill when it is the same one, else as a new one. */
+function recordKill(kills: OomKill[], pid: number, fields: Partial<OomKill>, atMs: number | null): void {
+  // The same kill spread over two lines (headline, then figures): same PID, same second.
+  const last = kills.at(-1);
+  const same = last && last.pid === pid && (last.atMs === null || atMs === null || Math.abs(last.atMs - atMs) < 2000);
+  if (same) {
+    const merged = { ...last };
+    for (const [key, value] of Object.entries(fields)) {
+      if (value !== null && value !== undefined) (merged as Record<string, unknown>)[key] = value;
+    }
+    kills[kills.length - 1] = merged;
+    return;
+  }
+  kills.push({
+    pid,
+    comm: '',
+    atMs,
+    memcg: false,
+    totalVmKb: null,
+    anonRssKb: null,
+    cgroup: null,
+    constraint: null,
+    ...fields,
+  });
+}
+
 /** Every OOM kill in a kernel log, in log order, one per victim and moment. */
 export function parseOomKills(lines: readonly string[], bootTimeMs: number | null): OomKill[] {
   const kills: OomKill[] = [];
-  let pendingCgroup: { cgroup: string; constraint: string | null; pid: number | null } | null = null;
+  // A cgroup line waits for its headline; a headline says whether the figures that follow are a cgroup's.
+  let pendingCgroup: Extract<OomLine, { kind: 'cgroup' }> | null = null;
   let memcgAnnounced = false;
-  const upsert = (pid: number, fields: Partial<OomKill>, atMs: number | null) => {
-    // The same kill spread over two lines (headline, then figures): same PID, same second.
-    const last = kills.at(-1);
-    const same = last && last.pid === pid && (last.atMs === null || atMs === null || Math.abs(last.atMs - atMs) < 2000);
-    if (same) {
-      const merged = { ...last };
-      for (const [key, value] of Object.entries(fields)) {
-        if (value !== null && value !== undefined) (merged as Record<string, unknown>)[key] = value;
-      }
-      kills[kills.length - 1] = merged;
-      return;
-    }
-    kills.push({
-      pid,
-      comm: '',
-      atMs,
-      memcg: false,
-      totalVmKb: null,
-      anonRssKb: null,
-      cgroup: null,
-      constraint: null,
-      ...fields,
-    });
-  };
   for (const line of lines) {
     const { text, atMs } = stamp(line.trimEnd(), bootTimeMs);
-    let m = OOM_KILL.exec(text);
-    if (m) {
-      pendingCgroup = { constraint: m[1] ?? null, cgroup: m[2] ?? '', pid: Number(m[4]) };
-      continue;
-    }
-    m = TASK_IN.exec(text);
-    if (m) {
-      pendingCgroup = { constraint: null, cgroup: m[1] ?? '', pid: null };
-      continue;
-    }
-    m = HEADLINE.exec(text);
-    if (m) {
-      const pid = Number(m[2]);
-      const memcg = m[1] === 'Memory cgroup out of memory';
+    const read = readOomLine(text);
+    if (read?.kind === 'cgroup') {
+      pendingCgroup = read;
+    } else if (read?.kind === 'headline') {
+      const { pid, memcg, rest } = read;
       memcgAnnounced = memcg;
-      const rest = m[4] ?? '';
       const cg = pendingCgroup && (pendingCgroup.pid === null || pendingCgroup.pid === pid) ? pendingCgroup : null;
       pendingCgroup = null;
-      upsert(
-        pid,
-        {
-          comm: m[3] ?? '',
-          memcg,
-          totalVmKb: kb(rest, 'total-vm'),
-          anonRssKb: kb(rest, 'anon-rss'),
-          cgroup: cg?.cgroup || null,
-          constraint: cg?.constraint ?? (memcg ? 'CONSTRAINT_MEMCG' : null),
-        },
-        atMs,
-      );
-      continue;
-    }
-    m = KILLED.exec(text);
-    if (m) {
-      const rest = m[3] ?? '';
-      upsert(
-        Number(m[1]),
-        {
-          comm: m[2] ?? '',
-          memcg: memcgAnnounced,
-          totalVmKb: kb(rest, 'total-vm'),
-          anonRssKb: kb(rest, 'anon-rss'),
-        },
-        atMs,
-      );
+      recordKill(kills, pid, {
+        comm: read.comm,
+        memcg,
+        totalVmKb: kb(rest, 'total-vm'),
+        anonRssKb: kb(rest, 'anon-rss'),
+        cgroup: cg?.cgroup || null,
+        constraint: cg?.constraint ?? (memcg ? 'CONSTRAINT_MEMCG' : null),
+      }, atMs);
+    } else if (read?.kind === 'figures') {
+      const { rest } = read;
+      recordKill(kills, read.pid, {
+        comm: read.comm,
+        memcg: memcgAnnounced,
+        totalVmKb: kb(rest, 'total-vm'),
+        anonRssKb: kb(rest, 'anon-rss'),
+      }, atMs);
     }
   }
   return kills;

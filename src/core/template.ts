@@ -48,7 +48,7 @@ function parseTemplate(template: string, flag: string, allowed: readonly Placeho
   return parts;
 }
 
-function count(parts: Part[], name: Placeholder): number {
+function count(parts: readonly Part[], name: Placeholder): number {
   return parts.filter((p) => 'placeholder' in p && p.placeholder === name).length;
 }
 
@@ -184,6 +184,12 @@ export interface StagingTemplate {
 const HOST_PATTERN = '[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?';
 const HOST_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
 
+/** The literal a run key may not hold, and where it stands among the template's parts. */
+interface KeySeparator {
+  readonly text: string;
+  readonly at: number;
+}
+
 /**
  * The literal that separates {date} from the side of the name where {host}
  * is, when a host name could hold it: then so must no run key, or a name
@@ -198,19 +204,24 @@ const HOST_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
  * needs no rule. Also when {pid} sits between them: `K.1.2.h.csv` under
  * `{date}.{pid}.{host}.csv` is K from host 2.h, or K.1 from host h.
  */
-function keySeparatorOf(parts: readonly Part[]): string | undefined {
+function keySeparatorOf(parts: readonly Part[]): KeySeparator | undefined {
   const index = (name: Placeholder) => parts.findIndex((p) => 'placeholder' in p && p.placeholder === name);
   const date = index('date');
   const host = index('host');
   if (host < 0) return undefined;
-  const beside = parts[host > date ? date + 1 : date - 1];
+  const at = host > date ? date + 1 : date - 1;
+  const beside = parts[at];
   // Placeholders are never side by side, so a literal is always there.
   if (!beside || !('literal' in beside)) return undefined;
-  return HOST_CHARACTERS.test(beside.literal) ? beside.literal : undefined;
+  return HOST_CHARACTERS.test(beside.literal) ? { text: beside.literal, at } : undefined;
 }
 
-export function compileStagingTemplate(template: string, flag = '--staging'): StagingTemplate {
-  const parts = parseTemplate(template, flag, ['date', 'pid', 'host']);
+/**
+ * Refuses a staging template under which one name could be read two ways:
+ * {date} and {pid} each exactly once, {host} at most once, no two
+ * placeholders side by side, and no digit beside {pid}.
+ */
+function checkStagingParts(parts: readonly Part[], template: string, flag: string): void {
   for (const name of ['date', 'pid'] as const) {
     if (count(parts, name) !== 1) {
       throw new UsageError(
@@ -243,34 +254,81 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
       'Separate {pid} from digits with another character, e.g. {date}.{pid}.csv.',
     );
   }
-  const keySeparator = keySeparatorOf(parts);
-  const build = (datePattern: string): RegExp =>
-    new RegExp(
-      `^${parts
-        .map((p) => {
-          if ('literal' in p) return escapeRegExp(p.literal);
-          if (p.placeholder === 'date') return `(?<date>${datePattern})`;
-          // Only what a writer prints for its PID: no leading zero, no 0, at
-          // most MAX_PID (seven digits here, the value in toName). A
-          // "2026-04-24.007.csv" is someone's numbered copy, and
-          // "K.20260425.csv" a dated file, not staging files.
-          if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]{0,6})';
-          return `(?<host>${HOST_PATTERN})`;
-        })
-        .join('')}$`,
-      's',
-    );
-  const toName = (match: RegExpExecArray | null, runKey?: string): StagingName | undefined => {
-    const groups = match?.groups;
-    if (!groups) return undefined;
-    const key = runKey ?? groups.date;
-    if (key === undefined || groups.pid === undefined) return undefined;
-    if (keySeparator !== undefined && key.includes(keySeparator)) return undefined;
-    const pid = Number(groups.pid);
-    if (pid > MAX_PID) return undefined;
-    return { runKey: key, pid, host: groups.host };
+}
+
+/** The whole-name pattern of a staging template, {date} matching `datePattern`. */
+function stagingPattern(parts: readonly Part[], datePattern: string): RegExp {
+  const spell = (p: Part): string => {
+    if ('literal' in p) return escapeRegExp(p.literal);
+    if (p.placeholder === 'date') return `(?<date>${datePattern})`;
+    // Only what a writer prints for its PID: no leading zero, no 0, at
+    // most MAX_PID (seven digits here, the value in stagingNameOf). A
+    // "2026-04-24.007.csv" is someone's numbered copy, and
+    // "K.20260425.csv" a dated file, not staging files.
+    if (p.placeholder === 'pid') return '(?<pid>[1-9][0-9]{0,6})';
+    return `(?<host>${HOST_PATTERN})`;
   };
-  const anyKey = build('.+?');
+  return new RegExp(`^${parts.map(spell).join('')}$`, 's');
+}
+
+/** A match of a staging pattern as a staging name, or undefined when its key or PID cannot be one. */
+function stagingNameOf(
+  match: RegExpExecArray | null,
+  keySeparator: KeySeparator | undefined,
+  runKey?: string,
+): StagingName | undefined {
+  const groups = match?.groups;
+  if (!groups) return undefined;
+  const key = runKey ?? groups.date;
+  if (key === undefined || groups.pid === undefined) return undefined;
+  if (keySeparator !== undefined && key.includes(keySeparator.text)) return undefined;
+  const pid = Number(groups.pid);
+  if (pid > MAX_PID) return undefined;
+  return { runKey: key, pid, host: groups.host };
+}
+
+/**
+ * Refuses a run key that holds the literal between {date} and {host} (see
+ * keySeparatorOf). The hint's template changes that one literal and nothing
+ * else, so it still names the job's files.
+ */
+function refuseKeyHoldingSeparator(
+  runKey: string,
+  keySeparator: KeySeparator | undefined,
+  parts: readonly Part[],
+  template: string,
+  flag: string,
+): void {
+  if (keySeparator === undefined || !runKey.includes(keySeparator.text)) return;
+  const separator = JSON.stringify(keySeparator.text);
+  const suggested = parts
+    .map((p, i) => (i === keySeparator.at ? '@' : 'literal' in p ? p.literal : `{${p.placeholder}}`))
+    .join('');
+  throw new UsageError(
+    `The run key ${JSON.stringify(runKey)} contains ${separator}, which ${flag} ${JSON.stringify(template)} also puts between the key and the host: a file name could belong to two run keys.`,
+    `Use a run key without ${separator}, or a separator no host name holds, e.g. ${JSON.stringify(suggested)}.`,
+  );
+}
+
+/** The literal text every staging name for `runKey` starts with: the leading literal, the key if {date} is next. */
+function stagingPrefixFor(parts: readonly Part[], runKey: string): string {
+  const first = parts[0];
+  const leading = first && 'literal' in first ? first.literal : '';
+  let prefix = leading;
+  const second = parts[leading ? 1 : 0];
+  if (second && 'placeholder' in second && second.placeholder === 'date') {
+    prefix += runKey;
+    const third = parts[leading ? 2 : 1];
+    if (third && 'literal' in third) prefix += third.literal;
+  }
+  return prefix;
+}
+
+export function compileStagingTemplate(template: string, flag = '--staging'): StagingTemplate {
+  const parts = parseTemplate(template, flag, ['date', 'pid', 'host']);
+  checkStagingParts(parts, template, flag);
+  const keySeparator = keySeparatorOf(parts);
+  const anyKey = stagingPattern(parts, '.+?');
   const firstPart = parts[0];
   const leading = firstPart && 'literal' in firstPart ? firstPart.literal : '';
   const lastPart = parts.at(-1);
@@ -279,30 +337,16 @@ export function compileStagingTemplate(template: string, flag = '--staging'): St
   return {
     source: template,
     matcherFor(runKey) {
-      if (keySeparator !== undefined && runKey.includes(keySeparator)) {
-        throw new UsageError(
-          `The run key ${JSON.stringify(runKey)} contains ${JSON.stringify(keySeparator)}, which ${flag} ${JSON.stringify(template)} also puts between the key and the host: a file name could belong to two run keys.`,
-          `Use a run key without ${JSON.stringify(keySeparator)}, or a separator no host name holds, e.g. ${JSON.stringify(template.replace(`{date}${keySeparator}`, '{date}@').replace(`${keySeparator}{date}`, '@{date}'))}.`,
-        );
-      }
-      const pattern = build(escapeRegExp(runKey));
-      const prefix = this.prefixFor(runKey);
-      return (name) => (name.startsWith(prefix) ? toName(pattern.exec(name), runKey) : undefined);
+      refuseKeyHoldingSeparator(runKey, keySeparator, parts, template, flag);
+      const pattern = stagingPattern(parts, escapeRegExp(runKey));
+      const prefix = stagingPrefixFor(parts, runKey);
+      return (name) => (name.startsWith(prefix) ? stagingNameOf(pattern.exec(name), keySeparator, runKey) : undefined);
     },
     // The literal ends first: in a staging directory of a million leftovers
     // most names fail there, without running the regular expression.
     matchAny: (name) =>
-      name.startsWith(leading) && name.endsWith(trailing) ? toName(anyKey.exec(name)) : undefined,
-    prefixFor(runKey) {
-      let prefix = leading;
-      const second = parts[leading ? 1 : 0];
-      if (second && 'placeholder' in second && second.placeholder === 'date') {
-        prefix += runKey;
-        const third = parts[leading ? 2 : 1];
-        if (third && 'literal' in third) prefix += third.literal;
-      }
-      return prefix;
-    },
+      name.startsWith(leading) && name.endsWith(trailing) ? stagingNameOf(anyKey.exec(name), keySeparator) : undefined,
+    prefixFor: (runKey) => stagingPrefixFor(parts, runKey),
   };
 }
 

@@ -33,6 +33,11 @@ export function renderCleanHuman(reports: readonly CleanReport[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A dry run's line for one orphan it would remove, written as it is met: the list is never held. */
+export function renderWouldRemove(file: CleanedFile): string {
+  return `  would remove ${escapeText(file.path)}\n`;
+}
+
 /**
  * `{"schemaVersion": 1, "pipelines": [...]}` written while the janitor works:
  * each pipeline's `removed` list is streamed, the rest of its report follows.

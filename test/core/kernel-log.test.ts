@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeOomKill, matchOomKill, parseOomKills } from '../../src/core/kernel-log.js';
+import { describeOomKill, matchOomKill, parseOomKills, readOomLine } from '../../src/core/kernel-log.js';
 import {
   JOURNALCTL_SHORT_UNIX,
   KERNEL_3_10_DMESG,
@@ -51,6 +51,75 @@ describe('parseOomKills: both forms, several kernel versions', () => {
     const kills = parseOomKills(KERNEL_5_4_DMESG, null);
     expect(kills[0]?.atMs).toBeNull();
     expect(matchOomKill(kills, 91247, 0)).toBeUndefined();
+  });
+});
+
+describe('readOomLine: what one line says of a kill', () => {
+  it.each([
+    [
+      '4.19 on: the cgroup line before the headline, with the victim\'s PID',
+      'oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/b,task_memcg=/b/r,task=node,pid=3131,uid=0',
+      { kind: 'cgroup', constraint: 'CONSTRAINT_MEMCG', cgroup: '/b/r', pid: 3131 },
+    ],
+    [
+      'before 4.19: the cgroup line names no PID',
+      'Task in /batch/refunds killed as a result of limit of /batch',
+      { kind: 'cgroup', constraint: null, cgroup: '/batch/refunds', pid: null },
+    ],
+    [
+      'the old headline, figures to follow',
+      'Out of memory: Kill process 91247 (python3) score 912 or sacrifice child',
+      { kind: 'headline', pid: 91247, comm: 'python3', memcg: false, rest: ' score 912 or sacrifice child' },
+    ],
+    [
+      'the new headline under a cgroup, figures on it',
+      'Memory cgroup out of memory: Killed process 6775 (node) total-vm:1116448kB, anon-rss:97208kB',
+      { kind: 'headline', pid: 6775, comm: 'node', memcg: true, rest: ' total-vm:1116448kB, anon-rss:97208kB' },
+    ],
+    [
+      'the figures line of the old form',
+      'Killed process 4242 (node) total-vm:1324500kB, anon-rss:520100kB',
+      { kind: 'figures', pid: 4242, comm: 'node', rest: ' total-vm:1324500kB, anon-rss:520100kB' },
+    ],
+    ['the reaper, after the kill: not a kill', 'oom_reaper: reaped process 91247 (python3), now anon-rss:0kB', undefined],
+    ['the invocation: not a kill', 'java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0', undefined],
+    ['an empty line', '', undefined],
+  ])('%s', (_, text, expected) => {
+    expect(readOomLine(text)).toEqual(expected);
+  });
+});
+
+describe('parseOomKills: which cgroup line belongs to which kill', () => {
+  it.each([
+    [
+      'a cgroup line naming another PID is not this kill\'s',
+      [
+        '[ 1.0] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),task_memcg=/other,task=x,pid=1111,uid=0',
+        '[ 1.1] Memory cgroup out of memory: Killed process 2222 (node) total-vm:10kB, anon-rss:5kB',
+      ],
+      [{ pid: 2222, cgroup: null, constraint: 'CONSTRAINT_MEMCG' }],
+    ],
+    [
+      'a cgroup line is used once: the next kill does not inherit it',
+      [
+        '[ 1.0] Task in /batch/a killed as a result of limit of /batch',
+        '[ 1.1] Memory cgroup out of memory: Kill process 11 (a) score 1 or sacrifice child',
+        '[ 9.0] Memory cgroup out of memory: Kill process 12 (b) score 1 or sacrifice child',
+      ],
+      [{ pid: 11, cgroup: '/batch/a' }, { pid: 12, cgroup: null }],
+    ],
+    [
+      'old-form figures take the headline\'s memcg, and merge into its kill',
+      [
+        '[ 1.0] Memory cgroup out of memory: Kill process 13 (c) score 1 or sacrifice child',
+        '[ 1.1] Killed process 13 (c) total-vm:20kB, anon-rss:8kB',
+      ],
+      [{ pid: 13, comm: 'c', memcg: true, totalVmKb: 20, anonRssKb: 8 }],
+    ],
+  ])('%s', (_, lines, expected) => {
+    const kills = parseOomKills(lines, BOOT);
+    expect(kills).toHaveLength(expected.length);
+    expected.forEach((kill, i) => expect(kills[i]).toMatchObject(kill));
   });
 });
 

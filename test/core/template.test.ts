@@ -308,6 +308,29 @@ describe('a staging name never belongs to two run keys', () => {
     }
   });
 
+  it.each([
+    ['{date}.{host}.{pid}.csv', 'a.b', '{date}@{host}.{pid}.csv'],
+    ['{date}.{pid}.{host}.csv', 'a.b', '{date}@{pid}.{host}.csv'],
+    // Only the literal between the key and the host side changes: the suggested template must still
+    // name the job's files, so the leading 'part-', 'x.' and the '.' before {pid} stay as they are.
+    ['{host}.{date}.{pid}.csv', 'a.b', '{host}@{date}.{pid}.csv'],
+    ['part-{date}-{host}-{pid}.tmp', 'a-b', 'part-{date}@{host}-{pid}.tmp'],
+    ['x.{date}.{host}.{pid}', 'a.b', 'x.{date}@{host}.{pid}'],
+  ])('attack: %s refuses the key %j, and its hint changes only the separator on the host side: %s', (source, key, suggested) => {
+    const refused = (() => {
+      try {
+        compileStagingTemplate(source).matcherFor(key);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(refused).toBeInstanceOf(UsageError);
+    expect((refused as UsageError).hint).toContain(JSON.stringify(suggested));
+    // The suggestion is itself a template under which that key is refused nowhere.
+    expect(() => compileStagingTemplate(suggested).matcherFor(key)).not.toThrow();
+  });
+
   it('refuses keys holding the separator only where a host could hold it too', () => {
     expect(() => compileStagingTemplate('part-{date}-{host}-{pid}.tmp').matcherFor('2026-04-24')).toThrow(UsageError);
     expect(compileStagingTemplate('part-{date}~{host}-{pid}.tmp').matcherFor('2026-04-24')('part-2026-04-24~a-b-1.tmp')).toEqual(

@@ -8,7 +8,7 @@ import { formatDuration, parseDuration } from '../../core/duration.js';
 import { isUsageError, UsageError } from '../../core/errors.js';
 import { LockTimeoutError } from '../../core/lock.js';
 import { EXIT_CODES, EXIT_UNEXPECTED, EXIT_USAGE } from '../../core/states.js';
-import { CleanJsonStream, renderCleanHuman } from '../../render/clean.js';
+import { CleanJsonStream, renderCleanHuman, renderWouldRemove } from '../../render/clean.js';
 import { escapeText } from '../../render/format.js';
 import type { CliIo } from '../io.js';
 import { refuseFakeClock } from '../pipeline-options.js';
@@ -89,7 +89,7 @@ async function cleanOne(
     onRemoved: json
       ? (file) => json.removed(settings, dryRun, olderThanMs, file)
       : (file) => {
-          if (dryRun) io.stdout.write(`  would remove ${escapeText(file.path)}\n`);
+          if (dryRun) io.stdout.write(renderWouldRemove(file));
         },
     onEntries: out.onEntries,
   };
