@@ -984,13 +984,15 @@ describe('classifyFolded: a diagnosis judged while listing, in any order, listin
 
   it('attack: 2,500 files listed in hash order keep the first 1,000 by path, and count every one', () => {
     const dead = Array.from({ length: 2000 }, (_, i) => staged(100_000 + i, 2 * HOUR, GONE, { bytes: 10 }));
-    const alive = Array.from({ length: 500 }, (_, i) => staged(300_000 + i, MINUTE, runningSince(10 * MINUTE), { bytes: 1 }));
+    const live = runningSince(10 * MINUTE);
+    const alive = Array.from({ length: 500 }, (_, i) => staged(300_000 + i, MINUTE, live, { bytes: 1 }));
     const input = evidence({ staging: [...dead, ...alive].sort((a, b) => (a.path < b.path ? -1 : 1)) });
     const full = classifyRun(input);
     for (const seed of [7, 8]) {
       const diagnosis = folded(input, 1000, seed);
       expect(diagnosis.orphans).toEqual(full.orphans.slice(0, 1000));
-      expect(diagnosis.orphanTotals).toEqual({ count: 2500, listed: 1000, bytes: 20_500, dead: 2000, alive: 500, unknown: 0 });
+      expect(diagnosis.orphanTotals)
+        .toEqual({ count: 2500, listed: 1000, bytes: 20_500, dead: 2000, alive: 500, unknown: 0 });
       const { orphans: _a, orphanTotals: _b, ...rest } = diagnosis;
       const { orphans: _c, orphanTotals: _d, ...fullRest } = full;
       expect(rest).toEqual(fullRest);

@@ -202,7 +202,8 @@ describe('renderDiagnosisHuman: a key with many orphans', () => {
   });
 
   it('attack: a diagnosis that lists only the first files never pastes an rm of some of the orphans', () => {
-    const input = evidence({ staging: Array.from({ length: 10 }, (_, i) => staged(4000 + i, 3 * HOUR, GONE, { bytes: 10 })) });
+    const staging = Array.from({ length: 10 }, (_, i) => staged(4000 + i, 3 * HOUR, GONE, { bytes: 10 }));
+    const input = evidence({ staging });
     const fold = newStagingFold(3);
     for (const entry of input.staging) foldRunEntry(fold, entry, input.rules, input.nowMs);
     const text = renderDiagnosisHuman(
