@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { CommandResult } from '../core/fix.js';
 
 /** How much of a failed job's stderr the report keeps: enough for a stack trace's head. */
@@ -31,11 +30,9 @@ export function runCommand(
   stdoutToStderr: boolean,
 ): Promise<CommandResult> {
   const [file, ...args] = argv;
-  return new Promise((resolve) => {
-    if (!file) {
-      resolve({ exitStatus: null, signal: null, error: 'empty command' });
-      return;
-    }
+  if (!file) return Promise.resolve({ exitStatus: null, signal: null, error: 'empty command' });
+  // Loaded when a job is re-run, not at start-up: node:child_process costs a read-only diagnose milliseconds.
+  return import('node:child_process').then(({ spawn }) => new Promise((resolve) => {
     const child = spawn(file, args, {
       stdio: ['inherit', stdoutToStderr ? process.stderr : 'inherit', 'pipe'],
       env: { ...process.env, ...env },
@@ -55,5 +52,5 @@ export function runCommand(
         stderrTail: tail.lines(),
       }),
     );
-  });
+  }));
 }

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
 import type { KernelLog, KernelLogReader } from '../core/kernel-log.js';
 
@@ -6,7 +5,9 @@ const HOW_TO_ALLOW
   = 'run crashdiag as root, or let its user read the kernel log: add it to the systemd-journal (or adm) group '
     + 'for journalctl -k, or set sysctl kernel.dmesg_restrict=0 for dmesg';
 
-function run(file: string, args: readonly string[]): Promise<{ ok: boolean; stdout: string; why: string }> {
+async function run(file: string, args: readonly string[]): Promise<{ ok: boolean; stdout: string; why: string }> {
+  // Loaded when the log is read (a run that died), not at start-up.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile(file, [...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 20_000 }, (error, stdout, stderr) => {
       if (error) {
