@@ -111,8 +111,14 @@ function openFailure(path: string, error: unknown): UsageError | undefined {
 export interface AuditLog {
   readonly path: string;
   append(records: readonly AuditRecord[]): Promise<void>;
-  /** The same for lines already made (removalLine): one write, then an fsync. */
-  appendLines(text: string): Promise<void>;
+  /** The same for lines already made (removalLine), as text or as AuditLines: one write, then an fsync. */
+  appendLines(text: string | AuditLines): Promise<void>;
+  /**
+   * appendLines in its two steps, for a caller with work to do meanwhile:
+   * `written` settles once the write is done and the fsync under way,
+   * `durable` once the lines are fsynced; each rejects as appendLines would.
+   */
+  appendLinesAhead(lines: AuditLines): { readonly written: Promise<void>; readonly durable: Promise<void> };
   close(): Promise<void>;
 }
 
@@ -148,13 +154,73 @@ export function fileFieldsText(file: RemovedFileFields | Pick<RemovedFileFields,
 export function removalLine(
   head: string,
   run: string,
-  op: 'intent' | 'delete' | 'quarantine' | 'gone' | 'skip' | 'fail',
+  op: RemovalOp,
   intent: 'delete' | 'quarantine' | undefined,
   file: string,
   reason: string,
 ): string {
+  return head + runAndOpText(run, op, intent) + file + reasonText(reason);
+}
+
+type RemovalOp = 'intent' | 'delete' | 'quarantine' | 'gone' | 'skip' | 'fail';
+
+/** A removal record's fields between its head and its file's: `,"run":…,"op":…` and the intent, if any. */
+function runAndOpText(run: string, op: RemovalOp, intent: 'delete' | 'quarantine' | undefined): string {
   const intentText = intent === undefined ? '' : `,"intent":"${intent}"`;
-  return `${head},"run":${JSON.stringify(run)},"op":"${op}"${intentText}${file},"reason":${JSON.stringify(reason)}}\n`;
+  return `,"run":${JSON.stringify(run)},"op":"${op}"${intentText}`;
+}
+
+/** A removal record's last field, its closing brace and the newline. */
+function reasonText(reason: string): string {
+  return `,"reason":${JSON.stringify(reason)}}\n`;
+}
+
+/**
+ * Lines for one append, encoded as they are added: each line's string is
+ * garbage at once, and what waits for the write is one buffer. Text joined
+ * across a batch (and its cons cells) lived through several collections of
+ * the young generation, then was encoded again to be written: over 100,000
+ * orphans that was most of the janitor's collector time.
+ */
+export class AuditLines {
+  #buffer = Buffer.allocUnsafe(1 << 16);
+  #length = 0;
+  /** The last reason written, and its text: a batch's records mostly give one. */
+  #reason: string | undefined;
+  #reasonText = '';
+
+  /** removalLine's line, made and encoded at once (a part at a time was slower, measured). */
+  addRemoval(
+    head: string,
+    run: string,
+    op: RemovalOp,
+    intent: 'delete' | 'quarantine' | undefined,
+    file: string,
+    reason: string,
+  ): void {
+    if (reason !== this.#reason) {
+      this.#reason = reason;
+      this.#reasonText = reasonText(reason);
+    }
+    this.add(head + runAndOpText(run, op, intent) + file + this.#reasonText);
+  }
+
+  /** Text as it is, a line or part of one. */
+  add(text: string): void {
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    const most = text.length * 3;
+    if (this.#length + most > this.#buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.#buffer.length, this.#length + most));
+      this.#buffer.copy(grown, 0, 0, this.#length);
+      this.#buffer = grown;
+    }
+    this.#length += this.#buffer.write(text, this.#length);
+  }
+
+  /** The lines added so far, as UTF-8. */
+  bytes(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
 }
 
 /**
@@ -177,20 +243,38 @@ export async function openAuditLog(fs: FileSystem, path: string): Promise<AuditL
     await handle.close();
     throw error;
   }
-  const appendLines = async (text: string) => {
-    if (text === '') return;
+  const write = async (text: string | Buffer): Promise<{ bytesWritten: number; bytes: number }> =>
+    typeof text === 'string'
+      ? { bytesWritten: (await handle.write(text)).bytesWritten, bytes: Buffer.byteLength(text) }
+      : { bytesWritten: (await handle.write(text)).bytesWritten, bytes: text.length };
+  const writeAll = async (text: string | Buffer) => {
     // One write per batch, with O_APPEND: concurrent fixers' lines never interleave mid-line.
-    const { bytesWritten } = await handle.write(text);
+    const { bytesWritten, bytes } = await write(text);
     // Writing the rest separately could interleave with another appender's line: a short write is a failure.
-    if (bytesWritten !== Buffer.byteLength(text)) {
+    if (bytesWritten !== bytes) {
       throw Object.assign(new Error(`short write to the audit log ${path}`), { code: 'EIO' });
     }
+  };
+  const appendLines = async (lines: string | AuditLines) => {
+    const text = typeof lines === 'string' ? lines : lines.bytes();
+    if (text.length === 0) return;
+    await writeAll(text);
     await handle.sync();
+  };
+  const appendLinesAhead = (lines: AuditLines) => {
+    const text = lines.bytes();
+    if (text.length === 0) {
+      const done = Promise.resolve();
+      return { written: done, durable: done };
+    }
+    const written = writeAll(text);
+    return { written, durable: written.then(() => handle.sync()) };
   };
   return {
     path,
     append: (records) => appendLines(records.map((r) => `${JSON.stringify(r)}\n`).join('')),
     appendLines,
+    appendLinesAhead,
     close: () => handle.close(),
   };
 }

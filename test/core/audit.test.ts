@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AuditLines,
   type AuditRecord,
   appendAudit,
   checkAuditLog,
@@ -300,5 +301,9 @@ describe('removalLine: the janitor\'s records, serialised from parts', () => {
     const line = removalLine(headText(head), run, op, intent, fileFieldsText(file), reason);
     expect(line).toBe(`${JSON.stringify(record)}\n`);
     expect(JSON.parse(line)).toEqual(record);
+    // The janitor's batches: the same line's bytes, written part by part into one buffer (twice: it grows).
+    const lines = new AuditLines();
+    for (let i = 0; i < 400; i++) lines.addRemoval(headText(head), run, op, intent, fileFieldsText(file), reason);
+    expect(lines.bytes()).toEqual(Buffer.from(line.repeat(400)));
   });
 });
