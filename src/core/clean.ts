@@ -369,12 +369,12 @@ class WriteAhead {
     const { written, durable } = log.appendLinesAhead(text);
     // Settled to a value, never left rejected while the removals below run.
     this.#pending = { doomed, durable: durable.then(() => undefined, (error: unknown) => error) };
-    // The fsync is started when the write's completion reaches this thread:
-    // waiting for the write (a copy into the page cache) starts it now, to run
-    // under the removals and the next listing. Without the wait it started
-    // only at the next batch, and every fsync was waited for whole.
-    await written.catch(() => undefined);
     await this.#remove(ready);
+    // The fsync starts once the write's completion reaches this thread: taken
+    // here (the write, a copy into the page cache, is done by now), it runs
+    // under the next listing. Taken at the next batch instead, as it was, every
+    // fsync was waited for whole.
+    await written.catch(() => undefined);
     return undefined;
   }
 
