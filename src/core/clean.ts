@@ -1,6 +1,8 @@
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { type AuditLog, AuditLines, fileFieldsText, headText, openAuditLog, precheckAuditLog } from './audit.js';
+import {
+  type AuditLog, AuditLines, fileFieldsText, headText, isoTime, openAuditLog, precheckAuditLog,
+} from './audit.js';
 import {
   publishedReason,
   refuseLockInOutputDirectory,
@@ -636,7 +638,7 @@ function judgeOne(
   );
   if (judgement.writer !== 'dead') return { keep: `writer ${judgement.writer}: ${judgement.reason}` };
   const path = janitor.base + item.name;
-  const mtime = new Date(mtimeMs).toISOString();
+  const mtime = isoTime(mtimeMs);
   const fields = fileFieldsText({ path, bytes: snapshot.bytes, mtime, writerPid: match.pid });
   doomed.add(item.name, match, snapshot, ageMs, fields);
   return 'go';
