@@ -9,7 +9,6 @@ import {
   refuseWriteIntoOutputDirectory,
   rulesForStagingDirectory,
   type StagingDirectoryRules,
-  type WriterRules,
 } from './directory-rules.js';
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
@@ -291,9 +290,16 @@ async function lookAndJudge(janitor: Janitor, batch: readonly Planned[]): Promis
   // One clock read per batch, before its looks: a file that changes while the
   // batch is looked at reads younger than it is, never older.
   const nowMs = janitor.ctx.wallClock();
+  // A name that is no candidate is kept as it is, unlooked at (a published
+  // name, one that names no file): the look's answer would change nothing.
+  const toLook = batch.filter((item) => {
+    const kept = nameVerdict(janitor, item);
+    if (kept !== undefined) tallyVerdict(janitor, item, kept);
+    return kept === undefined;
+  });
   const look = fs.lstatSync;
   if (look) {
-    for (const item of batch) {
+    for (const item of toLook) {
       let stats: Stats;
       try {
         stats = look(janitor.realBase + item.name);
@@ -301,14 +307,14 @@ async function lookAndJudge(janitor: Janitor, batch: readonly Planned[]): Promis
         tallyVerdict(janitor, item, failedLook(error));
         continue;
       }
-      tallyVerdict(janitor, item, judgeListed(janitor, item, stats, nowMs, doomed));
+      tallyVerdict(janitor, item, judgeOne(janitor, item, stats, nowMs, doomed));
     }
     return doomed;
   }
-  const looks = await mapPool(batch, IO_CONCURRENCY, (item) => lookAt(fs, janitor.realBase + item.name));
-  batch.forEach((item, index) => {
+  const looks = await mapPool(toLook, IO_CONCURRENCY, (item) => lookAt(fs, janitor.realBase + item.name));
+  toLook.forEach((item, index) => {
     const looked = looks[index] as LookedAt;
-    const verdict = 'error' in looked ? failedLook(looked.error) : judgeListed(janitor, item, looked.stats, nowMs, doomed);
+    const verdict = 'error' in looked ? failedLook(looked.error) : judgeOne(janitor, item, looked.stats, nowMs, doomed);
     tallyVerdict(janitor, item, verdict);
   });
   return doomed;
@@ -320,15 +326,15 @@ function tallyVerdict(janitor: Janitor, item: Planned, verdict: Verdict): void {
   else janitor.tally.fail(janitor.base + item.name, verdict.fail);
 }
 
-function judgeListed(janitor: Janitor, item: Planned, stats: Stats, nowMs: number, doomed: Doomed): Verdict {
-  const { here } = janitor;
-  const published = here.publishedAs(item.name);
+/** Why a listed name is kept whatever its file, if it is. */
+function nameVerdict(janitor: Janitor, item: Planned): { readonly keep: string } | undefined {
+  const published = janitor.here.publishedAs(item.name);
   if (published !== undefined)
     return { keep: published.runKey === undefined ? publishedReason(published) : 'a published output or marker' };
   // Node reads a byte that is not UTF-8 as U+FFFD: that string names no file, so it is kept and said.
   if (item.name.includes('\uFFFD'))
     return { keep: 'its name is not valid UTF-8 (shown with U+FFFD): never deleted; a person must look' };
-  return judgeOne(janitor, item, here.writerRulesFor(item.name), stats, nowMs, doomed);
+  return undefined;
 }
 
 /**
@@ -616,17 +622,11 @@ function failedLook(error: unknown): Verdict {
 }
 
 /** The one look at a file: whether it goes. A file that goes is added to `doomed`. */
-function judgeOne(
-  janitor: Janitor,
-  item: Planned,
-  rules: WriterRules,
-  stats: Stats,
-  nowMs: number,
-  doomed: Doomed,
-): Verdict {
+function judgeOne(janitor: Janitor, item: Planned, stats: Stats, nowMs: number, doomed: Doomed): Verdict {
   const kind = kindOf(stats);
   if (kind !== 'file') return { keep: `a ${kind}, not a regular file: left for a person` };
   const { ctx, settings, options } = janitor;
+  const rules = janitor.here.writerRulesFor(item.name);
   const { match } = item;
   const snapshot = snapshotOf(stats);
   const { mtimeMs, ctimeMs } = snapshot;
