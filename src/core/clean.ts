@@ -99,6 +99,9 @@ export const YOUNGER = 'younger than the threshold';
 // written ahead), never a removal unrecorded.
 export const AUDIT_BATCH = 1024;
 
+/** How many files of the batch before go while a batch's intents are written (about a millisecond's work). */
+const WRITE_HEAD_START = 128;
+
 /**
  * A batch's files judged to go, column by column: file i is index i of each.
  * A batch stays in memory through its intents' fsync and its removal, up to
@@ -380,18 +383,22 @@ class WriteAhead {
     const { written, durable } = log.appendLinesAhead(text);
     // Settled to a value, never left rejected while the removals below run.
     this.#pending = { doomed, durable: durable.then(() => undefined, (error: unknown) => error) };
-    await this.#remove(ready);
-    // The fsync starts once the write's completion reaches this thread: taken
-    // here (the write, a copy into the page cache, is done by now), it runs
-    // under the next listing. Taken at the next batch instead, as it was, every
-    // fsync was waited for whole.
+    // The fsync starts once the write's completion reaches this thread, and
+    // this thread takes it only when it waits. The first files of the batch
+    // before go while the write (a copy into the page cache) runs; then its
+    // completion is taken, and the fsync runs under the rest of the removals
+    // and the next listing. Taken at the next batch, as it was, every fsync
+    // was waited for whole; taken before any removal, the write was.
+    const headStart = Math.min(ready?.length ?? 0, WRITE_HEAD_START);
+    await this.#remove(ready, 0, headStart);
     await written.catch(() => undefined);
+    await this.#remove(ready, headStart);
     return undefined;
   }
 
   /** At the end of the listing: the last batch, once its intents are durable. */
   async drain(): Promise<void> {
-    await this.#remove(await this.#settle());
+    await this.#remove(await this.#settle(), 0);
   }
 
   /** Waits for the append under way, if any, removing nothing. */
@@ -420,14 +427,16 @@ class WriteAhead {
     for (const name of doomed.names) tally.fail(base + name, reason);
   }
 
-  async #remove(doomed: Doomed | undefined): Promise<void> {
-    if (doomed === undefined) return;
+  /** Removes files `from` to `to` of a batch whose intents are durable, and records their outcomes. */
+  async #remove(doomed: Doomed | undefined, from: number, to = doomed?.length ?? 0): Promise<void> {
+    if (doomed === undefined || from >= to) return;
     const { ctx, tally, why, base, realBase } = this.#janitor;
-    const results = await removeAll(ctx.fs, realBase, doomed);
+    const results = await removeAll(ctx.fs, realBase, doomed, from, to);
     this.#stamp();
     const text = this.outcomes;
     const { names, runs, fields } = doomed;
-    results.forEach((result, i) => {
+    results.forEach((result, j) => {
+      const i = from + j;
       const run = runs[i] as string;
       const f = fields[i] as string;
       if (result === 'deleted') {
@@ -459,17 +468,23 @@ class WriteAhead {
   }
 }
 
-/** Each file of a batch removed if it is still the very file judged: the results in its order. */
-function removeAll(fs: FileSystem, realBase: string, doomed: Doomed): Promise<RemovalResult[]> | RemovalResult[] {
+/** Files `from` to `to` of a batch, each removed if it is still the very file judged: the results in that order. */
+function removeAll(
+  fs: FileSystem,
+  realBase: string,
+  doomed: Doomed,
+  from: number,
+  to: number,
+): Promise<RemovalResult[]> | RemovalResult[] {
   const { unlinkSync, lstatSync } = fs;
   const { names } = doomed;
   if (unlinkSync && lstatSync) {
-    const results = new Array<RemovalResult>(doomed.length);
-    for (let i = 0; i < doomed.length; i++)
-      results[i] = removeOneSync(lstatSync, unlinkSync, realBase + (names[i] as string), doomed.snapshot(i));
+    const results = new Array<RemovalResult>(to - from);
+    for (let i = from; i < to; i++)
+      results[i - from] = removeOneSync(lstatSync, unlinkSync, realBase + (names[i] as string), doomed.snapshot(i));
     return results;
   }
-  const indexes = names.map((_, i) => i);
+  const indexes = Array.from({ length: to - from }, (_, j) => from + j);
   return mapPool(indexes, IO_CONCURRENCY, (i) => removeOne(fs, realBase + (names[i] as string), doomed.snapshot(i)));
 }
 
