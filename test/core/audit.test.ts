@@ -5,12 +5,14 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AuditLines,
   type AuditRecord,
   appendAudit,
   checkAuditLog,
   defaultAuditLog,
   fileFieldsText,
   headText,
+  isoTime,
   openAuditLog,
   precheckAuditLog,
   readAudit,
@@ -300,5 +302,36 @@ describe('removalLine: the janitor\'s records, serialised from parts', () => {
     const line = removalLine(headText(head), run, op, intent, fileFieldsText(file), reason);
     expect(line).toBe(`${JSON.stringify(record)}\n`);
     expect(JSON.parse(line)).toEqual(record);
+    // The janitor's batches: the same line's bytes, written part by part into one buffer (twice: it grows).
+    const lines = new AuditLines();
+    for (let i = 0; i < 400; i++) lines.addRemoval(headText(head), run, op, intent, fileFieldsText(file), reason);
+    expect(lines.bytes()).toEqual(Buffer.from(line.repeat(400)));
+  });
+});
+
+describe('isoTime: toISOString\'s text, made by arithmetic', () => {
+  it('is the builtin\'s text for every kind of time: epoch, leap days, century rules, the last millisecond of 9999, fractions, before 1970, after 9999', () => {
+    const times = [
+      0, 1, 999, 1000, 59_999, 86_399_999, 86_400_000,
+      Date.UTC(1972, 1, 29), Date.UTC(1999, 11, 31, 23, 59, 59, 999), Date.UTC(2000, 1, 29, 12),
+      Date.UTC(2000, 2, 1), Date.UTC(2100, 1, 28, 23, 59, 59, 999), Date.UTC(2100, 2, 1), Date.UTC(2400, 1, 29),
+      Date.UTC(2026, 3, 24, 6, 8, 0, 7), Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+      // Fractions of a millisecond (lstat's mtimeMs has them) are cut, as a Date cuts them.
+      1_777_000_000_123.75, 0.5,
+      // Outside 1970-9999: the builtin's own text.
+      -1, -86_400_000.5, Date.UTC(1969, 11, 31, 23, 59, 59, 999), Date.UTC(10_000, 0, 1), 8.64e15,
+    ];
+    // And a spread of 20,000 times across the whole range, seeded so a failure repeats.
+    let seed = 42;
+    for (let i = 0; i < 20_000; i++) {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      times.push((seed / 2_147_483_648) * 253_402_300_800_000 + (i % 7) / 8);
+    }
+    for (const ms of times) expect({ ms, text: isoTime(ms) }).toEqual({ ms, text: new Date(ms).toISOString() });
+  });
+
+  it('throws as the builtin does for what is no time', () => {
+    for (const ms of [Number.NaN, Number.POSITIVE_INFINITY, 8.64e15 + 1])
+      expect(() => isoTime(ms)).toThrow(RangeError);
   });
 });

@@ -386,10 +386,11 @@ describe('cleanPipeline records before it removes', () => {
           };
         }
         if (path !== auditLog) return handle;
-        const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
+        const write = handle.write.bind(handle) as (text: string | Buffer) => Promise<unknown>;
         const sync = handle.sync.bind(handle);
-        (handle as { write: unknown }).write = async (text: string) => {
-          for (const line of text.split('\n').filter(Boolean)) {
+        // The janitor appends its lines as one buffer (AuditLines), other writers as text.
+        (handle as { write: unknown }).write = async (text: string | Buffer) => {
+          for (const line of String(text).split('\n').filter(Boolean)) {
             const r = JSON.parse(line) as AuditRecord;
             calls.push(`write ${r.op} ${r.path ?? ''}`);
           }
@@ -523,8 +524,8 @@ function auditLogFullAt(log: string, failing: number): FileSystem {
     open: (async (path: string, flags?: string | number, mode?: number) => {
       const handle = await fsp.open(path, flags, mode);
       if (path !== log) return handle;
-      const write = handle.write.bind(handle) as (text: string) => Promise<unknown>;
-      (handle as { write: unknown }).write = async (text: string) => {
+      const write = handle.write.bind(handle) as (text: string | Buffer) => Promise<unknown>;
+      (handle as { write: unknown }).write = async (text: string | Buffer) => {
         if (++appends === failing) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
         return write(text);
       };
