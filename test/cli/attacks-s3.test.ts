@@ -222,8 +222,7 @@ describe('attacks by failures midway', () => {
   it('attack: the listing fails on its second page under --fix: UNKNOWN, nothing deleted from the first page', async () => {
     const where = layout();
     const keys = Array.from({ length: 1003 }, (_, i) => `${where.staging}${RUN}.${100000 + i}.csv`);
-    await server().seed(BUCKET, keys, 'x');
-    for (const key of keys) await age(key, HOUR);
+    await server().seed(BUCKET, keys, 'x', { ageSeconds: HOUR });
     const before = await bucketDisk(where);
     const proxy = await startS3Proxy(server().endpoint, (request): ProxyDecision =>
       request.url?.includes('continuation-token') ? { status: 500, body: s3ErrorBody('InternalError', 'boom') } : 'forward');
