@@ -1,12 +1,16 @@
 // The shared s3rver launcher (examples/refunds-pipeline/harness/s3rver.ts):
 // a start that fails half-way must not leave its server or its store behind,
 // and what it seeds is what a PUT stores.
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { s3rverFile, s3rverObjectLanded } from '../support/s3-objects.js';
 import { startS3Server } from '../support/s3-server.js';
+
+const S3RVER_CHILD = fileURLToPath(new URL('../../examples/refunds-pipeline/harness/s3rver-child.mjs', import.meta.url));
 
 let scratch: string;
 let savedTmpdir: string | undefined;
@@ -26,6 +30,25 @@ describe('startS3Server', () => {
   it('removes its store when a bucket it was asked for cannot be created', async () => {
     // 'b' is too short for a bucket name: s3rver answers 400.
     await expect(startS3Server(['b'])).rejects.toThrow('s3rver: creating bucket b: HTTP 400');
+    expect(await readdir(scratch)).toEqual([]);
+  });
+});
+
+describe('a server its parent never stopped', () => {
+  it('removes its store and exits once the parent is gone (a test worker sharing one server exits so)', async () => {
+    const store = await mkdtemp(join(scratch, 'store-'));
+    // A parent that starts the server and exits as soon as it listens, without a word to it.
+    const parent = spawnSync(process.execPath, ['-e', `
+      const child = require('node:child_process').fork(process.argv[1], [process.argv[2]], {
+        execArgv: ['--openssl-legacy-provider'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      child.on('message', (m) => { if (m.type === 'listening') { console.log(child.pid); process.exit(0); } });
+    `, S3RVER_CHILD, store], { encoding: 'utf8', timeout: 20_000 });
+    expect(parent.status, parent.stderr).toBe(0);
+    const pid = Number(parent.stdout.trim());
+    // The server is not our child: its exit is seen as /proc/PID going away (or being another process).
+    while (await readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.includes('s3rver-child'), () => false)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     expect(await readdir(scratch)).toEqual([]);
   });
 });

@@ -8,11 +8,12 @@
 // it answers {type: 'requests', id} with the requests seen so far (in the
 // order they arrived, from the `from`th on), {type: 'seed', id, bucket,
 // keys, body, mtimeMs} by writing those objects straight into s3rver's store
-// (see seed), and {type: 'stop'} by closing and exiting. It exits on its own
-// when the parent goes away.
+// (see seed), and {type: 'stop'} by closing and exiting. When the parent
+// goes away (it stopped the server, or it exited without: a test worker
+// sharing one server among its files), it removes its store and exits.
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import S3rver from 's3rver';
 import S3Object from 's3rver/lib/models/object.js';
@@ -38,7 +39,10 @@ process.on('message', (message) => {
   }
 });
 process.on('disconnect', () => {
-  server.close().catch(() => {}).finally(() => process.exit(0));
+  server.close().catch(() => {}).finally(() => {
+    rmSync(directory, { recursive: true, force: true });
+    process.exit(0);
+  });
 });
 process.send({ type: 'listening', port: address.port });
 

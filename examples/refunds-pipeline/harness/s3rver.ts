@@ -70,6 +70,8 @@ export interface S3TestServer {
   /** The server's process: what it still holds open can be asked of /proc. */
   readonly pid: number;
   createBucket(name: string): Promise<void>;
+  /** Removes a bucket and every object in it, straight from the store. */
+  removeBucket(name: string): Promise<void>;
   /** The requests the server has seen, in arrival order: all of them, or those from the `from`th on. */
   requests(from?: number): Promise<readonly LoggedRequest[]>;
   /** How many requests the server has seen. */
@@ -118,6 +120,10 @@ export async function startS3Server(
       // s3rver lets unsigned requests through; no client is needed to set up.
       const response = await fetch(`${endpoint}/${name}`, { method: 'PUT' });
       if (!response.ok) throw new Error(`s3rver: creating bucket ${name}: HTTP ${response.status}`);
+    },
+    async removeBucket(name) {
+      // s3rver keeps no bucket list besides its store's directories.
+      await rm(join(directory, name), { recursive: true, force: true });
     },
     async requests(from = 0) {
       const id = ++asked;
