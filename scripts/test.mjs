@@ -1,8 +1,9 @@
-// `npm test`: build, then the type check and lint (scripts/check.mjs) while
-// vitest runs. The two need nothing from each other, and vitest spends most of
-// its time waiting on child processes, fsyncs and paced jobs: the check's CPU
-// fits into those waits. The check's report is held back and printed after
-// vitest's, so the two never interleave; either failing fails the whole.
+// `npm test`: the type check and lint (scripts/check.mjs) beside the build and
+// then vitest. The check needs nothing from either: it reads the sources, and
+// the build's dist/, dist-dev/ and their scratch copies (dist.*/) are outside
+// the TypeScript program and ignored by the lint. The check's report is held
+// back and printed after vitest's, so the two never interleave; any of the
+// three failing fails the whole.
 import { spawn } from 'node:child_process';
 
 function run(command, args, capture) {
@@ -19,17 +20,17 @@ function run(command, args, capture) {
 }
 
 const node = process.execPath;
+// The check reads the sources only (the build's dist/ and its scratch dist.*/ are outside
+// the program and ignored by the lint): it starts with the build, not after it.
+const checked = run(node, ['scripts/check.mjs'], true);
 const built = await run(node, ['scripts/build.mjs'], false);
-if (!built.ok) {
-  process.exitCode = 1;
-} else {
+let testsOk = false;
+if (built.ok) {
   const vitestBin = new URL('../node_modules/vitest/vitest.mjs', import.meta.url).pathname;
-  const [check, tests] = await Promise.all([
-    run(node, ['scripts/check.mjs'], true),
-    // Arguments after `npm test --` are vitest's (CI asks for its JSON report so).
-    run(node, [vitestBin, 'run', ...process.argv.slice(2)], false),
-  ]);
-  process.stdout.write(check.output);
-  process.stdout.write(`type check and lint: ${check.ok ? 'passed' : `FAILED (${check.why})`}\n`);
-  if (!check.ok || !tests.ok) process.exitCode = 1;
+  // Arguments after `npm test --` are vitest's (CI asks for its JSON report so).
+  testsOk = (await run(node, [vitestBin, 'run', ...process.argv.slice(2)], false)).ok;
 }
+const check = await checked;
+process.stdout.write(check.output);
+process.stdout.write(`type check and lint: ${check.ok ? 'passed' : `FAILED (${check.why})`}\n`);
+if (!check.ok || !built.ok || !testsOk) process.exitCode = 1;

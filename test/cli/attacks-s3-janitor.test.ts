@@ -71,9 +71,7 @@ describe('the writer judgement, as --fix was attacked, now for clean', () => {
     const key = `${root}_staging/2026-04-20.${deadPid()}.csv`;
     await scene.put(key, 'a large staging file, uploaded in parts\n');
     // As S3 shows an object a multipart upload made: an ETag "...-N", dated from the upload's start.
-    const parts = key.split('/');
-    const last = parts.pop() as string;
-    await fsp.writeFile(join(scene.server().directory, BUCKET, ...parts, `${last}._S3rver_object.md5`), '9b2cf535f27731c974343645a3985328-3');
+    await fsp.writeFile(`${scene.file(key)}.md5`, '9b2cf535f27731c974343645a3985328-3');
     await scene.age(key, 3 * HOUR);
     const before = await scene.disk(root);
     const { code, json } = await clean([...layoutFlags(root), '--older-than', '1h', '--json']);

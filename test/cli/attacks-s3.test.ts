@@ -5,18 +5,15 @@
 // What s3rver lacks (conditional requests, ListMultipartUploads) is listed in
 // test/support/s3-server.ts; these tests do not depend on it.
 import { promises as fsp } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { CliIo } from '../../src/cli/io.js';
 import { s3LockPath } from '../../src/core/s3-state.js';
 import { snapshot } from '../support/file-tree.js';
-import { crashdiagInProcess } from '../support/in-process.js';
-import { ageS3rverObject, putText, s3rverFile, testClient } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
-import { s3TestEnv } from '../support/s3-scene.js';
-import { useS3Server } from '../support/s3-server.js';
+import { useS3Scene } from '../support/s3-scene.js';
 
 const BUCKET = 'attack-data';
 // 63 characters, dots included: the longest a bucket name may be.
@@ -24,18 +21,8 @@ const LONG_BUCKET = `long.bucket.${'x'.repeat(47)}.end`;
 const RUN = '2026-04-24';
 const FINAL = `refunds_settled_${RUN}.csv`;
 const HOUR = 3600;
-const server = useS3Server([BUCKET, LONG_BUCKET]);
-
-let client: S3Client;
-let scratch: string;
-beforeAll(async () => {
-  client = testClient(server());
-  scratch = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-s3-attacks-')));
-});
-afterAll(async () => {
-  client.destroy();
-  await fsp.rm(scratch, { recursive: true, force: true });
-});
+const scene = useS3Scene(BUCKET, { buckets: [LONG_BUCKET] });
+const { server, env: envFor, age } = scene;
 
 let made = 0;
 /** A fresh pair of prefixes per test, so tests never see each other's objects. */
@@ -45,10 +32,6 @@ function layout() {
 }
 type Layout = ReturnType<typeof layout>;
 
-function envFor(endpoint = server().endpoint): Record<string, string> {
-  return s3TestEnv(endpoint, scratch);
-}
-
 function layoutFlags(where: Layout, bucket = BUCKET): string[] {
   return [
     '--out-dir', `s3://${bucket}/${where.out}`,
@@ -57,29 +40,22 @@ function layoutFlags(where: Layout, bucket = BUCKET): string[] {
   ];
 }
 
-async function crashdiag(args: readonly string[], env = envFor(), overrides: Partial<CliIo> = {}, runKey = RUN) {
-  const result = await crashdiagInProcess(['diagnose', runKey, ...args], scratch, { env, ...overrides });
-  return { ...result, json: result.stdout.startsWith('{') ? JSON.parse(result.stdout) : undefined };
+function crashdiag(args: readonly string[], env = envFor(), overrides: Partial<CliIo> = {}, runKey = RUN) {
+  return scene.run(['diagnose', runKey, ...args], env, overrides);
 }
 
 /** Where s3rver keeps an object: its LastModified is that file's mtime. */
 function backingFile(key: string, bucket = BUCKET): string {
-  return s3rverFile(server(), bucket, key);
+  return scene.file(key, bucket);
 }
 
-/** Sets an object's LastModified `seconds` into the past (negative: the future). */
-function age(key: string, seconds: number, bucket = BUCKET, bytes?: number): Promise<void> {
-  return ageS3rverObject(server(), bucket, key, seconds, bytes);
-}
-
-async function put(key: string, body: string, ageSeconds = 0, bucket = BUCKET): Promise<void> {
-  await putText(client, bucket, key, body);
-  if (ageSeconds !== 0) await age(key, ageSeconds, bucket, Buffer.byteLength(body));
+function put(key: string, body: string, ageSeconds = 0, bucket = BUCKET): Promise<void> {
+  return scene.put(key, body, ageSeconds, bucket);
 }
 
 /** A test's part of the bucket as the server keeps it: every key's bytes, size and time. */
 function bucketDisk(where: Layout, bucket = BUCKET): Promise<string[]> {
-  return snapshot(join(server().directory, bucket, where.top));
+  return scene.disk(where.top, bucket);
 }
 
 /** The re-runs a fix started, recorded instead of run. */
@@ -104,7 +80,7 @@ describe('attacks on the writer judgement', () => {
     // get a plain MD5, dated at completion): its store is set as S3 would show it.
     await fsp.writeFile(`${backingFile(key)}.md5`, '9b2cf535f27731c974343645a3985328-3');
     await age(key, HOUR);
-    const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    const head = await scene.client().send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
     expect(head.ETag).toMatch(/-3"$/);
     const before = await bucketDisk(where);
     const { code, json } = await crashdiag([...layoutFlags(where), '--fix', '--json']);
@@ -210,7 +186,7 @@ describe('attacks by failures midway', () => {
       expect(keys).not.toContain(`${RUN}.4242.csv`);
       expect(keys).toContain(`${RUN}.4243.csv`);
       expect(keys).toContain(`${RUN}.4244.csv`);
-      const audit = await fsp.readFile(join(scratch, 'state', 'crashdiag', 'audit.jsonl'), 'utf8');
+      const audit = await fsp.readFile(join(scene.scratch(), 'state', 'crashdiag', 'audit.jsonl'), 'utf8');
       const ops = audit.trim().split('\n').map((l) => JSON.parse(l) as { op: string; path?: string })
         .filter((r) => r.path?.includes(where.staging)).map((r) => `${r.op} ${r.path?.slice(-19)}`);
       expect(ops).toEqual([`intent ${RUN}.4242.csv`, `delete ${RUN}.4242.csv`, `intent ${RUN}.4243.csv`, `fail ${RUN}.4243.csv`]);
@@ -222,8 +198,7 @@ describe('attacks by failures midway', () => {
   it('attack: the listing fails on its second page under --fix: UNKNOWN, nothing deleted from the first page', async () => {
     const where = layout();
     const keys = Array.from({ length: 1003 }, (_, i) => `${where.staging}${RUN}.${100000 + i}.csv`);
-    await server().seed(BUCKET, keys, 'x');
-    for (const key of keys) await age(key, HOUR);
+    await server().seed(BUCKET, keys, 'x', { ageSeconds: HOUR });
     const before = await bucketDisk(where);
     const proxy = await startS3Proxy(server().endpoint, (request): ProxyDecision =>
       request.url?.includes('continuation-token') ? { status: 500, body: s3ErrorBody('InternalError', 'boom') } : 'forward');
@@ -279,20 +254,20 @@ describe('attacks on the local lock and audit log of an S3 prefix', () => {
   it('attack: HOME empty and XDG_STATE_HOME unset: refused in one sentence, no lock or log left in the working directory', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
-    const before = [...(await bucketDisk(where)), ...(await snapshot(scratch)).filter((l) => !l.includes('/state/'))];
+    const before = [...(await bucketDisk(where)), ...(await snapshot(scene.scratch())).filter((l) => !l.includes('/state/'))];
     const env: Record<string, string> = { ...envFor(), HOME: '' };
     delete env.XDG_STATE_HOME;
     const { code, stderr } = await crashdiag([...layoutFlags(where), '--fix'], env);
     expect(code).toBe(2);
     expect(stderr).toMatch(/HOME/);
     expect(stderr).not.toMatch(/\n\s+at /);
-    expect([...(await bucketDisk(where)), ...(await snapshot(scratch)).filter((l) => !l.includes('/state/'))]).toEqual(before);
+    expect([...(await bucketDisk(where)), ...(await snapshot(scene.scratch())).filter((l) => !l.includes('/state/'))]).toEqual(before);
   });
 
   it('attack: XDG_STATE_HOME under a regular file (no lock or log can be made there): one sentence, exit 2, the bucket unchanged', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
-    const file = join(scratch, `not-a-directory-${made}`);
+    const file = join(scene.scratch(), `not-a-directory-${made}`);
     await fsp.writeFile(file, 'x');
     const before = await bucketDisk(where);
     const { code, stderr } = await crashdiag([...layoutFlags(where), '--fix'], { ...envFor(), XDG_STATE_HOME: join(file, 'state') });
@@ -306,10 +281,10 @@ describe('attacks on the local lock and audit log of an S3 prefix', () => {
   it('attack: the same prefix spelled four ways (S3://, no trailing slash, config, flags) takes one lock: a second fixer waits', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
-    const lock = s3LockPath(join(scratch, 'state', 'crashdiag'), { bucket: BUCKET, prefix: where.staging }, RUN);
+    const lock = s3LockPath(join(scene.scratch(), 'state', 'crashdiag'), { bucket: BUCKET, prefix: where.staging }, RUN);
     await fsp.mkdir(join(lock, '..'), { recursive: true });
     await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'other', since: new Date().toISOString() }));
-    const config = join(scratch, `config-${made}.json`);
+    const config = join(scene.scratch(), `config-${made}.json`);
     await fsp.writeFile(config, JSON.stringify({
       pipelines: {
         refunds: { outDir: `s3://${BUCKET}/${where.out}`, stagingDir: `S3://${BUCKET}/${where.staging.replace(/\/$/, '')}`, final: 'refunds_settled_{date}.csv' },
@@ -340,7 +315,7 @@ describe('attacks through another pipeline of the config', () => {
     await put(`${shared}/report.123.csv`, 'published by b', HOUR);
     await put(`${shared}/report.123.csv.success`, '', HOUR);
     await put(`${shared}/report.4242.csv`, 'a\'s real orphan', HOUR);
-    const config = join(scratch, `config-${made}.json`);
+    const config = join(scene.scratch(), `config-${made}.json`);
     await fsp.writeFile(config, JSON.stringify({
       pipelines: {
         a: { outDir: `s3://${BUCKET}/${where.out}`, stagingDir: `s3://${BUCKET}/${shared}`, final: 'a_{date}.csv' },
@@ -408,7 +383,7 @@ describe('attacks on the quarantine', () => {
   it('attack: the quarantine is another pipeline\'s output prefix (config, another spelling): refused before anything is done', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
-    const config = join(scratch, `config-${made}.json`);
+    const config = join(scene.scratch(), `config-${made}.json`);
     await fsp.writeFile(config, JSON.stringify({
       pipelines: {
         a: { outDir: `s3://${BUCKET}/${where.out}`, stagingDir: `s3://${BUCKET}/${where.staging}`, final: 'refunds_settled_{date}.csv' },
@@ -508,7 +483,7 @@ describe('attacks through names and prefixes', () => {
 describe('attacks on crashdiag\'s own writes beside an S3 staging prefix', () => {
   it('attack: --audit-log inside the local output directory of a mixed layout: refused (exit 2), the published file and the bucket unchanged', async () => {
     const where = layout();
-    const out = await fsp.mkdtemp(join(scratch, 'out-'));
+    const out = await fsp.mkdtemp(join(scene.scratch(), 'out-'));
     await fsp.writeFile(join(out, FINAL), 'a,b\n');
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', HOUR);
     const before = [...(await snapshot(out)), ...(await bucketDisk(where))];

@@ -3,23 +3,14 @@
 // the main bundle, and an S3 run must load it from beside the bin.
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { putText, testClient } from '../support/s3-objects.js';
-import { useS3Server } from '../support/s3-server.js';
+import { describe, expect, it } from 'vitest';
+import { useS3Scene } from '../support/s3-scene.js';
 import { runBin, useBuiltBin } from '../support/built-bin.js';
-import { makeTempDir } from '../support/temp-dir.js';
 
 const BUCKET = 'bundle-data';
-const server = useS3Server([BUCKET]);
+const scene = useS3Scene(BUCKET);
+const { server } = scene;
 const built = useBuiltBin();
-
-let scratch: string;
-beforeAll(async () => {
-  scratch = await makeTempDir('crashdiag-s3-bundle-');
-});
-afterAll(async () => {
-  await fsp.rm(scratch, { recursive: true, force: true });
-});
 
 const LAYOUT = ['--final', 'refunds_settled_{date}.csv', '--json'];
 
@@ -37,8 +28,8 @@ describe('the S3 part is lazy', () => {
     const aside = `${part}.aside`;
     await fsp.rename(part, aside);
     try {
-      const out = join(scratch, 'out');
-      const staging = join(scratch, 'staging');
+      const out = join(scene.scratch(), 'out');
+      const staging = join(scene.scratch(), 'staging');
       await fsp.mkdir(out, { recursive: true });
       await fsp.mkdir(staging, { recursive: true });
       const { code, stdout, stderr } = await runBin(built.bin, ['diagnose', '2026-04-24', '--out-dir', out,
@@ -52,25 +43,20 @@ describe('the S3 part is lazy', () => {
   });
 
   it('an S3 diagnose through the built bin loads the part, without the SDK\'s Node-version notice', async () => {
-    const client = testClient(server());
-    try {
-      await putText(client, BUCKET, 'out/refunds_settled_2026-04-24.csv', 'a,b\n');
-      await putText(client, BUCKET, 'out/refunds_settled_2026-04-24.csv.success', '');
-    } finally {
-      client.destroy();
-    }
+    await scene.put('out/refunds_settled_2026-04-24.csv', 'a,b\n');
+    await scene.put('out/refunds_settled_2026-04-24.csv.success', '');
     const { code, stdout, stderr } = await runBin(built.bin, [
       'diagnose', '2026-04-24', '--out-dir', `s3://${BUCKET}/out/`, '--staging-dir', `s3://${BUCKET}/_staging/`, ...LAYOUT,
     ], {
-      cwd: scratch,
+      cwd: scene.scratch(),
       env: {
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined,
         AWS_ENDPOINT_URL_S3: server().endpoint,
         AWS_ACCESS_KEY_ID: 'S3RVER',
         AWS_SECRET_ACCESS_KEY: 'S3RVER',
         AWS_EC2_METADATA_DISABLED: 'true',
-        HOME: scratch,
-        XDG_STATE_HOME: join(scratch, 'state'),
+        HOME: scene.scratch(),
+        XDG_STATE_HOME: join(scene.scratch(), 'state'),
       },
     });
     expect(stderr).toBe('');
@@ -83,7 +69,7 @@ describe('the S3 part is lazy', () => {
       'diagnose', '2026-04-24', '--out-dir', `s3://${BUCKET}/out/`, '--staging-dir', `s3://${BUCKET}/_staging/`,
       '--final', 'refunds_settled_{date}.csv', '--timeout', '2s',
     ], {
-      cwd: scratch,
+      cwd: scene.scratch(),
       env: {
         AWS_ENDPOINT_URL_S3: server().endpoint,
         AWS_ACCESS_KEY_ID: undefined,
@@ -95,8 +81,8 @@ describe('the S3 part is lazy', () => {
         AWS_WEB_IDENTITY_TOKEN_FILE: undefined,
         // No instance metadata service to wait for on a test machine.
         AWS_EC2_METADATA_DISABLED: 'true',
-        HOME: scratch,
-        XDG_STATE_HOME: join(scratch, 'state'),
+        HOME: scene.scratch(),
+        XDG_STATE_HOME: join(scene.scratch(), 'state'),
       },
     });
     expect(code).toBe(2);

@@ -180,8 +180,7 @@ describe('clean on an S3 staging prefix', () => {
   it('DELETEs the server refuses: failures (exit 30); the janitor stops, every intent gets its outcome, the bucket unchanged', async () => {
     const root = scene.root();
     const keys = Array.from({ length: 30 }, (_, i) => `${root}_staging/2026-04-${String(10 + (i % 10))}.${600000 + i}.csv`);
-    await scene.server().seed(BUCKET, keys, 'orphan');
-    for (const key of keys) await scene.age(key, 3 * HOUR);
+    await scene.server().seed(BUCKET, keys, 'orphan', { ageSeconds: 3 * HOUR });
     const before = await scene.disk(root);
     const proxy = await startS3Proxy(scene.server().endpoint, (request) =>
       request.method === 'DELETE' ? { status: 403, body: s3ErrorBody('AccessDenied', 'Access Denied') } : 'forward');

@@ -4,34 +4,21 @@
 // uploads (so the uploads can only show up here as "cannot be listed"), and
 // it ignores If-Match (so the HEAD re-check is what the attacks exercise).
 import { promises as fsp } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { deadPid } from '../support/dead-pids.js';
-import { snapshot } from '../support/file-tree.js';
-import { crashdiagInProcess } from '../support/in-process.js';
-import { ageS3rverObject, putText, requestsDuring, testClient } from '../support/s3-objects.js';
+import { requestsDuring } from '../support/s3-objects.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
-import { s3TestEnv } from '../support/s3-scene.js';
-import { type LoggedRequest, useS3Server } from '../support/s3-server.js';
+import { useS3Scene } from '../support/s3-scene.js';
+import type { LoggedRequest } from '../support/s3-server.js';
 import { s3LockPath } from '../../src/core/s3-state.js';
 
 const BUCKET = 'refunds-data';
 const RUN = '2026-04-24';
 const FINAL = `refunds_settled_${RUN}.csv`;
-const server = useS3Server([BUCKET]);
-
-let client: S3Client;
-let scratch: string;
-beforeAll(async () => {
-  client = testClient(server());
-  scratch = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-s3-cli-')));
-});
-afterAll(async () => {
-  client.destroy();
-  await fsp.rm(scratch, { recursive: true, force: true });
-});
+const scene = useS3Scene(BUCKET);
+const { server, env: envFor, age, put, keysUnder, auditLines } = scene;
 
 let made = 0;
 /** A fresh pair of prefixes per test, so tests never see each other's objects. */
@@ -40,10 +27,6 @@ function layout() {
   return { out: `t${made}/out/`, staging: `t${made}/_staging/` };
 }
 type Layout = ReturnType<typeof layout>;
-
-function envFor(endpoint = server().endpoint): Record<string, string> {
-  return s3TestEnv(endpoint, scratch);
-}
 
 function layoutFlags(where: Layout, extra: { staging?: string } = {}): string[] {
   return [
@@ -54,30 +37,13 @@ function layoutFlags(where: Layout, extra: { staging?: string } = {}): string[] 
   ];
 }
 
-async function crashdiag(args: readonly string[], env = envFor()) {
-  const result = await crashdiagInProcess(['diagnose', RUN, ...args], scratch, { env });
-  return { ...result, json: result.stdout.startsWith('{') ? JSON.parse(result.stdout) : undefined };
-}
-
-/** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
-function age(key: string, seconds: number, bytes?: number): Promise<void> {
-  return ageS3rverObject(server(), BUCKET, key, seconds, bytes);
-}
-
-async function put(key: string, body: string, ageSeconds = 0): Promise<void> {
-  await putText(client, BUCKET, key, body);
-  if (ageSeconds > 0) await age(key, ageSeconds, Buffer.byteLength(body));
-}
-
-/** Keys and ETags under a prefix, as the server lists them. */
-async function keysUnder(prefix: string): Promise<string[]> {
-  const answer = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
-  return (answer.Contents ?? []).map((o) => `${o.Key} ${o.ETag}`).sort();
+function crashdiag(args: readonly string[], env = envFor()) {
+  return scene.run(['diagnose', RUN, ...args], env);
 }
 
 /** A test's part of the bucket as the server keeps it: every key's bytes, size and time. "Unchanged" means equal. */
 function bucketDisk(where: Layout): Promise<string[]> {
-  return snapshot(join(server().directory, BUCKET, where.out.split('/')[0] as string));
+  return scene.disk(where.out.split('/')[0] as string);
 }
 
 /** The key prefixes of the ListObjectsV2 requests among `seen`, sorted. */
@@ -86,11 +52,6 @@ function listedPrefixes(seen: readonly LoggedRequest[]): string[] {
     .filter((r) => r.method === 'GET' && r.url.includes('list-type=2'))
     .map((r) => new URL(r.url, 'http://x').searchParams.get('prefix') ?? '')
     .sort();
-}
-
-async function auditLines(): Promise<Array<Record<string, unknown>>> {
-  const text = await fsp.readFile(join(scratch, 'state', 'crashdiag', 'audit.jsonl'), 'utf8');
-  return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('diagnose names each state on S3', () => {
@@ -334,7 +295,7 @@ describe('the local lock of an S3 prefix', () => {
   it('another fixer on this host holds the run\'s lock (named by bucket and prefix): wait (RUNNING), the bucket unchanged', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
-    const lock = s3LockPath(join(scratch, 'state', 'crashdiag'), { bucket: BUCKET, prefix: where.staging }, RUN);
+    const lock = s3LockPath(join(scene.scratch(), 'state', 'crashdiag'), { bucket: BUCKET, prefix: where.staging }, RUN);
     expect(lock).toContain(`s3-${BUCKET}-t${made}__staging-`);
     await fsp.mkdir(join(lock, '..'), { recursive: true });
     await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'other', since: new Date().toISOString() }));
@@ -372,7 +333,7 @@ describe('pagination', () => {
 describe('mixed layouts', () => {
   it('a local output directory beside an S3 staging prefix: diagnose and --fix', async () => {
     const where = layout();
-    const out = await fsp.mkdtemp(join(scratch, 'out-'));
+    const out = await fsp.mkdtemp(join(scene.scratch(), 'out-'));
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
     await fsp.writeFile(join(out, FINAL), 'a,b\n');
     const flags = ['--out-dir', out, '--staging-dir', `s3://${BUCKET}/${where.staging}`, '--final', 'refunds_settled_{date}.csv', '--no-marker'];
@@ -398,7 +359,7 @@ describe('the human view and the config', () => {
   it('a pipeline of the config with s3:// directories and the endpoint from its s3 block', async () => {
     const where = layout();
     await put(`${where.staging}${RUN}.4242.csv`, 'orphan', 3600);
-    const config = join(scratch, `config-${made}.json`);
+    const config = join(scene.scratch(), `config-${made}.json`);
     await fsp.writeFile(config, JSON.stringify({
       s3: { endpoint: server().endpoint, region: 'us-east-1' },
       pipelines: {

@@ -4,54 +4,35 @@
 // facts come from the bucket. Against a real S3 HTTP server (s3rver); every
 // refusal asserts the local staging directory AND the bucket unchanged.
 import { promises as fsp, lstatSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPid, deadPids } from '../support/dead-pids.js';
 import { snapshot } from '../support/file-tree.js';
 import { runBin, useBuiltBin } from '../support/built-bin.js';
-import { crashdiagInProcess } from '../support/in-process.js';
-import { putText, testClient } from '../support/s3-objects.js';
-import { s3TestEnv } from '../support/s3-scene.js';
-import { useS3Server } from '../support/s3-server.js';
+import { useS3Scene } from '../support/s3-scene.js';
 
 const BUCKET = 'mixed-data';
 const RUN = '2026-04-24';
 const FINAL = `refunds_settled_${RUN}.csv`;
 const HOUR = 3600;
-const server = useS3Server([BUCKET]);
+const scene = useS3Scene(BUCKET);
+const { env: envFor, put } = scene;
 const built = useBuiltBin();
-
-let client: S3Client;
-let scratch: string;
-beforeAll(async () => {
-  client = testClient(server());
-  scratch = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-s3-mixed-')));
-});
-afterAll(async () => {
-  client.destroy();
-  await fsp.rm(scratch, { recursive: true, force: true });
-});
 
 let made = 0;
 /** A fresh output prefix and local staging directory per test. */
 async function layout() {
   made += 1;
-  const staging = join(scratch, `staging-${made}`);
+  const staging = join(scene.scratch(), `staging-${made}`);
   await fsp.mkdir(staging);
   // Another object beside the output prefix: the bucket's part of the test is never empty, and must stay as it is.
-  await putText(client, BUCKET, `m${made}/elsewhere/keep.csv`, 'not this pipeline\'s');
+  await put(`m${made}/elsewhere/keep.csv`, 'not this pipeline\'s');
   return { top: `m${made}`, out: `m${made}/out/`, staging };
 }
 type Layout = Awaited<ReturnType<typeof layout>>;
-
-function envFor(): Record<string, string> {
-  return s3TestEnv(server().endpoint, scratch);
-}
 
 function layoutFlags(where: Layout): string[] {
   return [
@@ -70,13 +51,8 @@ function clean(args: readonly string[]) {
   return crashdiag(['clean', ...args], { fs: changedAtMtimeFs(fsp) });
 }
 
-async function crashdiag(args: readonly string[], overrides: Partial<CliIo> = {}) {
-  const result = await crashdiagInProcess(args, scratch, { env: envFor(), ...overrides });
-  return { ...result, json: result.stdout.startsWith('{') ? JSON.parse(result.stdout) : undefined };
-}
-
-async function put(key: string, body: string): Promise<void> {
-  await putText(client, BUCKET, key, body);
+function crashdiag(args: readonly string[], overrides: Partial<CliIo> = {}) {
+  return scene.run(args, envFor(), overrides);
 }
 
 /** A local file `seconds` old (mtime; the ctime stays now, as it must: no one can set it back). */
@@ -89,7 +65,7 @@ async function writeAged(path: string, body: string, seconds = 0): Promise<void>
 
 /** The local staging directory and the test's part of the bucket as the server keeps it: bytes, sizes, times. */
 async function both(where: Layout): Promise<string[]> {
-  return [...(await snapshot(where.staging)), ...(await snapshot(join(server().directory, BUCKET, where.top)))];
+  return [...(await snapshot(where.staging)), ...(await scene.disk(where.top))];
 }
 
 /**
@@ -103,7 +79,7 @@ async function expectUnchanged(where: Layout, before: readonly string[]): Promis
 }
 
 async function bucketOnly(where: Layout): Promise<string[]> {
-  return snapshot(join(server().directory, BUCKET, where.top));
+  return scene.disk(where.top);
 }
 
 async function auditOps(where: Layout): Promise<Array<Record<string, unknown>>> {
@@ -233,11 +209,11 @@ describe('diagnose --fix on a local staging directory beside an S3 output prefix
     await writeAged(join(where.staging, 'report.123.csv'), 'published by b', HOUR);
     await writeAged(join(where.staging, 'report.123.csv.success'), '', HOUR);
     await writeAged(join(where.staging, `report.${deadPid()}.csv`), 'a\'s real orphan', HOUR);
-    const config = join(scratch, `config-${made}.json`);
+    const config = join(scene.scratch(), `config-${made}.json`);
     await fsp.writeFile(config, JSON.stringify({
       pipelines: {
         a: { outDir: `s3://${BUCKET}/${where.out}`, stagingDir: `${where.staging}/`, final: 'a_{date}.csv' },
-        b: { outDir: where.staging, stagingDir: join(scratch, 'b-staging'), final: '{date}.csv' },
+        b: { outDir: where.staging, stagingDir: join(scene.scratch(), 'b-staging'), final: '{date}.csv' },
       },
     }));
     const before = await both(where);
@@ -256,13 +232,13 @@ describe('diagnose --fix on a local staging directory beside an S3 output prefix
     await put(`${where.out}${FINAL}.success`, '');
     const bucket = await bucketOnly(where);
     // resolve('s3://b/p') is <cwd>/s3:/b/p: a path comparison would read this local file as "in the output".
-    // The built bin, so that the working directory is scratch for path.resolve too.
-    const spelled = join(scratch, 's3:', BUCKET, where.out);
+    // The built bin, so that the working directory is the scratch directory for path.resolve too.
+    const spelled = join(scene.scratch(), 's3:', BUCKET, where.out);
     await fsp.mkdir(spelled, { recursive: true });
     const { code, stdout, stderr } = await runBin(
       built.bin,
       ['diagnose', RUN, ...layoutFlags(where), '--fix', '--json', '--audit-log', join(spelled, 'audit.jsonl')],
-      { cwd: scratch, env: { ...envFor(), AWS_EC2_METADATA_DISABLED: 'true' } },
+      { cwd: scene.scratch(), env: { ...envFor(), AWS_EC2_METADATA_DISABLED: 'true' } },
     );
     expect(code, stderr).toBe(0);
     const json = JSON.parse(stdout);
@@ -289,7 +265,7 @@ describe('diagnose --fix on a local staging directory beside an S3 output prefix
     const pid = deadPid();
     await writeAged(join(where.staging, `${RUN}.${pid}.csv`), 'orphan', HOUR);
     const bucket = await bucketOnly(where);
-    const quarantine = join(scratch, `quarantine-${made}`);
+    const quarantine = join(scene.scratch(), `quarantine-${made}`);
     const { json } = await crashdiag(['diagnose', RUN, ...layoutFlags(where), '--fix', '--json', '--quarantine', quarantine]);
     expect(json.fix.steps.map((s: { result: string }) => s.result)).toEqual(['quarantined']);
     expect(await fsp.readFile(join(quarantine, `${RUN}.${pid}.csv`), 'utf8')).toBe('orphan');
@@ -324,11 +300,11 @@ describe('clean on a local staging directory beside an S3 output prefix', () => 
     await writeAged(join(where.staging, 'report.20260424.csv'), 'published by b', 3 * 24 * HOUR);
     const orphan = `2026-04-20.${deadPid()}.csv`;
     await writeAged(join(where.staging, orphan), 'orphan', 3 * HOUR);
-    const config = join(scratch, `config-${made}.json`);
+    const config = join(scene.scratch(), `config-${made}.json`);
     await fsp.writeFile(config, JSON.stringify({
       pipelines: {
         a: { outDir: `s3://${BUCKET}/${where.out}`, stagingDir: where.staging, final: 'a_{date}.csv' },
-        b: { outDir: where.staging, stagingDir: join(scratch, 'b-staging'), final: 'report.{date}.csv' },
+        b: { outDir: where.staging, stagingDir: join(scene.scratch(), 'b-staging'), final: 'report.{date}.csv' },
       },
     }));
     const { code, json } = await clean(['--config', config, '--pipeline', 'a', '--older-than', '2h', '--json']);

@@ -424,11 +424,18 @@ describe('cleanPipeline records before it removes', () => {
     const { fs, calls } = recording(log);
     const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(fs) }, settingsFor(), options());
     expect(report.files).toBe(paths.length);
+    // Where each call first happens (what calls.indexOf says), found once: 2,148 paths, 6,000 calls.
+    const first = new Map<string, number>();
+    calls.forEach((call, i) => {
+      if (!first.has(call)) first.set(call, i);
+    });
+    const indexOf = (call: string) => first.get(call) ?? -1;
+    const logSyncs = calls.flatMap((call, i) => (call === 'fsync log' ? [i] : []));
     for (const path of paths) {
-      const intent = calls.indexOf(`write intent ${path}`);
-      const unlink = calls.indexOf(`unlink ${path}`);
-      const outcome = calls.indexOf(`write delete ${path}`);
-      const synced = calls.indexOf('fsync log', intent);
+      const intent = indexOf(`write intent ${path}`);
+      const unlink = indexOf(`unlink ${path}`);
+      const outcome = indexOf(`write delete ${path}`);
+      const synced = logSyncs.find((i) => i >= intent) ?? -1;
       expect({ path, ok: intent >= 0 && synced > intent && unlink > synced && outcome > unlink }).toEqual({
         path,
         ok: true,
@@ -437,7 +444,7 @@ describe('cleanPipeline records before it removes', () => {
     // Batched: one fsync of the log per batch of intents, plus the last outcomes; the staging directory once.
     expect(calls.filter((c) => c === 'fsync log').length).toBeLessThanOrEqual(Math.ceil(paths.length / AUDIT_BATCH) + 1);
     expect(calls.filter((c) => c === 'fsync staging')).toHaveLength(1);
-    const lastUnlink = Math.max(...paths.map((path) => calls.indexOf(`unlink ${path}`)));
+    const lastUnlink = Math.max(...paths.map((path) => indexOf(`unlink ${path}`)));
     expect(calls.lastIndexOf('fsync log')).toBeGreaterThan(lastUnlink);
   });
 

@@ -2,25 +2,19 @@
 // a child process on 127.0.0.1). What s3rver lacks, and so what is skipped
 // here, is listed at the top of test/support/s3-server.ts.
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { S3Session, type S3SessionOptions, type S3Store } from '../../src/core/s3-store.js';
 import { isStoreError, StoreError, type StoreEntry } from '../../src/core/store.js';
-import { snapshot } from '../support/file-tree.js';
 import { getText, putMany, putText, requestsDuring, startUpload, testClient } from '../support/s3-objects.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3Server, useS3Server } from '../support/s3-server.js';
+import { useS3Scene } from '../support/s3-scene.js';
+import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3Server } from '../support/s3-server.js';
 
 const BUCKET = 'refunds-data';
-const server = useS3Server([BUCKET, 'count-bucket']);
+const scene = useS3Scene(BUCKET, { buckets: ['count-bucket'] });
+const { server } = scene;
 
-let client: S3Client;
 const sessions: S3Session[] = [];
-beforeAll(() => {
-  client = testClient(server());
-});
 afterAll(async () => {
-  client.destroy();
   await Promise.all(sessions.map((s) => s.close()));
 });
 
@@ -46,7 +40,7 @@ function names(pages: readonly (readonly StoreEntry[])[]): string[] {
 
 /** What the server keeps on disk for the bucket, contents included: "untouched" means equal before and after. */
 function serverDisk(): Promise<string[]> {
-  return snapshot(join(server().directory, BUCKET));
+  return scene.disk('');
 }
 
 async function caught(action: () => Promise<unknown>): Promise<StoreError> {
@@ -61,10 +55,10 @@ async function caught(action: () => Promise<unknown>): Promise<StoreError> {
 
 describe('listing by key prefix', () => {
   it('lists only the names that start with the prefix, with size, time and ETag', async () => {
-    await putText(client, BUCKET, 'list/_staging/2026-04-24.101.csv', 'a,b\n');
-    await putText(client, BUCKET, 'list/_staging/2026-04-24.102.csv', 'a,b,c\n');
-    await putText(client, BUCKET, 'list/_staging/2026-04-23.103.csv', 'old\n');
-    await putText(client, BUCKET, 'list/other/2026-04-24.104.csv', 'elsewhere\n');
+    await putText(scene.client(), BUCKET, 'list/_staging/2026-04-24.101.csv', 'a,b\n');
+    await putText(scene.client(), BUCKET, 'list/_staging/2026-04-24.102.csv', 'a,b,c\n');
+    await putText(scene.client(), BUCKET, 'list/_staging/2026-04-23.103.csv', 'old\n');
+    await putText(scene.client(), BUCKET, 'list/other/2026-04-24.104.csv', 'elsewhere\n');
     const store = session().store(`s3://${BUCKET}/list/_staging/`);
 
     const entries = (await collect(store, '2026-04-24.')).flat();
@@ -78,7 +72,7 @@ describe('listing by key prefix', () => {
 
   it('pages through a listing longer than a page without losing or repeating a name', async () => {
     const keys = [1, 2, 3, 4, 5].map((n) => `page/2026-04-24.20${n}.csv`);
-    await putMany(client, BUCKET, keys, 'x');
+    await putMany(scene.client(), BUCKET, keys, 'x');
     const store = session().store(`s3://${BUCKET}/page/`);
 
     let pages: StoreEntry[][] = [];
@@ -109,8 +103,8 @@ describe('listing by key prefix', () => {
   });
 
   it('shows a deeper key as one directory entry, as readdir would, instead of descending', async () => {
-    await putText(client, BUCKET, 'deep/2026-04-24.401.csv/part-0', 'x');
-    await putText(client, BUCKET, 'deep/2026-04-24.402.csv', 'x');
+    await putText(scene.client(), BUCKET, 'deep/2026-04-24.401.csv/part-0', 'x');
+    await putText(scene.client(), BUCKET, 'deep/2026-04-24.402.csv', 'x');
     const store = session().store(`s3://${BUCKET}/deep/`);
 
     const entries = (await collect(store, '2026-04-24.')).flat();
@@ -146,7 +140,7 @@ describe('listing by key prefix', () => {
 
 describe('stat', () => {
   it('describes one object exactly as the listing does', async () => {
-    await putText(client, BUCKET, 'stat/2026-04-24.601.csv', 'hello');
+    await putText(scene.client(), BUCKET, 'stat/2026-04-24.601.csv', 'hello');
     const store = session().store(`s3://${BUCKET}/stat/`);
 
     const listed = (await collect(store, '2026-04-24.601')).flat()[0];
@@ -171,7 +165,7 @@ describe('remove if unchanged', () => {
   }
 
   it('deletes the planned object, sending If-Match with the planned ETag after a HEAD', async () => {
-    await putText(client, BUCKET, 'rm/2026-04-24.701.csv', 'orphan');
+    await putText(scene.client(), BUCKET, 'rm/2026-04-24.701.csv', 'orphan');
     const store = session().store(`s3://${BUCKET}/rm/`);
     const entry = await planned(store, '2026-04-24.701.csv');
 
@@ -187,22 +181,22 @@ describe('remove if unchanged', () => {
   });
 
   it('refuses when the object was overwritten between plan and delete, and the server is untouched', async () => {
-    await putText(client, BUCKET, 'rm/2026-04-24.702.csv', 'orphan of a dead run');
+    await putText(scene.client(), BUCKET, 'rm/2026-04-24.702.csv', 'orphan of a dead run');
     const store = session().store(`s3://${BUCKET}/rm/`);
     const entry = await planned(store, '2026-04-24.702.csv');
     // A new run with the same name writes between our plan and our delete.
-    await putText(client, BUCKET, 'rm/2026-04-24.702.csv', 'a live run writing');
+    await putText(scene.client(), BUCKET, 'rm/2026-04-24.702.csv', 'a live run writing');
     const before = await serverDisk();
 
     const outcome = await store.removeIfUnchanged(entry);
 
     expect(outcome).toMatchObject({ outcome: 'refused', reason: expect.stringContaining('replaced or rewritten') });
     expect(await serverDisk()).toEqual(before);
-    expect(await getText(client, BUCKET, 'rm/2026-04-24.702.csv')).toBe('a live run writing');
+    expect(await getText(scene.client(), BUCKET, 'rm/2026-04-24.702.csv')).toBe('a live run writing');
   });
 
   it('refuses when the same bytes were written again later (same ETag and size, newer LastModified)', async () => {
-    await putText(client, BUCKET, 'rm/2026-04-24.703.csv', 'same');
+    await putText(scene.client(), BUCKET, 'rm/2026-04-24.703.csv', 'same');
     const store = session().store(`s3://${BUCKET}/rm/`);
     const entry = await planned(store, '2026-04-24.703.csv');
     if (entry.kind !== 'file') throw new Error('not a file');
@@ -218,7 +212,7 @@ describe('remove if unchanged', () => {
   });
 
   it('refuses a planned entry that is not an object (a "directory" of deeper keys), and the server is untouched', async () => {
-    await putText(client, BUCKET, 'rm/2026-04-24.704.csv/part-0', 'x');
+    await putText(scene.client(), BUCKET, 'rm/2026-04-24.704.csv/part-0', 'x');
     const store = session().store(`s3://${BUCKET}/rm/`);
     const before = await serverDisk();
 
@@ -229,7 +223,7 @@ describe('remove if unchanged', () => {
   });
 
   it('counts an object someone else already deleted as gone, not as an error', async () => {
-    await putText(client, BUCKET, 'rm/2026-04-24.705.csv', 'x');
+    await putText(scene.client(), BUCKET, 'rm/2026-04-24.705.csv', 'x');
     const store = session().store(`s3://${BUCKET}/rm/`);
     const entry = await planned(store, '2026-04-24.705.csv');
     await store.removeIfUnchanged(entry);
@@ -243,7 +237,7 @@ describe('remove if unchanged', () => {
 
 describe('copy (quarantine)', () => {
   it('copies the planned object to the quarantine prefix and leaves the source in place', async () => {
-    await putText(client, BUCKET, 'cp/_staging/2026-04-24.801.csv', 'forensic bytes');
+    await putText(scene.client(), BUCKET, 'cp/_staging/2026-04-24.801.csv', 'forensic bytes');
     const s = session();
     const staging = s.store(`s3://${BUCKET}/cp/_staging/`);
     const quarantine = s.store(`s3://${BUCKET}/cp/_quarantine/`);
@@ -251,13 +245,13 @@ describe('copy (quarantine)', () => {
     if (!entry) throw new Error('not listed');
 
     expect(await staging.copy(entry, quarantine, 'run-1/2026-04-24.801.csv')).toEqual({ outcome: 'copied' });
-    expect(await getText(client, BUCKET, 'cp/_quarantine/run-1/2026-04-24.801.csv')).toBe('forensic bytes');
-    expect(await getText(client, BUCKET, 'cp/_staging/2026-04-24.801.csv')).toBe('forensic bytes');
+    expect(await getText(scene.client(), BUCKET, 'cp/_quarantine/run-1/2026-04-24.801.csv')).toBe('forensic bytes');
+    expect(await getText(scene.client(), BUCKET, 'cp/_staging/2026-04-24.801.csv')).toBe('forensic bytes');
   });
 
   it('refuses to overwrite an earlier quarantine copy, and the server is untouched', async () => {
-    await putText(client, BUCKET, 'cp/_staging/2026-04-24.802.csv', 'second');
-    await putText(client, BUCKET, 'cp/_quarantine/2026-04-24.802.csv', 'first, kept');
+    await putText(scene.client(), BUCKET, 'cp/_staging/2026-04-24.802.csv', 'second');
+    await putText(scene.client(), BUCKET, 'cp/_quarantine/2026-04-24.802.csv', 'first, kept');
     const s = session();
     const staging = s.store(`s3://${BUCKET}/cp/_staging/`);
     const entry = (await collect(staging, '2026-04-24.802')).flat()[0];
@@ -271,12 +265,12 @@ describe('copy (quarantine)', () => {
   });
 
   it('refuses to copy a source overwritten since the plan, and the server is untouched', async () => {
-    await putText(client, BUCKET, 'cp/_staging/2026-04-24.803.csv', 'planned');
+    await putText(scene.client(), BUCKET, 'cp/_staging/2026-04-24.803.csv', 'planned');
     const s = session();
     const staging = s.store(`s3://${BUCKET}/cp/_staging/`);
     const entry = (await collect(staging, '2026-04-24.803')).flat()[0];
     if (!entry) throw new Error('not listed');
-    await putText(client, BUCKET, 'cp/_staging/2026-04-24.803.csv', 'rewritten');
+    await putText(scene.client(), BUCKET, 'cp/_staging/2026-04-24.803.csv', 'rewritten');
     const before = await serverDisk();
 
     const outcome = await staging.copy(entry, s.store(`s3://${BUCKET}/cp/_quarantine/`), '2026-04-24.803.csv');
@@ -288,7 +282,7 @@ describe('copy (quarantine)', () => {
 
 describe('incomplete multipart uploads', () => {
   it('says it cannot tell, rather than "none", when the server does not list uploads', async () => {
-    await startUpload(client, BUCKET, 'mpu/_staging/2026-04-24.901.csv');
+    await startUpload(scene.client(), BUCKET, 'mpu/_staging/2026-04-24.901.csv');
     const store = session().store(`s3://${BUCKET}/mpu/_staging/`);
 
     const listing = await store.listUploads('2026-04-24.');
@@ -302,7 +296,7 @@ describe('incomplete multipart uploads', () => {
 
   it('lists an upload started under the prefix with its key and start time (where the server lists them)',
     async (context) => {
-      const id = await startUpload(client, BUCKET, 'mpu/_staging/2026-04-24.902.csv');
+      const id = await startUpload(scene.client(), BUCKET, 'mpu/_staging/2026-04-24.902.csv');
       const listing = await session().store(`s3://${BUCKET}/mpu/_staging/`).listUploads('2026-04-24.902');
       context.skip(!listing.supported, 's3rver 3.7.1 does not implement ListMultipartUploads (501)');
       expect(listing.supported && listing.uploads).toEqual([
@@ -312,7 +306,7 @@ describe('incomplete multipart uploads', () => {
 
   it('names the missing operation when the server cannot abort an upload (s3rver: 405), and the server is untouched',
     async () => {
-      const uploadId = await startUpload(client, BUCKET, 'mpu/_staging/2026-04-24.903.csv');
+      const uploadId = await startUpload(scene.client(), BUCKET, 'mpu/_staging/2026-04-24.903.csv');
       const store = session().store(`s3://${BUCKET}/mpu/_staging/`);
       const before = await serverDisk();
 

@@ -48,9 +48,9 @@ export async function startUpload(client: S3Client, bucket: string, key: string)
 
 /** The requests the server saw while `action` ran (the server logs in arrival order). */
 export async function requestsDuring(server: S3TestServer, action: () => Promise<unknown>): Promise<LoggedRequest[]> {
-  const before = (await server.requests()).length;
+  const before = await server.requestCount();
   await action();
-  return (await server.requests()).slice(before);
+  return [...(await server.requests(before))];
 }
 
 /** Where s3rver keeps an object: its LastModified is that file's mtime. */
@@ -75,14 +75,28 @@ export async function ageS3rverObject(
   seconds: number,
   bytes?: number,
 ): Promise<void> {
+  const file = await s3rverObjectLanded(server, bucket, key, bytes);
+  const then = new Date(Date.now() - seconds * 1000);
+  await fsp.utimes(file, then, then);
+}
+
+/**
+ * Waits until the backing file of an object s3rver has answered a PUT for
+ * holds all `bytes` and is open in the server no more (see ageS3rverObject);
+ * returns its path.
+ */
+export async function s3rverObjectLanded(
+  server: S3TestServer,
+  bucket: string,
+  key: string,
+  bytes?: number,
+): Promise<string> {
   const file = s3rverFile(server, bucket, key);
   for (;;) {
     const size = await fsp.stat(file).then((s) => s.size, () => -1);
-    if (size >= 0 && (bytes === undefined || size === bytes) && !(await openIn(server.pid, file))) break;
+    if (size >= 0 && (bytes === undefined || size === bytes) && !(await openIn(server.pid, file))) return file;
     await sleep(2);
   }
-  const then = new Date(Date.now() - seconds * 1000);
-  await fsp.utimes(file, then, then);
 }
 
 /** Whether process `pid` holds `file` open, read from /proc/PID/fd. */

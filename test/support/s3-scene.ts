@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { CliIo } from '../../src/cli/io.js';
 import { snapshot } from './file-tree.js';
 import { crashdiagInProcess } from './in-process.js';
-import { ageS3rverObject, putText, testClient } from './s3-objects.js';
+import { ageS3rverObject, putText, s3rverFile, testClient } from './s3-objects.js';
 import { type S3TestServer, useS3Server } from './s3-server.js';
 
 /**
@@ -23,63 +24,86 @@ export function s3TestEnv(endpoint: string, scratch: string): Record<string, str
   };
 }
 
+export interface S3SceneOptions {
+  /** More buckets for the file, beside `bucket` (which the helpers use unless told another). */
+  readonly buckets?: readonly string[];
+}
+
 /**
- * One bucket on a real s3rver for a test file, a scratch directory (config,
- * state, local sides) and the helpers the S3 CLI tests share: objects put and
- * aged, the bucket read back as keys and ETags and as the server's own files.
+ * A test file's S3 scene: its bucket(s) on the worker's s3rver, a scratch
+ * directory (config, crashdiag's state, local sides), a client in the role of
+ * a person or a batch job, and the helpers the S3 tests share: objects put
+ * and aged, the bucket read back as keys and ETags and as the server's own
+ * files, crashdiag run in process. Every S3 test file sets up through here
+ * (the examples' harness, through useS3Server, which this builds on).
  */
-export function useS3Scene(bucket: string) {
-  const server = useS3Server([bucket]);
-  let client: S3Client | undefined;
+export function useS3Scene(bucket: string, options: S3SceneOptions = {}) {
+  const server = useS3Server([bucket, ...(options.buckets ?? [])]);
+  let s3: S3Client | undefined;
   let scratch = '';
   beforeAll(async () => {
-    client = testClient(server());
+    s3 = testClient(server());
     scratch = await fsp.realpath(await fsp.mkdtemp(join(tmpdir(), 'crashdiag-s3-scene-')));
   });
   afterAll(async () => {
-    client?.destroy();
+    s3?.destroy();
+    s3 = undefined;
     await fsp.rm(scratch, { recursive: true, force: true });
   });
+  const client = (): S3Client => {
+    if (!s3) throw new Error('useS3Scene: no client (used outside a test?)');
+    return s3;
+  };
   let made = 0;
   const env = (endpoint = server().endpoint): Record<string, string> => s3TestEnv(endpoint, scratch);
-  /** Sets an object's LastModified into the past: s3rver takes it from its backing file's mtime. */
-  const age = (key: string, seconds: number, bytes?: number): Promise<void> =>
-    ageS3rverObject(server(), bucket, key, seconds, bytes);
+  /**
+   * Sets an object's LastModified `seconds` into the past (negative: the future), as s3rver
+   * takes it: from its backing file's mtime.
+   */
+  const age = (key: string, seconds: number, bytes?: number, inBucket = bucket): Promise<void> =>
+    ageS3rverObject(server(), inBucket, key, seconds, bytes);
+  /** Puts an object, aged `ageSeconds` (negative: dated in the future). */
+  const put = async (key: string, body: string, ageSeconds = 0, inBucket = bucket): Promise<void> => {
+    await putText(client(), inBucket, key, body);
+    if (ageSeconds !== 0) await age(key, ageSeconds, Buffer.byteLength(body), inBucket);
+  };
+  /** Keys and ETags under a prefix, as the server lists them (up to 1,000). */
+  const keysUnder = async (prefix: string, inBucket = bucket): Promise<string[]> => {
+    const answer = await client().send(new ListObjectsV2Command({ Bucket: inBucket, Prefix: prefix }));
+    return (answer.Contents ?? []).map((o) => `${o.Key} ${o.ETag}`).sort();
+  };
+  /** `crashdiag ARGS` in this process, in the scratch directory; its JSON parsed when it printed some. */
+  const run = async (args: readonly string[], runEnv = env(), overrides: Partial<CliIo> = {}) => {
+    const result = await crashdiagInProcess(args, scratch, { env: runEnv, ...overrides });
+    const json = result.stdout.startsWith('{') ? JSON.parse(result.stdout) : undefined;
+    return { ...result, json };
+  };
+  const auditLines = async (
+    path = join(scratch, 'state', 'crashdiag', 'audit.jsonl'),
+  ): Promise<Array<Record<string, unknown>>> => {
+    const text = await fsp.readFile(path, 'utf8');
+    return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  };
 
   return {
     bucket,
     server: (): S3TestServer => server(),
+    client,
     scratch: () => scratch,
     stateDir: () => join(scratch, 'state', 'crashdiag'),
     /** A fresh test root in the bucket, so tests never see each other's objects. */
-    root(): string {
-      made += 1;
-      return `t${made}/`;
-    },
+    root: (): string => `t${++made}/`,
     env,
     url: (key: string) => `s3://${bucket}/${key}`,
     age,
-    async put(key: string, body: string, ageSeconds = 0): Promise<void> {
-      if (!client) throw new Error('useS3Scene: no client');
-      await putText(client, bucket, key, body);
-      if (ageSeconds > 0) await age(key, ageSeconds, Buffer.byteLength(body));
-    },
-    /** Keys and ETags under a prefix, as the server lists them (up to 1,000). */
-    async keysUnder(prefix: string): Promise<string[]> {
-      if (!client) throw new Error('useS3Scene: no client');
-      const answer = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-      return (answer.Contents ?? []).map((o) => `${o.Key} ${o.ETag}`).sort();
-    },
+    put,
+    keysUnder,
+    /** Where the server keeps an object: its LastModified is that file's mtime, its ETag in FILE.md5. */
+    file: (key: string, inBucket = bucket): string => s3rverFile(server(), inBucket, key),
     /** A test root as the server keeps it: every key's bytes, size and time. "Unchanged" means equal. */
-    disk: (root: string): Promise<string[]> => snapshot(join(server().directory, bucket, root.replace(/\/$/, ''))),
-    async run(args: readonly string[], runEnv = env()) {
-      const result = await crashdiagInProcess(args, scratch, { env: runEnv });
-      const json = result.stdout.startsWith('{') ? JSON.parse(result.stdout) : undefined;
-      return { ...result, json };
-    },
-    async auditLines(path = join(scratch, 'state', 'crashdiag', 'audit.jsonl')): Promise<Array<Record<string, unknown>>> {
-      const text = await fsp.readFile(path, 'utf8');
-      return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    },
+    disk: (root: string, inBucket = bucket): Promise<string[]> =>
+      snapshot(join(server().directory, inBucket, root.replace(/\/$/, ''))),
+    run,
+    auditLines,
   };
 }

@@ -56,6 +56,11 @@ export interface LoggedRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
+export interface SeedOptions {
+  /** How far in the past every seeded object is dated (its LastModified). */
+  readonly ageSeconds?: number;
+}
+
 export interface S3TestServer {
   /** e.g. http://127.0.0.1:41234 */
   readonly endpoint: string;
@@ -65,13 +70,18 @@ export interface S3TestServer {
   /** The server's process: what it still holds open can be asked of /proc. */
   readonly pid: number;
   createBucket(name: string): Promise<void>;
-  /** Every request the server has seen, in arrival order. */
-  requests(): Promise<readonly LoggedRequest[]>;
+  /** Removes a bucket and every object in it, straight from the store. */
+  removeBucket(name: string): Promise<void>;
+  /** The requests the server has seen, in arrival order: all of them, or those from the `from`th on. */
+  requests(from?: number): Promise<readonly LoggedRequest[]>;
+  /** How many requests the server has seen. */
+  requestCount(): Promise<number>;
   /**
    * Writes objects straight into the server's store, for setting up
    * thousands of keys without thousands of requests. Not logged as requests.
+   * Each object is on disk and closed when this resolves.
    */
-  seed(bucket: string, keys: readonly string[], body: string): Promise<void>;
+  seed(bucket: string, keys: readonly string[], body: string, options?: SeedOptions): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -111,14 +121,26 @@ export async function startS3Server(
       const response = await fetch(`${endpoint}/${name}`, { method: 'PUT' });
       if (!response.ok) throw new Error(`s3rver: creating bucket ${name}: HTTP ${response.status}`);
     },
-    async requests() {
+    async removeBucket(name) {
+      // s3rver keeps no bucket list besides its store's directories.
+      await rm(join(directory, name), { recursive: true, force: true });
+    },
+    async requests(from = 0) {
       const id = ++asked;
-      const reply = await replyFrom(child, { type: 'requests', id }, (m) => m.type === 'requests' && m.id === id);
+      const reply = await replyFrom(child, { type: 'requests', id, from }, (m) => m.type === 'requests' && m.id === id);
       return reply.requests ?? [];
     },
-    async seed(bucket, keys, body) {
+    async requestCount() {
       const id = ++asked;
-      await replyFrom(child, { type: 'seed', id, bucket, keys, body }, (m) => m.type === 'seeded' && m.id === id);
+      // Asked from the end: only the count comes back, not the log.
+      const ask = { type: 'requests', id, from: Number.MAX_SAFE_INTEGER };
+      const reply = await replyFrom(child, ask, (m) => m.type === 'requests' && m.id === id);
+      return reply.total ?? 0;
+    },
+    async seed(bucket, keys, body, options = {}) {
+      const id = ++asked;
+      const mtimeMs = options.ageSeconds === undefined ? undefined : Date.now() - options.ageSeconds * 1000;
+      await replyFrom(child, { type: 'seed', id, bucket, keys, body, mtimeMs }, (m) => m.type === 'seeded' && m.id === id);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -144,10 +166,13 @@ interface ChildMessage {
   readonly type: string;
   readonly id?: number;
   readonly port?: number;
+  readonly from?: number;
   readonly requests?: readonly LoggedRequest[];
+  readonly total?: number;
   readonly bucket?: string;
   readonly keys?: readonly string[];
   readonly body?: string;
+  readonly mtimeMs?: number | undefined;
 }
 
 function listeningPort(child: ChildProcess): Promise<number> {
