@@ -1,7 +1,7 @@
 import { lstatSync, promises as fsp, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
 import { type AuditRecord, defaultAuditLog, readAudit } from '../../src/core/audit.js';
 import { AUDIT_BATCH, type CleanContext, type CleanOptions, cleanPipeline } from '../../src/core/clean.js';
@@ -12,8 +12,7 @@ import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPids } from '../support/dead-pids.js';
 import { dateKey, exists, put } from '../support/disk.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
-import { removeTempDir } from '../support/temp-dir.js';
-import { makeTempLayout } from '../support/temp-layout.js';
+import { useTempLayout } from '../support/temp-layout.js';
 
 // The janitor's last look, right before each unlink, and the write-ahead
 // record before it, attacked on both of its paths: the synchronous calls the
@@ -25,11 +24,9 @@ const FINAL = 'refunds_settled_{date}.csv';
 let root: string;
 let outDir: string;
 let stagingDir: string;
-
-beforeEach(async () => {
-  ({ root, outDir, stagingDir } = await makeTempLayout('crashdiag-clean-last-look-'));
+useTempLayout('crashdiag-clean-last-look-', (made) => {
+  ({ root, outDir, stagingDir } = made);
 });
-afterEach(() => removeTempDir(root));
 
 function settings(): PipelineSettings {
   return resolveSettings({ outDir, stagingDir, final: FINAL }, 'refunds', {}, root);
