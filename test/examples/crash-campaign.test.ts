@@ -30,6 +30,22 @@ describe('the kill -9 campaign', () => {
   }, 180_000);
 });
 
+describe('the campaign\'s top-up', () => {
+  it('runs more kills, each planned as any other, until enough landed mid-run or the bound is reached', async () => {
+    // No campaign can land 100 of 3 kills: the top-up must stop at its bound, with every run checked.
+    const result = await runCampaign({
+      runs: 1,
+      seed: 'npm-test-top-up',
+      jobs: 2,
+      stepDelayMs: 10,
+      tools: builtPipelineInProcessCrashdiag(),
+      atLeastKilled: { count: 100, maxRuns: 3 },
+    });
+    expect(result.failed, formatCampaignReport(result)).toBe(0);
+    expect(result.outcomes.map((o) => o.index)).toEqual([1, 2, 3]);
+  }, 60_000);
+});
+
 describe('repeated kills of one key', () => {
   it('counts every failed attempt (cleaning does not forget), never re-runs a crash loop, and --retry recovers', async () => {
     const outcomes = await runCrashLoopCampaign({ sequences: 2, seed: 'npm-test', tools: builtPipelineInProcessCrashdiag() });

@@ -13,7 +13,7 @@ const server = useS3Server([BUCKET]);
 afterAll(closeS3Clients);
 
 describe('the kill -9 campaign on S3', () => {
-  it('finds a state the S3 journal allows after every one of 25 runs (at least 20 killed mid-run), and --fix --rerun always recovers', async () => {
+  it('finds a state the S3 journal allows after every run (25, and more until 20 were killed mid-run), and --fix --rerun always recovers', async () => {
     const result = await runCampaign({
       runs: 25,
       seed: 'npm-test',
@@ -21,10 +21,13 @@ describe('the kill -9 campaign on S3', () => {
       stepDelayMs: 30,
       tools: builtPipelineInProcessCrashdiag(),
       site: siteOf(server(), BUCKET),
+      // Kill moments come from a clean run timed first: under a load that changes meanwhile, some land
+      // after the job has finished. More kills are run then, rather than fewer proving less.
+      atLeastKilled: { count: 20, maxRuns: 40 },
     });
     const report = formatCampaignReport(result);
     expect(result.failed, report).toBe(0);
-    expect(result.outcomes).toHaveLength(25);
+    expect(result.outcomes.length).toBeGreaterThanOrEqual(25);
     expect(result.outcomes.filter((o) => o.killed).length, report).toBeGreaterThanOrEqual(20);
     // A campaign whose kills all land in one step would prove little.
     expect(new Set(result.outcomes.map((o) => o.lastStep)).size, report).toBeGreaterThanOrEqual(4);

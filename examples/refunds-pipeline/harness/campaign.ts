@@ -37,6 +37,13 @@ export interface CampaignOptions {
    * kill); the journal, the input and crashdiag's lock and audit log stay local.
    */
   site?: S3Site | undefined;
+  /**
+   * Kills must land mid-run at least this often: when fewer did (a machine
+   * whose load changed after the clean run was timed, so kills drawn from it
+   * came after the job had finished), more kills are run, each planned from
+   * (seed, index) as any other, up to `maxRuns` in all.
+   */
+  atLeastKilled?: { readonly count: number; readonly maxRuns: number } | undefined;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -154,6 +161,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
+    const wanted = options.only ? undefined : options.atLeastKilled;
+    while (wanted && indexes.length < wanted.maxRuns) {
+      const missing = wanted.count - outcomes.filter((o) => o.killed).length;
+      if (missing <= 0) break;
+      const more = Math.min(missing, wanted.maxRuns - indexes.length);
+      for (let i = 0; i < more; i++) indexes.push(indexes.length + 1);
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs, more)) }, worker));
+    }
     outcomes.sort((a, b) => a.index - b.index);
     const failed = outcomes.filter((o) => o.problems.length > 0).length;
     const { tools: _tools, onProgress: _onProgress, site: _site, ...shown } = options;
