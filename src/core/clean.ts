@@ -433,7 +433,9 @@ class WriteAhead {
     const code = errnoCode(error);
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- the audit write's own failure, rethrown
     if (!code) throw error;
-    this.#stopped = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
+    // Named: with --all, or --audit-log elsewhere, "the audit log" says not which disk to look at.
+    const log = this.#janitor.options.auditLog;
+    this.#stopped = `not removed: the audit log ${log} could not be written (${code}); the janitor stopped here`;
     if (pending.outcomeBytes > 0) {
       // After a newline: a short write may have left a line cut off, and a blank line is passed over.
       this.outcomes.add('\n');

@@ -515,7 +515,9 @@ describe('cleanPipeline when the audit log fills up midway', () => {
     const failed = report.failed.map((f) => f.path);
     expect([removed.length, failed.length]).toEqual([AUDIT_BATCH, 44]);
     expect([...removed, ...failed].sort()).toEqual(paths);
-    expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
+    expect(report.failed[0]?.reason).toBe(
+      `not removed: the audit log ${log} could not be written (ENOSPC); the janitor stopped here`,
+    );
     for (const path of failed) expect(await exists(path)).toBe(true);
     const records = await readAudit(fsp, log);
     expect(records.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual([...removed].sort());
