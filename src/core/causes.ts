@@ -219,6 +219,18 @@ function bornByPid(probed: readonly DeadOrphan[]): Map<number, number> {
   return born;
 }
 
+/** By PID, the paths of its dead writer's files among those the diagnosis lists. */
+function deadPathsByPid(diagnosis: Diagnosis): Map<number, string[]> {
+  const paths = new Map<number, string[]>();
+  for (const o of diagnosis.orphans) {
+    if (o.writer !== 'dead') continue;
+    const list = paths.get(o.pid);
+    if (list) list.push(o.path);
+    else paths.set(o.pid, [o.path]);
+  }
+  return paths;
+}
+
 /**
  * When each attempt's writer can have died at the earliest: its files'
  * creation, as the probe saw it, or as a look now says; or its last write.
@@ -226,7 +238,7 @@ function bornByPid(probed: readonly DeadOrphan[]): Map<number, number> {
 function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly DeadOrphan[] | undefined): DeathBound {
   // Built only when asked: for the few attempts the kernel log names.
   let born: Map<number, number> | undefined;
-  let pathOf: Map<number, string> | undefined;
+  let pathsOf: Map<number, string[]> | undefined;
   const orphanOf = (attempt: Attempt) => (attempt.source === 'orphan' && attempt.pid !== null ? attempt.pid : undefined);
   return {
     known: (attempt) => {
@@ -240,17 +252,24 @@ function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly De
     },
     look: async (attempt) => {
       const pid = orphanOf(attempt);
-      // By PID, the first orphan of each (a search per attempt was quadratic over 100,000).
-      pathOf ??= new Map([...diagnosis.orphans].reverse().map((o) => [o.pid, o.path]));
-      const path = pid === undefined ? undefined : pathOf.get(pid);
-      if (path === undefined) return attempt.atMs;
-      try {
-        // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
-        const stats = fs.lstatSync ? (fs.lstatSync(path)) : await fs.lstat(path);
-        return bornBy(stats.birthtimeMs, attempt.atMs);
-      } catch {
-        return attempt.atMs;
+      // By PID, its dead writers' files (a search per attempt was quadratic over 100,000).
+      pathsOf ??= deadPathsByPid(diagnosis);
+      const paths = pid === undefined ? undefined : pathsOf.get(pid);
+      if (paths === undefined) return attempt.atMs;
+      // The earliest creation of any of them, as `known` takes it from the
+      // probe: one PID's files (a container's every attempt is PID 7) must
+      // not bound its death by whichever comes first by path.
+      const births: DeadOrphan[] = [];
+      for (const path of paths) {
+        try {
+          // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
+          const stats = fs.lstatSync ? fs.lstatSync(path) : await fs.lstat(path);
+          births.push({ pid: pid as number, bytes: 0, mtimeMs: 0, bornMs: stats.birthtimeMs });
+        } catch {
+          // Gone since the probe: the others still bound it.
+        }
       }
+      return bornBy(bornByPid(births).get(pid as number) ?? 0, attempt.atMs);
     },
     // No later than every bound: the earliest last write, and the earliest
     // creation the probe saw of a dead writer's file (each orphan attempt's files are among them).

@@ -28,7 +28,12 @@ export interface RecoveryVerdict extends DiskVerdict {
 
 const NEEDS_RERUN: readonly Action[] = ['rerun', 'clean-then-rerun'];
 
+/** The furthest a Date reaches either side of 1970: tmpfs and btrfs keep mtimes past it. */
+const MAX_DATE_MS = 8.64e15;
+
 function clock(ms: number): string {
+  // An mtime no Date holds is said, not thrown: the state and its exit code do not hang on it.
+  if (!(Math.abs(ms) <= MAX_DATE_MS)) return `(mtime ${ms} ms from 1970, beyond any date)`;
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 

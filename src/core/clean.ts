@@ -159,6 +159,9 @@ class Doomed {
   }
 }
 
+/** The furthest a Date reaches either side of 1970 (ECMA-262's time value range). */
+const MAX_DATE_MS = 8.64e15;
+
 /** dev, ino, bytes, mtimeMs, ctimeMs: a FileSnapshot's fields, in Doomed's order. */
 const SNAPSHOT_FIELDS = 5;
 
@@ -348,12 +351,22 @@ function nameVerdict(janitor: Janitor, item: Planned): { readonly keep: string }
  * batch's append has completed), and its outcome is written with a later
  * append, or at the end.
  */
+/** A batch whose intents are being made durable, and the append doing it. */
+interface PendingAppend {
+  readonly doomed: Doomed;
+  /** What the append wrote: the outcomes before it (its first `outcomeBytes` bytes), then the batch's intents. */
+  readonly text: AuditLines;
+  readonly outcomeBytes: number;
+  /** Settles to the append's error, if any. */
+  readonly durable: Promise<unknown>;
+}
+
 class WriteAhead {
   readonly #janitor: Janitor;
   /** Outcome lines not yet written: they go with the next append. */
   outcomes = new AuditLines();
   /** The batch whose intents are being made durable, and that append: it settles to its error, if any. */
-  #pending: { readonly doomed: Doomed; readonly durable: Promise<unknown> } | undefined;
+  #pending: PendingAppend | undefined;
   /** Why the janitor stopped: an append failed. */
   #stopped: string | undefined;
   #head = '';
@@ -376,13 +389,16 @@ class WriteAhead {
     // The outcomes so far go with this write; if it fails they are lost, their
     // intents standing alone, as after a crash.
     const text = this.outcomes;
+    // Should this append fail, its outcomes go again with the last one: the
+    // files they record are gone, and the log must say so.
+    const outcomeBytes = text.bytes().length;
     const { runs, fields } = doomed;
     for (let i = 0; i < doomed.length; i++)
       text.addRemoval(this.#head, runs[i] as string, 'intent', 'delete', fields[i] as string, why);
     this.outcomes = new AuditLines();
     const { written, durable } = log.appendLinesAhead(text);
     // Settled to a value, never left rejected while the removals below run.
-    this.#pending = { doomed, durable: durable.then(() => undefined, (error: unknown) => error) };
+    this.#pending = { doomed, text, outcomeBytes, durable: durable.then(() => undefined, (error: unknown) => error) };
     // The fsync starts once the write's completion reaches this thread, and
     // this thread takes it only when it waits. The first files of the batch
     // before go while the write (a copy into the page cache) runs; then its
@@ -417,7 +433,14 @@ class WriteAhead {
     const code = errnoCode(error);
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- the audit write's own failure, rethrown
     if (!code) throw error;
-    this.#stopped = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
+    // Named: with --all, or --audit-log elsewhere, "the audit log" says not which disk to look at.
+    const log = this.#janitor.options.auditLog;
+    this.#stopped = `not removed: the audit log ${log} could not be written (${code}); the janitor stopped here`;
+    if (pending.outcomeBytes > 0) {
+      // After a newline: a short write may have left a line cut off, and a blank line is passed over.
+      this.outcomes.add('\n');
+      this.outcomes.add(pending.text.bytes().subarray(0, pending.outcomeBytes).toString('utf8'));
+    }
     this.#fail(pending.doomed, this.#stopped);
     return undefined;
   }
@@ -655,6 +678,9 @@ function judgeOne(janitor: Janitor, item: Planned, stats: Stats, nowMs: number, 
     nowMs,
   );
   if (judgement.writer !== 'dead') return { keep: `writer ${judgement.writer}: ${judgement.reason}` };
+  // An mtime no Date holds (tmpfs and btrfs keep 64-bit seconds) cannot be
+  // recorded as the evidence's age: the file stays, and the run goes on.
+  if (!(Math.abs(mtimeMs) <= MAX_DATE_MS)) return { keep: 'its mtime is beyond any date a record can hold: left for a person' };
   const path = janitor.base + item.name;
   const mtime = isoTime(mtimeMs);
   const fields = fileFieldsText({ path, bytes: snapshot.bytes, mtime, writerPid: match.pid });

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ import { changedAtMtimeFs } from '../support/ctime.js';
 import { snapshot, treeOf } from '../support/file-tree.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 import { makeTempLayout } from '../support/temp-layout.js';
-import { untilQuietFor } from '../support/disk.js';
+import { exists, untilQuietFor } from '../support/disk.js';
+import { deadPids } from '../support/dead-pids.js';
 import { crashdiagInProcess } from '../support/in-process.js';
 
 const FINAL = 'r_{date}.csv';
@@ -324,5 +325,100 @@ describe('held: a lock name that is a hard link to a published output', () => {
     expect(await snapshot(outDir)).toEqual(before);
     expect((await fsp.stat(output)).nlink).toBe(1);
     await expect(fsp.lstat(lock)).rejects.toThrow();
+  });
+});
+
+describe('attack: the audit log\'s fsync fails (EIO) on the last batch, while the batch before is removed', () => {
+  const DAY_MS = 86_400_000;
+  /** The real disk, two days on; the audit log's `failing`-th fsync fails as a dying disk's does. */
+  function syncFailsAt(failing: number, sync: boolean): FileSystem {
+    const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
+    let syncs = 0;
+    const base: FileSystem = sync ? { ...(fsp as FileSystem), lstatSync, unlinkSync } : { ...(fsp as FileSystem) };
+    return {
+      ...base,
+      open: async (...args: Parameters<FileSystem['open']>) => {
+        const handle = await base.open(...args);
+        if (args[0] !== log) return handle;
+        const real = handle.sync.bind(handle);
+        handle.sync = async () => {
+          if (++syncs === failing) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+          return real();
+        };
+        return handle;
+      },
+    };
+  }
+
+  for (const [label, count, failing, removedCount] of [
+    ['one batch of 5 files (fewer than the head start)', 5, 1, 0],
+    ['a full batch, then 5 more (the last batch\'s fsync under the removals)', 1024 + 5, 2, 1024],
+  ] as const) {
+    for (const sync of [true, false]) {
+      it(`${label}, ${sync ? 'synchronous calls' : 'promises only'}: exit 30 naming the log, no stack, the unsynced files all there, --json and the log agree`, async () => {
+        const [pid] = deadPids(1);
+        const paths: string[] = [];
+        for (let i = 0; i < count; i++) {
+          const day = new Date(Date.parse('2020-01-01') + i * DAY_MS).toISOString().slice(0, 10);
+          const path = join(stagingDir, `${day}.${pid}.csv`);
+          await fsp.writeFile(path, `orphan ${i}`);
+          paths.push(path);
+        }
+        paths.sort();
+        const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
+        const before = await dataOf(root);
+        const result = await crashdiagInProcess(['clean', ...layout(), '--json'], root, {
+          fs: syncFailsAt(failing, sync),
+          now: () => Date.now() + 2 * DAY_MS,
+          runCommand: async () => ({ exitStatus: null, signal: null, error: 'no re-run in these tests' }),
+          user: 'attacker-test',
+        });
+        expect(result.code).toBe(30);
+        expect(result.stderr).not.toMatch(/\n\s+at /);
+        const report = JSON.parse(result.stdout) as {
+          pipelines: Array<{ removed: Array<{ path: string }>; failed: Array<{ path: string; reason: string }> }>;
+        };
+        const pipeline = report.pipelines[0];
+        const removed = (pipeline?.removed ?? []).map((f) => f.path).sort();
+        // Batches go in listing order: which files made the first one is the directory's business.
+        expect(removed).toHaveLength(removedCount);
+        for (const path of removed) expect(await exists(path)).toBe(false);
+        const kept = paths.filter((path) => !removed.includes(path));
+        const keptLine = (line: string) => kept.some((p) => line.startsWith(`${p} `));
+        expect((await dataOf(root)).filter(keptLine)).toEqual(before.filter(keptLine));
+        expect(before.filter(keptLine)).toHaveLength(kept.length);
+        expect(pipeline?.failed.map((f) => f.path).sort()).toEqual(kept);
+        for (const f of pipeline?.failed ?? []) expect(f.reason).toContain(log);
+        const records = await readAudit(fsp, log);
+        const deleted = records.filter((r) => r.op === 'delete').map((r) => r.path).sort();
+        expect(deleted).toEqual(removed);
+      });
+    }
+  }
+});
+
+describe('attack: an orphan whose mtime no Date can hold (tmpfs, btrfs: touch -d @-9000000000000)', () => {
+  it('diagnose names the state and exits with its code, human or JSON, no stack; with --max-attempts 1 too', async () => {
+    const [pid] = deadPids(1);
+    const path = join(stagingDir, `${KEY}.${pid}.csv`);
+    await fsp.writeFile(path, 'partial');
+    const far = { mtimeMs: -9e15, mtime: new Date(-9e15) };
+    const disk: FileSystem = {
+      ...(fsp as FileSystem),
+      lstat: (async (...args: Parameters<FileSystem['lstat']>) => {
+        const stats = await fsp.lstat(...(args as [string]));
+        return String(args[0]) === path ? Object.assign(stats, far) : stats;
+      }) as FileSystem['lstat'],
+    };
+    const before = await snapshot(root);
+    const codes: Array<number | null> = [];
+    for (const extra of [[], ['--json'], ['--max-attempts', '1'], ['--max-attempts', '1', '--json']]) {
+      const result = await crashdiag(['diagnose', KEY, ...layout(), ...extra], disk);
+      expect({ extra, stderr: result.stderr }).toEqual({ extra, stderr: expect.not.stringMatching(/\n\s+at /) as string });
+      codes.push(result.code);
+    }
+    // D, then a crash loop of one attempt: the same in both views.
+    expect(codes).toEqual([11, 11, 15, 15]);
+    expect(await snapshot(root)).toEqual(before);
   });
 });

@@ -11,6 +11,7 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import { probeRun, probeRunFolded } from '../../src/core/probe.js';
 import { gatherRecovery } from '../../src/core/recovery-probe.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
+import { compileStagingTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
 import { KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
@@ -179,5 +180,42 @@ describe('findCauses', () => {
     );
     expect(found).toEqual({ causes: [], notes: [] });
     expect(asked).toBe(false);
+  });
+});
+
+describe('attack: one PID\'s files on two hosts (containers: every attempt is PID 7), the later-born first by path', () => {
+  it('read-only diagnose and a full probe (--fix --dry-run) blame the same OOM kill', async () => {
+    const settings = settingsFor(layout, {
+      staging: compileStagingTemplate('{date}.{host}.{pid}.csv'),
+      // Judged by age (another host's PID means nothing here): dead at once.
+      staleAfterMs: 1,
+    });
+    const pid = 7;
+    const early = join(layout.stagingDir, `${KEY}.b-host.${pid}.csv`);
+    const late = join(layout.stagingDir, `${KEY}.a-host.${pid}.csv`);
+    await fs.writeFile(early, 'partial');
+    await fs.writeFile(late, 'partial');
+    // The file system says the early one was created an hour before (as a crash loop's first attempt was).
+    const backdated = <T extends { birthtimeMs: number }>(path: unknown, stats: T): T =>
+      (String(path) === early ? Object.assign(stats, { birthtimeMs: stats.birthtimeMs - HOUR }) : stats);
+    const disk = {
+      ...fs,
+      lstat: async (path: string) => backdated(path, await fs.lstat(path)),
+      lstatSync: ((path: string) => backdated(path, lstatSync(path))) as typeof lstatSync,
+    } as unknown as typeof fs;
+    const bornEarly = (await disk.lstat(early)).birthtimeMs;
+    const bornLate = (await disk.lstat(late)).birthtimeMs;
+    const nowMs = Date.now() + 1000;
+    const log: KernelLog = { source: 'journalctl -k', lines: [oomLine(pid, (bornEarly + bornLate) / 2)], bootTimeMs: null };
+    const auditLog = defaultAuditLog(layout.stagingDir);
+    const recovery = await gatherRecovery(fs, settings, KEY, { auditLog, retry: false, nowMs });
+    const ctx = { fs: disk, processes: createProcessTable(), nowMs };
+    const { evidence, fold } = await probeRunFolded(ctx, settings, KEY, 1000);
+    const readOnly = classifyFolded({ ...evidence, recovery }, fold);
+    const full = classifyRun({ ...(await probeRun(ctx, settings, KEY)), recovery });
+    expect(readOnly.state).toBe(full.state);
+    const kinds = async (d: typeof full, probed?: typeof fold.deadOrphans) =>
+      (await findCauses({ ...witnesses(log), fs: disk }, settings, d, probed)).causes.filter((c) => c.kind === 'oom-kill');
+    expect(await kinds(readOnly, fold.deadOrphans)).toEqual(await kinds(full));
   });
 });

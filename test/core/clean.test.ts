@@ -515,7 +515,9 @@ describe('cleanPipeline when the audit log fills up midway', () => {
     const failed = report.failed.map((f) => f.path);
     expect([removed.length, failed.length]).toEqual([AUDIT_BATCH, 44]);
     expect([...removed, ...failed].sort()).toEqual(paths);
-    expect(report.failed[0]?.reason).toBe('not removed: the audit log could not be written (ENOSPC); the janitor stopped here');
+    expect(report.failed[0]?.reason).toBe(
+      `not removed: the audit log ${log} could not be written (ENOSPC); the janitor stopped here`,
+    );
     for (const path of failed) expect(await exists(path)).toBe(true);
     const records = await readAudit(fsp, log);
     expect(records.filter((r) => r.op === 'intent').map((r) => r.path).sort()).toEqual([...removed].sort());
@@ -586,5 +588,56 @@ describe('cleanPipeline keeps totals, not a record per file', () => {
     expect([report.kept.length, report.keptCount, report.keptYounger]).toEqual([REPORT_SAMPLE, young, young]);
     expect(report.failedCount).toBe(0);
     expect(seen.at(-1)).toBeGreaterThanOrEqual(young + 300);
+  });
+});
+
+describe('attack: the write carrying a batch\'s intents and the outcomes before it fails midway (ENOSPC)', () => {
+  it('every file the report says went has its outcome in the log, or a failure names the log', async () => {
+    const now = Date.now();
+    const pids = deadPids(2);
+    const paths: string[] = [];
+    for (let i = 0; i < 2 * AUDIT_BATCH + 44; i++) {
+      const path = staged(`${dateKey(Date.parse('2020-01-01'), i >> 1)}.${pids[i % 2]}.csv`);
+      await put(path, 'orphan', now, 2 * DAY);
+      paths.push(path);
+    }
+    paths.sort();
+    const log = defaultAuditLog(stagingDir);
+    // Appends: 1 = batch 1's intents; 2 = batch 2's; 3 = batch 3's with batch 1's outcomes.
+    const full = auditLogFullAt(log, 3);
+    const report = await cleanPipeline({ ...janitorContext(), fs: changedAtMtimeFs(full) }, settingsFor(), options());
+    const removed = report.removed.map((f) => f.path);
+    expect(removed).toHaveLength(2 * AUDIT_BATCH);
+    for (const path of removed) expect(await exists(path)).toBe(false);
+    const failed = report.failed.map((f) => f.path);
+    for (const path of failed.filter((p) => p !== log)) expect(await exists(path)).toBe(true);
+    const records = await readAudit(fsp, log);
+    const intents = new Set(records.filter((r) => r.op === 'intent').map((r) => r.path));
+    const deleted = new Set(records.filter((r) => r.op === 'delete').map((r) => r.path));
+    for (const path of removed) expect(intents.has(path)).toBe(true);
+    const unrecorded = removed.filter((path) => !deleted.has(path));
+    // The --json stream and the log agree, or the report says the log lacks outcomes.
+    expect({ unrecorded: unrecorded.length, logNamed: failed.includes(log) })
+      .toEqual({ unrecorded: 0, logNamed: false });
+  });
+});
+
+describe('attack: an orphan whose mtime no Date can hold (tmpfs and btrfs keep 64-bit seconds: touch -d @-9000000000000)', () => {
+  it('the janitor neither throws nor removes it: kept for a person, the disk unchanged', async () => {
+    const [pid] = deadPids(1);
+    const path = staged(`${dateKey(Date.parse('2020-01-01'), 0)}.${pid}.csv`);
+    await put(path, 'orphan', Date.now(), 2 * DAY);
+    const far = -9e15;
+    const lying = { ...(fsp as FileSystem) };
+    lying.lstat = (async (...args: Parameters<FileSystem['lstat']>) => {
+      const stats = await fsp.lstat(...(args as [string]));
+      if (String(args[0]).endsWith(`.${pid}.csv`)) Object.assign(stats, { mtimeMs: far, ctimeMs: far });
+      return stats;
+    }) as FileSystem['lstat'];
+    const before = await treeOf(root);
+    const report = await cleanPipeline({ ...janitorContext(), fs: lying }, settingsFor(), options());
+    expect(report.files).toBe(0);
+    expect(report.kept.map((k) => k.path)).toContain(path);
+    expect(await treeOf(root)).toEqual(before);
   });
 });
