@@ -13,7 +13,7 @@ import {
 import { errnoCode, UsageError } from './errors.js';
 import type { FixContext } from './fix.js';
 import { type FileSystem, fsyncDirectory } from './fs.js';
-import { changeSince, type FileSnapshot, snapshotOf } from './guards.js';
+import { changeSince, type FileSnapshot, snapshotOf, unrecordableTime } from './guards.js';
 import { acquireLock, type HeldLock, lockContextOf, lockPathFor } from './lock.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
 import { memoizedProcessTable } from './process-table.js';
@@ -158,9 +158,6 @@ class Doomed {
     };
   }
 }
-
-/** The furthest a Date reaches either side of 1970 (ECMA-262's time value range). */
-const MAX_DATE_MS = 8.64e15;
 
 /** dev, ino, bytes, mtimeMs, ctimeMs: a FileSnapshot's fields, in Doomed's order. */
 const SNAPSHOT_FIELDS = 5;
@@ -678,9 +675,9 @@ function judgeOne(janitor: Janitor, item: Planned, stats: Stats, nowMs: number, 
     nowMs,
   );
   if (judgement.writer !== 'dead') return { keep: `writer ${judgement.writer}: ${judgement.reason}` };
-  // An mtime no Date holds (tmpfs and btrfs keep 64-bit seconds) cannot be
-  // recorded as the evidence's age: the file stays, and the run goes on.
-  if (!(Math.abs(mtimeMs) <= MAX_DATE_MS)) return { keep: 'its mtime is beyond any date a record can hold: left for a person' };
+  // An mtime no Date holds cannot be recorded as the evidence's age: the file stays, and the run goes on.
+  const unrecordable = unrecordableTime(mtimeMs);
+  if (unrecordable) return { keep: unrecordable };
   const path = janitor.base + item.name;
   const mtime = isoTime(mtimeMs);
   const fields = fileFieldsText({ path, bytes: snapshot.bytes, mtime, writerPid: match.pid });

@@ -144,6 +144,18 @@ export function nameRefusal(
  * is never followed), and a dead writer by the diagnose rules. `pidCheckOf`
  * is the backend's answer to whether the PID in the name can be asked about.
  */
+/** The furthest a Date reaches either side of 1970 (ECMA-262's time value range). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * Why a file whose mtime no Date can hold (tmpfs and btrfs keep 64-bit
+ * seconds) is never removed: its record could not say the evidence's age.
+ * Asked by fileRefusal (the fixers) and by the janitor.
+ */
+export function unrecordableTime(mtimeMs: number): string | undefined {
+  return Math.abs(mtimeMs) <= MAX_DATE_MS ? undefined : 'its mtime is beyond any date a record can hold: left for a person';
+}
+
 export function fileRefusal(
   ctx: Pick<GuardContext, 'settings' | 'nowMs'>,
   here: StagingDirectoryRules,
@@ -154,6 +166,8 @@ export function fileRefusal(
   pidCheckOf: (rules: WriterRules) => PidCheck,
 ): string | undefined {
   if (kind !== 'file') return `it is a ${kind}, not a regular file`;
+  const unrecordable = unrecordableTime(times.mtimeMs);
+  if (unrecordable) return unrecordable;
   const rules = here.writerRulesFor(name);
   const judgement = judgeWriter(
     { pid: match.pid, ...times, pidCheck: pidCheckOf(rules) },

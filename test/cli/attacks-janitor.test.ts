@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { promises as fsp, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { promises as fsp, lstatSync, readFileSync, type Stats, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -420,5 +420,28 @@ describe('attack: an orphan whose mtime no Date can hold (tmpfs, btrfs: touch -d
     // D, then a crash loop of one attempt: the same in both views.
     expect(codes).toEqual([11, 11, 15, 15]);
     expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('diagnose --fix keeps the file (no record could hold its age), refuses with a reason, no stack', async () => {
+    const [pid] = deadPids(1);
+    const path = join(stagingDir, `${KEY}.${pid}.csv`);
+    await fsp.writeFile(path, 'partial');
+    const far = { mtimeMs: -9e15, mtime: new Date(-9e15) };
+    const disk: FileSystem = {
+      ...(fsp as FileSystem),
+      lstat: (async (...args: Parameters<FileSystem['lstat']>) => {
+        const stats = await fsp.lstat(...(args as [string]));
+        return String(args[0]) === path ? Object.assign(stats, far) : stats;
+      }) as FileSystem['lstat'],
+      lstatSync: ((...args: Parameters<typeof lstatSync>) => {
+        const stats = lstatSync(...args) as Stats;
+        return String(args[0]) === path ? Object.assign(stats, far) : stats;
+      }) as typeof lstatSync,
+    };
+    const result = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--json'], disk);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(await fsp.readFile(path, 'utf8')).toBe('partial');
+    expect(result.stdout).toContain('beyond any date a record can hold');
+    expect(result.code).not.toBe(1);
   });
 });
