@@ -398,31 +398,8 @@ describe('attack: the audit log\'s fsync fails (EIO) on the last batch, while th
 });
 
 describe('attack: an orphan whose mtime no Date can hold (tmpfs, btrfs: touch -d @-9000000000000)', () => {
-  it('diagnose names the state and exits with its code, human or JSON, no stack; with --max-attempts 1 too', async () => {
-    const [pid] = deadPids(1);
-    const path = join(stagingDir, `${KEY}.${pid}.csv`);
-    await fsp.writeFile(path, 'partial');
-    const far = { mtimeMs: -9e15, mtime: new Date(-9e15) };
-    const disk: FileSystem = {
-      ...(fsp as FileSystem),
-      lstat: (async (...args: Parameters<FileSystem['lstat']>) => {
-        const stats = await fsp.lstat(...(args as [string]));
-        return String(args[0]) === path ? Object.assign(stats, far) : stats;
-      }) as FileSystem['lstat'],
-    };
-    const before = await snapshot(root);
-    const codes: Array<number | null> = [];
-    for (const extra of [[], ['--json'], ['--max-attempts', '1'], ['--max-attempts', '1', '--json']]) {
-      const result = await crashdiag(['diagnose', KEY, ...layout(), ...extra], disk);
-      expect({ extra, stderr: result.stderr }).toEqual({ extra, stderr: expect.not.stringMatching(/\n\s+at /) as string });
-      codes.push(result.code);
-    }
-    // D, then a crash loop of one attempt: the same in both views.
-    expect(codes).toEqual([11, 11, 15, 15]);
-    expect(await snapshot(root)).toEqual(before);
-  });
-
-  it('diagnose --fix keeps the file (no record could hold its age), refuses with a reason, no stack', async () => {
+  /** A dead writer's orphan, and a disk whose lstat (promise or synchronous) gives it an mtime past any date. */
+  async function farOrphan(): Promise<{ path: string; disk: FileSystem }> {
     const [pid] = deadPids(1);
     const path = join(stagingDir, `${KEY}.${pid}.csv`);
     await fsp.writeFile(path, 'partial');
@@ -438,6 +415,25 @@ describe('attack: an orphan whose mtime no Date can hold (tmpfs, btrfs: touch -d
         return String(args[0]) === path ? Object.assign(stats, far) : stats;
       }) as typeof lstatSync,
     };
+    return { path, disk };
+  }
+
+  it('diagnose names the state and exits with its code, human or JSON, no stack; with --max-attempts 1 too', async () => {
+    const { disk } = await farOrphan();
+    const before = await snapshot(root);
+    const codes: Array<number | null> = [];
+    for (const extra of [[], ['--json'], ['--max-attempts', '1'], ['--max-attempts', '1', '--json']]) {
+      const result = await crashdiag(['diagnose', KEY, ...layout(), ...extra], disk);
+      expect({ extra, stderr: result.stderr }).toEqual({ extra, stderr: expect.not.stringMatching(/\n\s+at /) as string });
+      codes.push(result.code);
+    }
+    // D, then a crash loop of one attempt: the same in both views.
+    expect(codes).toEqual([11, 11, 15, 15]);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it('diagnose --fix keeps the file (no record could hold its age), refuses with a reason, no stack', async () => {
+    const { path, disk } = await farOrphan();
     const result = await crashdiag(['diagnose', KEY, ...layout(), '--fix', '--json'], disk);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(await fsp.readFile(path, 'utf8')).toBe('partial');
