@@ -221,21 +221,32 @@ async function uploadsOf(
   ];
   for (const [store, prefix, belongs] of asks) {
     if (store.backend !== 's3') continue;
-    let listing: UploadListing;
-    try {
-      listing = await store.listUploads(prefix);
-    } catch (error) {
-      // A reader without s3:ListBucketMultipartUploads still gets the run's state; the gap is said.
-      if (!isStoreError(error)) throw error;
-      listing = { supported: false, reason: error.message };
-    }
-    if (!listing.supported) {
-      notes.push(`incomplete multipart uploads under ${store.location} cannot be listed, so whether any are left is not known: ${listing.reason}`);
-      continue;
-    }
-    for (const upload of listing.uploads) if (belongs(upload.name)) uploads.push({ store, upload });
+    const listing = await listUploadsOrSayWhy(store, prefix, notes);
+    for (const upload of listing) if (belongs(upload.name)) uploads.push({ store, upload });
   }
   return { uploads, notes };
+}
+
+/**
+ * The incomplete uploads under `prefix`; where the store cannot list them,
+ * none, and a note in `notes` that says so ("not known", never "none"). A
+ * reader without s3:ListBucketMultipartUploads still gets the run's state.
+ */
+export async function listUploadsOrSayWhy(
+  store: ObjectStore,
+  prefix: string,
+  notes: string[],
+): Promise<readonly IncompleteUpload[]> {
+  let listing: UploadListing;
+  try {
+    listing = await store.listUploads(prefix);
+  } catch (error) {
+    if (!isStoreError(error)) throw error;
+    listing = { supported: false, reason: error.message };
+  }
+  if (listing.supported) return listing.uploads;
+  notes.push(`incomplete multipart uploads under ${store.location} cannot be listed, so whether any are left is not known: ${listing.reason}`);
+  return [];
 }
 
 /** The uploads as a diagnosis shows them: where, since when, and whether older than --stale-after. */

@@ -7,8 +7,8 @@ import type { UploadReport } from './diagnosis.js';
 import type { PathFacts } from './evidence.js';
 import type { PipelineSettings } from './settings.js';
 import { commonStart, type NamingRules, type OutRoles } from './store-names.js';
-import { type FoundUpload, type RunStores, uploadReports } from './store-probe.js';
-import { isStoreError, type ObjectStore, type StoreEntry, type UploadListing } from './store.js';
+import { type FoundUpload, listUploadsOrSayWhy, type RunStores, uploadReports } from './store-probe.js';
+import type { ObjectStore, StoreEntry } from './store.js';
 import { CLOCK_SLACK_MS } from './writer.js';
 
 /** Published outputs and markers per run key, as listed. */
@@ -120,18 +120,7 @@ export async function uploadsByKey(
     const prefix = shared ? commonStart([roles.stagingPrefix, roles.outPrefix]) : own;
     if (store.backend !== 's3' || asked.has(store.location)) continue;
     asked.add(store.location);
-    let listing: UploadListing;
-    try {
-      listing = await store.listUploads(prefix);
-    } catch (error) {
-      if (!isStoreError(error)) throw error;
-      listing = { supported: false, reason: error.message };
-    }
-    if (!listing.supported) {
-      found.notes.push(`incomplete multipart uploads under ${store.location} cannot be listed, so whether any are left is not known: ${listing.reason}`);
-      continue;
-    }
-    for (const upload of listing.uploads) {
+    for (const upload of await listUploadsOrSayWhy(store, prefix, found.notes)) {
       const key = keyOf(upload.name);
       if (key === undefined) continue;
       const list = found.byKey.get(key) ?? [];
