@@ -16,14 +16,7 @@ const BUCKET = 'clean-data';
 const scene = useS3Scene(BUCKET);
 const HOUR = 3600;
 
-function layoutFlags(root: string, extra: readonly string[] = []): string[] {
-  return [
-    '--out-dir', scene.url(`${root}out/`),
-    '--staging-dir', scene.url(`${root}_staging/`),
-    '--final', 'refunds_{date}.csv',
-    ...extra,
-  ];
-}
+const { layoutFlags } = scene;
 
 interface CleanJson {
   pipelines: Array<{

@@ -26,13 +26,7 @@ interface Row {
   liveWriters: number;
 }
 
-function layoutFlags(root: string): string[] {
-  return [
-    '--out-dir', scene.url(`${root}out/`),
-    '--staging-dir', scene.url(`${root}_staging/`),
-    '--final', 'refunds_{date}.csv',
-  ];
-}
+const { layoutFlags } = scene;
 
 /** One run key in each state, and `done` more DONE keys. */
 async function everyState(root: string, done = 0): Promise<Record<string, string>> {

@@ -85,6 +85,15 @@ export function useS3Scene(bucket: string, options: S3SceneOptions = {}) {
     return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   };
 
+  const url = (key: string) => `s3://${bucket}/${key}`;
+  /** The flags of a layout under a test root, both sides in the bucket: ROOTout/ and ROOT_staging/. */
+  const layoutFlags = (root: string, extra: readonly string[] = []): string[] => [
+    '--out-dir', url(`${root}out/`),
+    '--staging-dir', url(`${root}_staging/`),
+    '--final', 'refunds_{date}.csv',
+    ...extra,
+  ];
+
   return {
     bucket,
     server: (): S3TestServer => server(),
@@ -94,7 +103,8 @@ export function useS3Scene(bucket: string, options: S3SceneOptions = {}) {
     /** A fresh test root in the bucket, so tests never see each other's objects. */
     root: (): string => `t${++made}/`,
     env,
-    url: (key: string) => `s3://${bucket}/${key}`,
+    url,
+    layoutFlags,
     age,
     put,
     keysUnder,
