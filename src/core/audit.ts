@@ -111,7 +111,7 @@ function openFailure(path: string, error: unknown): UsageError | undefined {
 export interface AuditLog {
   readonly path: string;
   append(records: readonly AuditRecord[]): Promise<void>;
-  /** The same for lines already made (removalLine), as text or as AuditLines: one write, then an fsync. */
+  /** The same for lines already made (AuditLines.addRemoval), as text or as AuditLines: one write, then an fsync. */
   appendLines(text: string | AuditLines): Promise<void>;
   /**
    * appendLines in its two steps, for a caller with work to do meanwhile:
@@ -182,23 +182,6 @@ export function fileFieldsText(file: RemovedFileFields | Pick<RemovedFileFields,
   return `,"path":${JSON.stringify(file.path)},"bytes":${file.bytes},"mtime":${JSON.stringify(file.mtime)},"writerPid":${file.writerPid}`;
 }
 
-/**
- * One removal record (an intent or its outcome) as its JSON line: exactly
- * `JSON.stringify({ ...head, run, op, intent, ...file, reason })`, from parts
- * serialised once. The janitor writes two per file: JSON.stringify of each
- * record was a sixth of its time over 100,000 orphans.
- */
-export function removalLine(
-  head: string,
-  run: string,
-  op: RemovalOp,
-  intent: 'delete' | 'quarantine' | undefined,
-  file: string,
-  reason: string,
-): string {
-  return head + runAndOpText(run, op, intent) + file + reasonText(reason);
-}
-
 type RemovalOp = 'intent' | 'delete' | 'quarantine' | 'gone' | 'skip' | 'fail';
 
 /** A removal record's fields between its head and its file's: `,"run":…,"op":…` and the intent, if any. */
@@ -226,7 +209,13 @@ export class AuditLines {
   #reason: string | undefined;
   #reasonText = '';
 
-  /** removalLine's line, made and encoded at once (a part at a time was slower, measured). */
+  /**
+   * One removal record (an intent or its outcome) as its JSON line: exactly
+   * `JSON.stringify({ ...head, run, op, intent, ...file, reason })`, from
+   * parts serialised once (JSON.stringify of each record was a sixth of the
+   * janitor's time over 100,000 orphans), made and encoded at once (a part at
+   * a time was slower, measured).
+   */
   addRemoval(
     head: string,
     run: string,

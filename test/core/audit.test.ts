@@ -16,7 +16,6 @@ import {
   openAuditLog,
   precheckAuditLog,
   readAudit,
-  removalLine,
   unsettledIntentsOnly,
 } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
@@ -285,7 +284,7 @@ describe('the audit trail of a fix', () => {
   });
 });
 
-describe('removalLine: the janitor\'s records, serialised from parts', () => {
+describe('AuditLines.addRemoval: the janitor\'s records, serialised from parts', () => {
   // Quotes, backslashes, control and bidi characters, a lone surrogate, non-ASCII: what a path on disk may hold.
   const odd = '/data/_st"ag\\ing/2026-04-24.\u001b[2J\u202e\ud800é.91247.csv';
   const head = { time: '2026-04-24T06:08:00.000Z', user: 'ops "on call"', host: 'batch-01', pid: 4242, pipeline: null };
@@ -299,9 +298,11 @@ describe('removalLine: the janitor\'s records, serialised from parts', () => {
     const run = '2026-04-24\u202e';
     const reason = 'janitor: older than 86400s \\ "quoted"';
     const record = { ...head, run, op, ...(intent === undefined ? {} : { intent }), ...file, reason };
-    const line = removalLine(headText(head), run, op, intent, fileFieldsText(file), reason);
-    expect(line).toBe(`${JSON.stringify(record)}\n`);
-    expect(JSON.parse(line)).toEqual(record);
+    const line = `${JSON.stringify(record)}\n`;
+    const one = new AuditLines();
+    one.addRemoval(headText(head), run, op, intent, fileFieldsText(file), reason);
+    expect(one.bytes().toString('utf8')).toBe(line);
+    expect(JSON.parse(one.bytes().toString('utf8'))).toEqual(record);
     // The janitor's batches: the same line's bytes, written part by part into one buffer (twice: it grows).
     const lines = new AuditLines();
     for (let i = 0; i < 400; i++) lines.addRemoval(headText(head), run, op, intent, fileFieldsText(file), reason);
