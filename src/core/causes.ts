@@ -211,12 +211,15 @@ function bornBy(birthtimeMs: number, atMs: number): number {
 /** By PID, the earliest creation the probe saw of its writer's files (0: none kept). */
 function bornByPid(probed: readonly DeadOrphan[]): Map<number, number> {
   const born = new Map<number, number>();
-  for (const orphan of probed) {
-    const at = orphan.bornMs !== undefined && orphan.bornMs > 0 ? orphan.bornMs : 0;
-    const seen = born.get(orphan.pid);
-    born.set(orphan.pid, seen === undefined || seen === 0 ? at : at === 0 ? seen : Math.min(seen, at));
-  }
+  for (const orphan of probed) born.set(orphan.pid, earlierBirth(born.get(orphan.pid), orphan.bornMs));
   return born;
+}
+
+/** The earlier of two creation times, where known (0: the file system keeps none). */
+function earlierBirth(seen: number | undefined, at: number | undefined): number {
+  const known = at !== undefined && at > 0 ? at : 0;
+  if (seen === undefined || seen === 0) return known;
+  return known === 0 ? seen : Math.min(seen, known);
 }
 
 /** By PID, the paths of its dead writer's files among those the diagnosis lists. */
@@ -259,17 +262,17 @@ function deathBoundFor(fs: FileSystem, diagnosis: Diagnosis, probed: readonly De
       // The earliest creation of any of them, as `known` takes it from the
       // probe: one PID's files (a container's every attempt is PID 7) must
       // not bound its death by whichever comes first by path.
-      const births: DeadOrphan[] = [];
+      let earliest = 0;
       for (const path of paths) {
         try {
           // Synchronously where the file system allows: one per attempt, and a crash loop can have 100,000.
           const stats = fs.lstatSync ? fs.lstatSync(path) : await fs.lstat(path);
-          births.push({ pid: pid as number, bytes: 0, mtimeMs: 0, bornMs: stats.birthtimeMs });
+          earliest = earlierBirth(earliest, stats.birthtimeMs);
         } catch {
           // Gone since the probe: the others still bound it.
         }
       }
-      return bornBy(bornByPid(births).get(pid as number) ?? 0, attempt.atMs);
+      return bornBy(earliest, attempt.atMs);
     },
     // No later than every bound: the earliest last write, and the earliest
     // creation the probe saw of a dead writer's file (each orphan attempt's files are among them).
