@@ -199,7 +199,8 @@ export interface StagingFold {
   readonly summary: StagingSummary;
   /** Reports of the files met so far that may be among the first `keep` by path; unsorted. */
   files: StagingFileReport[];
-  readonly totals: { -readonly [K in keyof OrphanTotals]: OrphanTotals[K] };
+  /** Every file's; how many are listed is `files` once cut. */
+  readonly totals: { -readonly [K in Exclude<keyof OrphanTotals, 'listed'>]: OrphanTotals[K] };
   readonly deadOrphans: DeadOrphan[];
   readonly keep: number;
   /** Once `files` has been cut to `keep`: the last path kept. A later file past it is only counted. */
@@ -211,7 +212,7 @@ export function newStagingFold(keep = Number.POSITIVE_INFINITY): StagingFold {
   return {
     summary: emptyStagingSummary(Number.POSITIVE_INFINITY),
     files: [],
-    totals: { count: 0, listed: 0, bytes: 0, dead: 0, alive: 0, unknown: 0 },
+    totals: { count: 0, bytes: 0, dead: 0, alive: 0, unknown: 0 },
     deadOrphans: [],
     keep,
     cutAt: undefined,
@@ -227,6 +228,12 @@ function cutFiles(fold: StagingFold): void {
     fold.files.length = fold.keep;
     fold.cutAt = fold.files.at(-1)?.path;
   }
+}
+
+/** The fold's totals in the documented order, with how many files it lists. */
+function orphanTotalsOfFold({ totals, files }: StagingFold): OrphanTotals {
+  const { count, bytes, dead, alive, unknown } = totals;
+  return { count, listed: files.length, bytes, dead, alive, unknown };
 }
 
 /** Judges one staging entry and adds it to the fold. Pure. */
@@ -291,7 +298,7 @@ export function classifyFolded(evidence: Omit<RunEvidence, 'staging'>, fold: Sta
     summary: text,
     final: verdict.final,
     orphans: fold.files,
-    orphanTotals: { ...fold.totals, listed: fold.files.length },
+    orphanTotals: orphanTotalsOfFold(fold),
     anomalies: verdict.anomalies,
     runbook: RUNBOOKS[state],
     ...recovered,
