@@ -27,7 +27,7 @@ describe('renderDiagnosisJson: long lists', () => {
     const all = JSON_LISTED;
     expect(json.orphanTotals).toEqual({ count: all, listed: all, bytes: 10 * all, dead: all, alive: 0, unknown: 0 });
     // The documented order, as the README shows it.
-    expect(Object.keys(json.orphanTotals)).toEqual(['count', 'listed', 'bytes', 'dead', 'alive', 'unknown']);
+    expect(Object.keys(json.orphanTotals as object)).toEqual(['count', 'listed', 'bytes', 'dead', 'alive', 'unknown']);
     expect(json.attempts).toMatchObject({ count: JSON_LISTED, listed: JSON_LISTED });
     expect(json.attempts.list).toHaveLength(JSON_LISTED);
   });
