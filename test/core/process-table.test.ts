@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProcessTable } from '../../src/core/process-table.js';
@@ -89,14 +90,19 @@ describe('createProcessTable (the real OS)', () => {
   });
 
   it.runIf(onLinux)('sees an exited but unreaped process as a zombie', async () => {
-    // sh starts a background child that exits at once, then becomes `sleep`,
-    // which never reaps it: the background child stays a zombie.
-    const parent = spawnChild(['sh', '-c', 'sleep 0 & echo $!; exec sleep 60'], 'pipe');
+    // sh starts a background child that waits on fd 3, then becomes `sleep`, which never reaps it.
+    // The child is let go only once its parent is `sleep`: had it exited while sh still ran, sh
+    // could have reaped it (and did, once in a fresh run).
+    const parent = spawn('sh', ['-c', 'read x <&3 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'] });
+    children.push(parent);
     const [line] = (await once(parent.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
     const zombiePid = Number(line.toString().trim());
     expect(Number.isSafeInteger(zombiePid)).toBe(true);
-    // Polled until the kernel shows it (the test's timeout bounds the wait): how long `sleep 0`
-    // takes to exit is the machine's load, not the table's behaviour.
+    // Polled until the parent has become `sleep` (the test's timeout bounds the wait).
+    while (readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim() !== 'sleep')
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    (parent.stdio[3] as NodeJS.WritableStream).end('go\n');
+    // Polled until the kernel shows it: how long the child takes to exit is the machine's load.
     let facts = table.inspect(zombiePid);
     while (facts.exists && !facts.zombie) {
       await new Promise((resolve) => setTimeout(resolve, 20));
