@@ -13,6 +13,7 @@ import type { CliIo } from '../../src/cli/io.js';
 import { s3LockPath } from '../../src/core/s3-state.js';
 import { snapshot } from '../support/file-tree.js';
 import { type ProxyDecision, s3ErrorBody, startS3Proxy } from '../support/s3-proxy.js';
+import { rerunRecorder } from '../support/in-process.js';
 import { useS3Scene } from '../support/s3-scene.js';
 
 const BUCKET = 'attack-data';
@@ -56,16 +57,6 @@ function put(key: string, body: string, ageSeconds = 0, bucket = BUCKET): Promis
 /** A test's part of the bucket as the server keeps it: every key's bytes, size and time. */
 function bucketDisk(where: Layout, bucket = BUCKET): Promise<string[]> {
   return scene.disk(where.top, bucket);
-}
-
-/** The re-runs a fix started, recorded instead of run. */
-function rerunRecorder() {
-  const started: string[][] = [];
-  const runCommand: CliIo['runCommand'] = async (words) => {
-    started.push([...words]);
-    return { exitStatus: 0, signal: null, pid: 1 };
-  };
-  return { started, runCommand };
 }
 
 describe('attacks on the writer judgement', () => {

@@ -12,6 +12,7 @@ import { changedAtMtimeFs } from '../support/ctime.js';
 import { deadPid, deadPids } from '../support/dead-pids.js';
 import { snapshot } from '../support/file-tree.js';
 import { runBin, useBuiltBin } from '../support/built-bin.js';
+import { rerunRecorder } from '../support/in-process.js';
 import { useS3Scene } from '../support/s3-scene.js';
 
 const BUCKET = 'mixed-data';
@@ -85,16 +86,6 @@ async function bucketOnly(where: Layout): Promise<string[]> {
 async function auditOps(where: Layout): Promise<Array<Record<string, unknown>>> {
   const text = await fsp.readFile(join(where.staging, '.crashdiag', 'audit.jsonl'), 'utf8');
   return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-/** The re-runs a fix started, recorded instead of run. */
-function rerunRecorder() {
-  const started: string[][] = [];
-  const runCommand: CliIo['runCommand'] = async (words) => {
-    started.push([...words]);
-    return { exitStatus: 0, signal: null, pid: 1 };
-  };
-  return { started, runCommand };
 }
 
 describe('diagnose --fix on a local staging directory beside an S3 output prefix', () => {

@@ -100,3 +100,13 @@ function runCommandInto(
     });
   });
 }
+
+/** The re-runs a fix started, recorded instead of run. */
+export function rerunRecorder() {
+  const started: string[][] = [];
+  const runCommand: CliIo['runCommand'] = async (words) => {
+    started.push([...words]);
+    return { exitStatus: 0, signal: null, pid: 1 };
+  };
+  return { started, runCommand };
+}
