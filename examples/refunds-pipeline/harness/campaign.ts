@@ -38,12 +38,14 @@ export interface CampaignOptions {
    */
   site?: S3Site | undefined;
   /**
-   * Kills must land mid-run at least this often: when fewer did (a machine
-   * whose load changed after the clean run was timed, so kills drawn from it
-   * came after the job had finished), more kills are run, each planned from
-   * (seed, index) as any other, up to `maxRuns` in all.
+   * What a campaign must have shown (kills landed mid-run, steps and states
+   * reached) to prove what it is run for. When the planned runs fall short
+   * (a machine whose load changed after the clean run was timed, so kills
+   * drawn from it came after the job had finished), more kills are run, a
+   * few at a time, each planned from (seed, index) as any other, up to
+   * `maxRuns` in all.
    */
-  atLeastKilled?: { readonly count: number; readonly maxRuns: number } | undefined;
+  until?: { readonly enough: (outcomes: readonly KillOutcome[]) => boolean; readonly maxRuns: number } | undefined;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -161,13 +163,11 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
-    const wanted = options.only ? undefined : options.atLeastKilled;
-    while (wanted && indexes.length < wanted.maxRuns) {
-      const missing = wanted.count - outcomes.filter((o) => o.killed).length;
-      if (missing <= 0) break;
-      const more = Math.min(missing, wanted.maxRuns - indexes.length);
+    const until = options.only ? undefined : options.until;
+    while (until && indexes.length < until.maxRuns && !until.enough(outcomes)) {
+      const more = Math.min(Math.max(1, options.jobs), until.maxRuns - indexes.length);
       for (let i = 0; i < more; i++) indexes.push(indexes.length + 1);
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs, more)) }, worker));
+      await Promise.all(Array.from({ length: more }, worker));
     }
     outcomes.sort((a, b) => a.index - b.index);
     const failed = outcomes.filter((o) => o.problems.length > 0).length;
