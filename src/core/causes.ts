@@ -4,10 +4,11 @@
 import type { Deps } from './deps.js';
 import type { DeadOrphan } from './attempts.js';
 import type { Diagnosis } from './diagnosis.js';
-import { errnoCode } from './errors.js';
+import { errnoCode, UsageError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { describeOomKill, matchOomKill, parseOomKills } from './kernel-log.js';
+import { describeOomKill, type KernelLog, matchOomKill, parseOomKills } from './kernel-log.js';
 import { IO_CONCURRENCY, mapPool } from './pool.js';
+import { listInBatches } from './probe.js';
 import type { Attempt } from './recovery.js';
 import type { PipelineSettings } from './settings.js';
 
@@ -57,25 +58,57 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Published outputs of this pipeline (any run key but this one), newest first. */
-async function publishedOutputs(
-  fs: FileSystem,
-  settings: PipelineSettings,
-  runKey: string,
-): Promise<Array<{ name: string; bytes: number; mtimeMs: number }>> {
-  const found: Array<{ name: string; bytes: number; mtimeMs: number }> = [];
-  try {
-    const dir = await fs.opendir(settings.outDir);
-    for await (const entry of dir) {
-      const key = settings.final.runKeyOf(entry.name);
-      if (key === undefined || key === runKey || !entry.isFile()) continue;
-      const stats = await fs.lstat(`${settings.outDir}/${entry.name}`);
-      found.push({ name: entry.name, bytes: stats.size, mtimeMs: stats.mtimeMs });
+interface PublishedOutput {
+  readonly name: string;
+  readonly bytes: number;
+  readonly mtimeMs: number;
+}
+
+/** What the causes ask of this pipeline's other published outputs. */
+interface PublishedFacts {
+  /** The newest (ties: the first by name), the one a partial write is measured against. */
+  readonly newest: PublishedOutput | undefined;
+  /** The largest one's size: what a run needs free on the file systems. */
+  readonly largestBytes: number;
+}
+
+/**
+ * Published outputs of this pipeline (any run key but this one): one
+ * synchronous streaming listing, as the probe's, and an lstat each. A promise
+ * per entry made this 100 ms of a 1M-entry diagnose that has 2,000 outputs.
+ */
+async function publishedOutputs(fs: FileSystem, settings: PipelineSettings, runKey: string): Promise<PublishedFacts> {
+  let newest: PublishedOutput | undefined;
+  let largestBytes = 0;
+  const consider = async (name: string): Promise<void> => {
+    const path = `${settings.outDir}/${name}`;
+    let stats: { size: number; mtimeMs: number; isFile(): boolean };
+    try {
+      stats = fs.lstatSync ? fs.lstatSync(path) : await fs.lstat(path);
+    } catch (error) {
+      // Gone, or not ours to look at, since it was listed: not a witness.
+      if (errnoCode(error)) return;
+      throw error;
     }
+    if (!stats.isFile()) return;
+    largestBytes = Math.max(largestBytes, stats.size);
+    if (!newest || stats.mtimeMs > newest.mtimeMs || (stats.mtimeMs === newest.mtimeMs && name < newest.name)) {
+      newest = { name, bytes: stats.size, mtimeMs: stats.mtimeMs };
+    }
+  };
+  const match = (name: string): true | undefined => {
+    const key = settings.final.runKeyOf(name);
+    return key === undefined || key === runKey ? undefined : true;
+  };
+  try {
+    await listInBatches(fs, settings.outDir, 'output directory', match, async (batch) => {
+      for (const { name } of batch) await consider(name);
+    });
   } catch (error) {
-    if (!errnoCode(error)) throw error;
+    // An output directory that cannot be listed has no witness to give.
+    if (!(error instanceof UsageError) && !errnoCode(error)) throw error;
   }
-  return found.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  return { newest, largestBytes };
 }
 
 /** The earliest moment each attempt's writer can have died: known already, or found by looking at its file. */
@@ -102,22 +135,47 @@ async function deathBounds(attempts: readonly Attempt[], bound: DeathBound): Pro
 
 const earliestOf = (bounds: readonly number[]) => bounds.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
 
+type Finish = () => Promise<CauseFindings>;
+
+const found = (findings: CauseFindings): Finish => () => Promise.resolve(findings);
+
 /**
  * oom-kill: the kernel log's record of each attempt's PID, no earlier than
  * the attempt began. Only the attempts whose PID the log names are bounded
  * one by one: a crash loop's 100,000 are matched against a handful of kills.
+ * Resolves once the log has been asked for, to what reads the answer: the
+ * reader may be a child process, which runs while the caller goes on.
  */
-async function oomCauses(
+async function requestOomCauses(
   witnesses: CauseWitnesses,
   attempts: readonly Attempt[],
   notBefore: DeathBound,
-): Promise<CauseFindings> {
+): Promise<Finish> {
   const withPid = attempts.filter((a) => a.pid !== null);
-  if (withPid.length === 0) return { causes: [], notes: [] };
-  if (!witnesses.readKernelLog) return { causes: [], notes: ['the kernel log was not consulted'] };
+  if (withPid.length === 0) return found({ causes: [], notes: [] });
+  const reader = witnesses.readKernelLog;
+  if (!reader) return found({ causes: [], notes: ['the kernel log was not consulted'] });
   const earliest = notBefore.earliest(withPid);
   const all = earliest === undefined ? await deathBounds(withPid, notBefore) : undefined;
-  const log = await witnesses.readKernelLog(earliest ?? earliestOf(all ?? []));
+  // Settled into a value at once: a failure while the caller is busy must
+  // not count as unhandled; it is thrown where the answer is read.
+  const reading = reader(earliest ?? earliestOf(all ?? [])).then(
+    (log) => ({ log }),
+    (error: unknown) => ({ error }),
+  );
+  return async () => {
+    const read = await reading;
+    if ('error' in read) throw read.error;
+    return oomCausesIn(read.log, withPid, all, notBefore);
+  };
+}
+
+async function oomCausesIn(
+  log: KernelLog,
+  withPid: readonly Attempt[],
+  all: readonly number[] | undefined,
+  notBefore: DeathBound,
+): Promise<CauseFindings> {
   if ('unavailable' in log) return { causes: [], notes: [log.unavailable] };
   const kills = parseOomKills(log.lines, log.bootTimeMs);
   const killed = new Set(kills.map((kill) => kill.pid));
@@ -304,11 +362,13 @@ export async function findCauses(
 ): Promise<CauseFindings> {
   if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
   const attempts = diagnosis.attempts?.list ?? [];
-  const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
   const notBefore = deathBoundFor(witnesses.fs, diagnosis, probed);
-  const oom = await oomCauses(witnesses, attempts, notBefore);
-  const largest = outputs.reduce((n, o) => Math.max(n, o.bytes), 0);
-  const disk = await diskCauses(witnesses, settings, largest);
+  // The kernel log is read by a child process: asked for first, it runs
+  // while the output directory is listed here.
+  const finishOom = await requestOomCauses(witnesses, attempts, notBefore);
+  const outputs = await publishedOutputs(witnesses.fs, settings, diagnosis.run);
+  const oom = await finishOom();
+  const disk = await diskCauses(witnesses, settings, outputs.largestBytes);
   const inputs: Cause[] = (diagnosis.inputs ?? [])
     .filter((i) => i.status !== 'ok')
     .map((i) => ({ kind: 'input-missing', detail: `the input ${i.path} ${i.detail}` }));
@@ -316,7 +376,7 @@ export async function findCauses(
     ...oom.causes,
     ...disk.causes,
     ...rerunCause(attempts),
-    ...partialWrites(attempts, outputs[0]),
+    ...partialWrites(attempts, outputs.newest),
     ...inputs,
   ];
   return { causes, notes: [...oom.notes, ...disk.notes] };

@@ -1,7 +1,7 @@
 // Why it died, on real directories with injected witnesses: a kernel log (as
 // a reader returns it), statfs figures, the audit log and the inputs.
 import { lstatSync, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendAudit, defaultAuditLog } from '../../src/core/audit.js';
 import { type CauseWitnesses, findCauses, type SpaceFacts } from '../../src/core/causes.js';
@@ -13,7 +13,7 @@ import { gatherRecovery } from '../../src/core/recovery-probe.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileStagingTemplate } from '../../src/core/template.js';
 import { deadPid } from '../support/dead-pids.js';
-import { KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
+import { finalPathFor, KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
 let layout: Layout;
@@ -110,6 +110,76 @@ describe('findCauses', () => {
       pid,
       detail: expect.stringContaining('got about 23 % through, by size'),
     });
+  });
+
+  describe.each([
+    ['synchronous lstat (the bin)', { ...fs, lstatSync }],
+    ['promises only', fs],
+  ])('the outputs a partial write and free space are measured against, %s', (_path, files) => {
+    it('takes the newest regular output and the largest one; a symlink or a directory named like an output is no witness', async () => {
+      const day = 86_400_000;
+      await publish(layout, '2026-04-20', 'x'.repeat(3 * 1024 * 1024));
+      await publish(layout, '2026-04-22', 'x'.repeat(1000));
+      await fs.utimes(finalPathFor(layout, '2026-04-20'), new Date(Date.now() - 2 * day), new Date(Date.now() - 2 * day));
+      await fs.utimes(finalPathFor(layout, '2026-04-22'), new Date(Date.now() - day), new Date(Date.now() - day));
+      // Newer than both, and would be the largest if followed: never counted.
+      const big = join(layout.root, 'elsewhere.bin');
+      await fs.writeFile(big, 'z'.repeat(9 * 1024 * 1024));
+      await fs.symlink(big, finalPathFor(layout, '2026-04-23'));
+      await fs.mkdir(finalPathFor(layout, '2026-04-21'));
+      await writeAged(stagingPathFor(layout, deadPid()), 'y'.repeat(250));
+      const found = await findCauses(
+        { ...witnesses({ unavailable: 'n/a' }, { bavail: 2, blocks: 100, bsize: 1000 }), fs: files },
+        settingsFor(layout),
+        await diagnosis(),
+      );
+      expect(found.causes.find((c) => c.kind === 'partial-write')?.detail).toContain(
+        `got about 25 % through, by size (the last published output, ${basename(finalPathFor(layout, '2026-04-22'))}, has 1000)`,
+      );
+      expect(found.causes.find((c) => c.kind === 'disk-full')?.detail).toContain('less than this pipeline\'s largest output (3.0 MiB)');
+    });
+
+    it('an output directory that cannot be listed is no witness, and no error', async () => {
+      await writeAged(stagingPathFor(layout, deadPid()), 'y'.repeat(250));
+      const settings = settingsFor(layout);
+      const evidence = await diagnosis(settings);
+      const found = await findCauses(
+        { ...witnesses({ unavailable: 'n/a' }), fs: files },
+        { ...settings, outDir: join(layout.root, 'no-such-dir') },
+        evidence,
+      );
+      expect(found.causes.map((c) => c.kind)).not.toContain('partial-write');
+    });
+  });
+
+  it('starts reading the kernel log before it lists the output directory: the log is a child process that runs meanwhile', async () => {
+    await publish(layout, '2026-04-23', 'x'.repeat(1000));
+    await writeAged(stagingPathFor(layout, deadPid()), 'partial');
+    const events: string[] = [];
+    const files = { ...fs, opendir: (async (...args: Parameters<typeof fs.opendir>) => {
+      events.push(`opendir ${args[0] === layout.outDir ? 'out' : String(args[0])}`);
+      return fs.opendir(...args);
+    }) as typeof fs.opendir };
+    await findCauses(
+      { fs: files, statfs: async () => PLENTY, readKernelLog: async () => {
+        events.push('kernel log');
+        return { unavailable: 'n/a' };
+      } },
+      settingsFor(layout),
+      await diagnosis(),
+    );
+    expect(events).toEqual(['kernel log', 'opendir out']);
+  });
+
+  it('a kernel-log reader that fails while the outputs are listed fails the causes once, never as an unhandled rejection', async () => {
+    await publish(layout, '2026-04-23', 'x'.repeat(1000));
+    await writeAged(stagingPathFor(layout, deadPid()), 'partial');
+    const failing: CauseWitnesses = {
+      fs,
+      statfs: async () => PLENTY,
+      readKernelLog: () => Promise.reject(new Error('the reader broke')),
+    };
+    await expect(findCauses(failing, settingsFor(layout), await diagnosis())).rejects.toThrow('the reader broke');
   });
 
   it('killed-by-signal and rerun-failed: the last re-run crashdiag started, from the audit log', async () => {
