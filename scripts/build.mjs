@@ -13,7 +13,8 @@
 // not dist/: dist/ is what the package ships (the bin, its lazy parts and the
 // man page), and none of them is for users.
 
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +58,7 @@ const cjs = {
 };
 await build({
   ...cjs,
-  entryPoints: { crashdiag: 'src/bin/crashdiag.ts' },
+  entryPoints: { 'crashdiag-main': 'src/bin/crashdiag.ts' },
   plugins: [
     {
       name: 'lazy-parts',
@@ -70,6 +71,10 @@ await build({
   ],
 });
 await build({ ...cjs, entryPoints: Object.fromEntries(lazyParts.map((p) => [p.file, p.entry])) });
+// The bin itself only compiles crashdiag-main.cjs, from the V8 code cache
+// made below where it fits (src/bin/code-cache.ts).
+await build({ ...cjs, entryPoints: { crashdiag: 'src/bin/start.ts' } });
+await writeCodeCache(new URL('crashdiag-main.cjs', fresh).pathname);
 await build({
   ...common,
   entryPoints: {
@@ -103,6 +108,38 @@ try {
   await writeFile(new URL('crashdiag.1', fresh), renderManPage(date));
 } finally {
   await rm(scratch, { recursive: true, force: true });
+}
+
+/**
+ * The bundle's code cache, made by running it once on the command the bin
+ * runs most (a diagnose --json of a published run, an orchestrator's gate)
+ * in a scratch layout: the cache then holds the functions that run compiled.
+ * A build that cannot make it still works: the bin compiles from source.
+ */
+async function writeCodeCache(bundle) {
+  const dir = await mkdtemp(join(tmpdir(), 'crashdiag-code-cache-'));
+  try {
+    const writer = join(dir, 'code-cache-writer.cjs');
+    await build({ ...common, entryPoints: ['src/bin/code-cache-writer.ts'], outfile: writer, format: 'cjs' });
+    const key = '2026-04-24';
+    await mkdir(join(dir, 'out'));
+    await mkdir(join(dir, 'staging'));
+    await writeFile(join(dir, 'out', `report_${key}.csv`), 'id,amount\n');
+    await writeFile(join(dir, 'out', `report_${key}.csv.success`), '');
+    const args = ['diagnose', key, '--out-dir', join(dir, 'out'), '--staging-dir', join(dir, 'staging'),
+      '--final', 'report_{date}.csv', '--json'];
+    const ran = spawnSync(process.execPath, [writer, bundle, `${bundle}.cache`, '--', ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    if (ran.status !== 0) {
+      await rm(`${bundle}.cache`, { force: true });
+      process.stderr.write(`build: no code cache (the warm-up diagnose exited ${ran.status}): ${ran.stderr}\n`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 for (const [dir, built, previous] of [

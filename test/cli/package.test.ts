@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileBundle, unpackCodeCache } from '../../src/bin/code-cache.js';
 import { copyBuiltBin, runBin } from '../support/built-bin.js';
 import { deadPids } from '../support/dead-pids.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
@@ -46,7 +47,7 @@ afterAll(() => removeTempDir(tmp));
 describe('the npm package', () => {
   it('ships the CLI, its runbooks, the man page and the LICENSE, and no dev builds', () => {
     const files = packed.files.map((f) => f.path).sort();
-    for (const file of ['LICENSE', 'dist/crashdiag.cjs', 'dist/crashdiag-yargs.cjs', 'dist/crashdiag-human.cjs', 'dist/crashdiag.1', 'runbooks/D.md', 'runbooks/field-guide.md'])
+    for (const file of ['LICENSE', 'dist/crashdiag.cjs', 'dist/crashdiag-main.cjs', 'dist/crashdiag-main.cjs.cache', 'dist/crashdiag-yargs.cjs', 'dist/crashdiag-human.cjs', 'dist/crashdiag.1', 'runbooks/D.md', 'runbooks/field-guide.md'])
       expect(files).toContain(file);
     for (const file of files) expect(file).not.toMatch(/demo|bench|crash-campaign|refunds-pipeline|chunks\/|^src\/|^test\/|dist-dev/);
   });
@@ -61,6 +62,14 @@ describe('the npm package', () => {
   it('installs offline into a prefix, with its man page', () => {
     expect(existsSync(join(prefix, 'bin', 'crashdiag'))).toBe(true);
     expect(existsSync(join(prefix, 'share', 'man', 'man1', 'crashdiag.1'))).toBe(true);
+  });
+
+  it('starts from its code cache once installed: npm rewrites file times, never the bytes the cache is checked against', async () => {
+    const bundle = join(prefix, 'lib', 'node_modules', 'crashdiag', 'dist', 'crashdiag-main.cjs');
+    const bytes = await fsp.readFile(bundle);
+    const data = unpackCodeCache(await fsp.readFile(`${bundle}.cache`), bytes);
+    expect(data).toBeDefined();
+    expect(compileBundle(bundle, bytes.toString('utf8'), data).cachedDataRejected).toBe(false);
   });
 
   it('runs `crashdiag diagnose` from another directory, and JSON names the installed runbook', async () => {
