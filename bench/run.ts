@@ -131,6 +131,9 @@ interface Goal {
 
 const goals: Goal[] = [];
 
+const JUDGE_FLOOR = 'node: list, lstat, signal 0';
+const GUARDS_FLOOR = 'node: the guards\' calls only';
+
 /**
  * The median of per-run ratios: each run of the candidate over the same
  * round's run of the reference, a cross-check on the ratio of medians that
@@ -428,6 +431,13 @@ function benchCrowd(layout: Layout, scratch: string): void {
   const commands: BenchCommand[] = [
     findPrintf(staging, expectCount(orphans)),
     {
+      // What the goal leaves room for: the calls no judgement can skip, made from node.
+      name: JUDGE_FLOOR,
+      argv: [node, join(baselineDir, 'judge-floor.mjs'), staging, key],
+      cwd,
+      check: ({ status, stdout }) => (status === 0 && stdout.startsWith(`${orphans} `) ? undefined : `expected ${orphans} files`),
+    },
+    {
       name: 'crashdiag diagnose --json',
       argv: [node, bin, 'diagnose', key, ...layoutFlags(out, staging), '--json'],
       cwd,
@@ -462,13 +472,16 @@ function benchCrowd(layout: Layout, scratch: string): void {
     'find -printf | wc -l',
     `${LARGE_RUNS} interleaved runs each, every one under /usr/bin/time. The staging directory holds only `
     + 'that key\'s orphans, each its own dead PID. The human view shows the first 20 and a total, '
-    + 'the JSON the first 1,000 and the totals.',
+    + 'the JSON the first 1,000 and the totals. '
+    + `${JUDGE_FLOOR} is the floor of what node must ask: the listing, an lstat and signal 0 per file, nothing judged.`,
   );
+  const floor = wall(rows, JUDGE_FLOOR) / wall(rows, 'find -printf | wc -l');
   for (const name of ['crashdiag diagnose --json', 'crashdiag diagnose (human)']) {
     const ratio = wall(rows, name) / wall(rows, 'find -printf | wc -l');
     goals.push({
       goal: `${name.replace('crashdiag ', '')}, one key with 100k orphans: wall vs find -printf`,
-      measured: `${ratio.toFixed(2)}x (paired ${pairedRatio(series, name, 'find -printf | wc -l').toFixed(2)}x)`,
+      measured: `${ratio.toFixed(2)}x (paired ${pairedRatio(series, name, 'find -printf | wc -l').toFixed(2)}x; `
+        + `node's floor for the same calls: ${floor.toFixed(2)}x)`,
       target: '<= 1.5x',
       pass: ratio <= 1.5,
     });
@@ -493,6 +506,13 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
       cwd,
       check: ({ status }) =>
         status === 0 && leftInStaging() === 0 ? undefined : 'expected every orphan deleted',
+    },
+    {
+      // What the goal leaves room for: the guards' own calls, made from node, nothing else.
+      name: GUARDS_FLOOR,
+      argv: [node, join(baselineDir, 'clean-floor.mjs'), staging, join(scratch, 'floor-audit.jsonl')],
+      cwd,
+      check: ({ status }) => (status === 0 && leftInStaging() === 0 ? undefined : 'expected every orphan deleted'),
     },
     {
       name: 'crashdiag clean --json',
@@ -533,7 +553,9 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
     'find -name -mmin +1440 -delete',
     `${CLEAN_RUNS} interleaved runs each under /usr/bin/time; the directory is rebuilt before every run `
     + `(median ${ms(median(rebuildMs))}, not counted). find deletes by name and age only: it is the floor for `
-    + `the unlinks, without crashdiag's checks (template, regular file, dead writer, lock, audit log, fsync).`,
+    + `the unlinks, without crashdiag's checks (template, regular file, dead writer, lock, audit log, fsync). `
+    + `${GUARDS_FLOOR} makes only the guards' calls from node: two lstats, signal 0, the unlink, `
+    + 'the intents and outcomes appended, one fsync per 1,024 files.',
   );
   rebuildOrphans(layout, pids);
   const counted = await countClean(out, staging, join(scratch, 'audit.jsonl'), isCandidate);
@@ -547,7 +569,8 @@ async function benchClean(layout: Layout, scratch: string): Promise<void> {
   const cleanRatio = wall(rows, 'crashdiag clean --json') / wall(rows, 'find -name -mmin +1440 -delete');
   goals.push({
     goal: 'clean of 100k orphans: wall vs find -delete',
-    measured: `${cleanRatio.toFixed(2)}x (paired ${pairedRatio(series, 'crashdiag clean --json', 'find -name -mmin +1440 -delete').toFixed(2)}x)`,
+    measured: `${cleanRatio.toFixed(2)}x (paired ${pairedRatio(series, 'crashdiag clean --json', 'find -name -mmin +1440 -delete').toFixed(2)}x; `
+      + `node's floor for the guards' calls: ${(wall(rows, GUARDS_FLOOR) / wall(rows, 'find -name -mmin +1440 -delete')).toFixed(2)}x)`,
     target: '<= 2x',
     pass: cleanRatio <= 2,
   });

@@ -3,18 +3,36 @@
 // the code cache the build made for it where that cache was made from these
 // very bytes and V8 accepts it (code-cache.ts). Anything wrong with the cache
 // costs only the time it saves.
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBundle, runBundle, unpackCodeCache } from './code-cache.js';
 
+/**
+ * The cache file's bytes when it is a regular file of a sane size: never
+ * waits on a FIFO put in its place, nor reads a runaway file whole.
+ */
+function readCache(path: string, bundleBytes: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    // No cache (a build that could not make one): compiled from source.
+    return undefined;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.size > 8 * bundleBytes) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 const bundle = join(here, 'crashdiag-main.cjs');
 const bytes = readFileSync(bundle);
-let cache: Buffer | undefined;
-try {
-  cache = readFileSync(`${bundle}.cache`);
-} catch {
-  // No cache (a build that could not make one): compiled from source.
-}
+const cache = readCache(`${bundle}.cache`, bytes.length);
 runBundle(compileBundle(bundle, bytes.toString('utf8'), unpackCodeCache(cache, bytes)), bundle, here);

@@ -1,11 +1,12 @@
 // The bin starts from a V8 code cache the build made (src/bin/code-cache.ts).
 // The cache must never change what runs: an edited bundle runs the edit, a
 // damaged or missing cache only costs the time it saves.
+import { execFileSync, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileBundle, packCodeCache, unpackCodeCache } from '../../src/bin/code-cache.js';
-import { runBin, useBuiltBin } from '../support/built-bin.js';
+import { collectOutput, runBin, useBuiltBin } from '../support/built-bin.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
 describe('unpackCodeCache: the data only from a whole file made from these bundle bytes', () => {
@@ -102,21 +103,27 @@ describe('the built bin and its code cache', () => {
     const damaged = Buffer.from(intact);
     // Spread over the first copy of V8's data: a release V8 does not check its checksum, and died on this.
     for (let at = 4 + 100; at < 4 + size; at += 997) damaged[at] = (damaged[at] ?? 0) ^ 0x5a;
-    const caches: Array<[string, Buffer | null]> = [
+    const caches: Array<[string, Buffer | 'fifo' | 'directory' | null]> = [
       ['intact', intact],
       ['damaged', damaged],
       ['garbage', Buffer.from('not a code cache at all')],
       ['empty', Buffer.alloc(0)],
       ['cut in half', intact.subarray(0, intact.length >> 1)],
       ['missing', null],
+      // Reading a FIFO waits for a writer that never comes: the bin must not.
+      ['a FIFO', 'fifo'],
+      ['a directory', 'directory'],
     ];
     try {
       await withLayout(async (args) => {
         const outputs: string[] = [];
         for (const [name, contents] of caches) {
-          await fsp.rm(cache, { force: true });
-          if (contents) await fsp.writeFile(cache, contents);
-          const ran = await runBin(built.bin, args);
+          await fsp.rm(cache, { force: true, recursive: true });
+          if (contents === 'fifo') execFileSync('mkfifo', [cache]);
+          else if (contents === 'directory') await fsp.mkdir(cache);
+          else if (contents) await fsp.writeFile(cache, contents);
+          const child = spawn(process.execPath, [built.bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+          const ran = await collectOutput(child, 10_000);
           expect({ name, code: ran.code, stderr: ran.stderr }).toEqual({ name, code: 0, stderr: '' });
           // Ages tick between runs; everything else must be the same.
           outputs.push(JSON.stringify(JSON.parse(ran.stdout), (k, v: unknown) => (k === 'ageSeconds' ? undefined : v)));
@@ -124,6 +131,7 @@ describe('the built bin and its code cache', () => {
         for (const output of outputs) expect(output).toBe(outputs[0]);
       });
     } finally {
+      await fsp.rm(cache, { force: true, recursive: true });
       await fsp.writeFile(cache, intact);
     }
   });
