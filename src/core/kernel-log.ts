@@ -62,9 +62,22 @@ function stamp(line: string, bootTimeMs: number | null): Stamped {
 // Both forms, old and new: "Out of memory: Kill process N (comm) score S or
 // sacrifice child" (to 5.0) and "Out of memory: Killed process N (comm)
 // total-vm:..." (5.1 on), each also as "Memory cgroup out of memory: ...".
-const HEADLINE = /(Memory cgroup out of memory|Out of memory)(?: \([^)]*\))?: Kill(?:ed)? process (\d+) \((.*?)\)(.*)$/;
+// A process names itself (prctl, at most 15 bytes), ')' and spaces included:
+// its name ends at the first ')' that the line's known continuation follows.
+// A line whose continuation is unknown falls back to the first ')'.
+const NAME = String.raw`\((.{0,15}?)\)(?=\s+total-vm:|\s+score\s|,|\s*$)`;
+const HEADLINE_START = String.raw`(Memory cgroup out of memory|Out of memory)(?: \([^)]*\))?: Kill(?:ed)? process (\d+) `;
+const HEADLINES = [new RegExp(`${HEADLINE_START}${NAME}(.*)$`), new RegExp(`${HEADLINE_START}\\((.*?)\\)(.*)$`)];
 // Before 5.1 the figures come on a line of their own.
-const KILLED = /^Killed process (\d+) \((.*?)\)(.*)$/;
+const KILLEDS = [new RegExp(`^Killed process (\\d+) ${NAME}(.*)$`), /^Killed process (\d+) \((.*?)\)(.*)$/];
+
+const firstMatch = (patterns: readonly RegExp[], text: string) => {
+  for (const pattern of patterns) {
+    const m = pattern.exec(text);
+    if (m) return m;
+  }
+  return null;
+};
 // 4.19 on: the line before the headline.
 const OOM_KILL = /oom-kill:constraint=([^,]+),.*?task_memcg=([^,]*),task=([^,]*),pid=(\d+)/;
 // Before 4.19, under a memory cgroup.
@@ -95,11 +108,11 @@ export function readOomLine(text: string): OomLine | undefined {
   if (m) return { kind: 'cgroup', constraint: m[1] ?? null, cgroup: m[2] ?? '', pid: Number(m[4]) };
   m = TASK_IN.exec(text);
   if (m) return { kind: 'cgroup', constraint: null, cgroup: m[1] ?? '', pid: null };
-  m = HEADLINE.exec(text);
+  m = firstMatch(HEADLINES, text);
   if (m) {
     return { kind: 'headline', pid: Number(m[2]), comm: m[3] ?? '', memcg: m[1] === 'Memory cgroup out of memory', rest: m[4] ?? '' };
   }
-  m = KILLED.exec(text);
+  m = firstMatch(KILLEDS, text);
   if (m) return { kind: 'figures', pid: Number(m[1]), comm: m[2] ?? '', rest: m[3] ?? '' };
   return undefined;
 }

@@ -81,6 +81,27 @@ describe('readOomLine: what one line says of a kill', () => {
       'Killed process 4242 (node) total-vm:1324500kB, anon-rss:520100kB',
       { kind: 'figures', pid: 4242, comm: 'node', rest: ' total-vm:1324500kB, anon-rss:520100kB' },
     ],
+    // A process names itself (prctl PR_SET_NAME, up to 15 bytes): ')' and spaces included.
+    [
+      'a name with a parenthesis, new headline',
+      'Out of memory: Killed process 8123 (work) er) total-vm:1116448kB, anon-rss:97208kB',
+      { kind: 'headline', pid: 8123, comm: 'work) er', memcg: false, rest: ' total-vm:1116448kB, anon-rss:97208kB' },
+    ],
+    [
+      'a name with a parenthesis, old headline',
+      'Out of memory: Kill process 8123 (a (b) c) score 912 or sacrifice child',
+      { kind: 'headline', pid: 8123, comm: 'a (b) c', memcg: false, rest: ' score 912 or sacrifice child' },
+    ],
+    [
+      'a name with a parenthesis, the figures line',
+      'Killed process 8123 (x)) total-vm:1324500kB, anon-rss:520100kB',
+      { kind: 'figures', pid: 8123, comm: 'x)', rest: ' total-vm:1324500kB, anon-rss:520100kB' },
+    ],
+    [
+      'a name ending the line',
+      'Memory cgroup out of memory: Killed process 8123 (a) b)',
+      { kind: 'headline', pid: 8123, comm: 'a) b', memcg: true, rest: '' },
+    ],
     ['the reaper, after the kill: not a kill', 'oom_reaper: reaped process 91247 (python3), now anon-rss:0kB', undefined],
     ['the invocation: not a kill', 'java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0', undefined],
     ['an empty line', '', undefined],
