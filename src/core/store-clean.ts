@@ -245,7 +245,8 @@ class Janitor {
     } catch (error) {
       const code = errnoCode(error);
       if (!code) throw error;
-      const reason = `not removed: the audit log could not be written (${code}); the janitor stopped here`;
+      // Named: with --all, or --audit-log elsewhere, "the audit log" says not which disk to look at.
+      const reason = `not removed: the audit log ${log.path} could not be written (${code}); the janitor stopped here`;
       for (const f of doomed) tally.fail(f.path, reason);
       this.outcomes = [];
       return 'stop';

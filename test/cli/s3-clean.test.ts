@@ -3,7 +3,8 @@
 // DeleteObject (test/support/s3-server.ts), so the race between the HEAD
 // re-check and the DELETE cannot be closed or provoked there; the attacks
 // below act just before that HEAD, which is what removeIfUnchanged checks.
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,6 +59,42 @@ describe('clean on an S3 staging prefix', () => {
       expect(ops).toEqual(['intent', 'delete']);
     }
     expect(lines.find((l) => l.op === 'intent')).toMatchObject({ intent: 'delete', run: '2026-04-20' });
+  });
+
+  it('a full disk under the audit log: nothing removed, each failure names the log (with --all or --audit-log, which disk)', async () => {
+    const root = scene.root();
+    const s = `${root}_staging/`;
+    const keys = [`${s}2026-04-20.${deadPid()}.csv`, `${s}2026-04-21.${deadPid()}.csv`];
+    for (const key of keys) await scene.put(key, 'orphan', 3 * HOUR);
+    const before = await scene.disk(root);
+    const log = join(scene.scratch(), 'full', 'audit.jsonl');
+    const full = (error: string) => Object.assign(new Error(`${error}: no space left on device`), { code: 'ENOSPC' });
+    const fs = {
+      ...fsp,
+      lstatSync,
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        const handle = await fsp.open(...args);
+        if (String(args[0]) !== log) return handle;
+        // The log opens (and its precheck passes); every write to it fails, as on a full disk.
+        return Object.assign(Object.create(handle) as FileHandle, {
+          write: () => Promise.reject(full('write')),
+          appendFile: () => Promise.reject(full('appendFile')),
+        });
+      }) as typeof fsp.open,
+    };
+    await fsp.mkdir(join(scene.scratch(), 'full'), { recursive: true });
+    const { code, json } = await scene.run(
+      ['clean', ...layoutFlags(root), '--older-than', '2h', '--audit-log', log, '--json'],
+      scene.env(),
+      { fs },
+    ) as { code: number; json: CleanJson };
+    expect(code).not.toBe(0);
+    expect(json.pipelines[0]?.removed).toEqual([]);
+    expect(json.pipelines[0]?.failed.map((f) => f.path).sort()).toEqual(keys.map((k) => scene.url(k)).sort());
+    for (const failed of json.pipelines[0]?.failed ?? []) {
+      expect(failed.reason).toBe(`not removed: the audit log ${log} could not be written (ENOSPC); the janitor stopped here`);
+    }
+    expect(await scene.disk(root)).toEqual(before);
   });
 
   it('--dry-run lists what would go and changes nothing, takes no lock and writes no audit line', async () => {
