@@ -35,4 +35,4 @@ const here = dirname(fileURLToPath(import.meta.url));
 const bundle = join(here, 'crashdiag-main.cjs');
 const bytes = readFileSync(bundle);
 const cache = readCache(`${bundle}.cache`, bytes.length);
-runBundle(compileBundle(bundle, bytes.toString('utf8'), unpackCodeCache(cache, bytes)), bundle, here);
+runBundle(compileBundle(bundle, bytes.toString('utf8'), unpackCodeCache(cache, bytes, bundle)), bundle, here);
