@@ -117,6 +117,22 @@ describe('the built bin and its code cache', () => {
     }
   });
 
+  it('attack: run through npm\'s bin symlink with --preserve-symlinks-main, it still finds its bundle', async () => {
+    const links = await makeTempDir('crashdiag-code-cache-link-');
+    try {
+      const link = join(links, 'crashdiag');
+      await fsp.symlink(built.bin, link);
+      await withLayout(async (args) => {
+        const ran = await runBin(link, args, { env: { NODE_OPTIONS: '--preserve-symlinks-main' } });
+        expect(ran.stderr).toBe('');
+        expect(ran.code).toBe(0);
+        expect(JSON.parse(ran.stdout)).toMatchObject({ state: 'DONE' });
+      });
+    } finally {
+      await removeTempDir(links);
+    }
+  });
+
   it('starts the same from a damaged, foreign or missing cache: only slower', async () => {
     const { cache } = paths();
     const intact = await fsp.readFile(cache);
