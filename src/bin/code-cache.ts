@@ -16,6 +16,11 @@
 //   run. The data is stored twice and used only where both copies agree.
 //   Two memcmps cost less than loading a hash (node:crypto, node:zlib or
 //   node:v8's checksum flag: 1.3-2.5 ms each, measured).
+// - The V8 of node 20 keeps the file name the cache was made under: every
+//   stack trace of a bin started from it named the build's scratch directory
+//   (dist.PID/), gone since. The cache file ends with the path it was made
+//   for, and is used only by the bundle at that path; a copy elsewhere (an
+//   npm install) compiles from source, and its stack traces name it.
 import Module from 'node:module';
 import { Script } from 'node:vm';
 
@@ -29,24 +34,27 @@ type ModuleFunction = (
 ) => void;
 
 // A cache file: the V8 data's length (4 bytes, little-endian), the V8 data
-// twice, then the bundle's bytes it was made from.
+// twice, the bundle's bytes it was made from, then the path (UTF-8) it was made for.
 const LENGTH_BYTES = 4;
 
-/** A cache file's contents for V8's `data`, made from `bundle`. */
-export function packCodeCache(data: Buffer, bundle: Buffer): Buffer {
+/** A cache file's contents for V8's `data`, made from `bundle` compiled as the file at `path`. */
+export function packCodeCache(data: Buffer, bundle: Buffer, path: string): Buffer {
   const length = Buffer.alloc(LENGTH_BYTES);
   length.writeUInt32LE(data.length);
-  return Buffer.concat([length, data, data, bundle]);
+  return Buffer.concat([length, data, data, bundle, Buffer.from(path)]);
 }
 
-/** V8's data in a cache file, if the file is whole and was made from exactly these bundle bytes. */
-export function unpackCodeCache(file: Buffer | undefined, bundle: Buffer): Buffer | undefined {
+/** V8's data in a cache file, if the file is whole and was made from exactly these bundle bytes, at this path. */
+export function unpackCodeCache(file: Buffer | undefined, bundle: Buffer, path: string): Buffer | undefined {
   if (!file || file.length < LENGTH_BYTES) return undefined;
   const size = file.readUInt32LE(0);
   const end = LENGTH_BYTES + 2 * size;
-  if (end + bundle.length !== file.length) return undefined;
+  const madeFor = Buffer.from(path);
+  if (end + bundle.length + madeFor.length !== file.length) return undefined;
   const data = file.subarray(LENGTH_BYTES, LENGTH_BYTES + size);
-  if (!data.equals(file.subarray(LENGTH_BYTES + size, end)) || !file.subarray(end).equals(bundle)) return undefined;
+  if (!data.equals(file.subarray(LENGTH_BYTES + size, end))) return undefined;
+  const madeFrom = file.subarray(end, end + bundle.length);
+  if (!madeFrom.equals(bundle) || !file.subarray(end + bundle.length).equals(madeFor)) return undefined;
   return data;
 }
 

@@ -3,7 +3,7 @@
 // the code cache the build made for it where that cache was made from these
 // very bytes and V8 accepts it (code-cache.ts). Anything wrong with the cache
 // costs only the time it saves.
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBundle, runBundle, unpackCodeCache } from './code-cache.js';
@@ -31,8 +31,10 @@ function readCache(path: string, bundleBytes: number): Buffer | undefined {
   }
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
+// Through the symlink npm makes for the bin: node resolves it, except under
+// --preserve-symlinks-main, and the bundle is beside the file, not the link.
+const here = dirname(realpathSync.native(fileURLToPath(import.meta.url)));
 const bundle = join(here, 'crashdiag-main.cjs');
 const bytes = readFileSync(bundle);
 const cache = readCache(`${bundle}.cache`, bytes.length);
-runBundle(compileBundle(bundle, bytes.toString('utf8'), unpackCodeCache(cache, bytes)), bundle, here);
+runBundle(compileBundle(bundle, bytes.toString('utf8'), unpackCodeCache(cache, bytes, bundle)), bundle, here);

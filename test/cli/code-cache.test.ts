@@ -2,17 +2,22 @@
 // The cache must never change what runs: an edited bundle runs the edit, a
 // damaged or missing cache only costs the time it saves.
 import { execFileSync, spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { compileBundle, packCodeCache, unpackCodeCache } from '../../src/bin/code-cache.js';
 import { collectOutput, runBin, useBuiltBin } from '../support/built-bin.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
-describe('unpackCodeCache: the data only from a whole file made from these bundle bytes', () => {
+/** The checkout's bin, where the build put it: the path its cache is made for. */
+const DIST = join(realpathSync(fileURLToPath(new URL('../../', import.meta.url))), 'dist');
+
+describe('unpackCodeCache: the data only from a whole file made from these bundle bytes, for this path', () => {
   const bundle = Buffer.from('#!/usr/bin/env node\nconsole.log("the bundle");\n');
   const data = Buffer.from('v8 code cache data, any bytes: \x00\x01\x02');
-  const packed = packCodeCache(data, bundle);
+  const at = '/opt/crashdiag/dist/crashdiag-main.cjs';
+  const packed = packCodeCache(data, bundle, at);
   const flipped = (at: number) => {
     const copy = Buffer.from(packed);
     copy[at] = (copy[at] ?? 0) ^ 0x5a;
@@ -21,7 +26,7 @@ describe('unpackCodeCache: the data only from a whole file made from these bundl
   const edited = Buffer.from(bundle.toString().replace('the bundle', 'THE BUNDLE'));
 
   it('gives back the data of an intact file', () => {
-    expect(unpackCodeCache(packed, bundle)).toEqual(data);
+    expect(unpackCodeCache(packed, bundle, at)).toEqual(data);
   });
 
   it.each([
@@ -37,12 +42,20 @@ describe('unpackCodeCache: the data only from a whole file made from these bundl
     ['another bundle', packed, Buffer.from('something else')],
   ])('gives nothing for %s', (_case, file, against) => {
     expect(edited.length).toBe(bundle.length);
-    expect(unpackCodeCache(file, against)).toBeUndefined();
+    expect(unpackCodeCache(file, against, at)).toBeUndefined();
+  });
+
+  it.each([
+    ['a copy of the bundle elsewhere (an npm install)', '/usr/lib/node_modules/crashdiag/dist/crashdiag-main.cjs'],
+    ['the scratch directory of the build', '/opt/crashdiag/dist.4242/crashdiag-main.cjs'],
+    ['a path of the same length', '/opt/crashdiag/dist/crashdiag-main.cjz'],
+  ])('gives nothing to the bundle at another path than the cache was made for: %s', (_case, elsewhere) => {
+    expect(unpackCodeCache(packed, bundle, elsewhere)).toBeUndefined();
   });
 
   it('every cut of the file gives nothing', () => {
     for (let cut = 0; cut < packed.length; cut++) {
-      expect(unpackCodeCache(packed.subarray(0, cut), bundle)).toBeUndefined();
+      expect(unpackCodeCache(packed.subarray(0, cut), bundle, at)).toBeUndefined();
     }
   });
 });
@@ -69,10 +82,18 @@ describe('the built bin and its code cache', () => {
     return { bundle, cache: `${bundle}.cache` };
   };
 
-  it('ships a cache made from the bundle beside it, which this node accepts', async () => {
+  // The shipped cache is made for the checkout's dist/: made again for this
+  // private copy, as the build would have made it there, so the bin here starts from it.
+  beforeAll(async () => {
     const { bundle, cache } = paths();
     const bytes = await fsp.readFile(bundle);
-    const data = unpackCodeCache(await fsp.readFile(cache), bytes);
+    await fsp.writeFile(cache, packCodeCache(compileBundle(bundle, bytes.toString('utf8')).createCachedData(), bytes, bundle));
+  });
+
+  it('ships a cache made from the bundle beside it, for the path it is built to, which this node accepts', async () => {
+    const bundle = join(DIST, 'crashdiag-main.cjs');
+    const bytes = await fsp.readFile(bundle);
+    const data = unpackCodeCache(await fsp.readFile(`${bundle}.cache`), bytes, bundle);
     expect(data).toBeDefined();
     expect(compileBundle(bundle, bytes.toString('utf8'), data).cachedDataRejected).toBe(false);
   });
@@ -93,6 +114,22 @@ describe('the built bin and its code cache', () => {
       });
     } finally {
       await fsp.writeFile(bundle, original);
+    }
+  });
+
+  it('attack: run through npm\'s bin symlink with --preserve-symlinks-main, it still finds its bundle', async () => {
+    const links = await makeTempDir('crashdiag-code-cache-link-');
+    try {
+      const link = join(links, 'crashdiag');
+      await fsp.symlink(built.bin, link);
+      await withLayout(async (args) => {
+        const ran = await runBin(link, args, { env: { NODE_OPTIONS: '--preserve-symlinks-main' } });
+        expect(ran.stderr).toBe('');
+        expect(ran.code).toBe(0);
+        expect(JSON.parse(ran.stdout)).toMatchObject({ state: 'DONE' });
+      });
+    } finally {
+      await removeTempDir(links);
     }
   });
 
@@ -133,6 +170,33 @@ describe('the built bin and its code cache', () => {
     } finally {
       await fsp.rm(cache, { force: true, recursive: true });
       await fsp.writeFile(cache, intact);
+    }
+  });
+});
+
+describe('attack: a stack trace from a bin that started from its code cache', () => {
+  const built = useBuiltBin();
+
+  it('names the bundle where it is, never the directory the build made the cache in (V8 on node 20 keeps the name the cache was made under)', async () => {
+    const dir = await makeTempDir('crashdiag-code-cache-stack-');
+    try {
+      // A bug, as the bin meets one: a call that throws what no one expects, with a stack through the bundle.
+      const fault = join(dir, 'fault.cjs');
+      await fsp.writeFile(fault, 'require(\'node:fs\').promises.opendir = async () => { throw new TypeError(\'injected fault\'); };\n');
+      await fsp.mkdir(join(dir, 'out'));
+      await fsp.mkdir(join(dir, 'staging'));
+      const args = ['diagnose', '2026-04-24', '--out-dir', join(dir, 'out'), '--staging-dir', join(dir, 'staging'), '--final', 'r_{date}.csv'];
+      // A copy elsewhere, as npm installs it, and the checkout's own bin, which starts from the cache.
+      for (const bin of [built.bin, join(DIST, 'crashdiag.cjs')]) {
+        const ran = await runBin(bin, args, { env: { NODE_OPTIONS: `--require ${fault}` } });
+        expect(ran.code).toBe(1);
+        expect(ran.stderr).toContain('TypeError: injected fault');
+        const frames = ran.stderr.split('\n').filter((line) => line.includes('crashdiag-main.cjs'));
+        expect(frames.length).toBeGreaterThan(0);
+        for (const frame of frames) expect(frame).toContain(`(${join(bin, '..', 'crashdiag-main.cjs')}:`);
+      }
+    } finally {
+      await removeTempDir(dir);
     }
   });
 });

@@ -82,4 +82,18 @@ describe.skipIf(!canDrop)('as an unprivileged user', () => {
       expect(report.causeNotes).toEqual([expect.stringMatching(/the kernel log cannot be read .*run crashdiag as root/)]);
     }
   });
+
+  it('attack: an output directory it may enter but not list (0711), with older outputs: D, exit 11, no partial write guessed', async () => {
+    await fs.writeFile(join(layout.outDir, 'report_2026-04-23.csv'), 'x'.repeat(1000));
+    await writeAged(stagingPathFor(layout, deadPid()), 'y'.repeat(250));
+    chmodSync(layout.outDir, 0o711);
+    const before = await treeOf(layout.root);
+    const result = await asNobody(['diagnose', KEY, ...layoutFlags(), '--json']);
+    expect(result.code, result.stderr).toBe(11);
+    expect(result.stderr).toBe('');
+    const report = JSON.parse(result.stdout) as { state: string; causes: Array<{ kind: string }> };
+    expect(report.state).toBe('D');
+    expect(report.causes.map((c) => c.kind)).not.toContain('partial-write');
+    expect(await treeOf(layout.root)).toEqual(before);
+  });
 });

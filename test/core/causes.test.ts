@@ -1,6 +1,6 @@
 // Why it died, on real directories with injected witnesses: a kernel log (as
 // a reader returns it), statfs figures, the audit log and the inputs.
-import { lstatSync, promises as fs } from 'node:fs';
+import { lstatSync, promises as fs, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendAudit, defaultAuditLog } from '../../src/core/audit.js';
@@ -250,6 +250,42 @@ describe('findCauses', () => {
     );
     expect(found).toEqual({ causes: [], notes: [] });
     expect(asked).toBe(false);
+  });
+});
+
+describe('attack: the output directory under the causes\' listing', () => {
+  it('vanishes mid-listing (a cleanup removes it between two batches): no error, the diagnosis\' causes still come', async () => {
+    // More outputs than one batch of the listing holds: the directory goes while it is being read.
+    for (let day = 1; day <= 600; day++) {
+      const key = new Date(Date.UTC(2020, 0, day)).toISOString().slice(0, 10);
+      await fs.writeFile(finalPathFor(layout, key), 'x');
+    }
+    await writeAged(stagingPathFor(layout, deadPid()), 'partial');
+    const settings = settingsFor(layout);
+    const evidence = await diagnosis(settings);
+    let removed = false;
+    const vanishing = ((path: string) => {
+      if (!removed) {
+        removed = true;
+        rmSync(layout.outDir, { recursive: true, force: true });
+      }
+      return lstatSync(path);
+    }) as typeof lstatSync;
+    const found = await findCauses({ ...witnesses({ unavailable: 'n/a' }), fs: { ...fs, lstatSync: vanishing } }, settings, evidence);
+    expect(removed).toBe(true);
+    expect(found.notes).toEqual(['n/a']);
+  });
+
+  it('is also the staging directory: the orphans are no published output, the other runs\' outputs are', async () => {
+    const settings = { ...settingsFor(layout), stagingDir: layout.outDir };
+    await fs.writeFile(finalPathFor(layout, '2026-04-23'), 'x'.repeat(1000));
+    const pid = deadPid();
+    await writeAged(join(layout.outDir, `${KEY}.${pid}.csv`), 'y'.repeat(3 * 1024 * 1024));
+    const evidence = await diagnosis(settings);
+    expect(evidence.state).toBe('D');
+    const found = await findCauses(witnesses({ unavailable: 'n/a' }, { bavail: 2, blocks: 100, bsize: 1 }), settings, evidence);
+    expect(found.causes.find((c) => c.kind === 'partial-write')?.detail).toContain('has 1000)');
+    expect(found.causes.find((c) => c.kind === 'disk-full')?.detail).toContain('largest output (0.0 MiB)');
   });
 });
 
