@@ -14,12 +14,10 @@
 // man page), and none of them is for users.
 
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 // Build beside dist/ (and dist-dev/) and swap each in, so a test or demo
@@ -76,10 +74,7 @@ await build({ ...cjs, entryPoints: Object.fromEntries(lazyParts.map((p) => [p.fi
 // The bin itself only compiles crashdiag-main.cjs, from the V8 code cache
 // made below where it fits (src/bin/code-cache.ts).
 await build({ ...cjs, entryPoints: { crashdiag: 'src/bin/start.ts' } });
-// Made for the path the bundle is swapped to (as the bin finds it, through
-// no symlink), not the scratch dist.PID/ it is made in: V8 keeps that path as
-// the name in stack traces.
-await writeCodeCache(new URL('crashdiag-main.cjs', fresh).pathname, join(realpathSync(fileURLToPath(root)), 'dist', 'crashdiag-main.cjs'));
+await writeCodeCache(new URL('crashdiag-main.cjs', fresh).pathname);
 await build({
   ...common,
   entryPoints: {
@@ -121,7 +116,7 @@ try {
  * in a scratch layout: the cache then holds the functions that run compiled.
  * A build that cannot make it still works: the bin compiles from source.
  */
-async function writeCodeCache(bundle, runAt) {
+async function writeCodeCache(bundle) {
   const dir = await mkdtemp(join(tmpdir(), 'crashdiag-code-cache-'));
   try {
     const writer = join(dir, 'code-cache-writer.cjs');
@@ -133,7 +128,7 @@ async function writeCodeCache(bundle, runAt) {
     await writeFile(join(dir, 'out', `report_${key}.csv.success`), '');
     const args = ['diagnose', key, '--out-dir', join(dir, 'out'), '--staging-dir', join(dir, 'staging'),
       '--final', 'report_{date}.csv', '--json'];
-    const ran = spawnSync(process.execPath, [writer, bundle, `${bundle}.cache`, runAt, '--', ...args], {
+    const ran = spawnSync(process.execPath, [writer, bundle, `${bundle}.cache`, '--', ...args], {
       cwd: dir,
       encoding: 'utf8',
       env: { ...process.env, NO_COLOR: '1' },

@@ -16,13 +16,20 @@
 //   run. The data is stored twice and used only where both copies agree.
 //   Two memcmps cost less than loading a hash (node:crypto, node:zlib or
 //   node:v8's checksum flag: 1.3-2.5 ms each, measured).
-// - The V8 of node 20 keeps the file name the cache was made under: every
-//   stack trace of a bin started from it named the build's scratch directory
-//   (dist.PID/), gone since. The cache file ends with the path it was made
-//   for, and is used only by the bundle at that path; a copy elsewhere (an
-//   npm install) compiles from source, and its stack traces name it.
+// - The V8 of node 20 keeps the file name a cache was made under, whatever
+//   name it is then compiled under: stack traces named the build's scratch
+//   directory (dist.PID/), gone since. The bundle is compiled, with a cache
+//   or without, under one name that holds in every copy (BUNDLE_NAME), so an
+//   installed copy starts from the cache too and every stack trace reads the same.
 import Module from 'node:module';
 import { Script } from 'node:vm';
+
+/**
+ * What stack traces call the bundle, wherever it is: its place in the
+ * package. (Its real path is the module's __filename, which its require
+ * resolves from; V8's name for it is only ever shown.)
+ */
+export const BUNDLE_NAME = 'crashdiag/dist/crashdiag-main.cjs';
 
 /** The bundle's main function: CommonJS's wrapper around its source. */
 type ModuleFunction = (
@@ -34,38 +41,35 @@ type ModuleFunction = (
 ) => void;
 
 // A cache file: the V8 data's length (4 bytes, little-endian), the V8 data
-// twice, the bundle's bytes it was made from, then the path (UTF-8) it was made for.
+// twice, then the bundle's bytes it was made from.
 const LENGTH_BYTES = 4;
 
-/** A cache file's contents for V8's `data`, made from `bundle` compiled as the file at `path`. */
-export function packCodeCache(data: Buffer, bundle: Buffer, path: string): Buffer {
+/** A cache file's contents for V8's `data`, made from `bundle`. */
+export function packCodeCache(data: Buffer, bundle: Buffer): Buffer {
   const length = Buffer.alloc(LENGTH_BYTES);
   length.writeUInt32LE(data.length);
-  return Buffer.concat([length, data, data, bundle, Buffer.from(path)]);
+  return Buffer.concat([length, data, data, bundle]);
 }
 
-/** V8's data in a cache file, if the file is whole and was made from exactly these bundle bytes, at this path. */
-export function unpackCodeCache(file: Buffer | undefined, bundle: Buffer, path: string): Buffer | undefined {
+/** V8's data in a cache file, if the file is whole and was made from exactly these bundle bytes. */
+export function unpackCodeCache(file: Buffer | undefined, bundle: Buffer): Buffer | undefined {
   if (!file || file.length < LENGTH_BYTES) return undefined;
   const size = file.readUInt32LE(0);
   const end = LENGTH_BYTES + 2 * size;
-  const madeFor = Buffer.from(path);
-  if (end + bundle.length + madeFor.length !== file.length) return undefined;
+  if (end + bundle.length !== file.length) return undefined;
   const data = file.subarray(LENGTH_BYTES, LENGTH_BYTES + size);
-  if (!data.equals(file.subarray(LENGTH_BYTES + size, end))) return undefined;
-  const madeFrom = file.subarray(end, end + bundle.length);
-  if (!madeFrom.equals(bundle) || !file.subarray(end + bundle.length).equals(madeFor)) return undefined;
+  if (!data.equals(file.subarray(LENGTH_BYTES + size, end)) || !file.subarray(end).equals(bundle)) return undefined;
   return data;
 }
 
 /**
- * The bundle at `file`, compiled as node compiles a CommonJS file, from
- * `cachedData` where V8 accepts it. The `#!` line stays as a comment of the
- * same length: line and column numbers in stack traces are the file's.
+ * The bundle compiled as node compiles a CommonJS file, under BUNDLE_NAME,
+ * from `cachedData` where V8 accepts it. The `#!` line stays as a comment of
+ * the same length: line and column numbers in stack traces are the file's.
  */
-export function compileBundle(file: string, source: string, cachedData?: Buffer): Script {
+export function compileBundle(source: string, cachedData?: Buffer): Script {
   const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
-  return new Script(Module.wrap(body), { filename: file, ...(cachedData ? { cachedData } : {}) });
+  return new Script(Module.wrap(body), { filename: BUNDLE_NAME, ...(cachedData ? { cachedData } : {}) });
 }
 
 /** Runs a compiled bundle as the module `file`: its require resolves beside it, as node's own would. */

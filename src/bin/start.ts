@@ -37,4 +37,4 @@ const here = dirname(realpathSync.native(fileURLToPath(import.meta.url)));
 const bundle = join(here, 'crashdiag-main.cjs');
 const bytes = readFileSync(bundle);
 const cache = readCache(`${bundle}.cache`, bytes.length);
-runBundle(compileBundle(bundle, bytes.toString('utf8'), unpackCodeCache(cache, bytes, bundle)), bundle, here);
+runBundle(compileBundle(bytes.toString('utf8'), unpackCodeCache(cache, bytes)), bundle, here);
