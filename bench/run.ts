@@ -5,7 +5,7 @@
 // machine drift, ratios measured together much less. See BENCHMARKS.md.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -428,6 +428,14 @@ function benchWorstScan(layout: Layout, scratch: string): void {
 function benchCrowd(layout: Layout, scratch: string): void {
   const { out, staging, key, orphans } = layout.crowd;
   const cwd = layout.root;
+  // The worst case for the causes too: the day before published, so each of the
+  // 100,000 attempts is a partial write measured against its output.
+  const dayBefore = new Date(Date.parse(key) - 86_400_000).toISOString().slice(0, 10);
+  const published = join(out, FINAL_TEMPLATE.replace('{date}', dayBefore));
+  if (!existsSync(`${published}.success`)) {
+    writeFileSync(published, 'id,amount\n'.repeat(1000));
+    writeFileSync(`${published}.success`, '');
+  }
   const commands: BenchCommand[] = [
     findPrintf(staging, expectCount(orphans)),
     {
@@ -448,8 +456,10 @@ function benchCrowd(layout: Layout, scratch: string): void {
         (j) =>
           j.state === 'CRASH-LOOP'
           && (j.orphanTotals as { count?: number } | undefined)?.count === orphans
-          && Array.isArray(j.orphans) && j.orphans.length === Math.min(orphans, 1000),
-        `state CRASH-LOOP with ${orphans} orphans`,
+          && Array.isArray(j.orphans) && j.orphans.length === Math.min(orphans, 1000)
+          && (j.causeTotals as { count?: number } | undefined)?.count === orphans
+          && Array.isArray(j.causes) && j.causes.length === Math.min(orphans, 1000),
+        `state CRASH-LOOP with ${orphans} orphans, each a partial write`,
       ),
     },
     {

@@ -45,6 +45,12 @@ export interface CauseFindings {
   readonly notes: string[];
 }
 
+/** findCauses' answer: the causes listed, and how many more there are. */
+export interface FoundCauses extends CauseFindings {
+  /** Causes past the `listed` asked for: a crash loop's partial writes, one per attempt. */
+  readonly unlisted: number;
+}
+
 const LOW_SPACE_SHARE = 0.05;
 
 /** States where something died: the others have no cause of death to look for. */
@@ -232,16 +238,33 @@ async function diskCauses(
 }
 
 /** partial-write: how far each orphan got, by size, against the last published output. */
-function partialWrites(attempts: readonly Attempt[], previous: { name: string; bytes: number } | undefined): Cause[] {
-  if (!previous || previous.bytes <= 0) return [];
-  return attempts
-    .filter((a) => a.bytes !== null && a.source !== 'rerun')
-    .map((a) => ({
-      kind: 'partial-write' as const,
+/**
+ * partial-write: how far each attempt got, by size, against the last
+ * published output, for the first `room` attempts (oldest first); the rest
+ * only counted.
+ */
+function partialWrites(
+  attempts: readonly Attempt[],
+  previous: { name: string; bytes: number } | undefined,
+  room: number,
+): { causes: Cause[]; unlisted: number } {
+  if (!previous || previous.bytes <= 0) return { causes: [], unlisted: 0 };
+  const causes: Cause[] = [];
+  let unlisted = 0;
+  for (const a of attempts) {
+    if (a.bytes === null || a.source === 'rerun') continue;
+    if (causes.length >= room) {
+      unlisted++;
+      continue;
+    }
+    causes.push({
+      kind: 'partial-write',
       ...(a.pid === null ? {} : { pid: a.pid }),
       at: iso(a.atMs),
-      detail: `wrote ${a.bytes} bytes: got about ${Math.min(99, Math.round(((a.bytes as number) / previous.bytes) * 100))} % through, by size (the last published output, ${previous.name}, has ${previous.bytes})`,
-    }));
+      detail: `wrote ${a.bytes} bytes: got about ${Math.min(99, Math.round((a.bytes / previous.bytes) * 100))} % through, by size (the last published output, ${previous.name}, has ${previous.bytes})`,
+    });
+  }
+  return { causes, unlisted };
 }
 
 /** rerun-failed, killed-by-signal: the last attempt crashdiag started, and how it ended. */
@@ -359,8 +382,13 @@ export async function findCauses(
    * orphans are not looked at twice. Without them, each is looked at here.
    */
   probed?: readonly DeadOrphan[],
-): Promise<CauseFindings> {
-  if (!DIED.has(diagnosis.state)) return { causes: [], notes: [] };
+  /**
+   * How many causes to list; past that they are counted. The few kinds come
+   * first, partial writes (one per attempt) last.
+   */
+  listed = Number.POSITIVE_INFINITY,
+): Promise<FoundCauses> {
+  if (!DIED.has(diagnosis.state)) return { causes: [], notes: [], unlisted: 0 };
   const attempts = diagnosis.attempts?.list ?? [];
   const notBefore = deathBoundFor(witnesses.fs, diagnosis, probed);
   // The kernel log is read by a child process: asked for first, it runs
@@ -372,12 +400,10 @@ export async function findCauses(
   const inputs: Cause[] = (diagnosis.inputs ?? [])
     .filter((i) => i.status !== 'ok')
     .map((i) => ({ kind: 'input-missing', detail: `the input ${i.path} ${i.detail}` }));
-  const causes = [
-    ...oom.causes,
-    ...disk.causes,
-    ...rerunCause(attempts),
-    ...partialWrites(attempts, outputs.newest),
-    ...inputs,
-  ];
-  return { causes, notes: [...oom.notes, ...disk.notes] };
+  const few = [...oom.causes, ...disk.causes, ...rerunCause(attempts), ...inputs];
+  const partial = partialWrites(attempts, outputs.newest, Math.max(0, listed - few.length));
+  const causes = [...few, ...partial.causes];
+  const cut = Math.max(0, causes.length - listed);
+  if (cut > 0) causes.length -= cut;
+  return { causes, notes: [...oom.notes, ...disk.notes], unlisted: partial.unlisted + cut };
 }

@@ -129,9 +129,14 @@ export interface StagingSummary {
   /** The lowest live writers' PIDs (NAMED_LIVE_PIDS at most), in order, for the summary line. */
   alivePids: number[];
   anomalyCount: number;
-  /** The first `anomalyCap` findings met, unsorted. */
+  /**
+   * Findings that may be among the first `anomalyCap` by path, unsorted: at
+   * most twice that many, whatever the order they come in.
+   */
   anomalies: Anomaly[];
   readonly anomalyCap: number;
+  /** Once `anomalies` has been cut to `anomalyCap`: the last path kept. A later finding past it is only counted. */
+  anomalyCutAt: string | undefined;
 }
 
 export function emptyStagingSummary(anomalyCap = KEPT_ANOMALIES): StagingSummary {
@@ -144,14 +149,33 @@ export function emptyStagingSummary(anomalyCap = KEPT_ANOMALIES): StagingSummary
     anomalyCount: 0,
     anomalies: [],
     anomalyCap,
+    anomalyCutAt: undefined,
   };
+}
+
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/** The first `cap` of `anomalies` by path, sorted: what a summary's findings come to, whatever their order. */
+function firstAnomalies(anomalies: readonly Anomaly[], cap: number): Anomaly[] {
+  const sorted = [...anomalies].sort(byPath);
+  if (sorted.length > cap) sorted.length = cap;
+  return sorted;
+}
+
+/** Keeps a finding if it may be among the first `anomalyCap` by path: cut to that each time twice as many are held. */
+function keepAnomaly(summary: StagingSummary, anomaly: Anomaly): void {
+  if (summary.anomalyCutAt !== undefined && anomaly.path >= summary.anomalyCutAt) return;
+  summary.anomalies.push(anomaly);
+  if (summary.anomalies.length < 2 * summary.anomalyCap) return;
+  summary.anomalies = firstAnomalies(summary.anomalies, summary.anomalyCap);
+  summary.anomalyCutAt = summary.anomalies.at(-1)?.path;
 }
 
 /** Adds one judged entry to a run's summary. */
 export function foldStagingEntry(summary: StagingSummary, judged: JudgedStagingEntry): void {
   if (judged.anomaly) {
     summary.anomalyCount++;
-    if (summary.anomalies.length < summary.anomalyCap) summary.anomalies.push(judged.anomaly);
+    keepAnomaly(summary, judged.anomaly);
   }
   const file = judged.file;
   if (!file) return;
@@ -210,7 +234,8 @@ export interface StagingFold {
 /** An empty fold that keeps a report for the first `keep` files by path. */
 export function newStagingFold(keep = Number.POSITIVE_INFINITY): StagingFold {
   return {
-    summary: emptyStagingSummary(Number.POSITIVE_INFINITY),
+    // The findings too: the first `keep` by path, and a count of the rest.
+    summary: emptyStagingSummary(keep),
     files: [],
     totals: { count: 0, bytes: 0, dead: 0, alive: 0, unknown: 0 },
     deadOrphans: [],
@@ -218,8 +243,6 @@ export function newStagingFold(keep = Number.POSITIVE_INFINITY): StagingFold {
     cutAt: undefined,
   };
 }
-
-const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /** Keeps the first `keep` files of the fold by path, sorted. */
 function cutFiles(fold: StagingFold): void {
@@ -300,6 +323,7 @@ export function classifyFolded(evidence: Omit<RunEvidence, 'staging'>, fold: Sta
     orphans: fold.files,
     orphanTotals: orphanTotalsOfFold(fold),
     anomalies: verdict.anomalies,
+    ...(verdict.unlistedAnomalies === undefined ? {} : { unlistedAnomalies: verdict.unlistedAnomalies }),
     runbook: RUNBOOKS[state],
     ...recovered,
   };
@@ -333,13 +357,18 @@ function judgeOutput(evidence: SummarisedRunEvidence): OutputFacts {
   return { finalAgeMs, fresh, finalIsFile, belongsToRun, markerVouches };
 }
 
-/** Every finding about the output and the staging entries, sorted by path, and how many there were in all. */
-function collectAnomalies(evidence: SummarisedRunEvidence): { anomalies: Anomaly[]; anomalyCount: number } {
+/**
+ * The findings about the output and the first of the staging entries', sorted
+ * by path; how many there were in all, and how many of them are not listed.
+ */
+function collectAnomalies(
+  evidence: SummarisedRunEvidence,
+): { anomalies: Anomaly[]; anomalyCount: number; unlisted: number } {
   const { staging } = evidence;
-  const anomalies = [...outputAnomalies(evidence), ...staging.anomalies];
-  const anomalyCount = anomalies.length - staging.anomalies.length + staging.anomalyCount;
-  anomalies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { anomalies, anomalyCount };
+  const kept = firstAnomalies(staging.anomalies, staging.anomalyCap);
+  const anomalies = [...outputAnomalies(evidence), ...kept].sort(byPath);
+  const unlisted = staging.anomalyCount - kept.length;
+  return { anomalies, anomalyCount: anomalies.length + unlisted, unlisted };
 }
 
 type Named = Pick<RunVerdict, 'state' | 'action' | 'summary'>;
@@ -415,7 +444,7 @@ function nameByShape(evidence: SummarisedRunEvidence, output: OutputFacts): Name
 /** Names the state of a run from its staging summary: the one set of state rules, for diagnose and scan alike. */
 export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
   const { nowMs, final, marker, staging } = evidence;
-  const { anomalies, anomalyCount } = collectAnomalies(evidence);
+  const { anomalies, anomalyCount, unlisted } = collectAnomalies(evidence);
   const output = judgeOutput(evidence);
   const { state, action, summary } = nameUnsettled(staging, anomalyCount) ?? nameByShape(evidence, output);
   return {
@@ -436,6 +465,7 @@ export function classifySummary(evidence: SummarisedRunEvidence): RunVerdict {
         : null,
     },
     anomalies,
+    ...(unlisted > 0 ? { unlistedAnomalies: unlisted } : {}),
     runbook: RUNBOOKS[state],
     totals: {
       orphanCount: staging.deadCount,

@@ -95,7 +95,13 @@ export interface Diagnosis {
    */
   readonly orphans: readonly StagingFileReport[];
   readonly orphanTotals: OrphanTotals;
+  /**
+   * Findings about the output and the staging entries, sorted by path: every
+   * one, or the first ones where the diagnosis was asked to list fewer.
+   */
   readonly anomalies: readonly Anomaly[];
+  /** How many findings are past those in `anomalies`; absent when it holds every one. */
+  readonly unlistedAnomalies?: number;
   readonly runbook: string;
   // The recovery loop's facts: present when they were gathered (diagnose, --fix), absent from scan.
   readonly attempts?: RecoveryVerdict['attempts'];
@@ -103,6 +109,8 @@ export interface Diagnosis {
   readonly retryAfterSeconds?: RecoveryVerdict['retryAfterSeconds'];
   /** Why it died, as far as the kernel log, the file systems and the audit log say. */
   readonly causes?: readonly Cause[];
+  /** How many causes are past those in `causes` (a crash loop's partial writes); absent when it holds every one. */
+  readonly unlistedCauses?: number;
   /** What could not be looked at while looking for causes (an unreadable kernel log), and how to allow it. */
   readonly causeNotes?: readonly string[];
   /** S3 only: incomplete multipart uploads for this run. Absent where there can be none (local). */

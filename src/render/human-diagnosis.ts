@@ -256,8 +256,8 @@ function evidenceNotes(view: DiagnosisView, chalk: ChalkInstance, name: (path: s
     lines.push(chalk.magenta.bold('Findings'));
     for (const anomaly of diagnosis.anomalies.slice(0, SHOWN_FILES))
       lines.push(wrapIndented(`${name(anomaly.path)}: ${escapeText(anomaly.reason)}`, view.width, '  ', '    '));
-    const more = diagnosis.anomalies.length - SHOWN_FILES;
-    if (more > 0) lines.push(`  ... and ${more} more findings (--json lists every one)`);
+    const total = diagnosis.anomalies.length + (diagnosis.unlistedAnomalies ?? 0);
+    if (total > SHOWN_FILES) lines.push(`  ... and ${total - SHOWN_FILES} more findings (${jsonLists(total)})`);
   }
   return lines;
 }

@@ -23,7 +23,8 @@ export function renderRecoveryHuman(diagnosis: Diagnosis, chalk: ChalkInstance):
       const when = cause.at === undefined ? '' : ` at ${cause.at}`;
       lines.push(`  ${chalk.red(cause.kind)}${who}${escapeText(when)}: ${escapeText(cause.detail)}`);
     }
-    if (causes.length > SHOWN) lines.push(`  ... and ${causes.length - SHOWN} more causes (--json lists every one)`);
+    const total = causes.length + (diagnosis.unlistedCauses ?? 0);
+    if (total > SHOWN) lines.push(`  ... and ${total - SHOWN} more causes (${jsonLists(total)})`);
     for (const note of notes) lines.push(chalk.dim(`  note: ${escapeText(note)}`));
   }
   const attempts = diagnosis.attempts;

@@ -14,14 +14,27 @@ function boundedOrphans(diagnosis: Diagnosis) {
   };
 }
 
+/** The first JSON_LISTED of a list the model may already hold only the first of, and how many there are in all. */
+function boundedList<T>(list: readonly T[], unlisted = 0) {
+  const listed = Math.min(list.length, JSON_LISTED);
+  return { list: list.slice(0, listed), totals: { count: list.length + unlisted, listed } };
+}
+
 /** The JSON's view of the model: the same fields in the same order, long lists bounded, each with its total. */
 function diagnosisBody(diagnosis: Diagnosis, runbookPath: RunbookPath) {
-  // Field order is the documented one: orphans and their totals where orphans always were.
+  // Field order is the documented one: orphans and their totals where orphans
+  // always were; findings and causes the same.
   const body: Record<string, unknown> = {};
   for (const [key, value] of Object.entries({ schemaVersion: SCHEMA_VERSION, ...diagnosis })) {
     if (key === 'orphans') Object.assign(body, boundedOrphans(diagnosis));
-    else if (key === 'orphanTotals') continue;
-    else if (key === 'attempts' && diagnosis.attempts) {
+    else if (key === 'orphanTotals' || key === 'unlistedAnomalies' || key === 'unlistedCauses') continue;
+    else if (key === 'anomalies') {
+      const { list, totals } = boundedList(diagnosis.anomalies, diagnosis.unlistedAnomalies);
+      Object.assign(body, { anomalies: list, anomalyTotals: totals });
+    } else if (key === 'causes' && diagnosis.causes) {
+      const { list, totals } = boundedList(diagnosis.causes, diagnosis.unlistedCauses);
+      Object.assign(body, { causes: list, causeTotals: totals });
+    } else if (key === 'attempts' && diagnosis.attempts) {
       const { count, max, list, ...note } = diagnosis.attempts;
       const listed = Math.min(list.length, JSON_LISTED);
       body.attempts = { count, max, list: list.slice(0, JSON_LISTED), listed, ...note };

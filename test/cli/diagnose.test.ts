@@ -164,11 +164,13 @@ describe('crashdiag diagnose --json', () => {
       orphans: [],
       orphanTotals: { count: 0, listed: 0, bytes: 0, dead: 0, alive: 0, unknown: 0 },
       anomalies: [],
+      anomalyTotals: { count: 0, listed: 0 },
       runbook: join(ROOT, 'runbooks/DONE.md'),
       attempts: { count: 0, max: 3, list: [], listed: 0 },
       inputs: [],
       retryAfterSeconds: null,
       causes: [],
+      causeTotals: { count: 0, listed: 0 },
       causeNotes: [],
     });
     expect(Object.keys(json)).toEqual([
@@ -182,11 +184,13 @@ describe('crashdiag diagnose --json', () => {
       'orphans',
       'orphanTotals',
       'anomalies',
+      'anomalyTotals',
       'runbook',
       'attempts',
       'inputs',
       'retryAfterSeconds',
       'causes',
+      'causeTotals',
       'causeNotes',
     ]);
   });

@@ -248,7 +248,7 @@ describe('findCauses', () => {
       settingsFor(layout),
       await diagnosis(),
     );
-    expect(found).toEqual({ causes: [], notes: [] });
+    expect(found).toEqual({ causes: [], notes: [], unlisted: 0 });
     expect(asked).toBe(false);
   });
 });

@@ -1011,6 +1011,30 @@ describe('classifyFolded: a diagnosis judged while listing, in any order, listin
     expect(diagnosis.orphanTotals.count).toBe(50);
   });
 
+  it('attack: 2,500 findings (symlinks where staging files should be) listed in hash order keep the first 1,000 by path, and count every one', () => {
+    const odd = Array.from({ length: 2500 }, (_, i) => staged(100_000 + i, HOUR, GONE, { kind: 'symlink' }));
+    const input = evidence({ staging: odd });
+    const full = classifyRun(input);
+    expect(full.anomalies).toHaveLength(2500);
+    expect(full.unlistedAnomalies).toBeUndefined();
+    for (const seed of [5, 6]) {
+      const diagnosis = folded(input, 1000, seed);
+      expect(diagnosis.anomalies).toEqual(full.anomalies.slice(0, 1000));
+      expect(diagnosis.unlistedAnomalies).toBe(1500);
+      expect([diagnosis.state, diagnosis.summary]).toEqual([full.state, full.summary]);
+    }
+  });
+
+  it('attack: the listed findings never include one past the first `keep` by path, however late the small names come', () => {
+    const odd = Array.from({ length: 50 }, (_, i) => staged(5000 + i, HOUR, GONE, { kind: 'directory' }));
+    const input = evidence({ staging: odd });
+    const fold = newStagingFold(3);
+    for (const entry of [...odd].reverse()) foldRunEntry(fold, entry, input.rules, input.nowMs);
+    const diagnosis = classifyFolded(input, fold);
+    expect(diagnosis.anomalies.map((a) => a.path)).toEqual(odd.slice(0, 3).map((e) => e.path));
+    expect(diagnosis.unlistedAnomalies).toBe(47);
+  });
+
   it('a crash loop judged while listing counts 1,200 attempts, whatever the order, and lists the oldest first', () => {
     const files = Array.from({ length: 1200 }, (_, i) => staged(10_000 + i, DAY - i * SECOND, GONE));
     const input = evidence({ staging: files, recovery: recovery() });

@@ -53,11 +53,42 @@ describe('renderDiagnosisJson: long lists', () => {
     expect(json.attempts).toMatchObject({ count: 100_000, max: 3, listed: JSON_LISTED });
     expect(json.attempts.list).toHaveLength(JSON_LISTED);
     expect(Object.keys(json.attempts)).toEqual(['count', 'max', 'list', 'listed']);
-    expect(Object.keys(json).slice(0, 11)).toEqual([
-      'schemaVersion', 'run', 'state', 'action', 'exitCode', 'summary', 'final', 'orphans', 'orphanTotals', 'anomalies', 'runbook',
+    expect(Object.keys(json).slice(0, 12)).toEqual([
+      'schemaVersion', 'run', 'state', 'action', 'exitCode', 'summary', 'final',
+      'orphans', 'orphanTotals', 'anomalies', 'anomalyTotals', 'runbook',
     ]);
     // The summary names the first attempts, not 100,000 of them.
     expect(json.summary).toMatch(/; and 99980 more\. /);
     expect(String(json.summary).length).toBeLessThan(3000);
+  });
+});
+
+describe('renderDiagnosisJson: findings and causes, bounded like the orphans', () => {
+  const base = diagnosisOf(2);
+  const anomalies = Array.from({ length: 1500 }, (_, i) => ({ path: `/s/${String(i).padStart(5, '0')}`, reason: 'odd' }));
+  const causes = Array.from({ length: 1200 }, (_, i) => ({ kind: 'partial-write' as const, pid: i, detail: 'wrote some' }));
+
+  it('a model holding every one: the first 1,000 listed, all counted', () => {
+    const text = renderDiagnosisJson({ ...base, anomalies, causes, causeNotes: [] });
+    const json = JSON.parse(text) as Record<string, unknown[]>;
+    expect(json.anomalies).toEqual(anomalies.slice(0, JSON_LISTED));
+    expect(json.anomalyTotals).toEqual({ count: 1500, listed: JSON_LISTED });
+    expect(json.causes).toEqual(causes.slice(0, JSON_LISTED));
+    expect(json.causeTotals).toEqual({ count: 1200, listed: JSON_LISTED });
+  });
+
+  it('a model holding only the first ones (a read-only look): the rest counted from what it says is unlisted', () => {
+    const json = JSON.parse(renderDiagnosisJson({
+      ...base,
+      anomalies: anomalies.slice(0, 3),
+      unlistedAnomalies: 97,
+      causes: causes.slice(0, 5),
+      unlistedCauses: 95,
+      causeNotes: [],
+    })) as Record<string, unknown>;
+    expect(json.anomalyTotals).toEqual({ count: 100, listed: 3 });
+    expect(json.causeTotals).toEqual({ count: 100, listed: 5 });
+    expect(json).not.toHaveProperty('unlistedAnomalies');
+    expect(json).not.toHaveProperty('unlistedCauses');
   });
 });

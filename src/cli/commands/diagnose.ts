@@ -211,8 +211,14 @@ async function withCauses(job: DiagnoseJob, diagnosis: Diagnosis, probed?: reado
     ...(io.readKernelLog ? { readKernelLog: io.readKernelLog } : {}),
     ...(io.statfs && local ? { statfs: io.statfs } : {}),
   };
-  const found = await findCauses(witnesses, job.settings, diagnosis, probed);
-  return { ...diagnosis, causes: found.causes, causeNotes: found.notes };
+  // As many as the views list: a crash loop's partial writes, one per attempt, are counted past that.
+  const found = await findCauses(witnesses, job.settings, diagnosis, probed, LISTED_FILES);
+  return {
+    ...diagnosis,
+    causes: found.causes,
+    ...(found.unlisted > 0 ? { unlistedCauses: found.unlisted } : {}),
+    causeNotes: found.notes,
+  };
 }
 
 /** Plan, act under the run's lock, and diagnose again; a LockTimeoutError when another fixer holds it. */
