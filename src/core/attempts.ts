@@ -178,13 +178,15 @@ export function countAttempts(
   // In time order (then PID), whatever order the files were met in: a re-run
   // without a PID of its own is matched with the first orphan written while it ran.
   orphans.sort(byTime);
+  const recordedReruns = recovery.recorded.filter((a) => a.source === 'rerun');
+  // A crash loop left alone has 100,000 orphans and no re-run: nothing to match, nothing to index again.
+  if (recordedReruns.length === 0) return orphans;
   indexOf.clear();
   orphans.forEach((o, i) => {
     if (o.pid !== null) indexOf.set(o.pid, i);
   });
   const reruns: Attempt[] = [];
-  for (const rerun of recovery.recorded) {
-    if (rerun.source !== 'rerun') continue;
+  for (const rerun of recordedReruns) {
     // Its own PID first; failing that (a wrapper script wrote under another
     // PID), an orphan last written while it ran.
     const byPid = rerun.pid === null ? -1 : (indexOf.get(rerun.pid) ?? -1);
