@@ -47,7 +47,7 @@ export interface CauseFindings {
 
 /** findCauses' answer: the causes listed, and how many more there are. */
 export interface FoundCauses extends CauseFindings {
-  /** Causes past the `listed` asked for: a crash loop's partial writes, one per attempt. */
+  /** Causes past the `listed` asked for: a crash loop's partial writes or OOM kills, one per attempt. */
   readonly unlisted: number;
 }
 
@@ -383,8 +383,9 @@ export async function findCauses(
    */
   probed?: readonly DeadOrphan[],
   /**
-   * How many causes to list; past that they are counted. The few kinds come
-   * first, partial writes (one per attempt) last.
+   * How many causes to list; past that they are counted. OOM kills come
+   * first and partial writes last, both one per attempt: only they are cut
+   * for the few kinds between them.
    */
   listed = Number.POSITIVE_INFINITY,
 ): Promise<FoundCauses> {
@@ -400,10 +401,16 @@ export async function findCauses(
   const inputs: Cause[] = (diagnosis.inputs ?? [])
     .filter((i) => i.status !== 'ok')
     .map((i) => ({ kind: 'input-missing', detail: `the input ${i.path} ${i.detail}` }));
-  const few = [...oom.causes, ...disk.causes, ...rerunCause(attempts), ...inputs];
-  const partial = partialWrites(attempts, outputs.newest, Math.max(0, listed - few.length));
-  const causes = [...few, ...partial.causes];
+  const few = [...disk.causes, ...rerunCause(attempts), ...inputs];
+  // Kills are one per attempt too: a crash loop the kernel killed every time
+  // has more than the bound, and they must not crowd out a full disk or a
+  // missing input. Listed first, as far as the few leave room.
+  const room = Math.max(0, listed - few.length);
+  const kills = oom.causes.slice(0, room);
+  const partial = partialWrites(attempts, outputs.newest, room - kills.length);
+  const causes = [...kills, ...few, ...partial.causes];
   const cut = Math.max(0, causes.length - listed);
   if (cut > 0) causes.length -= cut;
-  return { causes, notes: [...oom.notes, ...disk.notes], unlisted: partial.unlisted + cut };
+  const unlisted = oom.causes.length - kills.length + partial.unlisted + cut;
+  return { causes, notes: [...oom.notes, ...disk.notes], unlisted };
 }

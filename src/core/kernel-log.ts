@@ -63,13 +63,20 @@ function stamp(line: string, bootTimeMs: number | null): Stamped {
 // sacrifice child" (to 5.0) and "Out of memory: Killed process N (comm)
 // total-vm:..." (5.1 on), each also as "Memory cgroup out of memory: ...".
 // A process names itself (prctl, at most 15 bytes), ')' and spaces included:
-// its name ends at the first ')' that the line's known continuation follows.
+// its name is the longest of at most 15 that the line's known continuation
+// follows (the continuation itself holds no ')'), so a name holding "), " or
+// ") total-vm:1kB" is read whole and not taken for the figures. /dev/kmsg
+// writes each byte that is not printable ASCII as \xNN: one byte of the 15.
 // A line whose continuation is unknown falls back to the first ')'.
-const NAME = String.raw`\((.{0,15}?)\)(?=\s+total-vm:|\s+score\s|,|\s*$)`;
-const HEADLINE_START = String.raw`(Memory cgroup out of memory|Out of memory)(?: \([^)]*\))?: Kill(?:ed)? process (\d+) `;
-const HEADLINES = [new RegExp(`${HEADLINE_START}${NAME}(.*)$`), new RegExp(`${HEADLINE_START}\\((.*?)\\)(.*)$`)];
+const NAME = String.raw`\(((?:\\x[0-9a-f]{2}|[^\\]|\\(?!x[0-9a-f]{2})){0,15})\)(?=\s+total-vm:|\s+score\s|,|\s*$)`;
+// Bounded, as the kernel's are (15 bytes, each \xNN at worst; the one
+// parenthesis it puts there, "(oom_kill_allocating_task)"): unbounded, a long
+// line of repeated openings took time in the square of its length.
+const FIRST_PAREN_NAME = String.raw`\(([^)]{0,60})\)`;
+const HEADLINE_START = String.raw`(Memory cgroup out of memory|Out of memory)(?: \([^)]{0,64}\))?: Kill(?:ed)? process (\d+) `;
+const HEADLINES = [new RegExp(`${HEADLINE_START}${NAME}(.*)$`), new RegExp(`${HEADLINE_START}${FIRST_PAREN_NAME}(.*)$`)];
 // Before 5.1 the figures come on a line of their own.
-const KILLEDS = [new RegExp(`^Killed process (\\d+) ${NAME}(.*)$`), /^Killed process (\d+) \((.*?)\)(.*)$/];
+const KILLEDS = [new RegExp(`^Killed process (\\d+) ${NAME}(.*)$`), new RegExp(`^Killed process (\\d+) ${FIRST_PAREN_NAME}(.*)$`)];
 
 const firstMatch = (patterns: readonly RegExp[], text: string) => {
   for (const pattern of patterns) {
@@ -79,7 +86,8 @@ const firstMatch = (patterns: readonly RegExp[], text: string) => {
   return null;
 };
 // 4.19 on: the line before the headline.
-const OOM_KILL = /oom-kill:constraint=([^,]+),.*?task_memcg=([^,]*),task=([^,]*),pid=(\d+)/;
+// Bounded, for the reason above, by twice what one kernel record holds (printk: 1,024 bytes).
+const OOM_KILL = /oom-kill:constraint=([^,]{1,64}),.{0,2048}?task_memcg=([^,]*),task=([^,]*),pid=(\d+)/;
 // Before 4.19, under a memory cgroup.
 const TASK_IN = /^Task in (\S+) killed as a result of limit of (\S+)/;
 

@@ -219,21 +219,26 @@ export function escapeNameBytes(bytes: Buffer): string {
 }
 
 /**
- * The entries of `dir` whose names are not valid UTF-8 and read as one of
- * `lossy` once each bad byte is replaced by U+FFFD, as Node's string listing
- * shows them. A second listing, by bytes, made only when the first saw such
- * a name: a string listing is what keeps a 1M-entry directory fast.
+ * Hands `onEntry` each entry of `dir` whose name is not valid UTF-8 and is
+ * `suspect` once each bad byte is replaced by U+FFFD, as Node's string
+ * listing shows them. A second listing, by bytes, made only when the first saw
+ * such a name: a string listing is what keeps a 1M-entry directory fast. Each
+ * is handed over as it is met, as the first listing's are: 100,000 of them
+ * held at once were 100 MB more of a read-only diagnose.
  */
-async function undecodableEntries(fs: FileSystem, dir: string, lossy: ReadonlySet<string>): Promise<StagingEntry[]> {
-  if (lossy.size === 0) return [];
-  const found: StagingEntry[] = [];
+async function undecodableEntries(
+  fs: FileSystem,
+  dir: string,
+  suspect: (lossy: string) => boolean,
+  onEntry: (entry: StagingEntry) => void,
+): Promise<void> {
   const handle = await fs.opendir(dir, { bufferSize: LISTING_BUFFER, encoding: 'buffer' as BufferEncoding });
   try {
     for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
       const bytes = entry.name as unknown as Buffer;
-      if (!Buffer.isBuffer(bytes) || isUtf8(bytes) || !lossy.has(bytes.toString('utf8'))) continue;
+      if (!Buffer.isBuffer(bytes) || isUtf8(bytes) || !suspect(bytes.toString('utf8'))) continue;
       const name = escapeNameBytes(bytes);
-      found.push({
+      onEntry({
         path: join(dir, name),
         status: 'unreadable',
         error: UNDECODABLE,
@@ -246,7 +251,6 @@ async function undecodableEntries(fs: FileSystem, dir: string, lossy: ReadonlySe
   } finally {
     handle.closeSync();
   }
-  return found;
 }
 
 /** Asks the process table about a staging file's PID, when that question has a meaning. */
@@ -413,13 +417,14 @@ async function probeRunInto(
   const matcher = settings.staging.matcherFor(runKey);
   // Names that are not UTF-8 but start like this key's are reported, not dropped.
   const prefix = settings.staging.prefixFor(runKey);
-  const suspects = new Set<string>();
+  // A rule, not a set of the names met: 100,000 such names would be held twice.
+  const fitsNoTemplate = (name: string) => name.includes(REPLACEMENT) && (prefix !== '' || name.includes(runKey));
+  let sawSuspect = false;
   const match = (name: string) => {
     // Most of a million names end here, at one startsWith, as in the matcher itself.
     if (prefix !== '' && !name.startsWith(prefix)) return undefined;
     const found = matcher(name);
-    if (found === undefined && name.includes(REPLACEMENT) && (prefix !== '' || name.includes(runKey)))
-      suspects.add(name);
+    if (found === undefined && fitsNoTemplate(name)) sawSuspect = true;
     return found;
   };
   await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', match, async (batch) => {
@@ -428,7 +433,10 @@ async function probeRunInto(
       if (entry.status !== 'missing') onEntry(entry);
     }
   });
-  for (const entry of await undecodableEntries(ctx.fs, settings.stagingDir, suspects)) onEntry(entry);
+  if (sawSuspect) {
+    const suspect = (lossy: string) => (prefix === '' || lossy.startsWith(prefix)) && matcher(lossy) === undefined && fitsNoTemplate(lossy);
+    await undecodableEntries(ctx.fs, settings.stagingDir, suspect, onEntry);
+  }
   const finalName = settings.final.nameFor(runKey);
   checkNameLength(finalName, '--final');
   if (settings.marker) checkNameLength(settings.marker.nameFor(runKey, finalName), '--marker');

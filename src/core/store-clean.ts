@@ -233,7 +233,9 @@ class Janitor {
     if (doomed.length === 0) return undefined;
     const tally = this.#tally;
     if (!(await stillHeld(this.#ctx.fs, lock))) {
-      for (const f of doomed) tally.fail(f.path, 'not removed: the janitor\'s lock was lost; it stopped here');
+      // Named, as the audit log is: with --all each prefix has a lock of its own.
+      const reason = `not removed: the janitor's lock ${lock.path} was lost; it stopped here`;
+      for (const f of doomed) tally.fail(f.path, reason);
       return 'stop';
     }
     // Write-ahead: the last batch's outcomes and this batch's intents, one write, one fsync, then the DELETEs.

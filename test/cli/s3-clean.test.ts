@@ -97,6 +97,41 @@ describe('clean on an S3 staging prefix', () => {
     expect(await scene.disk(root)).toEqual(before);
   });
 
+  // The intents are written, then fsynced, before any DELETE: a write cut short
+  // (it could interleave with another appender's line) or an fsync that fails
+  // stops the janitor as a full disk does, and the reason names the log.
+  it.each([
+    ['the fsync of the intents fails (EIO)', { sync: () => Promise.reject(Object.assign(new Error('sync: I/O error'), { code: 'EIO' })) }, 'EIO'],
+    ['the write of the intents is cut short', { write: () => Promise.resolve({ bytesWritten: 1, buffer: Buffer.alloc(0) }) }, 'EIO'],
+  ])('attack: %s: nothing removed, each failure names the log', async (_, broken, code) => {
+    const root = scene.root();
+    const s = `${root}_staging/`;
+    const keys = [`${s}2026-04-20.${deadPid()}.csv`, `${s}2026-04-21.${deadPid()}.csv`];
+    for (const key of keys) await scene.put(key, 'orphan', 3 * HOUR);
+    const before = await scene.disk(root);
+    await fsp.mkdir(join(scene.scratch(), 'broken'), { recursive: true });
+    const log = join(scene.scratch(), 'broken', 'audit.jsonl');
+    const fs = {
+      ...fsp,
+      lstatSync,
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        const handle = await fsp.open(...args);
+        return String(args[0]) === log ? Object.assign(Object.create(handle) as FileHandle, broken) : handle;
+      }) as typeof fsp.open,
+    };
+    const ran = await scene.run(
+      ['clean', ...layoutFlags(root), '--older-than', '2h', '--audit-log', log, '--json'],
+      scene.env(),
+      { fs },
+    ) as { code: number; json: CleanJson };
+    expect(ran.code).toBe(30);
+    expect(ran.json.pipelines[0]?.removed).toEqual([]);
+    expect(ran.json.pipelines[0]?.failed.map((f) => f.path).sort()).toEqual(keys.map((k) => scene.url(k)).sort());
+    for (const failed of ran.json.pipelines[0]?.failed ?? [])
+      expect(failed.reason).toBe(`not removed: the audit log ${log} could not be written (${code}); the janitor stopped here`);
+    expect(await scene.disk(root)).toEqual(before);
+  });
+
   it('--dry-run lists what would go and changes nothing, takes no lock and writes no audit line', async () => {
     const root = scene.root();
     const key = `${root}_staging/2026-04-20.${deadPid()}.csv`;
@@ -231,6 +266,35 @@ describe('clean on an S3 staging prefix', () => {
       expect(await scene.disk(root)).toEqual(before);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('attack: the janitor\'s lock is taken from it before its first DELETE: nothing removed, each failure names the lock, the taker\'s lock stays', async () => {
+    const root = scene.root();
+    const s = `${root}_staging/`;
+    const keys = [`${s}2026-04-20.${deadPid()}.csv`, `${s}2026-04-21.${deadPid()}.csv`];
+    for (const key of keys) await scene.put(key, 'orphan', 3 * HOUR);
+    const before = await scene.disk(root);
+    const lock = s3LockPath(scene.stateDir(), { bucket: BUCKET, prefix: s }, '.clean');
+    const taker = JSON.stringify({ pid: process.pid, host: hostname(), token: 'taker', since: new Date().toISOString() });
+    // While the prefix is listed, the lock the janitor took is someone else's (broken as stale, and taken).
+    const proxy = await startS3Proxy(scene.server().endpoint, async (request): Promise<ProxyDecision> => {
+      const held = await fsp.readFile(lock, 'utf8').catch(() => undefined);
+      if (request.method === 'GET' && held !== undefined && held !== taker) await fsp.writeFile(lock, taker);
+      return 'forward';
+    });
+    try {
+      const { code, json } = await clean([...layoutFlags(root), '--older-than', '2h', '--json'], scene.env(proxy.endpoint));
+      expect(code).toBe(30);
+      expect(json.pipelines[0]?.removed).toEqual([]);
+      expect(json.pipelines[0]?.failed.map((f) => f.path).sort()).toEqual(keys.map((k) => scene.url(k)).sort());
+      for (const failed of json.pipelines[0]?.failed ?? [])
+        expect(failed.reason).toBe(`not removed: the janitor's lock ${lock} was lost; it stopped here`);
+      expect(await scene.disk(root)).toEqual(before);
+      expect(await fsp.readFile(lock, 'utf8')).toBe(taker);
+    } finally {
+      await proxy.close();
+      await fsp.rm(lock, { force: true });
     }
   });
 

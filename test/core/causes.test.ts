@@ -12,7 +12,7 @@ import { probeRun, probeRunFolded } from '../../src/core/probe.js';
 import { gatherRecovery } from '../../src/core/recovery-probe.js';
 import type { PipelineSettings } from '../../src/core/settings.js';
 import { compileStagingTemplate } from '../../src/core/template.js';
-import { deadPid } from '../support/dead-pids.js';
+import { deadPid, deadPids } from '../support/dead-pids.js';
 import { finalPathFor, KEY, publish, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
@@ -323,5 +323,25 @@ describe('attack: one PID\'s files on two hosts (containers: every attempt is PI
     const kinds = async (d: typeof full, probed?: typeof fold.deadOrphans) =>
       (await findCauses({ ...witnesses(log), fs: disk }, settings, d, probed)).causes.filter((c) => c.kind === 'oom-kill');
     expect(await kinds(readOnly, fold.deadOrphans)).toEqual(await kinds(full));
+  });
+});
+
+describe('attack: a crash loop the kernel OOM-killed at every attempt, more kills than causes are listed', () => {
+  it('the input that is missing and the disk that is full are still listed; the kills past the bound are counted', async () => {
+    const input = join(layout.root, 'in', 'refunds_{date}.csv');
+    const settings = settingsFor(layout, { inputs: [input] });
+    const pids = deadPids(4);
+    const lines: string[] = [];
+    for (const pid of pids) {
+      await writeAged(stagingPathFor(layout, pid), 'partial');
+      const born = (await fs.lstat(stagingPathFor(layout, pid))).birthtimeMs || Date.now();
+      lines.push(oomLine(pid, born + 1000));
+    }
+    const log: KernelLog = { source: 'journalctl -k', lines, bootTimeMs: null };
+    const low: SpaceFacts = { bavail: 20_000, blocks: 1_000_000, bsize: 4096 };
+    // Four listed, as the views list 1,000: one kill, the two full disks, the missing input.
+    const found = await findCauses(witnesses(log, low), settings, await diagnosis(settings), undefined, 4);
+    expect(found.causes.map((c) => c.kind)).toEqual(['oom-kill', 'disk-full', 'disk-full', 'input-missing']);
+    expect(found.unlisted).toBe(3);
   });
 });

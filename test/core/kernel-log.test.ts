@@ -102,11 +102,65 @@ describe('readOomLine: what one line says of a kill', () => {
       'Memory cgroup out of memory: Killed process 8123 (a) b)',
       { kind: 'headline', pid: 8123, comm: 'a) b', memcg: true, rest: '' },
     ],
+    // Attack: names holding what follows a name: read whole (the longest the
+    // continuation follows), never taken for the figures.
+    [
+      'a name holding ") total-vm:1kB": its figures are not taken for the line\'s',
+      'Killed process 8123 (a) total-vm:1kB) total-vm:1324500kB, anon-rss:520100kB',
+      { kind: 'figures', pid: 8123, comm: 'a) total-vm:1kB', rest: ' total-vm:1324500kB, anon-rss:520100kB' },
+    ],
+    [
+      'a name holding "), "',
+      'Out of memory: Killed process 8123 (a), b) total-vm:1116448kB, anon-rss:97208kB',
+      { kind: 'headline', pid: 8123, comm: 'a), b', memcg: false, rest: ' total-vm:1116448kB, anon-rss:97208kB' },
+    ],
+    [
+      'a name holding ") score 1"',
+      'Out of memory: Kill process 8123 (a) score 1) score 912 or sacrifice child',
+      { kind: 'headline', pid: 8123, comm: 'a) score 1', memcg: false, rest: ' score 912 or sacrifice child' },
+    ],
+    [
+      'a name of 15 bytes in 7 characters, with a parenthesis',
+      'Out of memory: Killed process 8123 (éé) ééééx) total-vm:1116448kB, anon-rss:97208kB',
+      { kind: 'headline', pid: 8123, comm: 'éé) ééééx', memcg: false, rest: ' total-vm:1116448kB, anon-rss:97208kB' },
+    ],
+    [
+      'the one parenthesis the kernel puts before the headline\'s colon',
+      'Out of memory (oom_kill_allocating_task): Kill process 8123 (a) b) score 912 or sacrifice child',
+      { kind: 'headline', pid: 8123, comm: 'a) b', memcg: false, rest: ' score 912 or sacrifice child' },
+    ],
     ['the reaper, after the kill: not a kill', 'oom_reaper: reaped process 91247 (python3), now anon-rss:0kB', undefined],
     ['the invocation: not a kill', 'java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0', undefined],
     ['an empty line', '', undefined],
   ])('%s', (_, text, expected) => {
     expect(readOomLine(text)).toEqual(expected);
+  });
+});
+
+describe('attack: names and lines as /dev/kmsg and a flooded log give them', () => {
+  it('/dev/kmsg writes a name\'s bytes past ASCII as \\xNN: 15 bytes are up to 60 characters, and the name is read whole', () => {
+    const [kill] = parseOomKills(
+      ['6,1234,1505933566,-;Out of memory: Killed process 8123 (\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9) a) total-vm:1116448kB, anon-rss:97208kB'],
+      BOOT,
+    );
+    expect(kill).toMatchObject({ pid: 8123, comm: '\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9) a', totalVmKb: 1116448, anonRssKb: 97208 });
+  });
+
+  // Lines of a megabyte of repeated openings, each with a real record at its
+  // end: read in milliseconds now, where the unbounded patterns took time in
+  // the square of the length (0.4 s at 100 KB, 6.6 s at 400 KB, measured).
+  it.each([
+    ['"Out of memory (" repeated', 'Out of memory ('],
+    ['headlines without a name\'s closing parenthesis', 'Out of memory: Killed process 1 ('],
+    ['cgroup lines without their task', 'oom-kill:constraint=x,task_memcg='],
+    ['cgroup lines without a comma', 'oom-kill:constraint=x'],
+  ])('a 1 MB line of %s, then a real kill: the kill is read', (_, unit) => {
+    const flood = unit.repeat(Math.ceil(1_000_000 / unit.length));
+    const kills = parseOomKills([
+      `${flood}oom-kill:constraint=CONSTRAINT_MEMCG,task_memcg=/b/r,task=node,pid=3131,uid=0`,
+      `${flood}Memory cgroup out of memory: Killed process 3131 (node) total-vm:1024000kB, anon-rss:262144kB`,
+    ], BOOT);
+    expect(kills).toEqual([expect.objectContaining({ pid: 3131, comm: 'node', cgroup: '/b/r', anonRssKb: 262144 })]);
   });
 });
 
