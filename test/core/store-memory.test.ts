@@ -5,8 +5,6 @@
 // record kept per object would grow the heap by its size times the count.
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/pipeline-options.js';
@@ -15,6 +13,7 @@ import { createProcessTable } from '../../src/core/process-table.js';
 import { cleanStorePipeline } from '../../src/core/store-clean.js';
 import { scanStorePipeline } from '../../src/core/store-scan.js';
 import type { CopyOutcome, ObjectStore, RemoveOutcome, StoreEntry, UploadListing } from '../../src/core/store.js';
+import { heapAfterCollection } from '../support/heap.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
 import { makeTempDir, removeTempDir } from '../support/temp-dir.js';
 
@@ -25,19 +24,6 @@ const PAGE = 1000;
 const KEYS = ['2026-04-22', '2026-04-23', '2026-04-24'];
 // A record per object (a name of 30-odd characters, a few numbers) is well over 100 bytes: 11 MB and more here.
 const FLAT_BYTES = 8 * 1024 * 1024;
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-// Restored at once (the function stays): files after this one share the
-// worker (isolate: false), and a changed V8 flag made V8 reject every code
-// cache they compiled (test/cli/code-cache.test.ts failed after this file).
-setFlagsFromString('--no-expose-gc');
-
-function heapAfterCollection(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 /** An S3 prefix of OBJECTS two-day-old orphans, made a page at a time. */
 class GeneratedPrefix implements ObjectStore {

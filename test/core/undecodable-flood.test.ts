@@ -5,13 +5,12 @@
 // after a full collection when the listing starts and when the second
 // listing, by bytes, ends: a record kept per name grows it by their count.
 import { closeSync, openSync, promises as fsp } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { classifyFolded } from '../../src/core/classify.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { probeRunFolded } from '../../src/core/probe.js';
+import { heapAfterCollection } from '../support/heap.js';
 import { KEY, settingsFor } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
@@ -25,18 +24,6 @@ useTempLayout('crashdiag-undecodable-flood-', (made) => {
 const NAMES = 40_000;
 const FLAT_BYTES = 6 * 1024 * 1024;
 const LISTED = 1000;
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-// Restored at once, as in store-memory.test.ts: a changed V8 flag makes V8
-// reject the code caches of the files that share this worker.
-setFlagsFromString('--no-expose-gc');
-
-function heapAfterCollection(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 /** The file system, with the heap measured as the first listing opens and as the listing by bytes closes. */
 function measuring(heapAt: number[]): FileSystem {
