@@ -69,7 +69,7 @@ function renderUploadsHuman(diagnosis: Diagnosis, chalk: ChalkInstance): string[
     const stale = upload.stale ? chalk.red('stale') : chalk.yellow('recent');
     lines.push(`  ${stale} ${escapeText(upload.path)} (started ${escapeText(upload.initiated)})`);
   }
-  if (uploads.length > SHOWN) lines.push(`  ... and ${uploads.length - SHOWN} more uploads (--json lists every one)`);
+  if (uploads.length > SHOWN) lines.push(`  ... and ${uploads.length - SHOWN} more uploads (${jsonLists(uploads.length)})`);
   for (const note of notes) lines.push(chalk.dim(`  note: ${escapeText(note)}`));
   return lines;
 }

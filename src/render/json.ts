@@ -34,6 +34,10 @@ function diagnosisBody(diagnosis: Diagnosis, runbookPath: RunbookPath) {
     } else if (key === 'causes' && diagnosis.causes) {
       const { list, totals } = boundedList(diagnosis.causes, diagnosis.unlistedCauses);
       Object.assign(body, { causes: list, causeTotals: totals });
+    } else if (key === 'uploads' && diagnosis.uploads) {
+      // An S3 crash loop can leave an incomplete multipart upload per attempt.
+      const { list, totals } = boundedList(diagnosis.uploads);
+      Object.assign(body, { uploads: list, uploadTotals: totals });
     } else if (key === 'attempts' && diagnosis.attempts) {
       const { count, max, list, ...note } = diagnosis.attempts;
       const listed = Math.min(list.length, JSON_LISTED);

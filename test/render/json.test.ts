@@ -92,3 +92,21 @@ describe('renderDiagnosisJson: findings and causes, bounded like the orphans', (
     expect(json).not.toHaveProperty('unlistedCauses');
   });
 });
+
+describe('renderDiagnosisJson: S3\'s incomplete multipart uploads, bounded the same way', () => {
+  it('an S3 crash loop\'s 1,500 uploads: the first 1,000 listed, all counted; none and a few as they are', () => {
+    const base = diagnosisOf(1);
+    const upload = (i: number) => ({
+      path: `s3://b/s/2026-04-24.${i}.csv`, uploadId: `u${i}`, initiated: '2026-04-24T06:00:00Z', ageSeconds: 60, stale: false,
+    });
+    const uploads = Array.from({ length: 1500 }, (_, i) => upload(i));
+    const many = JSON.parse(renderDiagnosisJson({ ...base, uploads, uploadNotes: [] })) as Record<string, unknown[]>;
+    expect(many.uploads).toEqual(uploads.slice(0, JSON_LISTED));
+    expect(many.uploadTotals).toEqual({ count: 1500, listed: JSON_LISTED });
+    const fewText = renderDiagnosisJson({ ...base, uploads: uploads.slice(0, 2), uploadNotes: [] });
+    const few = JSON.parse(fewText) as Record<string, unknown[]>;
+    expect(few.uploadTotals).toEqual({ count: 2, listed: 2 });
+    // Local: no uploads at all, and no totals for them.
+    expect(JSON.parse(renderDiagnosisJson(base))).not.toHaveProperty('uploadTotals');
+  });
+});
