@@ -345,28 +345,6 @@ export async function precheckAuditLog(fs: FileSystem, path: string): Promise<vo
   if (problem) throw refusal(path, problem);
 }
 
-/**
- * For a person reading the log: an intent followed by its outcome says no
- * more than the outcome, so only intents left without one (the process was
- * killed between the two) are kept.
- */
-export function unsettledIntentsOnly(records: readonly AuditRecord[]): AuditRecord[] {
-  const settled = new Set<number>();
-  const open = new Map<string, number>();
-  const keyOf = (r: AuditRecord) => `${r.host}\0${r.pid}\0${r.path ?? ''}`;
-  records.forEach((r, index) => {
-    if (r.op === 'intent') open.set(keyOf(r), index);
-    else if (r.path !== undefined) {
-      const at = open.get(keyOf(r));
-      if (at !== undefined) {
-        settled.add(at);
-        open.delete(keyOf(r));
-      }
-    }
-  });
-  return records.filter((_, index) => !settled.has(index));
-}
-
 // O_NONBLOCK: a FIFO planted as the log must not hang a diagnosis that counts attempts.
 const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -466,15 +444,15 @@ function recordOf(value: unknown): AuditRecord | undefined {
 const MAX_REPORTED_BAD_LINES = 100;
 
 /**
- * The log's records, oldest first. `keep` picks the ones wanted as they are
- * read (attempt counting wants one run key's), so memory holds those only.
+ * Hands over the log's records, oldest first, as they are read: none is
+ * held. A line that is no record is handed over as a `skip` record saying
+ * so (`bad`), up to MAX_REPORTED_BAD_LINES of them.
  */
-export async function readAudit(
+export async function eachAuditRecord(
   fs: FileSystem,
   path: string,
-  keep: (record: AuditRecord) => boolean = () => true,
-): Promise<AuditRecord[]> {
-  const records: AuditRecord[] = [];
+  onRecord: (record: AuditRecord, bad: boolean) => void,
+): Promise<void> {
   let bad = 0;
   await readAuditLines(fs, path, (line, lineNumber) => {
     if (line !== undefined && line.trim() === '') return;
@@ -490,11 +468,11 @@ export async function readAudit(
       }
     }
     if (record !== undefined) {
-      if (keep(record)) records.push(record);
+      onRecord(record, false);
       return;
     }
     if (++bad > MAX_REPORTED_BAD_LINES) return;
-    records.push({
+    onRecord({
       time: '',
       user: '',
       host: '',
@@ -503,7 +481,114 @@ export async function readAudit(
       run: '',
       op: 'skip',
       reason: `line ${lineNumber} of ${path} ${problem}`,
-    });
+    }, true);
+  });
+}
+
+/**
+ * The log's records, oldest first. `keep` picks the ones wanted as they are
+ * read (attempt counting wants one run key's), so memory holds those only.
+ * Lines that are no record are kept, as records saying so.
+ */
+export async function readAudit(
+  fs: FileSystem,
+  path: string,
+  keep: (record: AuditRecord) => boolean = () => true,
+): Promise<AuditRecord[]> {
+  const records: AuditRecord[] = [];
+  await eachAuditRecord(fs, path, (record, bad) => {
+    if (bad || keep(record)) records.push(record);
   });
   return records;
+}
+
+/** One record met in the log, with its place in it. */
+interface Placed {
+  readonly at: number;
+  readonly record: AuditRecord;
+}
+
+/** An intent not yet followed by its outcome, and how many shown records were met before it. */
+interface OpenIntent extends Placed {
+  readonly shownBefore: number;
+}
+
+/**
+ * The last `limit` records `keep` accepts, oldest first, read as a stream:
+ * memory holds about `limit` records and the intents still waiting for
+ * their outcome, whatever the size of the log (a clean of a million orphans
+ * writes two million lines). With `unsettledOnly`, as a person reads it: an
+ * intent followed by its outcome (same host, PID and path) says no more than
+ * the outcome, so only intents left without one (the process was killed
+ * between the two, or wrote a second intent for the file) are kept.
+ */
+export async function lastAuditRecords(
+  fs: FileSystem,
+  path: string,
+  options: { keep: (record: AuditRecord) => boolean; limit: number; unsettledOnly: boolean },
+): Promise<AuditRecord[]> {
+  const { keep, limit, unsettledOnly } = options;
+  const last = new LastShown(limit);
+  const open = new Map<string, OpenIntent>();
+  let at = 0;
+  await eachAuditRecord(fs, path, (record) => {
+    if (!keep(record)) return;
+    const placed = { at: at++, record };
+    if (unsettledOnly && record.op === 'intent') {
+      // A second intent for the same file leaves the first without an outcome for good.
+      const before = open.get(intentKey(record));
+      if (before) last.addEarlier(before);
+      open.delete(intentKey(record));
+      open.set(intentKey(record), { ...placed, shownBefore: last.shownSoFar });
+      return;
+    }
+    if (unsettledOnly && record.path !== undefined) open.delete(intentKey(record));
+    last.add(placed);
+    // An intent with `limit` shown records after it can no longer be among the last.
+    for (const [key, intent] of open) {
+      if (last.shownSoFar - intent.shownBefore < limit) break;
+      open.delete(key);
+    }
+  });
+  return [...last.placed(), ...open.values()]
+    .sort((a, b) => a.at - b.at)
+    .slice(-limit)
+    .map((p) => p.record);
+}
+
+const intentKey = (r: AuditRecord) => `${r.host}\0${r.pid}\0${r.path ?? ''}`;
+
+/** The last `limit` records shown, by their place in the log; a record may come in late (an intent left open). */
+class LastShown {
+  readonly #limit: number;
+  #held: Placed[] = [];
+  /** Records added in the log's order so far: what an open intent counts from. */
+  shownSoFar = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  add(placed: Placed): void {
+    this.shownSoFar++;
+    this.#hold(placed);
+  }
+
+  /** A record from earlier in the log: not counted, it may come before or after an open intent. */
+  addEarlier(placed: Placed): void {
+    this.#hold(placed);
+  }
+
+  placed(): Placed[] {
+    return this.#cut();
+  }
+
+  #hold(placed: Placed): void {
+    this.#held.push(placed);
+    if (this.#held.length >= 2 * this.#limit) this.#held = this.#cut();
+  }
+
+  #cut(): Placed[] {
+    return this.#held.sort((a, b) => a.at - b.at).slice(-this.#limit);
+  }
 }

@@ -15,8 +15,8 @@ import {
   isoTime,
   openAuditLog,
   precheckAuditLog,
+  lastAuditRecords,
   readAudit,
-  unsettledIntentsOnly,
 } from '../../src/core/audit.js';
 import type { FileSystem } from '../../src/core/fs.js';
 import { UsageError } from '../../src/core/errors.js';
@@ -25,6 +25,7 @@ import { deadPids } from '../support/dead-pids.js';
 import { exists } from '../support/disk.js';
 import { snapshot } from '../support/file-tree.js';
 import { fixHarness } from '../support/fix-harness.js';
+import { heapAfterCollection } from '../support/heap.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
@@ -200,23 +201,110 @@ describe('what the audit log may be', () => {
   });
 });
 
-describe('unsettledIntentsOnly', () => {
-  it('drops an intent once its outcome follows, and keeps one left without (a crash in between)', () => {
-    const intent = (path: string) => record({ op: 'intent', intent: 'delete', path });
+/**
+ * What history showed before it streamed, kept as the reference: every
+ * record read, then the intents followed by their outcome (same host, PID
+ * and path) dropped, then the last `limit`.
+ */
+function unsettledIntentsOnly(records: readonly AuditRecord[]): AuditRecord[] {
+  const settled = new Set<number>();
+  const open = new Map<string, number>();
+  const keyOf = (r: AuditRecord) => `${r.host}\0${r.pid}\0${r.path ?? ''}`;
+  records.forEach((r, index) => {
+    if (r.op === 'intent') open.set(keyOf(r), index);
+    else if (r.path !== undefined) {
+      const at = open.get(keyOf(r));
+      if (at !== undefined) {
+        settled.add(at);
+        open.delete(keyOf(r));
+      }
+    }
+  });
+  return records.filter((_, index) => !settled.has(index));
+}
+
+async function writeLog(records: readonly AuditRecord[]): Promise<string> {
+  const log = join(root, 'history.jsonl');
+  await fs.writeFile(log, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  return log;
+}
+
+describe('lastAuditRecords: the last records of a log of any size, as a person reads them', () => {
+  const intent = (path: string, pid = 1) => record({ op: 'intent', intent: 'delete', path, pid });
+  const all = () => true;
+
+  it('drops an intent once its outcome follows, and keeps one left without (a crash in between)', async () => {
     const records = [
       intent('/s/a'),
       intent('/s/b'),
-      record({ path: '/s/a' }),
-      record({ op: 'fail', path: '/s/b', reason: 'EPERM' }),
+      record({ path: '/s/a', pid: 1 }),
+      record({ op: 'fail', path: '/s/b', reason: 'EPERM', pid: 1 }),
       intent('/s/c'),
       record({ op: 'rerun', command: ['job'] }),
     ];
-    expect(unsettledIntentsOnly(records)).toEqual([
-      record({ path: '/s/a' }),
-      record({ op: 'fail', path: '/s/b', reason: 'EPERM' }),
-      intent('/s/c'),
-      record({ op: 'rerun', command: ['job'] }),
+    const log = await writeLog(records);
+    expect(await lastAuditRecords(fs, log, { keep: all, limit: 50, unsettledOnly: true })).toEqual([
+      records[2], records[3], records[4], records[5],
     ]);
+    expect(await lastAuditRecords(fs, log, { keep: all, limit: 50, unsettledOnly: false })).toEqual(records);
+  });
+
+  // A fixed generator (no randomness in tests): logs where intents, outcomes,
+  // second intents for one file, other PIDs and records without a path meet
+  // in every order, against the whole-list reference, for every limit.
+  it('attack: 200 generated logs, every limit from 1 to 12: exactly the reference, with and without intents dropped', async () => {
+    let state = 7;
+    const next = (n: number) => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state % n;
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const records: AuditRecord[] = [];
+      for (let i = 0, n = 1 + next(40); i < n; i++) {
+        const path = `/s/${next(4)}`;
+        const pid = 1 + next(2);
+        const roll = next(10);
+        if (roll < 4) records.push(intent(path, pid));
+        else if (roll < 7) records.push(record({ path, pid, reason: `r${i}` }));
+        else if (roll < 8) records.push(record({ op: 'fail', path, pid, reason: `f${i}` }));
+        else records.push(record({ op: 'rerun', command: ['job'], reason: `x${i}`, pid }));
+      }
+      const log = await writeLog(records);
+      const keep = (r: AuditRecord) => r.pid !== 2 || r.op !== 'rerun';
+      for (let limit = 1; limit <= 12; limit++) {
+        const kept = records.filter(keep);
+        expect(await lastAuditRecords(fs, log, { keep, limit, unsettledOnly: true }))
+          .toEqual(unsettledIntentsOnly(kept).slice(-limit));
+        expect(await lastAuditRecords(fs, log, { keep, limit, unsettledOnly: false })).toEqual(kept.slice(-limit));
+      }
+    }
+  });
+});
+
+describe('attack: history of a log a clean of 100,000 orphans wrote (200,000 lines)', () => {
+  it('holds about --limit records while it reads, not the log', async () => {
+    const log = join(root, 'big.jsonl');
+    const path = (i: number) => `/s/2026-04-24.${i}.csv`;
+    const parts: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      parts.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path: path(i) })));
+      parts.push(JSON.stringify(record({ op: 'delete', path: path(i) })));
+    }
+    await fs.writeFile(log, `${parts.join('\n')}\n`);
+    parts.length = 0;
+    const heapAt: number[] = [];
+    let seen = 0;
+    const keep = () => {
+      // The heap as the first record is read and as the last one is.
+      if (++seen === 1 || seen === 200_000) heapAt.push(heapAfterCollection());
+      return true;
+    };
+    const shown = await lastAuditRecords(fs, log, { keep, limit: 50, unsettledOnly: true });
+    expect(shown).toHaveLength(50);
+    expect(shown.every((r) => r.op === 'delete')).toBe(true);
+    const [first = 0, last = 0] = heapAt;
+    // 200,000 records held would be tens of MB.
+    expect(last - first).toBeLessThan(8 * 1024 * 1024);
   });
 });
 

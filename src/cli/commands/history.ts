@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { type AuditRecord, readAudit, unsettledIntentsOnly } from '../../core/audit.js';
+import { type AuditRecord, lastAuditRecords } from '../../core/audit.js';
 import { pickPipeline } from '../../core/config.js';
 import { DEFAULT_HISTORY_LIMIT } from '../../core/defaults.js';
 import { UsageError } from '../../core/errors.js';
@@ -75,15 +75,18 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     throw new UsageError('--limit takes a whole number of at least 1.');
   }
   const { path, prefix } = await auditLogPath(flags, io);
-  let records = await readAudit(io.fs, path);
-  if (flags.run !== undefined) records = records.filter((r) => r.run === flags.run);
-  if (flags.pipeline !== undefined)
-    records = records.filter((r) => r.pipeline === null || r.pipeline === flags.pipeline);
-  if (prefix !== undefined) records = records.filter(aboutPrefix(prefix));
+  const about = prefix === undefined ? undefined : aboutPrefix(prefix);
+  const keep = (r: AuditRecord) =>
+    (flags.run === undefined || r.run === flags.run)
+    && (flags.pipeline === undefined || r.pipeline === null || r.pipeline === flags.pipeline)
+    && (about === undefined || about(r));
+  // Read as a stream, the last --limit kept: a clean of a million orphans writes two million lines.
   // A person reads outcomes; an intent stays in view only when no outcome followed it.
-  if (!flags.json) records = unsettledIntentsOnly(records);
-  const limit = flags.limit ?? DEFAULT_HISTORY_LIMIT;
-  records = records.slice(-limit);
+  const records = await lastAuditRecords(io.fs, path, {
+    keep,
+    limit: flags.limit ?? DEFAULT_HISTORY_LIMIT,
+    unsettledOnly: !flags.json,
+  });
   if (flags.json) {
     io.stdout.write(renderHistoryJson(path, records));
     return 0;
