@@ -120,8 +120,9 @@ export async function readRecordedAttempts(
   scope: AttemptScope,
 ): Promise<{ recorded: RecordedAttempt[]; sinceMs: number | null; note?: string }> {
   try {
-    // Only this run key's records count: the rest of a long log is never held.
-    return attemptsFromAudit(await readAudit(fs, auditLog, (r) => r.run === scope.runKey), scope);
+    // Only this run key's records count: the rest of a long log is neither
+    // held nor parsed (a line that does not name the key cannot be one of them).
+    return attemptsFromAudit(await readAudit(fs, auditLog, (r) => r.run === scope.runKey, scope.runKey), scope);
   } catch (error) {
     if (!(error instanceof UsageError) && !errnoCode(error)) throw error;
     const why = error instanceof UsageError ? error.message : `${auditLog}: ${errnoCode(error)}`;

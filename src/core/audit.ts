@@ -358,12 +358,15 @@ const READ_CHUNK_BYTES = 1 << 20;
  * (none when there is no log yet), chunk by chunk: a log grown past what one
  * string can hold (512 MiB: a clean of a million orphans writes about that)
  * is read all the same, and memory holds one chunk and one line at a time.
- * A line over MAX_LINE_BYTES comes as undefined.
+ * A line over MAX_LINE_BYTES comes as undefined. With `mentioning`, a line
+ * that holds neither those bytes nor a JSON escape (`\u`) is passed over
+ * without being decoded (see eachAuditRecord).
  */
 async function readAuditLines(
   fs: FileSystem,
   path: string,
   onLine: (line: string | undefined, lineNumber: number) => void,
+  mentioning?: Buffer,
 ): Promise<void> {
   let handle: Awaited<ReturnType<FileSystem['open']>>;
   try {
@@ -396,7 +399,9 @@ async function readAuditLines(
       if (bytesRead === 0) break;
       let start = 0;
       for (let end = chunk.indexOf(10, start); end >= 0 && end < bytesRead; end = chunk.indexOf(10, start)) {
-        endLine(chunk.subarray(start, end));
+        const line = chunk.subarray(start, end);
+        if (mentioning && pendingBytes === 0 && !mentions(line, mentioning)) lineNumber++;
+        else endLine(line);
         start = end + 1;
       }
       const rest = chunk.subarray(start, bytesRead);
@@ -443,17 +448,40 @@ function recordOf(value: unknown): AuditRecord | undefined {
 // full of garbage must not become a list as long as itself.
 const MAX_REPORTED_BAD_LINES = 100;
 
+const JSON_ESCAPE = Buffer.from('\\u');
+
+/** Whether a line may hold a field whose text is `text`: it has those bytes, or an escape that could spell them. */
+function mentions(line: Buffer, text: Buffer): boolean {
+  return line.includes(text) || line.includes(JSON_ESCAPE);
+}
+
+/**
+ * The text a field with this value has in every line that holds it, when
+ * there is one: the value's own bytes, where JSON writes it unescaped (a
+ * valid run key, as crashdiag writes it: `"run":"2026-04-24"`). A line
+ * without those bytes cannot hold the value, unless it spells it with a
+ * `\u` escape, and such lines are always read.
+ */
+function literalOf(value: string): Buffer | undefined {
+  return value !== '' && JSON.stringify(value) === `"${value}"` ? Buffer.from(value) : undefined;
+}
+
 /**
  * Hands over the log's records, oldest first, as they are read: none is
  * held. A line that is no record is handed over as a `skip` record saying
- * so (`bad`), up to MAX_REPORTED_BAD_LINES of them.
+ * so (`bad`), up to MAX_REPORTED_BAD_LINES of them. With `mentioning`, only
+ * the records that may have a field of that value are: the others are
+ * passed over without being parsed (a diagnose wants one run key's, in a log
+ * a clean of a million orphans wrote two million lines to).
  */
 export async function eachAuditRecord(
   fs: FileSystem,
   path: string,
   onRecord: (record: AuditRecord, bad: boolean) => void,
+  mentioning?: string,
 ): Promise<void> {
   let bad = 0;
+  const literal = mentioning === undefined ? undefined : literalOf(mentioning);
   await readAuditLines(fs, path, (line, lineNumber) => {
     if (line !== undefined && line.trim() === '') return;
     let record: AuditRecord | undefined;
@@ -482,7 +510,7 @@ export async function eachAuditRecord(
       op: 'skip',
       reason: `line ${lineNumber} of ${path} ${problem}`,
     }, true);
-  });
+  }, literal);
 }
 
 /**
@@ -494,11 +522,13 @@ export async function readAudit(
   fs: FileSystem,
   path: string,
   keep: (record: AuditRecord) => boolean = () => true,
+  /** A value every record `keep` wants has in some field: lines without it are not parsed. */
+  mentioning?: string,
 ): Promise<AuditRecord[]> {
   const records: AuditRecord[] = [];
   await eachAuditRecord(fs, path, (record, bad) => {
     if (bad || keep(record)) records.push(record);
-  });
+  }, mentioning);
   return records;
 }
 

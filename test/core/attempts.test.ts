@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attemptsFromAudit, countAttempts, readRecordedAttempts, retryAfterSeconds } from '../../src/core/attempts.js';
-import { type AuditRecord, appendAudit, defaultAuditLog } from '../../src/core/audit.js';
+import { type AuditRecord, appendAudit, defaultAuditLog, readAudit } from '../../src/core/audit.js';
 import type { Attempt } from '../../src/core/recovery.js';
 import { KEY } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
@@ -60,6 +60,48 @@ async function countFromLog(records: readonly AuditRecord[], extraLines = ''): P
   const recorded = await readRecordedAttempts(fs, log, scope());
   return countAttempts([], recorded);
 }
+
+describe('attack: a diagnose reads a log of many run keys, parsing only the lines that name its own', () => {
+  // What the count must be: every record read and parsed, then this key's kept.
+  async function reference(log: string) {
+    return attemptsFromAudit(await readAudit(fs, log, (r) => r.run === KEY), scope());
+  }
+
+  it('counts exactly what reading every line counts: other keys, hand-written spacing, a key spelt with \\u escapes, bad lines, lines across read chunks', async () => {
+    const log = defaultAuditLog(layout.stagingDir);
+    let state = 3;
+    const next = (n: number) => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      // The high bits: an LCG's low bits repeat with a short period.
+      return Math.floor(state / 65536) % n;
+    };
+    const lines: string[] = [];
+    // About 6 MB: the reader's 1 MiB chunks end mid-line many times.
+    for (let i = 0; i < 24_000; i++) {
+      const roll = next(100);
+      const key = roll < 20 ? KEY : `2026-03-${String(1 + next(28)).padStart(2, '0')}`;
+      const pid = 1000 + next(5000);
+      if (roll === 50) lines.push(`{"time": "${at(i)}", "user": "x", "host": "h", "pid": 1, "pipeline": "refunds", "run": "${KEY}", "op": "delete", "path": "${join(layout.stagingDir, `${KEY}.${pid}.csv`)}", "writerPid": ${pid}}`);
+      // Every mention of the key spelt with an escape: JSON reads it as the key, the bytes do not show it.
+      else if (roll === 51) lines.push(JSON.stringify(removal(pid, i)).split(KEY).join(KEY.replace('-', '\\u002d')));
+      else if (roll === 52) lines.push(`{"run":"${KEY}", cut short by a crash`);
+      else if (roll === 53) lines.push(JSON.stringify(rerun(i, 1)));
+      else if (roll === 54 && i < 8000) lines.push(JSON.stringify(record('reset', i)));
+      else lines.push(JSON.stringify(removal(pid, i, key)));
+      // Padding of varying length moves the chunk boundaries across the lines.
+      if (next(3) === 0) lines[lines.length - 1] += ' '.repeat(next(200));
+    }
+    await fs.mkdir(join(layout.stagingDir, '.crashdiag'), { recursive: true });
+    await fs.writeFile(log, `${lines.join('\n')}\n`);
+    const expected = await reference(log);
+    expect(expected.recorded.length).toBeGreaterThan(100);
+    expect(expected.recorded.some((a) => a.source === 'rerun')).toBe(true);
+    const read = await readRecordedAttempts(fs, log, scope());
+    expect(read).toEqual(expected);
+    // The escaped key was counted: without it the count would be short.
+    expect(lines.some((l) => l.includes('\\u002d'))).toBe(true);
+  });
+});
 
 describe('attempts recorded in a real audit log', () => {
   it('counts each removed orphan of the key once per writer PID, oldest first', async () => {
