@@ -555,7 +555,13 @@ interface OpenIntent extends Placed {
 export async function lastAuditRecords(
   fs: FileSystem,
   path: string,
-  options: { keep: (record: AuditRecord) => boolean; limit: number; unsettledOnly: boolean },
+  options: {
+    keep: (record: AuditRecord) => boolean;
+    limit: number;
+    unsettledOnly: boolean;
+    /** A value every record `keep` wants has in some field (eachAuditRecord). */
+    mentioning?: string;
+  },
 ): Promise<AuditRecord[]> {
   const { keep, limit, unsettledOnly } = options;
   const last = new LastShown(limit);
@@ -579,7 +585,7 @@ export async function lastAuditRecords(
       if (last.shownSoFar - intent.shownBefore < limit) break;
       open.delete(key);
     }
-  });
+  }, options.mentioning);
   return [...last.placed(), ...open.values()]
     .sort((a, b) => a.at - b.at)
     .slice(-limit)

@@ -86,6 +86,8 @@ export async function historyCommand(argv: Record<string, unknown>, io: CliIo): 
     keep,
     limit: flags.limit ?? DEFAULT_HISTORY_LIMIT,
     unsettledOnly: !flags.json,
+    // --run: a line that does not name the key is not parsed.
+    ...(flags.run === undefined ? {} : { mentioning: flags.run }),
   });
   if (flags.json) {
     io.stdout.write(renderHistoryJson(path, records));
