@@ -460,10 +460,14 @@ function mentions(line: Buffer, text: Buffer): boolean {
  * there is one: the value's own bytes, where JSON writes it unescaped (a
  * valid run key, as crashdiag writes it: `"run":"2026-04-24"`). A line
  * without those bytes cannot hold the value, unless it spells it with a
- * `\u` escape, and such lines are always read.
+ * `\u` escape, and such lines are always read. None for a value with a `/`
+ * (JSON may write it `\/`, which JSON.stringify never does) or a U+FFFD
+ * (what a byte that is no UTF-8 decodes to: a log a Latin-1 script wrote
+ * spells it 0xFF; validateRunKey lets it through).
  */
 function literalOf(value: string): Buffer | undefined {
-  return value !== '' && JSON.stringify(value) === `"${value}"` ? Buffer.from(value) : undefined;
+  if (value === '' || /[/\uFFFD]/.test(value)) return undefined;
+  return JSON.stringify(value) === `"${value}"` ? Buffer.from(value) : undefined;
 }
 
 /**
