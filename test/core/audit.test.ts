@@ -358,6 +358,34 @@ describe('attack: history of a log a clean of 100,000 orphans wrote (200,000 lin
   });
 });
 
+describe('attack: history of a janitor that crash-looped: 200,000 intents, no outcome ever written', () => {
+  // Each killed clean leaves its first batch's intents (1024) without outcomes,
+  // under its own PID: no later record settles them, none is shown after them.
+  it('holds about --limit records while it reads, not every intent still waiting', async () => {
+    const log = join(root, 'intents.jsonl');
+    const parts: string[] = [];
+    for (let i = 0; i < 200_000; i++) {
+      const path = `/s/2026-04-24.${i}.csv`;
+      parts.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path, pid: 1000 + Math.floor(i / 1024) })));
+    }
+    await fs.writeFile(log, `${parts.join('\n')}\n`);
+    parts.length = 0;
+    const heapAt: number[] = [];
+    let seen = 0;
+    const keep = () => {
+      if (++seen === 1 || seen === 200_000) heapAt.push(heapAfterCollection());
+      return true;
+    };
+    const shown = await lastAuditRecords(fs, log, { keep, limit: 50, unsettledOnly: true });
+    expect(shown.map((r) => r.path)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `/s/2026-04-24.${199_950 + i}.csv`),
+    );
+    const [first = 0, last = 0] = heapAt;
+    // 200,000 intents held would be tens of MB.
+    expect(last - first).toBeLessThan(8 * 1024 * 1024);
+  });
+});
+
 describe('the audit trail of a fix', () => {
   async function fixD(auditLog: string) {
     const pids = deadPids(2).sort();
