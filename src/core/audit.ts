@@ -460,10 +460,14 @@ function mentions(line: Buffer, text: Buffer): boolean {
  * there is one: the value's own bytes, where JSON writes it unescaped (a
  * valid run key, as crashdiag writes it: `"run":"2026-04-24"`). A line
  * without those bytes cannot hold the value, unless it spells it with a
- * `\u` escape, and such lines are always read.
+ * `\u` escape, and such lines are always read. None for a value with a `/`
+ * (JSON may write it `\/`, which JSON.stringify never does) or a U+FFFD
+ * (what a byte that is no UTF-8 decodes to: a log a Latin-1 script wrote
+ * spells it 0xFF; validateRunKey lets it through).
  */
 function literalOf(value: string): Buffer | undefined {
-  return value !== '' && JSON.stringify(value) === `"${value}"` ? Buffer.from(value) : undefined;
+  if (value === '' || /[/\uFFFD]/.test(value)) return undefined;
+  return JSON.stringify(value) === `"${value}"` ? Buffer.from(value) : undefined;
 }
 
 /**
@@ -545,7 +549,7 @@ interface OpenIntent extends Placed {
 
 /**
  * The last `limit` records `keep` accepts, oldest first, read as a stream:
- * memory holds about `limit` records and the intents still waiting for
+ * memory holds about `limit` records and at most `limit` intents waiting for
  * their outcome, whatever the size of the log (a clean of a million orphans
  * writes two million lines). With `unsettledOnly`, as a person reads it: an
  * intent followed by its outcome (same host, PID and path) says no more than
@@ -576,13 +580,19 @@ export async function lastAuditRecords(
       if (before) last.addEarlier(before);
       open.delete(intentKey(record));
       open.set(intentKey(record), { ...placed, shownBefore: last.shownSoFar });
-      return;
+    } else {
+      if (unsettledOnly && record.path !== undefined) open.delete(intentKey(record));
+      last.add(placed);
     }
-    if (unsettledOnly && record.path !== undefined) open.delete(intentKey(record));
-    last.add(placed);
-    // An intent with `limit` shown records after it can no longer be among the last.
+    // An intent with `limit` records after it that will be shown can no
+    // longer be among the last. Each intent still open after it will be one:
+    // itself, or the outcome that settles it (an outcome settles one intent).
+    // Counting them bounds the open intents by `limit`: a janitor killed
+    // after each first batch leaves a log of intents and nothing else.
+    let openAfter = open.size;
     for (const [key, intent] of open) {
-      if (last.shownSoFar - intent.shownBefore < limit) break;
+      openAfter--;
+      if (last.shownSoFar - intent.shownBefore + openAfter < limit) break;
       open.delete(key);
     }
   }, options.mentioning);

@@ -101,6 +101,27 @@ describe('attack: a diagnose reads a log of many run keys, parsing only the line
     // The escaped key was counted: without it the count would be short.
     expect(lines.some((l) => l.includes('\\u002d'))).toBe(true);
   });
+
+  it('attack: a valid key holding U+FFFD, in a log a Latin-1 script wrote: a byte that is no UTF-8 reads as the key', async () => {
+    // validateRunKey lets U+FFFD through (it is a symbol), and a key typed
+    // in a Latin-1 terminal arrives in argv as one. A raw 0xFF in the log is
+    // decoded to U+FFFD: JSON reads the key, the bytes hold no EF BF BD.
+    const key = `${KEY}\uFFFD`;
+    const inLatin1 = (line: string) => Buffer.concat(line.split('\uFFFD').flatMap((part, i) =>
+      i === 0 ? [Buffer.from(part)] : [Buffer.from([0xff]), Buffer.from(part)]));
+    const keyScope = { ...scope(), runKey: key };
+    const log = defaultAuditLog(layout.stagingDir);
+    await fs.mkdir(join(layout.stagingDir, '.crashdiag'), { recursive: true });
+    const lines = [
+      removal(11, 10, key), removal(12, 20, key),
+      { ...record('reset', 30), run: key, stagingDir: layout.stagingDir },
+      removal(13, 40, key),
+    ].map((r) => inLatin1(`${JSON.stringify(r)}\n`));
+    await fs.writeFile(log, Buffer.concat(lines));
+    const expected = attemptsFromAudit(await readAudit(fs, log, (r) => r.run === key), keyScope);
+    expect(expected.recorded.map((a) => a.pid)).toEqual([13]);
+    expect(await readRecordedAttempts(fs, log, keyScope)).toEqual(expected);
+  });
 });
 
 describe('attempts recorded in a real audit log', () => {

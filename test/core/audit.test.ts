@@ -31,6 +31,8 @@ import { type Layout, useTempLayout } from '../support/temp-layout.js';
 
 let root: string;
 let layout: Layout;
+// MAX_LINE_BYTES in audit.ts: a longer line is passed over.
+const MAX_LINE = 1 << 20;
 
 useTempLayout('crashdiag-fix-', (made) => {
   layout = made;
@@ -124,6 +126,53 @@ describe('appendAudit and readAudit', () => {
     const records = await readAudit(fs, log);
     expect(records[0]).toEqual(record());
     expect(records[1]).toMatchObject({ op: 'skip', reason: `line 2 of ${log} is not valid JSON` });
+  });
+});
+
+describe('attack: readAudit `mentioning` a value, against reading every line', () => {
+  const keepKey = (r: AuditRecord) => r.run === KEY;
+
+  it('a value JSON may write with the \\/ escape: the line that spells it so is still read', async () => {
+    const log = join(root, 'audit.jsonl');
+    // Not a valid run key, but `mentioning` takes any value a field may hold (a path is full of /).
+    const value = 'refunds/2026-04-24';
+    await fs.writeFile(log, `${JSON.stringify(record({ run: value }))}\n{"run":"refunds\\/2026-04-24","op":"reset"}\n`);
+    const keep = (r: AuditRecord) => r.run === value;
+    const everything = await readAudit(fs, log, keep);
+    expect(everything).toHaveLength(2);
+    expect(await readAudit(fs, log, keep, value)).toEqual(everything);
+  });
+
+  it('the same records and the same line numbers: CRLF, empty lines, lines cut short, lines over 1 MiB, across read chunks, no final newline', async () => {
+    const log = join(root, 'audit.jsonl');
+    let state = 11;
+    const next = (n: number) => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return Math.floor(state / 65536) % n;
+    };
+    const lines: string[] = [];
+    for (let i = 0; i < 12_000; i++) {
+      const roll = next(100);
+      const reason = `r${i}${' '.repeat(next(300))}`;
+      if (roll < 25) lines.push(JSON.stringify(record({ reason })));
+      // Keys the key is a part of, and the key in another field: read, then not kept.
+      else if (roll < 30) lines.push(JSON.stringify(record({ run: `${KEY}0`, reason: `${KEY} ${reason}` })));
+      else if (roll < 32) lines.push(`${JSON.stringify(record({ reason }))}\r`);
+      else if (roll < 34) lines.push(['', ' ', '\r', '\t'][next(4)] as string);
+      // Every bad line names the key, so each is reported either way, at its own line number.
+      else if (roll < 35 && next(3) === 0) lines.push(`{"run":"${KEY}","op":"delete", cut short`);
+      else if (roll < 36 && i % 40 === 0) lines.push(`{"run":"${KEY}","reason":"${'x'.repeat(MAX_LINE + next(1000))}"}`);
+      else lines.push(JSON.stringify(record({ run: `2026-03-${String(1 + next(28)).padStart(2, '0')}`, reason })));
+    }
+    // The last line, without its newline, is the key's.
+    await fs.writeFile(log, `${lines.join('\n')}\n${JSON.stringify(record({ reason: 'last' }))}`);
+    const everything = await readAudit(fs, log, keepKey);
+    const bad = everything.filter((r) => r.op === 'skip' && r.run === '');
+    expect(bad.length).toBeGreaterThan(10);
+    expect(bad.length).toBeLessThan(100);
+    expect(bad.some((r) => r.reason?.includes('longer than any record'))).toBe(true);
+    expect(everything.at(-1)?.reason).toBe('last');
+    expect(await readAudit(fs, log, keepKey, KEY)).toEqual(everything);
   });
 });
 
@@ -305,6 +354,34 @@ describe('attack: history of a log a clean of 100,000 orphans wrote (200,000 lin
     expect(shown.every((r) => r.op === 'delete')).toBe(true);
     const [first = 0, last = 0] = heapAt;
     // 200,000 records held would be tens of MB.
+    expect(last - first).toBeLessThan(8 * 1024 * 1024);
+  });
+});
+
+describe('attack: history of a janitor that crash-looped: 200,000 intents, no outcome ever written', () => {
+  // Each killed clean leaves its first batch's intents (1024) without outcomes,
+  // under its own PID: no later record settles them, none is shown after them.
+  it('holds about --limit records while it reads, not every intent still waiting', async () => {
+    const log = join(root, 'intents.jsonl');
+    const parts: string[] = [];
+    for (let i = 0; i < 200_000; i++) {
+      const path = `/s/2026-04-24.${i}.csv`;
+      parts.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path, pid: 1000 + Math.floor(i / 1024) })));
+    }
+    await fs.writeFile(log, `${parts.join('\n')}\n`);
+    parts.length = 0;
+    const heapAt: number[] = [];
+    let seen = 0;
+    const keep = () => {
+      if (++seen === 1 || seen === 200_000) heapAt.push(heapAfterCollection());
+      return true;
+    };
+    const shown = await lastAuditRecords(fs, log, { keep, limit: 50, unsettledOnly: true });
+    expect(shown.map((r) => r.path)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `/s/2026-04-24.${199_950 + i}.csv`),
+    );
+    const [first = 0, last = 0] = heapAt;
+    // 200,000 intents held would be tens of MB.
     expect(last - first).toBeLessThan(8 * 1024 * 1024);
   });
 });
