@@ -8,6 +8,7 @@ import { type AuditRecord, appendAudit, defaultAuditLog, readAudit } from '../..
 import type { Attempt } from '../../src/core/recovery.js';
 import { KEY } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
+import { seeded } from '../support/seeded.js';
 
 let layout: Layout;
 useTempLayout('crashdiag-attempts-', (made) => {
@@ -69,12 +70,7 @@ describe('attack: a diagnose reads a log of many run keys, parsing only the line
 
   it('counts exactly what reading every line counts: other keys, hand-written spacing, a key spelt with \\u escapes, bad lines, lines across read chunks', async () => {
     const log = defaultAuditLog(layout.stagingDir);
-    let state = 3;
-    const next = (n: number) => {
-      state = (state * 1103515245 + 12345) % 2147483648;
-      // The high bits: an LCG's low bits repeat with a short period.
-      return Math.floor(state / 65536) % n;
-    };
+    const next = seeded(3);
     const lines: string[] = [];
     // About 6 MB: the reader's 1 MiB chunks end mid-line many times.
     for (let i = 0; i < 24_000; i++) {

@@ -28,6 +28,7 @@ import { fixHarness } from '../support/fix-harness.js';
 import { heapAfterCollection } from '../support/heap.js';
 import { KEY, settingsFor, stagingPathFor, writeAged } from '../support/pipeline-files.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
+import { seeded } from '../support/seeded.js';
 
 let root: string;
 let layout: Layout;
@@ -145,11 +146,7 @@ describe('attack: readAudit `mentioning` a value, against reading every line', (
 
   it('the same records and the same line numbers: CRLF, empty lines, lines cut short, lines over 1 MiB, across read chunks, no final newline', async () => {
     const log = join(root, 'audit.jsonl');
-    let state = 11;
-    const next = (n: number) => {
-      state = (state * 1103515245 + 12345) % 2147483648;
-      return Math.floor(state / 65536) % n;
-    };
+    const next = seeded(11);
     const lines: string[] = [];
     for (let i = 0; i < 12_000; i++) {
       const roll = next(100);
@@ -302,12 +299,7 @@ describe('lastAuditRecords: the last records of a log of any size, as a person r
   // second intents for one file, other PIDs and records without a path meet
   // in every order, against the whole-list reference, for every limit.
   it('attack: 200 generated logs, every limit from 1 to 12: exactly the reference, with and without intents dropped', async () => {
-    let state = 7;
-    const next = (n: number) => {
-      state = (state * 1103515245 + 12345) % 2147483648;
-      // The high bits: an LCG's low bits repeat with a short period.
-      return Math.floor(state / 65536) % n;
-    };
+    const next = seeded(7);
     for (let trial = 0; trial < 200; trial++) {
       const records: AuditRecord[] = [];
       for (let i = 0, n = 1 + next(40); i < n; i++) {
@@ -331,30 +323,40 @@ describe('lastAuditRecords: the last records of a log of any size, as a person r
   });
 });
 
+/**
+ * Writes `lines` as a log and shows its last 50 as history does, with the heap
+ * measured as the first record is read and as the last one is: what reading
+ * the log holds on to.
+ */
+async function showLastWithHeap(name: string, lines: string[]): Promise<{ shown: AuditRecord[]; grewBy: number }> {
+  const log = join(root, name);
+  await fs.writeFile(log, `${lines.join('\n')}\n`);
+  const total = lines.length;
+  lines.length = 0;
+  const heapAt: number[] = [];
+  let seen = 0;
+  const keep = () => {
+    if (++seen === 1 || seen === total) heapAt.push(heapAfterCollection());
+    return true;
+  };
+  const shown = await lastAuditRecords(fs, log, { keep, limit: 50, unsettledOnly: true });
+  const [first = 0, last = 0] = heapAt;
+  return { shown, grewBy: last - first };
+}
+
 describe('attack: history of a log a clean of 100,000 orphans wrote (200,000 lines)', () => {
   it('holds about --limit records while it reads, not the log', async () => {
-    const log = join(root, 'big.jsonl');
     const path = (i: number) => `/s/2026-04-24.${i}.csv`;
-    const parts: string[] = [];
+    const lines: string[] = [];
     for (let i = 0; i < 100_000; i++) {
-      parts.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path: path(i) })));
-      parts.push(JSON.stringify(record({ op: 'delete', path: path(i) })));
+      lines.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path: path(i) })));
+      lines.push(JSON.stringify(record({ op: 'delete', path: path(i) })));
     }
-    await fs.writeFile(log, `${parts.join('\n')}\n`);
-    parts.length = 0;
-    const heapAt: number[] = [];
-    let seen = 0;
-    const keep = () => {
-      // The heap as the first record is read and as the last one is.
-      if (++seen === 1 || seen === 200_000) heapAt.push(heapAfterCollection());
-      return true;
-    };
-    const shown = await lastAuditRecords(fs, log, { keep, limit: 50, unsettledOnly: true });
+    const { shown, grewBy } = await showLastWithHeap('big.jsonl', lines);
     expect(shown).toHaveLength(50);
     expect(shown.every((r) => r.op === 'delete')).toBe(true);
-    const [first = 0, last = 0] = heapAt;
     // 200,000 records held would be tens of MB.
-    expect(last - first).toBeLessThan(8 * 1024 * 1024);
+    expect(grewBy).toBeLessThan(8 * 1024 * 1024);
   });
 });
 
@@ -362,27 +364,17 @@ describe('attack: history of a janitor that crash-looped: 200,000 intents, no ou
   // Each killed clean leaves its first batch's intents (1024) without outcomes,
   // under its own PID: no later record settles them, none is shown after them.
   it('holds about --limit records while it reads, not every intent still waiting', async () => {
-    const log = join(root, 'intents.jsonl');
-    const parts: string[] = [];
+    const lines: string[] = [];
     for (let i = 0; i < 200_000; i++) {
       const path = `/s/2026-04-24.${i}.csv`;
-      parts.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path, pid: 1000 + Math.floor(i / 1024) })));
+      lines.push(JSON.stringify(record({ op: 'intent', intent: 'delete', path, pid: 1000 + Math.floor(i / 1024) })));
     }
-    await fs.writeFile(log, `${parts.join('\n')}\n`);
-    parts.length = 0;
-    const heapAt: number[] = [];
-    let seen = 0;
-    const keep = () => {
-      if (++seen === 1 || seen === 200_000) heapAt.push(heapAfterCollection());
-      return true;
-    };
-    const shown = await lastAuditRecords(fs, log, { keep, limit: 50, unsettledOnly: true });
+    const { shown, grewBy } = await showLastWithHeap('intents.jsonl', lines);
     expect(shown.map((r) => r.path)).toEqual(
       Array.from({ length: 50 }, (_, i) => `/s/2026-04-24.${199_950 + i}.csv`),
     );
-    const [first = 0, last = 0] = heapAt;
     // 200,000 intents held would be tens of MB.
-    expect(last - first).toBeLessThan(8 * 1024 * 1024);
+    expect(grewBy).toBeLessThan(8 * 1024 * 1024);
   });
 });
 
