@@ -117,8 +117,8 @@ export function judgeStagingEntry(entry: StagingEntry, rules: JudgementRules, no
 
 /**
  * What a run's staging entries add up to: all the classifier needs of them.
- * Memory is flat whatever the number of files: counts, sums, and at most
- * `anomalyCap` findings and NAMED_LIVE_PIDS PIDs.
+ * Memory is flat whatever the number of files: counts, sums, and only
+ * the first findings by path (under twice their cap) and NAMED_LIVE_PIDS PIDs.
  */
 export interface StagingSummary {
   deadCount: number;
@@ -129,14 +129,8 @@ export interface StagingSummary {
   /** The lowest live writers' PIDs (NAMED_LIVE_PIDS at most), in order, for the summary line. */
   alivePids: number[];
   anomalyCount: number;
-  /**
-   * Findings that may be among the first `anomalyCap` by path, unsorted: at
-   * most twice that many, whatever the order they come in.
-   */
-  anomalies: Anomaly[];
-  readonly anomalyCap: number;
-  /** Once `anomalies` has been cut to `anomalyCap`: the last path kept. A later finding past it is only counted. */
-  anomalyCutAt: string | undefined;
+  /** The first findings by path (KEPT_ANOMALIES, or as many as a diagnose lists), whatever the order they come in. */
+  readonly anomalies: FirstByPath<Anomaly>;
 }
 
 export function emptyStagingSummary(anomalyCap = KEPT_ANOMALIES): StagingSummary {
@@ -147,35 +141,54 @@ export function emptyStagingSummary(anomalyCap = KEPT_ANOMALIES): StagingSummary
     aliveCount: 0,
     alivePids: [],
     anomalyCount: 0,
-    anomalies: [],
-    anomalyCap,
-    anomalyCutAt: undefined,
+    anomalies: new FirstByPath(anomalyCap),
   };
 }
 
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
-/** The first `cap` of `anomalies` by path, sorted: what a summary's findings come to, whatever their order. */
-function firstAnomalies(anomalies: readonly Anomaly[], cap: number): Anomaly[] {
-  const sorted = [...anomalies].sort(byPath);
-  if (sorted.length > cap) sorted.length = cap;
-  return sorted;
-}
+/**
+ * The first `cap` of what is added, by path, whatever the order it comes in
+ * (a directory lists in hash order): held unsorted and cut to `cap` each time
+ * twice as many are held, so memory stays under twice `cap`, and no sort of
+ * everything met. One added past the last one kept is not held.
+ */
+export class FirstByPath<T extends { readonly path: string }> {
+  readonly cap: number;
+  #held: T[] = [];
+  /** Once cut: the last path kept. */
+  #cutAt: string | undefined;
 
-/** Keeps a finding if it may be among the first `anomalyCap` by path: cut to that each time twice as many are held. */
-function keepAnomaly(summary: StagingSummary, anomaly: Anomaly): void {
-  if (summary.anomalyCutAt !== undefined && anomaly.path >= summary.anomalyCutAt) return;
-  summary.anomalies.push(anomaly);
-  if (summary.anomalies.length < 2 * summary.anomalyCap) return;
-  summary.anomalies = firstAnomalies(summary.anomalies, summary.anomalyCap);
-  summary.anomalyCutAt = summary.anomalies.at(-1)?.path;
+  constructor(cap: number) {
+    this.cap = cap;
+  }
+
+  add(item: T): void {
+    if (this.#cutAt !== undefined && item.path >= this.#cutAt) return;
+    this.#held.push(item);
+    if (this.#held.length >= 2 * this.cap) this.#cut();
+  }
+
+  /** The first `cap` added, sorted by path. */
+  first(): T[] {
+    this.#cut();
+    return [...this.#held];
+  }
+
+  #cut(): void {
+    this.#held.sort(byPath);
+    if (this.#held.length > this.cap) {
+      this.#held.length = this.cap;
+      this.#cutAt = this.#held.at(-1)?.path;
+    }
+  }
 }
 
 /** Adds one judged entry to a run's summary. */
 export function foldStagingEntry(summary: StagingSummary, judged: JudgedStagingEntry): void {
   if (judged.anomaly) {
     summary.anomalyCount++;
-    keepAnomaly(summary, judged.anomaly);
+    summary.anomalies.add(judged.anomaly);
   }
   const file = judged.file;
   if (!file) return;
@@ -221,14 +234,11 @@ export type SummarisedRunEvidence = Omit<RunEvidence, 'staging' | 'recovery'> & 
  */
 export interface StagingFold {
   readonly summary: StagingSummary;
-  /** Reports of the files met so far that may be among the first `keep` by path; unsorted. */
-  files: StagingFileReport[];
+  /** Reports of the first `keep` files by path. */
+  readonly files: FirstByPath<StagingFileReport>;
   /** Every file's; how many are listed is `files` once cut. */
   readonly totals: { -readonly [K in Exclude<keyof OrphanTotals, 'listed'>]: OrphanTotals[K] };
   readonly deadOrphans: DeadOrphan[];
-  readonly keep: number;
-  /** Once `files` has been cut to `keep`: the last path kept. A later file past it is only counted. */
-  cutAt: string | undefined;
 }
 
 /** An empty fold that keeps a report for the first `keep` files by path. */
@@ -236,27 +246,16 @@ export function newStagingFold(keep = Number.POSITIVE_INFINITY): StagingFold {
   return {
     // The findings too: the first `keep` by path, and a count of the rest.
     summary: emptyStagingSummary(keep),
-    files: [],
+    files: new FirstByPath(keep),
     totals: { count: 0, bytes: 0, dead: 0, alive: 0, unknown: 0 },
     deadOrphans: [],
-    keep,
-    cutAt: undefined,
   };
 }
 
-/** Keeps the first `keep` files of the fold by path, sorted. */
-function cutFiles(fold: StagingFold): void {
-  fold.files.sort(byPath);
-  if (fold.files.length > fold.keep) {
-    fold.files.length = fold.keep;
-    fold.cutAt = fold.files.at(-1)?.path;
-  }
-}
-
 /** The fold's totals in the documented order, with how many files it lists. */
-function orphanTotalsOfFold({ totals, files }: StagingFold): OrphanTotals {
+function orphanTotalsOfFold({ totals }: StagingFold, listed: number): OrphanTotals {
   const { count, bytes, dead, alive, unknown } = totals;
-  return { count, listed: files.length, bytes, dead, alive, unknown };
+  return { count, listed, bytes, dead, alive, unknown };
 }
 
 /** Judges one staging entry and adds it to the fold. Pure. */
@@ -269,11 +268,7 @@ export function foldRunEntry(fold: StagingFold, entry: StagingEntry, rules: Judg
   totals.count++;
   totals.bytes += file.bytes;
   totals[file.writer]++;
-  // The first `keep` by path, whatever the order they come in: cut to `keep` each time twice as many are held.
-  if (fold.cutAt === undefined || file.path < fold.cutAt) {
-    fold.files.push(file);
-    if (fold.files.length >= 2 * fold.keep) cutFiles(fold);
-  }
+  fold.files.add(file);
   // What the recovery loop counts as failed attempts, met on the way: no second pass over 100,000 files.
   if (file.writer === 'dead') {
     fold.deadOrphans.push({
@@ -298,7 +293,7 @@ export function classifyRun(evidence: RunEvidence): Diagnosis {
 
 /** classifyRun over staging entries already folded, as the probe looked at them. Pure. */
 export function classifyFolded(evidence: Omit<RunEvidence, 'staging'>, fold: StagingFold): Diagnosis {
-  cutFiles(fold);
+  const files = fold.files.first();
   const verdict = classifySummary({ ...evidence, staging: fold.summary });
   let { state, action, summary: text, exitCode } = verdict;
   let recovered: Partial<Diagnosis> = {};
@@ -320,8 +315,8 @@ export function classifyFolded(evidence: Omit<RunEvidence, 'staging'>, fold: Sta
     exitCode,
     summary: text,
     final: verdict.final,
-    orphans: fold.files,
-    orphanTotals: orphanTotalsOfFold(fold),
+    orphans: files,
+    orphanTotals: orphanTotalsOfFold(fold, files.length),
     anomalies: verdict.anomalies,
     ...(verdict.unlistedAnomalies === undefined ? {} : { unlistedAnomalies: verdict.unlistedAnomalies }),
     runbook: RUNBOOKS[state],
@@ -365,7 +360,7 @@ function collectAnomalies(
   evidence: SummarisedRunEvidence,
 ): { anomalies: Anomaly[]; anomalyCount: number; unlisted: number } {
   const { staging } = evidence;
-  const kept = firstAnomalies(staging.anomalies, staging.anomalyCap);
+  const kept = staging.anomalies.first();
   const anomalies = [...outputAnomalies(evidence), ...kept].sort(byPath);
   const unlisted = staging.anomalyCount - kept.length;
   return { anomalies, anomalyCount: anomalies.length + unlisted, unlisted };
