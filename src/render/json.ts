@@ -20,28 +20,38 @@ function boundedList<T>(list: readonly T[], unlisted = 0) {
   return { list: list.slice(0, listed), totals: { count: list.length + unlisted, listed } };
 }
 
+/**
+ * The model's long lists the JSON bounds like the orphans, each followed by
+ * its totals, and where the model counts what it holds no longer.
+ */
+const COUNTED_LISTS = {
+  anomalies: { totals: 'anomalyTotals', unlisted: 'unlistedAnomalies' },
+  causes: { totals: 'causeTotals', unlisted: 'unlistedCauses' },
+  // An S3 crash loop can leave an incomplete multipart upload per attempt.
+  uploads: { totals: 'uploadTotals', unlisted: undefined },
+} as const;
+
+const isCountedList = (key: string): key is keyof typeof COUNTED_LISTS => key in COUNTED_LISTS;
+
+/** The model's own counts: told through the totals, never as fields of their own. */
+const MODEL_COUNTS = new Set<string>(['orphanTotals', ...Object.values(COUNTED_LISTS).flatMap((l) => l.unlisted ?? [])]);
+
 /** The JSON's view of the model: the same fields in the same order, long lists bounded, each with its total. */
 function diagnosisBody(diagnosis: Diagnosis, runbookPath: RunbookPath) {
   // Field order is the documented one: orphans and their totals where orphans
-  // always were; findings and causes the same.
+  // always were; findings, causes and uploads the same.
   const body: Record<string, unknown> = {};
   for (const [key, value] of Object.entries({ schemaVersion: SCHEMA_VERSION, ...diagnosis })) {
     if (key === 'orphans') Object.assign(body, boundedOrphans(diagnosis));
-    else if (key === 'orphanTotals' || key === 'unlistedAnomalies' || key === 'unlistedCauses') continue;
-    else if (key === 'anomalies') {
-      const { list, totals } = boundedList(diagnosis.anomalies, diagnosis.unlistedAnomalies);
-      Object.assign(body, { anomalies: list, anomalyTotals: totals });
-    } else if (key === 'causes' && diagnosis.causes) {
-      const { list, totals } = boundedList(diagnosis.causes, diagnosis.unlistedCauses);
-      Object.assign(body, { causes: list, causeTotals: totals });
-    } else if (key === 'uploads' && diagnosis.uploads) {
-      // An S3 crash loop can leave an incomplete multipart upload per attempt.
-      const { list, totals } = boundedList(diagnosis.uploads);
-      Object.assign(body, { uploads: list, uploadTotals: totals });
+    else if (MODEL_COUNTS.has(key)) continue;
+    else if (isCountedList(key) && Array.isArray(value)) {
+      const { totals: totalsKey, unlisted } = COUNTED_LISTS[key];
+      const { list, totals } = boundedList(value, unlisted === undefined ? 0 : diagnosis[unlisted]);
+      Object.assign(body, { [key]: list, [totalsKey]: totals });
     } else if (key === 'attempts' && diagnosis.attempts) {
       const { count, max, list, ...note } = diagnosis.attempts;
-      const listed = Math.min(list.length, JSON_LISTED);
-      body.attempts = { count, max, list: list.slice(0, JSON_LISTED), listed, ...note };
+      const bounded = boundedList(list);
+      body.attempts = { count, max, list: bounded.list, listed: bounded.totals.listed, ...note };
     } else body[key] = key === 'runbook' ? runbookPath(diagnosis.runbook) : value;
   }
   return body;
