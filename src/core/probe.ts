@@ -417,14 +417,16 @@ async function probeRunInto(
   const matcher = settings.staging.matcherFor(runKey);
   // Names that are not UTF-8 but start like this key's are reported, not dropped.
   const prefix = settings.staging.prefixFor(runKey);
-  // A rule, not a set of the names met: 100,000 such names would be held twice.
-  const fitsNoTemplate = (name: string) => name.includes(REPLACEMENT) && (prefix !== '' || name.includes(runKey));
+  // Read with U+FFFD and starting like this key's names: one the template did not read is looked for
+  // by bytes. A rule, not a set of the names met: 100,000 such names would be held twice.
+  const undecodableLike = (name: string) =>
+    name.includes(REPLACEMENT) && (prefix === '' ? name.includes(runKey) : name.startsWith(prefix));
   let sawSuspect = false;
   const match = (name: string) => {
     // Most of a million names end here, at one startsWith, as in the matcher itself.
     if (prefix !== '' && !name.startsWith(prefix)) return undefined;
     const found = matcher(name);
-    if (found === undefined && fitsNoTemplate(name)) sawSuspect = true;
+    if (found === undefined && undecodableLike(name)) sawSuspect = true;
     return found;
   };
   await listInBatches(ctx.fs, settings.stagingDir, 'staging directory', match, async (batch) => {
@@ -434,7 +436,7 @@ async function probeRunInto(
     }
   });
   if (sawSuspect) {
-    const suspect = (lossy: string) => (prefix === '' || lossy.startsWith(prefix)) && matcher(lossy) === undefined && fitsNoTemplate(lossy);
+    const suspect = (lossy: string) => undecodableLike(lossy) && matcher(lossy) === undefined;
     await undecodableEntries(ctx.fs, settings.stagingDir, suspect, onEntry);
   }
   const finalName = settings.final.nameFor(runKey);
