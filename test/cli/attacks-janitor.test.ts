@@ -15,6 +15,7 @@ import { makeTempLayout } from '../support/temp-layout.js';
 import { exists, untilQuietFor } from '../support/disk.js';
 import { deadPids } from '../support/dead-pids.js';
 import { crashdiagInProcess } from '../support/in-process.js';
+import { hookSync } from '../support/sync-hook.js';
 
 const FINAL = 'r_{date}.csv';
 const KEY = '2026-04-24';
@@ -190,22 +191,13 @@ describe('attack: a file rewritten between the janitor\'s look and its unlink', 
     // The next attempt starts as the intents are being made durable: it opens the same name and writes.
     let rewritten = false;
     const base = changedAtMtimeFs(fsp);
-    const fs: FileSystem = {
-      ...base,
-      open: async (...args: Parameters<FileSystem['open']>) => {
-        const handle = await base.open(...args);
-        if (args[0] !== log) return handle;
-        const sync = handle.sync.bind(handle);
-        handle.sync = async () => {
-          if (!rewritten) {
-            rewritten = true;
-            await fsp.writeFile(orphan, 'the next attempt, at work\n');
-          }
-          return sync();
-        };
-        return handle;
-      },
-    };
+    const fs = hookSync(base, log, async (nth, sync) => {
+      if (nth === 1) {
+        rewritten = true;
+        await fsp.writeFile(orphan, 'the next attempt, at work\n');
+      }
+      return sync();
+    });
     const result = await crashdiag(['clean', ...layout(), '--no-pid-check', '--json'], fs);
     expect(rewritten).toBe(true);
     expect(result.code).toBe(0);
@@ -333,21 +325,11 @@ describe('attack: the audit log\'s fsync fails (EIO) on the last batch, while th
   /** The real disk, two days on; the audit log's `failing`-th fsync fails as a dying disk's does. */
   function syncFailsAt(failing: number, sync: boolean): FileSystem {
     const log = join(stagingDir, '.crashdiag', 'audit.jsonl');
-    let syncs = 0;
     const base: FileSystem = sync ? { ...(fsp as FileSystem), lstatSync, unlinkSync } : { ...(fsp as FileSystem) };
-    return {
-      ...base,
-      open: async (...args: Parameters<FileSystem['open']>) => {
-        const handle = await base.open(...args);
-        if (args[0] !== log) return handle;
-        const real = handle.sync.bind(handle);
-        handle.sync = async () => {
-          if (++syncs === failing) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
-          return real();
-        };
-        return handle;
-      },
-    };
+    return hookSync(base, log, async (nth, real) => {
+      if (nth === failing) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      return real();
+    });
   }
 
   for (const [label, count, failing, removedCount] of [

@@ -10,7 +10,6 @@ import { settleRefundsCsv } from '../../examples/refunds-pipeline/transform.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/run.js';
 import { shellJoin } from '../../src/core/command-words.js';
-import type { FileSystem } from '../../src/core/fs.js';
 import { createProcessTable } from '../../src/core/process-table.js';
 import { collectOutput, copyBuiltBin, type Exited } from '../support/built-bin.js';
 import { crashdiagInProcess } from '../support/in-process.js';
@@ -22,6 +21,7 @@ import { finalPathFor, KEY, markerPathFor, plantBystanders, plantOrphans, publis
 import { removeTempDir } from '../support/temp-dir.js';
 import { type Layout, makeTempLayout } from '../support/temp-layout.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
+import { hookSync } from '../support/sync-hook.js';
 import { installedRunbooks } from '../../src/bin/runbook-files.js';
 
 /**
@@ -1040,7 +1040,10 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
       env: { NO_COLOR: '1' },
       cwd: root,
       fs: {
-        ...realFs,
+        ...hookSync(realFs, layout.stagingDir, async (_nth, sync) => {
+          await sync();
+          events.push(`fsync ${layout.stagingDir}`);
+        }),
         unlink: async (path) => {
           if (String(path).startsWith(`${layout.stagingDir}/${KEY}.`) && ++unlinks === 2) {
             throw Object.assign(new Error(`EPERM: operation not permitted, unlink '${String(path)}'`), {
@@ -1050,17 +1053,6 @@ describe('--fix when the disk refuses a removal midway (issue 9, item 9)', () =>
           await fs.unlink(path);
           events.push(`unlink ${String(path)}`);
         },
-        open: (async (path: string, flags?: string | number, mode?: number) => {
-          const handle = await fs.open(path, flags, mode);
-          if (path === layout.stagingDir) {
-            const sync = handle.sync.bind(handle);
-            handle.sync = async () => {
-              await sync();
-              events.push(`fsync ${path}`);
-            };
-          }
-          return handle;
-        }) as FileSystem['open'],
       },
       processes: createProcessTable(),
       now: () => Date.now(),

@@ -13,6 +13,7 @@ import { deadPids } from '../support/dead-pids.js';
 import { dateKey, exists, put } from '../support/disk.js';
 import { realLockRuntime } from '../support/lock-runtime.js';
 import { useTempLayout } from '../support/temp-layout.js';
+import { hookSync } from '../support/sync-hook.js';
 
 // The janitor's last look, right before each unlink, and the write-ahead
 // record before it, attacked on both of its paths: the synchronous calls the
@@ -65,24 +66,10 @@ const KINDS: ReadonlyArray<[string, () => FileSystem]> = [
  * go before its intent is durable.
  */
 function attackedWhileIntentsAreSynced(base: FileSystem, attack: () => Promise<void>): FileSystem {
-  const log = defaultAuditLog(stagingDir);
-  let done = false;
-  return {
-    ...base,
-    open: async (...args: Parameters<FileSystem['open']>) => {
-      const handle = await base.open(...args);
-      if (args[0] !== log) return handle;
-      const sync = handle.sync.bind(handle);
-      handle.sync = async () => {
-        if (!done) {
-          done = true;
-          await attack();
-        }
-        return sync();
-      };
-      return handle;
-    },
-  };
+  return hookSync(base, defaultAuditLog(stagingDir), async (nth, sync) => {
+    if (nth === 1) await attack();
+    return sync();
+  });
 }
 
 /** Dead writers' orphans of one run key, two days old, in name order. */

@@ -31,6 +31,7 @@ import { startLiveProcess } from '../support/live-process.js';
 import { finalPathFor, KEY, plantBystanders, plantOrphans, publish, settingsFor, stagingPathFor } from '../support/pipeline-files.js';
 import { deferred } from '../support/deferred.js';
 import { type Layout, useTempLayout } from '../support/temp-layout.js';
+import { hookSync } from '../support/sync-hook.js';
 
 let root: string;
 let layout: Layout;
@@ -293,21 +294,11 @@ describe('fixRun: plan, check all, then act', () => {
     const orphans = await plantOrphans(layout, 2);
     const events: string[] = [];
     const recording: FileSystem = {
-      ...fs,
+      ...syncRecorded(events),
       unlink: async (path) => {
         await fs.unlink(path);
         events.push(`unlink ${String(path)}`);
       },
-      open: (async (path: string, flags?: string | number, mode?: number) => {
-        const handle = await fs.open(path, flags, mode);
-        if (path !== layout.stagingDir) return handle;
-        const sync = handle.sync.bind(handle);
-        handle.sync = async () => {
-          await sync();
-          events.push(`fsync ${path}`);
-        };
-        return handle;
-      }) as FileSystem['open'],
     };
     const { ctx } = fixHarness(layout, { fs: recording });
     await fixRun(ctx, withRerun(), KEY, options());
@@ -669,7 +660,7 @@ describe('fixRun: permission to remove is checked before the first removal (issu
 function unlinkFailsOn(n: number, code: string, events: string[] = []): FileSystem {
   let seen = 0;
   return {
-    ...fs,
+    ...syncRecorded(events),
     unlink: async (path) => {
       if (String(path).startsWith(`${layout.stagingDir}/`) && !String(path).includes('.crashdiag') && ++seen === n) {
         throw Object.assign(new Error(`${code}: operation not permitted, unlink '${String(path)}'`), { code });
@@ -677,17 +668,15 @@ function unlinkFailsOn(n: number, code: string, events: string[] = []): FileSyst
       await fs.unlink(path);
       events.push(`unlink ${String(path)}`);
     },
-    open: (async (path: string, flags?: string | number, mode?: number) => {
-      const handle = await fs.open(path, flags, mode);
-      if (path !== layout.stagingDir) return handle;
-      const sync = handle.sync.bind(handle);
-      handle.sync = async () => {
-        await sync();
-        events.push(`fsync ${path}`);
-      };
-      return handle;
-    }) as FileSystem['open'],
   };
+}
+
+/** The real fs, recording in `events` each fsync of the staging directory, once done. */
+function syncRecorded(events: string[]): FileSystem {
+  return hookSync(fs, layout.stagingDir, async (_nth, sync) => {
+    await sync();
+    events.push(`fsync ${layout.stagingDir}`);
+  });
 }
 
 /** The real disk, except that the audit log's `n`th append fails with ENOSPC (a disk filling up midway). */
