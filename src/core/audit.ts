@@ -576,10 +576,12 @@ export async function lastAuditRecords(
     const placed = { at: at++, record };
     if (unsettledOnly && record.op === 'intent') {
       // A second intent for the same file leaves the first without an outcome for good.
-      const before = open.get(intentKey(record));
+      const key = intentKey(record);
+      const before = open.get(key);
       if (before) last.addEarlier(before);
-      open.delete(intentKey(record));
-      open.set(intentKey(record), { ...placed, shownBefore: last.shownSoFar });
+      // Deleted first, so the map stays in the log's order.
+      open.delete(key);
+      open.set(key, { ...placed, shownBefore: last.shownSoFar });
     } else {
       if (unsettledOnly && record.path !== undefined) open.delete(intentKey(record));
       last.add(placed);
